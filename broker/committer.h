@@ -1,0 +1,67 @@
+/*
+ * committer — the commit thread: everything that waits for stable storage.
+ *
+ * The event loop never blocks on fsync. Work that needs durability (spool
+ * fsync and rename, SQLite commits, audit appends) is packaged as a job and
+ * submitted here. The commit thread takes every queued job at once and runs
+ * them as one batch (group commit):
+ *
+ *   BEGIN; for each job: SAVEPOINT; job->work(); RELEASE (or ROLLBACK TO on
+ *   failure); audit_sync(); COMMIT
+ *
+ * and then hands the jobs back to the loop thread, which calls job->done
+ * with the job's status. A job's effects are thus durable before its done
+ * callback runs; if audit_sync or COMMIT fails, every job of the batch gets
+ * an error status. The audit record is synced before the state commit, so
+ * the trail is never behind the state.
+ *
+ * Ownership: the caller owns the job memory; it must stay valid until done
+ * has run (done may free it). work runs on the commit thread and may touch
+ * only the job and the env; done runs on the loop thread.
+ */
+#ifndef SEKISHO_COMMITTER_H
+#define SEKISHO_COMMITTER_H
+
+#include <stddef.h>
+#include <event2/event.h>
+
+struct store;
+struct audit;
+struct spool;
+
+struct commit_env {
+	struct store *store;
+	struct audit *audit;
+	struct spool *spool;
+};
+
+struct commit_job {
+	/* Commit thread. Returns 0 or -1 with job->err filled. */
+	int (*work)(struct commit_job *job, struct commit_env *env);
+	/* Loop thread, after the batch is durable (or failed). May be NULL. */
+	void (*done)(struct commit_job *job, int status);
+	void *arg;
+	int status;
+	char err[256];
+	struct commit_job *next;	/* internal */
+};
+
+struct committer;
+
+/* Starts the thread. base must have been created after
+ * evthread_use_pthreads(). */
+int committer_start(struct event_base *base, struct commit_env *env,
+    struct committer **out, char *err, size_t errlen);
+
+/* Queues a job (loop thread). Never blocks on I/O. */
+void committer_submit(struct committer *c, struct commit_job *job);
+
+/* Runs everything queued, stops the thread and delivers the remaining done
+ * callbacks on the calling (loop) thread. */
+void committer_stop(struct committer *c);
+
+/* Batches and jobs run so far (for tests and the benchmark). */
+void committer_stats(struct committer *c, unsigned long *batches,
+    unsigned long *jobs);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * spool — where uploads live on disk between "put" and delivery.
+ *
+ * A transfer's bytes are written to <dir>/<id>.part while they arrive and
+ * renamed to <dir>/<id> when complete and verified. Names are transfer ids
+ * (util_is_id), never anything a client sent, so no client input can reach a
+ * path. Files are 0600, the directory 0700, and every operation works
+ * relative to an O_DIRECTORY descriptor held open for the broker's life.
+ *
+ * Blocking: spool_commit and spool_sync are fsync-bound and must run on the
+ * commit thread, never the event loop. The rest are cheap metadata calls.
+ * Errors: -1 with errno preserved and a message in err.
+ */
+#ifndef SEKISHO_SPOOL_H
+#define SEKISHO_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+
+struct spool;
+
+/* Opens (creating 0700 if missing) the spool directory. */
+int spool_open(const char *dir, struct spool **out, char *err, size_t errlen);
+void spool_close(struct spool *sp);
+
+/* Creates <id>.part exclusively (O_EXCL, 0600) and returns a write fd. */
+int spool_create(struct spool *sp, const char *id, int *fd,
+    char *err, size_t errlen);
+
+/*
+ * Reopens <id>.part for a resumed upload: truncates it to offset (the last
+ * durable offset the state store recorded), feeds bytes [0, offset) into md
+ * (an initialised SHA-256 context) so hashing continues where it stopped,
+ * and returns a write fd positioned at offset. Fails if the file is shorter
+ * than offset.
+ */
+int spool_reopen(struct spool *sp, const char *id, uint64_t offset,
+    EVP_MD_CTX *md, int *fd, char *err, size_t errlen);
+
+/* fsync(fd) of a partial file, so its current length is durable. A failed
+ * fsync is never retried: the caller fails the transfer. */
+int spool_sync(int fd, char *err, size_t errlen);
+
+/* fsync(fd), rename <id>.part -> <id>, fsync the directory. On failure the
+ * transfer must be failed (and spool_remove called); nothing is retried. */
+int spool_commit(struct spool *sp, const char *id, int fd,
+    char *err, size_t errlen);
+
+/* Renames <id> back to <id>.part (crash recovery of a commit whose state
+ * update did not become durable) and fsyncs the directory. */
+int spool_uncommit(struct spool *sp, const char *id, char *err, size_t errlen);
+
+/* Removes <id>.part and <id> if present (missing is not an error). */
+int spool_remove(struct spool *sp, const char *id, char *err, size_t errlen);
+
+/* Size of <id>.part (final == 0) or <id> (final == 1); -1 if missing. */
+int spool_stat(struct spool *sp, const char *id, int final, uint64_t *size);
+
+/* Opens <id> read-only (for delivery and verification). */
+int spool_open_read(struct spool *sp, const char *id, int *fd,
+    char *err, size_t errlen);
+
+/* Full path of a spool entry into out (for logs and operators only). */
+int spool_path(const struct spool *sp, const char *id, int final,
+    char *out, size_t outlen);
+
+/* Free bytes on the spool's file system, for the disk-space guard. */
+int spool_free_bytes(const struct spool *sp, uint64_t *out);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * wire — the sekisho/1 protocol codec, shared by broker and client.
+ *
+ * Each direction of a connection is a CBOR sequence (RFC 8742) of items:
+ *   - control messages: a CBOR map with text keys, always "op" (text) and
+ *     "id" (uint, the request id the answer echoes), plus the fields the
+ *     op's schema lists (see docs/protocol.md for the CDDL);
+ *   - file data: a definite-length CBOR byte string of at most
+ *     WIRE_MAX_CHUNK bytes, belonging to the upload the broker last answered
+ *     with "ready" on this connection.
+ *
+ * The decoder is strict and bounded, and never trusts a count before checking
+ * it: indefinite lengths, tags, floats, non-text keys, duplicate keys,
+ * unknown ops, unknown keys, missing required fields, wrong types, text over
+ * its limit or not valid UTF-8, nesting deeper than WIRE_MAX_DEPTH and
+ * control messages over WIRE_MAX_CONTROL bytes are all refused with a machine
+ * code and a human message. Data chunks are never buffered by the decoder: it
+ * reports the head and the caller streams the payload itself.
+ *
+ * Ownership: a struct wire_msg owns its strings and byte strings; release
+ * with wire_msg_clear. Encoders return malloc'd buffers the caller frees.
+ */
+#ifndef SEKISHO_WIRE_H
+#define SEKISHO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_ALPN "sekisho/1"
+#define WIRE_VERSION 1
+#define WIRE_MAX_CHUNK (1u << 20)	/* payload bytes of one data item */
+#define WIRE_MAX_CONTROL 16384		/* encoded bytes of one control message */
+#define WIRE_MAX_DEPTH 2		/* top map + one level of arrays */
+#define WIRE_MAX_FIELDS 24		/* pairs in one control map */
+#define WIRE_MAX_ARRAY 16		/* items in an array value */
+#define WIRE_MAX_TEXT 1024		/* default bound for a text value */
+#define WIRE_MAX_NAME 1024		/* file name as the user gave it */
+#define WIRE_MAX_PURPOSE 512
+
+enum wire_op {
+	WIRE_OP_INVALID = 0,
+	/* client -> broker */
+	WIRE_OP_HELLO,		/* version, software */
+	WIRE_OP_PUT,		/* interface, name, size, class, purpose, ?resume */
+	WIRE_OP_END,		/* sha256 */
+	WIRE_OP_STATUS,		/* transfer */
+	/* broker -> client */
+	WIRE_OP_WELCOME,	/* version, user, dept, ?terminal, max_chunk, max_size */
+	WIRE_OP_READY,		/* transfer, offset */
+	WIRE_OP_STORED,		/* transfer, size, sha256 */
+	WIRE_OP_STATE,		/* transfer, state, size, received, interface, class,
+				   created, updated, ?sha256, ?error */
+	WIRE_OP_ERROR,		/* code, message, ?field, ?rule, ?transfer */
+	WIRE_OP__COUNT
+};
+
+enum wire_type { WIRE_T_NONE = 0, WIRE_T_UINT, WIRE_T_TEXT, WIRE_T_BYTES,
+	WIRE_T_BOOL, WIRE_T_TEXT_ARRAY };
+
+struct wire_value {
+	enum wire_type type;
+	uint64_t u;		/* UINT; BOOL as 0/1 */
+	char *text;		/* TEXT: NUL-terminated, no embedded NUL */
+	size_t len;		/* TEXT/BYTES length; TEXT_ARRAY item count */
+	uint8_t *bytes;		/* BYTES */
+	char **array;		/* TEXT_ARRAY */
+};
+
+struct wire_field {
+	const char *key;	/* points at the schema's static key string */
+	struct wire_value v;
+};
+
+struct wire_msg {
+	enum wire_op op;
+	uint64_t id;
+	size_t nfields;		/* not counting op and id */
+	struct wire_field fields[WIRE_MAX_FIELDS];
+};
+
+struct wire_error {
+	char code[32];		/* machine code, e.g. "too_large" */
+	char field[32];		/* offending key when known, else "" */
+	char message[256];	/* one line for humans */
+};
+
+enum wire_item {
+	WIRE_NEED_MORE = 0,	/* not enough bytes yet; nothing consumed */
+	WIRE_CONTROL,		/* *msg holds a decoded control message */
+	WIRE_DATA,		/* a data head; *data_len payload bytes follow */
+	WIRE_ERROR		/* protocol violation; the connection must end */
+};
+
+/* Name of an op ("put"), or NULL for an invalid value. */
+const char *wire_op_name(enum wire_op op);
+
+/*
+ * Decodes the next item of a sequence from buf[0..len).
+ * WIRE_CONTROL: *msg is filled (caller clears it), *consumed = item bytes.
+ * WIRE_DATA: *data_len = payload length (0..WIRE_MAX_CHUNK), *consumed = head
+ *   bytes only; the payload follows in the stream.
+ * WIRE_NEED_MORE: *consumed = 0. If len >= WIRE_MAX_CONTROL and the item is
+ *   still incomplete, the result is WIRE_ERROR "too_large" instead.
+ * WIRE_ERROR: *err says why; *msg is left empty.
+ * The decoder keeps no state between calls.
+ */
+enum wire_item wire_decode(const uint8_t *buf, size_t len, struct wire_msg *msg,
+    uint64_t *data_len, size_t *consumed, struct wire_error *err);
+
+/* Builders. wire_msg_init zeroes msg and sets op and id. The setters copy
+ * their arguments; they return -1 (msg unchanged) on allocation failure, a
+ * key the op's schema does not list, a wrong type for that key, a duplicate
+ * key, or a value over its bound. */
+void wire_msg_init(struct wire_msg *msg, enum wire_op op, uint64_t id);
+int wire_msg_set_uint(struct wire_msg *msg, const char *key, uint64_t v);
+int wire_msg_set_text(struct wire_msg *msg, const char *key, const char *v);
+int wire_msg_set_bytes(struct wire_msg *msg, const char *key,
+    const uint8_t *v, size_t len);
+int wire_msg_set_bool(struct wire_msg *msg, const char *key, int v);
+int wire_msg_set_text_array(struct wire_msg *msg, const char *key,
+    const char *const *v, size_t n);
+void wire_msg_clear(struct wire_msg *msg);
+
+/* Lookups: NULL / -1 when the field is absent or of another type. */
+const struct wire_value *wire_msg_get(const struct wire_msg *msg,
+    const char *key);
+const char *wire_msg_text(const struct wire_msg *msg, const char *key);
+int wire_msg_uint(const struct wire_msg *msg, const char *key, uint64_t *out);
+const uint8_t *wire_msg_bytes(const struct wire_msg *msg, const char *key,
+    size_t *len);
+
+/*
+ * Encodes msg as one CBOR map. Checks it against the op's schema (required
+ * fields present) so neither side can send what the other must refuse.
+ * Returns 0 with a malloc'd *out of *outlen bytes, or -1 with *err filled.
+ */
+int wire_encode(const struct wire_msg *msg, uint8_t **out, size_t *outlen,
+    struct wire_error *err);
+
+/* Encodes the head of a data item of len payload bytes (len <= WIRE_MAX_CHUNK)
+ * into out (at most 9 bytes); returns the head length, or 0 if len is over
+ * the bound. */
+size_t wire_encode_data_head(uint64_t len, uint8_t out[9]);
+
+/* Convenience: encodes an error message. */
+int wire_encode_error(uint64_t id, const char *code, const char *message,
+    const char *field, uint8_t **out, size_t *outlen);
+
+#endif
