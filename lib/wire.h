@@ -50,7 +50,8 @@ enum wire_op {
 	WIRE_OP_STORED,		/* transfer, size, sha256 */
 	WIRE_OP_STATE,		/* transfer, state, size, received, interface, class,
 				   created, updated, ?sha256, ?error */
-	WIRE_OP_ERROR,		/* code, message, ?field, ?rule, ?transfer */
+	WIRE_OP_ERROR,		/* code, message, ?field, ?rule, ?reason,
+				   ?transfer, ?retry_after */
 	WIRE_OP__COUNT
 };
 
