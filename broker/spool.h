@@ -20,7 +20,8 @@
 
 struct spool;
 
-/* Opens (creating 0700 if missing) the spool directory. */
+/* Opens (creating 0700 if missing) the spool directory. The directory must
+ * belong to the effective uid; group/other permission bits are removed. */
 int spool_open(const char *dir, struct spool **out, char *err, size_t errlen);
 void spool_close(struct spool *sp);
 
@@ -32,8 +33,9 @@ int spool_create(struct spool *sp, const char *id, int *fd,
  * Reopens <id>.part for a resumed upload: truncates it to offset (the last
  * durable offset the state store recorded), feeds bytes [0, offset) into md
  * (an initialised SHA-256 context) so hashing continues where it stopped,
- * and returns a write fd positioned at offset. Fails if the file is shorter
- * than offset.
+ * and returns a read-write fd positioned at offset. Fails if the file is
+ * shorter than offset. Reads the whole prefix (1 MiB at a time), so it
+ * belongs on the commit thread for large offsets.
  */
 int spool_reopen(struct spool *sp, const char *id, uint64_t offset,
     EVP_MD_CTX *md, int *fd, char *err, size_t errlen);
@@ -43,7 +45,9 @@ int spool_reopen(struct spool *sp, const char *id, uint64_t offset,
 int spool_sync(int fd, char *err, size_t errlen);
 
 /* fsync(fd), rename <id>.part -> <id>, fsync the directory. On failure the
- * transfer must be failed (and spool_remove called); nothing is retried. */
+ * transfer must be failed (and spool_remove called); nothing is retried.
+ * fd stays open and owned by the caller. An existing <id> is never
+ * replaced (EEXIST). */
 int spool_commit(struct spool *sp, const char *id, int fd,
     char *err, size_t errlen);
 
@@ -54,7 +58,8 @@ int spool_uncommit(struct spool *sp, const char *id, char *err, size_t errlen);
 /* Removes <id>.part and <id> if present (missing is not an error). */
 int spool_remove(struct spool *sp, const char *id, char *err, size_t errlen);
 
-/* Size of <id>.part (final == 0) or <id> (final == 1); -1 if missing. */
+/* Size of <id>.part (final == 0) or <id> (final == 1); -1 if missing, not
+ * a regular file, or id is not an id. */
 int spool_stat(struct spool *sp, const char *id, int final, uint64_t *size);
 
 /* Opens <id> read-only (for delivery and verification). */
