@@ -52,14 +52,21 @@ struct transfer {
 };
 
 /* Opens or creates the database (0600), sets WAL and synchronous=FULL,
- * applies pending migrations in one transaction each. */
+ * foreign keys on and a busy timeout, applies pending migrations in one
+ * transaction each. Refuses a database whose schema is newer than this
+ * code (a migration it does not know). */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
 /* Schema version after migrations (for --check-config and tests). */
 int store_schema_version(struct store *st);
 
-/* Transactions; savepoints nest inside a transaction. */
+/* Transactions; savepoints nest inside a transaction. store_begin takes
+ * the write lock at once (BEGIN IMMEDIATE). If store_commit fails the
+ * transaction may still be open: call store_rollback. store_rollback is a
+ * no-op when no transaction is open. store_rollback_to undoes everything
+ * since the innermost store_savepoint and ends that savepoint (like
+ * store_release, but discarding). */
 int store_begin(struct store *st, char *err, size_t errlen);
 int store_commit(struct store *st, char *err, size_t errlen);
 int store_rollback(struct store *st);
@@ -71,17 +78,21 @@ int store_transfer_insert(struct store *st, const struct transfer *t,
     char *err, size_t errlen);
 int store_transfer_get(struct store *st, const char *id, struct transfer *out,
     char *err, size_t errlen);
-/* Records the durable offset of a receiving transfer. */
+/* Records the durable offset of a receiving transfer (STORE_NOTFOUND when
+ * there is no such transfer in state receiving). */
 int store_transfer_progress(struct store *st, const char *id,
     uint64_t received, int64_t now, char *err, size_t errlen);
-/* Moves a transfer to state; sha256 and error may be NULL (unchanged). */
+/* Moves a transfer to state; sha256 and error may be NULL (unchanged).
+ * The CHECK constraints refuse unknown states and "stored" without sha256. */
 int store_transfer_set_state(struct store *st, const char *id,
     const char *state, const char *sha256, const char *error, int64_t now,
     char *err, size_t errlen);
 
 /* Calls fn for every transfer in state (ordered by created), stopping early
- * if fn returns non-zero. Used by recovery and expiry. Rows with
- * updated < before only, unless before is 0. */
+ * if fn returns non-zero (still returning 0). Used by recovery and expiry.
+ * Rows with updated < before only, unless before is 0. Rows are read a page
+ * at a time and fn runs with no statement active, so fn may use the store
+ * (e.g. move the row to another state). */
 int store_transfer_each(struct store *st, const char *state, int64_t before,
     int (*fn)(const struct transfer *t, void *arg), void *arg,
     char *err, size_t errlen);

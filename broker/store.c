@@ -1,0 +1,689 @@
+/*
+ * store — see store.h.
+ *
+ * The schema is a list of numbered migrations. Migration N is applied once,
+ * in its own transaction together with the row (N) in schema_version, so a
+ * crash leaves the database at N-1 or N and never in between. A migration is
+ * never edited after release: a change is a new migration at the end. A
+ * database that has a migration this code does not know (a newer sekishod
+ * was run against it) is refused instead of being written with an older
+ * idea of the schema.
+ *
+ * All SQL that touches data is prepared once at open and bound with
+ * parameters; after each use a statement is reset and its bindings cleared,
+ * so no statement stays active across calls (COMMIT and ROLLBACK are never
+ * blocked by a forgotten reader) and no bound pointer outlives the call.
+ *
+ * Durability: WAL with synchronous=FULL, so a COMMIT has reached the disk
+ * when store_commit returns. The connection is used by one thread at a time
+ * (the commit thread); SQLite's own mutexes stay on as a safety net.
+ */
+#include "broker/store.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define STORE_BUSY_MS 5000
+#define STORE_EACH_PAGE 64	/* rows fetched per page in store_transfer_each */
+
+/* The CHECK constraints below spell these limits out as literals. */
+_Static_assert(UTIL_ID_LEN == 32, "transfers.id CHECK assumes 32");
+_Static_assert(UTIL_SHA256_HEX == 64, "transfers CHECKs assume 64");
+_Static_assert(WIRE_MAX_NAME == 1024, "transfers.name CHECK assumes 1024");
+_Static_assert(WIRE_MAX_PURPOSE == 512, "transfers.purpose CHECK assumes 512");
+
+/*
+ * Migration N is store_migrations[N - 1]. Append only.
+ */
+static const char *const store_migrations[] = {
+	/* 1: transfers */
+	"CREATE TABLE transfers ("
+	" id TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(id) = 32 AND id NOT GLOB '*[^0-9a-f]*'),"
+	" user TEXT NOT NULL CHECK (length(user) BETWEEN 1 AND 64),"
+	" dept TEXT NOT NULL CHECK (length(dept) <= 64),"
+	" terminal TEXT NOT NULL DEFAULT '' CHECK (length(terminal) <= 64),"
+	" cert_fp TEXT NOT NULL"
+	"  CHECK (length(cert_fp) = 64 AND cert_fp NOT GLOB '*[^0-9a-f]*'),"
+	" interface TEXT NOT NULL CHECK (length(interface) BETWEEN 1 AND 64),"
+	" name TEXT NOT NULL CHECK (length(CAST(name AS BLOB)) <= 1024),"
+	" purpose TEXT NOT NULL CHECK (length(CAST(purpose AS BLOB)) <= 512),"
+	" size INTEGER NOT NULL CHECK (size >= 0),"
+	" class INTEGER NOT NULL CHECK (class BETWEEN 1 AND 3),"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('receiving', 'stored', 'failed', 'expired')),"
+	" received INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (received >= 0 AND received <= size),"
+	" sha256 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (sha256 = '' OR (length(sha256) = 64"
+	"   AND sha256 NOT GLOB '*[^0-9a-f]*')),"
+	" error TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(error AS BLOB)) < 256),"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" CHECK (state <> 'stored' OR sha256 <> '')"
+	") STRICT;"
+	"CREATE INDEX transfers_state_updated ON transfers (state, updated);"
+	"CREATE INDEX transfers_user ON transfers (user);",
+};
+#define STORE_NMIGRATIONS \
+	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+#define TRANSFER_COLUMNS \
+	"id, user, dept, terminal, cert_fp, interface, name, purpose, size, " \
+	"class, state, received, sha256, error, created, updated"
+
+enum store_stmt {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	S_INSERT,
+	S_GET,
+	S_PROGRESS,
+	S_SET_STATE,
+	S_EACH,
+	S_COUNT
+};
+
+static const char *const store_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT job",
+	[S_RELEASE] = "RELEASE job",
+	[S_ROLLBACK_TO] = "ROLLBACK TO job",
+	[S_INSERT] = "INSERT INTO transfers (" TRANSFER_COLUMNS ") VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	    "?15, ?16)",
+	[S_GET] = "SELECT " TRANSFER_COLUMNS " FROM transfers WHERE id = ?1",
+	[S_PROGRESS] = "UPDATE transfers SET received = ?2, updated = ?3 "
+	    "WHERE id = ?1 AND state = 'receiving'",
+	[S_SET_STATE] = "UPDATE transfers SET state = ?2, "
+	    "sha256 = coalesce(?3, sha256), error = coalesce(?4, error), "
+	    "updated = ?5 WHERE id = ?1",
+	/* Keyset pagination: (created, id) after the last row seen. */
+	[S_EACH] = "SELECT " TRANSFER_COLUMNS " FROM transfers "
+	    "WHERE state = ?1 AND (?2 = 0 OR updated < ?2) "
+	    "AND (created > ?3 OR (created = ?3 AND id > ?4)) "
+	    "ORDER BY created, id LIMIT ?5",
+};
+
+struct store {
+	sqlite3 *db;
+	int version;
+	sqlite3_stmt *stmt[S_COUNT];
+};
+
+static int
+store_fail(struct store *st, char *err, size_t errlen, const char *what)
+{
+	return util_err(err, errlen, "store: %s: %s", what,
+	    st->db != NULL ? sqlite3_errmsg(st->db) : "no database");
+}
+
+/* Leaves a statement idle with no bindings: the only way it is ever left. */
+static void
+store_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Runs a statement that returns no rows. */
+static int
+store_run(struct store *st, enum store_stmt which)
+{
+	sqlite3_stmt *s = st->stmt[which];
+	int rc;
+
+	rc = sqlite3_step(s);
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Creates the file 0600 before SQLite sees it; SQLite gives the -wal and
+ * -shm files the same mode as the database. */
+static int
+store_prepare_file(const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	int fd, e;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		e = errno;
+		util_err(err, errlen, "store: open %s: %s", path,
+		    e == ELOOP ? "is a symbolic link" : strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1) {
+		e = errno;
+		close(fd);
+		util_err(err, errlen, "store: stat %s: %s", path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		return util_err(err, errlen, "store: %s is not a regular file",
+		    path);
+	}
+	if (sb.st_uid != geteuid()) {
+		close(fd);
+		return util_err(err, errlen, "store: %s is owned by uid %lu, "
+		    "not by this process", path, (unsigned long)sb.st_uid);
+	}
+	if ((sb.st_mode & 077) != 0 && fchmod(fd, 0600) == -1) {
+		e = errno;
+		close(fd);
+		util_err(err, errlen, "store: chmod 0600 %s: %s", path,
+		    strerror(e));
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+store_exec(struct store *st, const char *sql, char *err, size_t errlen,
+    const char *what)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		util_err(err, errlen, "store: %s: %s", what,
+		    msg != NULL ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_pragmas(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	const unsigned char *mode;
+	int ok, on = 0;
+
+	if (sqlite3_busy_timeout(st->db, STORE_BUSY_MS) != SQLITE_OK)
+		return store_fail(st, err, errlen, "busy_timeout");
+	/* Defensive: no writable_schema tricks, no functions from the schema. */
+	if (sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on) !=
+	    SQLITE_OK || sqlite3_db_config(st->db,
+	    SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, &on) != SQLITE_OK)
+		return store_fail(st, err, errlen, "db_config");
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
+	    NULL) != SQLITE_OK)
+		return store_fail(st, err, errlen, "journal_mode");
+	ok = sqlite3_step(s) == SQLITE_ROW &&
+	    (mode = sqlite3_column_text(s, 0)) != NULL &&
+	    strcmp((const char *)mode, "wal") == 0;
+	sqlite3_finalize(s);
+	if (!ok)
+		return util_err(err, errlen, "store: the database could not "
+		    "be switched to WAL mode");
+
+	if (store_exec(st, "PRAGMA synchronous = FULL", err, errlen,
+	    "synchronous") == -1 ||
+	    store_exec(st, "PRAGMA foreign_keys = ON", err, errlen,
+	    "foreign_keys") == -1)
+		return -1;
+	return 0;
+}
+
+/* Reads the applied version; -1 if the table is not a gap-free 1..N. */
+static int
+store_read_version(struct store *st, int *version, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	sqlite3_int64 n, max, min;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*), "
+	    "coalesce(max(version), 0), coalesce(min(version), 1) "
+	    "FROM schema_version", -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, err, errlen, "reading schema_version");
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return store_fail(st, err, errlen, "reading schema_version");
+	}
+	n = sqlite3_column_int64(s, 0);
+	max = sqlite3_column_int64(s, 1);
+	min = sqlite3_column_int64(s, 2);
+	sqlite3_finalize(s);
+	if (n != max || min != 1 || max > 1000000)
+		return util_err(err, errlen, "store: schema_version is not a "
+		    "sequence 1..N (%lld rows, highest %lld); refusing the "
+		    "database", (long long)n, (long long)max);
+	*version = (int)max;
+	return 0;
+}
+
+static int
+store_migrate(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *ins = NULL;
+	char what[64];
+	int v, version;
+
+	if (store_exec(st, "CREATE TABLE IF NOT EXISTS schema_version ("
+	    " version INTEGER PRIMARY KEY NOT NULL,"
+	    " applied INTEGER NOT NULL) STRICT", err, errlen,
+	    "creating schema_version") == -1)
+		return -1;
+	if (store_read_version(st, &version, err, errlen) == -1)
+		return -1;
+	if (version > STORE_NMIGRATIONS)
+		return util_err(err, errlen, "store: database schema version "
+		    "%d is newer than this sekishod knows (%d); refusing to "
+		    "open it", version, STORE_NMIGRATIONS);
+	if (version == STORE_NMIGRATIONS) {
+		st->version = version;
+		return 0;
+	}
+	if (sqlite3_prepare_v2(st->db, "INSERT INTO schema_version "
+	    "(version, applied) VALUES (?1, ?2)", -1, &ins, NULL) != SQLITE_OK)
+		return store_fail(st, err, errlen, "preparing migrations");
+
+	for (v = 1; v <= STORE_NMIGRATIONS; v++) {
+		snprintf(what, sizeof(what), "migration %d", v);
+		if (store_exec(st, "BEGIN IMMEDIATE", err, errlen, what) == -1)
+			goto fail;
+		/* Another process may have migrated while we waited. */
+		if (store_read_version(st, &version, err, errlen) == -1)
+			goto rollback;
+		if (version >= v) {
+			if (store_exec(st, "COMMIT", err, errlen, what) == -1)
+				goto rollback;
+			continue;
+		}
+		if (store_exec(st, store_migrations[v - 1], err, errlen,
+		    what) == -1)
+			goto rollback;
+		sqlite3_bind_int(ins, 1, v);
+		sqlite3_bind_int64(ins, 2, (sqlite3_int64)time(NULL));
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			store_fail(st, err, errlen, what);
+			store_done(ins);
+			goto rollback;
+		}
+		store_done(ins);
+		if (store_exec(st, "COMMIT", err, errlen, what) == -1)
+			goto rollback;
+	}
+	sqlite3_finalize(ins);
+	st->version = STORE_NMIGRATIONS;
+	return 0;
+
+rollback:
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+fail:
+	sqlite3_finalize(ins);
+	return -1;
+}
+
+int
+store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+	struct store *st;
+	int i;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0')
+		return util_err(err, errlen, "store: no database path given");
+	if (store_prepare_file(path, err, errlen) == -1)
+		return -1;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return util_err(err, errlen, "store: out of memory");
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE, NULL) != SQLITE_OK) {
+		util_err(err, errlen, "store: open %s: %s", path,
+		    st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
+		goto fail;
+	}
+	if (store_pragmas(st, err, errlen) == -1 ||
+	    store_migrate(st, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, store_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) !=
+		    SQLITE_OK) {
+			store_fail(st, err, errlen, "preparing statements");
+			goto fail;
+		}
+	}
+	*out = st;
+	return 0;
+
+fail:
+	store_close(st);
+	return -1;
+}
+
+void
+store_close(struct store *st)
+{
+	int i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+int
+store_schema_version(struct store *st)
+{
+	return st->version;
+}
+
+int
+store_begin(struct store *st, char *err, size_t errlen)
+{
+	if (store_run(st, S_BEGIN) == -1)
+		return store_fail(st, err, errlen, "begin");
+	return 0;
+}
+
+int
+store_commit(struct store *st, char *err, size_t errlen)
+{
+	if (store_run(st, S_COMMIT) == -1)
+		return store_fail(st, err, errlen, "commit");
+	return 0;
+}
+
+int
+store_rollback(struct store *st)
+{
+	if (sqlite3_get_autocommit(st->db))
+		return 0;	/* nothing open (SQLite may have rolled back) */
+	return store_run(st, S_ROLLBACK);
+}
+
+int
+store_savepoint(struct store *st, char *err, size_t errlen)
+{
+	if (store_run(st, S_SAVEPOINT) == -1)
+		return store_fail(st, err, errlen, "savepoint");
+	return 0;
+}
+
+int
+store_release(struct store *st, char *err, size_t errlen)
+{
+	if (store_run(st, S_RELEASE) == -1)
+		return store_fail(st, err, errlen, "release savepoint");
+	return 0;
+}
+
+int
+store_rollback_to(struct store *st)
+{
+	/* ROLLBACK TO keeps the savepoint open; RELEASE then pops it. */
+	if (store_run(st, S_ROLLBACK_TO) == -1)
+		return -1;
+	return store_run(st, S_RELEASE);
+}
+
+static int
+bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+int
+store_transfer_insert(struct store *st, const struct transfer *t,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_INSERT];
+	int rc = SQLITE_OK;
+
+	if (t->size > (uint64_t)INT64_MAX || t->received > (uint64_t)INT64_MAX)
+		return util_err(err, errlen, "store: insert %s: size out of "
+		    "range", t->id);
+	if (rc == SQLITE_OK) rc = bind_text(s, 1, t->id);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, t->user);
+	if (rc == SQLITE_OK) rc = bind_text(s, 3, t->dept);
+	if (rc == SQLITE_OK) rc = bind_text(s, 4, t->terminal);
+	if (rc == SQLITE_OK) rc = bind_text(s, 5, t->cert_fp);
+	if (rc == SQLITE_OK) rc = bind_text(s, 6, t->interface);
+	if (rc == SQLITE_OK) rc = bind_text(s, 7, t->name);
+	if (rc == SQLITE_OK) rc = bind_text(s, 8, t->purpose);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 9, (sqlite3_int64)t->size);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 10, (sqlite3_int64)t->class);
+	if (rc == SQLITE_OK) rc = bind_text(s, 11, t->state);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 12, (sqlite3_int64)t->received);
+	if (rc == SQLITE_OK) rc = bind_text(s, 13, t->sha256);
+	if (rc == SQLITE_OK) rc = bind_text(s, 14, t->error);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 15, t->created);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 16, t->updated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	if (rc != SQLITE_OK)
+		store_fail(st, err, errlen, "insert transfer");
+	store_done(s);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Copies a text column into a fixed field; -1 if it is NULL or too long. */
+static int
+col_text(sqlite3_stmt *s, int i, char *dst, size_t dstlen)
+{
+	const unsigned char *v = sqlite3_column_text(s, i);
+	int n = sqlite3_column_bytes(s, i);
+
+	if (v == NULL || n < 0 || (size_t)n >= dstlen ||
+	    memchr(v, '\0', (size_t)n) != NULL)
+		return -1;
+	memcpy(dst, v, (size_t)n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* Fills t from the current row of a TRANSFER_COLUMNS select. */
+static int
+store_row(sqlite3_stmt *s, struct transfer *t)
+{
+	sqlite3_int64 size, class, received;
+
+	memset(t, 0, sizeof(*t));
+	if (col_text(s, 0, t->id, sizeof(t->id)) == -1 ||
+	    col_text(s, 1, t->user, sizeof(t->user)) == -1 ||
+	    col_text(s, 2, t->dept, sizeof(t->dept)) == -1 ||
+	    col_text(s, 3, t->terminal, sizeof(t->terminal)) == -1 ||
+	    col_text(s, 4, t->cert_fp, sizeof(t->cert_fp)) == -1 ||
+	    col_text(s, 5, t->interface, sizeof(t->interface)) == -1 ||
+	    col_text(s, 6, t->name, sizeof(t->name)) == -1 ||
+	    col_text(s, 7, t->purpose, sizeof(t->purpose)) == -1 ||
+	    col_text(s, 10, t->state, sizeof(t->state)) == -1 ||
+	    col_text(s, 12, t->sha256, sizeof(t->sha256)) == -1 ||
+	    col_text(s, 13, t->error, sizeof(t->error)) == -1)
+		return -1;
+	size = sqlite3_column_int64(s, 8);
+	class = sqlite3_column_int64(s, 9);
+	received = sqlite3_column_int64(s, 11);
+	if (size < 0 || received < 0 || class < 1 || class > 3)
+		return -1;
+	t->size = (uint64_t)size;
+	t->class = (unsigned)class;
+	t->received = (uint64_t)received;
+	t->created = sqlite3_column_int64(s, 14);
+	t->updated = sqlite3_column_int64(s, 15);
+	return 0;
+}
+
+int
+store_transfer_get(struct store *st, const char *id, struct transfer *out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_GET];
+	int rc, ret;
+
+	if (bind_text(s, 1, id) != SQLITE_OK) {
+		store_done(s);
+		return store_fail(st, err, errlen, "get transfer");
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		ret = store_row(s, out);
+		if (ret == -1)
+			util_err(err, errlen, "store: transfer %s: a column "
+			    "does not fit its field", id);
+	} else if (rc == SQLITE_DONE) {
+		util_err(err, errlen, "store: no transfer %s", id);
+		ret = STORE_NOTFOUND;
+	} else
+		ret = store_fail(st, err, errlen, "get transfer");
+	store_done(s);
+	return ret;
+}
+
+/* Runs a bound UPDATE; STORE_NOTFOUND when it matched no row. */
+static int
+store_update(struct store *st, sqlite3_stmt *s, int rc, const char *id,
+    const char *what, char *err, size_t errlen)
+{
+	int ret;
+
+	if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_DONE) {
+		if (sqlite3_changes(st->db) == 0) {
+			util_err(err, errlen, "store: %s: no such transfer %s",
+			    what, id);
+			ret = STORE_NOTFOUND;
+		} else
+			ret = 0;
+	} else
+		ret = store_fail(st, err, errlen, what);
+	store_done(s);
+	return ret;
+}
+
+int
+store_transfer_progress(struct store *st, const char *id,
+    uint64_t received, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_PROGRESS];
+	int rc;
+
+	if (received > (uint64_t)INT64_MAX)
+		return util_err(err, errlen, "store: progress %s: offset out "
+		    "of range", id);
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)received);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, now);
+	return store_update(st, s, rc, id, "progress of a receiving transfer",
+	    err, errlen);
+}
+
+int
+store_transfer_set_state(struct store *st, const char *id,
+    const char *state, const char *sha256, const char *error, int64_t now,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_SET_STATE];
+	int rc;
+
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 2, state);
+	if (rc == SQLITE_OK)
+		rc = sha256 != NULL ? bind_text(s, 3, sha256) :
+		    sqlite3_bind_null(s, 3);
+	if (rc == SQLITE_OK)
+		rc = error != NULL ? bind_text(s, 4, error) :
+		    sqlite3_bind_null(s, 4);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5, now);
+	return store_update(st, s, rc, id, "set state", err, errlen);
+}
+
+/*
+ * Reads a page of rows, resets the statement, then calls fn for each row.
+ * fn may therefore use the store itself (change the row's state, look up
+ * another transfer, even start another store_transfer_each).
+ */
+int
+store_transfer_each(struct store *st, const char *state, int64_t before,
+    int (*fn)(const struct transfer *t, void *arg), void *arg,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_EACH];
+	struct transfer *page;
+	sqlite3_int64 last_created = INT64_MIN;
+	char last_id[UTIL_ID_LEN + 1] = "";
+	int n, i, rc, ret = 0;
+
+	if (state == NULL)
+		return util_err(err, errlen, "store: each: no state given");
+	if ((page = calloc(STORE_EACH_PAGE, sizeof(*page))) == NULL)
+		return util_err(err, errlen, "store: out of memory");
+	for (;;) {
+		rc = bind_text(s, 1, state);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 2, before);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 3, last_created);
+		if (rc == SQLITE_OK)
+			rc = bind_text(s, 4, last_id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(s, 5, STORE_EACH_PAGE);
+		n = 0;
+		while (rc == SQLITE_OK && n < STORE_EACH_PAGE &&
+		    (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (store_row(s, &page[n]) == -1) {
+				store_done(s);
+				util_err(err, errlen, "store: each: a column "
+				    "does not fit its field");
+				ret = -1;
+				goto out;
+			}
+			n++;
+			rc = SQLITE_OK;
+		}
+		if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+			store_fail(st, err, errlen, "each");
+			store_done(s);
+			ret = -1;
+			goto out;
+		}
+		store_done(s);
+		for (i = 0; i < n; i++) {
+			if ((ret = fn(&page[i], arg)) != 0) {
+				ret = 0;	/* an early stop is not an error */
+				goto out;
+			}
+		}
+		if (n < STORE_EACH_PAGE)
+			break;
+		last_created = page[n - 1].created;
+		memcpy(last_id, page[n - 1].id, sizeof(last_id));
+	}
+out:
+	free(page);
+	return ret;
+}

@@ -1,0 +1,458 @@
+/*
+ * Unit tests for broker/store.c: migrations, the transfers table and its
+ * constraints, savepoints, iteration.
+ */
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "broker/store.h"
+#include "lib/util.h"
+
+struct fixture {
+	char dir[64];
+	char db[128];
+	struct store *st;
+};
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/sekisho-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
+	if (store_open(f->db, &f->st, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->st);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void
+make_transfer(struct transfer *t, int64_t created)
+{
+	memset(t, 0, sizeof(*t));
+	assert_int_equal(util_new_id(t->id), 0);
+	strcpy(t->user, "yamada.taro");
+	strcpy(t->dept, "somu");
+	strcpy(t->terminal, "T-0001");
+	memset(t->cert_fp, 'a', UTIL_SHA256_HEX);
+	strcpy(t->interface, "jichitai-cloud");
+	strcpy(t->name, "報告書 2026.pdf");
+	strcpy(t->purpose, "monthly report");
+	t->size = 1000;
+	t->class = 2;
+	strcpy(t->state, STORE_RECEIVING);
+	t->created = created;
+	t->updated = created;
+}
+
+static void
+insert_ok(struct store *st, const struct transfer *t)
+{
+	char err[256];
+
+	if (store_transfer_insert(st, t, err, sizeof(err)) != 0)
+		fail_msg("insert: %s", err);
+}
+
+/* Raw SQL against the file, as an operator (or a newer binary) might. */
+static void
+raw_exec(const char *db, const char *sql)
+{
+	sqlite3 *h;
+
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+static void
+test_fresh_db_and_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct transfer t, got;
+	char err[256];
+	struct stat sb;
+	sqlite3 *h;
+	sqlite3_stmt *s;
+
+	assert_int_equal(store_schema_version(f->st), 1);
+	assert_int_equal(stat(f->db, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	make_transfer(&t, 100);
+	insert_ok(f->st, &t);
+	store_close(f->st);
+	f->st = NULL;
+
+	/* The journal mode is persistent: another connection sees WAL. */
+	assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM "
+	    "schema_version", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 1);
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+
+	/* Reopening applies nothing twice and keeps the data. */
+	assert_int_equal(store_open(f->db, &f->st, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(f->st), 1);
+	assert_int_equal(store_transfer_get(f->st, t.id, &got, err,
+	    sizeof(err)), 0);
+	assert_string_equal(got.id, t.id);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = NULL;
+	char err[256];
+
+	store_close(f->st);
+	f->st = NULL;
+	raw_exec(f->db, "INSERT INTO schema_version (version, applied) "
+	    "VALUES (2, 0)");
+	assert_int_equal(store_open(f->db, &st, err, sizeof(err)), -1);
+	assert_null(st);
+	assert_non_null(strstr(err, "newer"));
+	assert_non_null(strstr(err, "version 2"));
+
+	/* A gap in the version sequence is refused as well. */
+	raw_exec(f->db, "DELETE FROM schema_version WHERE version = 1");
+	assert_int_equal(store_open(f->db, &st, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "sequence"));
+}
+
+static void
+test_loose_mode_tightened(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], err[256];
+	struct store *st;
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/loose.db", f->dir);
+	close(creat(path, 0644));
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	store_close(st);
+}
+
+static void
+test_insert_get_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	struct transfer t, got;
+	char err[256];
+
+	make_transfer(&t, 1700000000);
+	memset(t.terminal, 0, sizeof(t.terminal));
+	t.size = (uint64_t)INT64_MAX;
+	t.received = 42;
+	t.class = 3;
+	insert_ok(f->st, &t);
+	assert_int_equal(store_transfer_get(f->st, t.id, &got, err,
+	    sizeof(err)), 0);
+	assert_memory_equal(&got, &t, sizeof(t));
+
+	/* Same id twice: the primary key refuses it. */
+	assert_int_equal(store_transfer_insert(f->st, &t, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "UNIQUE"));
+
+	/* Larger than SQLite's signed integers: refused before binding. */
+	make_transfer(&t, 1);
+	t.size = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(store_transfer_insert(f->st, &t, err, sizeof(err)),
+	    -1);
+}
+
+static void
+test_check_constraints(void **state)
+{
+	struct fixture *f = *state;
+	struct transfer t, ok;
+	char err[256];
+	unsigned i;
+
+	make_transfer(&ok, 1);
+
+	for (i = 0; i < 11; i++) {
+		t = ok;
+		switch (i) {
+		case 0: t.class = 0; break;
+		case 1: t.class = 4; break;
+		case 2: strcpy(t.state, "delivered"); break;
+		case 3: strcpy(t.state, STORE_STORED); break;	/* no sha256 */
+		case 4: strcpy(t.id, "0123456789ABCDEF0123456789ABCDEF"); break;
+		case 5: strcpy(t.id, "short"); break;
+		case 6: t.received = t.size + 1; break;
+		case 7: t.user[0] = '\0'; break;
+		case 8: strcpy(t.cert_fp, "abc"); break;
+		case 9: memset(t.sha256, 'z', UTIL_SHA256_HEX); break;
+		case 10: t.interface[0] = '\0'; break;
+		}
+		err[0] = '\0';
+		if (store_transfer_insert(f->st, &t, err, sizeof(err)) != -1)
+			fail_msg("case %u was accepted", i);
+		assert_non_null(strstr(err, "CHECK constraint failed"));
+	}
+	/* Nothing of the above was stored. */
+	assert_int_equal(store_transfer_get(f->st, ok.id, &t, err,
+	    sizeof(err)), STORE_NOTFOUND);
+
+	insert_ok(f->st, &ok);
+	assert_int_equal(store_transfer_set_state(f->st, ok.id, "bogus", NULL,
+	    NULL, 2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "CHECK constraint failed"));
+	assert_int_equal(store_transfer_set_state(f->st, ok.id, STORE_STORED,
+	    NULL, NULL, 2, err, sizeof(err)), -1);
+	assert_int_equal(store_transfer_progress(f->st, ok.id, ok.size + 1, 2,
+	    err, sizeof(err)), -1);
+	assert_int_equal(store_transfer_get(f->st, ok.id, &t, err,
+	    sizeof(err)), 0);
+	assert_string_equal(t.state, STORE_RECEIVING);
+	assert_int_equal(t.received, 0);
+}
+
+static void
+test_progress_state_notfound(void **state)
+{
+	struct fixture *f = *state;
+	struct transfer t, got;
+	char err[256], missing[UTIL_ID_LEN + 1], sha[UTIL_SHA256_HEX + 1];
+
+	make_transfer(&t, 10);
+	insert_ok(f->st, &t);
+	assert_int_equal(util_new_id(missing), 0);
+
+	assert_int_equal(store_transfer_get(f->st, missing, &got, err,
+	    sizeof(err)), STORE_NOTFOUND);
+	assert_int_equal(store_transfer_progress(f->st, missing, 1, 11, err,
+	    sizeof(err)), STORE_NOTFOUND);
+	assert_int_equal(store_transfer_set_state(f->st, missing,
+	    STORE_FAILED, NULL, "x", 11, err, sizeof(err)), STORE_NOTFOUND);
+
+	assert_int_equal(store_transfer_progress(f->st, t.id, 512, 11, err,
+	    sizeof(err)), 0);
+	assert_int_equal(store_transfer_get(f->st, t.id, &got, err,
+	    sizeof(err)), 0);
+	assert_int_equal(got.received, 512);
+	assert_int_equal(got.updated, 11);
+	assert_int_equal(got.created, 10);
+
+	memset(sha, 'c', UTIL_SHA256_HEX);
+	sha[UTIL_SHA256_HEX] = '\0';
+	assert_int_equal(store_transfer_set_state(f->st, t.id, STORE_STORED,
+	    sha, NULL, 12, err, sizeof(err)), 0);
+	assert_int_equal(store_transfer_get(f->st, t.id, &got, err,
+	    sizeof(err)), 0);
+	assert_string_equal(got.state, STORE_STORED);
+	assert_string_equal(got.sha256, sha);
+	assert_string_equal(got.error, "");
+	assert_int_equal(got.updated, 12);
+
+	/* Progress applies only to receiving transfers. */
+	assert_int_equal(store_transfer_progress(f->st, t.id, 600, 13, err,
+	    sizeof(err)), STORE_NOTFOUND);
+
+	/* NULL leaves sha256 alone; error is set. */
+	assert_int_equal(store_transfer_set_state(f->st, t.id, STORE_EXPIRED,
+	    NULL, "partial_ttl passed", 14, err, sizeof(err)), 0);
+	assert_int_equal(store_transfer_get(f->st, t.id, &got, err,
+	    sizeof(err)), 0);
+	assert_string_equal(got.state, STORE_EXPIRED);
+	assert_string_equal(got.sha256, sha);
+	assert_string_equal(got.error, "partial_ttl passed");
+	assert_int_equal(got.received, 512);
+}
+
+static void
+test_savepoints(void **state)
+{
+	struct fixture *f = *state;
+	struct transfer a, b, c, got;
+	char err[256];
+
+	make_transfer(&a, 1);
+	make_transfer(&b, 2);
+	make_transfer(&c, 3);
+	assert_int_equal(store_begin(f->st, err, sizeof(err)), 0);
+	insert_ok(f->st, &a);
+	assert_int_equal(store_savepoint(f->st, err, sizeof(err)), 0);
+	insert_ok(f->st, &b);
+	assert_int_equal(store_rollback_to(f->st), 0);
+	assert_int_equal(store_savepoint(f->st, err, sizeof(err)), 0);
+	insert_ok(f->st, &c);
+	assert_int_equal(store_release(f->st, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(f->st, err, sizeof(err)), 0);
+
+	assert_int_equal(store_transfer_get(f->st, a.id, &got, err,
+	    sizeof(err)), 0);
+	assert_int_equal(store_transfer_get(f->st, b.id, &got, err,
+	    sizeof(err)), STORE_NOTFOUND);
+	assert_int_equal(store_transfer_get(f->st, c.id, &got, err,
+	    sizeof(err)), 0);
+
+	/* A whole transaction rolled back leaves nothing. */
+	assert_int_equal(store_begin(f->st, err, sizeof(err)), 0);
+	insert_ok(f->st, &b);
+	assert_int_equal(store_rollback(f->st), 0);
+	assert_int_equal(store_transfer_get(f->st, b.id, &got, err,
+	    sizeof(err)), STORE_NOTFOUND);
+	assert_int_equal(store_rollback(f->st), 0);	/* nothing open */
+
+	/* Savepoint misuse outside a transaction is reported. */
+	assert_int_equal(store_release(f->st, err, sizeof(err)), -1);
+	assert_int_equal(store_commit(f->st, err, sizeof(err)), -1);
+}
+
+struct each_ctx {
+	struct store *st;
+	int64_t last_created;
+	int count;
+	int stop_after;
+	int fail_them;
+};
+
+static int
+each_cb(const struct transfer *t, void *arg)
+{
+	struct each_ctx *c = arg;
+	char err[256];
+
+	assert_string_equal(t->state, STORE_RECEIVING);
+	assert_true(t->created >= c->last_created);
+	c->last_created = t->created;
+	c->count++;
+	if (c->fail_them)
+		assert_int_equal(store_transfer_set_state(c->st, t->id,
+		    STORE_FAILED, NULL, "recovery", 999, err, sizeof(err)), 0);
+	return c->stop_after != 0 && c->count == c->stop_after;
+}
+
+static void
+test_each(void **state)
+{
+	struct fixture *f = *state;
+	struct each_ctx c;
+	struct transfer t;
+	char err[256];
+	int i;
+
+	/* 150 receiving rows (more than a page), created in reverse order,
+	 * updated 0..149; 5 stored rows that must not be visited. */
+	for (i = 0; i < 150; i++) {
+		make_transfer(&t, 1000 - i / 2);	/* ties in created */
+		t.updated = i;
+		insert_ok(f->st, &t);
+	}
+	for (i = 0; i < 5; i++) {
+		make_transfer(&t, 5);
+		strcpy(t.state, STORE_STORED);
+		memset(t.sha256, 'b', UTIL_SHA256_HEX);
+		insert_ok(f->st, &t);
+	}
+
+	memset(&c, 0, sizeof(c));
+	c.st = f->st;
+	c.last_created = INT64_MIN;
+	assert_int_equal(store_transfer_each(f->st, STORE_RECEIVING, 0,
+	    each_cb, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.count, 150);
+
+	memset(&c, 0, sizeof(c));
+	c.last_created = INT64_MIN;
+	assert_int_equal(store_transfer_each(f->st, STORE_RECEIVING, 100,
+	    each_cb, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.count, 100);
+
+	memset(&c, 0, sizeof(c));
+	c.last_created = INT64_MIN;
+	c.stop_after = 70;
+	assert_int_equal(store_transfer_each(f->st, STORE_RECEIVING, 0,
+	    each_cb, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.count, 70);
+
+	/* The callback may change the rows it is given. */
+	memset(&c, 0, sizeof(c));
+	c.st = f->st;
+	c.last_created = INT64_MIN;
+	c.fail_them = 1;
+	assert_int_equal(store_transfer_each(f->st, STORE_RECEIVING, 0,
+	    each_cb, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.count, 150);
+	memset(&c, 0, sizeof(c));
+	c.last_created = INT64_MIN;
+	assert_int_equal(store_transfer_each(f->st, STORE_RECEIVING, 0,
+	    each_cb, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.count, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fresh_db_and_reopen,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loose_mode_tightened,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_insert_get_roundtrip,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_constraints,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_state_notfound,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_savepoints, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_each, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
