@@ -1,0 +1,38 @@
+/*
+ * broker — the daemon's shared context: what every connection needs to
+ * reach (event base, TLS context, policy, commit thread, spool) and the list
+ * of live sessions. It is created and owned by main.c; sessions borrow it.
+ * Only the event-loop thread touches it.
+ */
+#ifndef SEKISHO_BROKER_H
+#define SEKISHO_BROKER_H
+
+#include <stddef.h>
+#include <sys/queue.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+struct config;
+struct policy;
+struct committer;
+struct spool;
+struct session;
+
+TAILQ_HEAD(session_list, session);
+
+struct broker {
+	struct event_base *base;
+	struct config *cfg;
+	SSL_CTX *ssl_ctx;		/* replaced on reload */
+	struct policy *policy;		/* replaced on reload */
+	struct committer *committer;
+	struct spool *spool;
+	struct evconnlistener *listener;
+	struct event *expiry_ev;		/* housekeeping timer */
+	struct session_list sessions;
+	size_t nsessions;
+	int shutting_down;
+};
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * config — see config.h. A thin, strict reader over yamlnode: each section
+ * lists the keys it accepts, so anything else is reported rather than
+ * ignored.
+ */
+#include "broker/config.h"
+#include "lib/util.h"
+#include "lib/yamlnode.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_FILE_SIZE (4ull << 30)
+#define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_HANDSHAKE_TIMEOUT 10
+#define DEFAULT_IDLE_TIMEOUT 300
+#define DEFAULT_PARTIAL_TTL (24 * 3600)
+#define DEFAULT_MIN_FREE_SPACE (64ull << 20)
+#define DEFAULT_SYNC_INTERVAL (64ull << 20)
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->listen_host);
+	free(cfg->listen_port);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_ca);
+	free(cfg->tls_crl);
+	free(cfg->spool_dir);
+	free(cfg->state_db);
+	free(cfg->audit_log);
+	free(cfg->register_path);
+	free(cfg);
+}
+
+/* Resolves a path from the file against the config file's directory. */
+static int
+get_path(const struct yamlnode_doc *doc, const struct yamlnode *map,
+    const char *key, const char *where, const char *basedir, char **out,
+    char *err, size_t errlen)
+{
+	const char *v = NULL;
+	int rc = yamlnode_get_str(doc, map, key, PATH_MAX - 1, &v, err, errlen);
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1 || v[0] == '\0')
+		return util_err(err, errlen, "%s:%u: %s: field '%s' is required "
+		    "(a file or directory path)", doc->path,
+		    map != NULL ? map->line : 1, where, key);
+	if (v[0] == '/')
+		*out = strdup(v);
+	else if (asprintf(out, "%s/%s", basedir, v) < 0)
+		*out = NULL;
+	if (*out == NULL)
+		return util_err(err, errlen, "out of memory");
+	return 0;
+}
+
+static int
+parse_listen(const struct yamlnode_doc *doc, const struct yamlnode *root,
+    struct config *cfg, char *err, size_t errlen)
+{
+	const struct yamlnode *n = yamlnode_get(root, "listen");
+	const char *v = NULL, *colon;
+	uint64_t port;
+	char *end;
+
+	if (yamlnode_get_str(doc, root, "listen", 300, &v, err, errlen) < 0)
+		return -1;
+	if (v == NULL)
+		return util_err(err, errlen, "%s:1: field 'listen' is required "
+		    "(for example \"127.0.0.1:8443\")", doc->path);
+	/* "[::1]:8443" or "host:port" */
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+
+		if (close == NULL || close[1] != ':')
+			goto bad;
+		cfg->listen_host = strndup(v + 1, (size_t)(close - v - 1));
+		colon = close + 1;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon == NULL || colon == v)
+			goto bad;
+		cfg->listen_host = strndup(v, (size_t)(colon - v));
+	}
+	port = strtoull(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || port == 0 || port > 65535)
+		goto bad;
+	if ((cfg->listen_port = strdup(colon + 1)) == NULL ||
+	    cfg->listen_host == NULL)
+		return util_err(err, errlen, "out of memory");
+	return 0;
+bad:
+	return util_err(err, errlen, "%s:%u: field 'listen': '%s' is not "
+	    "host:port (for example \"127.0.0.1:8443\" or \"[::1]:8443\")",
+	    doc->path, n->line, v);
+}
+
+static int
+parse_limits(const struct yamlnode_doc *doc, const struct yamlnode *lim,
+    struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "max_file_size",
+	    "max_connections", "handshake_timeout", "idle_timeout",
+	    "partial_ttl", "min_free_space", "sync_interval", NULL };
+
+	if (lim == NULL)
+		return 0;
+	if (yamlnode_check_keys(doc, lim, "limits", keys, err, errlen) != 0)
+		return -1;
+	if (yamlnode_get_size(doc, lim, "max_file_size", &cfg->max_file_size,
+	    err, errlen) < 0 ||
+	    yamlnode_get_uint(doc, lim, "max_connections", 1, 1000000,
+	    &cfg->max_connections, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, lim, "handshake_timeout",
+	    &cfg->handshake_timeout, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, lim, "idle_timeout", &cfg->idle_timeout,
+	    err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, lim, "partial_ttl", &cfg->partial_ttl,
+	    err, errlen) < 0 ||
+	    yamlnode_get_size(doc, lim, "min_free_space", &cfg->min_free_space,
+	    err, errlen) < 0 ||
+	    yamlnode_get_size(doc, lim, "sync_interval", &cfg->sync_interval,
+	    err, errlen) < 0)
+		return -1;
+	if (cfg->max_file_size == 0)
+		return util_err(err, errlen, "%s:%u: limits.max_file_size must "
+		    "be above 0", doc->path, lim->line);
+	if (cfg->handshake_timeout == 0 || cfg->idle_timeout == 0 ||
+	    cfg->partial_ttl == 0)
+		return util_err(err, errlen, "%s:%u: limits: timeouts must be "
+		    "above 0 seconds", doc->path, lim->line);
+	if (cfg->sync_interval < (1u << 20))
+		return util_err(err, errlen, "%s:%u: limits.sync_interval must "
+		    "be at least 1MiB", doc->path, lim->line);
+	return 0;
+}
+
+int
+config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	static const char *const top_keys[] = { "listen", "tls", "spool_dir",
+	    "state_db", "audit_log", "register", "limits", NULL };
+	static const char *const tls_keys[] = { "cert", "key", "ca", "crl",
+	    NULL };
+	struct yamlnode_doc *doc = NULL;
+	const struct yamlnode *root, *tls;
+	struct config *cfg;
+	char *copy = NULL, *basedir;
+	int rc = -1;
+
+	*out = NULL;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return util_err(err, errlen, "out of memory");
+	cfg->max_file_size = DEFAULT_MAX_FILE_SIZE;
+	cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
+	cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+	cfg->idle_timeout = DEFAULT_IDLE_TIMEOUT;
+	cfg->partial_ttl = DEFAULT_PARTIAL_TTL;
+	cfg->min_free_space = DEFAULT_MIN_FREE_SPACE;
+	cfg->sync_interval = DEFAULT_SYNC_INTERVAL;
+
+	if ((cfg->path = strdup(path)) == NULL || (copy = strdup(path)) == NULL) {
+		util_err(err, errlen, "out of memory");
+		goto out;
+	}
+	basedir = dirname(copy);
+	if (yamlnode_load_file(path, &doc, err, errlen) != 0)
+		goto out;
+	root = doc->root;
+	if (root == NULL || root->kind != YAMLNODE_MAP) {
+		util_err(err, errlen, "%s:1: expected a mapping of settings "
+		    "(listen, tls, spool_dir, ...)", path);
+		goto out;
+	}
+	if (yamlnode_check_keys(doc, root, "top level", top_keys, err,
+	    errlen) != 0 || parse_listen(doc, root, cfg, err, errlen) != 0)
+		goto out;
+	tls = yamlnode_get(root, "tls");
+	if (tls == NULL) {
+		util_err(err, errlen, "%s:1: section 'tls' is required (cert, "
+		    "key, ca, crl)", path);
+		goto out;
+	}
+	if (yamlnode_check_keys(doc, tls, "tls", tls_keys, err, errlen) != 0 ||
+	    get_path(doc, tls, "cert", "tls", basedir, &cfg->tls_cert, err,
+	    errlen) != 0 ||
+	    get_path(doc, tls, "key", "tls", basedir, &cfg->tls_key, err,
+	    errlen) != 0 ||
+	    get_path(doc, tls, "ca", "tls", basedir, &cfg->tls_ca, err,
+	    errlen) != 0 ||
+	    get_path(doc, tls, "crl", "tls", basedir, &cfg->tls_crl, err,
+	    errlen) != 0 ||
+	    get_path(doc, root, "spool_dir", "top level", basedir,
+	    &cfg->spool_dir, err, errlen) != 0 ||
+	    get_path(doc, root, "state_db", "top level", basedir,
+	    &cfg->state_db, err, errlen) != 0 ||
+	    get_path(doc, root, "audit_log", "top level", basedir,
+	    &cfg->audit_log, err, errlen) != 0 ||
+	    get_path(doc, root, "register", "top level", basedir,
+	    &cfg->register_path, err, errlen) != 0 ||
+	    parse_limits(doc, yamlnode_get(root, "limits"), cfg, err,
+	    errlen) != 0)
+		goto out;
+	*out = cfg;
+	cfg = NULL;
+	rc = 0;
+out:
+	free(copy);
+	yamlnode_free(doc);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * housekeeping — start-up recovery and the periodic expiry of abandoned
+ * partial uploads.
+ *
+ * Recovery runs once, on the main thread, before the commit thread starts
+ * and before anything is accepted; it makes the spool and the state store
+ * agree again after a crash:
+ *   - "receiving" with a final file <id>: the commit renamed the file but its
+ *     state update never became durable, so the client was never told
+ *     "stored". The file goes back to <id>.part; the client's resume sends
+ *     "end" again and the hash is checked once more.
+ *   - "receiving" whose partial file is missing or shorter than the durable
+ *     offset: failed, loudly (it means the disk lost acknowledged data).
+ *   - "stored" whose file is missing: failed, loudly, for the same reason.
+ * Every correction is an audit record.
+ *
+ * Expiry: every so often, transfers still "receiving" whose last durable
+ * progress is older than limits.partial_ttl, and that no live connection is
+ * uploading, become "expired" and their partial files are removed.
+ */
+#ifndef SEKISHO_HOUSEKEEPING_H
+#define SEKISHO_HOUSEKEEPING_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct broker;
+struct store;
+struct audit;
+struct spool;
+
+/* Main thread, before committer_start. Returns the number of transfers it
+ * corrected, or -1 with the reason (the broker must not start). */
+int housekeeping_recover(struct store *st, struct audit *a, struct spool *sp,
+    time_t now, char *err, size_t errlen);
+
+/* Starts the periodic expiry on b's loop. */
+int housekeeping_start(struct broker *b, char *err, size_t errlen);
+void housekeeping_stop(struct broker *b);
+
+#endif

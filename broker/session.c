@@ -1,0 +1,1523 @@
+/*
+ * session — see session.h.
+ *
+ * The life of an upload on one connection:
+ *
+ *   put ──▶ decide (policy, on the loop: pure and cheap)
+ *        ──▶ job: insert transfer + audit  ──▶ "ready" {transfer, offset 0}
+ *   data items are written straight from the bufferevent's input buffer to
+ *   the spool file with writev(2) and hashed on the way; every
+ *   cfg->sync_interval bytes a job makes the prefix durable and records the
+ *   offset, so a resume never starts past what survived.
+ *   end ──▶ hash compared ──▶ job: fsync + rename + fsync dir, state
+ *           "stored", audit ──▶ "stored" (only now, after all of it is on
+ *           stable storage)
+ *
+ * A resume ("put" with a transfer id) runs a job that checks ownership and
+ * state, truncates the partial file to its last durable offset and re-hashes
+ * that prefix (all on the commit thread, since it reads the file), then
+ * answers "ready" with that offset.
+ *
+ * A connection that ends with an upload attached (close_notify, TCP reset,
+ * timeout or shutdown) is an aborted upload: a job syncs what arrived and
+ * records it as the durable offset; the partial stays resumable until
+ * limits.partial_ttl.
+ */
+#include "broker/session.h"
+#include "broker/auditrec.h"
+#include "broker/broker.h"
+#include "broker/committer.h"
+#include "broker/config.h"
+#include "broker/identity.h"
+#include "broker/log.h"
+#include "broker/spool.h"
+#include "broker/store.h"
+#include "broker/tlsserver.h"
+#include "lib/util.h"
+#include "lib/wire.h"
+#include "policy/policy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#define SOFTWARE "sekishod/" "0.1.0"
+#define READ_HIGH_WATER (256u * 1024)	/* bytes buffered per connection */
+#define MAX_IOV 16
+
+enum sess_state {
+	S_HANDSHAKE,		/* TLS not finished */
+	S_CONNECTED,		/* verified, waiting for hello */
+	S_OPEN,			/* hello done */
+	S_CLOSING		/* flushing a final message */
+};
+
+struct upload {
+	char id[UTIL_ID_LEN + 1];
+	uint64_t req_id;		/* id of the put that opened it */
+	char interface[65];
+	unsigned class;
+	uint64_t size;			/* declared */
+	uint64_t received;		/* bytes written to the spool file */
+	uint64_t synced;		/* offset of the last durable checkpoint
+					   submitted */
+	uint64_t remaining;		/* payload bytes left in this data item */
+	int fd;				/* -1 until ready */
+	EVP_MD_CTX *md;
+	int ready;			/* "ready" sent: data may arrive */
+};
+
+struct session {
+	struct broker *b;
+	struct bufferevent *bev;
+	SSL *ssl;
+	char peer[64];
+	struct principal who;
+	enum sess_state state;
+	int refs;
+	int closed;			/* connection gone, waiting for jobs */
+	int busy;			/* a job the protocol waits for */
+	struct upload *up;
+	TAILQ_ENTRY(session) entry;
+};
+
+enum job_kind { J_AUDIT, J_CREATE, J_RESUME, J_SYNC, J_COMMIT, J_FAIL,
+	J_ABORT, J_STATUS };
+
+struct sjob {
+	struct commit_job job;
+	enum job_kind kind;
+	struct session *s;		/* holds a reference; NULL for none */
+	uint64_t req_id;
+	char id[UTIL_ID_LEN + 1];
+	int fd;				/* owned by the job while it runs */
+	uint64_t offset;
+	EVP_MD_CTX *md;
+	uint8_t sha[UTIL_SHA256_LEN];
+	char code[32];			/* wire error code on failure */
+	int close_after;		/* end the connection after answering */
+	struct transfer t;
+	struct principal who;		/* for resume / status checks */
+	struct auditrec rec;
+	int has_rec;
+};
+
+static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void process_input(struct session *s);
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static void
+session_unref(struct session *s)
+{
+	if (--s->refs > 0)
+		return;
+	free(s);
+}
+
+static void
+upload_free(struct upload *up)
+{
+	if (up == NULL)
+		return;
+	if (up->fd != -1)
+		close(up->fd);
+	EVP_MD_CTX_free(up->md);
+	free(up);
+}
+
+static struct sjob *
+job_new(enum job_kind kind, struct session *s)
+{
+	struct sjob *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->kind = kind;
+	j->fd = -1;
+	if (s != NULL) {
+		j->s = s;
+		s->refs++;
+		j->who = s->who;
+	}
+	return j;
+}
+
+static void
+job_free(struct sjob *j)
+{
+	if (j->fd != -1)
+		close(j->fd);
+	EVP_MD_CTX_free(j->md);
+	if (j->s != NULL)
+		session_unref(j->s);
+	free(j);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static void
+send_msg(struct session *s, const struct wire_msg *m)
+{
+	struct wire_error werr;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (s->closed)
+		return;
+	if (wire_encode(m, &buf, &len, &werr) != 0) {
+		log_kv("error", "encode", "user=%s op=%s reason=%s",
+		    s->who.user, wire_op_name(m->op), werr.message);
+		return;
+	}
+	bufferevent_write(s->bev, buf, len);
+	free(buf);
+}
+
+static void
+send_error(struct session *s, uint64_t id, const char *code,
+    const char *message, const char *field, const struct policy_decision *d,
+    const char *transfer, uint64_t retry_after)
+{
+	struct wire_msg m;
+
+	wire_msg_init(&m, WIRE_OP_ERROR, id);
+	wire_msg_set_text(&m, "code", code);
+	wire_msg_set_text(&m, "message", message);
+	if (field != NULL && field[0] != '\0')
+		wire_msg_set_text(&m, "field", field);
+	if (d != NULL) {
+		if (d->rule[0] != '\0')
+			wire_msg_set_text(&m, "rule", d->rule);
+		if (d->code[0] != '\0')
+			wire_msg_set_text(&m, "reason", d->code);
+	}
+	if (transfer != NULL && transfer[0] != '\0')
+		wire_msg_set_text(&m, "transfer", transfer);
+	if (retry_after > 0)
+		wire_msg_set_uint(&m, "retry_after", retry_after);
+	send_msg(s, &m);
+	wire_msg_clear(&m);
+}
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+/* Queues j; with wait set, s stops reading until j's done callback runs. */
+static void
+submit(struct broker *b, struct session *s, struct sjob *j,
+    int (*work)(struct commit_job *, struct commit_env *),
+    void (*done)(struct commit_job *, int), int wait)
+{
+	j->job.work = work;
+	j->job.done = done;
+	j->job.arg = j;
+	if (wait && s != NULL && !s->closed) {
+		s->busy = 1;
+		bufferevent_disable(s->bev, EV_READ);
+	}
+	committer_submit(b->committer, &j->job);
+}
+
+/* Appends the job's audit record, if any. */
+static int
+job_audit(struct sjob *j, struct commit_env *env)
+{
+	if (!j->has_rec)
+		return 0;
+	return auditrec_append(&j->rec, env->audit, time(NULL), j->job.err,
+	    sizeof(j->job.err));
+}
+
+static int
+work_audit(struct commit_job *cj, struct commit_env *env)
+{
+	return job_audit(cj->arg, env);
+}
+
+static void
+done_free(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+
+	if (status != 0)
+		log_kv("error", "audit", "reason=%s", cj->err);
+	job_free(j);
+}
+
+/* Records an event with no other effect (connect, refuse, deny, ...). */
+static void
+audit_event(struct broker *b, const struct auditrec *rec)
+{
+	struct sjob *j = job_new(J_AUDIT, NULL);
+
+	if (j == NULL) {
+		log_kv("error", "audit", "reason=\"out of memory\" type=%s",
+		    rec->type);
+		return;
+	}
+	j->rec = *rec;
+	j->has_rec = 1;
+	submit(b, NULL, j, work_audit, done_free, 0);
+}
+
+/* Leaves the waiting state and picks up input that arrived meanwhile. */
+static void
+session_continue(struct session *s)
+{
+	s->busy = 0;
+	if (s->closed || s->state == S_CLOSING)
+		return;
+	bufferevent_enable(s->bev, EV_READ);
+	process_input(s);
+}
+
+/* ---- closing ----------------------------------------------------------------- */
+
+static int
+work_abort(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+	char *err = cj->err;
+	size_t errlen = sizeof(cj->err);
+
+	/* The durable offset moves only if the sync worked. */
+	if (spool_sync(j->fd, err, errlen) != 0) {
+		if (store_transfer_set_state(env->store, j->id, STORE_FAILED,
+		    NULL, "spool fsync failed after the connection dropped",
+		    time(NULL), err, errlen) != 0)
+			return -1;
+		auditrec_text(&j->rec, "error", "fsync failed; transfer failed");
+		close(j->fd);
+		j->fd = -1;
+		spool_remove(env->spool, j->id, err, errlen);
+		return job_audit(j, env);
+	}
+	close(j->fd);
+	j->fd = -1;
+	if (store_transfer_progress(env->store, j->id, j->offset, time(NULL),
+	    err, errlen) != 0)
+		return -1;
+	return job_audit(j, env);
+}
+
+/* Hands an attached upload to an abort job (loop thread). */
+static void
+upload_abort(struct session *s, const char *why)
+{
+	struct upload *up = s->up;
+	struct sjob *j;
+
+	if (up == NULL)
+		return;
+	s->up = NULL;
+	if (up->fd == -1) {		/* no data yet: nothing to checkpoint */
+		upload_free(up);
+		return;
+	}
+	if ((j = job_new(J_ABORT, NULL)) == NULL) {
+		log_kv("error", "abort", "transfer=%s reason=\"out of memory\"",
+		    up->id);
+		upload_free(up);
+		return;
+	}
+	util_strlcpy(j->id, up->id, sizeof(j->id));
+	j->fd = up->fd;
+	up->fd = -1;
+	j->offset = up->received;
+	auditrec_init(&j->rec, "abort", &s->who, s->peer);
+	auditrec_subject(&j->rec, up->id, up->interface);
+	auditrec_text(&j->rec, "reason", why);
+	auditrec_uint(&j->rec, "received", up->received);
+	auditrec_uint(&j->rec, "size", up->size);
+	j->has_rec = 1;
+	log_kv("info", "abort", "user=%s transfer=%s received=%" PRIu64
+	    " size=%" PRIu64 " reason=\"%s\"", s->who.user, up->id,
+	    up->received, up->size, why);
+	upload_free(up);
+	submit(s->b, NULL, j, work_abort, done_free, 0);
+}
+
+static void
+session_free_conn(struct session *s)
+{
+	struct broker *b = s->b;
+
+	if (s->closed)
+		return;
+	s->closed = 1;
+	TAILQ_REMOVE(&b->sessions, s, entry);
+	b->nsessions--;
+	if (s->bev != NULL) {
+		/* Best effort close_notify; a peer that is gone is fine. */
+		if (s->ssl != NULL && s->state != S_HANDSHAKE)
+			SSL_shutdown(s->ssl);
+		ERR_clear_error();
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	session_unref(s);
+}
+
+static void
+session_close(struct session *s, const char *why)
+{
+	if (s->closed)
+		return;
+	upload_abort(s, why);
+	session_free_conn(s);
+}
+
+static void
+flushed_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	session_close(s, "connection closed by broker after an error");
+}
+
+/* Sends what is queued, then closes. */
+static void
+session_close_after_flush(struct session *s)
+{
+	if (s->closed || s->state == S_CLOSING)
+		return;
+	s->state = S_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		session_close(s, "connection closed by broker after an error");
+		return;
+	}
+	bufferevent_setcb(s->bev, NULL, flushed_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+}
+
+static void
+protocol_error(struct session *s, uint64_t id, const char *code,
+    const char *message, const char *field)
+{
+	struct auditrec rec;
+
+	log_kv("warn", "protocol", "user=%s peer=%s code=%s field=%s",
+	    s->who.user, s->peer, code, field != NULL ? field : "");
+	auditrec_init(&rec, "protocol_error", &s->who, s->peer);
+	if (s->up != NULL)
+		auditrec_subject(&rec, s->up->id, s->up->interface);
+	auditrec_text(&rec, "code", code);
+	auditrec_text(&rec, "message", message);
+	audit_event(s->b, &rec);
+	send_error(s, id, code, message, field, NULL, NULL, 0);
+	session_close_after_flush(s);
+}
+
+/* ---- hello ------------------------------------------------------------------------ */
+
+static void
+handle_hello(struct session *s, const struct wire_msg *m)
+{
+	struct wire_msg r;
+	uint64_t version = 0;
+
+	if (s->state != S_CONNECTED) {
+		protocol_error(s, m->id, "bad_request", "hello was already "
+		    "sent on this connection", NULL);
+		return;
+	}
+	wire_msg_uint(m, "version", &version);
+	if (version != WIRE_VERSION) {
+		protocol_error(s, m->id, "version", "this broker speaks "
+		    "sekisho/1 only; update the client", "version");
+		return;
+	}
+	s->state = S_OPEN;
+	wire_msg_init(&r, WIRE_OP_WELCOME, m->id);
+	wire_msg_set_uint(&r, "version", WIRE_VERSION);
+	wire_msg_set_text(&r, "user", s->who.user);
+	wire_msg_set_text(&r, "dept", s->who.dept);
+	if (s->who.terminal[0] != '\0')
+		wire_msg_set_text(&r, "terminal", s->who.terminal);
+	wire_msg_set_uint(&r, "max_chunk", WIRE_MAX_CHUNK);
+	wire_msg_set_uint(&r, "max_size", s->b->cfg->max_file_size);
+	send_msg(s, &r);
+	wire_msg_clear(&r);
+}
+
+/* ---- put: new transfer ---------------------------------------------------------- */
+
+static void
+send_ready(struct session *s, uint64_t id, const char *transfer,
+    uint64_t offset)
+{
+	struct wire_msg r;
+
+	wire_msg_init(&r, WIRE_OP_READY, id);
+	wire_msg_set_text(&r, "transfer", transfer);
+	wire_msg_set_uint(&r, "offset", offset);
+	send_msg(s, &r);
+	wire_msg_clear(&r);
+}
+
+static int
+work_create(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+
+	if (store_transfer_insert(env->store, &j->t, cj->err,
+	    sizeof(cj->err)) != 0)
+		return -1;
+	return job_audit(j, env);
+}
+
+static void
+done_create(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+	struct upload *up = s->up;
+
+	if (s->closed) {
+		/* The client left meanwhile; the abort job queued behind this
+		 * one records the partial as resumable. */
+		job_free(j);
+		return;
+	}
+	if (status != 0) {
+		log_kv("error", "create", "user=%s transfer=%s reason=\"%s\"",
+		    s->who.user, j->id, cj->err);
+		send_error(s, j->req_id, "unavailable", "the broker could not "
+		    "record the transfer durably; try again later or tell the "
+		    "administrator", NULL, NULL, j->id, 0);
+		s->up = NULL;
+		upload_free(up);
+		spool_remove(s->b->spool, j->id, cj->err, sizeof(cj->err));
+	} else {
+		up->ready = 1;
+		log_kv("info", "receive", "user=%s transfer=%s interface=%s "
+		    "size=%" PRIu64 " class=%u", s->who.user, up->id,
+		    up->interface, up->size, up->class);
+		send_ready(s, j->req_id, up->id, 0);
+	}
+	job_free(j);
+	session_continue(s);
+}
+
+/* Maps a policy verdict to what the client is told. */
+static void
+refuse_by_policy(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const struct policy_decision *d)
+{
+	struct auditrec rec;
+	const char *code = "denied";
+	const char *msg = d->reason;
+	char buf[400];
+
+	if (d->verdict == POLICY_STEP_UP_REQUIRED) {
+		code = "step_up_required";
+		snprintf(buf, sizeof(buf), "%s (this broker does not offer "
+		    "step-up authentication yet, so the request is refused)",
+		    d->reason);
+		msg = buf;
+	} else if (d->verdict == POLICY_APPROVAL_REQUIRED) {
+		code = "approval_required";
+		snprintf(buf, sizeof(buf), "%s (this broker does not hold "
+		    "transfers for approval yet, so the request is refused)",
+		    d->reason);
+		msg = buf;
+	}
+	auditrec_init(&rec, "decide", &s->who, s->peer);
+	auditrec_subject(&rec, NULL, req->interface);
+	auditrec_text(&rec, "verdict", policy_verdict_name(d->verdict));
+	auditrec_text(&rec, "reason", d->code);
+	auditrec_text(&rec, "rule", d->rule);
+	auditrec_text(&rec, "register", d->register_hash);
+	auditrec_text(&rec, "name", req->filename);
+	auditrec_uint(&rec, "size", req->size);
+	auditrec_uint(&rec, "class", req->class);
+	audit_event(s->b, &rec);
+	log_kv("info", "deny", "user=%s interface=%s verdict=%s reason=%s "
+	    "rule=%s", s->who.user, req->interface,
+	    policy_verdict_name(d->verdict), d->code, d->rule);
+	send_error(s, m->id, code, msg, NULL, d, NULL, 0);
+}
+
+static void handle_resume(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const char *resume);
+
+static void
+handle_put(struct session *s, const struct wire_msg *m)
+{
+	struct broker *b = s->b;
+	struct policy_principal pp;
+	struct policy_request req;
+	struct policy_context ctx;
+	struct policy_decision d;
+	struct upload *up;
+	struct sjob *j;
+	uint64_t size = 0, class = 0, free_bytes = 0;
+	const char *resume = wire_msg_text(m, "resume");
+	char msgbuf[256];
+	int fd;
+
+	if (s->up != NULL) {
+		protocol_error(s, m->id, "bad_request", "an upload is already "
+		    "in progress on this connection; send end first", NULL);
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	req.interface = wire_msg_text(m, "interface");
+	req.filename = wire_msg_text(m, "name");
+	req.purpose = wire_msg_text(m, "purpose");
+	wire_msg_uint(m, "size", &size);
+	wire_msg_uint(m, "class", &class);
+	req.size = size;
+	req.class = (unsigned)class;
+	if (!util_is_token(req.interface, 64)) {
+		send_error(s, m->id, "bad_value", "interface id must be 1-64 "
+		    "characters of A-Z a-z 0-9 . _ -", "interface", NULL, NULL,
+		    0);
+		return;
+	}
+	if (size > b->cfg->max_file_size) {
+		snprintf(msgbuf, sizeof(msgbuf), "the file is %" PRIu64 " bytes; "
+		    "this broker accepts at most %" PRIu64 " bytes per file",
+		    size, b->cfg->max_file_size);
+		send_error(s, m->id, "too_large", msgbuf, "size", NULL, NULL, 0);
+		return;
+	}
+
+	/* Every put, new or resumed, is decided again under today's policy. */
+	pp.user = s->who.user;
+	pp.dept = s->who.dept;
+	pp.terminal = s->who.terminal;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.now = time(NULL);
+	if (policy_decide(b->policy, &pp, &req, &ctx, &d) != 0 ||
+	    d.verdict != POLICY_ALLOW) {
+		if (d.verdict == POLICY_ALLOW)	/* error path: fail closed */
+			d.verdict = POLICY_DENY;
+		refuse_by_policy(s, m, &req, &d);
+		return;
+	}
+	if (spool_free_bytes(b->spool, &free_bytes) != 0 ||
+	    free_bytes < b->cfg->min_free_space ||
+	    free_bytes - b->cfg->min_free_space < size) {
+		snprintf(msgbuf, sizeof(msgbuf), "the broker's spool does not "
+		    "have room for %" PRIu64 " bytes now; try again later or "
+		    "tell the administrator", size);
+		log_kv("warn", "disk_full", "user=%s size=%" PRIu64
+		    " free=%" PRIu64, s->who.user, size, free_bytes);
+		send_error(s, m->id, "disk_full", msgbuf, "size", NULL, NULL, 60);
+		return;
+	}
+	if (resume != NULL) {
+		handle_resume(s, m, &req, resume);
+		return;
+	}
+
+	if ((up = calloc(1, sizeof(*up))) == NULL ||
+	    (up->md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1 ||
+	    util_new_id(up->id) != 0 || (j = job_new(J_CREATE, s)) == NULL) {
+		if (up != NULL)
+			up->fd = -1;
+		upload_free(up);
+		send_error(s, m->id, "unavailable", "the broker is out of "
+		    "resources; try again later", NULL, NULL, NULL, 30);
+		return;
+	}
+	up->fd = -1;
+	up->req_id = m->id;
+	util_strlcpy(up->interface, req.interface, sizeof(up->interface));
+	up->class = req.class;
+	up->size = size;
+	if (spool_create(b->spool, up->id, &fd, j->job.err,
+	    sizeof(j->job.err)) != 0) {
+		log_kv("error", "spool", "reason=\"%s\"", j->job.err);
+		send_error(s, m->id, errno == ENOSPC ? "disk_full" : "io_error",
+		    "the broker cannot create the spool file; tell the "
+		    "administrator", NULL, NULL, NULL, 60);
+		upload_free(up);
+		job_free(j);
+		return;
+	}
+	up->fd = fd;
+	s->up = up;
+
+	j->req_id = m->id;
+	util_strlcpy(j->id, up->id, sizeof(j->id));
+	memset(&j->t, 0, sizeof(j->t));
+	util_strlcpy(j->t.id, up->id, sizeof(j->t.id));
+	util_strlcpy(j->t.user, s->who.user, sizeof(j->t.user));
+	util_strlcpy(j->t.dept, s->who.dept, sizeof(j->t.dept));
+	util_strlcpy(j->t.terminal, s->who.terminal, sizeof(j->t.terminal));
+	util_strlcpy(j->t.cert_fp, s->who.cert_fp, sizeof(j->t.cert_fp));
+	util_strlcpy(j->t.interface, req.interface, sizeof(j->t.interface));
+	util_strlcpy(j->t.name, req.filename, sizeof(j->t.name));
+	util_strlcpy(j->t.purpose, req.purpose != NULL ? req.purpose : "",
+	    sizeof(j->t.purpose));
+	util_strlcpy(j->t.state, STORE_RECEIVING, sizeof(j->t.state));
+	j->t.size = size;
+	j->t.class = req.class;
+	j->t.created = j->t.updated = ctx.now;
+
+	auditrec_init(&j->rec, "accept", &s->who, s->peer);
+	auditrec_subject(&j->rec, up->id, req.interface);
+	auditrec_text(&j->rec, "verdict", policy_verdict_name(d.verdict));
+	auditrec_text(&j->rec, "rule", d.rule);
+	auditrec_text(&j->rec, "register", d.register_hash);
+	auditrec_text(&j->rec, "name", req.filename);
+	auditrec_uint(&j->rec, "size", size);
+	auditrec_uint(&j->rec, "class", req.class);
+	auditrec_text(&j->rec, "purpose", req.purpose != NULL ? req.purpose : "");
+	j->has_rec = 1;
+	submit(s->b, s, j, work_create, done_create, 1);
+}
+
+/* ---- put: resume ---------------------------------------------------------------------- */
+
+static int
+work_resume(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+	struct transfer *t = &j->t;
+	const struct transfer *want = &j->t;
+	struct transfer cur;
+	int rc;
+
+	rc = store_transfer_get(env->store, j->id, &cur, cj->err,
+	    sizeof(cj->err));
+	if (rc == STORE_NOTFOUND || (rc == 0 &&
+	    strcmp(cur.user, j->who.user) != 0)) {
+		/* Someone else's transfer looks exactly like a missing one. */
+		util_strlcpy(j->code, "not_found", sizeof(j->code));
+		return util_err(cj->err, sizeof(cj->err), "no resumable "
+		    "transfer %s for you; start a new upload", j->id);
+	}
+	if (rc != 0)
+		return -1;
+	if (strcmp(cur.state, STORE_RECEIVING) != 0) {
+		util_strlcpy(j->code, strcmp(cur.state, STORE_EXPIRED) == 0 ?
+		    "expired" : "not_resumable", sizeof(j->code));
+		return util_err(cj->err, sizeof(cj->err), "transfer %s is %s "
+		    "and cannot be resumed; start a new upload", j->id,
+		    cur.state);
+	}
+	if (strcmp(cur.interface, want->interface) != 0 ||
+	    cur.size != want->size || cur.class != want->class ||
+	    strcmp(cur.name, want->name) != 0) {
+		util_strlcpy(j->code, "mismatch", sizeof(j->code));
+		return util_err(cj->err, sizeof(cj->err), "transfer %s was "
+		    "started with another file, size, class or interface; "
+		    "start a new upload", j->id);
+	}
+	if ((j->md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(j->md, EVP_sha256(), NULL) != 1)
+		return util_err(cj->err, sizeof(cj->err), "out of memory");
+	if (spool_reopen(env->spool, j->id, cur.received, j->md, &j->fd,
+	    cj->err, sizeof(cj->err)) != 0) {
+		util_strlcpy(j->code, "io_error", sizeof(j->code));
+		return -1;
+	}
+	j->offset = cur.received;
+	*t = cur;
+	auditrec_uint(&j->rec, "offset", cur.received);
+	return job_audit(j, env);
+}
+
+static void
+done_resume(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+	struct upload *up = s->up;
+
+	if (s->closed || up == NULL || strcmp(up->id, j->id) != 0) {
+		job_free(j);		/* closes the reopened fd */
+		return;
+	}
+	if (status != 0) {
+		log_kv("info", "resume_refused", "user=%s transfer=%s "
+		    "reason=\"%s\"", s->who.user, j->id, cj->err);
+		send_error(s, j->req_id, j->code[0] != '\0' ? j->code :
+		    "unavailable", j->code[0] != '\0' ? cj->err :
+		    "the broker could not reopen the transfer; try again later",
+		    "resume", NULL, j->id, 0);
+		s->up = NULL;
+		upload_free(up);
+	} else {
+		up->fd = j->fd;
+		j->fd = -1;
+		EVP_MD_CTX_free(up->md);
+		up->md = j->md;
+		j->md = NULL;
+		up->received = up->synced = j->offset;
+		up->ready = 1;
+		log_kv("info", "resume", "user=%s transfer=%s offset=%" PRIu64
+		    " size=%" PRIu64, s->who.user, up->id, j->offset, up->size);
+		send_ready(s, j->req_id, up->id, j->offset);
+	}
+	job_free(j);
+	session_continue(s);
+}
+
+static void
+handle_resume(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const char *resume)
+{
+	struct upload *up;
+	struct sjob *j;
+
+	if (!util_is_id(resume)) {
+		send_error(s, m->id, "bad_value", "resume must be a transfer "
+		    "id (32 lowercase hex characters)", "resume", NULL, NULL,
+		    0);
+		return;
+	}
+	if (session_transfer_busy(s->b, resume)) {
+		send_error(s, m->id, "busy", "this transfer is still attached "
+		    "to another connection; retry shortly", "resume", NULL,
+		    resume, 2);
+		return;
+	}
+	if ((up = calloc(1, sizeof(*up))) == NULL ||
+	    (j = job_new(J_RESUME, s)) == NULL) {
+		free(up);
+		send_error(s, m->id, "unavailable", "the broker is out of "
+		    "resources; try again later", NULL, NULL, NULL, 30);
+		return;
+	}
+	up->fd = -1;
+	up->req_id = m->id;
+	util_strlcpy(up->id, resume, sizeof(up->id));
+	util_strlcpy(up->interface, req->interface, sizeof(up->interface));
+	up->class = req->class;
+	up->size = req->size;
+	s->up = up;
+
+	j->req_id = m->id;
+	util_strlcpy(j->id, resume, sizeof(j->id));
+	util_strlcpy(j->t.interface, req->interface, sizeof(j->t.interface));
+	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
+	j->t.size = req->size;
+	j->t.class = req->class;
+	auditrec_init(&j->rec, "resume", &s->who, s->peer);
+	auditrec_subject(&j->rec, resume, req->interface);
+	j->has_rec = 1;
+	submit(s->b, s, j, work_resume, done_resume, 1);
+}
+
+/* ---- data ----------------------------------------------------------------------------- */
+
+static int
+work_sync(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+
+	if (spool_sync(j->fd, cj->err, sizeof(cj->err)) != 0)
+		return -1;
+	return store_transfer_progress(env->store, j->id, j->offset,
+	    time(NULL), cj->err, sizeof(cj->err));
+}
+
+static void upload_fail(struct session *s, const char *code,
+    const char *why, int close_after);
+
+static void
+done_sync(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+
+	j->fd = -1;			/* borrowed from the upload */
+	if (status != 0) {
+		log_kv("error", "sync", "transfer=%s reason=\"%s\"", j->id,
+		    cj->err);
+		if (!s->closed && s->up != NULL && strcmp(s->up->id, j->id) == 0)
+			upload_fail(s, "io_error", "the broker could not store "
+			    "the data durably; the transfer failed", 1);
+	}
+	job_free(j);
+}
+
+/*
+ * The fd stays with the upload; a checkpoint job only borrows it. That is
+ * safe because every job that closes the fd (commit, fail, abort) is queued
+ * after it, and the commit thread runs jobs in order.
+ */
+static void
+upload_checkpoint(struct session *s)
+{
+	struct upload *up = s->up;
+	struct sjob *j;
+
+	if ((j = job_new(J_SYNC, s)) == NULL)
+		return;			/* the next checkpoint will catch up */
+	util_strlcpy(j->id, up->id, sizeof(j->id));
+	j->fd = up->fd;
+	j->offset = up->received;
+	up->synced = up->received;
+	submit(s->b, s, j, work_sync, done_sync, 0);
+}
+
+/* Writes buffered payload bytes of the current data item to the spool. */
+static int
+write_data(struct session *s, struct evbuffer *in)
+{
+	struct upload *up = s->up;
+	struct evbuffer_iovec vec[MAX_IOV];
+	struct iovec iov[MAX_IOV];
+	size_t want = evbuffer_get_length(in), total = 0, left;
+	ssize_t w;
+	int n, i;
+
+	if (want > up->remaining)
+		want = (size_t)up->remaining;
+	n = evbuffer_peek(in, (ev_ssize_t)want, NULL, vec, MAX_IOV);
+	if (n > MAX_IOV)
+		n = MAX_IOV;
+	for (i = 0; i < n && total < want; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+		if (total + iov[i].iov_len > want)
+			iov[i].iov_len = want - total;
+		total += iov[i].iov_len;
+	}
+	n = i;
+	do
+		w = writev(up->fd, iov, n);
+	while (w < 0 && errno == EINTR);
+	if (w < 0) {
+		int e = errno;
+		char why[160];
+
+		snprintf(why, sizeof(why), "the broker could not write the "
+		    "spool file (%s); the transfer failed", strerror(e));
+		log_kv("error", "spool_write", "transfer=%s reason=\"%s\"",
+		    up->id, strerror(e));
+		upload_fail(s, e == ENOSPC || e == EDQUOT ? "disk_full" :
+		    "io_error", why, 1);
+		return -1;
+	}
+	for (i = 0, left = (size_t)w; i < n && left > 0; i++) {
+		size_t len = iov[i].iov_len < left ? iov[i].iov_len : left;
+
+		EVP_DigestUpdate(up->md, iov[i].iov_base, len);
+		left -= len;
+	}
+	evbuffer_drain(in, (size_t)w);
+	up->remaining -= (uint64_t)w;
+	up->received += (uint64_t)w;
+	if (up->remaining == 0 &&
+	    up->received - up->synced >= s->b->cfg->sync_interval)
+		upload_checkpoint(s);
+	return 0;
+}
+
+static void
+handle_data_head(struct session *s, uint64_t len)
+{
+	struct upload *up = s->up;
+	char msg[200];
+
+	if (up == NULL || !up->ready) {
+		protocol_error(s, 0, "bad_request", "data arrived before the "
+		    "broker answered put with ready", NULL);
+		return;
+	}
+	if (len > up->size - up->received) {
+		snprintf(msg, sizeof(msg), "more data than the declared size "
+		    "of %" PRIu64 " bytes", up->size);
+		upload_fail(s, "size_mismatch", msg, 1);
+		return;
+	}
+	up->remaining = len;
+}
+
+/* ---- end ------------------------------------------------------------------------------- */
+
+static int
+work_commit(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+	char hex[UTIL_SHA256_HEX + 1];
+
+	if (spool_commit(env->spool, j->id, j->fd, cj->err,
+	    sizeof(cj->err)) != 0) {
+		util_strlcpy(j->code, errno == ENOSPC ? "disk_full" : "io_error",
+		    sizeof(j->code));
+		return -1;
+	}
+	close(j->fd);
+	j->fd = -1;
+	util_hex(j->sha, sizeof(j->sha), hex);
+	if (store_transfer_progress(env->store, j->id, j->offset, time(NULL),
+	    cj->err, sizeof(cj->err)) != 0 ||
+	    store_transfer_set_state(env->store, j->id, STORE_STORED, hex, NULL,
+	    time(NULL), cj->err, sizeof(cj->err)) != 0)
+		return -1;
+	return job_audit(j, env);
+}
+
+static int
+work_fail(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+	char ignored[128];
+
+	if (j->fd != -1) {
+		close(j->fd);
+		j->fd = -1;
+	}
+	spool_remove(env->spool, j->id, ignored, sizeof(ignored));
+	if (store_transfer_set_state(env->store, j->id, STORE_FAILED, NULL,
+	    j->rec.kv[0].text, time(NULL), cj->err, sizeof(cj->err)) != 0)
+		return -1;
+	return job_audit(j, env);
+}
+
+static void
+done_commit(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+	struct wire_msg r;
+	char hex[UTIL_SHA256_HEX + 1];
+
+	util_hex(j->sha, sizeof(j->sha), hex);
+	if (status != 0) {
+		log_kv("error", "commit", "user=%s transfer=%s reason=\"%s\"",
+		    j->who.user, j->id, cj->err);
+		/* Nothing durable says it is stored: fail it for good, so a
+		 * half-done commit is never left looking resumable. */
+		{
+			struct sjob *f = job_new(J_FAIL, NULL);
+
+			if (f != NULL) {
+				util_strlcpy(f->id, j->id, sizeof(f->id));
+				f->fd = j->fd;
+				j->fd = -1;
+				auditrec_init(&f->rec, "failed", &j->who, NULL);
+				auditrec_subject(&f->rec, j->id, NULL);
+				auditrec_text(&f->rec, "reason", cj->err);
+				f->has_rec = 1;
+				submit(s->b, NULL, f, work_fail, done_free, 0);
+			}
+		}
+		send_error(s, j->req_id, j->code[0] != '\0' ? j->code :
+		    "unavailable", "the broker could not store the file "
+		    "durably; the transfer failed, please upload it again",
+		    NULL, NULL, j->id, 0);
+	} else {
+		log_kv("info", "stored", "user=%s transfer=%s size=%" PRIu64
+		    " sha256=%s", j->who.user, j->id, j->offset, hex);
+		wire_msg_init(&r, WIRE_OP_STORED, j->req_id);
+		wire_msg_set_text(&r, "transfer", j->id);
+		wire_msg_set_uint(&r, "size", j->offset);
+		wire_msg_set_bytes(&r, "sha256", j->sha, sizeof(j->sha));
+		send_msg(s, &r);
+		wire_msg_clear(&r);
+	}
+	job_free(j);
+	session_continue(s);
+}
+
+static void
+done_fail(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+
+	if (status != 0)
+		log_kv("error", "fail", "transfer=%s reason=\"%s\"", j->id,
+		    cj->err);
+	send_error(s, j->req_id, j->code, j->rec.kv[0].text, NULL, NULL,
+	    j->id, 0);
+	if (j->close_after && !s->closed)
+		session_close_after_flush(s);
+	job_free(j);
+	session_continue(s);
+}
+
+/* Ends the attached upload as failed: the spool copy is removed and the
+ * state says why. The client is told when that is durable. */
+static void
+upload_fail(struct session *s, const char *code, const char *why,
+    int close_after)
+{
+	struct upload *up = s->up;
+	struct sjob *j;
+
+	if (up == NULL)
+		return;
+	if ((j = job_new(J_FAIL, s)) == NULL) {
+		/* Leave it to the abort path; the partial expires later. */
+		send_error(s, up->req_id, code, why, NULL, NULL, NULL, 0);
+		session_close_after_flush(s);
+		return;
+	}
+	s->up = NULL;
+	j->close_after = close_after;
+	j->req_id = up->req_id;
+	util_strlcpy(j->id, up->id, sizeof(j->id));
+	util_strlcpy(j->code, code, sizeof(j->code));
+	j->fd = up->fd;
+	up->fd = -1;
+	auditrec_init(&j->rec, "failed", &s->who, s->peer);
+	auditrec_subject(&j->rec, up->id, up->interface);
+	auditrec_text(&j->rec, "reason", why);	/* kv[0]: used by work_fail */
+	auditrec_text(&j->rec, "code", code);
+	auditrec_uint(&j->rec, "received", up->received);
+	j->has_rec = 1;
+	log_kv("warn", "failed", "user=%s transfer=%s code=%s", s->who.user,
+	    up->id, code);
+	upload_free(up);
+	submit(s->b, s, j, work_fail, done_fail, 1);
+}
+
+static void
+handle_end(struct session *s, const struct wire_msg *m)
+{
+	struct upload *up = s->up;
+	const uint8_t *want;
+	uint8_t got[EVP_MAX_MD_SIZE];
+	unsigned int gotlen = 0;
+	size_t wantlen = 0;
+	struct sjob *j;
+	char msg[200];
+
+	if (up == NULL || !up->ready) {
+		protocol_error(s, m->id, "bad_request", "end without an "
+		    "upload in progress", NULL);
+		return;
+	}
+	if (up->received != up->size) {
+		snprintf(msg, sizeof(msg), "end after %" PRIu64 " of %" PRIu64
+		    " declared bytes; resume the upload to send the rest",
+		    up->received, up->size);
+		send_error(s, m->id, "size_mismatch", msg, "size", NULL, up->id,
+		    0);
+		upload_abort(s, "end before all declared bytes arrived");
+		return;
+	}
+	want = wire_msg_bytes(m, "sha256", &wantlen);
+	if (EVP_DigestFinal_ex(up->md, got, &gotlen) != 1 ||
+	    want == NULL || wantlen != UTIL_SHA256_LEN ||
+	    gotlen != UTIL_SHA256_LEN) {
+		upload_fail(s, "io_error", "could not compute the file hash", 0);
+		return;
+	}
+	if (CRYPTO_memcmp(want, got, UTIL_SHA256_LEN) != 0) {
+		upload_fail(s, "hash_mismatch", "the SHA-256 the client sent "
+		    "does not match the bytes received; the transfer was "
+		    "discarded, please upload the file again", 0);
+		return;
+	}
+	if ((j = job_new(J_COMMIT, s)) == NULL) {
+		upload_fail(s, "unavailable", "the broker is out of resources",
+		    0);
+		return;
+	}
+	s->up = NULL;
+	j->req_id = m->id;
+	util_strlcpy(j->id, up->id, sizeof(j->id));
+	j->fd = up->fd;
+	up->fd = -1;
+	j->offset = up->received;
+	memcpy(j->sha, got, sizeof(j->sha));
+	auditrec_init(&j->rec, "stored", &s->who, s->peer);
+	auditrec_subject(&j->rec, up->id, up->interface);
+	auditrec_uint(&j->rec, "size", up->received);
+	auditrec_bytes(&j->rec, "sha256", got, UTIL_SHA256_LEN);
+	j->has_rec = 1;
+	upload_free(up);
+	submit(s->b, s, j, work_commit, done_commit, 1);
+}
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+static int
+work_status(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+	int rc;
+
+	rc = store_transfer_get(env->store, j->id, &j->t, cj->err,
+	    sizeof(cj->err));
+	if (rc == STORE_NOTFOUND || (rc == 0 &&
+	    strcmp(j->t.user, j->who.user) != 0)) {
+		util_strlcpy(j->code, "not_found", sizeof(j->code));
+		return util_err(cj->err, sizeof(cj->err), "no transfer %s "
+		    "of yours is known to this broker", j->id);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+static void
+done_status(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+	struct transfer *t = &j->t;
+	struct wire_msg r;
+	uint8_t sha[UTIL_SHA256_LEN];
+	char created[21], updated[21];
+
+	if (status != 0) {
+		send_error(s, j->req_id, j->code[0] != '\0' ? j->code :
+		    "unavailable", j->code[0] != '\0' ? cj->err :
+		    "the broker could not read its state; try again later",
+		    "transfer", NULL, NULL, 0);
+	} else {
+		util_time_rfc3339((time_t)t->created, created);
+		util_time_rfc3339((time_t)t->updated, updated);
+		wire_msg_init(&r, WIRE_OP_STATE, j->req_id);
+		wire_msg_set_text(&r, "transfer", t->id);
+		wire_msg_set_text(&r, "state", t->state);
+		wire_msg_set_uint(&r, "size", t->size);
+		wire_msg_set_uint(&r, "received", t->received);
+		wire_msg_set_text(&r, "interface", t->interface);
+		wire_msg_set_uint(&r, "class", t->class);
+		wire_msg_set_text(&r, "name", t->name);
+		wire_msg_set_text(&r, "created", created);
+		wire_msg_set_text(&r, "updated", updated);
+		if (util_unhex(t->sha256, sha, sizeof(sha)) == 0)
+			wire_msg_set_bytes(&r, "sha256", sha, sizeof(sha));
+		if (t->error[0] != '\0')
+			wire_msg_set_text(&r, "error", t->error);
+		send_msg(s, &r);
+		wire_msg_clear(&r);
+	}
+	job_free(j);
+	session_continue(s);
+}
+
+static void
+handle_status(struct session *s, const struct wire_msg *m)
+{
+	const char *id = wire_msg_text(m, "transfer");
+	struct sjob *j;
+
+	if (!util_is_id(id)) {
+		send_error(s, m->id, "bad_value", "transfer must be a transfer "
+		    "id (32 lowercase hex characters)", "transfer", NULL, NULL,
+		    0);
+		return;
+	}
+	if ((j = job_new(J_STATUS, s)) == NULL) {
+		send_error(s, m->id, "unavailable", "the broker is out of "
+		    "resources; try again later", NULL, NULL, NULL, 30);
+		return;
+	}
+	j->req_id = m->id;
+	util_strlcpy(j->id, id, sizeof(j->id));
+	submit(s->b, s, j, work_status, done_status, 1);
+}
+
+/* ---- input loop -------------------------------------------------------------------------- */
+
+static void
+dispatch(struct session *s, const struct wire_msg *m)
+{
+	if (s->state != S_OPEN && m->op != WIRE_OP_HELLO) {
+		protocol_error(s, m->id, "bad_request", "send hello first",
+		    NULL);
+		return;
+	}
+	if (s->up != NULL && s->up->ready && m->op != WIRE_OP_END) {
+		protocol_error(s, m->id, "bad_request", "only data and end may "
+		    "follow ready until the upload ends", NULL);
+		return;
+	}
+	switch (m->op) {
+	case WIRE_OP_HELLO:
+		handle_hello(s, m);
+		break;
+	case WIRE_OP_PUT:
+		handle_put(s, m);
+		break;
+	case WIRE_OP_END:
+		handle_end(s, m);
+		break;
+	case WIRE_OP_STATUS:
+		handle_status(s, m);
+		break;
+	default:
+		protocol_error(s, m->id, "unknown_op", "this message is not "
+		    "accepted from a client", "op");
+		break;
+	}
+}
+
+static void
+process_input(struct session *s)
+{
+	struct evbuffer *in;
+
+	while (!s->closed && !s->busy && s->state != S_CLOSING) {
+		struct wire_msg m;
+		struct wire_error werr;
+		uint64_t dlen = 0;
+		size_t avail, n, consumed = 0;
+		unsigned char *p;
+		enum wire_item item;
+
+		in = bufferevent_get_input(s->bev);
+		if ((avail = evbuffer_get_length(in)) == 0)
+			return;
+		if (s->up != NULL && s->up->remaining > 0) {
+			if (write_data(s, in) != 0)
+				return;
+			continue;
+		}
+		n = avail < WIRE_MAX_CONTROL ? avail : WIRE_MAX_CONTROL;
+		if ((p = evbuffer_pullup(in, (ev_ssize_t)n)) == NULL) {
+			session_close(s, "out of memory");
+			return;
+		}
+		memset(&werr, 0, sizeof(werr));
+		item = wire_decode(p, n, &m, &dlen, &consumed, &werr);
+		switch (item) {
+		case WIRE_NEED_MORE:
+			return;
+		case WIRE_ERROR:
+			protocol_error(s, 0, werr.code, werr.message, werr.field);
+			return;
+		case WIRE_DATA:
+			evbuffer_drain(in, consumed);
+			handle_data_head(s, dlen);
+			break;
+		case WIRE_CONTROL:
+			evbuffer_drain(in, consumed);
+			dispatch(s, &m);
+			wire_msg_clear(&m);
+			break;
+		}
+	}
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	process_input(arg);
+}
+
+/* ---- connection events ------------------------------------------------------------------- */
+
+static void
+handshake_done(struct session *s)
+{
+	struct auditrec rec;
+	struct timeval idle;
+	char why[256];
+	X509 *cert;
+
+	cert = SSL_get0_peer_certificate(s->ssl);
+	if (tlsserver_check(s->ssl, why, sizeof(why)) != 0 ||
+	    identity_from_cert(cert, &s->who, why, sizeof(why)) != 0) {
+		char q[300];
+
+		log_kv("warn", "refuse", "peer=%s reason=%s", s->peer,
+		    log_quote(why, q, sizeof(q)));
+		auditrec_init(&rec, "refuse", NULL, s->peer);
+		auditrec_text(&rec, "reason", why);
+		if (cert != NULL) {
+			char fp[UTIL_SHA256_HEX + 1];
+
+			if (identity_fingerprint(cert, fp) == 0)
+				auditrec_text(&rec, "cert_fp", fp);
+		}
+		audit_event(s->b, &rec);
+		s->state = S_CONNECTED;
+		send_error(s, 0, "certificate_refused", why, NULL, NULL, NULL,
+		    0);
+		session_close_after_flush(s);
+		return;
+	}
+	s->state = S_CONNECTED;
+	idle.tv_sec = (time_t)s->b->cfg->idle_timeout;
+	idle.tv_usec = 0;
+	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	log_kv("info", "connect", "user=%s dept=%s terminal=%s peer=%s "
+	    "serial=%s", s->who.user, s->who.dept, s->who.terminal, s->peer,
+	    s->who.serial);
+	auditrec_init(&rec, "connect", &s->who, s->peer);
+	auditrec_text(&rec, "serial", s->who.serial);
+	audit_event(s->b, &rec);
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	char why[300];
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		handshake_done(s);
+		if (!s->closed && s->state == S_CONNECTED)
+			process_input(s);
+		return;
+	}
+	if (s->state == S_HANDSHAKE) {
+		struct auditrec rec;
+		char q[320];
+
+		if (what & BEV_EVENT_TIMEOUT)
+			util_strlcpy(why, "TLS handshake timed out", sizeof(why));
+		else if (what & BEV_EVENT_EOF)
+			util_strlcpy(why, "peer closed during TLS handshake",
+			    sizeof(why));
+		else
+			tlsserver_failure(s->ssl, why, sizeof(why));
+		log_kv("warn", "refuse", "peer=%s reason=%s", s->peer,
+		    log_quote(why, q, sizeof(q)));
+		auditrec_init(&rec, "refuse", NULL, s->peer);
+		auditrec_text(&rec, "reason", why);
+		audit_event(s->b, &rec);
+		session_close(s, why);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		util_strlcpy(why, "idle timeout", sizeof(why));
+	else if (what & BEV_EVENT_EOF)
+		util_strlcpy(why, "client closed the connection", sizeof(why));
+	else {
+		unsigned long e = ERR_peek_error();
+
+		snprintf(why, sizeof(why), "connection dropped without TLS "
+		    "close_notify%s%s", e != 0 ? ": " : "",
+		    e != 0 ? ERR_reason_error_string(e) != NULL ?
+		    ERR_reason_error_string(e) : "" : "");
+		ERR_clear_error();
+	}
+	log_kv("info", "disconnect", "user=%s peer=%s reason=\"%s\"",
+	    s->who.user, s->peer, why);
+	{
+		struct auditrec rec;
+
+		auditrec_init(&rec, "disconnect", &s->who, s->peer);
+		auditrec_text(&rec, "reason", why);
+		audit_event(s->b, &rec);
+	}
+	session_close(s, why);
+}
+
+static void
+format_peer(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(out, outlen, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, outlen, "[%s]:%u", host, port);
+	} else
+		util_strlcpy(out, "unknown", outlen);
+}
+
+void
+session_accept(struct broker *b, evutil_socket_t fd,
+    const struct sockaddr *sa, int salen)
+{
+	struct session *s;
+	struct timeval hs;
+	char peer[64];
+
+	(void)salen;
+	format_peer(sa, peer, sizeof(peer));
+	if (b->shutting_down || b->nsessions >= b->cfg->max_connections) {
+		log_kv("warn", "refuse", "peer=%s reason=\"%s\"", peer,
+		    b->shutting_down ? "shutting down" :
+		    "limits.max_connections reached");
+		evutil_closesocket(fd);
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->ssl = SSL_new(b->ssl_ctx)) == NULL) {
+		log_kv("error", "accept", "peer=%s reason=\"out of memory\"",
+		    peer);
+		free(s);
+		evutil_closesocket(fd);
+		return;
+	}
+	s->b = b;
+	s->refs = 1;
+	s->state = S_HANDSHAKE;
+	util_strlcpy(s->peer, peer, sizeof(s->peer));
+	util_strlcpy(s->who.user, "-", sizeof(s->who.user));
+	s->bev = bufferevent_openssl_socket_new(b->base, fd, s->ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		log_kv("error", "accept", "peer=%s reason=\"cannot create "
+		    "connection\"", peer);
+		SSL_free(s->ssl);
+		free(s);
+		evutil_closesocket(fd);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
+	b->nsessions++;
+	hs.tv_sec = (time_t)b->cfg->handshake_timeout;
+	hs.tv_usec = 0;
+	bufferevent_set_timeouts(s->bev, &hs, &hs);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH_WATER);
+	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+static void
+session_shutdown(struct session *s)
+{
+	if (s->closed)
+		return;
+	if (s->state == S_OPEN || s->state == S_CONNECTED)
+		send_error(s, 0, "shutting_down", "the broker is restarting; "
+		    "resume the upload in a moment", NULL, NULL,
+		    s->up != NULL ? s->up->id : NULL, 5);
+	upload_abort(s, "broker shutting down");
+	s->busy = 0;
+	session_close_after_flush(s);
+}
+
+void
+session_shutdown_all(struct broker *b)
+{
+	struct session *s, *next;
+
+	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		session_shutdown(s);
+	}
+}
+
+int
+session_transfer_busy(struct broker *b, const char *id)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (s->up != NULL && strcmp(s->up->id, id) == 0)
+			return 1;
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * session — one client connection: TLS handshake, identity, and the
+ * sekisho/1 request loop (hello, put + data + end, status).
+ *
+ * A session lives on the event loop. Anything that must reach stable
+ * storage goes to the commit thread as a job; while a job the protocol must
+ * wait for is outstanding, the session stops reading (so a client cannot
+ * run ahead of durability), and it resumes when the job's done callback
+ * runs. Jobs hold a reference, so a session whose connection dropped stays
+ * allocated until its last job returns.
+ */
+#ifndef SEKISHO_SESSION_H
+#define SEKISHO_SESSION_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <event2/util.h>
+
+struct broker;
+struct session;
+
+/* Takes ownership of fd (an accepted TCP socket) and starts the TLS
+ * handshake. On failure the socket is closed and the refusal logged. */
+void session_accept(struct broker *b, evutil_socket_t fd,
+    const struct sockaddr *sa, int salen);
+
+/* Shutdown: for every live session, checkpoints any upload in progress (its
+ * durable offset is recorded so the client can resume after the restart),
+ * tells the client the broker is going away, and closes the connection once
+ * that message is flushed. */
+void session_shutdown_all(struct broker *b);
+
+/* True when an upload for transfer id is attached to a live session. */
+int session_transfer_busy(struct broker *b, const char *id);
+
+#endif

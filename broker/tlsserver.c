@@ -1,0 +1,177 @@
+/*
+ * tlsserver — see tlsserver.h.
+ *
+ * Revocation: the CRL is loaded into the context's X509_STORE with
+ * X509_V_FLAG_CRL_CHECK, so a client whose certificate is on it fails the
+ * handshake; an expired CRL also fails every handshake (fail closed) until
+ * the administrator publishes a fresh one and reloads (SIGHUP).
+ */
+#include "broker/tlsserver.h"
+#include "broker/config.h"
+#include "lib/util.h"
+#include "lib/wire.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+static void
+ssl_errors(char *out, size_t outlen)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		util_strlcpy(out, "unknown TLS error", outlen);
+	else
+		ERR_error_string_n(e, out, outlen);
+	ERR_clear_error();
+}
+
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char want[] = "\x09" WIRE_ALPN;
+	unsigned char *sel = NULL;
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto(&sel, outlen, want, sizeof(want) - 1, in,
+	    inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+load_crls(X509_STORE *store, const char *path, char *err, size_t errlen)
+{
+	FILE *f;
+	X509_CRL *crl;
+	int n = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return util_err(err, errlen, "tls.crl %s: cannot open (a CRL is "
+		    "required; publish one with 'sekisho-pki crl')", path);
+	while ((crl = PEM_read_X509_CRL(f, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_crl(store, crl) != 1) {
+			X509_CRL_free(crl);
+			fclose(f);
+			return util_err(err, errlen, "tls.crl %s: cannot add "
+			    "CRL", path);
+		}
+		X509_CRL_free(crl);
+		n++;
+	}
+	fclose(f);
+	ERR_clear_error();	/* the read loop ends with a "no start line" */
+	if (n == 0)
+		return util_err(err, errlen, "tls.crl %s: no PEM CRL found",
+		    path);
+	return 0;
+}
+
+SSL_CTX *
+tlsserver_new(const struct config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	STACK_OF(X509_NAME) *cas;
+	X509_STORE *store;
+	char buf[256];
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		ssl_errors(buf, sizeof(buf));
+		util_err(err, errlen, "cannot create TLS context: %s", buf);
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
+		goto ssl_fail;
+	/* No resumption: every connection proves its certificate again. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_set_num_tickets(ctx, 0) != 1)
+		goto ssl_fail;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		ssl_errors(buf, sizeof(buf));
+		util_err(err, errlen, "tls.cert %s: %s", cfg->tls_cert, buf);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_errors(buf, sizeof(buf));
+		util_err(err, errlen, "tls.key %s: %s (does it match "
+		    "tls.cert?)", cfg->tls_key, buf);
+		goto fail;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
+		ssl_errors(buf, sizeof(buf));
+		util_err(err, errlen, "tls.ca %s: %s", cfg->tls_ca, buf);
+		goto fail;
+	}
+	if ((cas = SSL_load_client_CA_file(cfg->tls_ca)) == NULL) {
+		ssl_errors(buf, sizeof(buf));
+		util_err(err, errlen, "tls.ca %s: %s", cfg->tls_ca, buf);
+		goto fail;
+	}
+	SSL_CTX_set_client_CA_list(ctx, cas);
+	store = SSL_CTX_get_cert_store(ctx);
+	if (load_crls(store, cfg->tls_crl, err, errlen) != 0)
+		goto fail;
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
+	    X509_V_FLAG_X509_STRICT);
+	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
+		goto ssl_fail;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE, NULL);
+	SSL_CTX_set_verify_depth(ctx, 4);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	return ctx;
+ssl_fail:
+	ssl_errors(buf, sizeof(buf));
+	util_err(err, errlen, "TLS setup failed: %s", buf);
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int
+tlsserver_check(SSL *ssl, char *err, size_t errlen)
+{
+	const unsigned char *alpn = NULL;
+	unsigned int alpnlen = 0;
+	long vr;
+
+	if (SSL_version(ssl) != TLS1_3_VERSION)
+		return util_err(err, errlen, "protocol is not TLS 1.3");
+	SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
+	if (alpnlen != strlen(WIRE_ALPN) ||
+	    memcmp(alpn, WIRE_ALPN, alpnlen) != 0)
+		return util_err(err, errlen, "client did not offer ALPN "
+		    "\"%s\"", WIRE_ALPN);
+	if (SSL_get0_peer_certificate(ssl) == NULL)
+		return util_err(err, errlen, "no client certificate");
+	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK)
+		return util_err(err, errlen, "client certificate not verified: "
+		    "%s", X509_verify_cert_error_string(vr));
+	return 0;
+}
+
+void
+tlsserver_failure(SSL *ssl, char *out, size_t outlen)
+{
+	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char buf[256];
+
+	if (vr != X509_V_OK) {
+		snprintf(out, outlen, "client certificate refused: %s",
+		    X509_verify_cert_error_string(vr));
+		ERR_clear_error();
+		return;
+	}
+	ssl_errors(buf, sizeof(buf));
+	snprintf(out, outlen, "TLS handshake failed: %s", buf);
+}

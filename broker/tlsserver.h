@@ -1,0 +1,34 @@
+/*
+ * tlsserver — the broker's TLS context: TLS 1.3 only, client certificate
+ * mandatory and verified against the configured CA with CRL checking, ALPN
+ * "sekisho/1" only, no session resumption of any kind (every connection
+ * runs a full handshake, so a revoked certificate is refused at once after a
+ * CRL reload). Unexpected EOF stays an error (no
+ * SSL_OP_IGNORE_UNEXPECTED_EOF), so a truncated upload can never look like
+ * a finished one.
+ *
+ * Ownership: tlsserver_new returns an SSL_CTX the caller releases with
+ * SSL_CTX_free; SSL objects made from it keep their own reference, so a
+ * reload can swap contexts under live connections.
+ */
+#ifndef SEKISHO_TLSSERVER_H
+#define SEKISHO_TLSSERVER_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+struct config;
+
+/* Builds a context from cfg's tls section. -1/NULL with the reason. */
+SSL_CTX *tlsserver_new(const struct config *cfg, char *err, size_t errlen);
+
+/* After a handshake: checks that ALPN "sekisho/1" was negotiated, the
+ * version is TLS 1.3 and the chain verified. -1 with the reason. */
+int tlsserver_check(SSL *ssl, char *err, size_t errlen);
+
+/* Why a handshake failed, for logs and the audit trail: the certificate
+ * verification error if there was one, else OpenSSL's error queue (which it
+ * clears). */
+void tlsserver_failure(SSL *ssl, char *out, size_t outlen);
+
+#endif
