@@ -520,7 +520,7 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 	struct auditrec rec;
 	const char *code = "denied";
 	const char *msg = d->reason;
-	char buf[400];
+	char buf[512];
 
 	if (d->verdict == POLICY_STEP_UP_REQUIRED) {
 		code = "step_up_required";
