@@ -1,0 +1,36 @@
+#!/bin/sh
+# Installs the Debian 12 packages sekisho needs. Run as root (or with sudo).
+#   deploy/install-deps.sh          build + run (quick start)
+#   deploy/install-deps.sh --test   also what the test suite needs
+set -eu
+
+BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev openssl libssl-dev \
+libevent-dev libcbor-dev liboath-dev libsqlite3-dev libcurl4-openssl-dev \
+libyaml-dev libqrencode-dev sqlite3 python3 python3-cbor2 nginx-light \
+libnginx-mod-http-dav-ext"
+TEST_PKGS="libcmocka-dev python3-pytest oathtool clang libclang-rt-14-dev \
+tinyproxy curl"
+
+pkgs="$BUILD_PKGS"
+[ "${1:-}" = "--test" ] && pkgs="$pkgs $TEST_PKGS"
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || {
+		echo "install-deps: missing packages:$missing; run as root" >&2
+		exit 1
+	}
+	SUDO=sudo
+fi
+echo "install-deps: installing$missing" >&2
+$SUDO apt-get update -qq
+# nginx's package starts a system nginx on install; sekisho runs its own
+# instances, so keep the packaged service from starting where we can.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

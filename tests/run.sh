@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md gives it: installs what it needs
+# (Debian 12, root), builds with warnings as errors, runs the unit and
+# integration tests, then builds again with ASan+UBSan and runs them again.
+# Ends with one line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+deploy/install-deps.sh --test || exit 1
+
+results="$top/build-results"
+rm -rf "$results"
+mkdir -p "$results"
+PY=/usr/bin/python3
+
+run_suite() {		# name builddir meson-args...
+	local name=$1 dir=$2
+	shift 2
+	echo "== $name: configure and build ($dir)"
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" "$@" >"$results/$name-setup.log" 2>&1
+	else
+		meson setup "$dir" "$@" >"$results/$name-setup.log" 2>&1
+	fi || { cat "$results/$name-setup.log"; echo "build failed" >"$results/$name.fatal"; return; }
+	if ! ninja -C "$dir" >"$results/$name-build.log" 2>&1; then
+		tail -50 "$results/$name-build.log"
+		echo "build failed" >"$results/$name.fatal"
+		return
+	fi
+	echo "== $name: unit tests"
+	meson test -C "$dir" --suite unit --print-errorlogs --num-processes 2 \
+		>"$results/$name-unit.log" 2>&1
+	tail -15 "$results/$name-unit.log"
+	cp "$dir/meson-logs/testlog.json" "$results/$name-unit.json" 2>/dev/null
+	echo "== $name: integration tests"
+	SEKISHO_BUILD="$top/$dir" $PY -m pytest -q -p no:cacheprovider \
+		--junitxml="$results/$name-integration.xml" tests/integration \
+		2>&1 | tee "$results/$name-integration.log" | tail -25
+	[ -s "$results/$name-integration.xml" ] ||
+		echo "integration tests did not run" >"$results/$name.fatal"
+	[ -s "$results/$name-unit.json" ] ||
+		echo "unit tests did not run" >"$results/$name.fatal"
+}
+
+run_suite release build -Dwerror=true -Dbuildtype=debugoptimized
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+run_suite asan build-asan -Dwerror=true -Db_sanitize=address,undefined \
+	-Db_lundef=false -Dbuildtype=debug
+
+$PY tests/summarize.py "$results"
