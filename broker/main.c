@@ -21,6 +21,7 @@
 #include "broker/spool.h"
 #include "broker/store.h"
 #include "broker/tlsserver.h"
+#include "lib/cborjson.h"
 #include "lib/util.h"
 #include "policy/policy.h"
 
@@ -54,12 +55,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sekishod -c CONFIG [--check-config]\n"
+	    "usage: sekishod -c CONFIG [--check-config | --print-audit]\n"
 	    "\n"
 	    "  -c, --config FILE   broker configuration (YAML)\n"
 	    "  -t, --check-config  validate the configuration, the interface\n"
 	    "                      register and the TLS material, then exit\n"
 	    "                      (0 valid, 1 not)\n"
+	    "  -p, --print-audit   verify the hash chain of the configured audit\n"
+	    "                      log and print its records as JSON lines\n"
+	    "                      (exit 1 at the first broken record)\n"
 	    "  -V, --version       print the version\n"
 	    "\n"
 	    "Signals: SIGTERM stops (uploads in progress stay resumable),\n"
@@ -257,6 +261,42 @@ check_config(const char *path)
 }
 
 static int
+print_record(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
+{
+	char err[256], *json;
+
+	(void)arg;
+	if (cborjson_encode(rec, len, &json, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: audit record %llu: %s\n",
+		    (unsigned long long)seq, err);
+		return -1;
+	}
+	printf("%s\n", json);
+	free(json);
+	return 0;
+}
+
+static int
+print_audit(const char *path)
+{
+	struct config *cfg = NULL;
+	char err[1024];
+	int rc = 1;
+
+	if (config_load(path, &cfg, err, sizeof(err)) != 0)
+		fprintf(stderr, "sekishod: %s\n", err);
+	else if (audit_read_file(cfg->audit_log, print_record, NULL, err,
+	    sizeof(err)) != 0)
+		fprintf(stderr, "sekishod: audit log %s: %s\n", cfg->audit_log,
+		    err);
+	else
+		rc = 0;
+	fflush(stdout);
+	config_free(cfg);
+	return rc;
+}
+
+static int
 run(const char *path)
 {
 	struct daemon d;
@@ -365,20 +405,24 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "print-audit", no_argument, NULL, 'p' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = NULL;
-	int ch, check = 0;
+	int ch, check = 0, dump = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tpVh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
 			break;
 		case 't':
 			check = 1;
+			break;
+		case 'p':
+			dump = 1;
 			break;
 		case 'V':
 			printf("sekishod %s\n", VERSION);
@@ -397,5 +441,7 @@ main(int argc, char **argv)
 	}
 	if (check)
 		return check_config(config);
+	if (dump)
+		return print_audit(config);
 	return run(config);
 }
