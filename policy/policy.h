@@ -5,10 +5,12 @@
  * The register (インターフェース管理台帳) is a YAML file loaded into an
  * immutable struct policy. policy_decide never allocates, never does I/O and
  * fails closed: any error inside evaluation is a deny with reason code
- * "evaluation_error".
+ * "evaluation_error". The schema, the decision order and every reason code
+ * are documented in docs/policy.md.
  *
  * Ownership: policy_load returns a register the caller frees with
- * policy_free; decisions are plain values.
+ * policy_free; decisions are plain values. A loaded register is never
+ * modified, so any number of threads may call policy_decide on it at once.
  */
 #ifndef SEKISHO_POLICY_H
 #define SEKISHO_POLICY_H
@@ -24,11 +26,19 @@ enum policy_verdict {
 	POLICY_APPROVAL_REQUIRED
 };
 
+/* Roles of a principal (bit set). */
+#define POLICY_ROLE_STAFF	0x1u
+#define POLICY_ROLE_OFFICER	0x2u
+#define POLICY_ROLE_AUDITOR	0x4u
+#define POLICY_ROLE_ADMIN	0x8u
+
+#define POLICY_ID_MAX		63	/* longest id of anything in a register */
+
 struct policy;
 
 struct policy_principal {
 	const char *user;
-	const char *dept;
+	const char *dept;		/* from the certificate; "" or NULL */
 	const char *terminal;		/* "" or NULL when none */
 };
 
@@ -40,12 +50,38 @@ struct policy_request {
 	const char *purpose;
 };
 
+/*
+ * An active exception (例外措置) granted by an approval officer. It widens the
+ * scope of one interface for one user for a time: a higher class, a larger
+ * size, extra hours. policy_decide applies it only within the interface's
+ * exception_limits and never past a forbid (class 3 included). The approvals
+ * module owns the records; policy only reads them.
+ */
+struct policy_exception {
+	const char *id;			/* recorded in the decision */
+	const char *user;
+	const char *interface;
+	unsigned max_class;		/* 0: does not widen the class */
+	uint64_t max_size;		/* 0: does not widen the size */
+	int hours_from;			/* minutes after local midnight, */
+	int hours_to;			/* 0..1440; -1/-1: no extra hours */
+	time_t not_before;		/* active in [not_before, not_after) */
+	time_t not_after;
+};
+
 struct policy_context {
 	time_t now;
 	time_t stepup_at;		/* last successful step-up, 0 if none */
 	uint64_t bytes_today;		/* this user's usage on this interface */
 	uint64_t count_today;
+	const struct policy_exception *exceptions;	/* may be NULL */
+	size_t nexceptions;
 };
+
+/* policy_decision.flags */
+#define POLICY_FLAG_REVIEW_OVERDUE	0x1u	/* allowed, but review is late */
+#define POLICY_FLAG_EXCEPTION		0x2u	/* needed an exception */
+#define POLICY_FLAG_LEGACY_OPEN		0x4u	/* interface has no allow list */
 
 struct policy_decision {
 	enum policy_verdict verdict;
@@ -54,20 +90,119 @@ struct policy_decision {
 					   interfaces or principals */
 	char rule[80];			/* matched rule id, e.g. "IF-2026-014" */
 	char register_hash[65];		/* SHA-256 of the register file */
+	unsigned flags;			/* POLICY_FLAG_* */
+	char exception[POLICY_ID_MAX + 1];	/* exception used, or "" */
+	/* POLICY_APPROVAL_REQUIRED: who must approve and how many of them. */
+	char approvers[POLICY_ID_MAX + 1];	/* group id */
+	unsigned approvals;
+	/* POLICY_STEP_UP_REQUIRED: how fresh the step-up must be (seconds). */
+	uint64_t stepup_max_age;
 };
 
-/* Loads and validates a register. -1 with "file:line: field: problem". */
+enum policy_connector {
+	POLICY_CONNECTOR_WEBDAV = 1,
+	POLICY_CONNECTOR_S3
+};
+
+/* A specified cloud service (特定クラウドサービス); strings may be NULL. */
+struct policy_service {
+	const char *id;
+	enum policy_connector connector;
+	const char *endpoint;		/* https URL */
+	const char *description;
+	const char *ca;			/* CA bundle path for the upstream */
+	const char *const *pins;	/* SPKI pins as written */
+	size_t npins;
+	const char *credentials;	/* reference to a secret, never the secret */
+	const char *region;
+	const char *bucket;
+	unsigned line;
+};
+
+/* How far an exception may widen one interface (its exception_limits). */
+struct policy_exception_limits {
+	unsigned max_class;		/* 0: class cannot be widened */
+	uint64_t max_size;		/* 0: size cannot be widened */
+	int hours_from, hours_to;	/* -1/-1: hours cannot be widened */
+	uint64_t max_duration;		/* seconds */
+};
+
+/*
+ * Loads and validates a register. -1 with "file:line: field: problem" in err
+ * (e.g. "register.yaml:12: interfaces[3].max_class: must be 1..3"; list
+ * indexes count from 0). Time zones are resolved at load time.
+ */
 int policy_load(const char *path, struct policy **out, char *err,
     size_t errlen);
+/* Same from memory; name stands for the file in messages. The hash is that
+ * of buf. */
+int policy_load_buffer(const char *name, const char *buf, size_t len,
+    struct policy **out, char *err, size_t errlen);
 void policy_free(struct policy *p);
 
 /* Hex SHA-256 of the register file the policy was loaded from. */
 const char *policy_hash(const struct policy *p);
+/* The file name given to load. */
+const char *policy_name(const struct policy *p);
 
+/*
+ * Decides. Always fills *out (when out is not NULL). Returns 0 when a
+ * decision was reached by the rules (allow or deny alike) and -1 when it
+ * failed closed (NULL arguments, internal inconsistency): then the verdict is
+ * POLICY_DENY with code "evaluation_error". Never allocates.
+ */
 int policy_decide(const struct policy *p, const struct policy_principal *who,
     const struct policy_request *req, const struct policy_context *ctx,
     struct policy_decision *out);
 
+/*
+ * Like policy_decide, and also writes the chain of checks evaluated, one per
+ * line, into buf (always NUL-terminated when buflen > 0; truncated lines end
+ * the text with "...\n"). For administrators (`sekisho policy explain`,
+ * `sekishod --check-config`): unlike the decision's reason it may name
+ * rules and selectors of the register. Returns what policy_decide returns.
+ */
+int policy_explain(const struct policy *p, const struct policy_principal *who,
+    const struct policy_request *req, const struct policy_context *ctx,
+    struct policy_decision *out, char *buf, size_t buflen);
+
+/*
+ * Lint: calls fn once per warning with the register line (0 when none), a
+ * short code ("review_overdue", "unused_principal", "shadowed",
+ * "legacy_open", ...) and a message. Returns the number of warnings.
+ */
+typedef void policy_lint_fn(void *arg, unsigned line, const char *code,
+    const char *msg);
+size_t policy_lint(const struct policy *p, time_t now, policy_lint_fn *fn,
+    void *arg);
+
 const char *policy_verdict_name(enum policy_verdict v);
+
+/* Lookups for the broker and the approvals and delivery modules. */
+size_t policy_interface_count(const struct policy *p);
+const struct policy_service *policy_service_find(const struct policy *p,
+    const char *id);
+/* Service (NULL when the interface names none) and destination path ("" when
+ * none) of an interface. -1 when the interface is unknown. */
+int policy_interface_target(const struct policy *p, const char *interface,
+    const struct policy_service **service, const char **path);
+/* -1 when the interface is unknown or has no exception_limits. */
+int policy_exception_limits(const struct policy *p, const char *interface,
+    struct policy_exception_limits *out);
+/* Checks an exception about to be granted against its interface's limits.
+ * -1 with a message naming what exceeds the limits. */
+int policy_exception_check(const struct policy *p,
+    const struct policy_exception *e, char *err, size_t errlen);
+/* Roles of who as the register sees them (0 when the register refuses the
+ * principal: disabled, mismatched department, unknown where required). */
+unsigned policy_principal_roles(const struct policy *p,
+    const struct policy_principal *who);
+/* 1 when who belongs to group (by department or by name), else 0. */
+int policy_group_has(const struct policy *p, const char *group,
+    const struct policy_principal *who);
+
+/* Parses "HH:MM-HH:MM" (24:00 allowed as an end; end before start crosses
+ * midnight) into minutes after midnight. -1 on anything else. */
+int policy_parse_hours(const char *s, int *from, int *to);
 
 #endif
