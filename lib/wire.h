@@ -36,20 +36,26 @@
 #define WIRE_MAX_TEXT 1024		/* default bound for a text value */
 #define WIRE_MAX_NAME 1024		/* file name as the user gave it */
 #define WIRE_MAX_PURPOSE 512
+#define WIRE_MAX_TOKEN 64		/* interface, transfer and resume ids */
+#define WIRE_MAX_OTP 16			/* a TOTP code as typed */
+#define WIRE_MAX_CODE 32		/* error code and error field names */
+#define WIRE_MAX_MESSAGE 512		/* human message of an error */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
 	/* client -> broker */
 	WIRE_OP_HELLO,		/* version, software */
-	WIRE_OP_PUT,		/* interface, name, size, class, purpose, ?resume */
+	WIRE_OP_PUT,		/* interface, name, size, class, purpose, ?resume,
+				   ?otp */
 	WIRE_OP_END,		/* sha256 */
 	WIRE_OP_STATUS,		/* transfer */
 	/* broker -> client */
-	WIRE_OP_WELCOME,	/* version, user, dept, ?terminal, max_chunk, max_size */
+	WIRE_OP_WELCOME,	/* version, user, dept, ?terminal, ?roles,
+				   max_chunk, max_size */
 	WIRE_OP_READY,		/* transfer, offset */
 	WIRE_OP_STORED,		/* transfer, size, sha256 */
 	WIRE_OP_STATE,		/* transfer, state, size, received, interface, class,
-				   created, updated, ?sha256, ?error */
+				   name, created, updated, ?sha256, ?error */
 	WIRE_OP_ERROR,		/* code, message, ?field, ?rule, ?reason,
 				   ?transfer, ?retry_after */
 	WIRE_OP__COUNT
@@ -79,6 +85,27 @@ struct wire_msg {
 	struct wire_field fields[WIRE_MAX_FIELDS];
 };
 
+/*
+ * Error codes (struct wire_error.code), the same for decoding and encoding:
+ *   malformed        not well-formed CBOR, or outside the sekisho/1 profile
+ *                    (indefinite length, tag, float, negative integer, null,
+ *                    undefined or another simple value, a non-text map key,
+ *                    a top-level item that is neither a map nor a byte string)
+ *   too_large        message over WIRE_MAX_CONTROL, map over WIRE_MAX_FIELDS
+ *                    pairs, array over WIRE_MAX_ARRAY items, a text over its
+ *                    field's bound
+ *   too_deep         nesting deeper than WIRE_MAX_DEPTH
+ *   unknown_op       "op" names no known operation
+ *   unknown_field    a key the op's schema does not list
+ *   missing_field    a required key (or "op", "id") is absent
+ *   bad_type         a value of the wrong CBOR type for its key
+ *   bad_value        right type, value out of range (class outside 1..3,
+ *                    sha256 not 32 bytes)
+ *   duplicate_field  a key appears twice in one map
+ *   chunk_too_large  a data item declares more than WIRE_MAX_CHUNK bytes
+ *   bad_utf8         text that is not valid UTF-8 or contains a NUL
+ *   no_memory        local allocation failure (not the peer's fault)
+ */
 struct wire_error {
 	char code[32];		/* machine code, e.g. "too_large" */
 	char field[32];		/* offending key when known, else "" */
@@ -103,7 +130,9 @@ const char *wire_op_name(enum wire_op op);
  * WIRE_NEED_MORE: *consumed = 0. If len >= WIRE_MAX_CONTROL and the item is
  *   still incomplete, the result is WIRE_ERROR "too_large" instead.
  * WIRE_ERROR: *err says why; *msg is left empty.
- * The decoder keeps no state between calls.
+ * *msg is overwritten on entry (not freed: clear a previous message first);
+ * err may be NULL. The decoder keeps no state between calls and never reads
+ * buf beyond len, nor beyond WIRE_MAX_CONTROL bytes for a control message.
  */
 enum wire_item wire_decode(const uint8_t *buf, size_t len, struct wire_msg *msg,
     uint64_t *data_len, size_t *consumed, struct wire_error *err);
@@ -143,7 +172,10 @@ int wire_encode(const struct wire_msg *msg, uint8_t **out, size_t *outlen,
  * the bound. */
 size_t wire_encode_data_head(uint64_t len, uint8_t out[9]);
 
-/* Convenience: encodes an error message. */
+/* Convenience: encodes an error message. code is required (at most
+ * WIRE_MAX_CODE bytes); a message over WIRE_MAX_MESSAGE bytes is cut at a
+ * character boundary; field may be NULL or "" and is left out if it is not
+ * acceptable. Returns 0 with a malloc'd *out, or -1. */
 int wire_encode_error(uint64_t id, const char *code, const char *message,
     const char *field, uint8_t **out, size_t *outlen);
 
