@@ -1,0 +1,332 @@
+/*
+ * clientcfg — see clientcfg.h.
+ *
+ * The file is small and flat; yamlnode does the YAML and the line numbers.
+ * Every check here fails closed: a typo in a key, a path that cannot be
+ * resolved or a malformed broker address stops the client before it opens
+ * a connection, so it never talks to a broker it was not meant to.
+ */
+#include "client/clientcfg.h"
+#include "lib/util.h"
+#include "lib/yamlnode.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const cfg_keys[] = {
+	"broker", "server_name", "ca", "cert", "key", "timeout", NULL
+};
+
+void
+clientcfg_free(struct clientcfg *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->file);
+	free(cfg->broker);
+	free(cfg->host);
+	free(cfg->port);
+	free(cfg->server_name);
+	free(cfg->ca);
+	free(cfg->cert);
+	free(cfg->key);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static char *
+dupstr(const char *s, char *err, size_t errlen)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		util_err(err, errlen, "out of memory");
+	return p;
+}
+
+int
+clientcfg_split_broker(const char *broker, char **host, char **port,
+    char *err, size_t errlen)
+{
+	const char *h, *hend, *p;
+	size_t hlen;
+	char *end;
+	unsigned long n;
+
+	*host = *port = NULL;
+	if (broker == NULL || broker[0] == '\0')
+		return util_err(err, errlen, "broker address is empty");
+	if (broker[0] == '[') {
+		h = broker + 1;
+		hend = strchr(h, ']');
+		if (hend == NULL || hend[1] != ':')
+			return util_err(err, errlen, "broker '%s': expected "
+			    "[address]:port", broker);
+		p = hend + 2;
+	} else {
+		h = broker;
+		hend = strrchr(broker, ':');
+		if (hend == NULL)
+			return util_err(err, errlen, "broker '%s': expected "
+			    "host:port", broker);
+		if (memchr(h, ':', (size_t)(hend - h)) != NULL)
+			return util_err(err, errlen, "broker '%s': write an "
+			    "IPv6 address in brackets, [address]:port", broker);
+		p = hend + 1;
+	}
+	hlen = (size_t)(hend - h);
+	if (hlen == 0 || hlen > CLIENTCFG_MAX_HOST)
+		return util_err(err, errlen, "broker '%s': bad host part",
+		    broker);
+	if (*p < '0' || *p > '9' || strlen(p) > 5)
+		return util_err(err, errlen, "broker '%s': bad port", broker);
+	errno = 0;
+	n = strtoul(p, &end, 10);
+	if (errno != 0 || *end != '\0' || n == 0 || n > 65535)
+		return util_err(err, errlen, "broker '%s': port must be "
+		    "1..65535", broker);
+	*host = strndup(h, hlen);
+	*port = strdup(p);
+	if (*host == NULL || *port == NULL) {
+		free(*host);
+		free(*port);
+		*host = *port = NULL;
+		return util_err(err, errlen, "out of memory");
+	}
+	return 0;
+}
+
+char *
+clientcfg_resolve_path(const char *cfgfile, const char *path,
+    const char *home, char *err, size_t errlen)
+{
+	const char *slash;
+	char *out;
+	int n;
+
+	if (path == NULL || path[0] == '\0') {
+		util_err(err, errlen, "empty path");
+		return NULL;
+	}
+	if (path[0] == '/')
+		return dupstr(path, err, errlen);
+	if (path[0] == '~' && path[1] == '/') {
+		if (home == NULL || home[0] != '/') {
+			util_err(err, errlen, "'%s': HOME is not set to an "
+			    "absolute directory", path);
+			return NULL;
+		}
+		n = asprintf(&out, "%s%s", home, path + 1);
+	} else if (cfgfile != NULL &&
+	    (slash = strrchr(cfgfile, '/')) != NULL) {
+		n = asprintf(&out, "%.*s/%s", (int)(slash - cfgfile), cfgfile,
+		    path);
+	} else
+		return dupstr(path, err, errlen);
+	if (n < 0) {
+		util_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (strlen(out) > CLIENTCFG_MAX_PATH) {
+		free(out);
+		util_err(err, errlen, "'%s': path too long", path);
+		return NULL;
+	}
+	return out;
+}
+
+/* Reads one optional string key; paths are resolved against the file. */
+static int
+read_key(const struct yamlnode_doc *doc, const char *key, int is_path,
+    const char *home, char **dst, char *err, size_t errlen)
+{
+	const char *v = NULL;
+	int rc;
+
+	rc = yamlnode_get_str(doc, doc->root, key, CLIENTCFG_MAX_PATH, &v,
+	    err, errlen);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (v[0] == '\0') {
+		const struct yamlnode *n = yamlnode_get(doc->root, key);
+
+		return util_err(err, errlen, "%s:%u: field '%s': is empty",
+		    doc->path, n != NULL ? n->line : 0, key);
+	}
+	free(*dst);
+	if (is_path) {
+		char sub[512];
+
+		*dst = clientcfg_resolve_path(doc->path, v, home, sub,
+		    sizeof(sub));
+		if (*dst == NULL) {
+			const struct yamlnode *n = yamlnode_get(doc->root, key);
+
+			return util_err(err, errlen, "%s:%u: field '%s': %s",
+			    doc->path, n != NULL ? n->line : 0, key, sub);
+		}
+	} else if ((*dst = dupstr(v, err, errlen)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+read_file(const char *path, const char *home, struct clientcfg *cfg,
+    char *err, size_t errlen)
+{
+	struct yamlnode_doc *doc = NULL;
+	uint64_t timeout;
+	int rc = -1;
+
+	if (yamlnode_load_file(path, &doc, err, errlen) != 0)
+		return -1;
+	if (doc->root == NULL) {
+		rc = 0;		/* an empty file sets nothing */
+		goto done;
+	}
+	if (doc->root->kind != YAMLNODE_MAP) {
+		util_err(err, errlen, "%s:%u: expected a mapping of settings "
+		    "(broker, ca, cert, key, ...)", path, doc->root->line);
+		goto done;
+	}
+	if (yamlnode_check_keys(doc, doc->root, "client", cfg_keys, err,
+	    errlen) != 0)
+		goto done;
+	if (read_key(doc, "broker", 0, home, &cfg->broker, err, errlen) != 0 ||
+	    read_key(doc, "server_name", 0, home, &cfg->server_name, err,
+	    errlen) != 0 ||
+	    read_key(doc, "ca", 1, home, &cfg->ca, err, errlen) != 0 ||
+	    read_key(doc, "cert", 1, home, &cfg->cert, err, errlen) != 0 ||
+	    read_key(doc, "key", 1, home, &cfg->key, err, errlen) != 0)
+		goto done;
+	switch (yamlnode_get_duration(doc, doc->root, "timeout", &timeout,
+	    err, errlen)) {
+	case 0:
+		if (timeout == 0 || timeout > CLIENTCFG_MAX_TIMEOUT) {
+			const struct yamlnode *n = yamlnode_get(doc->root,
+			    "timeout");
+
+			util_err(err, errlen, "%s:%u: field 'timeout': must be "
+			    "1..%u seconds", path, n != NULL ? n->line : 0,
+			    CLIENTCFG_MAX_TIMEOUT);
+			goto done;
+		}
+		cfg->timeout = (unsigned)timeout;
+		break;
+	case 1:
+		break;
+	default:
+		goto done;
+	}
+	rc = 0;
+done:
+	yamlnode_free(doc);
+	return rc;
+}
+
+static int
+overlay(char **dst, const char *flag, char *err, size_t errlen)
+{
+	if (flag == NULL)
+		return 0;
+	if (flag[0] == '\0')
+		return util_err(err, errlen, "empty value given on the "
+		    "command line");
+	free(*dst);
+	*dst = dupstr(flag, err, errlen);
+	return *dst == NULL ? -1 : 0;
+}
+
+int
+clientcfg_load(const struct clientcfg_flags *flags,
+    const struct clientcfg_env *env, struct clientcfg *cfg,
+    char *err, size_t errlen)
+{
+	const char *file = NULL, *home = env->home;
+	char *defpath = NULL, missing[64];
+	int explicit = 1;
+	struct stat st;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (home != NULL && home[0] != '/')
+		home = NULL;
+	if (flags->config != NULL)
+		file = flags->config;
+	else if (env->sekisho_config != NULL && env->sekisho_config[0] != '\0')
+		file = env->sekisho_config;
+	else if (home != NULL) {
+		if (asprintf(&defpath, "%s/.config/sekisho/client.yaml",
+		    home) < 0) {
+			defpath = NULL;
+			util_err(err, errlen, "out of memory");
+			goto fail;
+		}
+		file = defpath;
+		explicit = 0;
+	}
+
+	if (file != NULL) {
+		if (!explicit && stat(file, &st) != 0 && errno == ENOENT) {
+			/* No default file: fine if the flags say it all. */
+			file = NULL;
+		} else {
+			if (read_file(file, home, cfg, err, errlen) != 0)
+				goto fail;
+			if ((cfg->file = dupstr(file, err, errlen)) == NULL)
+				goto fail;
+		}
+	}
+
+	if (overlay(&cfg->broker, flags->broker, err, errlen) != 0 ||
+	    overlay(&cfg->server_name, flags->server_name, err, errlen) != 0 ||
+	    overlay(&cfg->ca, flags->ca, err, errlen) != 0 ||
+	    overlay(&cfg->cert, flags->cert, err, errlen) != 0 ||
+	    overlay(&cfg->key, flags->key, err, errlen) != 0)
+		goto fail;
+	if (flags->timeout != 0)
+		cfg->timeout = flags->timeout;
+	if (cfg->timeout == 0)
+		cfg->timeout = CLIENTCFG_DEFAULT_TIMEOUT;
+
+	missing[0] = '\0';
+	if (cfg->broker == NULL)
+		strcat(missing, ", broker");
+	if (cfg->ca == NULL)
+		strcat(missing, ", ca");
+	if (cfg->cert == NULL)
+		strcat(missing, ", cert");
+	if (cfg->key == NULL)
+		strcat(missing, ", key");
+	if (missing[0] != '\0') {
+		if (cfg->file != NULL)
+			util_err(err, errlen, "%s: missing setting(s) %s "
+			    "(the client needs broker, ca, cert and key)",
+			    cfg->file, missing + 2);
+		else if (defpath != NULL)
+			util_err(err, errlen, "no configuration: %s does not "
+			    "exist and no flag gives %s; create it with the keys "
+			    "broker, ca, cert and key, or pass --config FILE",
+			    defpath, missing + 2);
+		else
+			util_err(err, errlen, "no configuration (HOME is not "
+			    "set) and no flag gives %s; pass --config FILE",
+			    missing + 2);
+		goto fail;
+	}
+
+	if (clientcfg_split_broker(cfg->broker, &cfg->host, &cfg->port, err,
+	    errlen) != 0)
+		goto fail;
+	if (cfg->server_name == NULL &&
+	    (cfg->server_name = dupstr(cfg->host, err, errlen)) == NULL)
+		goto fail;
+	free(defpath);
+	return 0;
+fail:
+	free(defpath);
+	clientcfg_free(cfg);
+	return -1;
+}
