@@ -1,0 +1,669 @@
+/*
+ * conn — see conn.h.
+ *
+ * The socket is non-blocking and every OpenSSL call that wants I/O waits in
+ * poll(2) for at most the configured timeout, which gives one simple,
+ * uniform bound on connect, handshake, reads and writes without alarms or
+ * socket options. Only the configured CA is trusted (not the system store):
+ * the broker's certificate comes from the deployment's own PKI.
+ */
+#include "client/conn.h"
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#define CONN_RBUF (2 * WIRE_MAX_CONTROL)
+
+struct conn {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+	int timeout_ms;
+	uint64_t next_id;
+	struct wire_msg welcome_msg;
+	struct conn_welcome welcome;
+	size_t rlen;
+	uint8_t rbuf[CONN_RBUF];
+};
+
+static const unsigned char alpn_wire[] = "\x09" WIRE_ALPN;
+
+/* Keys are not prompted for: an encrypted key fails with a clear message
+ * instead of OpenSSL reading a passphrase from the terminal. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/* The most specific OpenSSL error text, then clears the queue. */
+static const char *
+ssl_errstr(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0)
+		snprintf(buf, len, "unknown TLS error");
+	else {
+		const char *r = ERR_reason_error_string(e);
+
+		snprintf(buf, len, "%s", r != NULL ? r : "unknown TLS error");
+	}
+	ERR_clear_error();
+	return buf;
+}
+
+static int
+check_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return util_err(err, errlen, "%s %s: %s", what, path,
+		    strerror(errno));
+	fclose(f);
+	return 0;
+}
+
+static int
+setup_ctx(struct conn *c, const struct clientcfg *cfg, char *err,
+    size_t errlen)
+{
+	char e[256];
+
+	if (check_readable("ca", cfg->ca, err, errlen) != 0 ||
+	    check_readable("cert", cfg->cert, err, errlen) != 0 ||
+	    check_readable("key", cfg->key, err, errlen) != 0)
+		return CONN_ELOCAL;
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		util_err(err, errlen, "TLS setup: %s", ssl_errstr(e, sizeof(e)));
+		return CONN_ELOCAL;
+	}
+	if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(c->ctx, TLS1_3_VERSION) != 1) {
+		util_err(err, errlen, "TLS setup: cannot require TLS 1.3");
+		return CONN_ELOCAL;
+	}
+	/* Each run is one connection; nothing is gained by resumption and
+	 * nothing about earlier sessions should linger. */
+	SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(c->ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_default_passwd_cb(c->ctx, no_passphrase);
+	if (SSL_CTX_load_verify_locations(c->ctx, cfg->ca, NULL) != 1) {
+		util_err(err, errlen, "ca %s: cannot load CA certificates: %s",
+		    cfg->ca, ssl_errstr(e, sizeof(e)));
+		return CONN_ELOCAL;
+	}
+	if (SSL_CTX_use_certificate_chain_file(c->ctx, cfg->cert) != 1) {
+		util_err(err, errlen, "cert %s: cannot load certificate: %s",
+		    cfg->cert, ssl_errstr(e, sizeof(e)));
+		return CONN_ELOCAL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(c->ctx, cfg->key,
+	    SSL_FILETYPE_PEM) != 1) {
+		util_err(err, errlen, "key %s: cannot load private key (an "
+		    "unencrypted PEM key is required): %s", cfg->key,
+		    ssl_errstr(e, sizeof(e)));
+		return CONN_ELOCAL;
+	}
+	if (SSL_CTX_check_private_key(c->ctx) != 1) {
+		ERR_clear_error();
+		util_err(err, errlen, "key %s does not match certificate %s",
+		    cfg->key, cfg->cert);
+		return CONN_ELOCAL;
+	}
+	if (SSL_CTX_set_alpn_protos(c->ctx, alpn_wire,
+	    sizeof(alpn_wire) - 1) != 0) {
+		util_err(err, errlen, "TLS setup: cannot set ALPN");
+		return CONN_ELOCAL;
+	}
+	return CONN_OK;
+}
+
+/* Waits for ev on the socket; CONN_ENET on timeout or poll failure. */
+static int
+wait_fd(struct conn *c, short ev, const char *what, char *err, size_t errlen)
+{
+	struct pollfd pfd;
+	int n;
+
+	pfd.fd = c->fd;
+	pfd.events = ev;
+	pfd.revents = 0;
+	do
+		n = poll(&pfd, 1, c->timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		util_err(err, errlen, "timed out after %d s %s",
+		    c->timeout_ms / 1000, what);
+		return CONN_ENET;
+	}
+	if (n < 0) {
+		util_err(err, errlen, "poll: %s", strerror(errno));
+		return CONN_ENET;
+	}
+	return CONN_OK;
+}
+
+static int
+connect_tcp(struct conn *c, const struct clientcfg *cfg, char *err,
+    size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char lasterr[128] = "no address";
+	int gai, fd, soerr, one = 1;
+	socklen_t slen;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	if ((gai = getaddrinfo(cfg->host, cfg->port, &hints, &res)) != 0) {
+		util_err(err, errlen, "cannot resolve broker %s: %s",
+		    cfg->host, gai_strerror(gai));
+		return CONN_ENET;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			snprintf(lasterr, sizeof(lasterr), "%s",
+			    strerror(errno));
+			continue;
+		}
+		c->fd = fd;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+			if (errno != EINPROGRESS) {
+				snprintf(lasterr, sizeof(lasterr), "%s",
+				    strerror(errno));
+				goto next;
+			}
+			if (wait_fd(c, POLLOUT, "connecting", lasterr,
+			    sizeof(lasterr)) != CONN_OK)
+				goto next;
+			slen = sizeof(soerr);
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
+			    &slen) != 0)
+				soerr = errno;
+			if (soerr != 0) {
+				snprintf(lasterr, sizeof(lasterr), "%s",
+				    strerror(soerr));
+				goto next;
+			}
+		}
+		/* Control messages are small and answered one by one. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		freeaddrinfo(res);
+		return CONN_OK;
+next:
+		close(fd);
+		c->fd = -1;
+	}
+	freeaddrinfo(res);
+	util_err(err, errlen, "cannot connect to broker %s: %s", cfg->broker,
+	    lasterr);
+	return CONN_ENET;
+}
+
+/* TLS alerts that mean "the broker does not accept who we are". */
+static int
+is_cert_alert(int reason)
+{
+	switch (reason - SSL_AD_REASON_OFFSET) {
+	case SSL_AD_BAD_CERTIFICATE:
+	case SSL_AD_UNSUPPORTED_CERTIFICATE:
+	case SSL_AD_CERTIFICATE_REVOKED:
+	case SSL_AD_CERTIFICATE_EXPIRED:
+	case SSL_AD_CERTIFICATE_UNKNOWN:
+	case SSL_AD_UNKNOWN_CA:
+	case SSL_AD_ACCESS_DENIED:
+	case SSL_AD_CERTIFICATE_REQUIRED:
+	case SSL_AD_NO_APPLICATION_PROTOCOL:
+	case SSL_AD_PROTOCOL_VERSION:
+	case SSL_AD_HANDSHAKE_FAILURE:
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Classifies a failed SSL_* call. Returns 1 when the caller should wait
+ * for *ev and try again, else a negative conn_fail with err filled.
+ */
+static int
+ssl_fail(struct conn *c, int ret, const char *what, short *ev, char *err,
+    size_t errlen)
+{
+	int e = SSL_get_error(c->ssl, ret), saved = errno;
+	unsigned long le;
+	char buf[256];
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		*ev = POLLIN;
+		return 1;
+	case SSL_ERROR_WANT_WRITE:
+		*ev = POLLOUT;
+		return 1;
+	case SSL_ERROR_ZERO_RETURN:
+		util_err(err, errlen, "the broker closed the connection %s",
+		    what);
+		return CONN_ENET;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (saved != 0)
+			util_err(err, errlen, "connection lost %s: %s", what,
+			    strerror(saved));
+		else
+			util_err(err, errlen, "the broker closed the "
+			    "connection %s", what);
+		return CONN_ENET;
+	case SSL_ERROR_SSL:
+		le = ERR_peek_last_error();
+		if (ERR_GET_LIB(le) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			util_err(err, errlen, "the broker closed the "
+			    "connection %s", what);
+			return CONN_ENET;
+		}
+		if (ERR_GET_LIB(le) == ERR_LIB_SSL &&
+		    is_cert_alert(ERR_GET_REASON(le))) {
+			util_err(err, errlen, "the broker refused the TLS "
+			    "connection %s (%s); check that your certificate "
+			    "is valid, not revoked and issued by the "
+			    "deployment's CA", what, ssl_errstr(buf,
+			    sizeof(buf)));
+			return CONN_ETLS;
+		}
+		util_err(err, errlen, "TLS error %s: %s", what,
+		    ssl_errstr(buf, sizeof(buf)));
+		return CONN_ETLS;
+	default:
+		ERR_clear_error();
+		util_err(err, errlen, "TLS error %s (code %d)", what, e);
+		return CONN_ETLS;
+	}
+}
+
+static int
+is_ip_literal(const char *name)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, buf) == 1 ||
+	    inet_pton(AF_INET6, name, buf) == 1;
+}
+
+static int
+handshake(struct conn *c, const struct clientcfg *cfg, char *err,
+    size_t errlen)
+{
+	const unsigned char *alpn = NULL;
+	unsigned int alpnlen = 0;
+	long vr;
+	short ev;
+	int ret, rc;
+
+	if ((c->ssl = SSL_new(c->ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1) {
+		util_err(err, errlen, "TLS setup failed");
+		return CONN_ELOCAL;
+	}
+	if (is_ip_literal(cfg->server_name)) {
+		/* SNI must not carry an address; check the IP SAN instead. */
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
+		    cfg->server_name) != 1) {
+			util_err(err, errlen, "server_name %s: bad address",
+			    cfg->server_name);
+			return CONN_ELOCAL;
+		}
+	} else {
+		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (SSL_set_tlsext_host_name(c->ssl, cfg->server_name) != 1 ||
+		    SSL_set1_host(c->ssl, cfg->server_name) != 1) {
+			util_err(err, errlen, "server_name %s: not usable",
+			    cfg->server_name);
+			return CONN_ELOCAL;
+		}
+	}
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		if ((ret = SSL_connect(c->ssl)) == 1)
+			break;
+		vr = SSL_get_verify_result(c->ssl);
+		if (vr != X509_V_OK) {
+			ERR_clear_error();
+			util_err(err, errlen, "broker certificate rejected: %s "
+			    "(expected name %s, CA %s)",
+			    X509_verify_cert_error_string(vr), cfg->server_name,
+			    cfg->ca);
+			return CONN_ETLS;
+		}
+		rc = ssl_fail(c, ret, "during the TLS handshake", &ev, err,
+		    errlen);
+		if (rc != 1)
+			return rc;
+		if ((rc = wait_fd(c, ev, "during the TLS handshake", err,
+		    errlen)) != CONN_OK)
+			return rc;
+	}
+	SSL_get0_alpn_selected(c->ssl, &alpn, &alpnlen);
+	if (alpnlen != sizeof(WIRE_ALPN) - 1 ||
+	    memcmp(alpn, WIRE_ALPN, alpnlen) != 0) {
+		util_err(err, errlen, "the server at %s did not select "
+		    "protocol %s; is it a sekisho broker?", cfg->broker,
+		    WIRE_ALPN);
+		return CONN_ETLS;
+	}
+	return CONN_OK;
+}
+
+/* One SSL_read into rbuf. Returns >0 bytes read, 0 when nothing is
+ * available and !block, or a negative conn_fail. */
+static int
+read_some(struct conn *c, int block, char *err, size_t errlen)
+{
+	short ev;
+	int ret, rc;
+
+	if (c->rlen >= sizeof(c->rbuf)) {
+		util_err(err, errlen, "broker message too large");
+		return CONN_EPROTO;
+	}
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		ret = SSL_read(c->ssl, c->rbuf + c->rlen,
+		    (int)(sizeof(c->rbuf) - c->rlen));
+		if (ret > 0) {
+			c->rlen += (size_t)ret;
+			return ret;
+		}
+		rc = ssl_fail(c, ret, "while reading", &ev, err, errlen);
+		if (rc != 1)
+			return rc;
+		if (!block)
+			return 0;
+		if ((rc = wait_fd(c, ev, "waiting for the broker", err,
+		    errlen)) != CONN_OK)
+			return rc;
+	}
+}
+
+/* Decodes a buffered message: 1 got one, 0 need more, <0 failure. */
+static int
+take_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
+{
+	struct wire_error werr;
+	uint64_t dlen = 0;
+	size_t consumed = 0;
+
+	if (c->rlen == 0)
+		return 0;
+	memset(&werr, 0, sizeof(werr));
+	switch (wire_decode(c->rbuf, c->rlen, msg, &dlen, &consumed, &werr)) {
+	case WIRE_NEED_MORE:
+		return 0;
+	case WIRE_CONTROL:
+		if (consumed > c->rlen)
+			consumed = c->rlen;
+		memmove(c->rbuf, c->rbuf + consumed, c->rlen - consumed);
+		c->rlen -= consumed;
+		return 1;
+	case WIRE_DATA:
+		util_err(err, errlen, "protocol error: the broker sent file "
+		    "data");
+		return CONN_EPROTO;
+	case WIRE_ERROR:
+	default:
+		util_err(err, errlen, "protocol error: undecodable message "
+		    "from the broker (%s: %s)", werr.code, werr.message);
+		return CONN_EPROTO;
+	}
+}
+
+int
+conn_recv_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
+{
+	int rc;
+
+	for (;;) {
+		if ((rc = take_msg(c, msg, err, errlen)) != 0)
+			return rc > 0 ? CONN_OK : rc;
+		if ((rc = read_some(c, 1, err, errlen)) < 0)
+			return rc;
+	}
+}
+
+int
+conn_poll_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
+{
+	int rc;
+
+	for (;;) {
+		if ((rc = take_msg(c, msg, err, errlen)) != 0)
+			return rc;
+		if ((rc = read_some(c, 0, err, errlen)) <= 0)
+			return rc;
+	}
+}
+
+static int
+write_all(struct conn *c, const uint8_t *buf, size_t len, char *err,
+    size_t errlen)
+{
+	size_t off = 0;
+	short ev;
+	int ret, rc;
+
+	while (off < len) {
+		size_t n = len - off;
+
+		if (n > INT32_MAX)
+			n = INT32_MAX;
+		ERR_clear_error();
+		errno = 0;
+		ret = SSL_write(c->ssl, buf + off, (int)n);
+		if (ret > 0) {
+			off += (size_t)ret;
+			continue;
+		}
+		rc = ssl_fail(c, ret, "while sending", &ev, err, errlen);
+		if (rc != 1)
+			return rc;
+		if ((rc = wait_fd(c, ev, "sending to the broker", err,
+		    errlen)) != CONN_OK)
+			return rc;
+	}
+	return CONN_OK;
+}
+
+int
+conn_send_msg(struct conn *c, const struct wire_msg *msg, char *err,
+    size_t errlen)
+{
+	struct wire_error werr;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&werr, 0, sizeof(werr));
+	if (wire_encode(msg, &buf, &len, &werr) != 0) {
+		util_err(err, errlen, "cannot encode %s: %s",
+		    wire_op_name(msg->op) != NULL ? wire_op_name(msg->op) : "?",
+		    werr.message);
+		return CONN_ELOCAL;
+	}
+	rc = write_all(c, buf, len, err, errlen);
+	free(buf);
+	return rc;
+}
+
+int
+conn_send_data(struct conn *c, const uint8_t *buf, size_t len, char *err,
+    size_t errlen)
+{
+	uint8_t head[9];
+	size_t hlen;
+	int rc;
+
+	if ((hlen = wire_encode_data_head(len, head)) == 0) {
+		util_err(err, errlen, "data chunk of %zu bytes is too large",
+		    len);
+		return CONN_ELOCAL;
+	}
+	if ((rc = write_all(c, head, hlen, err, errlen)) != CONN_OK)
+		return rc;
+	return write_all(c, buf, len, err, errlen);
+}
+
+static int
+read_welcome(struct conn *c, struct wire_msg *refusal, char *err,
+    size_t errlen)
+{
+	struct wire_msg *m = &c->welcome_msg;
+	struct conn_welcome *w = &c->welcome;
+	int rc;
+
+	if ((rc = conn_recv_msg(c, m, err, errlen)) != CONN_OK)
+		return rc;
+	if (m->op == WIRE_OP_ERROR) {
+		const char *code = wire_msg_text(m, "code");
+		const char *text = wire_msg_text(m, "message");
+
+		util_err(err, errlen, "the broker refused the session (%s): "
+		    "%s", code != NULL ? code : "?", text != NULL ? text : "");
+		if (refusal != NULL) {
+			*refusal = *m;
+			memset(m, 0, sizeof(*m));
+		} else
+			wire_msg_clear(m);
+		return CONN_EPROTO;
+	}
+	if (m->op != WIRE_OP_WELCOME) {
+		util_err(err, errlen, "protocol error: expected welcome, got "
+		    "%s", wire_op_name(m->op) != NULL ? wire_op_name(m->op) :
+		    "?");
+		return CONN_EPROTO;
+	}
+	memset(w, 0, sizeof(*w));
+	w->version = WIRE_VERSION;
+	(void)wire_msg_uint(m, "version", &w->version);
+	w->user = wire_msg_text(m, "user");
+	w->dept = wire_msg_text(m, "dept");
+	w->terminal = wire_msg_text(m, "terminal");
+	if (w->user == NULL || w->dept == NULL ||
+	    wire_msg_uint(m, "max_chunk", &w->max_chunk) != 0 ||
+	    wire_msg_uint(m, "max_size", &w->max_size) != 0 ||
+	    w->max_chunk == 0) {
+		util_err(err, errlen, "protocol error: incomplete welcome");
+		return CONN_EPROTO;
+	}
+	if (w->version != WIRE_VERSION) {
+		util_err(err, errlen, "the broker speaks protocol version %llu, "
+		    "this client %d", (unsigned long long)w->version,
+		    WIRE_VERSION);
+		return CONN_EPROTO;
+	}
+	if (w->max_chunk > WIRE_MAX_CHUNK)
+		w->max_chunk = WIRE_MAX_CHUNK;
+	return CONN_OK;
+}
+
+int
+conn_open(const struct clientcfg *cfg, const char *software,
+    struct conn **out, struct wire_msg *refusal, char *err, size_t errlen)
+{
+	struct wire_msg hello;
+	struct conn *c;
+	int rc;
+
+	*out = NULL;
+	if (refusal != NULL)
+		memset(refusal, 0, sizeof(*refusal));
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		util_err(err, errlen, "out of memory");
+		return CONN_ELOCAL;
+	}
+	c->fd = -1;
+	c->timeout_ms = (int)(cfg->timeout != 0 ? cfg->timeout :
+	    CLIENTCFG_DEFAULT_TIMEOUT) * 1000;
+	c->next_id = 1;
+	if ((rc = setup_ctx(c, cfg, err, errlen)) != CONN_OK ||
+	    (rc = connect_tcp(c, cfg, err, errlen)) != CONN_OK ||
+	    (rc = handshake(c, cfg, err, errlen)) != CONN_OK)
+		goto fail;
+	wire_msg_init(&hello, WIRE_OP_HELLO, 0);
+	if (wire_msg_set_uint(&hello, "version", WIRE_VERSION) != 0 ||
+	    wire_msg_set_text(&hello, "software", software) != 0) {
+		wire_msg_clear(&hello);
+		util_err(err, errlen, "cannot build hello");
+		rc = CONN_ELOCAL;
+		goto fail;
+	}
+	rc = conn_send_msg(c, &hello, err, errlen);
+	wire_msg_clear(&hello);
+	if (rc != CONN_OK)
+		goto fail;
+	if ((rc = read_welcome(c, refusal, err, errlen)) != CONN_OK)
+		goto fail;
+	*out = c;
+	return CONN_OK;
+fail:
+	conn_close(c);
+	return rc;
+}
+
+const struct conn_welcome *
+conn_welcome(const struct conn *c)
+{
+	return &c->welcome;
+}
+
+uint64_t
+conn_next_id(struct conn *c)
+{
+	return c->next_id++;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ssl != NULL) {
+		/* Best effort: a broken connection must not hang here. */
+		if (SSL_is_init_finished(c->ssl))
+			(void)SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	ERR_clear_error();
+	if (c->fd >= 0)
+		close(c->fd);
+	SSL_CTX_free(c->ctx);
+	wire_msg_clear(&c->welcome_msg);
+	free(c);
+}
