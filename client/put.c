@@ -1,0 +1,720 @@
+/*
+ * put — see put.h.
+ *
+ * One upload is a series of attempts. Each attempt opens a connection,
+ * sends put (with "resume" once a transfer id is known), and streams the
+ * file from the offset the broker's "ready" names; the local hash is
+ * recomputed from the file each time, so what the broker already has and
+ * what we send next are hashed the same way. An attempt ends in success, a
+ * final failure, or a transient failure that the loop in put_run retries
+ * after a pause.
+ */
+#include "client/put.h"
+#include "client/conn.h"
+#include "client/output.h"
+#include "client/progress.h"
+#include "client/resume.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define PUT_BUF WIRE_MAX_CHUNK
+
+enum attempt_result { ATTEMPT_DONE, ATTEMPT_FAIL, ATTEMPT_RETRY };
+
+struct upload {
+	const struct clientcfg *cfg;
+	const struct put_opts *o;
+	struct failure *f;
+	int fd;
+	struct stat st0;
+	uint64_t size;
+	const char *name;
+	char *realpath;
+	int have_state;			/* key is valid and state_dir set */
+	char key[RESUME_KEY_LEN + 1];
+	char transfer[UTIL_ID_LEN + 1];	/* "" until the broker gave one */
+	int fresh_used;			/* restarted after a stale resume */
+	uint8_t *buf;
+	struct progress bar;
+};
+
+/* Broker codes that ask us to come back later rather than give up. */
+static int
+is_transient_code(const char *code)
+{
+	return code != NULL && (strcmp(code, "busy") == 0 ||
+	    strcmp(code, "unavailable") == 0 ||
+	    strcmp(code, "shutting_down") == 0);
+}
+
+/* Answers to a resume that mean "that transfer cannot continue". */
+static int
+is_stale_resume_code(const char *code)
+{
+	return code != NULL && (strcmp(code, "not_found") == 0 ||
+	    strcmp(code, "expired") == 0 ||
+	    strcmp(code, "not_resumable") == 0 ||
+	    strcmp(code, "mismatch") == 0);
+}
+
+const char *
+put_default_name(const char *path, char *out, size_t outlen)
+{
+	size_t len = strlen(path);
+	const char *start;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	start = path + len;
+	while (start > path && start[-1] != '/')
+		start--;
+	snprintf(out, outlen, "%.*s", (int)(len - (size_t)(start - path)),
+	    start);
+	return out;
+}
+
+static void
+notice(struct upload *u, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+notice(struct upload *u, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (u->o->notices == NULL)
+		return;
+	progress_clear(&u->bar);
+	fputs("sekisho: ", u->o->notices);
+	va_start(ap, fmt);
+	vfprintf(u->o->notices, fmt, ap);
+	va_end(ap);
+	fputc('\n', u->o->notices);
+	fflush(u->o->notices);
+}
+
+static void
+drop_state(struct upload *u)
+{
+	char err[256];
+
+	if (u->have_state && resume_drop(u->o->state_dir, u->key, err,
+	    sizeof(err)) != 0)
+		notice(u, "warning: %s", err);
+}
+
+static void
+save_state(struct upload *u)
+{
+	char err[256];
+
+	if (u->have_state && resume_save(u->o->state_dir, u->key, u->transfer,
+	    err, sizeof(err)) != 0)
+		notice(u, "warning: cannot save resume state (%s); a later "
+		    "run will start this upload again", err);
+}
+
+/* pread exactly len bytes at off; -1 with errno, or 0 with *short_read
+ * set when the file ended early (it shrank under us). */
+static int
+read_at(int fd, uint8_t *buf, size_t len, uint64_t off, int *short_read)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	*short_read = 0;
+	while (got < len) {
+		n = pread(fd, buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			*short_read = 1;
+			return 0;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int
+file_changed(const struct upload *u)
+{
+	struct stat st;
+
+	if (fstat(u->fd, &st) != 0)
+		return 1;
+	return st.st_size != u->st0.st_size ||
+	    st.st_mtim.tv_sec != u->st0.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != u->st0.st_mtim.tv_nsec ||
+	    st.st_ino != u->st0.st_ino;
+}
+
+static enum attempt_result
+fail_changed(struct upload *u)
+{
+	char name[256];
+
+	drop_state(u);
+	failure_set(u->f, SEKISHO_EXIT_LOCAL, "file_changed", "%s changed "
+	    "during the upload (size or modification time); nothing was "
+	    "stored, send it again when it is final",
+	    output_sanitize(u->o->file, name, sizeof(name)));
+	return ATTEMPT_FAIL;
+}
+
+static enum attempt_result
+fail_read(struct upload *u)
+{
+	char name[256];
+
+	failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "cannot read %s: %s",
+	    output_sanitize(u->o->file, name, sizeof(name)), strerror(errno));
+	return ATTEMPT_FAIL;
+}
+
+/* A broker "error" message at any point of the attempt. */
+static enum attempt_result
+broker_error(struct upload *u, const struct wire_msg *m, unsigned *wait)
+{
+	const char *code = wire_msg_text(m, "code");
+	uint64_t after = 0;
+
+	failure_from_broker(u->f, m);
+	/* A retry hint means the broker expects us back (busy, restarting,
+	 * out of space for now). */
+	if (wire_msg_uint(m, "retry_after", &after) == 0 ||
+	    is_transient_code(code)) {
+		if (after > PUT_RETRY_AFTER_CAP)
+			after = PUT_RETRY_AFTER_CAP;
+		*wait = (unsigned)after;
+		return ATTEMPT_RETRY;
+	}
+	/* Any definitive refusal makes the saved transfer id useless. */
+	if (code == NULL || strcmp(code, "internal") != 0)
+		drop_state(u);
+	return ATTEMPT_FAIL;
+}
+
+/*
+ * A conn_* failure. ENET is transient (after a last look for an error
+ * message the broker may have sent before closing); the rest are final.
+ */
+static enum attempt_result
+conn_failure(struct upload *u, struct conn *c, int rc, const char *err,
+    unsigned *wait)
+{
+	struct wire_msg m;
+	char perr[64];
+
+	if (rc == CONN_ENET && c != NULL) {
+		memset(&m, 0, sizeof(m));
+		if (conn_poll_msg(c, &m, perr, sizeof(perr)) == 1 &&
+		    m.op == WIRE_OP_ERROR) {
+			enum attempt_result r = broker_error(u, &m, wait);
+
+			wire_msg_clear(&m);
+			return r;
+		}
+		wire_msg_clear(&m);
+	}
+	switch (rc) {
+	case CONN_ENET:
+		failure_set(u->f, SEKISHO_EXIT_CONN, "connection", "%s", err);
+		return ATTEMPT_RETRY;
+	case CONN_ETLS:
+		failure_set(u->f, SEKISHO_EXIT_CONN, "tls", "%s", err);
+		return ATTEMPT_FAIL;
+	case CONN_ELOCAL:
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "local", "%s", err);
+		return ATTEMPT_FAIL;
+	default:
+		failure_set(u->f, SEKISHO_EXIT_BROKER, "protocol", "%s", err);
+		return ATTEMPT_FAIL;
+	}
+}
+
+static enum attempt_result
+protocol_error(struct upload *u, const char *what, const struct wire_msg *m)
+{
+	const char *op = m != NULL ? wire_op_name(m->op) : NULL;
+
+	failure_set(u->f, SEKISHO_EXIT_BROKER, "protocol", "protocol error: "
+	    "%s%s%s", what, op != NULL ? ", got " : "", op != NULL ? op : "");
+	return ATTEMPT_FAIL;
+}
+
+/* Fills a put message; -1 names the offending option in f. */
+static int
+build_put(struct upload *u, struct wire_msg *m, uint64_t id)
+{
+	const struct put_opts *o = u->o;
+
+	wire_msg_init(m, WIRE_OP_PUT, id);
+	if (wire_msg_set_text(m, "interface", o->interface) != 0) {
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--to: not a "
+		    "valid interface id");
+		goto fail;
+	}
+	if (wire_msg_set_text(m, "name", u->name) != 0) {
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--name: must "
+		    "be 1 to %d bytes of valid UTF-8", WIRE_MAX_NAME);
+		goto fail;
+	}
+	if (wire_msg_set_uint(m, "size", u->size) != 0) {
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "file too large "
+		    "for the protocol");
+		goto fail;
+	}
+	if (wire_msg_set_uint(m, "class", o->class) != 0) {
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--class: out "
+		    "of range");
+		goto fail;
+	}
+	if (wire_msg_set_text(m, "purpose", o->purpose != NULL ?
+	    o->purpose : "") != 0) {
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--purpose: "
+		    "must be at most %d bytes of valid UTF-8", WIRE_MAX_PURPOSE);
+		goto fail;
+	}
+	if (u->transfer[0] != '\0' &&
+	    wire_msg_set_text(m, "resume", u->transfer) != 0) {
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "cannot "
+		    "build the resume request");
+		goto fail;
+	}
+	return 0;
+fail:
+	wire_msg_clear(m);
+	return -1;
+}
+
+/* The broker's sha256 field as 32 raw bytes, whichever way it is sent. */
+static int
+msg_sha256(const struct wire_msg *m, uint8_t out[UTIL_SHA256_LEN])
+{
+	const struct wire_value *v = wire_msg_get(m, "sha256");
+
+	if (v == NULL)
+		return -1;
+	if (v->type == WIRE_T_BYTES && v->len == UTIL_SHA256_LEN) {
+		memcpy(out, v->bytes, UTIL_SHA256_LEN);
+		return 0;
+	}
+	if (v->type == WIRE_T_TEXT)
+		return util_unhex(v->text, out, UTIL_SHA256_LEN);
+	return -1;
+}
+
+/* Hashes [0, offset) of the file into md. */
+static enum attempt_result
+hash_prefix(struct upload *u, EVP_MD_CTX *md, uint64_t offset)
+{
+	uint64_t pos = 0;
+	int shortread;
+
+	while (pos < offset) {
+		size_t n = offset - pos > PUT_BUF ? PUT_BUF :
+		    (size_t)(offset - pos);
+
+		if (read_at(u->fd, u->buf, n, pos, &shortread) != 0)
+			return fail_read(u);
+		if (shortread)
+			return fail_changed(u);
+		if (EVP_DigestUpdate(md, u->buf, n) != 1) {
+			failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal",
+			    "SHA-256 failed");
+			return ATTEMPT_FAIL;
+		}
+		pos += n;
+	}
+	return ATTEMPT_DONE;
+}
+
+/* Sends put (once more without resume if the broker forgot the id) and
+ * reads ready; *offset gets the broker's durable offset. */
+static enum attempt_result
+request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
+{
+	struct wire_msg m;
+	const char *transfer, *code;
+	char err[512], sid[UTIL_ID_LEN + 1];
+	int rc, sent_resume;
+	enum attempt_result r;
+
+	for (;;) {
+		if (build_put(u, &m, conn_next_id(c)) != 0)
+			return ATTEMPT_FAIL;
+		sent_resume = u->transfer[0] != '\0';
+		rc = conn_send_msg(c, &m, err, sizeof(err));
+		wire_msg_clear(&m);
+		if (rc != CONN_OK)
+			return conn_failure(u, c, rc, err, wait);
+		if ((rc = conn_recv_msg(c, &m, err, sizeof(err))) != CONN_OK)
+			return conn_failure(u, c, rc, err, wait);
+		if (m.op == WIRE_OP_ERROR) {
+			code = wire_msg_text(&m, "code");
+			if (sent_resume && !u->fresh_used &&
+			    is_stale_resume_code(code)) {
+				output_sanitize(u->transfer, sid, sizeof(sid));
+				notice(u, "the broker no longer has transfer %s "
+				    "(%s); starting the upload again", sid,
+				    code);
+				drop_state(u);
+				u->transfer[0] = '\0';
+				u->fresh_used = 1;
+				wire_msg_clear(&m);
+				continue;
+			}
+			r = broker_error(u, &m, wait);
+			wire_msg_clear(&m);
+			return r;
+		}
+		if (m.op != WIRE_OP_READY) {
+			r = protocol_error(u, "expected ready", &m);
+			wire_msg_clear(&m);
+			return r;
+		}
+		transfer = wire_msg_text(&m, "transfer");
+		if (transfer == NULL || !util_is_id(transfer) ||
+		    wire_msg_uint(&m, "offset", offset) != 0 ||
+		    *offset > u->size) {
+			wire_msg_clear(&m);
+			return protocol_error(u, "malformed ready", NULL);
+		}
+		memcpy(u->transfer, transfer, UTIL_ID_LEN + 1);
+		wire_msg_clear(&m);
+		save_state(u);
+		return ATTEMPT_DONE;
+	}
+}
+
+/* Streams [offset, size) as data items, watching for an early refusal. */
+static enum attempt_result
+stream(struct upload *u, struct conn *c, EVP_MD_CTX *md, uint64_t offset,
+    unsigned *wait)
+{
+	uint64_t chunk = conn_welcome(c)->max_chunk, pos = offset;
+	struct wire_msg m;
+	char err[512];
+	int rc, shortread;
+	enum attempt_result r;
+
+	if (chunk > PUT_BUF)
+		chunk = PUT_BUF;
+	progress_start(&u->bar, u->o->notices, u->o->progress, u->size,
+	    offset, progress_now());
+	while (pos < u->size) {
+		size_t n = u->size - pos > chunk ? (size_t)chunk :
+		    (size_t)(u->size - pos);
+
+		if (read_at(u->fd, u->buf, n, pos, &shortread) != 0)
+			return fail_read(u);
+		if (shortread)
+			return fail_changed(u);
+		if (EVP_DigestUpdate(md, u->buf, n) != 1) {
+			failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal",
+			    "SHA-256 failed");
+			return ATTEMPT_FAIL;
+		}
+		if ((rc = conn_send_data(c, u->buf, n, err, sizeof(err))) !=
+		    CONN_OK)
+			return conn_failure(u, c, rc, err, wait);
+		pos += n;
+		memset(&m, 0, sizeof(m));
+		rc = conn_poll_msg(c, &m, err, sizeof(err));
+		if (rc < 0)
+			return conn_failure(u, c, rc, err, wait);
+		if (rc == 1) {
+			if (m.op == WIRE_OP_ERROR)
+				r = broker_error(u, &m, wait);
+			else
+				r = protocol_error(u, "unexpected message "
+				    "during the upload", &m);
+			wire_msg_clear(&m);
+			return r;
+		}
+		progress_update(&u->bar, pos, progress_now(), 0);
+	}
+	progress_update(&u->bar, pos, progress_now(), 1);
+	return ATTEMPT_DONE;
+}
+
+/* Sends end and checks stored against what we sent. */
+static enum attempt_result
+finish(struct upload *u, struct conn *c, const uint8_t digest[32],
+    struct put_result *res, unsigned *wait)
+{
+	struct wire_msg m;
+	char hex[UTIL_SHA256_HEX + 1], shex[UTIL_SHA256_HEX + 1], err[512];
+	uint8_t sdigest[UTIL_SHA256_LEN];
+	const char *transfer;
+	uint64_t ssize = 0;
+	int rc;
+	enum attempt_result r;
+
+	util_hex(digest, UTIL_SHA256_LEN, hex);
+	wire_msg_init(&m, WIRE_OP_END, conn_next_id(c));
+	/* The schema fixes the representation; send whichever it takes. */
+	if (wire_msg_set_bytes(&m, "sha256", digest, UTIL_SHA256_LEN) != 0 &&
+	    wire_msg_set_text(&m, "sha256", hex) != 0) {
+		wire_msg_clear(&m);
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "cannot "
+		    "build the end message");
+		return ATTEMPT_FAIL;
+	}
+	rc = conn_send_msg(c, &m, err, sizeof(err));
+	wire_msg_clear(&m);
+	if (rc != CONN_OK)
+		return conn_failure(u, c, rc, err, wait);
+	if ((rc = conn_recv_msg(c, &m, err, sizeof(err))) != CONN_OK)
+		return conn_failure(u, c, rc, err, wait);
+	if (m.op == WIRE_OP_ERROR) {
+		r = broker_error(u, &m, wait);
+		wire_msg_clear(&m);
+		return r;
+	}
+	if (m.op != WIRE_OP_STORED) {
+		r = protocol_error(u, "expected stored", &m);
+		wire_msg_clear(&m);
+		return r;
+	}
+	transfer = wire_msg_text(&m, "transfer");
+	if (transfer == NULL || strcmp(transfer, u->transfer) != 0 ||
+	    wire_msg_uint(&m, "size", &ssize) != 0 ||
+	    msg_sha256(&m, sdigest) != 0) {
+		wire_msg_clear(&m);
+		return protocol_error(u, "malformed stored", NULL);
+	}
+	wire_msg_clear(&m);
+	drop_state(u);
+	if (ssize != u->size || memcmp(sdigest, digest, UTIL_SHA256_LEN) != 0) {
+		util_hex(sdigest, UTIL_SHA256_LEN, shex);
+		failure_set(u->f, SEKISHO_EXIT_BROKER, "hash_mismatch", "the "
+		    "broker stored transfer %s as %" PRIu64 " bytes with sha256 "
+		    "%s, but %" PRIu64 " bytes with sha256 %s were sent",
+		    u->transfer, ssize, shex, u->size, hex);
+		return ATTEMPT_FAIL;
+	}
+	memcpy(res->transfer, u->transfer, sizeof(res->transfer));
+	res->size = u->size;
+	memcpy(res->sha256, hex, sizeof(res->sha256));
+	return ATTEMPT_DONE;
+}
+
+static enum attempt_result
+attempt(struct upload *u, int first, struct put_result *res, unsigned *wait)
+{
+	struct conn *c = NULL;
+	struct wire_msg refusal;
+	EVP_MD_CTX *md = NULL;
+	uint8_t digest[UTIL_SHA256_LEN];
+	unsigned int dlen = 0;
+	uint64_t offset = 0;
+	char err[512], sid[UTIL_ID_LEN + 1];
+	int rc;
+	enum attempt_result r;
+
+	*wait = 0;
+	if (file_changed(u))
+		return fail_changed(u);
+	rc = conn_open(u->cfg, u->o->software, &c, &refusal, err, sizeof(err));
+	if (rc != CONN_OK) {
+		if (refusal.op == WIRE_OP_ERROR) {
+			r = broker_error(u, &refusal, wait);
+			wire_msg_clear(&refusal);
+			return r;
+		}
+		r = conn_failure(u, NULL, rc, err, wait);
+		/* The very first connection is not retried: a wrong address
+		 * or a broker that is down should be reported at once. */
+		if (r == ATTEMPT_RETRY && first)
+			r = ATTEMPT_FAIL;
+		return r;
+	}
+	if ((r = request(u, c, &offset, wait)) != ATTEMPT_DONE)
+		goto out;
+	if (offset > 0) {
+		res->resumed = 1;
+		output_sanitize(u->transfer, sid, sizeof(sid));
+		notice(u, "resuming transfer %s at byte %" PRIu64 " of %"
+		    PRIu64, sid, offset, u->size);
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "SHA-256 "
+		    "unavailable");
+		r = ATTEMPT_FAIL;
+		goto out;
+	}
+	if ((r = hash_prefix(u, md, offset)) != ATTEMPT_DONE ||
+	    (r = stream(u, c, md, offset, wait)) != ATTEMPT_DONE)
+		goto out;
+	progress_clear(&u->bar);
+	if (file_changed(u)) {
+		r = fail_changed(u);
+		goto out;
+	}
+	if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 ||
+	    dlen != sizeof(digest)) {
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "SHA-256 "
+		    "failed");
+		r = ATTEMPT_FAIL;
+		goto out;
+	}
+	r = finish(u, c, digest, res, wait);
+out:
+	progress_clear(&u->bar);
+	EVP_MD_CTX_free(md);
+	conn_close(c);
+	return r;
+}
+
+static int
+open_file(struct upload *u)
+{
+	char name[256];
+	int saved;
+
+	output_sanitize(u->o->file, name, sizeof(name));
+	u->fd = open(u->o->file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (u->fd < 0)
+		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: %s",
+		    name, strerror(errno));
+	if (fstat(u->fd, &u->st0) != 0) {
+		saved = errno;
+		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: %s",
+		    name, strerror(saved));
+	}
+	if (!S_ISREG(u->st0.st_mode))
+		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: not "
+		    "a regular file", name);
+	u->size = (uint64_t)u->st0.st_size;
+	if ((u->realpath = realpath(u->o->file, NULL)) == NULL) {
+		saved = errno;
+		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: %s",
+		    name, strerror(saved));
+	}
+	return SEKISHO_EXIT_OK;
+}
+
+/* Looks up saved state for this upload (unless --no-resume). */
+static void
+load_state(struct upload *u)
+{
+	char err[256];
+	int64_t mtime_ns;
+
+	if (u->o->state_dir == NULL)
+		return;
+	mtime_ns = (int64_t)u->st0.st_mtim.tv_sec * 1000000000 +
+	    u->st0.st_mtim.tv_nsec;
+	if (resume_key(u->realpath, u->size, mtime_ns, u->o->interface,
+	    u->o->class, u->key) != 0)
+		return;
+	u->have_state = 1;
+	if (u->o->no_resume) {
+		drop_state(u);
+		return;
+	}
+	if (resume_load(u->o->state_dir, u->key, u->transfer, err,
+	    sizeof(err)) < 0) {
+		notice(u, "warning: ignoring resume state: %s", err);
+		u->transfer[0] = '\0';
+	}
+}
+
+int
+put_run(const struct clientcfg *cfg, const struct put_opts *o,
+    struct put_result *res, struct failure *f)
+{
+	struct upload u;
+	struct wire_msg probe;
+	char defname[NAME_MAX + 1], reason[600];
+	unsigned attempts = 0, backoff = 1, wait;
+	int rc;
+	enum attempt_result r;
+
+	memset(res, 0, sizeof(*res));
+	memset(f, 0, sizeof(*f));
+	memset(&u, 0, sizeof(u));
+	u.cfg = cfg;
+	u.o = o;
+	u.f = f;
+	u.fd = -1;
+	u.name = o->name != NULL ? o->name :
+	    put_default_name(o->file, defname, sizeof(defname));
+	if (u.name[0] == '\0') {
+		rc = failure_set(f, SEKISHO_EXIT_USAGE, "usage", "cannot take "
+		    "a file name from '%s'; give --name", o->file);
+		goto out;
+	}
+	if ((rc = open_file(&u)) != SEKISHO_EXIT_OK)
+		goto out;
+	/* Check the request is expressible before touching the network. */
+	if (build_put(&u, &probe, 0) != 0) {
+		rc = f->exit;
+		goto out;
+	}
+	wire_msg_clear(&probe);
+	if ((u.buf = malloc(PUT_BUF)) == NULL) {
+		rc = failure_set(f, SEKISHO_EXIT_LOCAL, "internal", "out of "
+		    "memory");
+		goto out;
+	}
+	load_state(&u);
+
+	for (;;) {
+		r = attempt(&u, attempts == 0, res, &wait);
+		if (r == ATTEMPT_DONE) {
+			rc = SEKISHO_EXIT_OK;
+			break;
+		}
+		if (r == ATTEMPT_FAIL) {
+			rc = f->exit;
+			break;
+		}
+		failure_format(f, reason, sizeof(reason));
+		if (attempts >= o->retries) {
+			if (o->retries > 0) {
+				/* Keep the last cause; say we tried. */
+				size_t len = strlen(f->message);
+
+				snprintf(f->message + len,
+				    sizeof(f->message) - len,
+				    " (gave up after %u retries%s)", attempts,
+				    u.transfer[0] != '\0' ? "; run the same "
+				    "command again to resume" : "");
+			}
+			rc = f->exit;
+			break;
+		}
+		attempts++;
+		if (wait == 0) {
+			wait = backoff;
+			backoff = backoff * 2 > PUT_BACKOFF_CAP ?
+			    PUT_BACKOFF_CAP : backoff * 2;
+		}
+		notice(&u, "%s; retrying in %u s (%u of %u)", reason, wait,
+		    attempts, o->retries);
+		sleep(wait);
+	}
+out:
+	if (u.fd >= 0)
+		close(u.fd);
+	free(u.realpath);
+	free(u.buf);
+	return rc;
+}
