@@ -1,0 +1,557 @@
+/*
+ * sekisho — the staff's command-line client of the sekisho broker.
+ *
+ * This file only parses the command line, loads the configuration, runs
+ * one subcommand and turns its outcome into output and an exit code; the
+ * work is in conn (TLS + wire), put (upload and resume), status and output.
+ * Options are parsed in one pass with GNU permutation so they may come
+ * before or after the subcommand ("sekisho put FILE --to IF"); afterwards
+ * options that do not belong to the chosen subcommand are refused.
+ */
+#include "client/clientcfg.h"
+#include "client/conn.h"
+#include "client/failure.h"
+#include "client/output.h"
+#include "client/put.h"
+#include "client/resume.h"
+#include "client/status.h"
+#include "lib/util.h"
+#include "lib/wire.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef SEKISHO_VERSION
+#define SEKISHO_VERSION "0.0.0"
+#endif
+#define SOFTWARE "sekisho/" SEKISHO_VERSION
+
+enum {
+	OPT_CONFIG = 256, OPT_BROKER, OPT_SERVER_NAME, OPT_CA, OPT_CERT,
+	OPT_KEY, OPT_TIMEOUT, OPT_JSON, OPT_TO, OPT_CLASS, OPT_PURPOSE,
+	OPT_NAME, OPT_RETRIES, OPT_NO_RESUME
+};
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "broker", required_argument, NULL, OPT_BROKER },
+	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "class", required_argument, NULL, OPT_CLASS },
+	{ "purpose", required_argument, NULL, OPT_PURPOSE },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "retries", required_argument, NULL, OPT_RETRIES },
+	{ "no-resume", no_argument, NULL, OPT_NO_RESUME },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct args {
+	struct clientcfg_flags flags;
+	int json;
+	int help;
+	int version;
+	const char *to;
+	const char *class_arg;
+	const char *purpose;
+	const char *name;
+	const char *retries_arg;
+	int no_resume;
+	int put_only;		/* some put-only option was given */
+	const char *command;
+	int nargs;
+	char **argv;
+};
+
+static const char usage_main[] =
+"usage: sekisho [OPTIONS] COMMAND [ARGS]\n"
+"\n"
+"Send files through the sekisho broker (関所) to approved cloud services.\n"
+"\n"
+"Commands:\n"
+"  put FILE --to INTERFACE  upload FILE through an approved interface\n"
+"  status TRANSFER          show the state of an earlier transfer\n"
+"  whoami                   show user, department and terminal as the broker\n"
+"                           sees them\n"
+"  help [COMMAND]           show this help, or a command's help\n"
+"\n"
+"Connection options (override the configuration file):\n"
+"  --config FILE        configuration file (default: $SEKISHO_CONFIG, else\n"
+"                       ~/.config/sekisho/client.yaml)\n"
+"  --broker HOST:PORT   broker address\n"
+"  --server-name NAME   name required in the broker certificate (default:\n"
+"                       the host of --broker)\n"
+"  --ca FILE            CA certificate that issued the broker certificate\n"
+"  --cert FILE          your client certificate (PEM)\n"
+"  --key FILE           its private key (unencrypted PEM)\n"
+"  --timeout SECONDS    limit on connecting and on every wait (default 30)\n"
+"\n"
+"Other options:\n"
+"  --json               machine-readable output (one JSON object on stdout)\n"
+"  -h, --help           show help\n"
+"  -V, --version        show the version\n"
+"\n"
+"Exit status:\n"
+"  0  success\n"
+"  1  usage error\n"
+"  2  local problem (file, configuration, certificate or key)\n"
+"  3  connection or TLS failure\n"
+"  4  refused by policy\n"
+"  5  broker or protocol error (including a hash mismatch)\n"
+"  6  transfer not found\n"
+"\n"
+"See docs/client.md for the configuration file and examples.\n";
+
+static const char usage_put[] =
+"usage: sekisho put FILE --to INTERFACE [--class N] [--purpose TEXT]\n"
+"                   [--name NAME] [--retries N] [--no-resume] [--json]\n"
+"\n"
+"Uploads FILE to the broker, which checks it against the interface register\n"
+"and forwards it to the interface's cloud service.\n"
+"\n"
+"  --to INTERFACE   interface id to send through (required)\n"
+"  --class N        data classification (機密性) of the file (default 1)\n"
+"  --purpose TEXT   why the file is sent, recorded in the audit trail\n"
+"                   (default empty)\n"
+"  --name NAME      file name to deliver (default: the last part of FILE)\n"
+"  --retries N      reconnect attempts when the connection breaks or the\n"
+"                   broker is busy (default 5, at most 100)\n"
+"  --no-resume      start a new transfer even if an earlier upload of this\n"
+"                   file was interrupted\n"
+"  --json           print the result as JSON on stdout\n"
+"\n"
+"An interrupted upload resumes where the broker's copy ends when the same\n"
+"command is run again. A progress bar is shown when stderr is a terminal.\n"
+"Connection options: see sekisho --help.\n";
+
+static const char usage_status[] =
+"usage: sekisho status TRANSFER [--json]\n"
+"\n"
+"Shows the state of transfer TRANSFER (the id `sekisho put` printed):\n"
+"state, interface, class, size, bytes received, hash, times and any error.\n"
+"Exits 6 when the broker knows no such transfer of yours.\n";
+
+static const char usage_whoami[] =
+"usage: sekisho whoami [--json]\n"
+"\n"
+"Connects to the broker and prints the user, department and terminal it\n"
+"took from your certificate. Useful to check a new configuration.\n";
+
+static const char *
+command_usage(const char *cmd)
+{
+	if (cmd == NULL)
+		return usage_main;
+	if (strcmp(cmd, "put") == 0)
+		return usage_put;
+	if (strcmp(cmd, "status") == 0)
+		return usage_status;
+	if (strcmp(cmd, "whoami") == 0)
+		return usage_whoami;
+	return NULL;
+}
+
+/* Unsigned decimal within [min, max]; -1 on anything else. */
+static int
+parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return -1;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A usage failure; arguments quoted from argv are sanitised by callers
+ * through arg(). */
+static int
+usage_fail(struct failure *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+usage_fail(struct failure *f, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return failure_set(f, SEKISHO_EXIT_USAGE, "usage", "%s (see "
+	    "sekisho --help)", msg);
+}
+
+/* argv text made safe to quote in a message. */
+static const char *
+arg(const char *s, char *buf, size_t len)
+{
+	return output_sanitize(s, buf, len);
+}
+
+static int
+parse_args(int argc, char **argv, struct args *a, struct failure *f)
+{
+	char ab[128];
+	uint64_t v;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CONFIG:
+			a->flags.config = optarg;
+			break;
+		case OPT_BROKER:
+			a->flags.broker = optarg;
+			break;
+		case OPT_SERVER_NAME:
+			a->flags.server_name = optarg;
+			break;
+		case OPT_CA:
+			a->flags.ca = optarg;
+			break;
+		case OPT_CERT:
+			a->flags.cert = optarg;
+			break;
+		case OPT_KEY:
+			a->flags.key = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (util_parse_duration(optarg, &v) != 0 || v == 0 ||
+			    v > CLIENTCFG_MAX_TIMEOUT)
+				return usage_fail(f, "--timeout '%s': give 1 to "
+				    "3600 seconds", arg(optarg, ab, sizeof(ab)));
+			a->flags.timeout = (unsigned)v;
+			break;
+		case OPT_JSON:
+			a->json = 1;
+			break;
+		case OPT_TO:
+			a->to = optarg;
+			a->put_only = 1;
+			break;
+		case OPT_CLASS:
+			a->class_arg = optarg;
+			a->put_only = 1;
+			break;
+		case OPT_PURPOSE:
+			a->purpose = optarg;
+			a->put_only = 1;
+			break;
+		case OPT_NAME:
+			a->name = optarg;
+			a->put_only = 1;
+			break;
+		case OPT_RETRIES:
+			a->retries_arg = optarg;
+			a->put_only = 1;
+			break;
+		case OPT_NO_RESUME:
+			a->no_resume = 1;
+			a->put_only = 1;
+			break;
+		case 'h':
+			a->help = 1;
+			break;
+		case 'V':
+			a->version = 1;
+			break;
+		case ':':
+			return usage_fail(f, "option %s needs a value",
+			    arg(argv[optind - 1], ab, sizeof(ab)));
+		default:
+			return usage_fail(f, "unknown option '%s'",
+			    arg(argv[optind - 1], ab, sizeof(ab)));
+		}
+	}
+	if (optind < argc)
+		a->command = argv[optind++];
+	a->nargs = argc - optind;
+	a->argv = argv + optind;
+	return SEKISHO_EXIT_OK;
+}
+
+static const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h != NULL && h[0] == '/')
+		return h;
+	pw = getpwuid(getuid());
+	return pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/' ?
+	    pw->pw_dir : NULL;
+}
+
+static int
+load_config(const struct args *a, struct clientcfg *cfg, struct failure *f)
+{
+	struct clientcfg_env env;
+	char err[1024];
+
+	env.sekisho_config = getenv("SEKISHO_CONFIG");
+	env.home = home_dir();
+	if (clientcfg_load(&a->flags, &env, cfg, err, sizeof(err)) != 0)
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "config", "%s", err);
+	return SEKISHO_EXIT_OK;
+}
+
+static int
+conn_exit(int rc, const char *err, struct failure *f)
+{
+	switch (rc) {
+	case CONN_ELOCAL:
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "local", "%s", err);
+	case CONN_ENET:
+		return failure_set(f, SEKISHO_EXIT_CONN, "connection", "%s",
+		    err);
+	case CONN_ETLS:
+		return failure_set(f, SEKISHO_EXIT_CONN, "tls", "%s", err);
+	default:
+		return failure_set(f, SEKISHO_EXIT_BROKER, "protocol", "%s",
+		    err);
+	}
+}
+
+static int
+cmd_whoami(const struct args *a, const struct clientcfg *cfg,
+    struct failure *f)
+{
+	char ab[128];
+	const struct conn_welcome *w;
+	struct output_json j;
+	struct wire_msg refusal;
+	struct conn *c = NULL;
+	char err[1024], user[256], dept[256], term[256];
+	int rc;
+
+	if (a->nargs != 0)
+		return usage_fail(f, "whoami takes no argument ('%s')",
+		    arg(a->argv[0], ab, sizeof(ab)));
+	rc = conn_open(cfg, SOFTWARE, &c, &refusal, err, sizeof(err));
+	if (rc != CONN_OK) {
+		if (refusal.op == WIRE_OP_ERROR) {
+			rc = failure_from_broker(f, &refusal);
+			wire_msg_clear(&refusal);
+			return rc;
+		}
+		return conn_exit(rc, err, f);
+	}
+	w = conn_welcome(c);
+	if (a->json) {
+		output_json_begin(&j, stdout);
+		output_json_str(&j, "user", w->user);
+		/* "dept" as on the wire; "department" spelled out. */
+		output_json_str(&j, "dept", w->dept);
+		output_json_str(&j, "department", w->dept);
+		if (w->terminal != NULL)
+			output_json_str(&j, "terminal", w->terminal);
+		else
+			output_json_null(&j, "terminal");
+		output_json_end(&j);
+	} else {
+		printf("user        %s\n", output_sanitize(w->user, user,
+		    sizeof(user)));
+		printf("department  %s\n", output_sanitize(w->dept, dept,
+		    sizeof(dept)));
+		printf("terminal    %s\n", w->terminal != NULL ?
+		    output_sanitize(w->terminal, term, sizeof(term)) :
+		    "(none)");
+	}
+	conn_close(c);
+	return SEKISHO_EXIT_OK;
+}
+
+static int
+cmd_status(const struct args *a, const struct clientcfg *cfg,
+    struct failure *f)
+{
+	char ab[128];
+	struct wire_msg state;
+	char id[UTIL_ID_LEN + 1];
+	size_t i;
+	int rc;
+
+	if (a->nargs != 1)
+		return usage_fail(f, "%s", a->nargs == 0 ? "status needs a "
+		    "transfer id" : "status takes one transfer id");
+	/* Ids are lowercase hex; accept what a user may retype in capitals. */
+	if (strlen(a->argv[0]) != UTIL_ID_LEN)
+		return usage_fail(f, "'%s' is not a transfer id (32 hex "
+		    "digits)", arg(a->argv[0], ab, sizeof(ab)));
+	for (i = 0; i <= UTIL_ID_LEN; i++)
+		id[i] = (char)tolower((unsigned char)a->argv[0][i]);
+	if (!util_is_id(id))
+		return usage_fail(f, "'%s' is not a transfer id (32 hex "
+		    "digits)", arg(a->argv[0], ab, sizeof(ab)));
+	if ((rc = status_run(cfg, SOFTWARE, id, &state, f)) != SEKISHO_EXIT_OK)
+		return rc;
+	status_print(&state, a->json, stdout);
+	wire_msg_clear(&state);
+	return SEKISHO_EXIT_OK;
+}
+
+static int
+cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
+{
+	char ab[128];
+	struct put_opts o;
+	struct put_result res;
+	struct output_json j;
+	char statedir[PATH_MAX], err[512], iface[256];
+	uint64_t v;
+	int rc;
+
+	if (a->nargs != 1)
+		return usage_fail(f, "%s", a->nargs == 0 ? "put needs a FILE" :
+		    "put takes one FILE");
+	memset(&o, 0, sizeof(o));
+	o.file = a->argv[0];
+	o.interface = a->to;
+	o.name = a->name;
+	o.purpose = a->purpose != NULL ? a->purpose : "";
+	o.class = 1;
+	o.retries = 5;
+	o.no_resume = a->no_resume;
+	o.progress = !a->json && isatty(STDERR_FILENO);
+	o.software = SOFTWARE;
+	o.notices = stderr;
+	if (a->class_arg != NULL) {
+		if (parse_uint(a->class_arg, 0, UINT32_MAX, &v) != 0)
+			return usage_fail(f, "--class '%s': give a number "
+			    "such as 1, 2 or 3", arg(a->class_arg, ab,
+			    sizeof(ab)));
+		o.class = v;
+	}
+	if (a->retries_arg != NULL) {
+		if (parse_uint(a->retries_arg, 0, PUT_MAX_RETRIES, &v) != 0)
+			return usage_fail(f, "--retries '%s': give 0 to 100",
+			    arg(a->retries_arg, ab, sizeof(ab)));
+		o.retries = (unsigned)v;
+	}
+	if (resume_dir(getenv("XDG_STATE_HOME"), home_dir(), statedir,
+	    sizeof(statedir), err, sizeof(err)) == 0)
+		o.state_dir = statedir;
+	else
+		fprintf(stderr, "sekisho: warning: %s; an interrupted upload "
+		    "will not resume in a later run\n", err);
+
+	if ((rc = put_run(cfg, &o, &res, f)) != SEKISHO_EXIT_OK)
+		return rc;
+	if (a->json) {
+		output_json_begin(&j, stdout);
+		output_json_str(&j, "transfer", res.transfer);
+		output_json_uint(&j, "size", res.size);
+		output_json_str(&j, "sha256", res.sha256);
+		output_json_str(&j, "state", "stored");
+		output_json_str(&j, "interface", o.interface);
+		output_json_end(&j);
+	} else
+		printf("stored %s (%llu bytes, sha256 %s) to %s\n",
+		    res.transfer, (unsigned long long)res.size, res.sha256,
+		    output_sanitize(o.interface, iface, sizeof(iface)));
+	return SEKISHO_EXIT_OK;
+}
+
+static int
+run(int argc, char **argv, struct args *a, struct failure *f)
+{
+	char ab[128];
+	struct clientcfg cfg;
+	const char *text;
+	int rc;
+
+	if ((rc = parse_args(argc, argv, a, f)) != SEKISHO_EXIT_OK)
+		return rc;
+	if (a->version) {
+		printf("sekisho %s (protocol %s)\n", SEKISHO_VERSION, WIRE_ALPN);
+		return SEKISHO_EXIT_OK;
+	}
+	if (a->command != NULL && strcmp(a->command, "help") == 0) {
+		if (a->nargs > 1)
+			return usage_fail(f, "%s", "help takes at most one "
+			    "command");
+		text = command_usage(a->nargs == 1 ? a->argv[0] : NULL);
+		if (text == NULL)
+			return usage_fail(f, "unknown command '%s'",
+			    arg(a->argv[0], ab, sizeof(ab)));
+		fputs(text, stdout);
+		return SEKISHO_EXIT_OK;
+	}
+	if (a->help) {
+		text = command_usage(a->command);
+		fputs(text != NULL ? text : usage_main, stdout);
+		return SEKISHO_EXIT_OK;
+	}
+	if (a->command == NULL) {
+		fputs(usage_main, stderr);
+		return failure_set(f, SEKISHO_EXIT_USAGE, "usage", "no command "
+		    "given");
+	}
+	if (command_usage(a->command) == NULL)
+		return usage_fail(f, "unknown command '%s'",
+		    arg(a->command, ab, sizeof(ab)));
+	if (strcmp(a->command, "put") != 0 && a->put_only)
+		return usage_fail(f, "%s does not take put's options (--to, "
+		    "--class, --purpose, --name, --retries, --no-resume)",
+		    a->command);
+	if (strcmp(a->command, "put") == 0 && a->nargs == 1 && a->to == NULL)
+		return usage_fail(f, "%s", "put needs --to INTERFACE");
+
+	if ((rc = load_config(a, &cfg, f)) != SEKISHO_EXIT_OK)
+		return rc;
+	if (strcmp(a->command, "whoami") == 0)
+		rc = cmd_whoami(a, &cfg, f);
+	else if (strcmp(a->command, "status") == 0)
+		rc = cmd_status(a, &cfg, f);
+	else
+		rc = cmd_put(a, &cfg, f);
+	clientcfg_free(&cfg);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct failure f;
+	struct args a;
+	int rc;
+
+	/* A broker that goes away mid-write must give EPIPE, not a kill. */
+	signal(SIGPIPE, SIG_IGN);
+	memset(&f, 0, sizeof(f));
+	rc = run(argc, argv, &a, &f);
+	if (rc != SEKISHO_EXIT_OK)
+		failure_print(&f, a.json, stdout, stderr);
+	if (fflush(stdout) != 0 && rc == SEKISHO_EXIT_OK)
+		rc = SEKISHO_EXIT_LOCAL;
+	return rc;
+}
