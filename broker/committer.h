@@ -18,6 +18,24 @@
  * Ownership: the caller owns the job memory; it must stay valid until done
  * has run (done may free it). work runs on the commit thread and may touch
  * only the job and the env; done runs on the loop thread.
+ *
+ * Rules for work: it runs inside the batch's transaction and its own
+ * savepoint, so it must not begin, commit or roll back itself. Returning -1
+ * rolls back its store changes only; the other jobs of the batch are not
+ * affected. Files it renamed and audit records it appended are not undone,
+ * so append the audit record last, once the state change succeeded (a
+ * record that describes the failure is fine). A job with work == NULL is a
+ * barrier: its done runs after everything submitted before it.
+ *
+ * job->status and job->err are set by the committer: 0 and "" on success;
+ * -1 and the job's own message if work failed; -1 and "batch not
+ * committed: ..." for every other job of a batch that could not be made
+ * durable (begin, savepoint, audit_sync or COMMIT failed). Once the audit
+ * log is unhealthy every later batch fails: the broker must stop taking
+ * transfers.
+ *
+ * env->store and env->audit may be NULL (tools and tests): the
+ * transaction or the audit sync is then skipped.
  */
 #ifndef SEKISHO_COMMITTER_H
 #define SEKISHO_COMMITTER_H
@@ -49,15 +67,19 @@ struct commit_job {
 struct committer;
 
 /* Starts the thread. base must have been created after
- * evthread_use_pthreads(). */
+ * evthread_use_pthreads(). env is copied. The committer's own event is
+ * never pending, so it does not keep event_base_dispatch running; the
+ * broker's listeners do. */
 int committer_start(struct event_base *base, struct commit_env *env,
     struct committer **out, char *err, size_t errlen);
 
-/* Queues a job (loop thread). Never blocks on I/O. */
+/* Queues a job (loop thread; takes a mutex, never blocks on I/O). */
 void committer_submit(struct committer *c, struct commit_job *job);
 
 /* Runs everything queued, stops the thread and delivers the remaining done
- * callbacks on the calling (loop) thread. */
+ * callbacks, in order, on the calling (loop) thread. Jobs that those done
+ * callbacks submit are run too, on the calling thread. Frees c; must not be
+ * called from a done callback. */
 void committer_stop(struct committer *c);
 
 /* Batches and jobs run so far (for tests and the benchmark). */
