@@ -3231,7 +3231,9 @@ policy_lint(const struct policy *p, time_t now, policy_lint_fn *fn,
 				tu[j] = 1;
 	}
 	for (i = 0; i < p->nusers; i++) {
-		if (p->users[i].roles & roles)
+		/* Auditors and administrators work outside interfaces. */
+		if (p->users[i].roles & (roles | POLICY_ROLE_AUDITOR |
+		    POLICY_ROLE_ADMIN))
 			uu[i] = 1;
 		for (j = 0; !uu[i] && j < p->ngroups; j++)
 			if (gu[j] && in_group(&p->groups[j], (uint32_t)i,
