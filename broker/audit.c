@@ -43,9 +43,7 @@
 
 #include "lib/util.h"
 
-#define AUDIT_MAX_RECORD 65536	/* bytes of one encoded record */
 #define AUDIT_MAX_DEPTH 8	/* container nesting a reader accepts */
-#define AUDIT_MAX_DETAILS 64	/* details pairs a writer accepts */
 #define AUDIT_HASH_LEN 32
 
 struct audit {
