@@ -2814,6 +2814,12 @@ policy_interface_count(const struct policy *p)
 	return p->nifaces;
 }
 
+const char *
+policy_interface_id(const struct policy *p, size_t i)
+{
+	return i < p->nifaces ? p->ifaces[i].id : NULL;
+}
+
 const struct policy_service *
 policy_service_find(const struct policy *p, const char *id)
 {

@@ -180,6 +180,8 @@ const char *policy_verdict_name(enum policy_verdict v);
 
 /* Lookups for the broker and the approvals and delivery modules. */
 size_t policy_interface_count(const struct policy *p);
+/* Id of the i-th interface in id order; NULL when i is out of range. */
+const char *policy_interface_id(const struct policy *p, size_t i);
 const struct policy_service *policy_service_find(const struct policy *p,
     const char *id);
 /* Service (NULL when the interface names none) and destination path ("" when
