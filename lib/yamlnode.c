@@ -150,6 +150,13 @@ parse_children(struct builder *b, struct yamlnode *n, unsigned depth)
 				return -1;
 			}
 			key_line = (unsigned)ev.start_mark.line + 1;
+			if (ev.data.scalar.anchor != NULL) {
+				util_err(b->err, b->errlen,
+				    "%s:%u: anchors (&name) are not allowed",
+				    b->name, key_line);
+				yaml_event_delete(&ev);
+				return -1;
+			}
 			if (strlen((char *)ev.data.scalar.value) !=
 			    ev.data.scalar.length) {
 				util_err(b->err, b->errlen,
