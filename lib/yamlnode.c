@@ -355,7 +355,9 @@ yamlnode_load_file(const char *path, struct yamlnode_doc **out, char *err,
 	int fd, rc;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer before the
+	 * regular-file check below can refuse it. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
 		return util_err(err, errlen, "%s: cannot open: %s", path,
 		    strerror(errno));
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
