@@ -278,7 +278,7 @@ yamlnode_load_buffer(const char *name, const char *buf, size_t len,
 	struct builder b;
 	struct yamlnode_doc *doc;
 	yaml_event_t ev;
-	int rc = -1, done = 0;
+	int rc = -1, done = 0, ndocs = 0;
 
 	*out = NULL;
 	if (len > YAMLNODE_MAX_BYTES)
@@ -311,7 +311,7 @@ yamlnode_load_buffer(const char *name, const char *buf, size_t len,
 			break;
 		case YAML_DOCUMENT_START_EVENT:
 			yaml_event_delete(&ev);
-			if (doc->root != NULL) {
+			if (++ndocs > 1) {
 				util_err(err, errlen, "%s:%zu: only one YAML "
 				    "document is allowed", name,
 				    (size_t)b.parser.mark.line + 1);
@@ -320,6 +320,16 @@ yamlnode_load_buffer(const char *name, const char *buf, size_t len,
 			if (next_event(&b, &ev) != 0)
 				goto out;
 			if (ev.type == YAML_DOCUMENT_END_EVENT) {
+				yaml_event_delete(&ev);
+				break;
+			}
+			/* libyaml reports "---" with no content as an empty
+			 * plain scalar; that is an empty document. */
+			if (ev.type == YAML_SCALAR_EVENT &&
+			    ev.data.scalar.length == 0 &&
+			    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+			    ev.data.scalar.tag == NULL &&
+			    ev.data.scalar.anchor == NULL) {
 				yaml_event_delete(&ev);
 				break;
 			}
