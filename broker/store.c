@@ -34,7 +34,8 @@
 #define STORE_BUSY_MS 5000
 #define STORE_EACH_PAGE 64	/* rows fetched per page in store_transfer_each */
 
-/* The CHECK constraints below spell these limits out as literals. */
+/* The CHECK constraints below spell these limits out as literals; text
+ * lengths are checked in bytes (CAST AS BLOB), as the C fields are sized. */
 _Static_assert(UTIL_ID_LEN == 32, "transfers.id CHECK assumes 32");
 _Static_assert(UTIL_SHA256_HEX == 64, "transfers CHECKs assume 64");
 _Static_assert(WIRE_MAX_NAME == 1024, "transfers.name CHECK assumes 1024");
@@ -48,12 +49,15 @@ static const char *const store_migrations[] = {
 	"CREATE TABLE transfers ("
 	" id TEXT PRIMARY KEY NOT NULL"
 	"  CHECK (length(id) = 32 AND id NOT GLOB '*[^0-9a-f]*'),"
-	" user TEXT NOT NULL CHECK (length(user) BETWEEN 1 AND 64),"
-	" dept TEXT NOT NULL CHECK (length(dept) <= 64),"
-	" terminal TEXT NOT NULL DEFAULT '' CHECK (length(terminal) <= 64),"
+	" user TEXT NOT NULL"
+	"  CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" dept TEXT NOT NULL CHECK (length(CAST(dept AS BLOB)) <= 64),"
+	" terminal TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(terminal AS BLOB)) <= 64),"
 	" cert_fp TEXT NOT NULL"
 	"  CHECK (length(cert_fp) = 64 AND cert_fp NOT GLOB '*[^0-9a-f]*'),"
-	" interface TEXT NOT NULL CHECK (length(interface) BETWEEN 1 AND 64),"
+	" interface TEXT NOT NULL"
+	"  CHECK (length(CAST(interface AS BLOB)) BETWEEN 1 AND 64),"
 	" name TEXT NOT NULL CHECK (length(CAST(name AS BLOB)) <= 1024),"
 	" purpose TEXT NOT NULL CHECK (length(CAST(purpose AS BLOB)) <= 512),"
 	" size INTEGER NOT NULL CHECK (size >= 0),"

@@ -245,6 +245,25 @@ test_check_constraints(void **state)
 	assert_int_equal(store_transfer_get(f->st, ok.id, &t, err,
 	    sizeof(err)), STORE_NOTFOUND);
 
+	/* Lengths are bytes, as the C fields are sized: 22 characters of
+	 * 3 bytes do not fit a 64-byte user even though 22 < 64. */
+	{
+		sqlite3 *h;
+		int rc;
+
+		assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+		rc = sqlite3_exec(h, "INSERT INTO transfers (id, user, dept, "
+		    "cert_fp, interface, name, purpose, size, class, state, "
+		    "created, updated) VALUES ("
+		    "'0123456789abcdef0123456789abcdef', "
+		    "'関所関所関所関所関所関所関所関所関所関所関所', 'd', "
+		    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',"
+		    " 'i', 'n', 'p', 1, 1, 'receiving', 1, 1)", NULL, NULL,
+		    NULL);
+		assert_int_equal(rc & 0xff, SQLITE_CONSTRAINT);
+		sqlite3_close(h);
+	}
+
 	insert_ok(f->st, &ok);
 	assert_int_equal(store_transfer_set_state(f->st, ok.id, "bogus", NULL,
 	    NULL, 2, err, sizeof(err)), -1);
