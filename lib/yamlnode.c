@@ -88,18 +88,31 @@ node_new(struct builder *b, enum yamlnode_kind kind, size_t line)
 	return n;
 }
 
+/*
+ * The arrays' capacity is implicit: they grow to the next power of two (at
+ * least 4) when n reaches one, so pushing n children costs O(n) copying
+ * rather than O(n^2).
+ */
 static int
 node_push(struct builder *b, struct yamlnode *parent, char *key,
     unsigned key_line, struct yamlnode *child)
 {
-	size_t cap = parent->n + 1;
-	struct yamlnode **items;
+	size_t n = parent->n, cap = 0;
 
-	items = reallocarray(parent->items, cap, sizeof(*items));
-	if (items == NULL)
-		return util_err(b->err, b->errlen, "%s: out of memory", b->name);
-	parent->items = items;
-	if (parent->kind == YAMLNODE_MAP) {
+	if (n == 0)
+		cap = 4;
+	else if (n >= 4 && (n & (n - 1)) == 0)
+		cap = 2 * n;
+	if (cap != 0) {
+		struct yamlnode **items;
+
+		items = reallocarray(parent->items, cap, sizeof(*items));
+		if (items == NULL)
+			return util_err(b->err, b->errlen, "%s: out of memory",
+			    b->name);
+		parent->items = items;
+	}
+	if (cap != 0 && parent->kind == YAMLNODE_MAP) {
 		char **keys = reallocarray(parent->keys, cap, sizeof(*keys));
 		unsigned *lines;
 
@@ -112,11 +125,64 @@ node_push(struct builder *b, struct yamlnode *parent, char *key,
 			return util_err(b->err, b->errlen, "%s: out of memory",
 			    b->name);
 		parent->key_lines = lines;
-		parent->keys[parent->n] = key;
-		parent->key_lines[parent->n] = key_line;
+	}
+	if (parent->kind == YAMLNODE_MAP) {
+		parent->keys[n] = key;
+		parent->key_lines[n] = key_line;
 	}
 	parent->items[parent->n++] = child;
 	return 0;
+}
+
+struct keyref {
+	const char *key;
+	size_t idx;
+};
+
+static int
+keyref_cmp(const void *a, const void *b)
+{
+	const struct keyref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/*
+ * Duplicate keys are found by sorting once the mapping is complete: comparing
+ * each new key with all earlier ones made a large file cost quadratic time.
+ * Reports the duplicate that comes first in the file.
+ */
+static int
+check_duplicates(struct builder *b, const struct yamlnode *n)
+{
+	struct keyref *refs;
+	size_t i, dup = SIZE_MAX, first = 0;
+
+	if (n->n < 2)
+		return 0;
+	if ((refs = reallocarray(NULL, n->n, sizeof(*refs))) == NULL)
+		return util_err(b->err, b->errlen, "%s: out of memory", b->name);
+	for (i = 0; i < n->n; i++) {
+		refs[i].key = n->keys[i];
+		refs[i].idx = i;
+	}
+	qsort(refs, n->n, sizeof(*refs), keyref_cmp);
+	for (i = 1; i < n->n; i++) {
+		if (refs[i].idx < dup &&
+		    strcmp(refs[i - 1].key, refs[i].key) == 0) {
+			dup = refs[i].idx;
+			first = refs[i - 1].idx;
+		}
+	}
+	free(refs);
+	if (dup == SIZE_MAX)
+		return 0;
+	return util_err(b->err, b->errlen, "%s:%u: duplicate key '%s' (first "
+	    "at line %u)", b->name, n->key_lines[dup], n->keys[dup],
+	    n->key_lines[first]);
 }
 
 static int parse_node(struct builder *b, yaml_event_t *ev, unsigned depth,
@@ -132,14 +198,14 @@ parse_children(struct builder *b, struct yamlnode *n, unsigned depth)
 		char *key = NULL;
 		unsigned key_line = 0;
 		struct yamlnode *child = NULL;
-		size_t i;
 
 		if (next_event(b, &ev) != 0)
 			return -1;
 		if (ev.type == YAML_MAPPING_END_EVENT ||
 		    ev.type == YAML_SEQUENCE_END_EVENT) {
 			yaml_event_delete(&ev);
-			return 0;
+			return n->kind == YAMLNODE_MAP ?
+			    check_duplicates(b, n) : 0;
 		}
 		if (n->kind == YAMLNODE_MAP) {
 			if (ev.type != YAML_SCALAR_EVENT) {
@@ -164,17 +230,6 @@ parse_children(struct builder *b, struct yamlnode *n, unsigned depth)
 				    key_line);
 				yaml_event_delete(&ev);
 				return -1;
-			}
-			for (i = 0; i < n->n; i++) {
-				if (strcmp(n->keys[i],
-				    (char *)ev.data.scalar.value) == 0) {
-					util_err(b->err, b->errlen,
-					    "%s:%u: duplicate key '%s' (first "
-					    "at line %u)", b->name, key_line,
-					    n->keys[i], n->key_lines[i]);
-					yaml_event_delete(&ev);
-					return -1;
-				}
 			}
 			key = strdup((char *)ev.data.scalar.value);
 			yaml_event_delete(&ev);
