@@ -22,9 +22,9 @@
  *   - verifiers (RFC 9162 §2.1.3.2 and §2.1.4.2) that allocate nothing and
  *     return a merkle_verdict saying why a proof was refused.
  *
- * Nothing here allocates except merkle_hash_leaf (an OpenSSL digest
- * context); nothing prints. Functions with an error buffer return 0 or -1
- * with a message in it.
+ * Nothing here allocates (hashing runs on stack contexts) and nothing
+ * prints. Functions with an error buffer return 0 or -1 with a message in
+ * it.
  */
 #ifndef SEKISHO_MERKLE_H
 #define SEKISHO_MERKLE_H
@@ -71,7 +71,8 @@ typedef int (*merkle_leaf_fn)(void *arg, uint64_t index,
 int merkle_leaf_array(void *arg, uint64_t index,
     uint8_t out[MERKLE_HASH_LEN], char *err, size_t errlen);
 
-/* out = SHA-256(0x00 || data[0:len]). -1 only if OpenSSL fails. */
+/* out = SHA-256(0x00 || data[0:len]). -1 only if OpenSSL fails. No
+ * allocation: the broker may call it on every append. */
 int merkle_hash_leaf(const void *data, size_t len,
     uint8_t out[MERKLE_HASH_LEN], char *err, size_t errlen);
 

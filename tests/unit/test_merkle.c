@@ -15,6 +15,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "lib/merkle.h"
@@ -22,6 +24,8 @@
 
 #define H MERKLE_HASH_LEN
 #define NMAX 64			/* exhaustive proofs for every tree up to this */
+#define NFLIP 32		/* every bit flipped for trees up to this; above,
+				   one bit per byte, rotating with (m, n) */
 #define NBIG 300		/* roots checked up to this */
 
 /* --- an independent model, straight from RFC 9162 §2.1 --- */
@@ -342,6 +346,23 @@ test_roots_match_model(void **state)
 	}
 }
 
+/*
+ * Which bits of a hash to flip: all of them in trees up to NFLIP leaves;
+ * in larger trees one per byte (every bit position still gets its turn
+ * over the pairs), which keeps the run short under sanitizers.
+ */
+static int
+first_bit(uint64_t m, uint64_t n, size_t i)
+{
+	return n <= NFLIP ? 0 : (int)((m + n + i) % 8);
+}
+
+static int
+bit_step(uint64_t n)
+{
+	return n <= NFLIP ? 1 : 8;
+}
+
 /* Every way to damage an inclusion proof for (m, n) must be refused. */
 static void
 check_inclusion_corruptions(uint64_t m, uint64_t n, uint8_t (*p)[H],
@@ -355,13 +376,14 @@ check_inclusion_corruptions(uint64_t m, uint64_t n, uint8_t (*p)[H],
 	memcpy(leaf, leaves[m], H);
 	memcpy(root, roots[n], H);
 	for (i = 0; i < len; i++)
-		for (bit = 0; bit < 8 * H; bit++) {
+		for (bit = first_bit(m, n, i); bit < 8 * H;
+		    bit += bit_step(n)) {
 			p[i][bit / 8] ^= (uint8_t)(1 << (bit % 8));
 			assert_int_not_equal(merkle_verify_inclusion(leaf, m, n,
 			    (const uint8_t (*)[H])p, len, root), MERKLE_OK);
 			p[i][bit / 8] ^= (uint8_t)(1 << (bit % 8));
 		}
-	for (bit = 0; bit < 8 * H; bit++) {
+	for (bit = first_bit(m, n, 0); bit < 8 * H; bit += bit_step(n)) {
 		root[bit / 8] ^= (uint8_t)(1 << (bit % 8));
 		assert_int_equal(merkle_verify_inclusion(leaf, m, n,
 		    (const uint8_t (*)[H])p, len, root), MERKLE_ERR_ROOT);
@@ -462,13 +484,14 @@ check_consistency_corruptions(uint64_t m, uint64_t n, uint8_t (*p)[H],
 	memcpy(r1, roots[m], H);
 	memcpy(r2, roots[n], H);
 	for (i = 0; i < len; i++)
-		for (bit = 0; bit < 8 * H; bit++) {
+		for (bit = first_bit(m, n, i); bit < 8 * H;
+		    bit += bit_step(n)) {
 			p[i][bit / 8] ^= (uint8_t)(1 << (bit % 8));
 			assert_int_not_equal(merkle_verify_consistency(m, n,
 			    r1, r2, (const uint8_t (*)[H])p, len), MERKLE_OK);
 			p[i][bit / 8] ^= (uint8_t)(1 << (bit % 8));
 		}
-	for (bit = 0; bit < 8 * H; bit++) {
+	for (bit = first_bit(m, n, 0); bit < 8 * H; bit += bit_step(n)) {
 		r1[bit / 8] ^= (uint8_t)(1 << (bit % 8));
 		assert_int_equal(merkle_verify_consistency(m, n, r1, r2,
 		    (const uint8_t (*)[H])p, len), MERKLE_ERR_ROOT);
@@ -689,6 +712,72 @@ test_builder_limits(void **state)
 	assert_int_equal(merkle_tree_root(&t, r, err, sizeof(err)), 0);
 }
 
+/* OpenSSL allocations, counted through CRYPTO_set_mem_functions. */
+static unsigned long ossl_allocs;
+
+static void *
+count_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	ossl_allocs++;
+	return malloc(n);
+}
+
+static void *
+count_realloc(void *p, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	ossl_allocs++;
+	return realloc(p, n);
+}
+
+static void
+count_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	free(p);
+}
+
+/* The verifiers and the builder allocate nothing (lib/merkle itself calls
+ * no allocator; this checks that OpenSSL does not either). */
+static void
+test_no_allocation(void **state)
+{
+	struct merkle_tree t;
+	uint8_t p[MERKLE_MAX_PROOF][H], r[H];
+	char err[128];
+	size_t len, plen2;
+	uint8_t p2[MERKLE_MAX_PROOF][H];
+	unsigned long before;
+	uint64_t i;
+
+	(void)state;
+	make_leaves();
+	assert_int_equal(merkle_prove_inclusion(13, 57, merkle_leaf_array,
+	    leaves, p, MERKLE_MAX_PROOF, &len, err, sizeof(err)), 0);
+	assert_int_equal(merkle_prove_consistency(13, 57, merkle_leaf_array,
+	    leaves, p2, MERKLE_MAX_PROOF, &plen2, err, sizeof(err)), 0);
+	before = ossl_allocs;
+	assert_int_equal(merkle_verify_inclusion(leaves[13], 13, 57,
+	    (const uint8_t (*)[H])p, len, roots[57]), MERKLE_OK);
+	assert_int_equal(merkle_verify_consistency(13, 57, roots[13],
+	    roots[57], (const uint8_t (*)[H])p2, plen2), MERKLE_OK);
+	merkle_tree_init(&t);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(merkle_tree_append(&t, leaves[i], err,
+		    sizeof(err)), 0);
+	assert_int_equal(merkle_tree_root(&t, r, err, sizeof(err)), 0);
+	assert_int_equal(merkle_hash_leaf("record", 6, r, err, sizeof(err)),
+	    0);
+	assert_int_equal(ossl_allocs, before);
+	/* The counter does count: EVP_MD_CTX_new allocates. */
+	EVP_MD_CTX_free(EVP_MD_CTX_new());
+	assert_true(ossl_allocs > before);
+}
+
 int
 main(void)
 {
@@ -702,7 +791,12 @@ main(void)
 		cmocka_unit_test(test_inclusion_edges),
 		cmocka_unit_test(test_generator_errors),
 		cmocka_unit_test(test_builder_limits),
+		cmocka_unit_test(test_no_allocation),
 	};
 
+	/* Must come before OpenSSL allocates anything. */
+	if (CRYPTO_set_mem_functions(count_malloc, count_realloc,
+	    count_free) != 1)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
