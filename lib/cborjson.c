@@ -186,6 +186,50 @@ cb_bytes(void *arg, cbor_data d, size_t n)
 	end_item(c);
 }
 
+/*
+ * CBOR text must be UTF-8 (RFC 8949 3.1) and so must JSON (RFC 8259 8.1);
+ * bytes passed through unchecked would make the whole line unreadable to a
+ * JSON parser, so text that is not UTF-8 is refused like any malformed item.
+ */
+static int
+utf8_valid(const uint8_t *p, size_t n)
+{
+	size_t i = 0, k, len;
+	uint32_t cp, min;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			len = 2;
+			cp = p[i] & 0x1f;
+			min = 0x80;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			len = 3;
+			cp = p[i] & 0x0f;
+			min = 0x800;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			len = 4;
+			cp = p[i] & 0x07;
+			min = 0x10000;
+		} else
+			return 0;
+		if (n - i < len)
+			return 0;
+		for (k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
 static void
 cb_text(void *arg, cbor_data d, size_t n)
 {
@@ -193,6 +237,10 @@ cb_text(void *arg, cbor_data d, size_t n)
 	size_t i;
 
 	begin_item(c, 1);
+	if (!utf8_valid(d, n)) {
+		fail(c, "text is not valid UTF-8");
+		return;
+	}
 	puts_(c, "\"");
 	for (i = 0; i < n && !c->failed; i++) {
 		unsigned char ch = d[i];

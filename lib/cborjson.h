@@ -4,9 +4,11 @@
  *
  * It walks the item with libcbor's streaming decoder, so nothing is
  * allocated by a count the input declares: a hostile or corrupted record
- * costs at most its own length in output. Mapping: text → JSON string
- * (escaped), byte strings → lowercase hex strings, unsigned/negative
- * integers → numbers, true/false/null → themselves; map keys must be text.
+ * costs at most a small multiple of its own length in output (six times,
+ * for text made of escaped control characters). Mapping: text → JSON
+ * string (escaped; text that is not valid UTF-8 is refused), byte strings
+ * → lowercase hex strings, unsigned/negative integers → numbers,
+ * true/false/null → themselves; map keys must be text.
  * Tags, floats, undefined and indefinite lengths are refused, as the audit
  * format never uses them. Depth is bounded by CBORJSON_MAX_DEPTH.
  *
