@@ -99,13 +99,13 @@ identity_from_cert(X509 *cert, struct principal *out, char *err,
 			continue;
 		v += sizeof(URN_PREFIX) - 1;
 		len -= sizeof(URN_PREFIX) - 1;
-		if (len > 5 && memcmp(v, "user:", 5) == 0)
+		if (len >= 5 && memcmp(v, "user:", 5) == 0)
 			rc = set_once(p.user, "user", v + 5, len - 5, err,
 			    errlen);
-		else if (len > 5 && memcmp(v, "dept:", 5) == 0)
+		else if (len >= 5 && memcmp(v, "dept:", 5) == 0)
 			rc = set_once(p.dept, "department", v + 5, len - 5, err,
 			    errlen);
-		else if (len > 9 && memcmp(v, "terminal:", 9) == 0)
+		else if (len >= 9 && memcmp(v, "terminal:", 9) == 0)
 			rc = set_once(p.terminal, "terminal", v + 9, len - 9,
 			    err, errlen);
 	}
