@@ -2418,6 +2418,22 @@ find_exception(struct eval *e, const struct iface *f, int need_hours,
 	return NULL;
 }
 
+static const char *
+roles_text(unsigned roles, char *buf, size_t len)
+{
+	static const char *const names[] = {
+		"staff", "officer", "auditor", "admin"
+	};
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < 4; i++)
+		if (roles & (1u << i))
+			n += (size_t)snprintf(buf + n, n < len ? len - n : 0,
+			    "%s%s", n > 0 ? "," : "", names[i]);
+	return buf[0] != '\0' ? buf : "none";
+}
+
 /* Resolves the principal; returns 0 or a finished deny (1). */
 static int
 resolve_principal(struct eval *e)
@@ -2470,9 +2486,13 @@ resolve_principal(struct eval *e)
 		}
 		e->roles = u->roles;
 		e->dept = u->dept != NULL ? u->dept : w->dept;
-		TRACE(e, "principal %s: listed (line %u), roles 0x%x, "
-		    "department %s", u->id, u->line, u->roles,
-		    safe(e->dept, b, sizeof(b)));
+		if (e->tbuf != NULL) {
+			char rb[40];
+
+			TRACE(e, "principal %s: listed (line %u), roles %s, "
+			    "department %s", u->id, u->line, roles_text(u->roles,
+			    rb, sizeof(rb)), safe(e->dept, b, sizeof(b)));
+		}
 	}
 	if (w->terminal == NULL || w->terminal[0] == '\0')
 		TRACE(e, "terminal: none");
