@@ -82,18 +82,24 @@ parse_listen(const struct yamlnode_doc *doc, const struct yamlnode *root,
 	if (v[0] == '[') {
 		const char *close = strchr(v, ']');
 
-		if (close == NULL || close[1] != ':')
+		if (close == NULL || close == v + 1 || close[1] != ':')
 			goto bad;
 		cfg->listen_host = strndup(v + 1, (size_t)(close - v - 1));
 		colon = close + 1;
 	} else {
-		colon = strrchr(v, ':');
-		if (colon == NULL || colon == v)
+		/* An unbracketed IPv6 address ("fe80::1:443") is ambiguous. */
+		colon = strchr(v, ':');
+		if (colon == NULL || colon == v || strchr(colon + 1, ':') != NULL)
 			goto bad;
 		cfg->listen_host = strndup(v, (size_t)(colon - v));
 	}
+	/* Digits only: strtoull alone also takes blanks, a sign, and wraps
+	 * "-18446744073709551615" around to 1. */
+	if (colon[1] == '\0' || strlen(colon + 1) > 5 ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		goto bad;
 	port = strtoull(colon + 1, &end, 10);
-	if (*end != '\0' || colon[1] == '\0' || port == 0 || port > 65535)
+	if (*end != '\0' || port == 0 || port > 65535)
 		goto bad;
 	if ((cfg->listen_port = strdup(colon + 1)) == NULL ||
 	    cfg->listen_host == NULL)
