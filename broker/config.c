@@ -20,6 +20,9 @@
 #define DEFAULT_PARTIAL_TTL (24 * 3600)
 #define DEFAULT_MIN_FREE_SPACE (64ull << 20)
 #define DEFAULT_SYNC_INTERVAL (64ull << 20)
+/* Timeouts end up in time_t timers and int64_t expiry arithmetic, where a
+ * value near 2^64 turns negative and would expire every upload at once. */
+#define MAX_TIMEOUT 2147483647ull
 
 void
 config_free(struct config *cfg)
@@ -145,6 +148,13 @@ parse_limits(const struct yamlnode_doc *doc, const struct yamlnode *lim,
 	    cfg->partial_ttl == 0)
 		return util_err(err, errlen, "%s:%u: limits: timeouts must be "
 		    "above 0 seconds", doc->path, lim->line);
+	if (cfg->handshake_timeout > MAX_TIMEOUT ||
+	    cfg->idle_timeout > MAX_TIMEOUT || cfg->partial_ttl > MAX_TIMEOUT)
+		return util_err(err, errlen, "%s:%u: limits.%s must be at most "
+		    "%llu seconds", doc->path, lim->line,
+		    cfg->handshake_timeout > MAX_TIMEOUT ? "handshake_timeout" :
+		    cfg->idle_timeout > MAX_TIMEOUT ? "idle_timeout" :
+		    "partial_ttl", MAX_TIMEOUT);
 	if (cfg->sync_interval < (1u << 20))
 		return util_err(err, errlen, "%s:%u: limits.sync_interval must "
 		    "be at least 1MiB", doc->path, lim->line);
