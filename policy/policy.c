@@ -989,12 +989,25 @@ load_selector(struct ld *l, const struct yamlnode *map, const char *where,
 	return 0;
 }
 
+/* Index of the last entry of seq that starts on line (for messages). */
+static size_t
+seq_index(const struct yamlnode *seq, unsigned line)
+{
+	size_t i, r = 0;
+
+	for (i = 0; i < seq->n; i++)
+		if (seq->items[i]->line == line)
+			r = i;
+	return r;
+}
+
 /* Sorts an array of id-first structs and refuses duplicates. */
 static int
 sort_unique(struct ld *l, void *base, size_t n, size_t size,
-    size_t line_off, const char *where)
+    size_t line_off, const struct yamlnode *seq, const char *section_name)
 {
 	unsigned char *b = base;
+	char where[96];
 	size_t i;
 
 	qsort(base, n, size, cmp_str);
@@ -1007,8 +1020,11 @@ sort_unique(struct ld *l, void *base, size_t n, size_t size,
 			    line_off);
 			unsigned lc = *(unsigned *)(void *)(b + i * size +
 			    line_off);
+			unsigned later = la > lc ? la : lc;
 
-			return lfail(l, la > lc ? la : lc, where, "id",
+			snprintf(where, sizeof(where), "%s[%zu]", section_name,
+			    seq_index(seq, later));
+			return lfail(l, later, where, "id",
 			    "duplicate id '%s' (also at line %u)", a,
 			    la > lc ? lc : la);
 		}
@@ -1068,7 +1084,7 @@ load_users(struct ld *l, const struct yamlnode *pr)
 			return -1;
 	}
 	return sort_unique(l, p->users, p->nusers, sizeof(*p->users),
-	    offsetof(struct user, line), "principals.users");
+	    offsetof(struct user, line), seq, "principals.users");
 }
 
 static int
@@ -1103,7 +1119,7 @@ load_groups(struct ld *l, const struct yamlnode *pr)
 		g->line = m->line;
 	}
 	if (sort_unique(l, p->groups, p->ngroups, sizeof(*p->groups),
-	    offsetof(struct group, line), "principals.groups") != 0)
+	    offsetof(struct group, line), seq, "principals.groups") != 0)
 		return -1;
 	for (i = 0; i < seq->n; i++) {
 		const struct yamlnode *m = seq->items[i];
@@ -1163,7 +1179,7 @@ load_terminals(struct ld *l, const struct yamlnode *pr)
 			p->tgroups.v[n++] = t->group;
 	}
 	if (sort_unique(l, p->terms, p->nterms, sizeof(*p->terms),
-	    offsetof(struct terminal, line), "principals.terminals") != 0)
+	    offsetof(struct terminal, line), seq, "principals.terminals") != 0)
 		return -1;
 	/* Terminal groups: unique names, none equal to a terminal id. */
 	qsort(p->tgroups.v, n, sizeof(*p->tgroups.v), cmp_str);
@@ -1180,11 +1196,14 @@ load_terminals(struct ld *l, const struct yamlnode *pr)
 		if (p->terms[i].group == NULL)
 			continue;
 		x = FIND(p->terms, p->nterms, p->terms[i].group);
-		if (x != NONE)
-			return lfail(l, p->terms[i].line, "principals.terminals",
-			    "group", "terminal group '%s' has the name of a "
-			    "terminal (line %u)", p->terms[i].group,
-			    p->terms[x].line);
+		if (x != NONE) {
+			snprintf(where, sizeof(where),
+			    "principals.terminals[%zu]",
+			    seq_index(seq, p->terms[i].line));
+			return lfail(l, p->terms[i].line, where, "group",
+			    "terminal group '%s' has the name of a terminal "
+			    "(line %u)", p->terms[i].group, p->terms[x].line);
+		}
 	}
 	return 0;
 }
@@ -1344,7 +1363,7 @@ load_services(struct ld *l, const struct yamlnode *root)
 		s->npins = pins.n;
 	}
 	return sort_unique(l, p->services, p->nservices, sizeof(*p->services),
-	    offsetof(struct policy_service, line), "services");
+	    offsetof(struct policy_service, line), seq, "services");
 }
 
 /* "class>=N", "size>=SIZE" or "always", one or a list, into c. */
@@ -1905,7 +1924,7 @@ load_interfaces(struct ld *l, const struct yamlnode *root)
 		if (load_interface(l, seq->items[i], i, &p->ifaces[i]) != 0)
 			return -1;
 	return sort_unique(l, p->ifaces, p->nifaces, sizeof(*p->ifaces),
-	    offsetof(struct iface, line), "interfaces");
+	    offsetof(struct iface, line), seq, "interfaces");
 }
 
 static int

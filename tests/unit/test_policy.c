@@ -848,8 +848,8 @@ static const struct lcase lcases[] = {
 	  "register.yaml:2: interfaces[0].id: missing" },
 	{ "interfaces:\n  - {id: IF-1, max_class: 1}\n"
 	  "  - {id: IF-2, max_class: 1}\n  - {id: IF-1, max_class: 2}\n",
-	  "register.yaml:4: interfaces.id: duplicate id 'IF-1' (also at line "
-	  "2)" },
+	  "register.yaml:4: interfaces[2].id: duplicate id 'IF-1' (also at "
+	  "line 2)" },
 	{ "interfaces:\n  - id: IF-1\n    max_class: 1\n    maxsize: 1\n",
 	  "register.yaml:4: interfaces[0].maxsize: unknown key" },
 	{ "interface:\n  - {id: IF-1, max_class: 1}\n",
@@ -989,8 +989,12 @@ static const struct lcase lcases[] = {
 	  "false" },
 	{ "principals:\n  terminals:\n    - {id: T1, group: T2}\n"
 	  "    - {id: T2}\ninterfaces: []\n",
-	  "register.yaml:3: principals.terminals.group: terminal group 'T2' has "
-	  "the name of a terminal (line 4)" },
+	  "register.yaml:3: principals.terminals[0].group: terminal group 'T2' "
+	  "has the name of a terminal (line 4)" },
+	{ "principals:\n  users:\n    - {id: a}\n    - {id: b}\n"
+	  "    - {id: a}\ninterfaces: []\n",
+	  "register.yaml:5: principals.users[2].id: duplicate id 'a' (also at "
+	  "line 3)" },
 	{ "interfaces:\n  - id: IF-1\n    max_class: 1\n    max_class: 2\n",
 	  "register.yaml:4: duplicate key 'max_class' (first at line 3)" },
 	{ "interfaces:\n  - id: IF-1\n    purpose: \"a\\0b\"\n"
