@@ -2393,7 +2393,9 @@ find_exception(struct eval *e, const struct iface *f, int need_hours,
 		const struct policy_exception *x = &c->exceptions[i];
 		char b[80];
 
+		/* An id that cannot be recorded in the decision is unusable. */
 		if (x->id == NULL || x->user == NULL || x->interface == NULL ||
+		    strlen(x->id) > POLICY_ID_MAX ||
 		    strcmp(x->user, e->who->user) != 0 ||
 		    strcmp(x->interface, f->id) != 0)
 			continue;

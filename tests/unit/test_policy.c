@@ -800,6 +800,15 @@ test_evaluation_errors(void **state)
 		req.class = 2;
 		assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
 		assert_string_equal(d.code, "class_too_high");
+		/* Complete, but with an id too long to be recorded. */
+		make_exc(EX_CLASS2, MON10, &x);
+		x.id = "EX-0123456789012345678901234567890123456789012345678901"
+		    "234567890123";
+		assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+		assert_string_equal(d.code, "class_too_high");
+		x.id = "EX-1";
+		assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+		assert_string_equal(d.code, "allowed");
 	}
 	policy_free(p);
 }
