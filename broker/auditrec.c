@@ -116,8 +116,11 @@ auditrec_append(struct auditrec *r, struct audit *a, time_t now, char *err,
 {
 	struct audit_event ev;
 
-	if (r->truncated && r->nkv < AUDITREC_MAX_KV) {
-		struct audit_kv *kv = &r->kv[r->nkv++];
+	if (r->truncated) {
+		/* With every slot taken the last detail gives way: the mark
+		 * matters more than one more value. */
+		struct audit_kv *kv = &r->kv[r->nkv < AUDITREC_MAX_KV ?
+		    r->nkv++ : AUDITREC_MAX_KV - 1];
 
 		memset(kv, 0, sizeof(*kv));
 		kv->key = "truncated";
