@@ -18,6 +18,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -27,10 +28,9 @@ import time
 
 import cbor2
 import pytest
-import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("SEKISHO_BUILD", REPO / "build"))
+BUILD = pathlib.Path(os.environ.get("SEKISHO_BUILD", REPO / "build")).resolve()
 PKI_TOOL = REPO / "pki" / "sekisho-pki"
 SEKISHOD = BUILD / "broker" / "sekishod"
 SEKISHO = BUILD / "client" / "sekisho"
@@ -59,6 +59,46 @@ DEFAULT_LIMITS = {
 # Exit codes of the client (docs/operations.md, client section).
 EXIT_OK, EXIT_USAGE, EXIT_LOCAL, EXIT_CONN, EXIT_POLICY, EXIT_BROKER, \
     EXIT_NOTFOUND = range(7)
+
+
+def to_yaml(value, indent=0):
+    """Block-style YAML for the configurations the tests write: mappings,
+    sequences, strings (double-quoted, JSON escapes are valid YAML ones),
+    integers and booleans. Kept here so the tests need no YAML package."""
+    pad = "  " * indent
+
+    def key(k):
+        k = str(k)
+        return k if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", k) else \
+            json.dumps(k, ensure_ascii=False)
+
+    if isinstance(value, dict):
+        if not value:
+            return pad + "{}\n"
+        out = []
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append(f"{pad}{key(k)}:\n"
+                           + to_yaml(v, indent + 1))
+            else:
+                out.append(f"{pad}{key(k)}: "
+                           + to_yaml(v, 0).strip() + "\n")
+        return "".join(out)
+    if isinstance(value, list):
+        if not value:
+            return pad + "[]\n"
+        out = []
+        for item in value:
+            text = to_yaml(item, indent + 1)
+            out.append(f"{pad}- " + text.lstrip(" "))
+        return "".join(out)
+    if isinstance(value, bool):
+        return pad + ("true" if value else "false") + "\n"
+    if isinstance(value, int):
+        return pad + str(value) + "\n"
+    if isinstance(value, str):
+        return pad + json.dumps(value, ensure_ascii=False) + "\n"
+    raise TypeError(f"cannot write {type(value).__name__} as YAML")
 
 
 def need_binary(path, what):
@@ -200,11 +240,10 @@ class Broker:
             "limits": limits_,
         }
         cfg.update(extra or {})
-        self.config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self.config.write_text(to_yaml(cfg))
 
     def write_register(self, register):
-        text = register if isinstance(register, str) else \
-            yaml.safe_dump(register, sort_keys=False)
+        text = register if isinstance(register, str) else to_yaml(register)
         self.register.write_text(text)
 
     def install_crl(self, path=None):
@@ -335,16 +374,21 @@ class Client:
         self.home = pathlib.Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.config = self.home / "client.yaml"
-        self.config.write_text(yaml.safe_dump({
+        self.settings = {
             "broker": f"127.0.0.1:{broker_.port}",
             "server_name": "localhost",
             "ca": str(ca), "cert": str(cert), "key": str(key),
-        }, sort_keys=False))
+        }
+        self.write_config()
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("SEKISHO_", "XDG_"))}
         self.env.update(HOME=str(self.home),
                         XDG_STATE_HOME=str(self.home / "state"),
                         LC_ALL="C.UTF-8")
+
+    def write_config(self, **changes):
+        """Rewrites the client's configuration with some settings changed."""
+        self.config.write_text(to_yaml(dict(self.settings, **changes)))
 
     def argv(self, *args):
         return [str(SEKISHO), "--config", str(self.config), *map(str, args)]

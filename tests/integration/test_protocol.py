@@ -399,3 +399,17 @@ def test_many_requests_on_one_connection(pki, broker):
             assert state["op"] == "state" and state["id"] == rid, state
             assert state["state"] == "stored"
             assert state["received"] == len(data)
+
+
+@pytest.mark.parametrize("name", ["n" * 1025, "n" * 4096, "a\x00b"])
+def test_put_with_bad_name_refused(pki, broker, name):
+    """The client refuses these itself; the broker must too."""
+    b = broker()
+    with raw_client(pki, b) as c:
+        c.hello()
+        c.request("put", **put_msg(10, name=name))
+        err = expect_error_or_close(c)
+        if err is not None and err.get("field"):
+            assert err["field"] == "name", err
+    assert b.spool_entries() == []
+    assert_still_serving(pki, b)

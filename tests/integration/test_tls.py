@@ -12,7 +12,6 @@ import time
 import uuid
 
 import pytest
-import yaml
 
 from conftest import (ALPN, EXIT_CONN, EXIT_OK, Pki, RawClient, tls_context)
 
@@ -198,17 +197,14 @@ def test_welcome_carries_principal(pki, broker):
 def test_client_checks_the_broker_certificate(pki, broker, client, tmp_path):
     b = broker()
     c = client(b)
-    cfg = yaml.safe_load(c.config.read_text())
     # a broker certificate from a CA the client does not trust
-    cfg_other = dict(cfg, ca=str(pki.other_dir / "ca.crt"))
-    c.config.write_text(yaml.safe_dump(cfg_other))
+    c.write_config(ca=str(pki.other_dir / "ca.crt"))
     rc, out, err = c.run("whoami")
     assert rc == EXIT_CONN, (rc, out, err)
     # the right CA but another name than the certificate's
-    cfg_name = dict(cfg, server_name="broker.example.lg.jp")
-    c.config.write_text(yaml.safe_dump(cfg_name))
+    c.write_config(server_name="broker.example.lg.jp")
     rc, out, err = c.run("whoami")
     assert rc == EXIT_CONN, (rc, out, err)
-    c.config.write_text(yaml.safe_dump(cfg))
+    c.write_config()
     assert c.run("whoami")[0] == EXIT_OK
 
