@@ -22,6 +22,8 @@
 struct builder {
 	yaml_parser_t parser;
 	const char *name;
+	const char *buf;
+	size_t len;
 	size_t nodes;
 	char *err;
 	size_t errlen;
@@ -59,9 +61,19 @@ yamlnode_free(struct yamlnode_doc *doc)
 static int
 next_event(struct builder *b, yaml_event_t *ev)
 {
+	size_t line, i;
+
 	if (!yaml_parser_parse(&b->parser, ev)) {
+		line = (size_t)b->parser.problem_mark.line + 1;
+		/* Bad bytes (encoding, control characters) are found by the
+		 * reader, which gives a byte offset instead of a mark. */
+		if (b->parser.error == YAML_READER_ERROR)
+			for (i = 0, line = 1; i < b->parser.problem_offset &&
+			    i < b->len; i++)
+				if (b->buf[i] == '\n')
+					line++;
 		return util_err(b->err, b->errlen, "%s:%zu: %s%s%s", b->name,
-		    (size_t)b->parser.problem_mark.line + 1,
+		    line,
 		    b->parser.problem ? b->parser.problem : "syntax error",
 		    b->parser.context ? " " : "",
 		    b->parser.context ? b->parser.context : "");
@@ -346,6 +358,8 @@ yamlnode_load_buffer(const char *name, const char *buf, size_t len,
 	}
 	memset(&b, 0, sizeof(b));
 	b.name = name;
+	b.buf = buf;
+	b.len = len;
 	b.err = err;
 	b.errlen = errlen;
 	if (!yaml_parser_initialize(&b.parser)) {
