@@ -294,8 +294,11 @@ test_syntax_error_has_line(void **state)
 	load_bad("a: 1\nb: [1, 2\nc: 3\n", 0, "t.yaml:", NULL);
 	load_bad("a: 1\nb: 2\n  c: 3\n", 0, "t.yaml:3:", NULL);
 	load_bad("a: \"unterminated\n", 0, "t.yaml:", NULL);
-	load_bad("a:\tb\n\x01", 0, "t.yaml:", NULL);
-	load_bad("a: 1\n\xff\xfe\n", 0, "t.yaml:", NULL);	/* bad UTF-8 */
+	/* Bad bytes are reported at their own line. */
+	load_bad("a:\tb\n\x01", 0, "t.yaml:2: control characters", NULL);
+	load_bad("a: 1\nb: 2\nc: \xff\xfe\n", 0, "t.yaml:3: invalid leading "
+	    "UTF-8", NULL);
+	load_bad("a: 1\n\nc: \xe3\x81\n", 0, "t.yaml:3: ", NULL);
 }
 
 /* n nested flow sequences around a scalar: "[[[1]]]". */
