@@ -19,6 +19,34 @@
 
 #include "lib/cborjson.h"
 
+/*
+ * The allocator is wrapped (-Wl,--wrap) to record the largest single
+ * request, so a test can show that a declared count is never used to size
+ * an allocation.
+ */
+void *__real_malloc(size_t);
+void *__real_realloc(void *, size_t);
+void *__wrap_malloc(size_t);
+void *__wrap_realloc(void *, size_t);
+
+static size_t largest_alloc;
+
+void *
+__wrap_malloc(size_t n)
+{
+	if (n > largest_alloc)
+		largest_alloc = n;
+	return __real_malloc(n);
+}
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	if (n > largest_alloc)
+		largest_alloc = n;
+	return __real_realloc(p, n);
+}
+
 /* --- a tiny CBOR writer for hand-made inputs --- */
 
 struct cb {
@@ -473,6 +501,39 @@ test_huge_declared_counts(void **state)
 }
 
 static void
+test_huge_count_allocates_little(void **state)
+{
+	static const uint8_t map[] = { 0xbb, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x61,
+	    'a', 0x01 };
+	static const uint8_t arr[] = { 0x9b, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0x80 };
+	static const uint8_t str[] = { 0x5b, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0x00 };
+	char *out = NULL;
+
+	(void)state;
+	/* The counter works: a real text of 10000 bytes needs that much. */
+	{
+		static uint8_t text[10003];
+
+		text[0] = 0x79;
+		text[1] = 10000 >> 8;
+		text[2] = 10000 & 0xff;
+		memset(text + 3, 'a', 10000);
+		largest_alloc = 0;
+		assert_int_equal(cborjson_encode(text, sizeof(text), &out,
+		    errbuf, sizeof(errbuf)), 0);
+		free(out);
+		assert_true(largest_alloc > 10000);
+	}
+	largest_alloc = 0;
+	expect_refused(map, sizeof(map), "truncated");
+	expect_refused(arr, sizeof(arr), "truncated");
+	expect_refused(str, sizeof(str), "truncated");
+	assert_true(largest_alloc <= 4096);
+}
+
+static void
 test_large_text_output(void **state)
 {
 	size_t n = 100000, i;
@@ -516,6 +577,7 @@ main(void)
 		cmocka_unit_test(test_truncated_at_every_offset),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_huge_declared_counts),
+		cmocka_unit_test(test_huge_count_allocates_little),
 		cmocka_unit_test(test_large_text_output),
 	};
 
