@@ -191,10 +191,21 @@ send_error(struct session *s, uint64_t id, const char *code,
     const char *transfer, uint64_t retry_after)
 {
 	struct wire_msg m;
+	char text[WIRE_MAX_MESSAGE + 1];
+	size_t len = strlen(message);
 
+	/* Never lose an error to the encoder's bound: cut long text on a
+	 * UTF-8 boundary. */
+	if (len > WIRE_MAX_MESSAGE) {
+		len = WIRE_MAX_MESSAGE;
+		while (len > 0 && ((unsigned char)message[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(text, message, len);
+	text[len] = '\0';
 	wire_msg_init(&m, WIRE_OP_ERROR, id);
 	wire_msg_set_text(&m, "code", code);
-	wire_msg_set_text(&m, "message", message);
+	wire_msg_set_text(&m, "message", text);
 	if (field != NULL && field[0] != '\0')
 		wire_msg_set_text(&m, "field", field);
 	if (d != NULL) {
@@ -586,6 +597,12 @@ handle_put(struct session *s, const struct wire_msg *m)
 		send_error(s, m->id, "bad_value", "interface id must be 1-64 "
 		    "characters of A-Z a-z 0-9 . _ -", "interface", NULL, NULL,
 		    0);
+		return;
+	}
+	if (req.filename == NULL || req.filename[0] == '\0') {
+		send_error(s, m->id, "bad_value", "name must not be empty: it "
+		    "is what the audit trail and the recipient see", "name",
+		    NULL, NULL, 0);
 		return;
 	}
 	if (size > b->cfg->max_file_size) {

@@ -6,10 +6,10 @@ set -eu
 
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev openssl libssl-dev \
 libevent-dev libcbor-dev liboath-dev libsqlite3-dev libcurl4-openssl-dev \
-libyaml-dev libqrencode-dev sqlite3 python3 python3-cbor2 nginx-light \
+libyaml-dev libqrencode-dev libicu-dev sqlite3 python3 python3-cbor2 nginx-light \
 libnginx-mod-http-dav-ext"
 TEST_PKGS="libcmocka-dev python3-pytest oathtool clang libclang-rt-14-dev \
-tinyproxy curl"
+tinyproxy curl golang-go golang-golang-x-mod-dev"
 
 pkgs="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $TEST_PKGS"
