@@ -70,7 +70,7 @@ auditrec_text(struct auditrec *r, const char *key, const char *v)
 		r->truncated = 1;
 	} else
 		memcpy(dst, v, len + 1);
-	kv->text = dst;
+	r->kv_off[kv - r->kv] = r->text_used;
 	r->text_used += len + 1;
 }
 
@@ -105,7 +105,7 @@ auditrec_bytes(struct auditrec *r, const char *key, const uint8_t *v,
 	if ((kv = next_kv(r, key, AUDIT_BYTES)) == NULL)
 		return;
 	memcpy(r->bin + r->bin_used, v, len);
-	kv->bytes = r->bin + r->bin_used;
+	r->kv_off[kv - r->kv] = r->bin_used;
 	kv->len = len;
 	r->bin_used += len;
 }
@@ -115,7 +115,14 @@ auditrec_append(struct auditrec *r, struct audit *a, time_t now, char *err,
     size_t errlen)
 {
 	struct audit_event ev;
+	size_t i;
 
+	for (i = 0; i < r->nkv; i++) {
+		if (r->kv[i].type == AUDIT_TEXT)
+			r->kv[i].text = r->text + r->kv_off[i];
+		else if (r->kv[i].type == AUDIT_BYTES)
+			r->kv[i].bytes = r->bin + r->kv_off[i];
+	}
 	if (r->truncated) {
 		/* With every slot taken the last detail gives way: the mark
 		 * matters more than one more value. */

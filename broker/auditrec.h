@@ -4,6 +4,10 @@
  * no allocation), so the connection it describes may be gone by the time the
  * record is written.
  *
+ * A record may be copied by value (struct assignment): text and bytes are
+ * kept as offsets into its own buffers and turned into pointers only when
+ * it is appended.
+ *
  * Bounds: at most AUDITREC_MAX_KV details and AUDITREC_TEXT bytes of text
  * in all; text that does not fit is cut and marked with "...", never
  * dropped silently, and binary values beyond AUDITREC_BIN are refused (the
@@ -30,7 +34,8 @@ struct auditrec {
 	char peer[64];
 	char transfer[UTIL_ID_LEN + 1];
 	char interface[65];
-	struct audit_kv kv[AUDITREC_MAX_KV];
+	struct audit_kv kv[AUDITREC_MAX_KV];	/* text/bytes unset until append */
+	size_t kv_off[AUDITREC_MAX_KV];		/* offset of text or bytes */
 	size_t nkv;
 	int truncated;
 	char text[AUDITREC_TEXT];

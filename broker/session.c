@@ -105,6 +105,7 @@ struct sjob {
 	EVP_MD_CTX *md;
 	uint8_t sha[UTIL_SHA256_LEN];
 	char code[32];			/* wire error code on failure */
+	char reason[WIRE_MAX_MESSAGE + 1];	/* why a transfer failed */
 	int close_after;		/* end the connection after answering */
 	struct transfer t;
 	struct principal who;		/* for resume / status checks */
@@ -998,7 +999,7 @@ work_fail(struct commit_job *cj, struct commit_env *env)
 	}
 	spool_remove(env->spool, j->id, ignored, sizeof(ignored));
 	if (store_transfer_set_state(env->store, j->id, STORE_FAILED, NULL,
-	    j->rec.kv[0].text, time(NULL), cj->err, sizeof(cj->err)) != 0)
+	    j->reason, time(NULL), cj->err, sizeof(cj->err)) != 0)
 		return -1;
 	return job_audit(j, env);
 }
@@ -1026,6 +1027,8 @@ done_commit(struct commit_job *cj, int status)
 				j->fd = -1;
 				auditrec_init(&f->rec, "failed", &j->who, NULL);
 				auditrec_subject(&f->rec, j->id, NULL);
+				util_strlcpy(f->reason, cj->err,
+				    sizeof(f->reason));
 				auditrec_text(&f->rec, "reason", cj->err);
 				f->has_rec = 1;
 				submit(s->b, NULL, f, work_fail, done_free, 0);
@@ -1058,8 +1061,7 @@ done_fail(struct commit_job *cj, int status)
 	if (status != 0)
 		log_kv("error", "fail", "transfer=%s reason=\"%s\"", j->id,
 		    cj->err);
-	send_error(s, j->req_id, j->code, j->rec.kv[0].text, NULL, NULL,
-	    j->id, 0);
+	send_error(s, j->req_id, j->code, j->reason, NULL, NULL, j->id, 0);
 	if (j->close_after && !s->closed)
 		session_close_after_flush(s);
 	job_free(j);
@@ -1092,7 +1094,8 @@ upload_fail(struct session *s, const char *code, const char *why,
 	up->fd = -1;
 	auditrec_init(&j->rec, "failed", &s->who, s->peer);
 	auditrec_subject(&j->rec, up->id, up->interface);
-	auditrec_text(&j->rec, "reason", why);	/* kv[0]: used by work_fail */
+	util_strlcpy(j->reason, why, sizeof(j->reason));
+	auditrec_text(&j->rec, "reason", why);
 	auditrec_text(&j->rec, "code", code);
 	auditrec_uint(&j->rec, "received", up->received);
 	j->has_rec = 1;

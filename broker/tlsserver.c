@@ -172,6 +172,13 @@ tlsserver_failure(SSL *ssl, char *out, size_t outlen)
 		ERR_clear_error();
 		return;
 	}
+	if (ERR_peek_error() == 0) {
+		/* No TLS error at all: the peer went away (port probes, a
+		 * client killed during the handshake). */
+		snprintf(out, outlen, "connection closed during the TLS "
+		    "handshake");
+		return;
+	}
 	ssl_errors(buf, sizeof(buf));
 	snprintf(out, outlen, "TLS handshake failed: %s", buf);
 }
