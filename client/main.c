@@ -76,6 +76,10 @@ struct args {
 	const char *command;
 	int nargs;
 	char **argv;
+	/* Checked values, filled by check_args before anything connects. */
+	uint64_t class;
+	unsigned retries;
+	char id[UTIL_ID_LEN + 1];
 };
 
 static const char usage_main[] =
@@ -345,7 +349,6 @@ static int
 cmd_whoami(const struct args *a, const struct clientcfg *cfg,
     struct failure *f)
 {
-	char ab[128];
 	const struct conn_welcome *w;
 	struct output_json j;
 	struct wire_msg refusal;
@@ -353,9 +356,6 @@ cmd_whoami(const struct args *a, const struct clientcfg *cfg,
 	char err[1024], user[256], dept[256], term[256];
 	int rc;
 
-	if (a->nargs != 0)
-		return usage_fail(f, "whoami takes no argument ('%s')",
-		    arg(a->argv[0], ab, sizeof(ab)));
 	rc = conn_open(cfg, SOFTWARE, &c, &refusal, err, sizeof(err));
 	if (rc != CONN_OK) {
 		if (refusal.op == WIRE_OP_ERROR) {
@@ -394,25 +394,11 @@ static int
 cmd_status(const struct args *a, const struct clientcfg *cfg,
     struct failure *f)
 {
-	char ab[128];
 	struct wire_msg state;
-	char id[UTIL_ID_LEN + 1];
-	size_t i;
 	int rc;
 
-	if (a->nargs != 1)
-		return usage_fail(f, "%s", a->nargs == 0 ? "status needs a "
-		    "transfer id" : "status takes one transfer id");
-	/* Ids are lowercase hex; accept what a user may retype in capitals. */
-	if (strlen(a->argv[0]) != UTIL_ID_LEN)
-		return usage_fail(f, "'%s' is not a transfer id (32 hex "
-		    "digits)", arg(a->argv[0], ab, sizeof(ab)));
-	for (i = 0; i <= UTIL_ID_LEN; i++)
-		id[i] = (char)tolower((unsigned char)a->argv[0][i]);
-	if (!util_is_id(id))
-		return usage_fail(f, "'%s' is not a transfer id (32 hex "
-		    "digits)", arg(a->argv[0], ab, sizeof(ab)));
-	if ((rc = status_run(cfg, SOFTWARE, id, &state, f)) != SEKISHO_EXIT_OK)
+	if ((rc = status_run(cfg, SOFTWARE, a->id, &state, f)) !=
+	    SEKISHO_EXIT_OK)
 		return rc;
 	status_print(&state, a->json, stdout);
 	wire_msg_clear(&state);
@@ -422,41 +408,23 @@ cmd_status(const struct args *a, const struct clientcfg *cfg,
 static int
 cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 {
-	char ab[128];
 	struct put_opts o;
 	struct put_result res;
 	struct output_json j;
 	char statedir[PATH_MAX], err[512], iface[256];
-	uint64_t v;
 	int rc;
 
-	if (a->nargs != 1)
-		return usage_fail(f, "%s", a->nargs == 0 ? "put needs a FILE" :
-		    "put takes one FILE");
 	memset(&o, 0, sizeof(o));
 	o.file = a->argv[0];
 	o.interface = a->to;
 	o.name = a->name;
 	o.purpose = a->purpose != NULL ? a->purpose : "";
-	o.class = 1;
-	o.retries = 5;
+	o.class = a->class;
+	o.retries = a->retries;
 	o.no_resume = a->no_resume;
 	o.progress = !a->json && isatty(STDERR_FILENO);
 	o.software = SOFTWARE;
 	o.notices = stderr;
-	if (a->class_arg != NULL) {
-		if (parse_uint(a->class_arg, 0, UINT32_MAX, &v) != 0)
-			return usage_fail(f, "--class '%s': give a number "
-			    "such as 1, 2 or 3", arg(a->class_arg, ab,
-			    sizeof(ab)));
-		o.class = v;
-	}
-	if (a->retries_arg != NULL) {
-		if (parse_uint(a->retries_arg, 0, PUT_MAX_RETRIES, &v) != 0)
-			return usage_fail(f, "--retries '%s': give 0 to 100",
-			    arg(a->retries_arg, ab, sizeof(ab)));
-		o.retries = (unsigned)v;
-	}
 	if (resume_dir(getenv("XDG_STATE_HOME"), home_dir(), statedir,
 	    sizeof(statedir), err, sizeof(err)) == 0)
 		o.state_dir = statedir;
@@ -478,6 +446,65 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 		printf("stored %s (%llu bytes, sha256 %s) to %s\n",
 		    res.transfer, (unsigned long long)res.size, res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)));
+	return SEKISHO_EXIT_OK;
+}
+
+/* Everything that can be judged from the command line alone, so a usage
+ * error is reported as one (exit 1) before the configuration is read. */
+static int
+check_args(struct args *a, struct failure *f)
+{
+	char ab[128];
+	uint64_t v;
+	size_t i;
+
+	if (strcmp(a->command, "put") != 0 && a->put_only)
+		return usage_fail(f, "%s does not take put's options (--to, "
+		    "--class, --purpose, --name, --retries, --no-resume)",
+		    a->command);
+	if (strcmp(a->command, "whoami") == 0) {
+		if (a->nargs != 0)
+			return usage_fail(f, "whoami takes no argument "
+			    "('%s')", arg(a->argv[0], ab, sizeof(ab)));
+		return SEKISHO_EXIT_OK;
+	}
+	if (strcmp(a->command, "status") == 0) {
+		if (a->nargs != 1)
+			return usage_fail(f, "%s", a->nargs == 0 ? "status "
+			    "needs a transfer id" : "status takes one "
+			    "transfer id");
+		/* Ids are lowercase hex; accept a retyped id in capitals. */
+		if (strlen(a->argv[0]) != UTIL_ID_LEN)
+			return usage_fail(f, "'%s' is not a transfer id (32 "
+			    "hex digits)", arg(a->argv[0], ab, sizeof(ab)));
+		for (i = 0; i <= UTIL_ID_LEN; i++)
+			a->id[i] = (char)tolower((unsigned char)a->argv[0][i]);
+		if (!util_is_id(a->id))
+			return usage_fail(f, "'%s' is not a transfer id (32 "
+			    "hex digits)", arg(a->argv[0], ab, sizeof(ab)));
+		return SEKISHO_EXIT_OK;
+	}
+	/* put */
+	if (a->nargs != 1)
+		return usage_fail(f, "%s", a->nargs == 0 ? "put needs a FILE" :
+		    "put takes one FILE (quote names with spaces)");
+	if (a->to == NULL)
+		return usage_fail(f, "%s", "put needs --to INTERFACE");
+	a->class = 1;
+	a->retries = 5;
+	if (a->class_arg != NULL) {
+		if (parse_uint(a->class_arg, 1, 3, &v) != 0)
+			return usage_fail(f, "--class '%s': the classification "
+			    "is 1, 2 or 3", arg(a->class_arg, ab, sizeof(ab)));
+		a->class = v;
+	}
+	if (a->retries_arg != NULL) {
+		if (parse_uint(a->retries_arg, 0, PUT_MAX_RETRIES, &v) != 0)
+			return usage_fail(f, "--retries '%s': give 0 to %d",
+			    arg(a->retries_arg, ab, sizeof(ab)),
+			    PUT_MAX_RETRIES);
+		a->retries = (unsigned)v;
+	}
 	return SEKISHO_EXIT_OK;
 }
 
@@ -519,12 +546,8 @@ run(int argc, char **argv, struct args *a, struct failure *f)
 	if (command_usage(a->command) == NULL)
 		return usage_fail(f, "unknown command '%s'",
 		    arg(a->command, ab, sizeof(ab)));
-	if (strcmp(a->command, "put") != 0 && a->put_only)
-		return usage_fail(f, "%s does not take put's options (--to, "
-		    "--class, --purpose, --name, --retries, --no-resume)",
-		    a->command);
-	if (strcmp(a->command, "put") == 0 && a->nargs == 1 && a->to == NULL)
-		return usage_fail(f, "%s", "put needs --to INTERFACE");
+	if ((rc = check_args(a, f)) != SEKISHO_EXIT_OK)
+		return rc;
 
 	if ((rc = load_config(a, &cfg, f)) != SEKISHO_EXIT_OK)
 		return rc;

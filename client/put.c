@@ -688,16 +688,19 @@ put_run(const struct clientcfg *cfg, const struct put_opts *o,
 		}
 		failure_format(f, reason, sizeof(reason));
 		if (attempts >= o->retries) {
-			if (o->retries > 0) {
-				/* Keep the last cause; say we tried. */
-				size_t len = strlen(f->message);
+			/* Keep the last cause; say what was tried and how
+			 * to go on. */
+			size_t len = strlen(f->message);
 
+			if (o->retries > 0)
 				snprintf(f->message + len,
 				    sizeof(f->message) - len,
-				    " (gave up after %u retries%s)", attempts,
-				    u.transfer[0] != '\0' ? "; run the same "
-				    "command again to resume" : "");
-			}
+				    " (gave up after %u retries)", attempts);
+			len = strlen(f->message);
+			if (u.transfer[0] != '\0' && u.have_state)
+				snprintf(f->message + len,
+				    sizeof(f->message) - len, "; run the same "
+				    "command again to resume the upload");
 			rc = f->exit;
 			break;
 		}
