@@ -21,6 +21,23 @@
 
 static char errbuf[256];
 
+/* Text and bytes are kept as offsets until the record is appended. */
+static const char *
+kv_text(const struct auditrec *r, size_t i)
+{
+	assert_int_equal(r->kv[i].type, AUDIT_TEXT);
+	assert_true(r->kv_off[i] < sizeof(r->text));
+	return r->text + r->kv_off[i];
+}
+
+static const uint8_t *
+kv_bytes(const struct auditrec *r, size_t i)
+{
+	assert_int_equal(r->kv[i].type, AUDIT_BYTES);
+	assert_true(r->kv_off[i] <= sizeof(r->bin));
+	return r->bin + r->kv_off[i];
+}
+
 /* True when s is well-formed UTF-8 (no cut sequence at the end). */
 static int
 utf8_ok(const char *s)
@@ -100,8 +117,8 @@ test_details(void **state)
 	strcpy(name, "changed");	/* values are copied */
 	assert_string_equal(r.kv[0].key, "name");
 	assert_int_equal(r.kv[0].type, AUDIT_TEXT);
-	assert_string_equal(r.kv[0].text, "report.pdf");
-	assert_ptr_equal(r.kv[0].text, r.text);
+	assert_string_equal(kv_text(&r, 0), "report.pdf");
+	assert_int_equal(r.kv_off[0], 0);
 	assert_int_equal(r.text_used, sizeof("report.pdf"));
 	assert_int_equal(r.kv[1].type, AUDIT_UINT);
 	assert_true(r.kv[1].u == UINT64_MAX);
@@ -110,8 +127,8 @@ test_details(void **state)
 	assert_int_equal(r.kv[3].u, 0);
 	assert_int_equal(r.kv[4].type, AUDIT_BYTES);
 	assert_int_equal(r.kv[4].len, 4);
-	assert_memory_equal(r.kv[4].bytes, hash, 4);
-	assert_ptr_equal(r.kv[4].bytes, r.bin);
+	assert_memory_equal(kv_bytes(&r, 4), hash, 4);
+	assert_int_equal(r.kv_off[4], 0);
 	assert_int_equal(r.kv[5].len, 0);
 	assert_int_equal(r.bin_used, 4);
 	/* A NULL text is not a value: dropped, and said so. */
@@ -133,7 +150,7 @@ test_text_fits_exactly(void **state)
 	big[AUDITREC_TEXT - 1] = '\0';
 	auditrec_text(&r, "k", big);
 	assert_false(r.truncated);
-	assert_string_equal(r.kv[0].text, big);
+	assert_string_equal(kv_text(&r, 0), big);
 	assert_int_equal(r.text_used, AUDITREC_TEXT);
 	/* Nothing more fits, not even an empty string. */
 	auditrec_text(&r, "k2", "");
@@ -156,7 +173,7 @@ test_text_cut_ascii(void **state)
 	auditrec_text(&r, "k", big);
 	assert_true(r.truncated);
 	assert_int_equal(r.nkv, 1);
-	t = r.kv[0].text;
+	t = kv_text(&r, 0);
 	assert_int_equal(strlen(t), AUDITREC_TEXT - 4 + 3);
 	assert_string_equal(t + AUDITREC_TEXT - 4, "...");
 	assert_int_equal(strspn(t, "x"), AUDITREC_TEXT - 4);
@@ -194,7 +211,7 @@ test_text_cut_utf8_boundary(void **state)
 			auditrec_init(&r, "t", NULL, NULL);
 			auditrec_text(&r, "name", big);
 			assert_true(r.truncated);
-			t = r.kv[0].text;
+			t = kv_text(&r, 0);
 			assert_true(strlen(t) >= 3);
 			assert_string_equal(t + strlen(t) - 3, "...");
 			assert_true(utf8_ok(t));
@@ -222,9 +239,9 @@ test_text_shared_budget(void **state)
 	auditrec_text(&r, "c", part);	/* 872 left: cut */
 	assert_true(r.truncated);
 	assert_int_equal(r.nkv, 3);
-	assert_int_equal(strlen(r.kv[2].text), AUDITREC_TEXT - 2200 - 4 + 3);
-	assert_string_equal(r.kv[0].text, part);
-	assert_string_equal(r.kv[1].text, part);
+	assert_int_equal(strlen(kv_text(&r, 2)), AUDITREC_TEXT - 2200 - 4 + 3);
+	assert_string_equal(kv_text(&r, 0), part);
+	assert_string_equal(kv_text(&r, 1), part);
 	assert_true(r.text_used <= AUDITREC_TEXT);
 }
 
@@ -286,7 +303,7 @@ test_bytes_bound(void **state)
 	auditrec_bytes(&r, "c", buf, AUDITREC_BIN - 100);
 	assert_int_equal(r.nkv, 2);
 	assert_int_equal(r.bin_used, AUDITREC_BIN);
-	assert_ptr_equal(r.kv[1].bytes, r.bin + 100);
+	assert_int_equal(r.kv_off[1], 100);
 }
 
 /* --- appended to a real audit log --- */
@@ -411,6 +428,31 @@ test_append_plain(void **state)
 	free_back(&rb);
 }
 
+/* A record copied by value carries its values, not the original's. */
+static void
+test_append_copy(void **state)
+{
+	struct logdir *l = *state;
+	struct auditrec *orig = malloc(sizeof(*orig)), copy;
+	struct readback rb;
+
+	assert_non_null(orig);
+	auditrec_init(orig, "decide", NULL, "192.0.2.7:4000");
+	auditrec_text(orig, "reason", "allowed by rule 3");
+	auditrec_bytes(orig, "digest", (const uint8_t *)"\xaa\xbb", 2);
+	copy = *orig;
+	memset(orig, 0x5a, sizeof(*orig));
+	free(orig);
+	assert_int_equal(auditrec_append(&copy, l->a, 0, errbuf,
+	    sizeof(errbuf)), 0);
+	read_back(l, &rb);
+	assert_int_equal(rb.n, 1);
+	assert_has(rb.json[0], "\"reason\":\"allowed by rule 3\"");
+	assert_has(rb.json[0], "\"digest\":\"aabb\"");
+	assert_has(rb.json[0], "\"peer\":\"192.0.2.7:4000\"");
+	free_back(&rb);
+}
+
 static void
 test_append_marks_truncation(void **state)
 {
@@ -482,6 +524,8 @@ main(void)
 		cmocka_unit_test(test_kv_overflow),
 		cmocka_unit_test(test_bytes_bound),
 		cmocka_unit_test_setup_teardown(test_append_plain, setup_log,
+		    teardown_log),
+		cmocka_unit_test_setup_teardown(test_append_copy, setup_log,
 		    teardown_log),
 		cmocka_unit_test_setup_teardown(test_append_marks_truncation,
 		    setup_log, teardown_log),
