@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef SEKISHO_VERSION
@@ -328,6 +329,21 @@ load_config(const struct args *a, struct clientcfg *cfg, struct failure *f)
 	return SEKISHO_EXIT_OK;
 }
 
+/* A private key others can read is worth a word, not a refusal: the
+ * administrator may have reasons (a group-managed terminal account). */
+static void
+warn_key_mode(const struct clientcfg *cfg)
+{
+	char name[256];
+	struct stat st;
+
+	if (stat(cfg->key, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 077) != 0)
+		fprintf(stderr, "sekisho: warning: private key %s can be read "
+		    "by other users; protect it with chmod 600\n",
+		    output_sanitize(cfg->key, name, sizeof(name)));
+}
+
 static int
 conn_exit(int rc, const char *err, struct failure *f)
 {
@@ -551,6 +567,7 @@ run(int argc, char **argv, struct args *a, struct failure *f)
 
 	if ((rc = load_config(a, &cfg, f)) != SEKISHO_EXIT_OK)
 		return rc;
+	warn_key_mode(&cfg);
 	if (strcmp(a->command, "whoami") == 0)
 		rc = cmd_whoami(a, &cfg, f);
 	else if (strcmp(a->command, "status") == 0)

@@ -350,7 +350,7 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 {
 	struct wire_msg m;
 	const char *transfer, *code;
-	char err[512], sid[UTIL_ID_LEN + 1];
+	char err[512], sid[UTIL_ID_LEN + 1], scode[WIRE_MAX_CODE + 4];
 	int rc, sent_resume;
 	enum attempt_result r;
 
@@ -371,7 +371,7 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 				output_sanitize(u->transfer, sid, sizeof(sid));
 				notice(u, "the broker no longer has transfer %s "
 				    "(%s); starting the upload again", sid,
-				    code);
+				    output_sanitize(code, scode, sizeof(scode)));
 				drop_state(u);
 				u->transfer[0] = '\0';
 				u->fresh_used = 1;
