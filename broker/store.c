@@ -41,6 +41,11 @@ _Static_assert(UTIL_SHA256_HEX == 64, "transfers CHECKs assume 64");
 _Static_assert(WIRE_MAX_NAME == 1024, "transfers.name CHECK assumes 1024");
 _Static_assert(WIRE_MAX_PURPOSE == 512, "transfers.purpose CHECK assumes 512");
 
+/* The columns of migration 1, which inserts name. */
+#define TRANSFER_COLUMNS_V1 \
+	"id, user, dept, terminal, cert_fp, interface, name, purpose, size, " \
+	"class, state, received, sha256, error, created, updated"
+
 /*
  * Migration N is store_migrations[N - 1]. Append only.
  */
@@ -77,13 +82,105 @@ static const char *const store_migrations[] = {
 	") STRICT;"
 	"CREATE INDEX transfers_state_updated ON transfers (state, updated);"
 	"CREATE INDEX transfers_user ON transfers (user);",
+	/* 2: delivery. SQLite cannot change a CHECK in place, so the table is
+	 * rebuilt with the new states and the delivery columns. */
+	"CREATE TABLE transfers_v2 ("
+	" id TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(id) = 32 AND id NOT GLOB '*[^0-9a-f]*'),"
+	" user TEXT NOT NULL"
+	"  CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" dept TEXT NOT NULL CHECK (length(CAST(dept AS BLOB)) <= 64),"
+	" terminal TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(terminal AS BLOB)) <= 64),"
+	" cert_fp TEXT NOT NULL"
+	"  CHECK (length(cert_fp) = 64 AND cert_fp NOT GLOB '*[^0-9a-f]*'),"
+	" interface TEXT NOT NULL"
+	"  CHECK (length(CAST(interface AS BLOB)) BETWEEN 1 AND 64),"
+	" name TEXT NOT NULL CHECK (length(CAST(name AS BLOB)) <= 1024),"
+	" purpose TEXT NOT NULL CHECK (length(CAST(purpose AS BLOB)) <= 512),"
+	" size INTEGER NOT NULL CHECK (size >= 0),"
+	" class INTEGER NOT NULL CHECK (class BETWEEN 1 AND 3),"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('receiving', 'stored', 'queued', 'forwarding',"
+	"   'delivered', 'failed', 'expired')),"
+	" received INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (received >= 0 AND received <= size),"
+	" sha256 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (sha256 = '' OR (length(sha256) = 64"
+	"   AND sha256 NOT GLOB '*[^0-9a-f]*')),"
+	" error TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(error AS BLOB)) < 256),"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" queued_at INTEGER NOT NULL DEFAULT 0 CHECK (queued_at >= 0),"
+	" attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts BETWEEN 0 AND 1000000),"
+	" next_attempt_at INTEGER NOT NULL DEFAULT 0 CHECK (next_attempt_at >= 0),"
+	" last_error TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(last_error AS BLOB)) < 256),"
+	" destination TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(destination AS BLOB)) <= 2048),"
+	" upstream_status INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (upstream_status BETWEEN 0 AND 999),"
+	" upstream_etag TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(upstream_etag AS BLOB)) <= 128),"
+	" upstream_version TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(upstream_version AS BLOB)) <= 128),"
+	" upstream_bytes INTEGER NOT NULL DEFAULT 0 CHECK (upstream_bytes >= 0),"
+	" upstream_duration_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (upstream_duration_ms >= 0),"
+	" upstream_spki TEXT NOT NULL DEFAULT ''"
+	"  CHECK (upstream_spki = '' OR (length(upstream_spki) = 64"
+	"   AND upstream_spki NOT GLOB '*[^0-9a-f]*')),"
+	" spool_until INTEGER NOT NULL DEFAULT 0 CHECK (spool_until >= 0),"
+	" CHECK (state NOT IN ('stored', 'queued', 'forwarding', 'delivered')"
+	"  OR sha256 <> '')"
+	") STRICT;"
+	"INSERT INTO transfers_v2 (" TRANSFER_COLUMNS_V1 ") SELECT "
+	TRANSFER_COLUMNS_V1 " FROM transfers;"
+	"DROP TABLE transfers;"
+	"ALTER TABLE transfers_v2 RENAME TO transfers;"
+	"CREATE INDEX transfers_state_updated ON transfers (state, updated);"
+	"CREATE INDEX transfers_user ON transfers (user);"
+	"CREATE INDEX transfers_spool_until ON transfers (spool_until)"
+	" WHERE spool_until > 0;",
+	/* 3: TOTP step-up secrets and counters, and the queue of audit events
+	 * the administrator's command line leaves for the broker. (Number 2
+	 * is reserved for another table; until it lands this one is
+	 * applied as 2.) */
+	"CREATE TABLE totp ("
+	" user TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" secret_ct BLOB NOT NULL CHECK (length(secret_ct) BETWEEN 17 AND 64),"
+	" nonce BLOB NOT NULL CHECK (length(nonce) = 12),"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'active')),"
+	" last_step INTEGER NOT NULL DEFAULT 0 CHECK (last_step >= 0),"
+	" failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),"
+	" locked_until INTEGER NOT NULL DEFAULT 0 CHECK (locked_until >= 0),"
+	" lock_count INTEGER NOT NULL DEFAULT 0 CHECK (lock_count >= 0),"
+	" created INTEGER NOT NULL,"
+	" activated INTEGER NOT NULL DEFAULT 0,"
+	" CHECK (state = 'pending' OR activated > 0)"
+	") STRICT;"
+	"CREATE TABLE totp_audit ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time INTEGER NOT NULL,"
+	" type TEXT NOT NULL CHECK (length(CAST(type AS BLOB)) BETWEEN 1 AND 31),"
+	" user TEXT NOT NULL CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" actor TEXT NOT NULL CHECK (length(CAST(actor AS BLOB)) <= 64),"
+	" detail TEXT NOT NULL CHECK (length(CAST(detail AS BLOB)) < 128)"
+	") STRICT;",
 };
 #define STORE_NMIGRATIONS \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+_Static_assert(STORE_NMIGRATIONS == STORE_SCHEMA_VERSION,
+    "STORE_SCHEMA_VERSION in store.h names the newest migration");
 
-#define TRANSFER_COLUMNS \
-	"id, user, dept, terminal, cert_fp, interface, name, purpose, size, " \
-	"class, state, received, sha256, error, created, updated"
+#define TRANSFER_COLUMNS TRANSFER_COLUMNS_V1
+/* What a read returns: the columns above, then the delivery columns. */
+#define TRANSFER_SELECT TRANSFER_COLUMNS ", queued_at, attempts, " \
+	"next_attempt_at, last_error, destination, upstream_status, " \
+	"upstream_etag, upstream_version, upstream_bytes, " \
+	"upstream_duration_ms, upstream_spki, spool_until"
 
 enum store_stmt {
 	S_BEGIN,
@@ -97,6 +194,18 @@ enum store_stmt {
 	S_PROGRESS,
 	S_SET_STATE,
 	S_EACH,
+	S_QUEUE,
+	S_ATTEMPT,
+	S_ATTEMPT_END,
+	S_SPOOL_RELEASED,
+	S_SPOOL_DUE,
+	S_TOTP_GET,
+	S_TOTP_PUT,
+	S_TOTP_UPDATE,
+	S_TOTP_DELETE,
+	S_TOTP_EVENT_ADD,
+	S_TOTP_EVENT_LIST,
+	S_TOTP_EVENT_DELETE,
 	S_COUNT
 };
 
@@ -110,17 +219,51 @@ static const char *const store_sql[S_COUNT] = {
 	[S_INSERT] = "INSERT INTO transfers (" TRANSFER_COLUMNS ") VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
 	    "?15, ?16)",
-	[S_GET] = "SELECT " TRANSFER_COLUMNS " FROM transfers WHERE id = ?1",
+	[S_GET] = "SELECT " TRANSFER_SELECT " FROM transfers WHERE id = ?1",
 	[S_PROGRESS] = "UPDATE transfers SET received = ?2, updated = ?3 "
 	    "WHERE id = ?1 AND state = 'receiving'",
 	[S_SET_STATE] = "UPDATE transfers SET state = ?2, "
 	    "sha256 = coalesce(?3, sha256), error = coalesce(?4, error), "
 	    "updated = ?5 WHERE id = ?1",
 	/* Keyset pagination: (created, id) after the last row seen. */
-	[S_EACH] = "SELECT " TRANSFER_COLUMNS " FROM transfers "
+	[S_EACH] = "SELECT " TRANSFER_SELECT " FROM transfers "
 	    "WHERE state = ?1 AND (?2 = 0 OR updated < ?2) "
 	    "AND (created > ?3 OR (created = ?3 AND id > ?4)) "
 	    "ORDER BY created, id LIMIT ?5",
+	[S_QUEUE] = "UPDATE transfers SET state = 'queued', "
+	    "queued_at = CASE WHEN queued_at = 0 THEN ?2 ELSE queued_at END, "
+	    "updated = ?2 WHERE id = ?1 AND state IN ('stored', 'queued')",
+	[S_ATTEMPT] = "UPDATE transfers SET state = 'forwarding', "
+	    "attempts = attempts + 1, destination = ?2, next_attempt_at = 0, "
+	    "updated = ?3 WHERE id = ?1 AND state IN ('queued', 'forwarding')",
+	[S_ATTEMPT_END] = "UPDATE transfers SET state = ?2, "
+	    "next_attempt_at = ?3, last_error = coalesce(?4, last_error), "
+	    "error = coalesce(?5, error), upstream_status = ?6, "
+	    "upstream_etag = ?7, upstream_version = ?8, upstream_bytes = ?9, "
+	    "upstream_duration_ms = ?10, upstream_spki = ?11, "
+	    "spool_until = ?12, updated = ?13 "
+	    "WHERE id = ?1 AND state IN ('queued', 'forwarding')",
+	[S_SPOOL_RELEASED] = "UPDATE transfers SET spool_until = 0 "
+	    "WHERE id = ?1",
+	[S_SPOOL_DUE] = "SELECT id, spool_until FROM transfers "
+	    "WHERE spool_until > 0 AND spool_until <= ?1 "
+	    "AND (spool_until > ?2 OR (spool_until = ?2 AND id > ?3)) "
+	    "ORDER BY spool_until, id LIMIT ?4",
+	[S_TOTP_GET] = "SELECT user, secret_ct, nonce, state, last_step, "
+	    "failures, locked_until, lock_count, created, activated "
+	    "FROM totp WHERE user = ?1",
+	[S_TOTP_PUT] = "INSERT OR REPLACE INTO totp (user, secret_ct, nonce, "
+	    "state, last_step, failures, locked_until, lock_count, created, "
+	    "activated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_TOTP_UPDATE] = "UPDATE totp SET state = ?2, last_step = ?3, "
+	    "failures = ?4, locked_until = ?5, lock_count = ?6, activated = ?7 "
+	    "WHERE user = ?1 AND nonce = ?8 AND last_step = ?9",
+	[S_TOTP_DELETE] = "DELETE FROM totp WHERE user = ?1",
+	[S_TOTP_EVENT_ADD] = "INSERT INTO totp_audit (time, type, user, actor, "
+	    "detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_TOTP_EVENT_LIST] = "SELECT id, time, type, user, actor, detail "
+	    "FROM totp_audit ORDER BY id LIMIT ?1",
+	[S_TOTP_EVENT_DELETE] = "DELETE FROM totp_audit WHERE id = ?1",
 };
 
 struct store {
@@ -507,7 +650,39 @@ col_text(sqlite3_stmt *s, int i, char *dst, size_t dstlen)
 	return 0;
 }
 
-/* Fills t from the current row of a TRANSFER_COLUMNS select. */
+/* The delivery columns of a TRANSFER_SELECT row, from column i on. */
+static int
+store_row_delivery(sqlite3_stmt *s, int i, struct transfer *t)
+{
+	sqlite3_int64 attempts, status, bytes, ms;
+
+	if (col_text(s, i + 3, t->last_error, sizeof(t->last_error)) == -1 ||
+	    col_text(s, i + 4, t->destination, sizeof(t->destination)) == -1 ||
+	    col_text(s, i + 6, t->upstream_etag,
+	    sizeof(t->upstream_etag)) == -1 ||
+	    col_text(s, i + 7, t->upstream_version,
+	    sizeof(t->upstream_version)) == -1 ||
+	    col_text(s, i + 10, t->upstream_spki,
+	    sizeof(t->upstream_spki)) == -1)
+		return -1;
+	t->queued_at = sqlite3_column_int64(s, i);
+	attempts = sqlite3_column_int64(s, i + 1);
+	t->next_attempt_at = sqlite3_column_int64(s, i + 2);
+	status = sqlite3_column_int64(s, i + 5);
+	bytes = sqlite3_column_int64(s, i + 8);
+	ms = sqlite3_column_int64(s, i + 9);
+	t->spool_until = sqlite3_column_int64(s, i + 11);
+	if (attempts < 0 || attempts > 1000000 || status < 0 || status > 999 ||
+	    bytes < 0 || ms < 0)
+		return -1;
+	t->attempts = (unsigned)attempts;
+	t->upstream_status = (unsigned)status;
+	t->upstream_bytes = (uint64_t)bytes;
+	t->upstream_duration_ms = (uint64_t)ms;
+	return 0;
+}
+
+/* Fills t from the current row of a TRANSFER_SELECT select. */
 static int
 store_row(sqlite3_stmt *s, struct transfer *t)
 {
@@ -536,7 +711,7 @@ store_row(sqlite3_stmt *s, struct transfer *t)
 	t->received = (uint64_t)received;
 	t->created = sqlite3_column_int64(s, 14);
 	t->updated = sqlite3_column_int64(s, 15);
-	return 0;
+	return store_row_delivery(s, 16, t);
 }
 
 int
@@ -690,4 +865,343 @@ store_transfer_each(struct store *st, const char *state, int64_t before,
 out:
 	free(page);
 	return ret;
+}
+
+/* ---- delivery (migration 2) -------------------------------------------- */
+
+int
+store_transfer_queue(struct store *st, const char *id, int64_t now,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE];
+	int rc;
+
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, now);
+	return store_update(st, s, rc, id, "queue a stored transfer", err,
+	    errlen);
+}
+
+int
+store_transfer_attempt(struct store *st, const char *id,
+    const char *destination, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_ATTEMPT];
+	int rc;
+
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 2, destination != NULL ? destination : "");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, now);
+	return store_update(st, s, rc, id, "start a delivery attempt", err,
+	    errlen);
+}
+
+static int
+bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	return v != NULL ? bind_text(s, i, v) : sqlite3_bind_null(s, i);
+}
+
+int
+store_transfer_attempt_end(struct store *st, const char *id,
+    const char *state, const struct store_upstream *u,
+    int64_t next_attempt_at, const char *last_error, const char *error,
+    int64_t spool_until, int64_t now, char *err, size_t errlen)
+{
+	static const struct store_upstream none;
+	sqlite3_stmt *s = st->stmt[S_ATTEMPT_END];
+	int rc;
+
+	if (u == NULL)
+		u = &none;
+	if (u->bytes > (uint64_t)INT64_MAX ||
+	    u->duration_ms > (uint64_t)INT64_MAX)
+		return util_err(err, errlen, "store: attempt end %s: value "
+		    "out of range", id);
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, state);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, next_attempt_at);
+	if (rc == SQLITE_OK) rc = bind_opt(s, 4, last_error);
+	if (rc == SQLITE_OK) rc = bind_opt(s, 5, error);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 6, (sqlite3_int64)u->status);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 7, u->etag != NULL ? u->etag : "");
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 8, u->version != NULL ? u->version : "");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 9, (sqlite3_int64)u->bytes);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 10, (sqlite3_int64)u->duration_ms);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 11, u->spki != NULL ? u->spki : "");
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 12, spool_until);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 13, now);
+	return store_update(st, s, rc, id, "end a delivery attempt", err,
+	    errlen);
+}
+
+int
+store_transfer_spool_released(struct store *st, const char *id, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_SPOOL_RELEASED];
+
+	return store_update(st, s, bind_text(s, 1, id), id,
+	    "release the spool copy", err, errlen);
+}
+
+int
+store_transfer_each_spool_due(struct store *st, int64_t now,
+    int (*fn)(const char *id, void *arg), void *arg, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_SPOOL_DUE];
+	char ids[STORE_EACH_PAGE][UTIL_ID_LEN + 1];
+	char last_id[UTIL_ID_LEN + 1] = "";
+	sqlite3_int64 last = 0;
+	int n, i, rc;
+
+	for (;;) {
+		rc = sqlite3_bind_int64(s, 1, now);
+		if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 2, last);
+		if (rc == SQLITE_OK) rc = bind_text(s, 3, last_id);
+		if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 4, STORE_EACH_PAGE);
+		n = 0;
+		while (rc == SQLITE_OK && n < STORE_EACH_PAGE &&
+		    (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (col_text(s, 0, ids[n], sizeof(ids[n])) == -1) {
+				store_done(s);
+				return util_err(err, errlen, "store: spool "
+				    "due: an id does not fit its field");
+			}
+			last = sqlite3_column_int64(s, 1);
+			n++;
+			rc = SQLITE_OK;
+		}
+		if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+			store_fail(st, err, errlen, "spool due");
+			store_done(s);
+			return -1;
+		}
+		store_done(s);
+		for (i = 0; i < n; i++)
+			if (fn(ids[i], arg) != 0)
+				return 0;
+		if (n < STORE_EACH_PAGE)
+			return 0;
+		memcpy(last_id, ids[n - 1], sizeof(last_id));
+	}
+}
+
+/* ---- TOTP (migration 3) ----------------------------------------------- */
+
+static int
+totp_int64(uint64_t v, sqlite3_int64 *out)
+{
+	if (v > (uint64_t)INT64_MAX)
+		return -1;
+	*out = (sqlite3_int64)v;
+	return 0;
+}
+
+int
+store_totp_get(struct store *st, const char *user, struct store_totp *out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_TOTP_GET];
+	const void *b;
+	int rc, ret, n;
+
+	memset(out, 0, sizeof(*out));
+	if (bind_text(s, 1, user) != SQLITE_OK) {
+		store_done(s);
+		return store_fail(st, err, errlen, "get totp");
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		store_done(s);
+		util_err(err, errlen, "store: no TOTP secret for %s", user);
+		return STORE_NOTFOUND;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = store_fail(st, err, errlen, "get totp");
+		store_done(s);
+		return ret;
+	}
+	ret = 0;
+	if (col_text(s, 0, out->user, sizeof(out->user)) == -1 ||
+	    col_text(s, 3, out->state, sizeof(out->state)) == -1)
+		ret = -1;
+	b = sqlite3_column_blob(s, 1);
+	n = sqlite3_column_bytes(s, 1);
+	if (ret == 0 && b != NULL && n > 0 &&
+	    (size_t)n <= sizeof(out->sealed)) {
+		memcpy(out->sealed, b, (size_t)n);
+		out->sealed_len = (size_t)n;
+	} else
+		ret = -1;
+	b = sqlite3_column_blob(s, 2);
+	n = sqlite3_column_bytes(s, 2);
+	if (ret == 0 && b != NULL && (size_t)n == sizeof(out->nonce))
+		memcpy(out->nonce, b, sizeof(out->nonce));
+	else
+		ret = -1;
+	out->last_step = sqlite3_column_int64(s, 4);
+	out->failures = (uint64_t)sqlite3_column_int64(s, 5);
+	out->locked_until = sqlite3_column_int64(s, 6);
+	out->lock_count = (uint64_t)sqlite3_column_int64(s, 7);
+	out->created = sqlite3_column_int64(s, 8);
+	out->activated = sqlite3_column_int64(s, 9);
+	store_done(s);
+	if (ret != 0) {
+		memset(out, 0, sizeof(*out));
+		return util_err(err, errlen, "store: the TOTP row of %s does "
+		    "not fit its fields", user);
+	}
+	return 0;
+}
+
+int
+store_totp_put(struct store *st, const struct store_totp *t, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_TOTP_PUT];
+	sqlite3_int64 failures, lock_count;
+	int rc;
+
+	if (totp_int64(t->failures, &failures) != 0 ||
+	    totp_int64(t->lock_count, &lock_count) != 0 ||
+	    t->sealed_len > sizeof(t->sealed))
+		return util_err(err, errlen, "store: totp of %s: value out of "
+		    "range", t->user);
+	rc = bind_text(s, 1, t->user);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob(s, 2, t->sealed, (int)t->sealed_len,
+		    SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob(s, 3, t->nonce, sizeof(t->nonce),
+		    SQLITE_STATIC);
+	if (rc == SQLITE_OK) rc = bind_text(s, 4, t->state);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 5, t->last_step);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 6, failures);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, t->locked_until);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 8, lock_count);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 9, t->created);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 10, t->activated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	if (rc != SQLITE_OK)
+		store_fail(st, err, errlen, "put totp");
+	store_done(s);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+int
+store_totp_update(struct store *st, const struct store_totp *t,
+    int64_t expect_step, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_TOTP_UPDATE];
+	sqlite3_int64 failures, lock_count;
+	int rc;
+
+	if (totp_int64(t->failures, &failures) != 0 ||
+	    totp_int64(t->lock_count, &lock_count) != 0)
+		return util_err(err, errlen, "store: totp of %s: value out of "
+		    "range", t->user);
+	rc = bind_text(s, 1, t->user);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, t->state);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, t->last_step);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, failures);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 5, t->locked_until);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 6, lock_count);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, t->activated);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob(s, 8, t->nonce, sizeof(t->nonce),
+		    SQLITE_STATIC);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 9, expect_step);
+	return store_update(st, s, rc, t->user, "update totp", err, errlen);
+}
+
+int
+store_totp_delete(struct store *st, const char *user, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_TOTP_DELETE];
+
+	return store_update(st, s, bind_text(s, 1, user), user,
+	    "delete totp", err, errlen);
+}
+
+int
+store_totp_event_add(struct store *st, const struct store_totp_event *ev,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_TOTP_EVENT_ADD];
+	int rc;
+
+	rc = sqlite3_bind_int64(s, 1, ev->time);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, ev->type);
+	if (rc == SQLITE_OK) rc = bind_text(s, 3, ev->user);
+	if (rc == SQLITE_OK) rc = bind_text(s, 4, ev->actor);
+	if (rc == SQLITE_OK) rc = bind_text(s, 5, ev->detail);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	if (rc != SQLITE_OK)
+		store_fail(st, err, errlen, "queue totp event");
+	store_done(s);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+int
+store_totp_event_list(struct store *st, struct store_totp_event *out,
+    size_t max, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_TOTP_EVENT_LIST];
+	int rc;
+
+	*n = 0;
+	if (max > INT32_MAX)
+		max = INT32_MAX;
+	rc = sqlite3_bind_int(s, 1, (int)max);
+	while (rc == SQLITE_OK && *n < max &&
+	    (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_totp_event *ev = &out[*n];
+
+		memset(ev, 0, sizeof(*ev));
+		ev->id = sqlite3_column_int64(s, 0);
+		ev->time = sqlite3_column_int64(s, 1);
+		if (col_text(s, 2, ev->type, sizeof(ev->type)) == -1 ||
+		    col_text(s, 3, ev->user, sizeof(ev->user)) == -1 ||
+		    col_text(s, 4, ev->actor, sizeof(ev->actor)) == -1 ||
+		    col_text(s, 5, ev->detail, sizeof(ev->detail)) == -1) {
+			store_done(s);
+			return util_err(err, errlen, "store: a queued TOTP "
+			    "event does not fit its fields");
+		}
+		(*n)++;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+		store_fail(st, err, errlen, "list totp events");
+		store_done(s);
+		return -1;
+	}
+	store_done(s);
+	return 0;
+}
+
+int
+store_totp_event_delete(struct store *st, int64_t id, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_TOTP_EVENT_DELETE];
+	char what[32];
+
+	snprintf(what, sizeof(what), "%lld", (long long)id);
+	return store_update(st, s, sqlite3_bind_int64(s, 1, id), what,
+	    "delete totp event", err, errlen);
 }

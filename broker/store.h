@@ -22,13 +22,25 @@
 
 #define STORE_NOTFOUND 1
 
+/* Number of the newest migration this code applies (store_schema_version of
+ * an up-to-date database). Bumped with every new migration. */
+#define STORE_SCHEMA_VERSION 3
+
 /* Transfer states. "receiving": bytes may still arrive (also after a broken
  * connection, until partial_ttl); "stored": complete, verified, durable;
- * later issues add held/queued/forwarding/delivered. */
+ * later issues add held. */
 #define STORE_RECEIVING "receiving"
 #define STORE_STORED "stored"
 #define STORE_FAILED "failed"
 #define STORE_EXPIRED "expired"
+/* Delivery (migration 2): "queued" waits for an attempt (first or next);
+ * "forwarding" has an attempt under way (or had one when the broker
+ * stopped); "delivered" is the end of a successful transfer. */
+#define STORE_QUEUED "queued"
+#define STORE_FORWARDING "forwarding"
+#define STORE_DELIVERED "delivered"
+#define STORE_MAX_DEST 2048		/* bytes of a destination URL */
+#define STORE_MAX_TAG 128		/* bytes of an ETag or version id */
 
 struct store;
 
@@ -49,6 +61,20 @@ struct transfer {
 	char error[256];		/* reason for failed/expired, else "" */
 	int64_t created;		/* unix seconds */
 	int64_t updated;
+	/* delivery (migration 2) */
+	int64_t queued_at;		/* first queued, 0 before */
+	unsigned attempts;		/* attempts started */
+	int64_t next_attempt_at;	/* unix seconds, 0: now */
+	char last_error[256];		/* why the last attempt failed */
+	char destination[STORE_MAX_DEST + 1];	/* URL of the last attempt */
+	unsigned upstream_status;	/* HTTP status of the last attempt */
+	char upstream_etag[STORE_MAX_TAG + 1];
+	char upstream_version[STORE_MAX_TAG + 1];
+	uint64_t upstream_bytes;	/* bytes sent by the last attempt */
+	uint64_t upstream_duration_ms;
+	char upstream_spki[UTIL_SHA256_HEX + 1];	/* peer key, hex */
+	int64_t spool_until;		/* remove the spool copy from then on;
+					   0: removed, or not finished */
 };
 
 /* Opens or creates the database (0600), sets WAL and synchronous=FULL,
@@ -96,5 +122,95 @@ int store_transfer_set_state(struct store *st, const char *id,
 int store_transfer_each(struct store *st, const char *state, int64_t before,
     int (*fn)(const struct transfer *t, void *arg), void *arg,
     char *err, size_t errlen);
+
+/*
+ * Delivery (migration 2). Each returns STORE_NOTFOUND when the transfer is
+ * not in a state the step may start from, so a stale caller can never move
+ * a transfer backwards.
+ */
+/* stored|queued -> queued; sets queued_at the first time. */
+int store_transfer_queue(struct store *st, const char *id, int64_t now,
+    char *err, size_t errlen);
+/* queued|forwarding -> forwarding, attempts + 1, destination recorded. */
+int store_transfer_attempt(struct store *st, const char *id,
+    const char *destination, int64_t now, char *err, size_t errlen);
+
+struct store_upstream {
+	unsigned status;		/* HTTP status, 0: none */
+	const char *etag;		/* NULL or "" when none */
+	const char *version;
+	uint64_t bytes;
+	uint64_t duration_ms;
+	const char *spki;		/* hex SHA-256, NULL or "" when unknown */
+};
+/* Ends an attempt (from queued or forwarding) in state queued (to retry at
+ * next_attempt_at), delivered or failed. last_error and error may be NULL
+ * (unchanged); spool_until as in struct transfer. */
+int store_transfer_attempt_end(struct store *st, const char *id,
+    const char *state, const struct store_upstream *u,
+    int64_t next_attempt_at, const char *last_error, const char *error,
+    int64_t spool_until, int64_t now, char *err, size_t errlen);
+/* The spool copy is gone: spool_until = 0. */
+int store_transfer_spool_released(struct store *st, const char *id,
+    char *err, size_t errlen);
+/* Calls fn with the id of every transfer whose spool copy is due for
+ * removal (0 < spool_until <= now), paged like store_transfer_each; fn may
+ * use the store. */
+int store_transfer_each_spool_due(struct store *st, int64_t now,
+    int (*fn)(const char *id, void *arg), void *arg, char *err,
+    size_t errlen);
+
+/*
+ * TOTP step-up state (see broker/stepup.h): one row per enrolled user with
+ * the sealed secret, and a queue of audit events written by the
+ * administrator's command line for the broker to move into the trail.
+ */
+#define STORE_TOTP_PENDING "pending"
+#define STORE_TOTP_ACTIVE "active"
+#define STORE_TOTP_SEALED_MAX 64	/* ciphertext + GCM tag */
+#define STORE_TOTP_NONCE 12
+
+struct store_totp {
+	char user[65];
+	uint8_t sealed[STORE_TOTP_SEALED_MAX];
+	size_t sealed_len;
+	uint8_t nonce[STORE_TOTP_NONCE];
+	char state[8];			/* pending | active */
+	int64_t last_step;		/* last accepted TOTP step, 0: none */
+	uint64_t failures;		/* consecutive failures */
+	int64_t locked_until;		/* unix seconds, 0: not locked */
+	uint64_t lock_count;		/* locks since the last success */
+	int64_t created;
+	int64_t activated;		/* 0 while pending */
+};
+
+struct store_totp_event {
+	int64_t id;
+	int64_t time;
+	char type[32];			/* "totp_enrol", "totp_reset" */
+	char user[65];
+	char actor[65];			/* the administrator's login */
+	char detail[128];
+};
+
+int store_totp_get(struct store *st, const char *user, struct store_totp *out,
+    char *err, size_t errlen);
+/* Inserts t, replacing any row of the same user. */
+int store_totp_put(struct store *st, const struct store_totp *t, char *err,
+    size_t errlen);
+/* Writes t's state, last_step, failures, locked_until, lock_count and
+ * activated, but only while the row still holds t's nonce and last_step ==
+ * expect_step (compare-and-set); STORE_NOTFOUND when it does not. */
+int store_totp_update(struct store *st, const struct store_totp *t,
+    int64_t expect_step, char *err, size_t errlen);
+int store_totp_delete(struct store *st, const char *user, char *err,
+    size_t errlen);
+int store_totp_event_add(struct store *st, const struct store_totp_event *ev,
+    char *err, size_t errlen);
+/* The up to max oldest queued events into out, *n of them. */
+int store_totp_event_list(struct store *st, struct store_totp_event *out,
+    size_t max, size_t *n, char *err, size_t errlen);
+int store_totp_event_delete(struct store *st, int64_t id, char *err,
+    size_t errlen);
 
 #endif

@@ -112,7 +112,7 @@ test_fresh_db_and_reopen(void **state)
 	sqlite3 *h;
 	sqlite3_stmt *s;
 
-	assert_int_equal(store_schema_version(f->st), 1);
+	assert_int_equal(store_schema_version(f->st), STORE_SCHEMA_VERSION);
 	assert_int_equal(stat(f->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 
@@ -131,13 +131,13 @@ test_fresh_db_and_reopen(void **state)
 	assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM "
 	    "schema_version", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(s, 0), 1);
+	assert_int_equal(sqlite3_column_int(s, 0), STORE_SCHEMA_VERSION);
 	sqlite3_finalize(s);
 	sqlite3_close(h);
 
 	/* Reopening applies nothing twice and keeps the data. */
 	assert_int_equal(store_open(f->db, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(store_schema_version(f->st), 1);
+	assert_int_equal(store_schema_version(f->st), STORE_SCHEMA_VERSION);
 	assert_int_equal(store_transfer_get(f->st, t.id, &got, err,
 	    sizeof(err)), 0);
 	assert_string_equal(got.id, t.id);
@@ -148,16 +148,18 @@ test_newer_schema_refused(void **state)
 {
 	struct fixture *f = *state;
 	struct store *st = NULL;
-	char err[256];
+	char err[256], sql[128], want[32];
 
 	store_close(f->st);
 	f->st = NULL;
-	raw_exec(f->db, "INSERT INTO schema_version (version, applied) "
-	    "VALUES (2, 0)");
+	snprintf(sql, sizeof(sql), "INSERT INTO schema_version (version, "
+	    "applied) VALUES (%d, 0)", STORE_SCHEMA_VERSION + 1);
+	raw_exec(f->db, sql);
 	assert_int_equal(store_open(f->db, &st, err, sizeof(err)), -1);
 	assert_null(st);
 	assert_non_null(strstr(err, "newer"));
-	assert_non_null(strstr(err, "version 2"));
+	snprintf(want, sizeof(want), "version %d", STORE_SCHEMA_VERSION + 1);
+	assert_non_null(strstr(err, want));
 
 	/* A gap in the version sequence is refused as well. */
 	raw_exec(f->db, "DELETE FROM schema_version WHERE version = 1");
