@@ -144,9 +144,7 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX transfers_spool_until ON transfers (spool_until)"
 	" WHERE spool_until > 0;",
 	/* 3: TOTP step-up secrets and counters, and the queue of audit events
-	 * the administrator's command line leaves for the broker. (Number 2
-	 * is reserved for another table; until it lands this one is
-	 * applied as 2.) */
+	 * the administrator's command line leaves for the broker. */
 	"CREATE TABLE totp ("
 	" user TEXT PRIMARY KEY NOT NULL"
 	"  CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
