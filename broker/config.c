@@ -20,6 +20,10 @@
 #define DEFAULT_PARTIAL_TTL (24 * 3600)
 #define DEFAULT_MIN_FREE_SPACE (64ull << 20)
 #define DEFAULT_SYNC_INTERVAL (64ull << 20)
+#define DEFAULT_STEPUP_MAX_FAILURES 5
+#define DEFAULT_STEPUP_LOCKOUT 30
+#define DEFAULT_STEPUP_LOCKOUT_MAX 3600
+#define MAX_STEPUP_LOCKOUT (30ull * 24 * 3600)
 /* Timeouts end up in time_t timers and int64_t expiry arithmetic, where a
  * value near 2^64 turns negative and would expire every upload at once. */
 #define MAX_TIMEOUT 2147483647ull
@@ -40,6 +44,7 @@ config_free(struct config *cfg)
 	free(cfg->state_db);
 	free(cfg->audit_log);
 	free(cfg->register_path);
+	free(cfg->stepup_key_file);
 	free(cfg);
 }
 
@@ -161,11 +166,41 @@ parse_limits(const struct yamlnode_doc *doc, const struct yamlnode *lim,
 	return 0;
 }
 
+static int
+parse_stepup(const struct yamlnode_doc *doc, const struct yamlnode *su,
+    const char *basedir, struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "key_file", "max_failures",
+	    "lockout", "lockout_max", NULL };
+
+	if (su == NULL)
+		return 0;
+	if (yamlnode_check_keys(doc, su, "stepup", keys, err, errlen) != 0 ||
+	    get_path(doc, su, "key_file", "stepup", basedir,
+	    &cfg->stepup_key_file, err, errlen) != 0 ||
+	    yamlnode_get_uint(doc, su, "max_failures", 1, 100,
+	    &cfg->stepup_max_failures, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, su, "lockout", &cfg->stepup_lockout,
+	    err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, su, "lockout_max",
+	    &cfg->stepup_lockout_max, err, errlen) < 0)
+		return -1;
+	if (cfg->stepup_lockout == 0 ||
+	    cfg->stepup_lockout > MAX_STEPUP_LOCKOUT ||
+	    cfg->stepup_lockout_max > MAX_STEPUP_LOCKOUT)
+		return util_err(err, errlen, "%s:%u: stepup: lockout and "
+		    "lockout_max must be 1s to 30d", doc->path, su->line);
+	if (cfg->stepup_lockout_max < cfg->stepup_lockout)
+		return util_err(err, errlen, "%s:%u: stepup.lockout_max must be "
+		    "at least stepup.lockout", doc->path, su->line);
+	return 0;
+}
+
 int
 config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	static const char *const top_keys[] = { "listen", "tls", "spool_dir",
-	    "state_db", "audit_log", "register", "limits", NULL };
+	    "state_db", "audit_log", "register", "limits", "stepup", NULL };
 	static const char *const tls_keys[] = { "cert", "key", "ca", "crl",
 	    NULL };
 	struct yamlnode_doc *doc = NULL;
@@ -184,6 +219,9 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	cfg->partial_ttl = DEFAULT_PARTIAL_TTL;
 	cfg->min_free_space = DEFAULT_MIN_FREE_SPACE;
 	cfg->sync_interval = DEFAULT_SYNC_INTERVAL;
+	cfg->stepup_max_failures = DEFAULT_STEPUP_MAX_FAILURES;
+	cfg->stepup_lockout = DEFAULT_STEPUP_LOCKOUT;
+	cfg->stepup_lockout_max = DEFAULT_STEPUP_LOCKOUT_MAX;
 
 	if ((cfg->path = strdup(path)) == NULL || (copy = strdup(path)) == NULL) {
 		util_err(err, errlen, "out of memory");
@@ -225,6 +263,8 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    get_path(doc, root, "register", "top level", basedir,
 	    &cfg->register_path, err, errlen) != 0 ||
 	    parse_limits(doc, yamlnode_get(root, "limits"), cfg, err,
+	    errlen) != 0 ||
+	    parse_stepup(doc, yamlnode_get(root, "stepup"), basedir, cfg, err,
 	    errlen) != 0)
 		goto out;
 	*out = cfg;

@@ -34,6 +34,12 @@ struct config {
 	uint64_t partial_ttl;		/* seconds a broken upload stays resumable */
 	uint64_t min_free_space;	/* bytes the spool must keep free */
 	uint64_t sync_interval;		/* bytes between durable checkpoints */
+	/* stepup: TOTP step-up; key file NULL when the section is absent
+	 * (then no step-up can succeed). */
+	char *stepup_key_file;		/* AES-256 key sealing TOTP secrets */
+	uint64_t stepup_max_failures;	/* consecutive failures before a lock */
+	uint64_t stepup_lockout;	/* seconds of the first lock */
+	uint64_t stepup_lockout_max;	/* cap of the doubling lock */
 };
 
 /* Loads and validates path. -1 with "file:line: field: problem" in err. */
