@@ -222,6 +222,7 @@ class Broker:
         self.register = self.dir / "register.yaml"
         self.log = self.dir / "broker.log"
         self.proc = None
+        self.ended_on_purpose = False
         for src, dst in ((pki_.ca, "ca.crt"), (pki_.crl, "crl.pem"),
                          (pki_.server_cert, "server.crt"),
                          (pki_.server_key, "server.key")):
@@ -255,6 +256,7 @@ class Broker:
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None
+        self.ended_on_purpose = False
         logf = open(self.log, "ab")
         try:
             self.proc = subprocess.Popen(
@@ -292,6 +294,7 @@ class Broker:
         (negative for death by signal). Kills on timeout and fails."""
         if not self.running():
             return self.proc.returncode if self.proc else None
+        self.ended_on_purpose = True
         self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
@@ -302,6 +305,7 @@ class Broker:
 
     def kill(self):
         if self.running():
+            self.ended_on_purpose = True
             self.proc.kill()
             try:
                 self.proc.wait(STOP_TIMEOUT)
@@ -311,6 +315,35 @@ class Broker:
     def restart(self, sig=signal.SIGTERM):
         self.stop(sig)
         return self.start()
+
+    def teardown_problems(self):
+        """Ends a broker still running with SIGTERM and lists what went
+        wrong: a broker that died on its own, a non-zero exit after SIGTERM
+        (leak reports of a sanitizer build end up here), sanitizer
+        reports in the log."""
+        if self.proc is None:
+            return []
+        problems = []
+        if self.running():
+            try:
+                rc = self.stop(signal.SIGTERM)
+            except AssertionError as e:
+                rc = None
+                problems.append(str(e))
+            if rc not in (0, None):
+                problems.append(f"exit status {rc} after SIGTERM")
+        elif not self.ended_on_purpose:
+            problems.append(f"sekishod died by itself "
+                            f"(status {self.proc.returncode})")
+        log = self.log_text()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                       "UndefinedBehaviorSanitizer"):
+            if marker in log:
+                i = log.index(marker)
+                problems.append("sanitizer report in the log: "
+                                + log[max(0, i - 300):i + 4000])
+                break
+        return problems
 
     def log_text(self):
         try:
@@ -345,8 +378,14 @@ def broker(pki, tmp_path):
         return b.start() if start else b
 
     yield make
+    problems = []
     for b in started:
-        b.kill()
+        try:
+            problems += b.teardown_problems()
+        finally:
+            b.kill()
+    if problems:
+        pytest.fail("broker teardown: " + "; ".join(problems), pytrace=False)
 
 
 def read_audit(path):

@@ -401,7 +401,7 @@ def test_many_requests_on_one_connection(pki, broker):
             assert state["received"] == len(data)
 
 
-@pytest.mark.parametrize("name", ["n" * 1025, "n" * 4096, "a\x00b"])
+@pytest.mark.parametrize("name", ["n" * 1025, "n" * 4096, "a\x00b", ""])
 def test_put_with_bad_name_refused(pki, broker, name):
     """The client refuses these itself; the broker must too."""
     b = broker()
