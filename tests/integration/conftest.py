@@ -289,6 +289,22 @@ class Broker:
         """SIGHUP: the broker reloads its CRL and register."""
         self.send_signal(signal.SIGHUP)
 
+    def reload_and_wait(self, timeout=10.0):
+        """SIGHUP, then waits (bounded) for the broker's "event=reload" log
+        line, which it writes whether the reload succeeded or not. Returns
+        that line."""
+        before = self.log_text().count("event=reload")
+        self.reload()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = [ln for ln in self.log_text().splitlines()
+                     if "event=reload" in ln]
+            if len(lines) > before:
+                return lines[-1]
+            assert self.running(), "broker died on SIGHUP"
+            time.sleep(0.05)
+        raise AssertionError(f"no reload logged within {timeout}s of SIGHUP")
+
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
         """Sends sig and waits for the exit; returns the exit status
         (negative for death by signal). Kills on timeout and fails."""

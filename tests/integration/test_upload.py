@@ -277,3 +277,52 @@ def test_audit_log_records_the_upload(broker, client, tmp_path):
             if isinstance(r.get("subject"), dict)
             and r["subject"].get("transfer") == obj["transfer"]]
     assert mine, f"no audit record for {obj['transfer']}: {records}"
+
+
+def test_register_reload_on_sighup(broker, client, tmp_path):
+    b = broker()
+    c = client(b)
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"new interface\n")
+    rc, obj, err = put(c, f, to="IF-2026-003")
+    assert rc == EXIT_POLICY, (obj, err)
+    b.write_register({"interfaces": [
+        {"id": "IF-2026-001", "max_class": 2},
+        {"id": "IF-2026-003", "max_class": 2},
+    ]})
+    b.reload_and_wait()
+    rc, obj, err = put(c, f, to="IF-2026-003")
+    assert rc == EXIT_OK, (obj, err)
+    # IF-2026-002 is gone from the register now
+    rc, obj, err = put(c, f, to="IF-2026-002")
+    assert rc == EXIT_POLICY, (obj, err)
+
+
+@pytest.mark.parametrize("bad", [
+    "interfaces: [\n",                                   # not YAML
+    "interfaces:\n  - id: IF-2026-001\n    max_clas: 2\n",  # unknown key
+    "",                                                  # empty
+])
+def test_broken_register_reload_keeps_the_old_one(broker, client, tmp_path,
+                                                  bad):
+    b = broker()
+    c = client(b)
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"still allowed\n")
+    b.write_register(bad)
+    b.reload_and_wait()
+    assert b.running()
+    rc, obj, err = put(c, f, to="IF-2026-002")
+    assert rc == EXIT_OK, (obj, err)
+    rc, obj, err = put(c, f, to="IF-2026-002", cls=2)
+    assert rc == EXIT_POLICY, (obj, err)
+
+
+def test_check_config(broker):
+    b = broker(start=False)
+    proc = b.check_config()
+    assert proc.returncode == 0, proc.stderr
+    b.config.write_text(b.config.read_text() + "unknown_key: 1\n")
+    proc = b.check_config()
+    assert proc.returncode == 1
+    assert "unknown_key" in proc.stderr + proc.stdout
