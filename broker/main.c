@@ -48,6 +48,7 @@ struct daemon {
 	struct audit *audit;
 	struct commit_env env;
 	struct event *sig_term, *sig_int, *sig_hup, *grace_ev;
+	struct event *accept_pause_ev;
 	int grace_ticks;
 };
 
@@ -190,20 +191,40 @@ static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
+	struct daemon *d = arg;
+
 	(void)l;
-	session_accept(arg, fd, sa, salen);
+	session_accept(&d->b, fd, sa, salen);
+}
+
+static void
+resume_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (d->b.listener != NULL && !d->b.shutting_down)
+		evconnlistener_enable(d->b.listener);
 }
 
 static void
 on_accept_error(struct evconnlistener *l, void *arg)
 {
+	struct daemon *d = arg;
+	struct timeval pause = { 1, 0 };
 	int e = EVUTIL_SOCKET_ERROR();
 
-	(void)l;
-	(void)arg;
-	/* EMFILE and friends: keep running, the next accept may work. */
-	log_kv("error", "accept", "reason=\"%s\"",
-	    evutil_socket_error_to_string(e));
+	/* EMFILE and friends: a listener left enabled would spin on the same
+	 * error; pause accepting for a second and try again. */
+	log_kv("error", "accept", "reason=\"%s\" result=\"accepting paused "
+	    "for 1s\"", evutil_socket_error_to_string(e));
+	evconnlistener_disable(l);
+	if (d->accept_pause_ev == NULL)
+		d->accept_pause_ev = evtimer_new(d->b.base, resume_accept, d);
+	if (d->accept_pause_ev == NULL ||
+	    evtimer_add(d->accept_pause_ev, &pause) != 0)
+		evconnlistener_enable(l);
 }
 
 static int
@@ -222,7 +243,7 @@ listen_on(struct daemon *d, char *err, size_t errlen)
 		return util_err(err, errlen, "listen %s:%s: %s",
 		    d->b.cfg->listen_host, d->b.cfg->listen_port,
 		    gai_strerror(rc));
-	d->b.listener = evconnlistener_new_bind(d->b.base, on_accept, &d->b,
+	d->b.listener = evconnlistener_new_bind(d->b.base, on_accept, d,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
 	    128, res->ai_addr, (int)res->ai_addrlen);
 	freeaddrinfo(res);
@@ -385,6 +406,8 @@ out:
 		event_free(d.sig_hup);
 	if (d.grace_ev != NULL)
 		event_free(d.grace_ev);
+	if (d.accept_pause_ev != NULL)
+		event_free(d.accept_pause_ev);
 	housekeeping_stop(&d.b);
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
