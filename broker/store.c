@@ -167,6 +167,159 @@ static const char *const store_migrations[] = {
 	" actor TEXT NOT NULL CHECK (length(CAST(actor AS BLOB)) <= 64),"
 	" detail TEXT NOT NULL CHECK (length(CAST(detail AS BLOB)) < 128)"
 	") STRICT;",
+	/* 4: approval officers. The transfers table is rebuilt once more for
+	 * the states "held" (waiting for officers) and "rejected"; then the
+	 * held transfers' requests, the officers' votes, exceptions and the
+	 * transfers that went through them. */
+	"CREATE TABLE transfers_v4 ("
+	" id TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(id) = 32 AND id NOT GLOB '*[^0-9a-f]*'),"
+	" user TEXT NOT NULL"
+	"  CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" dept TEXT NOT NULL CHECK (length(CAST(dept AS BLOB)) <= 64),"
+	" terminal TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(terminal AS BLOB)) <= 64),"
+	" cert_fp TEXT NOT NULL"
+	"  CHECK (length(cert_fp) = 64 AND cert_fp NOT GLOB '*[^0-9a-f]*'),"
+	" interface TEXT NOT NULL"
+	"  CHECK (length(CAST(interface AS BLOB)) BETWEEN 1 AND 64),"
+	" name TEXT NOT NULL CHECK (length(CAST(name AS BLOB)) <= 1024),"
+	" purpose TEXT NOT NULL CHECK (length(CAST(purpose AS BLOB)) <= 512),"
+	" size INTEGER NOT NULL CHECK (size >= 0),"
+	" class INTEGER NOT NULL CHECK (class BETWEEN 1 AND 3),"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('receiving', 'stored', 'held', 'rejected',"
+	"   'queued', 'forwarding', 'delivered', 'failed', 'expired')),"
+	" received INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (received >= 0 AND received <= size),"
+	" sha256 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (sha256 = '' OR (length(sha256) = 64"
+	"   AND sha256 NOT GLOB '*[^0-9a-f]*')),"
+	" error TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(error AS BLOB)) < 256),"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" queued_at INTEGER NOT NULL DEFAULT 0 CHECK (queued_at >= 0),"
+	" attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts BETWEEN 0 AND 1000000),"
+	" next_attempt_at INTEGER NOT NULL DEFAULT 0 CHECK (next_attempt_at >= 0),"
+	" last_error TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(last_error AS BLOB)) < 256),"
+	" destination TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(destination AS BLOB)) <= 2048),"
+	" upstream_status INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (upstream_status BETWEEN 0 AND 999),"
+	" upstream_etag TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(upstream_etag AS BLOB)) <= 128),"
+	" upstream_version TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(upstream_version AS BLOB)) <= 128),"
+	" upstream_bytes INTEGER NOT NULL DEFAULT 0 CHECK (upstream_bytes >= 0),"
+	" upstream_duration_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (upstream_duration_ms >= 0),"
+	" upstream_spki TEXT NOT NULL DEFAULT ''"
+	"  CHECK (upstream_spki = '' OR (length(upstream_spki) = 64"
+	"   AND upstream_spki NOT GLOB '*[^0-9a-f]*')),"
+	" spool_until INTEGER NOT NULL DEFAULT 0 CHECK (spool_until >= 0),"
+	" CHECK (state NOT IN ('stored', 'held', 'queued', 'forwarding',"
+	"  'delivered') OR sha256 <> '')"
+	") STRICT;"
+	"INSERT INTO transfers_v4 SELECT id, user, dept, terminal, cert_fp,"
+	" interface, name, purpose, size, class, state, received, sha256, error,"
+	" created, updated, queued_at, attempts, next_attempt_at, last_error,"
+	" destination, upstream_status, upstream_etag, upstream_version,"
+	" upstream_bytes, upstream_duration_ms, upstream_spki, spool_until"
+	" FROM transfers;"
+	"DROP TABLE transfers;"
+	"ALTER TABLE transfers_v4 RENAME TO transfers;"
+	"CREATE INDEX transfers_state_updated ON transfers (state, updated);"
+	"CREATE INDEX transfers_user ON transfers (user);"
+	"CREATE INDEX transfers_spool_until ON transfers (spool_until)"
+	" WHERE spool_until > 0;"
+	"CREATE TABLE approval_requests ("
+	" transfer TEXT PRIMARY KEY NOT NULL REFERENCES transfers (id),"
+	" interface TEXT NOT NULL"
+	"  CHECK (length(CAST(interface AS BLOB)) BETWEEN 1 AND 64),"
+	" user TEXT NOT NULL CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" approvers TEXT NOT NULL"
+	"  CHECK (length(CAST(approvers AS BLOB)) BETWEEN 1 AND 64),"
+	" required INTEGER NOT NULL CHECK (required BETWEEN 1 AND 16),"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('pending', 'approved', 'rejected', 'expired')),"
+	" created INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" decided INTEGER NOT NULL DEFAULT 0,"
+	" decided_by TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(decided_by AS BLOB)) <= 64),"
+	" comment TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(comment AS BLOB)) <= 512),"
+	" CHECK (state = 'pending' OR decided > 0)"
+	") STRICT;"
+	"CREATE INDEX approval_requests_state ON approval_requests "
+	" (state, created);"
+	"CREATE TABLE approval_votes ("
+	" transfer TEXT NOT NULL REFERENCES approval_requests (transfer),"
+	" officer TEXT NOT NULL"
+	"  CHECK (length(CAST(officer AS BLOB)) BETWEEN 1 AND 64),"
+	" cert_fp TEXT NOT NULL"
+	"  CHECK (length(cert_fp) = 64 AND cert_fp NOT GLOB '*[^0-9a-f]*'),"
+	" vote TEXT NOT NULL CHECK (vote IN ('approve', 'reject')),"
+	" comment TEXT NOT NULL CHECK (length(CAST(comment AS BLOB)) <= 512),"
+	" at INTEGER NOT NULL,"
+	" PRIMARY KEY (transfer, officer)"
+	") STRICT;"
+	"CREATE TABLE exceptions ("
+	" id TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(id) BETWEEN 4 AND 31 AND id GLOB 'EX-*'"
+	"   AND substr(id, 4) NOT GLOB '*[^0-9a-f]*'),"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('requested', 'active', 'refused', 'revoked')),"
+	" emergency INTEGER NOT NULL DEFAULT 0 CHECK (emergency IN (0, 1)),"
+	" interface TEXT NOT NULL"
+	"  CHECK (length(CAST(interface AS BLOB)) BETWEEN 1 AND 64),"
+	" users TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(users AS BLOB)) <= 1040),"
+	" groups TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(groups AS BLOB)) <= 1040),"
+	" max_class INTEGER NOT NULL DEFAULT 0 CHECK (max_class BETWEEN 0 AND 2),"
+	" max_size INTEGER NOT NULL DEFAULT 0 CHECK (max_size >= 0),"
+	" hours_from INTEGER NOT NULL DEFAULT -1"
+	"  CHECK (hours_from BETWEEN -1 AND 1439),"
+	" hours_to INTEGER NOT NULL DEFAULT -1 CHECK (hours_to BETWEEN -1 AND 1440),"
+	" max_count INTEGER NOT NULL DEFAULT 0 CHECK (max_count >= 0),"
+	" not_before INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL,"
+	" reason TEXT NOT NULL"
+	"  CHECK (length(CAST(reason AS BLOB)) BETWEEN 1 AND 512),"
+	" requester TEXT NOT NULL"
+	"  CHECK (length(CAST(requester AS BLOB)) BETWEEN 1 AND 64),"
+	" requested INTEGER NOT NULL,"
+	" granted_by TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(granted_by AS BLOB)) <= 64),"
+	" granted INTEGER NOT NULL DEFAULT 0,"
+	" comment TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(comment AS BLOB)) <= 512),"
+	" confirm_by INTEGER NOT NULL DEFAULT 0,"
+	" confirmed_by TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(confirmed_by AS BLOB)) <= 64),"
+	" confirmed INTEGER NOT NULL DEFAULT 0,"
+	" ended_by TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(ended_by AS BLOB)) <= 64),"
+	" ended INTEGER NOT NULL DEFAULT 0,"
+	" end_reason TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(end_reason AS BLOB)) <= 512),"
+	" CHECK (users <> '' OR groups <> ''),"
+	" CHECK (not_after > not_before),"
+	" CHECK (state IN ('requested', 'refused') OR granted_by <> ''),"
+	" CHECK (state NOT IN ('refused', 'revoked') OR ended > 0),"
+	" CHECK (emergency = 0 OR state = 'requested' OR confirm_by > 0)"
+	") STRICT;"
+	"CREATE INDEX exceptions_state ON exceptions (state, id);"
+	"CREATE TABLE exception_uses ("
+	" exception TEXT NOT NULL REFERENCES exceptions (id),"
+	" transfer TEXT NOT NULL UNIQUE REFERENCES transfers (id),"
+	" user TEXT NOT NULL CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" at INTEGER NOT NULL,"
+	" PRIMARY KEY (exception, transfer)"
+	") STRICT;",
 };
 #define STORE_NMIGRATIONS \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -179,6 +332,20 @@ _Static_assert(STORE_NMIGRATIONS == STORE_SCHEMA_VERSION,
 	"next_attempt_at, last_error, destination, upstream_status, " \
 	"upstream_etag, upstream_version, upstream_bytes, " \
 	"upstream_duration_ms, upstream_spki, spool_until"
+
+#define AP_COLUMNS \
+	"transfer, interface, user, approvers, required, state, created, " \
+	"expires, decided, decided_by, comment"
+#define AP_COUNT \
+	"(SELECT count(*) FROM approval_votes v WHERE v.transfer = a.transfer " \
+	"AND v.vote = 'approve')"
+#define EX_COLUMNS \
+	"id, state, emergency, interface, users, groups, max_class, max_size, " \
+	"hours_from, hours_to, max_count, not_before, not_after, reason, " \
+	"requester, requested, granted_by, granted, comment, confirm_by, " \
+	"confirmed_by, confirmed, ended_by, ended, end_reason"
+#define EX_COUNT \
+	"(SELECT count(*) FROM exception_uses u WHERE u.exception = e.id)"
 
 enum store_stmt {
 	S_BEGIN,
@@ -204,6 +371,18 @@ enum store_stmt {
 	S_TOTP_EVENT_ADD,
 	S_TOTP_EVENT_LIST,
 	S_TOTP_EVENT_DELETE,
+	S_AP_INSERT,
+	S_AP_GET,
+	S_AP_CLOSE,
+	S_AP_EACH,
+	S_VOTE_INSERT,
+	S_VOTE_LIST,
+	S_EX_INSERT,
+	S_EX_GET,
+	S_EX_UPDATE,
+	S_EX_EACH,
+	S_EX_USE,
+	S_EX_OF,
 	S_COUNT
 };
 
@@ -262,6 +441,42 @@ static const char *const store_sql[S_COUNT] = {
 	[S_TOTP_EVENT_LIST] = "SELECT id, time, type, user, actor, detail "
 	    "FROM totp_audit ORDER BY id LIMIT ?1",
 	[S_TOTP_EVENT_DELETE] = "DELETE FROM totp_audit WHERE id = ?1",
+	[S_AP_INSERT] = "INSERT INTO approval_requests (" AP_COLUMNS ") "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[S_AP_GET] = "SELECT " AP_COLUMNS ", " AP_COUNT " FROM "
+	    "approval_requests a WHERE transfer = ?1",
+	[S_AP_CLOSE] = "UPDATE approval_requests SET state = ?2, "
+	    "decided_by = ?3, comment = ?4, decided = ?5 "
+	    "WHERE transfer = ?1 AND state = 'pending'",
+	[S_AP_EACH] = "SELECT " AP_COLUMNS ", " AP_COUNT " FROM "
+	    "approval_requests a WHERE (?1 IS NULL OR state = ?1) "
+	    "AND (?2 = 0 OR expires < ?2) "
+	    "AND (created > ?3 OR (created = ?3 AND transfer > ?4)) "
+	    "ORDER BY created, transfer LIMIT ?5",
+	[S_VOTE_INSERT] = "INSERT INTO approval_votes (transfer, officer, "
+	    "cert_fp, vote, comment, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_VOTE_LIST] = "SELECT transfer, officer, cert_fp, vote, comment, at "
+	    "FROM approval_votes WHERE transfer = ?1 ORDER BY at, officer "
+	    "LIMIT ?2",
+	[S_EX_INSERT] = "INSERT INTO exceptions (" EX_COLUMNS ") VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+	[S_EX_GET] = "SELECT " EX_COLUMNS ", " EX_COUNT " FROM exceptions e "
+	    "WHERE id = ?1",
+	[S_EX_UPDATE] = "UPDATE exceptions SET state = ?2, emergency = ?3, "
+	    "interface = ?4, users = ?5, groups = ?6, max_class = ?7, "
+	    "max_size = ?8, hours_from = ?9, hours_to = ?10, max_count = ?11, "
+	    "not_before = ?12, not_after = ?13, reason = ?14, "
+	    "granted_by = ?17, granted = ?18, comment = ?19, "
+	    "confirm_by = ?20, confirmed_by = ?21, confirmed = ?22, "
+	    "ended_by = ?23, ended = ?24, end_reason = ?25 "
+	    "WHERE id = ?1 AND state = ?26",
+	[S_EX_EACH] = "SELECT " EX_COLUMNS ", " EX_COUNT " FROM exceptions e "
+	    "WHERE (?1 IS NULL OR state = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
+	[S_EX_USE] = "INSERT INTO exception_uses (exception, transfer, user, "
+	    "at) VALUES (?1, ?2, ?3, ?4) "
+	    "ON CONFLICT (exception, transfer) DO NOTHING",
+	[S_EX_OF] = "SELECT exception FROM exception_uses WHERE transfer = ?1",
 };
 
 struct store {
@@ -1202,4 +1417,461 @@ store_totp_event_delete(struct store *st, int64_t id, char *err,
 	snprintf(what, sizeof(what), "%lld", (long long)id);
 	return store_update(st, s, sqlite3_bind_int64(s, 1, id), what,
 	    "delete totp event", err, errlen);
+}
+
+/* ---- held transfers and exceptions (migration 4) ------------------------ */
+
+/* Binds an unsigned count or size that must fit SQLite's int64. */
+static int
+bind_u64(sqlite3_stmt *s, int i, uint64_t v)
+{
+	if (v > (uint64_t)INT64_MAX)
+		return SQLITE_RANGE;
+	return sqlite3_bind_int64(s, i, (sqlite3_int64)v);
+}
+
+/* Runs a bound INSERT: STORE_EXISTS on a uniqueness conflict. */
+static int
+store_insert(struct store *st, sqlite3_stmt *s, int rc, const char *what,
+    char *err, size_t errlen)
+{
+	int ret = 0;
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		ret = 0;
+	else if (rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+	    rc == SQLITE_CONSTRAINT_UNIQUE) {
+		util_err(err, errlen, "store: %s: already recorded", what);
+		ret = STORE_EXISTS;
+	} else if (rc == SQLITE_RANGE)
+		ret = util_err(err, errlen, "store: %s: value out of range",
+		    what);
+	else
+		ret = store_fail(st, err, errlen, what);
+	store_done(s);
+	return ret;
+}
+
+static int
+ap_row(sqlite3_stmt *s, struct store_approval *a)
+{
+	sqlite3_int64 required, n;
+
+	memset(a, 0, sizeof(*a));
+	if (col_text(s, 0, a->transfer, sizeof(a->transfer)) == -1 ||
+	    col_text(s, 1, a->interface, sizeof(a->interface)) == -1 ||
+	    col_text(s, 2, a->user, sizeof(a->user)) == -1 ||
+	    col_text(s, 3, a->approvers, sizeof(a->approvers)) == -1 ||
+	    col_text(s, 5, a->state, sizeof(a->state)) == -1 ||
+	    col_text(s, 9, a->decided_by, sizeof(a->decided_by)) == -1 ||
+	    col_text(s, 10, a->comment, sizeof(a->comment)) == -1)
+		return -1;
+	required = sqlite3_column_int64(s, 4);
+	n = sqlite3_column_int64(s, 11);
+	if (required < 1 || required > 16 || n < 0 || n > 1000000)
+		return -1;
+	a->required = (unsigned)required;
+	a->created = sqlite3_column_int64(s, 6);
+	a->expires = sqlite3_column_int64(s, 7);
+	a->decided = sqlite3_column_int64(s, 8);
+	a->approvals = (unsigned)n;
+	return 0;
+}
+
+int
+store_approval_insert(struct store *st, const struct store_approval *a,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_AP_INSERT];
+	int rc;
+
+	rc = bind_text(s, 1, a->transfer);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, a->interface);
+	if (rc == SQLITE_OK) rc = bind_text(s, 3, a->user);
+	if (rc == SQLITE_OK) rc = bind_text(s, 4, a->approvers);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 5, a->required);
+	if (rc == SQLITE_OK) rc = bind_text(s, 6, a->state);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, a->created);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 8, a->expires);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 9, a->decided);
+	if (rc == SQLITE_OK) rc = bind_text(s, 10, a->decided_by);
+	if (rc == SQLITE_OK) rc = bind_text(s, 11, a->comment);
+	return store_insert(st, s, rc, "insert approval request", err, errlen);
+}
+
+int
+store_approval_get(struct store *st, const char *transfer,
+    struct store_approval *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_AP_GET];
+	int rc, ret;
+
+	if (bind_text(s, 1, transfer) != SQLITE_OK) {
+		store_done(s);
+		return store_fail(st, err, errlen, "get approval request");
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if ((ret = ap_row(s, out)) == -1)
+			util_err(err, errlen, "store: approval request %s: a "
+			    "column does not fit its field", transfer);
+	} else if (rc == SQLITE_DONE) {
+		util_err(err, errlen, "store: no approval request for %s",
+		    transfer);
+		ret = STORE_NOTFOUND;
+	} else
+		ret = store_fail(st, err, errlen, "get approval request");
+	store_done(s);
+	return ret;
+}
+
+int
+store_approval_close(struct store *st, const char *transfer,
+    const char *state, const char *decided_by, const char *comment,
+    int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_AP_CLOSE];
+	int rc;
+
+	rc = bind_text(s, 1, transfer);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, state);
+	if (rc == SQLITE_OK) rc = bind_text(s, 3, decided_by);
+	if (rc == SQLITE_OK) rc = bind_text(s, 4, comment);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 5, now);
+	return store_update(st, s, rc, transfer, "close approval request",
+	    err, errlen);
+}
+
+int
+store_approval_each(struct store *st, const char *state,
+    int64_t expires_before,
+    int (*fn)(const struct store_approval *a, void *arg), void *arg,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_AP_EACH];
+	struct store_approval *page;
+	sqlite3_int64 last_created = INT64_MIN;
+	char last[UTIL_ID_LEN + 1] = "";
+	int n, i, rc, ret = 0;
+
+	if ((page = calloc(STORE_EACH_PAGE, sizeof(*page))) == NULL)
+		return util_err(err, errlen, "store: out of memory");
+	for (;;) {
+		rc = state != NULL ? bind_text(s, 1, state) :
+		    sqlite3_bind_null(s, 1);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 2, expires_before);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 3, last_created);
+		if (rc == SQLITE_OK)
+			rc = bind_text(s, 4, last);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(s, 5, STORE_EACH_PAGE);
+		n = 0;
+		while (rc == SQLITE_OK && n < STORE_EACH_PAGE &&
+		    (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (ap_row(s, &page[n]) == -1) {
+				store_done(s);
+				ret = util_err(err, errlen, "store: approval "
+				    "requests: a column does not fit its "
+				    "field");
+				goto out;
+			}
+			n++;
+			rc = SQLITE_OK;
+		}
+		if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+			ret = store_fail(st, err, errlen, "approval requests");
+			store_done(s);
+			goto out;
+		}
+		store_done(s);
+		for (i = 0; i < n; i++)
+			if (fn(&page[i], arg) != 0)
+				goto out;
+		if (n < STORE_EACH_PAGE)
+			break;
+		last_created = page[n - 1].created;
+		memcpy(last, page[n - 1].transfer, sizeof(last));
+	}
+out:
+	free(page);
+	return ret;
+}
+
+int
+store_vote_insert(struct store *st, const struct store_vote *v, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_VOTE_INSERT];
+	int rc;
+
+	rc = bind_text(s, 1, v->transfer);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, v->officer);
+	if (rc == SQLITE_OK) rc = bind_text(s, 3, v->cert_fp);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 4, v->approve ? "approve" : "reject");
+	if (rc == SQLITE_OK) rc = bind_text(s, 5, v->comment);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 6, v->at);
+	return store_insert(st, s, rc, "insert vote", err, errlen);
+}
+
+int
+store_vote_list(struct store *st, const char *transfer,
+    struct store_vote *out, size_t max, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_VOTE_LIST];
+	char vote[16];
+	int rc, ret = 0;
+
+	*n = 0;
+	rc = bind_text(s, 1, transfer);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)(max > 1000 ?
+		    1000 : max));
+	while (rc == SQLITE_OK && *n < max &&
+	    (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_vote *v = &out[*n];
+
+		memset(v, 0, sizeof(*v));
+		if (col_text(s, 0, v->transfer, sizeof(v->transfer)) == -1 ||
+		    col_text(s, 1, v->officer, sizeof(v->officer)) == -1 ||
+		    col_text(s, 2, v->cert_fp, sizeof(v->cert_fp)) == -1 ||
+		    col_text(s, 3, vote, sizeof(vote)) == -1 ||
+		    col_text(s, 4, v->comment, sizeof(v->comment)) == -1) {
+			ret = util_err(err, errlen, "store: votes of %s: a "
+			    "column does not fit its field", transfer);
+			break;
+		}
+		v->approve = strcmp(vote, "approve") == 0;
+		v->at = sqlite3_column_int64(s, 5);
+		(*n)++;
+		rc = SQLITE_OK;
+	}
+	if (ret == 0 && rc != SQLITE_OK && rc != SQLITE_DONE)
+		ret = store_fail(st, err, errlen, "list votes");
+	store_done(s);
+	return ret;
+}
+
+static int
+ex_bind(sqlite3_stmt *s, const struct store_exception *e)
+{
+	int rc;
+
+	rc = bind_text(s, 1, e->id);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, e->state);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 3, e->emergency != 0);
+	if (rc == SQLITE_OK) rc = bind_text(s, 4, e->interface);
+	if (rc == SQLITE_OK) rc = bind_text(s, 5, e->users);
+	if (rc == SQLITE_OK) rc = bind_text(s, 6, e->groups);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, e->max_class);
+	if (rc == SQLITE_OK) rc = bind_u64(s, 8, e->max_size);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 9, e->hours_from);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 10, e->hours_to);
+	if (rc == SQLITE_OK) rc = bind_u64(s, 11, e->max_count);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 12, e->not_before);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 13, e->not_after);
+	if (rc == SQLITE_OK) rc = bind_text(s, 14, e->reason);
+	if (rc == SQLITE_OK) rc = bind_text(s, 15, e->requester);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 16, e->requested);
+	if (rc == SQLITE_OK) rc = bind_text(s, 17, e->granted_by);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 18, e->granted);
+	if (rc == SQLITE_OK) rc = bind_text(s, 19, e->comment);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 20, e->confirm_by);
+	if (rc == SQLITE_OK) rc = bind_text(s, 21, e->confirmed_by);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 22, e->confirmed);
+	if (rc == SQLITE_OK) rc = bind_text(s, 23, e->ended_by);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 24, e->ended);
+	if (rc == SQLITE_OK) rc = bind_text(s, 25, e->end_reason);
+	return rc;
+}
+
+static int
+ex_row(sqlite3_stmt *s, struct store_exception *e)
+{
+	sqlite3_int64 cls, size, hf, ht, count, uses;
+
+	memset(e, 0, sizeof(*e));
+	if (col_text(s, 0, e->id, sizeof(e->id)) == -1 ||
+	    col_text(s, 1, e->state, sizeof(e->state)) == -1 ||
+	    col_text(s, 3, e->interface, sizeof(e->interface)) == -1 ||
+	    col_text(s, 4, e->users, sizeof(e->users)) == -1 ||
+	    col_text(s, 5, e->groups, sizeof(e->groups)) == -1 ||
+	    col_text(s, 13, e->reason, sizeof(e->reason)) == -1 ||
+	    col_text(s, 14, e->requester, sizeof(e->requester)) == -1 ||
+	    col_text(s, 16, e->granted_by, sizeof(e->granted_by)) == -1 ||
+	    col_text(s, 18, e->comment, sizeof(e->comment)) == -1 ||
+	    col_text(s, 20, e->confirmed_by, sizeof(e->confirmed_by)) == -1 ||
+	    col_text(s, 22, e->ended_by, sizeof(e->ended_by)) == -1 ||
+	    col_text(s, 24, e->end_reason, sizeof(e->end_reason)) == -1)
+		return -1;
+	cls = sqlite3_column_int64(s, 6);
+	size = sqlite3_column_int64(s, 7);
+	hf = sqlite3_column_int64(s, 8);
+	ht = sqlite3_column_int64(s, 9);
+	count = sqlite3_column_int64(s, 10);
+	uses = sqlite3_column_int64(s, 25);
+	if (cls < 0 || cls > 2 || size < 0 || hf < -1 || hf > 1439 ||
+	    ht < -1 || ht > 1440 || count < 0 || uses < 0)
+		return -1;
+	e->emergency = sqlite3_column_int(s, 2) != 0;
+	e->max_class = (unsigned)cls;
+	e->max_size = (uint64_t)size;
+	e->hours_from = (int)hf;
+	e->hours_to = (int)ht;
+	e->max_count = (uint64_t)count;
+	e->uses = (uint64_t)uses;
+	e->not_before = sqlite3_column_int64(s, 11);
+	e->not_after = sqlite3_column_int64(s, 12);
+	e->requested = sqlite3_column_int64(s, 15);
+	e->granted = sqlite3_column_int64(s, 17);
+	e->confirm_by = sqlite3_column_int64(s, 19);
+	e->confirmed = sqlite3_column_int64(s, 21);
+	e->ended = sqlite3_column_int64(s, 23);
+	return 0;
+}
+
+int
+store_exception_insert(struct store *st, const struct store_exception *e,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_EX_INSERT];
+
+	return store_insert(st, s, ex_bind(s, e), "insert exception", err,
+	    errlen);
+}
+
+int
+store_exception_get(struct store *st, const char *id,
+    struct store_exception *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_EX_GET];
+	int rc, ret;
+
+	if (bind_text(s, 1, id) != SQLITE_OK) {
+		store_done(s);
+		return store_fail(st, err, errlen, "get exception");
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if ((ret = ex_row(s, out)) == -1)
+			util_err(err, errlen, "store: exception %s: a column "
+			    "does not fit its field", id);
+	} else if (rc == SQLITE_DONE) {
+		util_err(err, errlen, "store: no exception %s", id);
+		ret = STORE_NOTFOUND;
+	} else
+		ret = store_fail(st, err, errlen, "get exception");
+	store_done(s);
+	return ret;
+}
+
+int
+store_exception_update(struct store *st, const struct store_exception *e,
+    const char *expect, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_EX_UPDATE];
+	int rc;
+
+	rc = ex_bind(s, e);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 26, expect);
+	if (rc == SQLITE_RANGE) {
+		store_done(s);
+		return util_err(err, errlen, "store: exception %s: value out "
+		    "of range", e->id);
+	}
+	return store_update(st, s, rc, e->id, "update exception", err,
+	    errlen);
+}
+
+int
+store_exception_each(struct store *st, const char *state,
+    int (*fn)(const struct store_exception *e, void *arg), void *arg,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_EX_EACH];
+	struct store_exception *page;
+	char last[STORE_EX_ID_MAX + 1] = "";
+	int n, i, rc, ret = 0;
+
+	if ((page = calloc(STORE_EACH_PAGE, sizeof(*page))) == NULL)
+		return util_err(err, errlen, "store: out of memory");
+	for (;;) {
+		rc = state != NULL ? bind_text(s, 1, state) :
+		    sqlite3_bind_null(s, 1);
+		if (rc == SQLITE_OK)
+			rc = bind_text(s, 2, last);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(s, 3, STORE_EACH_PAGE);
+		n = 0;
+		while (rc == SQLITE_OK && n < STORE_EACH_PAGE &&
+		    (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (ex_row(s, &page[n]) == -1) {
+				store_done(s);
+				ret = util_err(err, errlen, "store: exceptions: "
+				    "a column does not fit its field");
+				goto out;
+			}
+			n++;
+			rc = SQLITE_OK;
+		}
+		if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+			ret = store_fail(st, err, errlen, "exceptions");
+			store_done(s);
+			goto out;
+		}
+		store_done(s);
+		for (i = 0; i < n; i++)
+			if (fn(&page[i], arg) != 0)
+				goto out;
+		if (n < STORE_EACH_PAGE)
+			break;
+		memcpy(last, page[n - 1].id, sizeof(last));
+	}
+out:
+	free(page);
+	return ret;
+}
+
+int
+store_exception_use(struct store *st, const char *id, const char *transfer,
+    const char *user, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_EX_USE];
+	int rc;
+
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK) rc = bind_text(s, 2, transfer);
+	if (rc == SQLITE_OK) rc = bind_text(s, 3, user);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, now);
+	return store_insert(st, s, rc, "record exception use", err, errlen);
+}
+
+int
+store_exception_of(struct store *st, const char *transfer, char *id,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_EX_OF];
+	int rc, ret;
+
+	id[0] = '\0';
+	if (bind_text(s, 1, transfer) != SQLITE_OK) {
+		store_done(s);
+		return store_fail(st, err, errlen, "exception of transfer");
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		ret = col_text(s, 0, id, STORE_EX_ID_MAX + 1) == -1 ?
+		    util_err(err, errlen, "store: exception of %s does not "
+		    "fit its field", transfer) : 0;
+	else if (rc == SQLITE_DONE)
+		ret = STORE_NOTFOUND;
+	else
+		ret = store_fail(st, err, errlen, "exception of transfer");
+	store_done(s);
+	return ret;
 }

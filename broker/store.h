@@ -24,11 +24,11 @@
 
 /* Number of the newest migration this code applies (store_schema_version of
  * an up-to-date database). Bumped with every new migration. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Transfer states. "receiving": bytes may still arrive (also after a broken
  * connection, until partial_ttl); "stored": complete, verified, durable;
- * later issues add held. */
+ * "held" and "rejected" (migration 4): see the approvals section below. */
 #define STORE_RECEIVING "receiving"
 #define STORE_STORED "stored"
 #define STORE_FAILED "failed"
@@ -212,5 +212,138 @@ int store_totp_event_list(struct store *st, struct store_totp_event *out,
     size_t max, size_t *n, char *err, size_t errlen);
 int store_totp_event_delete(struct store *st, int64_t id, char *err,
     size_t errlen);
+
+/*
+ * Held transfers and exceptions (see broker/approvals.h), migration 4.
+ *
+ * approval_requests: one row per transfer held for approval officers
+ * (上長承認); approval_votes: one row per officer and transfer (the primary
+ * key is what makes one officer count once); exceptions: time-boxed
+ * exceptions (例外措置) from request to end; exception_uses: which transfer
+ * went through which exception (one exception per transfer).
+ */
+#define STORE_HELD "held"		/* transfer state while held */
+#define STORE_REJECTED "rejected"	/* transfer state after a rejection */
+
+#define STORE_AP_PENDING "pending"
+#define STORE_AP_APPROVED "approved"
+#define STORE_AP_REJECTED "rejected"
+#define STORE_AP_EXPIRED "expired"
+
+#define STORE_EX_REQUESTED "requested"
+#define STORE_EX_ACTIVE "active"
+#define STORE_EX_REFUSED "refused"
+#define STORE_EX_REVOKED "revoked"
+
+#define STORE_EX_ID_MAX 31		/* exception ids: "EX-" + 12 hex */
+#define STORE_TEXT_MAX 512		/* reasons and comments, in bytes */
+#define STORE_EX_LIST_MAX 1040		/* space-separated ids (16 x 64) */
+
+struct store_approval {
+	char transfer[UTIL_ID_LEN + 1];
+	char interface[65];
+	char user[65];			/* who uploaded (the requester) */
+	char approvers[65];		/* register group of the officers */
+	unsigned required;		/* approvals needed, 1..16 */
+	char state[16];			/* pending|approved|rejected|expired */
+	int64_t created;
+	int64_t expires;		/* a pending request expires here */
+	int64_t decided;		/* 0 while pending */
+	char decided_by[65];		/* officer who closed it, "" for expiry */
+	char comment[STORE_TEXT_MAX + 1];
+	unsigned approvals;		/* approve votes so far (read only) */
+};
+
+struct store_vote {
+	char transfer[UTIL_ID_LEN + 1];
+	char officer[65];
+	char cert_fp[UTIL_SHA256_HEX + 1];
+	int approve;			/* 1 approve, 0 reject */
+	char comment[STORE_TEXT_MAX + 1];
+	int64_t at;
+};
+
+struct store_exception {
+	char id[STORE_EX_ID_MAX + 1];
+	char state[16];			/* requested|active|refused|revoked */
+	int emergency;
+	char interface[65];
+	char users[STORE_EX_LIST_MAX + 1];	/* "u-a u-b", may be "" */
+	char groups[STORE_EX_LIST_MAX + 1];	/* "g-a", may be "" */
+	unsigned max_class;		/* 0: not widened */
+	uint64_t max_size;		/* 0: not widened */
+	int hours_from, hours_to;	/* minutes; -1/-1: not widened */
+	uint64_t max_count;		/* uses allowed; 0: no limit */
+	uint64_t uses;			/* transfers so far (read only) */
+	int64_t not_before, not_after;
+	char reason[STORE_TEXT_MAX + 1];
+	char requester[65];
+	int64_t requested;
+	char granted_by[65];		/* "" until granted */
+	int64_t granted;
+	char comment[STORE_TEXT_MAX + 1];	/* of the grant or refusal */
+	int64_t confirm_by;		/* emergency: confirm before this */
+	char confirmed_by[65];
+	int64_t confirmed;
+	char ended_by[65];		/* who refused or revoked; "" for the
+					   broker (auto-revocation) */
+	int64_t ended;
+	char end_reason[STORE_TEXT_MAX + 1];
+};
+
+/* Inserts a pending request for an existing transfer. */
+int store_approval_insert(struct store *st, const struct store_approval *a,
+    char *err, size_t errlen);
+/* The request of transfer, with its approve votes counted. */
+int store_approval_get(struct store *st, const char *transfer,
+    struct store_approval *out, char *err, size_t errlen);
+/* Closes a pending request: state, decided_by, comment, decided = now.
+ * STORE_NOTFOUND when there is no pending request of that transfer (it
+ * was decided meanwhile: compare-and-set). */
+int store_approval_close(struct store *st, const char *transfer,
+    const char *state, const char *decided_by, const char *comment,
+    int64_t now, char *err, size_t errlen);
+/* Calls fn for each request in state (NULL: any), ordered by creation,
+ * with expires < expires_before only unless it is 0. Paged like
+ * store_transfer_each: fn may use the store. fn returning non-zero stops
+ * the walk (0 is still returned). */
+int store_approval_each(struct store *st, const char *state,
+    int64_t expires_before,
+    int (*fn)(const struct store_approval *a, void *arg), void *arg,
+    char *err, size_t errlen);
+/* Records a vote. STORE_EXISTS when this officer already voted on it. */
+#define STORE_EXISTS 2
+int store_vote_insert(struct store *st, const struct store_vote *v,
+    char *err, size_t errlen);
+/* Up to max votes of transfer in the order cast, *n of them. */
+int store_vote_list(struct store *st, const char *transfer,
+    struct store_vote *out, size_t max, size_t *n, char *err, size_t errlen);
+
+/* Inserts an exception (any state). STORE_EXISTS when the id is taken. */
+int store_exception_insert(struct store *st, const struct store_exception *e,
+    char *err, size_t errlen);
+/* The exception, with its uses counted. */
+int store_exception_get(struct store *st, const char *id,
+    struct store_exception *out, char *err, size_t errlen);
+/* Writes every field of e except id, requester and requested, but only
+ * while the row is still in state expect (compare-and-set); STORE_NOTFOUND
+ * when it is not. */
+int store_exception_update(struct store *st, const struct store_exception *e,
+    const char *expect, char *err, size_t errlen);
+/* Calls fn for each exception in state (NULL: any) in id order, paged as
+ * store_approval_each. */
+int store_exception_each(struct store *st, const char *state,
+    int (*fn)(const struct store_exception *e, void *arg), void *arg,
+    char *err, size_t errlen);
+/* Records that transfer went through exception id (again for the same
+ * pair is a no-op). STORE_EXISTS when the transfer is recorded under
+ * another exception. */
+int store_exception_use(struct store *st, const char *id,
+    const char *transfer, const char *user, int64_t now, char *err,
+    size_t errlen);
+/* The exception transfer went through into id (size STORE_EX_ID_MAX + 1);
+ * STORE_NOTFOUND when none. */
+int store_exception_of(struct store *st, const char *transfer, char *id,
+    char *err, size_t errlen);
 
 #endif

@@ -2899,6 +2899,21 @@ policy_exception_limits(const struct policy *p, const char *interface,
 }
 
 int
+policy_interface_approval(const struct policy *p, const char *interface,
+    const char **group, unsigned *count)
+{
+	uint32_t i = FIND(p->ifaces, p->nifaces, interface);
+	const struct iface *f;
+
+	if (i == NONE)
+		return -1;
+	f = &p->ifaces[i];
+	*group = f->approval.set ? p->groups[f->approvers].id : NULL;
+	*count = f->approval.set ? f->approvals : 0;
+	return 0;
+}
+
+int
 policy_exception_check(const struct policy *p,
     const struct policy_exception *e, char *err, size_t errlen)
 {

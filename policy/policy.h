@@ -191,6 +191,11 @@ int policy_interface_target(const struct policy *p, const char *interface,
 /* -1 when the interface is unknown or has no exception_limits. */
 int policy_exception_limits(const struct policy *p, const char *interface,
     struct policy_exception_limits *out);
+/* Approver group of an interface's approval rule (NULL when it has none)
+ * and how many approvals it needs (0 when none). -1 when the interface is
+ * unknown. */
+int policy_interface_approval(const struct policy *p, const char *interface,
+    const char **group, unsigned *count);
 /* Checks an exception about to be granted against its interface's limits.
  * -1 with a message naming what exceeds the limits. */
 int policy_exception_check(const struct policy *p,
