@@ -1,36 +1,43 @@
 /*
  * audit — see audit.h and docs/audit.md.
  *
- * The log is a plain concatenation of CBOR records; a record is exactly the
- * bytes of one definite-length CBOR map, so the file needs no framing and
- * any CBOR tool can read it. The same record bytes are what the chain hashes
- * ("prev" = SHA-256 of the previous record) and what a Merkle tree will hash
- * later (leaf = SHA-256(0x00 || record)), so records are never re-encoded
+ * A segment is a plain concatenation of CBOR records; a record is exactly
+ * the bytes of one definite-length CBOR map, so segments need no framing and
+ * any CBOR tool can read them. The same record bytes are what the chain
+ * hashes ("prev" = SHA-256 of the previous record) and what the Merkle tree
+ * hashes (leaf = SHA-256(0x00 || record)), so records are never re-encoded
  * after they are written.
  *
  * Writing: a record is built with libcbor, serialised into a fixed 64 KiB
  * buffer and written with one write(2) on an O_APPEND descriptor, so a crash
- * can leave at most one incomplete record, at the very end. audit_sync is
- * one fdatasync for everything appended since the last one. Any failure
- * latches the log unhealthy: nothing is written after a failed write or sync
- * (a failed fsync is never retried, see spool.c), and the broker stops
- * accepting transfers until an operator has looked and restarted it.
+ * can leave at most one incomplete record, at the very end of the newest
+ * segment. audit_sync is one fdatasync for everything appended since the
+ * last one. Any failure latches the log unhealthy: nothing is written after
+ * a failed write or sync (a failed fsync is never retried, see spool.c), and
+ * the broker stops accepting transfers until an operator has looked and
+ * restarted it.
  *
- * Reading (audit_open, audit_read_file): records are delimited with the
- * libcbor streaming decoder, which only reports item headers and hands out
- * pointers into our buffer; nothing is allocated from a count in the file.
- * Every container count is checked against the bytes left in a record
- * window of at most AUDIT_MAX_RECORD bytes, nesting is bounded, and
- * indefinite-length items (never written) are refused.
+ * Checkpoints: the tree's node file is synced, then the checkpoint text is
+ * signed by the caller's function (the broker's signer process, which alone
+ * holds the key), the note is verified here with the public key, and only
+ * then written. So a checkpoint file never names a size whose nodes or
+ * records are not durable, and start-up can trust the nodes up to the
+ * latest checkpoint and rebuild only what follows it.
+ *
+ * Reading: lib/auditfmt's reader delimits records in a bounded window and
+ * never allocates from a count in the file.
  */
 #include "broker/audit.h"
+#include "broker/audittree.h"
 
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/timex.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,16 +50,44 @@
 
 #include "lib/util.h"
 
-#define AUDIT_MAX_DEPTH 8	/* container nesting a reader accepts */
 #define AUDIT_HASH_LEN 32
+#define SEG_SUFFIX ".audit"
+#define SEG_NAME_LEN 26		/* 20 digits + ".audit" */
+#define CP_SUFFIX ".note"
+#define CP_NAME_LEN 25		/* 20 digits + ".note" */
+#define CP_FILE_MAX 8192	/* bytes of a checkpoint file we read */
+#define TREE_DIR "tree"
+#define TREE_FILE "tree/nodes"
+#define CP_DIR "checkpoints"
 
 struct audit {
-	int fd;
+	int dirfd;
+	int cpfd;			/* checkpoints/ */
+	int fd;				/* newest segment, -1 before the first */
+	uint64_t seg_first;		/* its first seq */
+	uint64_t seg_bytes;		/* its size */
+	uint64_t *segs;			/* first seq of every segment, sorted */
+	size_t nsegs, capsegs;
 	int healthy;
 	int dirty;			/* appended since the last sync */
+	int dir_dirty;			/* a segment was created since then */
 	uint64_t seq;			/* next sequence number */
-	uint64_t size;			/* bytes in the file */
+	uint64_t synced;		/* records made durable */
 	uint8_t prev[AUDIT_HASH_LEN];	/* hash of the last record */
+	struct audittree *tree;
+	uint64_t segment_size;
+	uint64_t cp_records, cp_interval;
+	const char *(*clock_status)(void);
+	audit_sign_fn sign;
+	void *sign_arg;
+	int checkpoints;		/* origin, verifier and sign are set */
+	char origin[NOTE_NAME_MAX + 1];
+	struct note_verifier verifier;
+	uint64_t cp_size;		/* latest checkpoint; 0: none */
+	uint8_t cp_root[AUDIT_HASH_LEN];
+	time_t cp_time;
+	char *cp_note;
+	size_t cp_notelen;
 	char path[PATH_MAX];
 	char failure[256];		/* why the log became unhealthy */
 	uint8_t buf[AUDIT_MAX_RECORD];	/* serialisation buffer */
@@ -352,24 +387,29 @@ audit_build(const struct audit *a, time_t now, const struct audit_event *ev)
 	static const char *const actor_names[] = {
 		"user", "dept", "terminal", "cert_fp", "peer",
 	};
-	static const char *const subject_names[] = { "transfer", "interface" };
+	static const char *const subject_names[] = { "transfer", "interface",
+	    "service" };
 	const char *actor_values[] = {
 		ev->user, ev->dept, ev->terminal, ev->cert_fp, ev->peer,
 	};
-	const char *subject_values[] = { ev->transfer, ev->interface };
+	const char *subject_values[] = { ev->transfer, ev->interface,
+	    ev->service };
+	const char *clock = a->clock_status != NULL ? a->clock_status() :
+	    audit_clock_status();
 	char when[21];
 	cbor_item_t *rec;
 
 	util_time_rfc3339(now, when);
-	if ((rec = cbor_new_definite_map(7)) == NULL)
+	if ((rec = cbor_new_definite_map(8)) == NULL)
 		return NULL;
 	if (audit_put(rec, "seq", audit_build_uint(a->seq)) == -1 ||
 	    audit_put_text(rec, "time", when) == -1 ||
+	    audit_put_text(rec, "clock", clock) == -1 ||
 	    audit_put_text(rec, "type", ev->type) == -1 ||
 	    audit_put(rec, "actor", audit_build_fields(actor_names,
 	    actor_values, 5)) == -1 ||
 	    audit_put(rec, "subject", audit_build_fields(subject_names,
-	    subject_values, 2)) == -1 ||
+	    subject_values, 3)) == -1 ||
 	    audit_put(rec, "details", audit_build_details(ev)) == -1 ||
 	    audit_put(rec, "prev", cbor_build_bytestring(a->prev,
 	    sizeof(a->prev))) == -1) {
@@ -388,11 +428,165 @@ audit_sha256(const uint8_t *buf, size_t len, uint8_t out[AUDIT_HASH_LEN])
 	    n == AUDIT_HASH_LEN ? 0 : -1;
 }
 
+/* ------------------------------------------------------------------ */
+/* Segments */
+
+static void
+seg_name(uint64_t first, char out[SEG_NAME_LEN + 1])
+{
+	snprintf(out, SEG_NAME_LEN + 1, "%020" PRIu64 SEG_SUFFIX, first);
+}
+
+/* Parses "<20 digits><suffix>"; -1 for any other name. */
+static int
+parse_numbered(const char *name, const char *suffix, uint64_t *out)
+{
+	size_t i, sl = strlen(suffix);
+	uint64_t v = 0;
+
+	if (strlen(name) != 20 + sl || strcmp(name + 20, suffix) != 0)
+		return -1;
+	for (i = 0; i < 20; i++) {
+		unsigned d;
+
+		if (name[i] < '0' || name[i] > '9')
+			return -1;
+		d = (unsigned)(name[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+static int
+segs_push(struct audit *a, uint64_t first)
+{
+	if (a->nsegs == a->capsegs) {
+		size_t cap = a->capsegs ? 2 * a->capsegs : 16;
+		uint64_t *n = realloc(a->segs, cap * sizeof(*n));
+
+		if (n == NULL)
+			return -1;
+		a->segs = n;
+		a->capsegs = cap;
+	}
+	a->segs[a->nsegs++] = first;
+	return 0;
+}
+
+/* Index of the segment holding seq (the last one whose first <= seq). */
+static size_t
+seg_index(const struct audit *a, uint64_t seq)
+{
+	size_t lo = 0, hi = a->nsegs;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a->segs[mid] <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Lists dir's segments into a->segs (sorted). */
+static int
+list_segments(struct audit *a, int dirfd, char *err, size_t errlen)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = dup(dirfd);
+
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return util_err(err, errlen, "audit: %s: %s", a->path,
+		    strerror(errno));
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		uint64_t first;
+
+		if (parse_numbered(de->d_name, SEG_SUFFIX, &first) != 0)
+			continue;
+		if (segs_push(a, first) != 0) {
+			closedir(d);
+			return util_err(err, errlen, "audit: out of memory");
+		}
+	}
+	closedir(d);
+	if (a->nsegs > 0)
+		qsort(a->segs, a->nsegs, sizeof(*a->segs), cmp_u64);
+	return 0;
+}
+
+static int
+open_segment(struct audit *a, uint64_t first, int flags, char *err,
+    size_t errlen)
+{
+	char name[SEG_NAME_LEN + 1];
+	int fd;
+
+	seg_name(first, name);
+	fd = openat(a->dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1)
+		return util_err(err, errlen, "audit: %s/%s: %s", a->path, name,
+		    audit_strerror(errno));
+	return fd;
+}
+
+/* Closes the newest segment (synced) and starts one named a->seq. */
+static int
+rotate(struct audit *a, char *err, size_t errlen)
+{
+	int fd;
+
+	if (a->fd != -1) {
+		/* Never retried: after a failed fdatasync the pages may be
+		 * gone. */
+		if (a->dirty && fdatasync(a->fd) == -1)
+			return audit_latch(a, err, errlen, "fdatasync of "
+			    "segment %llu: %s", (unsigned long long)a->seg_first,
+			    audit_strerror(errno));
+		close(a->fd);
+		a->fd = -1;
+	}
+	fd = open_segment(a, a->seq, O_WRONLY | O_APPEND | O_CREAT | O_EXCL,
+	    err, errlen);
+	if (fd == -1)
+		return audit_latch(a, err, errlen, "cannot start segment %llu",
+		    (unsigned long long)a->seq);
+	if (segs_push(a, a->seq) != 0) {
+		close(fd);
+		return audit_latch(a, err, errlen, "out of memory");
+	}
+	a->fd = fd;
+	a->seg_first = a->seq;
+	a->seg_bytes = 0;
+	a->dir_dirty = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Appending */
+
 int
 audit_append(struct audit *a, time_t now, const struct audit_event *ev,
     char *err, size_t errlen)
 {
-	uint8_t hash[AUDIT_HASH_LEN];
+	uint8_t hash[AUDIT_HASH_LEN], leaf[AUDIT_HASH_LEN];
 	cbor_item_t *rec;
 	char why[128];
 	size_t len;
@@ -416,8 +610,14 @@ audit_append(struct audit *a, time_t now, const struct audit_event *ev,
 		return audit_latch(a, err, errlen, "record %llu (%s) is larger "
 		    "than %d bytes", (unsigned long long)a->seq, ev->type,
 		    AUDIT_MAX_RECORD);
-	if (audit_sha256(a->buf, len, hash) == -1)
-		return audit_latch(a, err, errlen, "SHA-256 failed");
+	if (audit_sha256(a->buf, len, hash) == -1 ||
+	    merkle_hash_leaf(a->buf, len, leaf, why, sizeof(why)) == -1)
+		return audit_latch(a, err, errlen, "record %llu: SHA-256 "
+		    "failed", (unsigned long long)a->seq);
+	if ((a->fd == -1 || (a->seg_bytes > 0 &&
+	    a->seg_bytes + len > a->segment_size)) &&
+	    rotate(a, err, errlen) != 0)
+		return -1;
 	do {
 		n = write(a->fd, a->buf, len);
 	} while (n == -1 && errno == EINTR);
@@ -428,9 +628,12 @@ audit_append(struct audit *a, time_t now, const struct audit_event *ev,
 		return audit_latch(a, err, errlen, "short write of record %llu "
 		    "(%zd of %zu bytes; the file system is probably full)",
 		    (unsigned long long)a->seq, n, len);
+	if (audittree_append(a->tree, leaf, why, sizeof(why)) != 0)
+		return audit_latch(a, err, errlen, "record %llu: %s",
+		    (unsigned long long)a->seq, why);
 	memcpy(a->prev, hash, sizeof(a->prev));
 	a->seq++;
-	a->size += len;
+	a->seg_bytes += len;
 	a->dirty = 1;
 	return 0;
 }
@@ -438,6 +641,8 @@ audit_append(struct audit *a, time_t now, const struct audit_event *ev,
 int
 audit_sync(struct audit *a, char *err, size_t errlen)
 {
+	char why[200];
+
 	if (!a->healthy)
 		return util_err(err, errlen, "audit: %s is not writable since "
 		    "an earlier failure: %s", a->path, a->failure);
@@ -447,7 +652,17 @@ audit_sync(struct audit *a, char *err, size_t errlen)
 	if (fdatasync(a->fd) == -1)
 		return audit_latch(a, err, errlen, "fdatasync: %s",
 		    audit_strerror(errno));
+	if (a->dir_dirty && fsync(a->dirfd) == -1)
+		return audit_latch(a, err, errlen, "fsync of the directory: %s",
+		    audit_strerror(errno));
+	/* The nodes are derived data: written now, synced before a
+	 * checkpoint. A failure still latches: without them no checkpoint
+	 * can be signed. */
+	if (audittree_flush(a->tree, why, sizeof(why)) != 0)
+		return audit_latch(a, err, errlen, "%s", why);
 	a->dirty = 0;
+	a->dir_dirty = 0;
+	a->synced = a->seq;
 	return 0;
 }
 
@@ -457,514 +672,490 @@ audit_healthy(const struct audit *a)
 	return a != NULL && a->healthy;
 }
 
+const char *
+audit_failure(const struct audit *a)
+{
+	return a->healthy ? "" : a->failure;
+}
+
 uint64_t
 audit_next_seq(const struct audit *a)
 {
 	return a->seq;
 }
 
-/* ------------------------------------------------------------------ */
-/* Reading: record boundaries and the top-level fields */
-
-enum walk_kind {
-	K_NONE, K_UINT, K_NEGINT, K_BYTES, K_TEXT, K_ARRAY, K_MAP, K_TAG,
-	K_SIMPLE, K_INDEF
-};
-
-struct walk_item {
-	enum walk_kind kind;
-	uint64_t u;		/* K_UINT value; K_ARRAY/K_MAP count */
-	const uint8_t *data;	/* K_BYTES/K_TEXT, points into the window */
-	size_t len;
-};
-
-static void
-w_uint8(void *c, uint8_t v)
+uint64_t
+audit_synced_seq(const struct audit *a)
 {
-	((struct walk_item *)c)->kind = K_UINT;
-	((struct walk_item *)c)->u = v;
+	return a->synced;
 }
 
-static void
-w_uint16(void *c, uint16_t v)
+uint64_t
+audit_first_seq(const struct audit *a)
 {
-	((struct walk_item *)c)->kind = K_UINT;
-	((struct walk_item *)c)->u = v;
+	return a->nsegs > 0 ? a->segs[0] : a->seq;
 }
 
-static void
-w_uint32(void *c, uint32_t v)
+struct audittree *
+audit_tree(struct audit *a)
 {
-	((struct walk_item *)c)->kind = K_UINT;
-	((struct walk_item *)c)->u = v;
+	return a->tree;
 }
 
-static void
-w_uint64(void *c, uint64_t v)
+const char *
+audit_clock_status(void)
 {
-	((struct walk_item *)c)->kind = K_UINT;
-	((struct walk_item *)c)->u = v;
-}
+	struct timex tx;
+	int st;
 
-static void
-w_neg8(void *c, uint8_t v)
-{
-	(void)v;
-	((struct walk_item *)c)->kind = K_NEGINT;
-}
-
-static void
-w_neg16(void *c, uint16_t v)
-{
-	(void)v;
-	((struct walk_item *)c)->kind = K_NEGINT;
-}
-
-static void
-w_neg32(void *c, uint32_t v)
-{
-	(void)v;
-	((struct walk_item *)c)->kind = K_NEGINT;
-}
-
-static void
-w_neg64(void *c, uint64_t v)
-{
-	(void)v;
-	((struct walk_item *)c)->kind = K_NEGINT;
-}
-
-static void
-w_bytes(void *c, cbor_data data, size_t len)
-{
-	((struct walk_item *)c)->kind = K_BYTES;
-	((struct walk_item *)c)->data = data;
-	((struct walk_item *)c)->len = len;
-}
-
-static void
-w_text(void *c, cbor_data data, size_t len)
-{
-	((struct walk_item *)c)->kind = K_TEXT;
-	((struct walk_item *)c)->data = data;
-	((struct walk_item *)c)->len = len;
-}
-
-static void
-w_array(void *c, size_t n)
-{
-	((struct walk_item *)c)->kind = K_ARRAY;
-	((struct walk_item *)c)->u = n;
-}
-
-static void
-w_map(void *c, size_t n)
-{
-	((struct walk_item *)c)->kind = K_MAP;
-	((struct walk_item *)c)->u = n;
-}
-
-static void
-w_tag(void *c, uint64_t v)
-{
-	(void)v;
-	((struct walk_item *)c)->kind = K_TAG;
-}
-
-static void
-w_float(void *c, float v)
-{
-	(void)v;
-	((struct walk_item *)c)->kind = K_SIMPLE;
-}
-
-static void
-w_double(void *c, double v)
-{
-	(void)v;
-	((struct walk_item *)c)->kind = K_SIMPLE;
-}
-
-static void
-w_bool(void *c, bool v)
-{
-	(void)v;
-	((struct walk_item *)c)->kind = K_SIMPLE;
-}
-
-static void
-w_simple(void *c)
-{
-	((struct walk_item *)c)->kind = K_SIMPLE;
-}
-
-static void
-w_indef(void *c)
-{
-	((struct walk_item *)c)->kind = K_INDEF;
-}
-
-static const struct cbor_callbacks walk_callbacks = {
-	.uint8 = w_uint8,
-	.uint16 = w_uint16,
-	.uint32 = w_uint32,
-	.uint64 = w_uint64,
-	.negint8 = w_neg8,
-	.negint16 = w_neg16,
-	.negint32 = w_neg32,
-	.negint64 = w_neg64,
-	.byte_string = w_bytes,
-	.byte_string_start = w_indef,
-	.string = w_text,
-	.string_start = w_indef,
-	.array_start = w_array,
-	.indef_array_start = w_indef,
-	.map_start = w_map,
-	.indef_map_start = w_indef,
-	.tag = w_tag,
-	.float2 = w_float,
-	.float4 = w_float,
-	.float8 = w_double,
-	.undefined = w_simple,
-	.null = w_simple,
-	.boolean = w_bool,
-	.indef_break = w_indef,
-};
-
-enum walk_res { WALK_OK, WALK_NEED, WALK_BAD };
-
-/* What a record says about its place in the chain. */
-struct walk_record {
-	size_t len;			/* bytes of the record */
-	uint64_t seq;
-	uint8_t prev[AUDIT_HASH_LEN];
-	const char *why;		/* for WALK_BAD */
-};
-
-enum {
-	F_SEQ = 1 << 0, F_TIME = 1 << 1, F_TYPE = 1 << 2, F_ACTOR = 1 << 3,
-	F_SUBJECT = 1 << 4, F_DETAILS = 1 << 5, F_PREV = 1 << 6,
-	F_ALL = (1 << 7) - 1
-};
-
-static const struct {
-	const char *name;
-	int flag;
-	enum walk_kind kind;
-} walk_fields[] = {
-	{ "seq", F_SEQ, K_UINT },
-	{ "time", F_TIME, K_TEXT },
-	{ "type", F_TYPE, K_TEXT },
-	{ "actor", F_ACTOR, K_MAP },
-	{ "subject", F_SUBJECT, K_MAP },
-	{ "details", F_DETAILS, K_MAP },
-	{ "prev", F_PREV, K_BYTES },
-};
-
-static enum walk_res
-walk_bad(struct walk_record *r, const char *why)
-{
-	r->why = why;
-	return WALK_BAD;
-}
-
-/*
- * Finds the record that starts at buf[0] within len bytes and checks its
- * top-level fields. WALK_NEED: the record does not end within len bytes.
- */
-static enum walk_res
-walk_record(const uint8_t *buf, size_t len, struct walk_record *r)
-{
-	uint64_t remaining[AUDIT_MAX_DEPTH + 1];
-	size_t pos = 0, top_index = 0;
-	int d = 0, seen = 0, field = -1;
-
-	memset(r, 0, sizeof(*r));
-	remaining[0] = 1;
-	for (;;) {
-		struct cbor_decoder_result res;
-		struct walk_item it;
-		uint64_t children = 0;
-		int parent = d;
-
-		if (pos == len)
-			return WALK_NEED;
-		memset(&it, 0, sizeof(it));
-		res = cbor_stream_decode(buf + pos, len - pos, &walk_callbacks,
-		    &it);
-		if (res.status == CBOR_DECODER_NEDATA)
-			return WALK_NEED;
-		if (res.status != CBOR_DECODER_FINISHED || it.kind == K_NONE)
-			return walk_bad(r, "malformed CBOR");
-		if (it.kind == K_INDEF)
-			return walk_bad(r, "indefinite-length item");
-		pos += res.read;
-		remaining[d]--;
-
-		if (it.kind == K_ARRAY)
-			children = it.u;
-		else if (it.kind == K_MAP) {
-			if (it.u > UINT64_MAX / 2)
-				return walk_bad(r, "map too large");
-			children = 2 * it.u;
-		} else if (it.kind == K_TAG)
-			children = 1;
-
-		if (parent == 0 && it.kind != K_MAP)
-			return walk_bad(r, "not a CBOR map");
-		if (parent == 1 && top_index % 2 == 0) {
-			/* A key of the record map. */
-			size_t i;
-
-			if (it.kind != K_TEXT)
-				return walk_bad(r, "a field name is not text");
-			field = -1;
-			for (i = 0; i < sizeof(walk_fields) /
-			    sizeof(walk_fields[0]); i++) {
-				if (it.len == strlen(walk_fields[i].name) &&
-				    memcmp(it.data, walk_fields[i].name,
-				    it.len) == 0)
-					field = (int)i;
-			}
-			if (field >= 0 && (seen & walk_fields[field].flag))
-				return walk_bad(r, "a field appears twice");
-		} else if (parent == 1 && field >= 0) {
-			/* The value of a known field. */
-			if (it.kind != walk_fields[field].kind)
-				return walk_bad(r, "a field has the wrong type");
-			seen |= walk_fields[field].flag;
-			if (walk_fields[field].flag == F_SEQ)
-				r->seq = it.u;
-			if (walk_fields[field].flag == F_PREV) {
-				if (it.len != AUDIT_HASH_LEN)
-					return walk_bad(r, "prev is not 32 "
-					    "bytes");
-				memcpy(r->prev, it.data, AUDIT_HASH_LEN);
-			}
-		}
-		if (parent == 1)
-			top_index++;
-
-		if (children > 0) {
-			/* Each child takes at least one byte: a count the
-			 * window cannot hold is an incomplete record. */
-			if (children > len - pos)
-				return WALK_NEED;
-			if (d == AUDIT_MAX_DEPTH)
-				return walk_bad(r, "nested too deeply");
-			remaining[++d] = children;
-		}
-		while (d > 0 && remaining[d] == 0)
-			d--;
-		if (d == 0 && remaining[0] == 0)
-			break;
-	}
-	if (seen != F_ALL)
-		return walk_bad(r, "a required field is missing");
-	r->len = pos;
-	return WALK_OK;
+	memset(&tx, 0, sizeof(tx));
+	if ((st = adjtimex(&tx)) == -1)
+		return AUDITFMT_CLOCK_UNKNOWN;
+	if ((tx.status & STA_UNSYNC) || st == TIME_ERROR)
+		return AUDITFMT_CLOCK_UNSYNCED;
+	return AUDITFMT_CLOCK_SYNCED;
 }
 
 /* ------------------------------------------------------------------ */
-/* Reading: the whole file */
+/* Checkpoints */
 
-struct audit_scan {
-	uint64_t nrec;			/* records verified */
-	uint64_t end;			/* offset after the last of them */
-	uint8_t prev[AUDIT_HASH_LEN];	/* hash of the last of them */
-	uint64_t torn;			/* bytes after end, when returning 1 */
-};
-
-/* 1 when [off, size) of fd holds only zero bytes. */
+/* Writes a new file name under dfd durably: tmp, fsync, rename, fsync dir.
+ * Refuses to replace an existing file. */
 static int
-audit_zero_tail(int fd, uint64_t off, uint64_t size, uint8_t *buf,
-    size_t buflen)
+write_durable(int dfd, const char *name, const char *data, size_t len,
+    char *err, size_t errlen)
 {
-	while (off < size) {
-		size_t want = size - off < buflen ? (size_t)(size - off) :
-		    buflen;
-		ssize_t n = pread(fd, buf, want, (off_t)off);
-		size_t i;
+	char tmp[64];
+	size_t done = 0;
+	int fd, e;
 
-		if (n <= 0)
-			return 0;
-		for (i = 0; i < (size_t)n; i++)
-			if (buf[i] != 0)
-				return 0;
-		off += (uint64_t)n;
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	(void)unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0644);
+	if (fd == -1)
+		return util_err(err, errlen, "create %s: %s", tmp,
+		    audit_strerror(errno));
+	while (done < len) {
+		ssize_t n = write(fd, data + done, len - done);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			e = n < 0 ? errno : ENOSPC;
+			close(fd);
+			unlinkat(dfd, tmp, 0);
+			return util_err(err, errlen, "write %s: %s", tmp,
+			    audit_strerror(e));
+		}
+		done += (size_t)n;
 	}
+	if (fsync(fd) == -1) {
+		e = errno;
+		close(fd);
+		unlinkat(dfd, tmp, 0);
+		return util_err(err, errlen, "fsync %s: %s", tmp,
+		    audit_strerror(e));
+	}
+	close(fd);
+	if (faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		unlinkat(dfd, tmp, 0);
+		return util_err(err, errlen, "%s exists already", name);
+	}
+	if (renameat(dfd, tmp, dfd, name) == -1 || fsync(dfd) == -1) {
+		e = errno;
+		unlinkat(dfd, tmp, 0);
+		return util_err(err, errlen, "rename to %s: %s", name,
+		    audit_strerror(e));
+	}
+	return 0;
+}
+
+int
+audit_checkpoint(struct audit *a, time_t now, int force, char *err,
+    size_t errlen)
+{
+	uint8_t root[AUDIT_HASH_LEN];
+	struct note_checkpoint cp;
+	char text[NOTE_ORIGIN_MAX + 128], name[CP_NAME_LEN + 1], why[256];
+	char *note = NULL;
+	size_t textlen, notelen = 0;
+	uint64_t size = a->synced;
+
+	if (!a->checkpoints)
+		return 0;
+	if (!a->healthy)
+		return util_err(err, errlen, "audit: %s is not writable since "
+		    "an earlier failure: %s", a->path, a->failure);
+	if (size == a->cp_size)
+		return 0;
+	if (!force && size - a->cp_size < a->cp_records &&
+	    now - a->cp_time < (time_t)a->cp_interval)
+		return 0;
+	if (audittree_sync(a->tree, why, sizeof(why)) != 0 ||
+	    audittree_root_at(a->tree, size, root, why, sizeof(why)) != 0)
+		return audit_latch(a, err, errlen, "checkpoint %llu: %s",
+		    (unsigned long long)size, why);
+	if (note_checkpoint_format(a->origin, size, root, NULL, 0, text,
+	    sizeof(text), &textlen, why, sizeof(why)) != 0)
+		return audit_latch(a, err, errlen, "checkpoint %llu: %s",
+		    (unsigned long long)size, why);
+	if (a->sign(a->sign_arg, text, textlen, &note, &notelen, why,
+	    sizeof(why)) != 0)
+		return audit_latch(a, err, errlen, "checkpoint %llu: the "
+		    "signer refused or failed: %s", (unsigned long long)size,
+		    why);
+	/* Trust nothing the signer process returns without checking it. */
+	if (note_checkpoint_open(note, notelen, &a->verifier, 1, a->origin,
+	    &cp, why, sizeof(why)) != 0 || cp.size != size ||
+	    memcmp(cp.root, root, sizeof(root)) != 0) {
+		free(note);
+		return audit_latch(a, err, errlen, "checkpoint %llu: the "
+		    "signed note does not verify with the configured key",
+		    (unsigned long long)size);
+	}
+	snprintf(name, sizeof(name), "%020" PRIu64 CP_SUFFIX, size);
+	if (write_durable(a->cpfd, name, note, notelen, why,
+	    sizeof(why)) != 0) {
+		free(note);
+		return audit_latch(a, err, errlen, "checkpoint %llu: %s",
+		    (unsigned long long)size, why);
+	}
+	free(a->cp_note);
+	a->cp_note = note;
+	a->cp_notelen = notelen;
+	a->cp_size = size;
+	memcpy(a->cp_root, root, sizeof(root));
+	a->cp_time = now;
 	return 1;
 }
 
+int
+audit_latest_checkpoint(struct audit *a, char **note, size_t *notelen,
+    uint64_t *size, char *err, size_t errlen)
+{
+	*note = NULL;
+	if (a->cp_note == NULL)
+		return util_err(err, errlen, "no signed checkpoint yet");
+	if ((*note = malloc(a->cp_notelen + 1)) == NULL)
+		return util_err(err, errlen, "out of memory");
+	memcpy(*note, a->cp_note, a->cp_notelen);
+	(*note)[a->cp_notelen] = '\0';
+	*notelen = a->cp_notelen;
+	*size = a->cp_size;
+	return 0;
+}
+
+/* Loads the checkpoint with the largest size from checkpoints/ and checks
+ * its signature. No checkpoint at all is fine (a new trail). */
+static int
+load_latest_checkpoint(struct audit *a, char *err, size_t errlen)
+{
+	char name[CP_NAME_LEN + 1], why[256];
+	struct note_checkpoint cp;
+	struct dirent *de;
+	struct stat sb;
+	uint64_t best = 0, size;
+	int found = 0, fd;
+	char *buf;
+	ssize_t n;
+	DIR *d;
+
+	if ((fd = dup(a->cpfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return util_err(err, errlen, "audit: %s/" CP_DIR ": %s",
+		    a->path, strerror(errno));
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (parse_numbered(de->d_name, CP_SUFFIX, &size) != 0)
+			continue;
+		if (!found || size > best)
+			best = size;
+		found = 1;
+	}
+	closedir(d);
+	if (!found)
+		return 0;
+	snprintf(name, sizeof(name), "%020" PRIu64 CP_SUFFIX, best);
+	fd = openat(a->cpfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 || fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > CP_FILE_MAX) {
+		if (fd != -1)
+			close(fd);
+		return util_err(err, errlen, "audit: %s/" CP_DIR "/%s is not "
+		    "a readable checkpoint", a->path, name);
+	}
+	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		close(fd);
+		return util_err(err, errlen, "audit: out of memory");
+	}
+	n = pread(fd, buf, (size_t)sb.st_size, 0);
+	close(fd);
+	if (n != sb.st_size || note_checkpoint_open(buf, (size_t)n,
+	    &a->verifier, 1, a->origin, &cp, why, sizeof(why)) != 0 ||
+	    cp.size != best) {
+		free(buf);
+		return util_err(err, errlen, "audit: %s/" CP_DIR "/%s does not "
+		    "verify with the configured key (%s); refusing to continue "
+		    "a trail that cannot be proven (an operator must inspect "
+		    "it)", a->path, name, n != sb.st_size ? "short read" :
+		    cp.size != best ? "wrong size" : why);
+	}
+	buf[n] = '\0';
+	a->cp_note = buf;
+	a->cp_notelen = (size_t)n;
+	a->cp_size = cp.size;
+	memcpy(a->cp_root, cp.root, sizeof(a->cp_root));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening */
+
+struct scan {
+	uint64_t next;			/* next expected seq */
+	int have_prev;
+	uint8_t prev[AUDIT_HASH_LEN];
+	uint64_t torn;
+	uint64_t hashed;
+};
+
 /*
- * Reads and checks every record of fd (size bytes), calling fn for each.
- * Returns 0 when every byte belongs to an intact record, 1 when the file
- * ends in an incomplete record (or in zero bytes a crash can leave), and -1
- * with "record N: ..." in err when a record is corrupt, out of sequence or
- * off the chain.
+ * Reads segment index i from its start: sequence, chain and, for records at
+ * or after hash_from, leaf hashes into the tree. A torn tail is truncated
+ * when truncate_torn (the newest segment only) and refused otherwise.
  */
 static int
-audit_scan(int fd, uint64_t size,
-    int (*fn)(uint64_t seq, const uint8_t *rec, size_t len, void *arg),
-    void *arg, struct audit_scan *sc, char *err, size_t errlen)
+scan_segment(struct audit *a, size_t i, uint64_t hash_from, int truncate_torn,
+    struct scan *sc, char *err, size_t errlen)
 {
-	const size_t cap = 2 * AUDIT_MAX_RECORD;
-	uint8_t *buf, hash[AUDIT_HASH_LEN];
-	size_t start = 0, end = 0;	/* buf[start, end) is file[off, ...) */
-	uint64_t off = 0;
-	struct walk_record r;
-	int ret = 0;
+	struct auditfmt_reader *r = NULL;
+	struct auditfmt_head h;
+	const uint8_t *rec;
+	uint8_t hash[AUDIT_HASH_LEN], leaf[AUDIT_HASH_LEN];
+	char name[SEG_NAME_LEN + 1], why[256];
+	uint64_t off;
+	int fd, rc, ret = -1;
 
-	memset(sc, 0, sizeof(*sc));
-	if ((buf = malloc(cap)) == NULL)
-		return util_err(err, errlen, "out of memory");
-	while (off < size) {
-		uint64_t left = size - off;
-		size_t window;
-		enum walk_res wr;
+	seg_name(a->segs[i], name);
+	if (sc->next != a->segs[i])
+		return util_err(err, errlen, "audit: %s/%s: segment starts at "
+		    "record %llu but record %llu was expected (segments are "
+		    "missing or misnamed)", a->path, name,
+		    (unsigned long long)a->segs[i],
+		    (unsigned long long)sc->next);
+	if ((fd = open_segment(a, a->segs[i], truncate_torn ? O_RDWR :
+	    O_RDONLY, err, errlen)) == -1)
+		return -1;
+	if (auditfmt_reader_open(fd, 0, UINT64_MAX, &r, why,
+	    sizeof(why)) != 0) {
+		util_err(err, errlen, "audit: %s/%s: %s", a->path, name, why);
+		goto out;
+	}
+	for (;;) {
+		rc = auditfmt_reader_next(r, &rec, &off, &h, why, sizeof(why));
+		if (rc == AUDITFMT_READ_END)
+			break;
+		if (rc == AUDITFMT_READ_TORN) {
+			off_t size = lseek(fd, 0, SEEK_END);
 
-		/* Have min(AUDIT_MAX_RECORD, left) bytes from off. */
-		window = left < AUDIT_MAX_RECORD ? (size_t)left :
-		    AUDIT_MAX_RECORD;
-		if (end - start < window) {
-			memmove(buf, buf + start, end - start);
-			end -= start;
-			start = 0;
-			while (end < window) {
-				uint64_t at = off + end;
-				size_t want = cap - end;
-				ssize_t n;
-
-				if (want > size - at)
-					want = (size_t)(size - at);
-				n = pread(fd, buf + end, want, (off_t)at);
-				if (n == -1 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					ret = util_err(err, errlen, "record "
-					    "%llu: read at offset %llu: %s",
-					    (unsigned long long)sc->nrec,
-					    (unsigned long long)at, n == 0 ?
-					    "the file shrank while reading" :
-					    strerror(errno));
-					goto out;
-				}
-				end += (size_t)n;
-			}
-		}
-
-		wr = walk_record(buf + start, window, &r);
-		if (wr == WALK_NEED && window == left) {
-			sc->torn = left;
-			ret = 1;
-			goto out;
-		}
-		if (wr == WALK_NEED) {
-			ret = util_err(err, errlen, "record %llu at offset "
-			    "%llu: longer than %d bytes",
-			    (unsigned long long)sc->nrec,
-			    (unsigned long long)off, AUDIT_MAX_RECORD);
-			goto out;
-		}
-		if (wr == WALK_BAD) {
-			/* Some file systems leave zeros after a crash where
-			 * unsynced appends were; no record starts with 0. */
-			if (buf[start] == 0 &&
-			    audit_zero_tail(fd, off, size, buf, cap)) {
-				sc->torn = left;
-				ret = 1;
+			if (!truncate_torn) {
+				util_err(err, errlen, "audit: %s/%s: record "
+				    "%llu at offset %llu is incomplete, in a "
+				    "segment that is not the newest", a->path,
+				    name, (unsigned long long)sc->next,
+				    (unsigned long long)off);
 				goto out;
 			}
-			ret = util_err(err, errlen, "record %llu at offset "
-			    "%llu: %s", (unsigned long long)sc->nrec,
-			    (unsigned long long)off, r.why);
+			/* Only a crash during an unsynced append leaves
+			 * this, and the state commit of that batch never
+			 * happened either. */
+			if (ftruncate(fd, (off_t)off) == -1 ||
+			    fsync(fd) == -1) {
+				util_err(err, errlen, "audit: %s/%s: "
+				    "truncating an incomplete final record: "
+				    "%s", a->path, name, audit_strerror(errno));
+				goto out;
+			}
+			sc->torn = (uint64_t)size - off;
+			break;
+		}
+		if (rc < 0) {
+			util_err(err, errlen, "audit: %s/%s: record %llu %s; "
+			    "refusing to append to it (an operator must "
+			    "inspect the log)", a->path, name,
+			    (unsigned long long)sc->next, why);
 			goto out;
 		}
-		if (r.seq != sc->nrec) {
-			ret = util_err(err, errlen, "record %llu at offset "
-			    "%llu: sequence number is %llu",
-			    (unsigned long long)sc->nrec,
+		if (h.seq != sc->next) {
+			util_err(err, errlen, "audit: %s/%s: record %llu at "
+			    "offset %llu: sequence number is %llu", a->path,
+			    name, (unsigned long long)sc->next,
 			    (unsigned long long)off,
-			    (unsigned long long)r.seq);
+			    (unsigned long long)h.seq);
 			goto out;
 		}
-		if (memcmp(r.prev, sc->prev, AUDIT_HASH_LEN) != 0) {
-			ret = util_err(err, errlen, "record %llu at offset "
-			    "%llu: prev does not match the hash of record "
-			    "%lld (one of the two was changed)",
-			    (unsigned long long)sc->nrec,
+		if ((sc->have_prev || sc->next == 0) &&
+		    memcmp(h.prev, sc->prev, AUDIT_HASH_LEN) != 0) {
+			util_err(err, errlen, "audit: %s/%s: record %llu at "
+			    "offset %llu: prev does not match the hash of "
+			    "record %lld (one of the two was changed)",
+			    a->path, name, (unsigned long long)sc->next,
 			    (unsigned long long)off,
-			    (long long)sc->nrec - 1);
+			    (long long)sc->next - 1);
 			goto out;
 		}
-		if (audit_sha256(buf + start, r.len, hash) == -1) {
-			ret = util_err(err, errlen, "SHA-256 failed");
+		if (audit_sha256(rec, h.len, hash) == -1) {
+			util_err(err, errlen, "audit: SHA-256 failed");
 			goto out;
 		}
-		if (fn != NULL && fn(sc->nrec, buf + start, r.len, arg) != 0) {
-			ret = util_err(err, errlen, "record %llu: reading "
-			    "stopped by the caller",
-			    (unsigned long long)sc->nrec);
-			goto out;
+		if (sc->next >= hash_from) {
+			if (merkle_hash_leaf(rec, h.len, leaf, why,
+			    sizeof(why)) != 0 ||
+			    audittree_append(a->tree, leaf, why,
+			    sizeof(why)) != 0) {
+				util_err(err, errlen, "audit: %s", why);
+				goto out;
+			}
+			sc->hashed++;
 		}
 		memcpy(sc->prev, hash, AUDIT_HASH_LEN);
-		sc->nrec++;
-		start += r.len;
-		off += r.len;
-		sc->end = off;
+		sc->have_prev = 1;
+		sc->next++;
 	}
+	if (truncate_torn) {
+		off_t size = lseek(fd, 0, SEEK_END);
+
+		a->seg_bytes = size > 0 ? (uint64_t)size : 0;
+	}
+	ret = 0;
 out:
-	free(buf);
+	auditfmt_reader_free(r);
+	close(fd);
 	return ret;
 }
 
-/* Opens path and checks it is a regular file; -1 with err otherwise. */
+/* Rebuilds the tree from record hash_from on and checks the checkpoint. */
 static int
-audit_open_file(const char *path, int flags, int *created, struct stat *sb,
-    char *err, size_t errlen)
+scan_from(struct audit *a, uint64_t hash_from, struct scan *sc, char *err,
+    size_t errlen)
 {
-	int fd, e;
+	char why[256];
+	size_t i, start;
+
+	memset(sc, 0, sizeof(*sc));
+	if (audittree_truncate(a->tree, hash_from, why, sizeof(why)) != 0)
+		return util_err(err, errlen, "audit: %s", why);
+	if (a->nsegs == 0) {
+		a->seq = 0;
+		return 0;
+	}
+	start = seg_index(a, hash_from);
+	if (a->segs[start] > hash_from)
+		return util_err(err, errlen, "audit: %s: the tree needs records "
+		    "from %llu on, but the oldest segment starts at %llu "
+		    "(pruned); an operator must restore the tree/ directory",
+		    a->path, (unsigned long long)hash_from,
+		    (unsigned long long)a->segs[start]);
+	sc->next = a->segs[start];
+	for (i = start; i < a->nsegs; i++)
+		if (scan_segment(a, i, hash_from, i + 1 == a->nsegs, sc, err,
+		    errlen) != 0)
+			return -1;
+	a->seq = sc->next;
+	memcpy(a->prev, sc->prev, sizeof(a->prev));
+	if (a->seq < hash_from)
+		return util_err(err, errlen, "audit: %s holds %llu records but "
+		    "the tree and the checkpoints cover %llu: records were "
+		    "lost or removed; refusing to continue (an operator must "
+		    "inspect the log)", a->path, (unsigned long long)a->seq,
+		    (unsigned long long)hash_from);
+	if (audittree_size(a->tree) != a->seq)
+		return util_err(err, errlen, "audit: %s: the tree has %llu "
+		    "leaves for %llu records", a->path,
+		    (unsigned long long)audittree_size(a->tree),
+		    (unsigned long long)a->seq);
+	return 0;
+}
+
+/* 1 when the tree's root at the checkpoint's size is the signed root. */
+static int
+tree_matches_checkpoint(struct audit *a)
+{
+	uint8_t root[AUDIT_HASH_LEN];
+	char why[128];
+
+	if (a->cp_size == 0)
+		return 1;
+	if (audittree_root_at(a->tree, a->cp_size, root, why,
+	    sizeof(why)) != 0)
+		return 0;
+	return memcmp(root, a->cp_root, sizeof(root)) == 0;
+}
+
+static int
+open_dir(const char *path, int mode, int *created, char *err, size_t errlen)
+{
+	int fd;
 
 	*created = 0;
-	fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW);
-	if (fd == -1 && errno == ENOENT && (flags & O_ACCMODE) != O_RDONLY) {
-		fd = open(path, flags | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-		*created = fd != -1;
-	}
-	if (fd == -1) {
-		e = errno;
-		util_err(err, errlen, "audit: open %s: %s", path,
-		    e == ELOOP ? "is a symbolic link" : audit_strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (fstat(fd, sb) == -1) {
-		e = errno;
-		close(fd);
-		util_err(err, errlen, "audit: stat %s: %s", path, strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (!S_ISREG(sb->st_mode)) {
-		close(fd);
-		return util_err(err, errlen, "audit: %s is not a regular file",
-		    path);
-	}
+	if (mkdir(path, (mode_t)mode) == 0)
+		*created = 1;
+	else if (errno != EEXIST)
+		return util_err(err, errlen, "audit: mkdir %s: %s", path,
+		    audit_strerror(errno));
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return util_err(err, errlen, "audit: %s: %s", path,
+		    errno == ELOOP ? "is a symbolic link" : errno == ENOTDIR ?
+		    "is not a directory (audit.dir names a directory of "
+		    "segment files)" : audit_strerror(errno));
 	return fd;
 }
 
-/* Makes a new file's directory entry durable. */
 static int
-audit_sync_dir(const char *path, char *err, size_t errlen)
+open_subdir(struct audit *a, const char *name, char *err, size_t errlen)
 {
-	char copy[PATH_MAX];
-	int dfd, e;
+	int fd;
 
-	memcpy(copy, path, strlen(path) + 1);
-	dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mkdirat(a->dirfd, name, 0700) == 0) {
+		if (fsync(a->dirfd) == -1)
+			return util_err(err, errlen, "audit: fsync %s: %s",
+			    a->path, audit_strerror(errno));
+	} else if (errno != EEXIST)
+		return util_err(err, errlen, "audit: mkdir %s/%s: %s", a->path,
+		    name, audit_strerror(errno));
+	fd = openat(a->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	if (fd == -1)
+		return util_err(err, errlen, "audit: %s/%s: %s", a->path, name,
+		    audit_strerror(errno));
+	return fd;
+}
+
+/* Makes a new directory's entry durable in its parent. */
+static int
+sync_parent(const char *path, char *err, size_t errlen)
+{
+	char copy[PATH_MAX], *slash;
+	int dfd;
+
+	util_strlcpy(copy, path, sizeof(copy));
+	while ((slash = strrchr(copy, '/')) != NULL && slash[1] == '\0')
+		*slash = '\0';
+	slash = strrchr(copy, '/');
+	if (slash == copy)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		util_strlcpy(copy, ".", sizeof(copy));
+	dfd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd == -1 || fsync(dfd) == -1) {
-		e = errno;
+		int e = errno;
+
 		if (dfd != -1)
 			close(dfd);
 		return util_err(err, errlen, "audit: fsync of the directory "
@@ -975,84 +1166,175 @@ audit_sync_dir(const char *path, char *err, size_t errlen)
 }
 
 int
-audit_open(const char *path, struct audit **out, size_t *torn_bytes,
-    char *err, size_t errlen)
+audit_open_opts(const char *dir, const struct audit_options *opt,
+    struct audit **out, struct audit_recovery *rec, char *err, size_t errlen)
 {
-	struct audit_scan sc;
+	struct audit_recovery dummy;
 	struct audit *a;
 	struct stat sb;
+	struct scan sc;
+	uint64_t leaves = 0, base;
 	char why[256];
-	int fd, created, rc;
+	int created;
 
 	*out = NULL;
-	if (torn_bytes != NULL)
-		*torn_bytes = 0;
-	if (path == NULL || path[0] == '\0')
-		return util_err(err, errlen, "audit: no log path given");
-	if (strlen(path) >= sizeof(a->path))
-		return util_err(err, errlen, "audit: log path too long");
-	fd = audit_open_file(path, O_RDWR | O_APPEND, &created, &sb, err,
-	    errlen);
-	if (fd == -1)
-		return -1;
-	if (sb.st_uid != geteuid()) {
-		close(fd);
-		return util_err(err, errlen, "audit: %s is owned by uid %lu, "
-		    "not by this process", path, (unsigned long)sb.st_uid);
+	if (rec == NULL)
+		rec = &dummy;
+	memset(rec, 0, sizeof(*rec));
+	if (dir == NULL || dir[0] == '\0')
+		return util_err(err, errlen, "audit: no directory given");
+	if (strlen(dir) >= sizeof(a->path))
+		return util_err(err, errlen, "audit: path too long");
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return util_err(err, errlen, "audit: out of memory");
+	a->fd = a->cpfd = -1;
+	memcpy(a->path, dir, strlen(dir) + 1);
+	a->segment_size = AUDIT_DEFAULT_SEGMENT;
+	a->cp_records = AUDIT_DEFAULT_CP_RECORDS;
+	a->cp_interval = AUDIT_DEFAULT_CP_INTERVAL;
+	if (opt != NULL) {
+		if (opt->segment_size != 0)
+			a->segment_size = opt->segment_size;
+		if (opt->checkpoint_records != 0)
+			a->cp_records = opt->checkpoint_records;
+		if (opt->checkpoint_interval != 0)
+			a->cp_interval = opt->checkpoint_interval;
+		a->clock_status = opt->clock_status;
+		if (opt->origin != NULL) {
+			if (opt->verifier == NULL || opt->sign == NULL ||
+			    util_strlcpy(a->origin, opt->origin,
+			    sizeof(a->origin)) != 0 ||
+			    strcmp(opt->verifier->name, opt->origin) != 0) {
+				free(a);
+				return util_err(err, errlen, "audit: the "
+				    "checkpoint origin must be the verifier "
+				    "key's name");
+			}
+			a->verifier = *opt->verifier;
+			a->sign = opt->sign;
+			a->sign_arg = opt->sign_arg;
+			a->checkpoints = 1;
+		}
 	}
-	if ((sb.st_mode & 077) != 0 && fchmod(fd, 0600) == -1) {
-		util_err(err, errlen, "audit: chmod 0600 %s: %s", path,
-		    strerror(errno));
-		close(fd);
+	if ((a->dirfd = open_dir(dir, 0700, &created, err, errlen)) == -1) {
+		free(a);
 		return -1;
+	}
+	if (created && sync_parent(dir, err, errlen) != 0)
+		goto fail;
+	if (fstat(a->dirfd, &sb) == -1) {
+		util_err(err, errlen, "audit: stat %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (sb.st_uid != geteuid()) {
+		util_err(err, errlen, "audit: %s is owned by uid %lu, not by "
+		    "this process", dir, (unsigned long)sb.st_uid);
+		goto fail;
 	}
 	/* Two writers would fork the chain. */
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		util_err(err, errlen, "audit: %s: %s", path,
+	if (flock(a->dirfd, LOCK_EX | LOCK_NB) == -1) {
+		util_err(err, errlen, "audit: %s: %s", dir,
 		    errno == EWOULDBLOCK ? "in use by another process" :
 		    strerror(errno));
-		close(fd);
-		return -1;
+		goto fail;
 	}
-	if (created && audit_sync_dir(path, err, errlen) == -1) {
-		close(fd);
-		return -1;
-	}
+	if ((a->cpfd = open_subdir(a, CP_DIR, err, errlen)) == -1)
+		goto fail;
+	{
+		int tfd = open_subdir(a, TREE_DIR, err, errlen);
 
-	rc = audit_scan(fd, (uint64_t)sb.st_size, NULL, NULL, &sc, why,
-	    sizeof(why));
-	if (rc == -1) {
-		close(fd);
-		return util_err(err, errlen, "audit: %s: %s; refusing to "
-		    "append to it (an operator must inspect the log)", path,
-		    why);
+		if (tfd == -1)
+			goto fail;
+		close(tfd);
 	}
-	if (rc == 1) {
-		/* Only a crash during an unsynced append leaves this, and
-		 * the state commit of that batch never happened either. */
-		if (ftruncate(fd, (off_t)sc.end) == -1 || fsync(fd) == -1) {
-			util_err(err, errlen, "audit: %s: truncating an "
-			    "incomplete final record of %llu bytes: %s", path,
-			    (unsigned long long)sc.torn,
-			    audit_strerror(errno));
-			close(fd);
-			return -1;
+	if (a->checkpoints && load_latest_checkpoint(a, err, errlen) != 0)
+		goto fail;
+	rec->checkpoint_size = a->cp_size;
+	if (list_segments(a, a->dirfd, err, errlen) != 0)
+		goto fail;
+	/* A crash right after a rotation can leave an empty newest segment. */
+	while (a->nsegs > 1) {
+		char name[SEG_NAME_LEN + 1];
+		struct stat ss;
+
+		seg_name(a->segs[a->nsegs - 1], name);
+		if (fstatat(a->dirfd, name, &ss, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    ss.st_size != 0)
+			break;
+		if (unlinkat(a->dirfd, name, 0) == -1 || fsync(a->dirfd) == -1) {
+			util_err(err, errlen, "audit: removing the empty "
+			    "segment %s: %s", name, strerror(errno));
+			goto fail;
 		}
-		if (torn_bytes != NULL)
-			*torn_bytes = (size_t)sc.torn;
+		a->nsegs--;
 	}
-	if ((a = calloc(1, sizeof(*a))) == NULL) {
-		close(fd);
-		return util_err(err, errlen, "audit: out of memory");
+	if (audittree_open(a->dirfd, TREE_FILE, &a->tree, &leaves, why,
+	    sizeof(why)) != 0) {
+		util_err(err, errlen, "audit: %s: %s", dir, why);
+		goto fail;
 	}
-	a->fd = fd;
+	/* Nodes up to the latest checkpoint were synced before it was
+	 * signed; everything after it is rebuilt from the records. */
+	base = leaves < a->cp_size ? leaves : a->cp_size;
+	if (a->nsegs > 0 && base < a->segs[0])
+		base = a->segs[0] <= leaves ? a->segs[0] : base;
+	if (scan_from(a, base, &sc, err, errlen) != 0)
+		goto fail;
+	if (a->cp_size > a->seq) {
+		util_err(err, errlen, "audit: %s holds %llu records but "
+		    "checkpoint %llu was signed: records were lost or removed; "
+		    "refusing to continue (an operator must inspect the log)",
+		    dir, (unsigned long long)a->seq,
+		    (unsigned long long)a->cp_size);
+		goto fail;
+	}
+	if (!tree_matches_checkpoint(a)) {
+		/* The node file does not give the signed root: rebuild it
+		 * from every record and check again. */
+		rec->tree_rebuilt = 1;
+		if (scan_from(a, 0, &sc, err, errlen) != 0)
+			goto fail;
+		if (!tree_matches_checkpoint(a)) {
+			util_err(err, errlen, "audit: %s: the records do not "
+			    "give the root of signed checkpoint %llu: the "
+			    "trail was changed; refusing to continue (an "
+			    "operator must inspect the log)", dir,
+			    (unsigned long long)a->cp_size);
+			goto fail;
+		}
+	}
+	rec->torn_bytes = sc.torn;
+	rec->rehashed = sc.hashed;
+	if (audittree_sync(a->tree, why, sizeof(why)) != 0) {
+		util_err(err, errlen, "audit: %s", why);
+		goto fail;
+	}
+	if (a->nsegs > 0) {
+		a->seg_first = a->segs[a->nsegs - 1];
+		if ((a->fd = open_segment(a, a->seg_first, O_WRONLY | O_APPEND,
+		    err, errlen)) == -1)
+			goto fail;
+	}
+	a->synced = a->seq;
 	a->healthy = 1;
-	a->seq = sc.nrec;
-	a->size = sc.end;
-	memcpy(a->prev, sc.prev, sizeof(a->prev));
-	memcpy(a->path, path, strlen(path) + 1);
+	a->cp_time = time(NULL);
 	*out = a;
 	return 0;
+fail:
+	audit_close(a);
+	return -1;
+}
+
+int
+audit_open(const char *dir, struct audit **out, size_t *torn_bytes,
+    char *err, size_t errlen)
+{
+	struct audit_recovery rec;
+	int rc = audit_open_opts(dir, NULL, out, &rec, err, errlen);
+
+	if (torn_bytes != NULL)
+		*torn_bytes = rc == 0 ? (size_t)rec.torn_bytes : 0;
+	return rc;
 }
 
 void
@@ -1060,8 +1342,462 @@ audit_close(struct audit *a)
 {
 	if (a == NULL)
 		return;
-	close(a->fd);
+	if (a->fd != -1)
+		close(a->fd);
+	if (a->cpfd != -1)
+		close(a->cpfd);
+	if (a->dirfd != -1)
+		close(a->dirfd);
+	audittree_close(a->tree);
+	free(a->cp_note);
+	free(a->segs);
 	free(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading back */
+
+int
+audit_seek(struct audit *a, uint64_t seq, struct audit_cursor *c, char *err,
+    size_t errlen)
+{
+	struct auditfmt_reader *r = NULL;
+	struct auditfmt_head h;
+	const uint8_t *rec;
+	uint64_t off = 0, at;
+	char why[256];
+	size_t i;
+	int fd, rc;
+
+	if (seq < audit_first_seq(a) || seq > a->synced)
+		return util_err(err, errlen, "record %llu is not available "
+		    "(records %llu to %llu are)", (unsigned long long)seq,
+		    (unsigned long long)audit_first_seq(a),
+		    (unsigned long long)(a->synced > 0 ? a->synced - 1 : 0));
+	c->seq = seq;
+	c->offset = 0;
+	if (a->nsegs == 0) {
+		c->segment = 0;
+		return 0;
+	}
+	i = seg_index(a, seq);
+	c->segment = a->segs[i];
+	if ((fd = open_segment(a, a->segs[i], O_RDONLY, err, errlen)) == -1)
+		return -1;
+	if (auditfmt_reader_open(fd, 0, UINT64_MAX, &r, why,
+	    sizeof(why)) != 0) {
+		close(fd);
+		return util_err(err, errlen, "%s", why);
+	}
+	for (at = a->segs[i]; at < seq; at++) {
+		rc = auditfmt_reader_next(r, &rec, &off, &h, why, sizeof(why));
+		if (rc != AUDITFMT_READ_REC) {
+			auditfmt_reader_free(r);
+			close(fd);
+			return util_err(err, errlen, "segment %llu: record "
+			    "%llu: %s", (unsigned long long)a->segs[i],
+			    (unsigned long long)at, rc < 0 ? why :
+			    "not found");
+		}
+		off += h.len;
+	}
+	auditfmt_reader_free(r);
+	close(fd);
+	c->offset = off;
+	return 0;
+}
+
+int
+audit_read(struct audit *a, struct audit_cursor *c, uint64_t end_seq,
+    size_t maxrec, uint8_t *buf, size_t cap, size_t *len, uint64_t *count,
+    char *err, size_t errlen)
+{
+	char why[256];
+
+	*len = 0;
+	*count = 0;
+	if (end_seq > a->synced)
+		end_seq = a->synced;
+	while (c->seq < end_seq && *count < maxrec) {
+		struct auditfmt_reader *r = NULL;
+		struct auditfmt_head h;
+		const uint8_t *rec;
+		uint64_t off;
+		size_t i;
+		int fd, rc, full = 0;
+
+		if (a->nsegs == 0 || c->segment < a->segs[0])
+			return util_err(err, errlen, "record %llu is no longer "
+			    "available (pruned)", (unsigned long long)c->seq);
+		i = seg_index(a, c->segment);
+		if (a->segs[i] != c->segment)
+			return util_err(err, errlen, "segment %llu is gone",
+			    (unsigned long long)c->segment);
+		if ((fd = open_segment(a, c->segment, O_RDONLY, err,
+		    errlen)) == -1)
+			return -1;
+		if (auditfmt_reader_open(fd, c->offset, UINT64_MAX, &r, why,
+		    sizeof(why)) != 0) {
+			close(fd);
+			return util_err(err, errlen, "%s", why);
+		}
+		while (c->seq < end_seq && *count < maxrec) {
+			rc = auditfmt_reader_next(r, &rec, &off, &h, why,
+			    sizeof(why));
+			if (rc == AUDITFMT_READ_END)
+				break;
+			if (rc != AUDITFMT_READ_REC || h.seq != c->seq) {
+				auditfmt_reader_free(r);
+				close(fd);
+				return util_err(err, errlen, "segment %llu: "
+				    "record %llu: %s", (unsigned long long)
+				    c->segment, (unsigned long long)c->seq,
+				    rc < 0 ? why : rc == AUDITFMT_READ_TORN ?
+				    "incomplete" : "wrong sequence number");
+			}
+			if (cap - *len < h.len) {
+				full = 1;
+				break;
+			}
+			memcpy(buf + *len, rec, h.len);
+			*len += h.len;
+			(*count)++;
+			c->seq++;
+			c->offset = off + h.len;
+		}
+		auditfmt_reader_free(r);
+		close(fd);
+		if (full || c->seq >= end_seq || *count >= maxrec)
+			break;
+		/* End of this segment: the next one starts at c->seq. */
+		if (i + 1 >= a->nsegs || a->segs[i + 1] != c->seq)
+			return util_err(err, errlen, "segment %llu ends before "
+			    "record %llu", (unsigned long long)c->segment,
+			    (unsigned long long)c->seq);
+		c->segment = a->segs[i + 1];
+		c->offset = 0;
+	}
+	return 0;
+}
+
+/* Time of the first record of segment i, copied into out[32]. */
+static int
+segment_first_time(struct audit *a, size_t i, char out[32], char *err,
+    size_t errlen)
+{
+	struct auditfmt_reader *r = NULL;
+	struct auditfmt_record *dec;
+	struct auditfmt_head h;
+	const uint8_t *rec;
+	uint64_t off;
+	char why[256];
+	int fd, rc;
+
+	if ((fd = open_segment(a, a->segs[i], O_RDONLY, err, errlen)) == -1)
+		return -1;
+	if (auditfmt_reader_open(fd, 0, UINT64_MAX, &r, why,
+	    sizeof(why)) != 0) {
+		close(fd);
+		return util_err(err, errlen, "%s", why);
+	}
+	rc = auditfmt_reader_next(r, &rec, &off, &h, why, sizeof(why));
+	if (rc != AUDITFMT_READ_REC || (dec = malloc(sizeof(*dec))) == NULL) {
+		auditfmt_reader_free(r);
+		close(fd);
+		return util_err(err, errlen, "segment %llu: no first record",
+		    (unsigned long long)a->segs[i]);
+	}
+	rc = auditfmt_decode(rec, h.len, dec, why, sizeof(why));
+	if (rc == 0) {
+		size_t n = dec->time.len < 31 ? dec->time.len : 31;
+
+		memcpy(out, dec->time.p, n);
+		out[n] = '\0';
+	}
+	free(dec);
+	auditfmt_reader_free(r);
+	close(fd);
+	if (rc != 0)
+		return util_err(err, errlen, "segment %llu: first record: %s",
+		    (unsigned long long)a->segs[i], why);
+	return 0;
+}
+
+int
+audit_find_time(struct audit *a, const char *when, uint64_t *seq, char *err,
+    size_t errlen)
+{
+	struct auditfmt_record *dec = NULL;
+	char t[32], why[256];
+	size_t lo = 0, hi, i;
+	int ret = -1;
+
+	*seq = a->synced;
+	if (a->nsegs == 0 || a->synced == 0)
+		return 0;
+	/* The last segment whose first record is before when (or 0). */
+	hi = a->nsegs;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a->segs[mid] >= a->synced) {
+			hi = mid;
+			continue;
+		}
+		if (segment_first_time(a, mid, t, err, errlen) != 0)
+			return -1;
+		if (strcmp(t, when) < 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if ((dec = malloc(sizeof(*dec))) == NULL)
+		return util_err(err, errlen, "out of memory");
+	for (i = lo; i < a->nsegs && a->segs[i] < a->synced; i++) {
+		struct auditfmt_reader *r = NULL;
+		struct auditfmt_head h;
+		const uint8_t *rec;
+		uint64_t off, at = a->segs[i];
+		int fd, rc, found = 0;
+
+		if ((fd = open_segment(a, a->segs[i], O_RDONLY, err,
+		    errlen)) == -1)
+			goto out;
+		if (auditfmt_reader_open(fd, 0, UINT64_MAX, &r, why,
+		    sizeof(why)) != 0) {
+			close(fd);
+			util_err(err, errlen, "%s", why);
+			goto out;
+		}
+		while (at < a->synced) {
+			rc = auditfmt_reader_next(r, &rec, &off, &h, why,
+			    sizeof(why));
+			if (rc == AUDITFMT_READ_END)
+				break;
+			if (rc != AUDITFMT_READ_REC || auditfmt_decode(rec,
+			    h.len, dec, why, sizeof(why)) != 0) {
+				auditfmt_reader_free(r);
+				close(fd);
+				util_err(err, errlen, "record %llu: %s",
+				    (unsigned long long)at, rc < 0 ? why :
+				    "unreadable");
+				goto out;
+			}
+			if (dec->time.len < sizeof(t)) {
+				memcpy(t, dec->time.p, dec->time.len);
+				t[dec->time.len] = '\0';
+				if (strcmp(t, when) >= 0) {
+					found = 1;
+					break;
+				}
+			}
+			at++;
+		}
+		auditfmt_reader_free(r);
+		close(fd);
+		if (found) {
+			*seq = at;
+			break;
+		}
+	}
+	ret = 0;
+out:
+	free(dec);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Retention */
+
+/* Parses "YYYY-MM-DDTHH:MM:SSZ" into a time_t; -1 on anything else. */
+static int
+parse_rfc3339(const char *s, time_t *out)
+{
+	struct tm tm;
+	char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(s) != 20 || (end = strptime(s, "%Y-%m-%dT%H:%M:%SZ",
+	    &tm)) == NULL || *end != '\0')
+		return -1;
+	*out = timegm(&tm);
+	return 0;
+}
+
+int
+audit_prune(struct audit *a, time_t now, uint64_t retention,
+    const char *archive_dir, char *err, size_t errlen)
+{
+	struct audit_event ev;
+	struct audit_kv kv[5];
+	struct stat sa, sd;
+	char t[32], name[SEG_NAME_LEN + 1];
+	size_t k = 0, i;
+	int afd = -1, ret = -1;
+	time_t first;
+
+	if (retention == 0 || a->nsegs < 2 || !a->healthy)
+		return 0;
+	/* Segment i goes when the next one started before the horizon: all
+	 * of its records are older than that. */
+	while (k + 1 < a->nsegs && a->segs[k + 1] <= a->synced) {
+		if (segment_first_time(a, k + 1, t, err, errlen) != 0)
+			return -1;
+		if (parse_rfc3339(t, &first) != 0 ||
+		    (uint64_t)(now > first ? now - first : 0) <= retention)
+			break;
+		k++;
+	}
+	if (k == 0)
+		return 0;
+	if (archive_dir != NULL) {
+		afd = open(archive_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (afd == -1 || fstat(afd, &sa) == -1 ||
+		    fstat(a->dirfd, &sd) == -1 || sa.st_dev != sd.st_dev) {
+			if (afd != -1)
+				close(afd);
+			return util_err(err, errlen, "audit: archive %s: %s",
+			    archive_dir, afd == -1 ? strerror(errno) :
+			    "not on the audit directory's file system");
+		}
+	}
+	/* The record and a signed checkpoint covering it come first. */
+	memset(kv, 0, sizeof(kv));
+	kv[0].key = "from_seq";
+	kv[0].type = AUDIT_UINT;
+	kv[0].u = a->segs[0];
+	kv[1].key = "to_seq";
+	kv[1].type = AUDIT_UINT;
+	kv[1].u = a->segs[k];
+	kv[2].key = "segments";
+	kv[2].type = AUDIT_UINT;
+	kv[2].u = k;
+	kv[3].key = "archived";
+	kv[3].type = AUDIT_BOOL;
+	kv[3].u = archive_dir != NULL;
+	kv[4].key = "retention";
+	kv[4].type = AUDIT_UINT;
+	kv[4].u = retention;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = "prune";
+	ev.details = kv;
+	ev.ndetails = 5;
+	if (audit_append(a, now, &ev, err, errlen) != 0 ||
+	    audit_sync(a, err, errlen) != 0 ||
+	    audit_checkpoint(a, now, 1, err, errlen) < 0)
+		goto out;
+	for (i = 0; i < k; i++) {
+		seg_name(a->segs[i], name);
+		if ((afd != -1 ? renameat(a->dirfd, name, afd, name) :
+		    unlinkat(a->dirfd, name, 0)) == -1) {
+			util_err(err, errlen, "audit: pruning %s: %s", name,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (fsync(a->dirfd) == -1 || (afd != -1 && fsync(afd) == -1)) {
+		util_err(err, errlen, "audit: fsync after pruning: %s",
+		    strerror(errno));
+		goto out;
+	}
+	ret = (int)k;
+out:
+	/* Whatever is gone from the directory goes from the list too. */
+	for (i = 0; i < k; i++) {
+		seg_name(a->segs[i], name);
+		if (faccessat(a->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			break;
+	}
+	if (i > 0) {
+		memmove(a->segs, a->segs + i, (a->nsegs - i) *
+		    sizeof(*a->segs));
+		a->nsegs -= i;
+	}
+	if (afd != -1)
+		close(afd);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading a whole trail (tools and tests) */
+
+struct readall {
+	uint64_t next;
+	int have_prev;
+	uint8_t prev[AUDIT_HASH_LEN];
+	int (*fn)(uint64_t, const uint8_t *, size_t, void *);
+	void *arg;
+};
+
+static int
+read_one_file(int fd, const char *label, struct readall *ra, char *err,
+    size_t errlen)
+{
+	struct auditfmt_reader *r = NULL;
+	struct auditfmt_head h;
+	const uint8_t *rec;
+	uint8_t hash[AUDIT_HASH_LEN];
+	uint64_t off;
+	char why[256];
+	int rc, ret = -1;
+
+	if (auditfmt_reader_open(fd, 0, UINT64_MAX, &r, why,
+	    sizeof(why)) != 0)
+		return util_err(err, errlen, "%s: %s", label, why);
+	for (;;) {
+		rc = auditfmt_reader_next(r, &rec, &off, &h, why, sizeof(why));
+		if (rc == AUDITFMT_READ_END)
+			break;
+		if (rc == AUDITFMT_READ_TORN) {
+			util_err(err, errlen, "record %llu: incomplete final "
+			    "record at offset %llu of %s",
+			    (unsigned long long)ra->next,
+			    (unsigned long long)off, label);
+			goto out;
+		}
+		if (rc < 0) {
+			util_err(err, errlen, "record %llu %s (%s)",
+			    (unsigned long long)ra->next, why, label);
+			goto out;
+		}
+		if (!ra->have_prev && ra->next == 0 && h.seq != 0)
+			ra->next = h.seq;	/* a pruned trail */
+		if (h.seq != ra->next) {
+			util_err(err, errlen, "record %llu at offset %llu: "
+			    "sequence number is %llu (%s)",
+			    (unsigned long long)ra->next,
+			    (unsigned long long)off,
+			    (unsigned long long)h.seq, label);
+			goto out;
+		}
+		if ((ra->have_prev || ra->next == 0) &&
+		    memcmp(h.prev, ra->prev, AUDIT_HASH_LEN) != 0) {
+			util_err(err, errlen, "record %llu at offset %llu: "
+			    "prev does not match the hash of record %lld (one "
+			    "of the two was changed) (%s)",
+			    (unsigned long long)ra->next,
+			    (unsigned long long)off, (long long)ra->next - 1,
+			    label);
+			goto out;
+		}
+		if (audit_sha256(rec, h.len, hash) == -1) {
+			util_err(err, errlen, "SHA-256 failed");
+			goto out;
+		}
+		if (ra->fn != NULL && ra->fn(ra->next, rec, h.len,
+		    ra->arg) != 0) {
+			util_err(err, errlen, "record %llu: reading stopped by "
+			    "the caller", (unsigned long long)ra->next);
+			goto out;
+		}
+		memcpy(ra->prev, hash, AUDIT_HASH_LEN);
+		ra->have_prev = 1;
+		ra->next++;
+	}
+	ret = 0;
+out:
+	auditfmt_reader_free(r);
+	return ret;
 }
 
 int
@@ -1069,19 +1805,65 @@ audit_read_file(const char *path,
     int (*fn)(uint64_t seq, const uint8_t *rec, size_t len, void *arg),
     void *arg, char *err, size_t errlen)
 {
-	struct audit_scan sc;
+	struct readall ra;
+	struct audit tmp;
 	struct stat sb;
-	int fd, created, rc;
+	size_t i;
+	int fd, ret = 0;
 
-	fd = audit_open_file(path, O_RDONLY, &created, &sb, err, errlen);
+	memset(&ra, 0, sizeof(ra));
+	ra.fn = fn;
+	ra.arg = arg;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1)
+		return util_err(err, errlen, "audit: open %s: %s", path,
+		    errno == ELOOP ? "is a symbolic link" : strerror(errno));
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
+		return util_err(err, errlen, "audit: stat %s: %s", path,
+		    strerror(errno));
+	}
+	if (S_ISREG(sb.st_mode)) {
+		ret = read_one_file(fd, path, &ra, err, errlen);
+		close(fd);
+		return ret;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		close(fd);
+		return util_err(err, errlen, "audit: %s is not a directory "
+		    "or a regular file", path);
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	util_strlcpy(tmp.path, path, sizeof(tmp.path));
+	tmp.dirfd = fd;
+	if (list_segments(&tmp, fd, err, errlen) != 0) {
+		free(tmp.segs);
+		close(fd);
 		return -1;
-	rc = audit_scan(fd, (uint64_t)sb.st_size, fn, arg, &sc, err, errlen);
+	}
+	for (i = 0; i < tmp.nsegs && ret == 0; i++) {
+		char name[SEG_NAME_LEN + 1], label[PATH_MAX + 32];
+		int sfd;
+
+		seg_name(tmp.segs[i], name);
+		snprintf(label, sizeof(label), "%s/%s", path, name);
+		if (ra.have_prev && ra.next != tmp.segs[i]) {
+			ret = util_err(err, errlen, "record %llu: segment %s "
+			    "starts at record %llu (segments are missing)",
+			    (unsigned long long)ra.next, name,
+			    (unsigned long long)tmp.segs[i]);
+			break;
+		}
+		sfd = openat(fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (sfd == -1) {
+			ret = util_err(err, errlen, "audit: %s: %s", label,
+			    strerror(errno));
+			break;
+		}
+		ret = read_one_file(sfd, label, &ra, err, errlen);
+		close(sfd);
+	}
+	free(tmp.segs);
 	close(fd);
-	if (rc == 1)
-		return util_err(err, errlen, "record %llu: incomplete final "
-		    "record (%llu bytes at offset %llu)",
-		    (unsigned long long)sc.nrec, (unsigned long long)sc.torn,
-		    (unsigned long long)sc.end);
-	return rc;
+	return ret;
 }

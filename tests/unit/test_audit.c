@@ -1,6 +1,8 @@
 /*
  * Unit tests for broker/audit.c: records, the hash chain, reopen, torn-tail
- * recovery, refusal of a changed log, and the failure latch.
+ * recovery, refusal of a changed log, the failure latch, segments,
+ * checkpoints (with an in-process signer), reading back, time search and
+ * retention.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -22,10 +24,13 @@
 #include <openssl/evp.h>
 
 #include "broker/audit.h"
+#include "broker/audittree.h"
+#include "lib/note.h"
 
 struct fixture {
 	char dir[64];
-	char log[128];
+	char log[128];		/* the trail directory */
+	char seg[192];		/* its first segment */
 };
 
 static int
@@ -46,6 +51,8 @@ setup(void **state)
 	strcpy(f->dir, "/tmp/sekisho-audit-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->log, sizeof(f->log), "%s/audit.log", f->dir);
+	snprintf(f->seg, sizeof(f->seg), "%s/00000000000000000000.audit",
+	    f->log);
 	*state = f;
 	return 0;
 }
@@ -110,6 +117,7 @@ struct collected {
 	uint64_t seq[64];
 	uint64_t next_off;
 	cbor_item_t *item[64];		/* decoded, when keep is set */
+	uint64_t first;			/* seq of the first (after a prune) */
 	int keep;
 };
 
@@ -139,7 +147,9 @@ collect_cb(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
 	unsigned int hl = 32;
 
 	assert_true(c->n < 64);
-	assert_int_equal(seq, c->n);
+	if (c->n == 0)
+		c->first = seq;
+	assert_int_equal(seq, c->first + c->n);
 	c->off[c->n] = c->next_off;
 	c->len[c->n] = len;
 	c->next_off += len;
@@ -218,12 +228,14 @@ test_chain_and_reopen(void **state)
 
 	a = open_ok(f->log, NULL);
 	assert_int_equal(stat(f->log, &sb), 0);
-	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(sb.st_mode & 0777, 0700);
 	assert_int_equal(audit_next_seq(a), 0);
 	assert_true(audit_healthy(a));
 	append_n(a, 10, 1700000000);
 	assert_int_equal(audit_next_seq(a), 10);
 	assert_int_equal(audit_sync(a, err, sizeof(err)), 0);
+	assert_int_equal(stat(f->seg, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
 
 	/* A second writer would fork the chain: refused. */
 	assert_int_equal(audit_open(f->log, &b, NULL, err, sizeof(err)), -1);
@@ -239,7 +251,7 @@ test_chain_and_reopen(void **state)
 
 	collect(f->log, &c);
 	assert_int_equal(c.n, 15);
-	assert_int_equal(c.next_off, (uint64_t)file_size(f->log));
+	assert_int_equal(c.next_off, (uint64_t)file_size(f->seg));
 	assert_memory_equal(c.prev[0], zero, 32);
 	for (i = 0; i < c.n; i++) {
 		assert_int_equal(c.seq[i], i);
@@ -268,11 +280,11 @@ find_in_record(const char *path, const struct collected *c, unsigned i,
 }
 
 static void
-expect_refused(const char *path, const char *what)
+expect_refused2(const char *path, const char *seg, const char *what)
 {
 	struct audit *a;
 	char err[512];
-	off_t before = file_size(path);
+	off_t before = file_size(seg);
 
 	assert_int_equal(audit_read_file(path, NULL, NULL, err, sizeof(err)),
 	    -1);
@@ -283,8 +295,10 @@ expect_refused(const char *path, const char *what)
 	assert_null(a);
 	if (strstr(err, what) == NULL)
 		fail_msg("audit_open said \"%s\", expected \"%s\"", err, what);
-	assert_int_equal(file_size(path), before);	/* left alone */
+	assert_int_equal(file_size(seg), before);	/* left alone */
 }
+
+#define expect_refused(f, what) expect_refused2((f)->log, (f)->seg, what)
 
 static void
 test_flipped_byte_in_content(void **state)
@@ -302,9 +316,9 @@ test_flipped_byte_in_content(void **state)
 
 	/* "chunk durable" -> "chunk Durable" in record 5: record 5 itself
 	 * still parses; the next record's prev no longer matches it. */
-	flip_byte(f->log, find_in_record(f->log, &c, 5, "durable", 7));
-	expect_refused(f->log, "record 6 ");
-	expect_refused(f->log, "prev does not match the hash of record 5");
+	flip_byte(f->seg, find_in_record(f->seg, &c, 5, "durable", 7));
+	expect_refused(f, "record 6 ");
+	expect_refused(f, "prev does not match the hash of record 5");
 }
 
 static void
@@ -322,8 +336,8 @@ test_flipped_byte_in_prev(void **state)
 	collect(f->log, &c);
 
 	/* prev is the last field: its last byte ends the record. */
-	flip_byte(f->log, c.off[5] + c.len[5] - 1);
-	expect_refused(f->log, "record 5 ");
+	flip_byte(f->seg, c.off[5] + c.len[5] - 1);
+	expect_refused(f, "record 5 ");
 }
 
 static void
@@ -341,16 +355,16 @@ test_flipped_structure(void **state)
 	collect(f->log, &c);
 
 	/* Record 3's map header (0xa7) becomes an array header (0x87). */
-	flip_byte(f->log, c.off[3]);
-	expect_refused(f->log, "record 3 ");
+	flip_byte(f->seg, c.off[3]);
+	expect_refused(f, "record 3 ");
 
 	/* Rewriting a sequence number is caught as well. */
-	flip_byte(f->log, c.off[3]);
+	flip_byte(f->seg, c.off[3]);
 	assert_int_equal(audit_read_file(f->log, NULL, NULL, err,
 	    sizeof(err)), 0);
 	/* "seq" key then value 7 (0x07) in record 7 -> 0x27 (negative). */
-	flip_byte(f->log, find_in_record(f->log, &c, 7, "seq\x07", 4) + 3);
-	expect_refused(f->log, "record 7 ");
+	flip_byte(f->seg, find_in_record(f->seg, &c, 7, "seq\x07", 4) + 3);
+	expect_refused(f, "record 7 ");
 }
 
 static void
@@ -370,25 +384,24 @@ test_torn_tail_truncated(void **state)
 	assert_int_equal(audit_sync(a, err, sizeof(err)), 0);
 	audit_close(a);
 	collect(f->log, &c);
-	good = file_size(f->log);
+	good = file_size(f->seg);
 
 	/* The first 40 bytes of a record, as a crash mid-append leaves. */
 	copy = malloc(c.len[2]);
 	assert_non_null(copy);
-	fd = open(f->log, O_RDONLY);
+	fd = open(f->seg, O_RDONLY);
 	assert_int_equal(pread(fd, copy, c.len[2], (off_t)c.off[2]),
 	    (ssize_t)c.len[2]);
 	close(fd);
-	append_raw(f->log, copy, 40);
+	append_raw(f->seg, copy, 40);
 
 	assert_int_equal(audit_read_file(f->log, NULL, NULL, err,
 	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "record 5: incomplete final record "
-	    "(40 bytes"));
+	assert_non_null(strstr(err, "record 5: incomplete final record"));
 
 	a = open_ok(f->log, &torn);
 	assert_int_equal(torn, 40);
-	assert_int_equal(file_size(f->log), good);
+	assert_int_equal(file_size(f->seg), good);
 	assert_int_equal(audit_next_seq(a), 5);
 	append_n(a, 2, 1700000001);
 	assert_int_equal(audit_sync(a, err, sizeof(err)), 0);
@@ -397,21 +410,21 @@ test_torn_tail_truncated(void **state)
 	assert_int_equal(c.n, 7);
 
 	/* Zeros where unsynced appends were (seen on some file systems). */
-	good = file_size(f->log);
+	good = file_size(f->seg);
 	memset(copy, 0, c.len[2]);
-	append_raw(f->log, copy, c.len[2]);
+	append_raw(f->seg, copy, c.len[2]);
 	a = open_ok(f->log, &torn);
 	assert_int_equal(torn, c.len[2]);
-	assert_int_equal(file_size(f->log), good);
+	assert_int_equal(file_size(f->seg), good);
 	audit_close(a);
 
 	/* A complete item that is not a record is corruption, not a tear. */
-	append_raw(f->log, "\x01", 1);
-	expect_refused(f->log, "record 7 ");
+	append_raw(f->seg, "\x01", 1);
+	expect_refused(f, "record 7 ");
 	free(copy);
 
 	/* A clean log reports no torn bytes. */
-	assert_int_equal(truncate(f->log, good), 0);
+	assert_int_equal(truncate(f->seg, good), 0);
 	torn = 99;
 	a = open_ok(f->log, &torn);
 	assert_int_equal(torn, 0);
@@ -462,6 +475,7 @@ test_record_fields_roundtrip(void **state)
 	ev.terminal = "";		/* empty: left out like NULL */
 	ev.cert_fp = "ab12";
 	ev.transfer = "0123456789abcdef0123456789abcdef";
+	ev.service = "lgwan-box";
 	ev.details = kv;
 	ev.ndetails = n;
 
@@ -480,7 +494,9 @@ test_record_fields_roundtrip(void **state)
 	    sizeof(err)), 0);
 	assert_int_equal(c.n, 2);
 	rec = c.item[0];
-	assert_int_equal(cbor_map_size(rec), 7);
+	assert_int_equal(cbor_map_size(rec), 8);
+	v = map_get(rec, "clock");
+	assert_true(cbor_isa_string(v));
 	v = map_get(rec, "time");
 	assert_int_equal(cbor_string_length(v), 20);
 	assert_memory_equal(cbor_string_handle(v), "2025-11-22T01:20:23Z", 20);
@@ -498,7 +514,9 @@ test_record_fields_roundtrip(void **state)
 	assert_null(map_get(actor, "terminal"));
 	assert_null(map_get(actor, "peer"));
 	subject = map_get(rec, "subject");
-	assert_int_equal(cbor_map_size(subject), 1);
+	assert_int_equal(cbor_map_size(subject), 2);
+	assert_memory_equal(cbor_string_handle(map_get(subject, "service")),
+	    "lgwan-box", 9);
 	assert_int_equal(cbor_string_length(map_get(subject, "transfer")), 32);
 
 	details = map_get(rec, "details");
@@ -617,7 +635,7 @@ test_write_failure_latches(void **state)
 	a = open_ok(f->log, NULL);
 	append_n(a, 3, 1700000000);
 	assert_int_equal(audit_sync(a, err, sizeof(err)), 0);
-	size = file_size(f->log);
+	size = file_size(f->seg);
 
 	/* A file size limit half a record past the end: the next append
 	 * writes part of its record and then fails (EFBIG). */
@@ -661,15 +679,25 @@ test_not_a_log(void **state)
 	struct audit *a;
 
 	/* Not CBOR at all: refused, not truncated. */
-	snprintf(path, sizeof(path), "%s/text.log", f->dir);
+	assert_int_equal(mkdir(f->log, 0700), 0);
 	{
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		int fd = open(f->seg, O_WRONLY | O_CREAT | O_EXCL, 0600);
 
 		assert_true(fd >= 0);
 		assert_int_equal(write(fd, "hello world\n", 12), 12);
 		close(fd);
 	}
-	expect_refused(path, "record 0 ");
+	expect_refused(f, "record 0 ");
+	/* A plain file where the directory should be. */
+	snprintf(path, sizeof(path), "%s/text.log", f->dir);
+	{
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	assert_int_equal(audit_open(path, &a, NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a directory"));
 
 	/* A symlink is never followed. */
 	snprintf(path, sizeof(path), "%s/link.log", f->dir);
@@ -682,6 +710,547 @@ test_not_a_log(void **state)
 	snprintf(path, sizeof(path), "%s/missing.log", f->dir);
 	assert_int_equal(audit_read_file(path, NULL, NULL, err, sizeof(err)),
 	    -1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Segments, checkpoints, reading back, time search, retention */
+
+struct signer_ctx {
+	struct note_signer sk;
+	struct note_signer other;	/* a key the broker does not trust */
+	int refuse;			/* the signer says no */
+	int wrong_key;			/* signs with the other key */
+	unsigned calls;
+};
+
+static int
+test_sign(void *arg, const char *text, size_t len, char **note,
+    size_t *notelen, char *err, size_t errlen)
+{
+	struct signer_ctx *s = arg;
+
+	s->calls++;
+	if (s->refuse) {
+		snprintf(err, errlen, "refused for the test");
+		return -1;
+	}
+	return note_sign(text, len, s->wrong_key ? &s->other : &s->sk, note,
+	    notelen, err, errlen);
+}
+
+static const char *
+clock_unsynced(void)
+{
+	return "unsynced";
+}
+
+struct opened {
+	struct signer_ctx sc;
+	struct note_verifier vk;
+	struct audit_options opt;
+};
+
+static void
+signing_options(struct opened *o, uint64_t segment_size)
+{
+	char err[256];
+
+	memset(o, 0, sizeof(*o));
+	assert_int_equal(note_key_generate("audit.test/sekisho", &o->sc.sk,
+	    err, sizeof(err)), 0);
+	assert_int_equal(note_key_generate("audit.test/sekisho", &o->sc.other,
+	    err, sizeof(err)), 0);
+	note_signer_verifier(&o->sc.sk, &o->vk);
+	o->opt.segment_size = segment_size;
+	o->opt.origin = "audit.test/sekisho";
+	o->opt.verifier = &o->vk;
+	o->opt.sign = test_sign;
+	o->opt.sign_arg = &o->sc;
+	o->opt.checkpoint_records = 5;
+	o->opt.checkpoint_interval = 3600;
+}
+
+static struct audit *
+open_opts_ok(const char *dir, const struct audit_options *opt,
+    struct audit_recovery *rec)
+{
+	struct audit *a = NULL;
+	char err[512];
+
+	if (audit_open_opts(dir, opt, &a, rec, err, sizeof(err)) != 0)
+		fail_msg("audit_open_opts: %s", err);
+	return a;
+}
+
+static unsigned
+count_suffix(const char *dir, const char *suffix)
+{
+	char cmd[512];
+	unsigned n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls %s | grep -c '%s$'", dir, suffix);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (fscanf(p, "%u", &n) != 1)
+		n = 0;
+	pclose(p);
+	return n;
+}
+
+static void
+sync_ok(struct audit *a)
+{
+	char err[512];
+
+	if (audit_sync(a, err, sizeof(err)) != 0)
+		fail_msg("audit_sync: %s", err);
+}
+
+static void
+test_segments_rotate(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options opt;
+	struct collected c;
+	struct audit *a;
+	char path[256];
+	unsigned i, nseg;
+	int fd;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.segment_size = 700;
+	a = open_opts_ok(f->log, &opt, NULL);
+	append_n(a, 30, 1700000000);
+	sync_ok(a);
+	audit_close(a);
+	nseg = count_suffix(f->log, ".audit");
+	assert_true(nseg >= 4);
+	collect(f->log, &c);
+	assert_int_equal(c.n, 30);
+	for (i = 1; i < c.n; i++)
+		assert_memory_equal(c.prev[i], c.hash[i - 1], 32);
+
+	/* A crash just after a rotation leaves an empty newest segment. */
+	snprintf(path, sizeof(path), "%s/00000000000000000030.audit", f->log);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	a = open_opts_ok(f->log, &opt, NULL);
+	assert_int_equal(audit_next_seq(a), 30);
+	assert_int_equal(access(path, F_OK), -1);
+	append_n(a, 10, 1700000100);
+	sync_ok(a);
+	audit_close(a);
+	collect(f->log, &c);
+	assert_int_equal(c.n, 40);
+	for (i = 0; i < c.n; i++)
+		assert_int_equal(c.seq[i], i);
+
+	/* A segment missing in the middle is refused by the reader. */
+	{
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "cd %s && rm \"$(ls *.audit | "
+		    "sed -n 2p)\"", f->log);
+		assert_int_equal(system(cmd), 0);
+	}
+	{
+		char err[512];
+
+		assert_int_equal(audit_read_file(f->log, NULL, NULL, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "segments are missing"));
+	}
+}
+
+static void
+checkpoint_file(const char *dir, uint64_t size, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/checkpoints/%020llu.note", dir,
+	    (unsigned long long)size);
+}
+
+static char *
+read_all(const char *path, size_t *len)
+{
+	struct stat sb;
+	char *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	buf = malloc((size_t)sb.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(read(fd, buf, (size_t)sb.st_size), sb.st_size);
+	close(fd);
+	buf[sb.st_size] = '\0';
+	*len = (size_t)sb.st_size;
+	return buf;
+}
+
+static void
+test_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_recovery rec;
+	struct note_checkpoint cp;
+	struct opened o;
+	struct audit *a;
+	uint8_t root[32];
+	char err[512], path[256], *note;
+	size_t len;
+	uint64_t size;
+
+	signing_options(&o, 0);
+	a = open_opts_ok(f->log, &o.opt, &rec);
+	assert_int_equal(rec.checkpoint_size, 0);
+	append_n(a, 3, 1700000000);
+	sync_ok(a);
+	assert_int_equal(audit_checkpoint(a, 1700000000, 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(audit_latest_checkpoint(a, &note, &len, &size, err,
+	    sizeof(err)), -1);
+	append_n(a, 3, 1700000000);
+	/* Only synced records are ever signed. */
+	assert_int_equal(audit_checkpoint(a, 1700000000, 0, err,
+	    sizeof(err)), 0);
+	sync_ok(a);
+	assert_int_equal(audit_checkpoint(a, 1700000000, 0, err,
+	    sizeof(err)), 1);
+	checkpoint_file(f->log, 6, path, sizeof(path));
+	note = read_all(path, &len);
+	assert_int_equal(note_checkpoint_open(note, len, &o.vk, 1,
+	    "audit.test/sekisho", &cp, err, sizeof(err)), 0);
+	assert_int_equal(cp.size, 6);
+	assert_int_equal(audittree_root_at(audit_tree(a), 6, root, err,
+	    sizeof(err)), 0);
+	assert_memory_equal(cp.root, root, 32);
+	free(note);
+	/* Nothing new: nothing signed, even when forced. */
+	assert_int_equal(audit_checkpoint(a, 1700000000, 1, err,
+	    sizeof(err)), 0);
+	/* Time-based. */
+	append_n(a, 1, 1700000001);
+	sync_ok(a);
+	assert_int_equal(audit_checkpoint(a, 1700000010, 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(audit_checkpoint(a, time(NULL) + 3600, 0, err,
+	    sizeof(err)), 1);
+	assert_int_equal(audit_latest_checkpoint(a, &note, &len, &size, err,
+	    sizeof(err)), 0);
+	assert_int_equal(size, 7);
+	free(note);
+	append_n(a, 2, 1700000002);
+	sync_ok(a);
+	audit_close(a);
+
+	/* Reopen: the nodes up to the checkpoint are trusted, the two records
+	 * after it are hashed again. */
+	a = open_opts_ok(f->log, &o.opt, &rec);
+	assert_int_equal(rec.checkpoint_size, 7);
+	assert_int_equal(rec.rehashed, 2);
+	assert_int_equal(rec.tree_rebuilt, 0);
+	assert_int_equal(audit_next_seq(a), 9);
+	audit_close(a);
+
+	/* A damaged node file is rebuilt from the records. The start-up
+	 * check reads the subtree roots along the right edge of the signed
+	 * size: node (level 2, index 0) is the sixth hash of the file. */
+	snprintf(path, sizeof(path), "%s/tree/nodes", f->log);
+	flip_byte(path, 6 * 32 + 5);
+	a = open_opts_ok(f->log, &o.opt, &rec);
+	assert_int_equal(rec.tree_rebuilt, 1);
+	assert_int_equal(rec.rehashed, 9);
+	audit_close(a);
+	/* And a missing one too. */
+	assert_int_equal(unlink(path), 0);
+	a = open_opts_ok(f->log, &o.opt, &rec);
+	assert_int_equal(rec.rehashed, 9);
+	audit_close(a);
+
+	/* A record the checkpoint covers was changed, consistently with the
+	 * chain from there on: the signed root catches it. */
+	{
+		struct collected c;
+		uint8_t *rest;
+		size_t restlen;
+		int fd;
+
+		collect(f->log, &c);
+		/* Drop records 5.. and append them again from a copy whose
+		 * record 5 differs: simplest is to cut the log to 5 records
+		 * and append new ones. */
+		restlen = (size_t)(file_size(f->seg) - (off_t)c.off[5]);
+		rest = malloc(restlen);
+		assert_non_null(rest);
+		fd = open(f->seg, O_RDONLY);
+		assert_int_equal(pread(fd, rest, restlen, (off_t)c.off[5]),
+		    (ssize_t)restlen);
+		close(fd);
+		assert_int_equal(truncate(f->seg, (off_t)c.off[5]), 0);
+		/* Fewer records than signed: refused. */
+		assert_int_equal(audit_open_opts(f->log, &o.opt, &a, NULL, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "records were lost"));
+		/* Rewritten records 5..8 with a valid chain: refused. */
+		{
+			struct audit_options plain = o.opt;
+
+			plain.origin = NULL;
+			a = open_opts_ok(f->log, &plain, NULL);
+			append_n(a, 4, 1800000000);
+			sync_ok(a);
+			audit_close(a);
+		}
+		assert_int_equal(audit_open_opts(f->log, &o.opt, &a, NULL, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "do not give the root"));
+		/* Put the original back. */
+		assert_int_equal(truncate(f->seg, (off_t)c.off[5]), 0);
+		append_raw(f->seg, rest, restlen);
+		free(rest);
+	}
+	a = open_opts_ok(f->log, &o.opt, NULL);
+	audit_close(a);
+
+	/* A checkpoint from another key: refused. */
+	{
+		char *other;
+		size_t olen;
+		int fd;
+
+		assert_int_equal(note_checkpoint_sign(&o.sc.other,
+		    "audit.test/sekisho", 9, root, &other, &olen, err,
+		    sizeof(err)), 0);
+		checkpoint_file(f->log, 9, path, sizeof(path));
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, other, olen), (ssize_t)olen);
+		close(fd);
+		free(other);
+		assert_int_equal(audit_open_opts(f->log, &o.opt, &a, NULL, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "does not verify"));
+		assert_int_equal(unlink(path), 0);
+	}
+
+	/* The signer refuses, or answers with another key: latched. */
+	a = open_opts_ok(f->log, &o.opt, NULL);
+	append_n(a, 1, 1700000003);
+	sync_ok(a);
+	o.sc.refuse = 1;
+	assert_int_equal(audit_checkpoint(a, 1700000003, 1, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "refused for the test"));
+	assert_false(audit_healthy(a));
+	assert_non_null(strstr(audit_failure(a), "signer"));
+	audit_close(a);
+	o.sc.refuse = 0;
+	o.sc.wrong_key = 1;
+	a = open_opts_ok(f->log, &o.opt, NULL);
+	assert_int_equal(audit_checkpoint(a, 1700000003, 1, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "does not verify"));
+	assert_false(audit_healthy(a));
+	audit_close(a);
+	note_signer_clear(&o.sc.sk);
+	note_signer_clear(&o.sc.other);
+}
+
+static void
+test_read_back(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options opt;
+	struct audit_cursor cur;
+	struct collected c;
+	struct audit *a;
+	uint8_t *buf;
+	char err[512];
+	size_t len;
+	uint64_t n, i, total = 0;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.segment_size = 700;
+	opt.clock_status = clock_unsynced;
+	a = open_opts_ok(f->log, &opt, NULL);
+	append_n(a, 40, 1700000000);
+	/* Not synced yet: nothing to read. */
+	assert_int_equal(audit_seek(a, 1, &cur, err, sizeof(err)), -1);
+	sync_ok(a);
+	collect(f->log, &c);
+	buf = malloc(AUDIT_MAX_RECORD * 2);
+	assert_non_null(buf);
+
+	assert_int_equal(audit_seek(a, 17, &cur, err, sizeof(err)), 0);
+	assert_int_equal(cur.seq, 17);
+	assert_int_equal(audit_read(a, &cur, 40, 5, buf, AUDIT_MAX_RECORD * 2,
+	    &len, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(cur.seq, 22);
+	for (i = 17; i < 22; i++)
+		total += c.len[i];
+	assert_int_equal(len, total);
+	/* Across segment boundaries, up to an end. */
+	assert_int_equal(audit_read(a, &cur, 35, 100, buf,
+	    AUDIT_MAX_RECORD * 2, &len, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 13);
+	assert_int_equal(cur.seq, 35);
+	{
+		/* The bytes are the records themselves, in order. */
+		uint64_t off = 0;
+		struct auditfmt_head h;
+
+		for (i = 22; i < 35; i++) {
+			assert_int_equal(auditfmt_walk(buf + off, len - off, &h),
+			    AUDITFMT_OK);
+			assert_int_equal(h.seq, i);
+			assert_memory_equal(h.prev, c.prev[i], 32);
+			off += h.len;
+		}
+		assert_int_equal(off, len);
+	}
+	assert_int_equal(audit_read(a, &cur, 100, 100, buf,
+	    AUDIT_MAX_RECORD * 2, &len, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(audit_read(a, &cur, 100, 100, buf,
+	    AUDIT_MAX_RECORD * 2, &len, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(audit_seek(a, 41, &cur, err, sizeof(err)), -1);
+	assert_int_equal(audit_seek(a, 40, &cur, err, sizeof(err)), 0);
+
+	/* The clock status given by the caller is in every record. */
+	{
+		struct auditfmt_record *r = malloc(sizeof(*r));
+
+		assert_non_null(r);
+		assert_int_equal(audit_seek(a, 0, &cur, err, sizeof(err)), 0);
+		assert_int_equal(audit_read(a, &cur, 1, 1, buf,
+		    AUDIT_MAX_RECORD * 2, &len, &n, err, sizeof(err)), 0);
+		assert_int_equal(auditfmt_decode(buf, len, r, err,
+		    sizeof(err)), 0);
+		assert_int_equal(r->clock.len, 8);
+		assert_memory_equal(r->clock.p, "unsynced", 8);
+		free(r);
+	}
+	free(buf);
+	audit_close(a);
+}
+
+static void
+append_at(struct audit *a, time_t when)
+{
+	append_n(a, 1, when);
+}
+
+static void
+test_find_time(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options opt;
+	struct audit *a;
+	char err[512];
+	uint64_t seq;
+	unsigned i;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.segment_size = 500;
+	a = open_opts_ok(f->log, &opt, NULL);
+	assert_int_equal(audit_find_time(a, "2023-11-14T22:13:20Z", &seq, err,
+	    sizeof(err)), 0);
+	assert_int_equal(seq, 0);
+	/* 1700000000 = 2023-11-14T22:13:20Z; one record every 10 s. */
+	for (i = 0; i < 30; i++)
+		append_at(a, 1700000000 + 10 * (time_t)i);
+	sync_ok(a);
+	assert_int_equal(audit_find_time(a, "2000-01-01T00:00:00Z", &seq, err,
+	    sizeof(err)), 0);
+	assert_int_equal(seq, 0);
+	assert_int_equal(audit_find_time(a, "2023-11-14T22:13:20Z", &seq, err,
+	    sizeof(err)), 0);
+	assert_int_equal(seq, 0);
+	assert_int_equal(audit_find_time(a, "2023-11-14T22:13:21Z", &seq, err,
+	    sizeof(err)), 0);
+	assert_int_equal(seq, 1);
+	assert_int_equal(audit_find_time(a, "2023-11-14T22:16:40Z", &seq, err,
+	    sizeof(err)), 0);
+	assert_int_equal(seq, 20);
+	assert_int_equal(audit_find_time(a, "2023-11-14T22:18:10Z", &seq, err,
+	    sizeof(err)), 0);
+	assert_int_equal(seq, 29);
+	assert_int_equal(audit_find_time(a, "2030-01-01T00:00:00Z", &seq, err,
+	    sizeof(err)), 0);
+	assert_int_equal(seq, 30);
+	audit_close(a);
+}
+
+static void
+test_prune(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_recovery rec;
+	struct audit_cursor cur;
+	struct collected c;
+	struct opened o;
+	struct audit *a;
+	char err[512], archive[192];
+	unsigned before, i;
+	int n;
+
+	signing_options(&o, 600);
+	o.opt.checkpoint_records = 1000;
+	a = open_opts_ok(f->log, &o.opt, NULL);
+	for (i = 0; i < 20; i++)
+		append_at(a, 1700000000 + (time_t)i);
+	for (i = 0; i < 20; i++)
+		append_at(a, 1700100000 + (time_t)i);
+	sync_ok(a);
+	assert_int_equal(audit_checkpoint(a, 1700100020, 1, err,
+	    sizeof(err)), 1);
+	before = count_suffix(f->log, ".audit");
+	assert_true(before >= 6);
+	/* Nothing is older than the retention: nothing happens. */
+	assert_int_equal(audit_prune(a, 1700100100, 1000000, NULL, err,
+	    sizeof(err)), 0);
+	/* Records of the first day are older than an hour at 1700100100. */
+	snprintf(archive, sizeof(archive), "%s/archive", f->dir);
+	assert_int_equal(mkdir(archive, 0700), 0);
+	n = audit_prune(a, 1700100100, 3600, archive, err, sizeof(err));
+	if (n < 0)
+		fail_msg("audit_prune: %s", err);
+	assert_true(n >= 2);
+	/* (The prune record itself may have started a new segment.) */
+	assert_true(count_suffix(f->log, ".audit") + (unsigned)n == before ||
+	    count_suffix(f->log, ".audit") + (unsigned)n == before + 1);
+	assert_int_equal(count_suffix(archive, ".audit"), (unsigned)n);
+	assert_true(audit_first_seq(a) > 0 && audit_first_seq(a) <= 20);
+	/* The prune record is the last one, and a checkpoint covers it. */
+	assert_int_equal(audit_next_seq(a), 41);
+	{
+		char *note;
+		size_t len;
+		uint64_t size;
+
+		assert_int_equal(audit_latest_checkpoint(a, &note, &len, &size,
+		    err, sizeof(err)), 0);
+		assert_int_equal(size, 41);
+		free(note);
+	}
+	assert_int_equal(audit_seek(a, 0, &cur, err, sizeof(err)), -1);
+	assert_int_equal(audit_seek(a, audit_first_seq(a), &cur, err,
+	    sizeof(err)), 0);
+	audit_close(a);
+
+	/* The trail still opens and reads, from the first kept record. */
+	a = open_opts_ok(f->log, &o.opt, &rec);
+	assert_int_equal(audit_next_seq(a), 41);
+	audit_close(a);
+	collect(f->log, &c);
+	assert_int_equal(c.n, 41 - (unsigned)c.seq[0]);
+	assert_true(c.seq[0] > 0);
+	note_signer_clear(&o.sc.sk);
+	note_signer_clear(&o.sc.other);
 }
 
 int
@@ -706,6 +1275,15 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_log, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_segments_rotate, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_read_back, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_find_time, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -561,7 +561,10 @@ test_audit_queue(void **state)
 	assert_int_equal(audit_read_file(path, count_record, &count, err,
 	    sizeof(err)), 0);
 	assert_int_equal(count, 3);
-	/* Neither the secret nor its base32 is in the trail. */
+	/* Neither the secret nor its base32 is in the trail (its first
+	 * segment file). */
+	snprintf(path, sizeof(path), "%s/audit.log/00000000000000000000.audit",
+	    f->dir);
 	fp = fopen(path, "rb");
 	assert_non_null(fp);
 	got = fread(buf, 1, sizeof(buf), fp);
