@@ -8,6 +8,7 @@
 #define SEKISHO_BROKER_H
 
 #include <stddef.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -18,6 +19,8 @@ struct policy;
 struct committer;
 struct spool;
 struct session;
+struct stepup;
+struct stepup_grants;
 
 TAILQ_HEAD(session_list, session);
 
@@ -33,6 +36,20 @@ struct broker {
 	struct session_list sessions;
 	size_t nsessions;
 	int shutting_down;
+	struct stepup *stepup;		/* NULL: no stepup section configured;
+					   read-only, also used by the commit
+					   thread */
+	struct stepup_grants *grants;	/* step-ups by certificate (loop) */
+	time_t clock_offset;		/* seconds added to the clock; only
+					   builds with test hooks set it */
 };
+
+/* The broker's clock for decisions and step-up (time(2), plus the offset
+ * the integration tests inject in test-hook builds). */
+static inline time_t
+broker_now(const struct broker *b)
+{
+	return time(NULL) + b->clock_offset;
+}
 
 #endif

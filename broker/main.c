@@ -8,7 +8,13 @@
  *                   durable offsets are recorded so clients resume after the
  *                   restart), let the commit thread drain, exit 0;
  *   SIGHUP          reload the CRL/TLS context and the interface register;
- *                   a reload that fails keeps what is in force.
+ *                   a reload that fails keeps what is in force; one that
+ *                   succeeds is audited with the register's SHA-256 and
+ *                   the interfaces it added, removed and changed.
+ *
+ * It also holds the administrator's TOTP commands (--totp-enroll,
+ * --totp-reset), which work on the state store while the broker runs, and
+ * a timer that moves their queued audit events into the trail.
  */
 #include "broker/audit.h"
 #include "broker/auditrec.h"
@@ -18,16 +24,21 @@
 #include "broker/housekeeping.h"
 #include "broker/log.h"
 #include "broker/session.h"
+#include "broker/regdiff.h"
 #include "broker/spool.h"
+#include "broker/stepup.h"
 #include "broker/store.h"
 #include "broker/tlsserver.h"
 #include "lib/cborjson.h"
 #include "lib/util.h"
+#include "lib/yamlnode.h"
 #include "policy/policy.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +48,13 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #define VERSION "0.1.0"
 #define SHUTDOWN_GRACE 5	/* seconds to flush goodbyes to clients */
+#define TOTP_AUDIT_INTERVAL 5	/* seconds between moves of queued TOTP
+				   audit events into the trail */
 
 struct daemon {
 	struct broker b;
@@ -50,13 +64,17 @@ struct daemon {
 	struct event *sig_term, *sig_int, *sig_hup, *grace_ev;
 	struct event *accept_pause_ev;
 	int grace_ticks;
+	struct regdiff *regdiff;	/* digests of the register in force */
+	struct event *totp_ev;		/* queued TOTP audit events timer */
+	int totp_busy;			/* a queue job is in flight */
 };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sekishod -c CONFIG [--check-config | --print-audit]\n"
+	    "usage: sekishod -c CONFIG [--check-config | --print-audit |\n"
+	    "                --totp-enroll USER [--force] | --totp-reset USER]\n"
 	    "\n"
 	    "  -c, --config FILE   broker configuration (YAML)\n"
 	    "  -t, --check-config  validate the configuration, the interface\n"
@@ -65,6 +83,11 @@ usage(FILE *f)
 	    "  -p, --print-audit   verify the hash chain of the configured audit\n"
 	    "                      log and print its records as JSON lines\n"
 	    "                      (exit 1 at the first broken record)\n"
+	    "      --totp-enroll USER  create a TOTP secret for USER, print its\n"
+	    "                      otpauth:// URI and QR code; it becomes active\n"
+	    "                      with the first code the user sends. Replacing\n"
+	    "                      an active secret needs --force\n"
+	    "      --totp-reset USER   remove USER's TOTP secret\n"
 	    "  -V, --version       print the version\n"
 	    "\n"
 	    "Signals: SIGTERM stops (uploads in progress stay resumable),\n"
@@ -79,6 +102,36 @@ audit_now(struct audit *a, struct auditrec *rec, char *err, size_t errlen)
 	if (auditrec_append(rec, a, time(NULL), err, errlen) != 0)
 		return -1;
 	return audit_sync(a, err, errlen);
+}
+
+/*
+ * Reads the register once and gives the policy and the change digests the
+ * same bytes, so the hash recorded and the changes reported describe one
+ * file even if it is replaced while being loaded.
+ */
+static int
+load_register(const char *path, struct policy **p, struct regdiff **rd,
+    char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	*p = NULL;
+	*rd = NULL;
+	if (regdiff_read_file(path, &buf, &len, err, errlen) != 0)
+		return -1;
+	if (policy_load_buffer(path, buf, len, p, err, errlen) != 0)
+		goto out;
+	if (regdiff_new(path, buf, len, rd, err, errlen) != 0) {
+		policy_free(*p);
+		*p = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }
 
 /* ---- shutdown and reload ------------------------------------------------ */
@@ -144,10 +197,12 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct policy *p = NULL;
+	struct regdiff *rd = NULL;
+	struct regdiff_changes ch;
 	struct reload_job *j;
 	SSL_CTX *ctx;
-	char err[512], q[600];
-	int tls_ok = 0, policy_ok = 0;
+	char err[512], q[600], old_hash[UTIL_SHA256_HEX + 1];
+	int tls_ok = 0, policy_ok = 0, have_changes = 0;
 
 	(void)sig;
 	(void)what;
@@ -160,31 +215,130 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		d->b.ssl_ctx = ctx;
 		tls_ok = 1;
 	}
-	if (policy_load(d->b.cfg->register_path, &p, err, sizeof(err)) != 0)
+	util_strlcpy(old_hash, policy_hash(d->b.policy), sizeof(old_hash));
+	memset(&ch, 0, sizeof(ch));
+	if (load_register(d->b.cfg->register_path, &p, &rd, err,
+	    sizeof(err)) != 0)
 		log_kv("error", "reload", "part=register reason=%s "
 		    "result=\"old register stays in force\"",
 		    log_quote(err, q, sizeof(q)));
 	else {
+		/* Without the old digests (never at start) every interface
+		 * would look new; report what can be compared. */
+		if (d->regdiff != NULL && regdiff_compare(d->regdiff, rd, &ch,
+		    err, sizeof(err)) == 0)
+			have_changes = 1;
 		policy_free(d->b.policy);
 		d->b.policy = p;
+		regdiff_free(d->regdiff);
+		d->regdiff = rd;
 		policy_ok = 1;
 	}
 	log_kv(tls_ok && policy_ok ? "info" : "warn", "reload",
-	    "tls=%s register=%s register_sha256=%s",
-	    tls_ok ? "reloaded" : "kept", policy_ok ? "reloaded" : "kept",
-	    policy_hash(d->b.policy));
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	    "tls=%s register=%s register_sha256=%s added=%zu removed=%zu "
+	    "changed=%zu", tls_ok ? "reloaded" : "kept",
+	    policy_ok ? "reloaded" : "kept", policy_hash(d->b.policy),
+	    ch.nadded, ch.nremoved, ch.nchanged);
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		regdiff_changes_free(&ch);
 		return;
+	}
 	auditrec_init(&j->rec, "reload", NULL, NULL);
 	auditrec_bool(&j->rec, "tls_reloaded", tls_ok);
 	auditrec_bool(&j->rec, "register_reloaded", policy_ok);
 	auditrec_text(&j->rec, "register", policy_hash(d->b.policy));
+	if (policy_ok) {
+		auditrec_text(&j->rec, "register_previous", old_hash);
+		auditrec_bool(&j->rec, "register_changed",
+		    strcmp(old_hash, policy_hash(d->b.policy)) != 0);
+	}
+	if (have_changes) {
+		/* Long lists are cut by auditrec (marked "..."); the counts
+		 * stay exact. */
+		auditrec_uint(&j->rec, "interfaces_added", ch.nadded);
+		auditrec_uint(&j->rec, "interfaces_removed", ch.nremoved);
+		auditrec_uint(&j->rec, "interfaces_changed", ch.nchanged);
+		auditrec_text(&j->rec, "added", ch.added);
+		auditrec_text(&j->rec, "removed", ch.removed);
+		auditrec_text(&j->rec, "changed", ch.changed);
+		auditrec_text(&j->rec, "sections_changed", ch.sections);
+	}
+	regdiff_changes_free(&ch);
 	if (!tls_ok || !policy_ok)
 		auditrec_text(&j->rec, "error", err);
 	j->job.work = work_reload;
 	j->job.done = done_reload;
 	j->job.arg = j;
 	committer_submit(d->b.committer, &j->job);
+}
+
+/* Moves the TOTP audit events queued by --totp-enroll/--totp-reset into
+ * the trail, on the commit thread (it owns the store and the log). */
+struct totp_job {
+	struct commit_job job;
+	struct daemon *d;
+};
+
+static int
+work_totp_audit(struct commit_job *cj, struct commit_env *env)
+{
+	int n = stepup_audit_pending(env->store, env->audit, time(NULL),
+	    cj->err, sizeof(cj->err));
+
+	if (n > 0)
+		snprintf(cj->err, sizeof(cj->err), "%d", n);
+	return n < 0 ? -1 : 0;
+}
+
+static void
+done_totp_audit(struct commit_job *cj, int status)
+{
+	struct totp_job *j = cj->arg;
+
+	if (status != 0)
+		log_kv("error", "totp_audit", "reason=\"%s\"", cj->err);
+	else if (cj->err[0] != '\0')
+		log_kv("info", "totp_audit", "appended=%s", cj->err);
+	j->d->totp_busy = 0;
+	free(j);
+}
+
+static void
+on_totp_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct totp_job *j;
+
+	(void)fd;
+	(void)what;
+	if (d->totp_busy || d->b.shutting_down || d->b.committer == NULL ||
+	    (j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->d = d;
+	j->job.work = work_totp_audit;
+	j->job.done = done_totp_audit;
+	j->job.arg = j;
+	d->totp_busy = 1;
+	committer_submit(d->b.committer, &j->job);
+}
+
+/* The same at start, before the commit thread runs. */
+static int
+totp_audit_now(struct daemon *d, char *err, size_t errlen)
+{
+	int n;
+
+	if (store_begin(d->store, err, errlen) != 0)
+		return -1;
+	if ((n = stepup_audit_pending(d->store, d->audit, time(NULL), err,
+	    errlen)) < 0 || audit_sync(d->audit, err, errlen) != 0 ||
+	    store_commit(d->store, err, errlen) != 0) {
+		store_rollback(d->store);
+		return -1;
+	}
+	if (n > 0)
+		log_kv("info", "totp_audit", "appended=%d", n);
+	return 0;
 }
 
 static void
@@ -255,13 +409,65 @@ listen_on(struct daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+struct lint_out {
+	const char *path;
+	size_t n;
+};
+
+static void
+print_lint(void *arg, unsigned line, const char *code, const char *msg)
+{
+	struct lint_out *o = arg;
+
+	fprintf(stderr, "%s:%u: %s: %s\n", o->path, line, code, msg);
+	o->n++;
+}
+
+static void
+limits_of(const struct config *cfg, struct stepup_limits *lim)
+{
+	lim->max_failures = cfg->stepup_max_failures;
+	lim->lockout = cfg->stepup_lockout;
+	lim->lockout_max = cfg->stepup_lockout_max;
+}
+
+/* Interfaces of the register with a step_up rule (best effort: 0 when the
+ * file cannot be read as YAML, which policy_load has reported already). */
+static size_t
+count_step_up(const char *path)
+{
+	struct yamlnode_doc *doc = NULL;
+	const struct yamlnode *ifs;
+	char err[256];
+	size_t i, n = 0;
+
+	if (yamlnode_load_file(path, &doc, err, sizeof(err)) != 0)
+		return 0;
+	ifs = doc->root != NULL ? yamlnode_get(doc->root, "interfaces") : NULL;
+	if (ifs != NULL && ifs->kind == YAMLNODE_SEQ)
+		for (i = 0; i < ifs->n; i++)
+			if (yamlnode_get(ifs->items[i], "step_up") != NULL)
+				n++;
+	yamlnode_free(doc);
+	return n;
+}
+
+/*
+ * Errors make the configuration invalid (exit 1). Lint findings of the
+ * register are warnings: printed as "file:line: code: message" on stderr,
+ * and the exit status stays 0.
+ */
 static int
 check_config(const char *path)
 {
 	struct config *cfg = NULL;
 	struct policy *p = NULL;
+	struct stepup *su = NULL;
+	struct stepup_limits lim;
+	struct lint_out lo;
 	SSL_CTX *ctx = NULL;
 	char err[1024];
+	size_t nstep = 0;
 	int ok = 0;
 
 	if (config_load(path, &cfg, err, sizeof(err)) != 0)
@@ -270,15 +476,163 @@ check_config(const char *path)
 		fprintf(stderr, "sekishod: register: %s\n", err);
 	else if ((ctx = tlsserver_new(cfg, err, sizeof(err))) == NULL)
 		fprintf(stderr, "sekishod: %s\n", err);
-	else {
-		printf("sekishod: configuration %s is valid (register %s, "
-		    "sha256 %s)\n", path, cfg->register_path, policy_hash(p));
+	else if (cfg->stepup_key_file != NULL &&
+	    (limits_of(cfg, &lim), stepup_new(cfg->stepup_key_file, &lim, &su,
+	    err, sizeof(err))) != 0)
+		fprintf(stderr, "sekishod: stepup: %s\n", err);
+	else
 		ok = 1;
+	if (ok) {
+		lo.path = cfg->register_path;
+		lo.n = 0;
+		policy_lint(p, time(NULL), print_lint, &lo);
+		nstep = count_step_up(cfg->register_path);
+		if (nstep > 0 && su == NULL) {
+			fprintf(stderr, "%s:0: stepup_unconfigured: %zu "
+			    "interface(s) require TOTP step-up but the "
+			    "configuration has no stepup section, so every such "
+			    "transfer is refused\n", cfg->register_path, nstep);
+			lo.n++;
+		}
+		printf("sekishod: configuration %s is valid (register %s, "
+		    "sha256 %s, %zu warning%s)\n", path, cfg->register_path,
+		    policy_hash(p), lo.n, lo.n == 1 ? "" : "s");
 	}
+	stepup_free(su);
 	SSL_CTX_free(ctx);
 	policy_free(p);
 	config_free(cfg);
 	return ok ? 0 : 1;
+}
+
+/* The clock offset of a test-hook build (0 otherwise, always). */
+static time_t
+test_clock_offset(void)
+{
+#ifdef SEKISHO_TEST_HOOKS
+	const char *v = getenv("SEKISHO_TEST_CLOCK_OFFSET");
+	char *end;
+	long long o;
+
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	errno = 0;
+	o = strtoll(v, &end, 10);
+	if (errno != 0 || *end != '\0' || o < -100000000 || o > 100000000)
+		return 0;
+	return (time_t)o;
+#else
+	return 0;
+#endif
+}
+
+/* Who runs an administrative command, for the audit trail. */
+static void
+admin_actor(char *out, size_t outlen)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *sudo = getenv("SUDO_USER");
+	char name[65];
+
+	util_strlcpy(name, pw != NULL && pw->pw_name != NULL ? pw->pw_name :
+	    "?", sizeof(name));
+	if (sudo != NULL && util_is_token(sudo, 32) && strcmp(sudo, name) != 0)
+		snprintf(out, outlen, "%s (sudo by %s)", name, sudo);
+	else
+		snprintf(out, outlen, "%s", name);
+}
+
+/* Prints base32 in groups of four, as authenticator apps show it. */
+static void
+print_grouped(const char *b32)
+{
+	size_t i;
+
+	for (i = 0; b32[i] != '\0'; i++) {
+		if (i > 0 && i % 4 == 0)
+			putchar(' ');
+		putchar(b32[i]);
+	}
+}
+
+/*
+ * --totp-enroll / --totp-reset. They run beside a live broker: SQLite in
+ * WAL mode with a busy timeout lets both write the state store, and the
+ * audit events wait in the store until the broker appends them (the audit
+ * log itself is the broker's alone).
+ */
+static int
+totp_admin(const char *path, const char *enroll, const char *reset,
+    int force)
+{
+	struct config *cfg = NULL;
+	struct store *st = NULL;
+	struct stepup *su = NULL;
+	struct stepup_limits lim;
+	struct stepup_enrolment e;
+	char err[1024], actor[128], *qr = NULL;
+	time_t now = time(NULL) + test_clock_offset();
+	int rc = 1, r;
+
+	memset(&e, 0, sizeof(e));
+	if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: %s\n", err);
+		goto out;
+	}
+	admin_actor(actor, sizeof(actor));
+	if (store_open(cfg->state_db, &st, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: %s\n", err);
+		goto out;
+	}
+	if (reset != NULL) {
+		r = stepup_reset(st, reset, actor, now, err, sizeof(err));
+		if (r != 0) {
+			fprintf(stderr, "sekishod: %s\n", err);
+			goto out;
+		}
+		printf("sekishod: TOTP secret of %s removed; step-up is "
+		    "impossible for this user until enrolled again\n", reset);
+		rc = 0;
+		goto out;
+	}
+	if (cfg->stepup_key_file == NULL) {
+		fprintf(stderr, "sekishod: %s has no stepup section (key_file): "
+		    "TOTP secrets cannot be stored\n", path);
+		goto out;
+	}
+	limits_of(cfg, &lim);
+	if (stepup_new(cfg->stepup_key_file, &lim, &su, err,
+	    sizeof(err)) != 0 ||
+	    stepup_enroll(su, st, enroll, actor, force, now, &e, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: %s\n", err);
+		goto out;
+	}
+	if ((qr = stepup_qr_text(e.uri, err, sizeof(err))) == NULL)
+		fprintf(stderr, "sekishod: warning: %s; use the key or the URI "
+		    "below\n", err);
+	printf("TOTP secret for %s created%s. It stays pending until %s "
+	    "proves one code\n(the first step-up with `sekisho put`).\n\n",
+	    enroll, e.replaced == 2 ? " (the active secret was replaced)" :
+	    e.replaced == 1 ? " (the pending secret was replaced)" : "",
+	    enroll);
+	if (qr != NULL)
+		printf("Scan with an authenticator app:\n\n%s\n", qr);
+	printf("Or enter this key by hand (TOTP, SHA-1, 6 digits, 30 s):\n  ");
+	print_grouped(e.base32);
+	printf("\n\nURI: %s\n\nThis secret is not shown again. Hand it over "
+	    "in person; do not send it by e-mail.\n", e.uri);
+	rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+	if (qr != NULL) {
+		OPENSSL_cleanse(qr, strlen(qr));
+		free(qr);
+	}
+	OPENSSL_cleanse(&e, sizeof(e));
+	stepup_free(su);
+	store_close(st);
+	config_free(cfg);
+	return rc;
 }
 
 static int
@@ -331,7 +685,7 @@ run(const char *path)
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 	if (config_load(path, &d.b.cfg, err, sizeof(err)) != 0 ||
-	    policy_load(d.b.cfg->register_path, &d.b.policy, err,
+	    load_register(d.b.cfg->register_path, &d.b.policy, &d.regdiff, err,
 	    sizeof(err)) != 0 ||
 	    (d.b.ssl_ctx = tlsserver_new(d.b.cfg, err, sizeof(err))) == NULL ||
 	    spool_open(d.b.cfg->spool_dir, &d.b.spool, err, sizeof(err)) != 0 ||
@@ -345,6 +699,24 @@ run(const char *path)
 	recovered = housekeeping_recover(d.store, d.audit, d.b.spool,
 	    time(NULL), err, sizeof(err));
 	if (recovered < 0)
+		goto fail;
+	d.b.clock_offset = test_clock_offset();
+	if (d.b.clock_offset != 0)
+		log_kv("warn", "test_hook", "clock_offset=%lld",
+		    (long long)d.b.clock_offset);
+	if (d.b.cfg->stepup_key_file != NULL) {
+		struct stepup_limits lim;
+
+		limits_of(d.b.cfg, &lim);
+		if (stepup_new(d.b.cfg->stepup_key_file, &lim, &d.b.stepup, err,
+		    sizeof(err)) != 0)
+			goto fail;
+	}
+	if ((d.b.grants = calloc(1, sizeof(*d.b.grants))) == NULL) {
+		util_err(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	if (totp_audit_now(&d, err, sizeof(err)) != 0)
 		goto fail;
 	auditrec_init(&rec, "start", NULL, NULL);
 	auditrec_text(&rec, "version", VERSION);
@@ -369,9 +741,13 @@ run(const char *path)
 	d.sig_term = evsignal_new(d.b.base, SIGTERM, on_term, &d);
 	d.sig_int = evsignal_new(d.b.base, SIGINT, on_term, &d);
 	d.sig_hup = evsignal_new(d.b.base, SIGHUP, on_hup, &d);
+	d.totp_ev = event_new(d.b.base, -1, EV_PERSIST, on_totp_timer, &d);
 	if (d.sig_term == NULL || d.sig_int == NULL || d.sig_hup == NULL ||
+	    d.totp_ev == NULL ||
 	    event_add(d.sig_term, NULL) != 0 || event_add(d.sig_int, NULL) != 0 ||
-	    event_add(d.sig_hup, NULL) != 0) {
+	    event_add(d.sig_hup, NULL) != 0 ||
+	    event_add(d.totp_ev, &(struct timeval){ TOTP_AUDIT_INTERVAL, 0 }) !=
+	    0) {
 		util_err(err, sizeof(err), "cannot install signal handlers");
 		goto fail;
 	}
@@ -408,6 +784,8 @@ out:
 		event_free(d.grace_ev);
 	if (d.accept_pause_ev != NULL)
 		event_free(d.accept_pause_ev);
+	if (d.totp_ev != NULL)
+		event_free(d.totp_ev);
 	housekeeping_stop(&d.b);
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
@@ -418,6 +796,9 @@ out:
 	spool_close(d.b.spool);
 	SSL_CTX_free(d.b.ssl_ctx);
 	policy_free(d.b.policy);
+	regdiff_free(d.regdiff);
+	stepup_free(d.b.stepup);
+	free(d.b.grants);
 	config_free(d.b.cfg);
 	return rc;
 }
@@ -429,12 +810,15 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "print-audit", no_argument, NULL, 'p' },
+		{ "totp-enroll", required_argument, NULL, 'E' },
+		{ "totp-reset", required_argument, NULL, 'R' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *config = NULL;
-	int ch, check = 0, dump = 0;
+	const char *config = NULL, *enroll = NULL, *reset = NULL;
+	int ch, check = 0, dump = 0, force = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tpVh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -447,6 +831,15 @@ main(int argc, char **argv)
 		case 'p':
 			dump = 1;
 			break;
+		case 'E':
+			enroll = optarg;
+			break;
+		case 'R':
+			reset = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
 		case 'V':
 			printf("sekishod %s\n", VERSION);
 			return 0;
@@ -458,10 +851,14 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (config == NULL || optind != argc) {
+	if (config == NULL || optind != argc ||
+	    check + dump + (enroll != NULL) + (reset != NULL) > 1 ||
+	    (force && enroll == NULL)) {
 		usage(stderr);
 		return 2;
 	}
+	if (enroll != NULL || reset != NULL)
+		return totp_admin(config, enroll, reset, force);
 	if (check)
 		return check_config(config);
 	if (dump)

@@ -22,6 +22,13 @@
  * timeout or shutdown) is an aborted upload: a job syncs what arrived and
  * records it as the durable offset; the partial stays resumable until
  * limits.partial_ttl.
+ *
+ * Step-up: when the policy answers step_up_required and the put carries an
+ * "otp", a job checks the code on the commit thread (the store is
+ * single-threaded there, so "a code is accepted once" is one transaction).
+ * The put is kept encoded in the job; when the code is accepted the step-up
+ * is recorded for the client certificate (b->grants, memory only) and the
+ * put is decided again from the start, now with ctx.stepup_at set.
  */
 #include "broker/session.h"
 #include "broker/auditrec.h"
@@ -31,6 +38,7 @@
 #include "broker/identity.h"
 #include "broker/log.h"
 #include "broker/spool.h"
+#include "broker/stepup.h"
 #include "broker/store.h"
 #include "broker/tlsserver.h"
 #include "lib/util.h"
@@ -92,7 +100,7 @@ struct session {
 };
 
 enum job_kind { J_AUDIT, J_CREATE, J_RESUME, J_SYNC, J_COMMIT, J_FAIL,
-	J_ABORT, J_STATUS };
+	J_ABORT, J_STATUS, J_STEPUP };
 
 struct sjob {
 	struct commit_job job;
@@ -111,6 +119,14 @@ struct sjob {
 	struct principal who;		/* for resume / status checks */
 	struct auditrec rec;
 	int has_rec;
+	/* J_STEPUP */
+	const struct stepup *su;	/* immutable; read on the commit thread */
+	char otp[WIRE_MAX_OTP + 1];
+	time_t now;			/* the decision's clock */
+	uint8_t *put_buf;		/* the put, encoded, to run again */
+	size_t put_len;
+	struct policy_decision d;	/* the step_up_required decision */
+	struct stepup_outcome so;
 };
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
@@ -158,6 +174,12 @@ job_new(enum job_kind kind, struct session *s)
 static void
 job_free(struct sjob *j)
 {
+	OPENSSL_cleanse(j->otp, sizeof(j->otp));
+	if (j->put_buf != NULL) {
+		/* It holds the code too. */
+		OPENSSL_cleanse(j->put_buf, j->put_len);
+		free(j->put_buf);
+	}
 	if (j->fd != -1)
 		close(j->fd);
 	EVP_MD_CTX_free(j->md);
@@ -536,9 +558,14 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 
 	if (d->verdict == POLICY_STEP_UP_REQUIRED) {
 		code = "step_up_required";
-		snprintf(buf, sizeof(buf), "%s (this broker does not offer "
-		    "step-up authentication yet, so the request is refused)",
-		    d->reason);
+		if (s->b->stepup == NULL)
+			snprintf(buf, sizeof(buf), "%s (this broker has no "
+			    "step-up key configured, so the request is refused; "
+			    "tell the administrator)", d->reason);
+		else
+			snprintf(buf, sizeof(buf), "%s: send the request again "
+			    "with the current code from your authenticator app",
+			    d->reason);
 		msg = buf;
 	} else if (d->verdict == POLICY_APPROVAL_REQUIRED) {
 		code = "approval_required";
@@ -565,9 +592,17 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 
 static void handle_resume(struct session *s, const struct wire_msg *m,
     const struct policy_request *req, const char *resume);
+static void stepup_begin(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const struct policy_decision *d,
+    const char *otp, time_t now);
 
+/*
+ * A put, new or resumed. verified is set when it runs again after its
+ * one-time code was accepted: it must then not ask for (or check) a code
+ * a second time.
+ */
 static void
-handle_put(struct session *s, const struct wire_msg *m)
+put_request(struct session *s, const struct wire_msg *m, int verified)
 {
 	struct broker *b = s->b;
 	struct policy_principal pp;
@@ -579,7 +614,7 @@ handle_put(struct session *s, const struct wire_msg *m)
 	uint64_t size = 0, class = 0, free_bytes = 0;
 	const char *resume = wire_msg_text(m, "resume");
 	char msgbuf[256];
-	int fd;
+	int fd, decided;
 
 	if (s->up != NULL) {
 		protocol_error(s, m->id, "bad_request", "an upload is already "
@@ -619,9 +654,21 @@ handle_put(struct session *s, const struct wire_msg *m)
 	pp.dept = s->who.dept;
 	pp.terminal = s->who.terminal;
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.now = time(NULL);
-	if (policy_decide(b->policy, &pp, &req, &ctx, &d) != 0 ||
-	    d.verdict != POLICY_ALLOW) {
+	ctx.now = broker_now(b);
+	if (b->grants != NULL)
+		ctx.stepup_at = stepup_grant_lookup(b->grants, s->who.cert_fp,
+		    s->who.user);
+	decided = policy_decide(b->policy, &pp, &req, &ctx, &d);
+	if (decided == 0 && d.verdict == POLICY_STEP_UP_REQUIRED && !verified &&
+	    b->stepup != NULL) {
+		const char *otp = wire_msg_text(m, "otp");
+
+		if (otp != NULL && otp[0] != '\0') {
+			stepup_begin(s, m, &req, &d, otp, ctx.now);
+			return;
+		}
+	}
+	if (decided != 0 || d.verdict != POLICY_ALLOW) {
 		if (d.verdict == POLICY_ALLOW)	/* error path: fail closed */
 			d.verdict = POLICY_DENY;
 		refuse_by_policy(s, m, &req, &d);
@@ -698,8 +745,167 @@ handle_put(struct session *s, const struct wire_msg *m)
 	auditrec_uint(&j->rec, "size", size);
 	auditrec_uint(&j->rec, "class", req.class);
 	auditrec_text(&j->rec, "purpose", req.purpose != NULL ? req.purpose : "");
+	if (ctx.stepup_at != 0)
+		auditrec_uint(&j->rec, "stepup_at", (uint64_t)ctx.stepup_at);
 	j->has_rec = 1;
 	submit(s->b, s, j, work_create, done_create, 1);
+}
+
+static void
+handle_put(struct session *s, const struct wire_msg *m)
+{
+	put_request(s, m, 0);
+}
+
+/* ---- put: step-up ------------------------------------------------------------------------ */
+
+static int
+work_stepup(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+	struct stepup_outcome *o = &j->so;
+	struct auditrec extra;
+	char *err = cj->err;
+	size_t errlen = sizeof(cj->err);
+
+	/* Enrolments queued by the administrator enter the trail before
+	 * their first use. */
+	if (stepup_audit_pending(env->store, env->audit, time(NULL), err,
+	    errlen) < 0 ||
+	    stepup_verify(j->su, env->store, j->who.user, j->otp,
+	    j->now, o, err, errlen) != 0)
+		return -1;
+	OPENSSL_cleanse(j->otp, sizeof(j->otp));
+	auditrec_text(&j->rec, "result", stepup_result_name(o->result));
+	auditrec_uint(&j->rec, "failures", o->failures);
+	auditrec_uint(&j->rec, "lock_count", o->lock_count);
+	if (o->locked_until != 0)
+		auditrec_uint(&j->rec, "locked_until",
+		    (uint64_t)o->locked_until);
+	if (job_audit(j, env) != 0)
+		return -1;
+	if (o->result == STEPUP_ACTIVATED) {
+		auditrec_init(&extra, "totp_activate", &j->who, NULL);
+		auditrec_uint(&extra, "at", (uint64_t)j->now);
+		if (auditrec_append(&extra, env->audit, time(NULL), err,
+		    errlen) != 0)
+			return -1;
+	} else if (o->result == STEPUP_LOCKOUT) {
+		auditrec_init(&extra, "stepup_lockout", &j->who, NULL);
+		auditrec_uint(&extra, "seconds", o->retry_after);
+		auditrec_uint(&extra, "locked_until",
+		    (uint64_t)o->locked_until);
+		auditrec_uint(&extra, "lock_count", o->lock_count);
+		if (auditrec_append(&extra, env->audit, time(NULL), err,
+		    errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+done_stepup(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+	const struct stepup_outcome *o = &j->so;
+	struct wire_msg m;
+	struct wire_error werr;
+	size_t consumed = 0;
+	uint64_t dlen = 0;
+	char msg[WIRE_MAX_MESSAGE + 1];
+
+	if (s->closed) {
+		job_free(j);
+		return;
+	}
+	if (status != 0) {
+		log_kv("error", "stepup", "user=%s reason=\"%s\"", s->who.user,
+		    cj->err);
+		send_error(s, j->req_id, "unavailable", "the broker could not "
+		    "check the one-time code; try again later", NULL, NULL,
+		    NULL, 30);
+		goto out;
+	}
+	log_kv(o->result == STEPUP_OK || o->result == STEPUP_ACTIVATED ?
+	    "info" : "warn", "stepup", "user=%s cert=%.16s result=%s "
+	    "failures=%" PRIu64, s->who.user, s->who.cert_fp,
+	    stepup_result_name(o->result), o->failures);
+	switch (o->result) {
+	case STEPUP_OK:
+	case STEPUP_ACTIVATED:
+		stepup_grant_record(s->b->grants, s->who.cert_fp, s->who.user,
+		    j->now);
+		/* Decide again, from the top, as if the put came now. */
+		memset(&werr, 0, sizeof(werr));
+		if (wire_decode(j->put_buf, j->put_len, &m, &dlen, &consumed,
+		    &werr) != WIRE_CONTROL) {
+			send_error(s, j->req_id, "unavailable", "the broker "
+			    "lost the request; send it again", NULL, NULL, NULL,
+			    0);
+			goto out;
+		}
+		s->busy = 0;
+		put_request(s, &m, 1);
+		wire_msg_clear(&m);
+		job_free(j);
+		/* put_request may have queued a job the session waits for. */
+		if (!s->busy)
+			session_continue(s);
+		return;
+	case STEPUP_WRONG:
+	case STEPUP_REPLAY:
+		/* A replayed code looks like any wrong one: no hint. */
+		send_error(s, j->req_id, "step_up_failed", "the one-time code "
+		    "was not accepted; try again with the code your "
+		    "authenticator app shows now", "otp", &j->d, NULL, 0);
+		break;
+	case STEPUP_NOT_ENROLLED:
+		send_error(s, j->req_id, "step_up_failed", "no one-time code "
+		    "(TOTP) is enrolled for your account; ask your "
+		    "administrator to enrol you", "otp", &j->d, NULL, 0);
+		break;
+	case STEPUP_LOCKOUT:
+	case STEPUP_LOCKED:
+		snprintf(msg, sizeof(msg), "too many wrong one-time codes: "
+		    "step-up is locked for your account for %" PRIu64 " more "
+		    "seconds", o->retry_after);
+		send_error(s, j->req_id, "locked", msg, "otp", &j->d, NULL,
+		    o->retry_after > 0 ? o->retry_after : 1);
+		break;
+	}
+out:
+	job_free(j);
+	session_continue(s);
+}
+
+static void
+stepup_begin(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const struct policy_decision *d,
+    const char *otp, time_t now)
+{
+	struct wire_error werr;
+	struct sjob *j;
+
+	if ((j = job_new(J_STEPUP, s)) == NULL ||
+	    util_strlcpy(j->otp, otp, sizeof(j->otp)) != 0 ||
+	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
+		if (j != NULL)
+			job_free(j);
+		send_error(s, m->id, "unavailable", "the broker is out of "
+		    "resources; try again later", NULL, NULL, NULL, 30);
+		return;
+	}
+	j->req_id = m->id;
+	j->su = s->b->stepup;
+	j->now = now;
+	j->d = *d;
+	auditrec_init(&j->rec, "stepup", &s->who, s->peer);
+	auditrec_subject(&j->rec, NULL, req->interface);
+	auditrec_text(&j->rec, "rule", d->rule);
+	auditrec_text(&j->rec, "register", d->register_hash);
+	j->has_rec = 1;
+	submit(s->b, s, j, work_stepup, done_stepup, 1);
 }
 
 /* ---- put: resume ---------------------------------------------------------------------- */

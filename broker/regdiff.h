@@ -1,0 +1,49 @@
+/*
+ * regdiff — what changed between two versions of the interface register,
+ * for the audit record of a reload (変更管理: every policy change recorded).
+ *
+ * It works on the YAML tree (lib/yamlnode) of exactly the bytes the policy
+ * was loaded from, so the register hash and the digests describe the same
+ * file. Each interface gets a digest of its canonical form (mapping keys
+ * sorted, so reordering keys is not a change) together with the service
+ * entry it names (a new endpoint or pin changes where the interface
+ * delivers). Every other top-level section (principals, services, forbids,
+ * timezone, ...) gets one digest, reported by name when it changed.
+ *
+ * Ownership: regdiff_new returns a set freed with regdiff_free;
+ * regdiff_compare fills malloc'd strings freed with regdiff_changes_free.
+ */
+#ifndef SEKISHO_REGDIFF_H
+#define SEKISHO_REGDIFF_H
+
+#include <stddef.h>
+
+struct regdiff;
+
+/* Reads a register file whole (a regular file of at most 8 MiB) into a
+ * malloc'd buffer for policy_load_buffer and regdiff_new. */
+int regdiff_read_file(const char *path, char **buf, size_t *len, char *err,
+    size_t errlen);
+
+/* Digests of the register in buf (name is used in messages). The register
+ * should already have been accepted by policy_load_buffer; this only needs
+ * it to be YAML with an "interfaces" list of mappings with an "id". */
+int regdiff_new(const char *name, const char *buf, size_t len,
+    struct regdiff **out, char *err, size_t errlen);
+void regdiff_free(struct regdiff *d);
+
+/* Interface ids (comma-separated, in id order) added, removed and changed
+ * from old to new, and the other top-level sections that changed. */
+struct regdiff_changes {
+	char *added;
+	char *removed;
+	char *changed;
+	char *sections;
+	size_t nadded, nremoved, nchanged, nsections;
+};
+
+int regdiff_compare(const struct regdiff *old, const struct regdiff *new,
+    struct regdiff_changes *out, char *err, size_t errlen);
+void regdiff_changes_free(struct regdiff_changes *c);
+
+#endif
