@@ -10,6 +10,7 @@
  */
 #include "client/clientcfg.h"
 #include "client/conn.h"
+#include "client/explain.h"
 #include "client/failure.h"
 #include "client/output.h"
 #include "client/put.h"
@@ -39,7 +40,7 @@
 enum {
 	OPT_CONFIG = 256, OPT_BROKER, OPT_SERVER_NAME, OPT_CA, OPT_CERT,
 	OPT_KEY, OPT_TIMEOUT, OPT_JSON, OPT_TO, OPT_CLASS, OPT_PURPOSE,
-	OPT_NAME, OPT_RETRIES, OPT_NO_RESUME
+	OPT_NAME, OPT_RETRIES, OPT_NO_RESUME, OPT_OTP
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +58,7 @@ static const struct option long_opts[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "no-resume", no_argument, NULL, OPT_NO_RESUME },
+	{ "otp", required_argument, NULL, OPT_OTP },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -73,6 +75,7 @@ struct args {
 	const char *name;
 	const char *retries_arg;
 	int no_resume;
+	const char *otp;
 	int put_only;		/* some put-only option was given */
 	const char *command;
 	int nargs;
@@ -93,6 +96,8 @@ static const char usage_main[] =
 "  status TRANSFER          show the state of an earlier transfer\n"
 "  whoami                   show user, department and terminal as the broker\n"
 "                           sees them\n"
+"  policy explain ...       (administrators) show how a register file decides\n"
+"                           a request, locally; see sekisho help policy\n"
 "  help [COMMAND]           show this help, or a command's help\n"
 "\n"
 "Connection options (override the configuration file):\n"
@@ -138,6 +143,9 @@ static const char usage_put[] =
 "                   broker is busy (default 5, at most 100)\n"
 "  --no-resume      start a new transfer even if an earlier upload of this\n"
 "                   file was interrupted\n"
+"  --otp CODE       one-time code (TOTP) for an interface that asks for\n"
+"                   step-up; --otp - reads it from standard input. Without\n"
+"                   it the code is asked for at the terminal when needed\n"
 "  --json           print the result as JSON on stdout\n"
 "\n"
 "An interrupted upload resumes where the broker's copy ends when the same\n"
@@ -168,6 +176,8 @@ command_usage(const char *cmd)
 		return usage_status;
 	if (strcmp(cmd, "whoami") == 0)
 		return usage_whoami;
+	if (strcmp(cmd, "policy") == 0)
+		return explain_usage();
 	return NULL;
 }
 
@@ -280,6 +290,10 @@ parse_args(int argc, char **argv, struct args *a, struct failure *f)
 			break;
 		case OPT_NO_RESUME:
 			a->no_resume = 1;
+			a->put_only = 1;
+			break;
+		case OPT_OTP:
+			a->otp = optarg;
 			a->put_only = 1;
 			break;
 		case 'h':
@@ -438,6 +452,7 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 	o.class = a->class;
 	o.retries = a->retries;
 	o.no_resume = a->no_resume;
+	o.otp = a->otp;
 	o.progress = !a->json && isatty(STDERR_FILENO);
 	o.software = SOFTWARE;
 	o.notices = stderr;
@@ -476,8 +491,11 @@ check_args(struct args *a, struct failure *f)
 
 	if (strcmp(a->command, "put") != 0 && a->put_only)
 		return usage_fail(f, "%s does not take put's options (--to, "
-		    "--class, --purpose, --name, --retries, --no-resume)",
+		    "--class, --purpose, --name, --retries, --no-resume, --otp)",
 		    a->command);
+	if (strcmp(a->command, "policy") == 0)
+		return usage_fail(f, "%s", "write the policy command first: "
+		    "sekisho policy explain --user U --to INTERFACE ...");
 	if (strcmp(a->command, "whoami") == 0) {
 		if (a->nargs != 0)
 			return usage_fail(f, "whoami takes no argument "
@@ -587,6 +605,9 @@ main(int argc, char **argv)
 
 	/* A broker that goes away mid-write must give EPIPE, not a kill. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Local and offline: its own options, no configuration, no broker. */
+	if (argc > 1 && strcmp(argv[1], "policy") == 0)
+		return explain_main(argc - 1, argv + 1);
 	memset(&f, 0, sizeof(f));
 	rc = run(argc, argv, &a, &f);
 	if (rc != SEKISHO_EXIT_OK)

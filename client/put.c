@@ -11,6 +11,7 @@
  */
 #include "client/put.h"
 #include "client/conn.h"
+#include "client/otp.h"
 #include "client/output.h"
 #include "client/progress.h"
 #include "client/resume.h"
@@ -26,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #define PUT_BUF WIRE_MAX_CHUNK
@@ -45,6 +47,8 @@ struct upload {
 	char key[RESUME_KEY_LEN + 1];
 	char transfer[UTIL_ID_LEN + 1];	/* "" until the broker gave one */
 	int fresh_used;			/* restarted after a stale resume */
+	char otp[OTP_MAX + 1];		/* code for the next put, "" when none */
+	unsigned otp_tries;		/* codes obtained in this run */
 	uint8_t *buf;
 	struct progress bar;
 };
@@ -295,6 +299,11 @@ build_put(struct upload *u, struct wire_msg *m, uint64_t id)
 		    "build the resume request");
 		goto fail;
 	}
+	if (u->otp[0] != '\0' && wire_msg_set_text(m, "otp", u->otp) != 0) {
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "cannot "
+		    "build the request with the one-time code");
+		goto fail;
+	}
 	return 0;
 fail:
 	wire_msg_clear(m);
@@ -343,6 +352,40 @@ hash_prefix(struct upload *u, EVP_MD_CTX *md, uint64_t offset)
 	return ATTEMPT_DONE;
 }
 
+/*
+ * The broker wants a one-time code (step_up_required), or did not accept
+ * the last one (step_up_failed). Gets the next code into u->otp, or ends
+ * the attempt: a code from --otp is used once, the terminal is asked
+ * PUT_OTP_TRIES times at most.
+ */
+static enum attempt_result
+next_code(struct upload *u, const struct wire_msg *m, int failed)
+{
+	char prompt[160], iface[80], msg[WIRE_MAX_MESSAGE + 1], err[256];
+	int rc;
+
+	OPENSSL_cleanse(u->otp, sizeof(u->otp));
+	if ((u->o->otp != NULL && u->otp_tries > 0) ||
+	    u->otp_tries >= PUT_OTP_TRIES) {
+		failure_from_broker(u->f, m);
+		return ATTEMPT_FAIL;
+	}
+	if (failed)
+		notice(u, "%s", output_sanitize(wire_msg_text(m, "message"),
+		    msg, sizeof(msg)));
+	snprintf(prompt, sizeof(prompt), "One-time code (TOTP) for %s: ",
+	    output_sanitize(u->o->interface, iface, sizeof(iface)));
+	progress_clear(&u->bar);
+	rc = otp_read(u->o->otp, prompt, u->otp, err, sizeof(err));
+	u->otp_tries++;
+	if (rc != 0) {
+		failure_set(u->f, SEKISHO_EXIT_POLICY, "step_up_required",
+		    "%s", err);
+		return ATTEMPT_FAIL;
+	}
+	return ATTEMPT_DONE;
+}
+
 /* Sends put (once more without resume if the broker forgot the id) and
  * reads ready; *offset gets the broker's durable offset. */
 static enum attempt_result
@@ -366,6 +409,25 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 			return conn_failure(u, c, rc, err, wait);
 		if (m.op == WIRE_OP_ERROR) {
 			code = wire_msg_text(&m, "code");
+			if (code != NULL && (strcmp(code, "step_up_failed") == 0 ||
+			    (strcmp(code, "step_up_required") == 0 &&
+			    u->otp[0] == '\0'))) {
+				r = next_code(u, &m,
+				    strcmp(code, "step_up_failed") == 0);
+				wire_msg_clear(&m);
+				if (r != ATTEMPT_DONE)
+					return r;
+				continue;
+			}
+			OPENSSL_cleanse(u->otp, sizeof(u->otp));
+			if (code != NULL && (strcmp(code, "locked") == 0 ||
+			    strcmp(code, "step_up_required") == 0)) {
+				/* Not a reason to retry, nor to forget an
+				 * upload that can resume later. */
+				failure_from_broker(u->f, &m);
+				wire_msg_clear(&m);
+				return ATTEMPT_FAIL;
+			}
 			if (sent_resume && !u->fresh_used &&
 			    is_stale_resume_code(code)) {
 				output_sanitize(u->transfer, sid, sizeof(sid));
@@ -396,6 +458,7 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 		}
 		memcpy(u->transfer, transfer, UTIL_ID_LEN + 1);
 		wire_msg_clear(&m);
+		OPENSSL_cleanse(u->otp, sizeof(u->otp));
 		save_state(u);
 		return ATTEMPT_DONE;
 	}
@@ -715,6 +778,7 @@ put_run(const struct clientcfg *cfg, const struct put_opts *o,
 		sleep(wait);
 	}
 out:
+	OPENSSL_cleanse(u.otp, sizeof(u.otp));
 	if (u.fd >= 0)
 		close(u.fd);
 	free(u.realpath);

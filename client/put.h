@@ -13,6 +13,11 @@
  * connection is retried with exponential backoff (1, 2, 4, ... s, capped)
  * and the upload resumes from the broker's durable offset. "busy" answers
  * are retried the same way, honouring the broker's retry_after.
+ *
+ * Step-up: when the broker answers step_up_required, the put is sent again
+ * with a one-time code (see otp.h for where it comes from). A code typed
+ * at the terminal may be retyped after step_up_failed (PUT_OTP_TRIES in
+ * all); a code from --otp is used once. "locked" ends the run.
  */
 #ifndef SEKISHO_PUT_H
 #define SEKISHO_PUT_H
@@ -27,6 +32,7 @@
 #define PUT_MAX_RETRIES 100
 #define PUT_BACKOFF_CAP 30		/* seconds between reconnects, at most */
 #define PUT_RETRY_AFTER_CAP 300		/* largest retry_after honoured */
+#define PUT_OTP_TRIES 3			/* codes asked for at the terminal */
 
 struct put_opts {
 	const char *file;		/* local path */
@@ -40,6 +46,8 @@ struct put_opts {
 	const char *state_dir;		/* resume state dir; NULL: none kept */
 	const char *software;		/* hello's software string */
 	FILE *notices;			/* where reconnect notices go (stderr) */
+	const char *otp;		/* --otp: a code, "-" (stdin), or NULL
+					   (ask at the terminal when needed) */
 };
 
 struct put_result {
