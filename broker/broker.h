@@ -19,6 +19,7 @@ struct policy;
 struct committer;
 struct spool;
 struct session;
+struct forwarder;
 struct stepup;
 struct stepup_grants;
 
@@ -36,6 +37,7 @@ struct broker {
 	struct session_list sessions;
 	size_t nsessions;
 	int shutting_down;
+	struct forwarder *forwarder;	/* delivery; NULL until started */
 	struct stepup *stepup;		/* NULL: no stepup section configured;
 					   read-only, also used by the commit
 					   thread */

@@ -24,6 +24,21 @@
 #define DEFAULT_STEPUP_LOCKOUT 30
 #define DEFAULT_STEPUP_LOCKOUT_MAX 3600
 #define MAX_STEPUP_LOCKOUT (30ull * 24 * 3600)
+/* delivery */
+#define DEFAULT_CONCURRENCY 4
+#define DEFAULT_CONNECT_TIMEOUT 15
+#define DEFAULT_STALL_TIMEOUT 60
+#define DEFAULT_MAX_ATTEMPTS 12
+#define DEFAULT_MAX_AGE (72 * 3600)
+#define DEFAULT_BACKOFF_BASE 5
+#define DEFAULT_BACKOFF_MAX 900
+#define DEFAULT_CIRCUIT_THRESHOLD 5
+#define DEFAULT_CIRCUIT_COOLDOWN 60
+#define DEFAULT_MULTIPART_THRESHOLD (64ull << 20)
+#define DEFAULT_PART_SIZE (16ull << 20)
+#define MIN_PART_SIZE (5ull << 20)	/* S3's smallest part but the last */
+#define MAX_PART_SIZE (5ull << 30)
+#define MAX_DELIVERY_SERVICES 1000
 /* Timeouts end up in time_t timers and int64_t expiry arithmetic, where a
  * value near 2^64 turns negative and would expire every upload at once. */
 #define MAX_TIMEOUT 2147483647ull
@@ -44,6 +59,17 @@ config_free(struct config *cfg)
 	free(cfg->state_db);
 	free(cfg->audit_log);
 	free(cfg->register_path);
+	free(cfg->credentials_dir);
+	free(cfg->delivery.proxy);
+	if (cfg->delivery_services != NULL) {
+		size_t i;
+
+		for (i = 0; i < cfg->ndelivery_services; i++) {
+			free(cfg->delivery_services[i].id);
+			free(cfg->delivery_services[i].d.proxy);
+		}
+		free(cfg->delivery_services);
+	}
 	free(cfg->stepup_key_file);
 	free(cfg);
 }
@@ -196,11 +222,187 @@ parse_stepup(const struct yamlnode_doc *doc, const struct yamlnode *su,
 	return 0;
 }
 
+/* "http://host:port" with nothing else, or "direct" (NULL). */
+static int
+get_proxy(const struct yamlnode_doc *doc, const struct yamlnode *map,
+    const char *where, char **out, char *err, size_t errlen)
+{
+	const char *v = NULL, *host, *colon;
+	int rc = yamlnode_get_str(doc, map, "proxy", 300, &v, err, errlen);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	free(*out);
+	*out = NULL;
+	if (strcmp(v, "direct") == 0)
+		return 0;
+	host = strncmp(v, "http://", 7) == 0 ? v + 7 : NULL;
+	colon = host != NULL ? strrchr(host, ':') : NULL;
+	if (host == NULL || colon == NULL || colon == host ||
+	    strcspn(host, "/@?# ") < (size_t)(colon - host) ||
+	    colon[1] == '\0' || strspn(colon + 1, "0123456789") !=
+	    strlen(colon + 1) || strlen(colon + 1) > 5 ||
+	    atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
+		return util_err(err, errlen, "%s:%u: %s.proxy: '%s' is not "
+		    "\"http://host:port\" or \"direct\" (credentials in the "
+		    "URL are not accepted)", doc->path,
+		    yamlnode_get(map, "proxy")->line, where, v);
+	if ((*out = strdup(v)) == NULL)
+		return util_err(err, errlen, "out of memory");
+	return 0;
+}
+
+/* The settings a service may override; d holds the defaults on entry. */
+static int
+parse_delivery_fields(const struct yamlnode_doc *doc,
+    const struct yamlnode *m, const char *where, struct config_delivery *d,
+    char *err, size_t errlen)
+{
+	if (get_proxy(doc, m, where, &d->proxy, err, errlen) != 0 ||
+	    yamlnode_get_uint(doc, m, "concurrency", 1, 256, &d->concurrency,
+	    err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, m, "connect_timeout",
+	    &d->connect_timeout, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, m, "stall_timeout", &d->stall_timeout,
+	    err, errlen) < 0 ||
+	    yamlnode_get_uint(doc, m, "max_attempts", 1, 1000,
+	    &d->max_attempts, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, m, "max_age", &d->max_age, err,
+	    errlen) < 0 ||
+	    yamlnode_get_duration(doc, m, "backoff_base", &d->backoff_base,
+	    err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, m, "backoff_max", &d->backoff_max, err,
+	    errlen) < 0 ||
+	    yamlnode_get_uint(doc, m, "circuit_threshold", 1, 1000,
+	    &d->circuit_threshold, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, m, "circuit_cooldown",
+	    &d->circuit_cooldown, err, errlen) < 0 ||
+	    yamlnode_get_size(doc, m, "multipart_threshold",
+	    &d->multipart_threshold, err, errlen) < 0 ||
+	    yamlnode_get_size(doc, m, "part_size", &d->part_size, err,
+	    errlen) < 0)
+		return -1;
+	if (d->connect_timeout == 0 || d->stall_timeout == 0 ||
+	    d->max_age == 0 || d->backoff_base == 0 ||
+	    d->circuit_cooldown == 0 || d->connect_timeout > 3600 ||
+	    d->stall_timeout > 3600 || d->max_age > MAX_TIMEOUT ||
+	    d->backoff_max > 86400 || d->circuit_cooldown > 86400)
+		return util_err(err, errlen, "%s:%u: %s: timeouts must be above "
+		    "0 (connect and stall timeouts at most 1h, backoff_max and "
+		    "circuit_cooldown at most 1d)", doc->path, m->line, where);
+	if (d->backoff_max < d->backoff_base)
+		return util_err(err, errlen, "%s:%u: %s.backoff_max must be at "
+		    "least backoff_base", doc->path, m->line, where);
+	if (d->part_size < MIN_PART_SIZE || d->part_size > MAX_PART_SIZE)
+		return util_err(err, errlen, "%s:%u: %s.part_size must be "
+		    "5MiB to 5GiB", doc->path, m->line, where);
+	if (d->multipart_threshold < d->part_size)
+		return util_err(err, errlen, "%s:%u: %s.multipart_threshold "
+		    "must be at least part_size", doc->path, m->line, where);
+	return 0;
+}
+
+static int
+parse_delivery(const struct yamlnode_doc *doc, const struct yamlnode *dl,
+    const char *basedir, struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "credentials_dir", "retention",
+	    "services", "proxy", "concurrency", "connect_timeout",
+	    "stall_timeout", "max_attempts", "max_age", "backoff_base",
+	    "backoff_max", "circuit_threshold", "circuit_cooldown",
+	    "multipart_threshold", "part_size", NULL };
+	const struct yamlnode *svcs;
+	char where[128];
+	size_t i;
+
+	if (asprintf(&cfg->credentials_dir, "%s/credentials", basedir) < 0) {
+		cfg->credentials_dir = NULL;
+		return util_err(err, errlen, "out of memory");
+	}
+	if (dl == NULL)
+		return 0;
+	if (yamlnode_check_keys(doc, dl, "delivery", keys, err, errlen) != 0)
+		return -1;
+	if (yamlnode_get(dl, "credentials_dir") != NULL) {
+		free(cfg->credentials_dir);
+		cfg->credentials_dir = NULL;
+		if (get_path(doc, dl, "credentials_dir", "delivery", basedir,
+		    &cfg->credentials_dir, err, errlen) != 0)
+			return -1;
+	}
+	if (yamlnode_get_duration(doc, dl, "retention",
+	    &cfg->delivery_retention, err, errlen) < 0)
+		return -1;
+	if (cfg->delivery_retention > MAX_TIMEOUT)
+		return util_err(err, errlen, "%s:%u: delivery.retention must be "
+		    "at most %llu seconds", doc->path, dl->line, MAX_TIMEOUT);
+	if (parse_delivery_fields(doc, dl, "delivery", &cfg->delivery, err,
+	    errlen) != 0)
+		return -1;
+	if ((svcs = yamlnode_get(dl, "services")) == NULL)
+		return 0;
+	if (svcs->kind != YAMLNODE_MAP)
+		return util_err(err, errlen, "%s:%u: delivery.services must map "
+		    "service ids to settings", doc->path, svcs->line);
+	if (svcs->n > MAX_DELIVERY_SERVICES)
+		return util_err(err, errlen, "%s:%u: delivery.services: more "
+		    "than %d services", doc->path, svcs->line,
+		    MAX_DELIVERY_SERVICES);
+	if (svcs->n == 0)
+		return 0;
+	if ((cfg->delivery_services = calloc(svcs->n,
+	    sizeof(*cfg->delivery_services))) == NULL)
+		return util_err(err, errlen, "out of memory");
+	for (i = 0; i < svcs->n; i++) {
+		struct config_delivery_service *ds = &cfg->delivery_services[i];
+		const struct yamlnode *m = svcs->items[i];
+
+		cfg->ndelivery_services = i + 1;
+		ds->line = svcs->key_lines[i];
+		if (!util_is_token(svcs->keys[i], 63))
+			return util_err(err, errlen, "%s:%u: delivery.services: "
+			    "'%s' is not a service id", doc->path, ds->line,
+			    svcs->keys[i]);
+		snprintf(where, sizeof(where), "delivery.services.%s",
+		    svcs->keys[i]);
+		if (m->kind != YAMLNODE_MAP)
+			return util_err(err, errlen, "%s:%u: %s must be a "
+			    "mapping of settings", doc->path, m->line, where);
+		/* keys + 3: what a service may override (not the first
+		 * three, which are global). */
+		if (yamlnode_check_keys(doc, m, where, keys + 3, err,
+		    errlen) != 0)
+			return -1;
+		ds->d = cfg->delivery;
+		ds->d.proxy = NULL;
+		if ((ds->id = strdup(svcs->keys[i])) == NULL ||
+		    (cfg->delivery.proxy != NULL && (ds->d.proxy =
+		    strdup(cfg->delivery.proxy)) == NULL))
+			return util_err(err, errlen, "out of memory");
+		if (parse_delivery_fields(doc, m, where, &ds->d, err,
+		    errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+const struct config_delivery *
+config_delivery_for(const struct config *cfg, const char *service)
+{
+	size_t i;
+
+	for (i = 0; service != NULL && i < cfg->ndelivery_services; i++)
+		if (strcmp(cfg->delivery_services[i].id, service) == 0)
+			return &cfg->delivery_services[i].d;
+	return &cfg->delivery;
+}
+
 int
 config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	static const char *const top_keys[] = { "listen", "tls", "spool_dir",
-	    "state_db", "audit_log", "register", "limits", "stepup", NULL };
+	    "state_db", "audit_log", "register", "limits", "stepup",
+	    "delivery", NULL };
 	static const char *const tls_keys[] = { "cert", "key", "ca", "crl",
 	    NULL };
 	struct yamlnode_doc *doc = NULL;
@@ -219,6 +421,17 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	cfg->partial_ttl = DEFAULT_PARTIAL_TTL;
 	cfg->min_free_space = DEFAULT_MIN_FREE_SPACE;
 	cfg->sync_interval = DEFAULT_SYNC_INTERVAL;
+	cfg->delivery.concurrency = DEFAULT_CONCURRENCY;
+	cfg->delivery.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+	cfg->delivery.stall_timeout = DEFAULT_STALL_TIMEOUT;
+	cfg->delivery.max_attempts = DEFAULT_MAX_ATTEMPTS;
+	cfg->delivery.max_age = DEFAULT_MAX_AGE;
+	cfg->delivery.backoff_base = DEFAULT_BACKOFF_BASE;
+	cfg->delivery.backoff_max = DEFAULT_BACKOFF_MAX;
+	cfg->delivery.circuit_threshold = DEFAULT_CIRCUIT_THRESHOLD;
+	cfg->delivery.circuit_cooldown = DEFAULT_CIRCUIT_COOLDOWN;
+	cfg->delivery.multipart_threshold = DEFAULT_MULTIPART_THRESHOLD;
+	cfg->delivery.part_size = DEFAULT_PART_SIZE;
 	cfg->stepup_max_failures = DEFAULT_STEPUP_MAX_FAILURES;
 	cfg->stepup_lockout = DEFAULT_STEPUP_LOCKOUT;
 	cfg->stepup_lockout_max = DEFAULT_STEPUP_LOCKOUT_MAX;
@@ -265,7 +478,9 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    parse_limits(doc, yamlnode_get(root, "limits"), cfg, err,
 	    errlen) != 0 ||
 	    parse_stepup(doc, yamlnode_get(root, "stepup"), basedir, cfg, err,
-	    errlen) != 0)
+	    errlen) != 0 ||
+	    parse_delivery(doc, yamlnode_get(root, "delivery"), basedir, cfg,
+	    err, errlen) != 0)
 		goto out;
 	*out = cfg;
 	cfg = NULL;

@@ -15,6 +15,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * delivery: how the broker reaches the specified cloud services. What is
+ * approved (destination, trust, pins, path) is in the interface register;
+ * how to get there is here: defaults, and overrides per service id.
+ */
+struct config_delivery {
+	char *proxy;			/* "http://host:port" (CONNECT); NULL:
+					   direct */
+	uint64_t concurrency;		/* transfers at once, per service */
+	uint64_t connect_timeout;	/* seconds: TCP, proxy and TLS */
+	uint64_t stall_timeout;		/* seconds without a byte moving */
+	uint64_t max_attempts;
+	uint64_t max_age;		/* seconds from queued to giving up */
+	uint64_t backoff_base;		/* seconds before the second attempt */
+	uint64_t backoff_max;		/* seconds, cap of the backoff */
+	uint64_t circuit_threshold;	/* consecutive failures that open it */
+	uint64_t circuit_cooldown;	/* seconds it stays open */
+	uint64_t multipart_threshold;	/* bytes from which S3 uses multipart */
+	uint64_t part_size;		/* bytes per S3 part */
+};
+
+struct config_delivery_service {
+	char *id;			/* service id of the register */
+	unsigned line;
+	struct config_delivery d;	/* the defaults with its overrides */
+};
+
 struct config {
 	char *path;			/* the file loaded */
 	char *listen_host;		/* "127.0.0.1", "::1", "0.0.0.0" */
@@ -34,6 +61,13 @@ struct config {
 	uint64_t partial_ttl;		/* seconds a broken upload stays resumable */
 	uint64_t min_free_space;	/* bytes the spool must keep free */
 	uint64_t sync_interval;		/* bytes between durable checkpoints */
+	/* delivery */
+	char *credentials_dir;		/* where credential names resolve */
+	uint64_t delivery_retention;	/* seconds a spool copy outlives its
+					   transfer's end */
+	struct config_delivery delivery;	/* defaults */
+	struct config_delivery_service *delivery_services;
+	size_t ndelivery_services;
 	/* stepup: TOTP step-up; key file NULL when the section is absent
 	 * (then no step-up can succeed). */
 	char *stepup_key_file;		/* AES-256 key sealing TOTP secrets */
@@ -46,5 +80,9 @@ struct config {
 int config_load(const char *path, struct config **out, char *err,
     size_t errlen);
 void config_free(struct config *cfg);
+
+/* The delivery settings of a service: its overrides, else the defaults. */
+const struct config_delivery *config_delivery_for(const struct config *cfg,
+    const char *service);
 
 #endif

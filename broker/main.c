@@ -21,6 +21,7 @@
 #include "broker/broker.h"
 #include "broker/committer.h"
 #include "broker/config.h"
+#include "broker/forward.h"
 #include "broker/housekeeping.h"
 #include "broker/log.h"
 #include "broker/session.h"
@@ -48,6 +49,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
@@ -165,6 +167,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	}
 	housekeeping_stop(&d->b);
 	session_shutdown_all(&d->b);
+	forward_shutdown(d->b.forwarder);
 	d->grace_ev = event_new(d->b.base, -1, EV_PERSIST, grace_cb, d);
 	if (d->grace_ev == NULL || event_add(d->grace_ev, &tick) != 0)
 		event_base_loopexit(d->b.base, NULL);
@@ -482,6 +485,9 @@ check_config(const char *path)
 		fprintf(stderr, "sekishod: stepup: %s\n", err);
 	else
 		ok = 1;
+	/* Delivery: services, credentials, path templates, overrides. */
+	if (ok && forward_check(cfg, p, stderr) > 0)
+		ok = 0;
 	if (ok) {
 		lo.path = cfg->register_path;
 		lo.n = 0;
@@ -683,6 +689,11 @@ run(const char *path)
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.b.sessions);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread exists. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "sekishod: cannot initialise libcurl\n");
+		return 1;
+	}
 	umask(077);
 	if (config_load(path, &d.b.cfg, err, sizeof(err)) != 0 ||
 	    load_register(d.b.cfg->register_path, &d.b.policy, &d.regdiff, err,
@@ -700,6 +711,12 @@ run(const char *path)
 	    time(NULL), err, sizeof(err));
 	if (recovered < 0)
 		goto fail;
+	if (forward_check(d.b.cfg, d.b.policy, stderr) > 0) {
+		util_err(err, sizeof(err), "the delivery configuration has "
+		    "problems (listed above; sekishod --check-config shows "
+		    "them too)");
+		goto fail;
+	}
 	d.b.clock_offset = test_clock_offset();
 	if (d.b.clock_offset != 0)
 		log_kv("warn", "test_hook", "clock_offset=%lld",
@@ -736,7 +753,8 @@ run(const char *path)
 	d.env.spool = d.b.spool;
 	if (committer_start(d.b.base, &d.env, &d.b.committer, err,
 	    sizeof(err)) != 0 || listen_on(&d, err, sizeof(err)) != 0 ||
-	    housekeeping_start(&d.b, err, sizeof(err)) != 0)
+	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
+	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0)
 		goto fail;
 	d.sig_term = evsignal_new(d.b.base, SIGTERM, on_term, &d);
 	d.sig_int = evsignal_new(d.b.base, SIGINT, on_term, &d);
@@ -787,6 +805,9 @@ out:
 	if (d.totp_ev != NULL)
 		event_free(d.totp_ev);
 	housekeeping_stop(&d.b);
+	/* The committer is stopped: no job can call the forwarder now. */
+	forward_free(d.b.forwarder);
+	d.b.forwarder = NULL;
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
 	if (d.b.base != NULL)
@@ -800,6 +821,7 @@ out:
 	stepup_free(d.b.stepup);
 	free(d.b.grants);
 	config_free(d.b.cfg);
+	curl_global_cleanup();
 	return rc;
 }
 

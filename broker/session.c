@@ -35,6 +35,7 @@
 #include "broker/broker.h"
 #include "broker/committer.h"
 #include "broker/config.h"
+#include "broker/forward.h"
 #include "broker/identity.h"
 #include "broker/log.h"
 #include "broker/spool.h"
@@ -1253,6 +1254,8 @@ done_commit(struct commit_job *cj, int status)
 		wire_msg_set_bytes(&r, "sha256", j->sha, sizeof(j->sha));
 		send_msg(s, &r);
 		wire_msg_clear(&r);
+		/* Durably stored: now it may leave for its destination. */
+		forward_submit(s->b->forwarder, j->id, j->rec.interface);
 	}
 	job_free(j);
 	session_continue(s);
@@ -1421,6 +1424,24 @@ done_status(struct commit_job *cj, int status)
 			wire_msg_set_bytes(&r, "sha256", sha, sizeof(sha));
 		if (t->error[0] != '\0')
 			wire_msg_set_text(&r, "error", t->error);
+		/* Delivery, once it has started. */
+		if (t->attempts > 0)
+			wire_msg_set_uint(&r, "attempts", t->attempts);
+		if (t->last_error[0] != '\0')
+			wire_msg_set_text(&r, "last_error", t->last_error);
+		if (t->upstream_status > 0) {
+			wire_msg_set_uint(&r, "upstream_status",
+			    t->upstream_status);
+			wire_msg_set_uint(&r, "upstream_bytes",
+			    t->upstream_bytes);
+			wire_msg_set_uint(&r, "upstream_duration_ms",
+			    t->upstream_duration_ms);
+		}
+		if (t->upstream_etag[0] != '\0')
+			wire_msg_set_text(&r, "etag", t->upstream_etag);
+		if (t->upstream_version[0] != '\0')
+			wire_msg_set_text(&r, "version_id",
+			    t->upstream_version);
 		send_msg(s, &r);
 		wire_msg_clear(&r);
 	}

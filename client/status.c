@@ -18,7 +18,8 @@
 
 static const char *const field_order[] = { "transfer", "state", "interface",
     "name", "class", "size", "received", "sha256", "created", "updated", "error",
-    NULL };
+    "attempts", "last_error", "upstream_status", "etag", "version_id",
+    "upstream_bytes", "upstream_duration_ms", NULL };
 
 int
 status_run(const struct clientcfg *cfg, const char *software,
@@ -90,7 +91,8 @@ is_time_key(const char *key)
 static int
 is_size_key(const char *key)
 {
-	return strcmp(key, "size") == 0 || strcmp(key, "received") == 0;
+	return strcmp(key, "size") == 0 || strcmp(key, "received") == 0 ||
+	    strcmp(key, "upstream_bytes") == 0;
 }
 
 static void
@@ -101,7 +103,7 @@ print_human(const struct wire_field *fld, FILE *out)
 	size_t i;
 
 	output_sanitize(fld->key, key, sizeof(key));
-	fprintf(out, "%-10s ", key);
+	fprintf(out, "%-*s ", strlen(key) > 10 ? 20 : 10, key);
 	switch (v->type) {
 	case WIRE_T_UINT:
 		if (is_time_key(fld->key) && v->u <= (uint64_t)INT32_MAX * 64) {

@@ -123,6 +123,14 @@ static const struct wire_key state_keys[] = {
 	K_TEXT("updated", REQ, WIRE_MAX_TEXT),
 	K_BYTES("sha256", OPT, SHA256_LEN),
 	K_TEXT("error", OPT, WIRE_MAX_TEXT),
+	/* delivery */
+	K_UINT("attempts", OPT),
+	K_TEXT("last_error", OPT, WIRE_MAX_TEXT),
+	K_UINT("upstream_status", OPT),
+	K_TEXT("etag", OPT, WIRE_MAX_TEXT),
+	K_TEXT("version_id", OPT, WIRE_MAX_TEXT),
+	K_UINT("upstream_bytes", OPT),
+	K_UINT("upstream_duration_ms", OPT),
 };
 
 static const struct wire_key error_keys[] = {

@@ -1,0 +1,1901 @@
+/*
+ * forward — see forward.h.
+ *
+ * Structure:
+ *   - items: one per transfer waiting for or in delivery, in FIFO order;
+ *   - services: one per service id seen, with its running count and its
+ *     circuit breaker;
+ *   - an attempt: the connector's state machine plus the libcurl easy
+ *     handle of its current request; requests of one attempt run one after
+ *     the other;
+ *   - the libcurl multi handle, driven by libevent: curl tells us which
+ *     sockets to watch (sock_cb) and when to call it back (timer_cb); we
+ *     tell it what happened (curl_multi_socket_action) and collect finished
+ *     requests (check_multi_info).
+ *
+ * Every connection is new (no reuse between requests, no TLS session
+ * resumption), so every request proves the upstream's certificate again
+ * and the SPKI hash audited for an attempt is the one its connections
+ * actually presented. The cost is a handshake per request, small next to
+ * a file transfer.
+ *
+ * State changes go through commit jobs; each job's done callback continues
+ * the item's story. An item has at most one job or one request outstanding
+ * at a time, so it is never freed under a pending callback.
+ */
+#include "broker/forward.h"
+#include "broker/auditrec.h"
+#include "broker/broker.h"
+#include "broker/committer.h"
+#include "broker/config.h"
+#include "broker/credentials.h"
+#include "broker/log.h"
+#include "broker/pathtmpl.h"
+#include "broker/retry.h"
+#include "broker/spool.h"
+#include "broker/store.h"
+#include "broker/upstream.h"
+#include "broker/upstream_s3.h"
+#include "broker/upstream_webdav.h"
+#include "lib/util.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <libxml/parser.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#define SOFTWARE "sekishod/0.1.0"
+#define SWEEP_INTERVAL 60		/* seconds between retention sweeps */
+#define HASH_SLICE (1u << 20)		/* bytes hashed per loop turn */
+#define UPLOAD_BUFFER (512 * 1024)
+#define MAX_RETRY_AFTER_MS (3600ull * 1000)
+#define JOB_RETRY_MS 5000		/* after a failed state commit */
+#define MAX_PINS_TEXT 4096
+
+enum item_state {
+	I_WAITING,			/* in the queue, due at due_ms */
+	I_BUSY,				/* a job or an attempt is running */
+	I_DONE				/* finished; freed by its last job */
+};
+
+struct fwd_service {
+	TAILQ_ENTRY(fwd_service) entry;
+	char id[POLICY_ID_MAX + 1];
+	unsigned active;
+	struct retry_circuit circuit;
+};
+TAILQ_HEAD(fwd_service_list, fwd_service);
+
+struct fwd_attempt;
+
+struct fwd_item {
+	TAILQ_ENTRY(fwd_item) entry;
+	struct forwarder *f;
+	struct transfer t;		/* snapshot of the row */
+	enum item_state state;
+	uint64_t due_ms;		/* monotonic */
+	struct fwd_attempt *a;
+};
+TAILQ_HEAD(fwd_item_list, fwd_item);
+
+struct fwd_sock {
+	struct event *ev;
+};
+
+struct forwarder {
+	struct broker *b;
+	CURLM *multi;
+	struct event *curl_timer;
+	struct event *sched;
+	struct event *sweep;
+	struct fwd_item_list items;
+	struct fwd_service_list services;
+	size_t nitems;
+	int stopping;
+	int sweeping;
+};
+
+struct fwd_attempt {
+	struct fwd_item *it;
+	struct fwd_service *svc;
+	struct config_delivery d;	/* proxy points into the config */
+	const struct upstream_ops *ops;
+	void *conn;
+	struct upstream_target target;
+	struct credentials cred;
+	int plain_http;			/* endpoint is http:// (local demo) */
+	char ca[PATH_MAX];
+	char pins[MAX_PINS_TEXT];
+	char url[UPSTREAM_URL_MAX];	/* the object's URL, for the audit */
+	char prep_error[256];		/* set: the attempt fails at once */
+	enum retry_transport prep_transport;
+
+	/* current request */
+	struct upstream_request req;
+	struct upstream_response resp;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char curl_err[CURL_ERROR_SIZE];
+	char *body;
+	size_t bodylen;
+	EVP_MD_CTX *sent_md, *body_md;
+	uint64_t body_sent;
+	char local_error[200];
+	int fd;
+	unsigned nreq;
+
+	/* hashing a range (UPSTREAM_HASH) */
+	struct event *hash_ev;
+	uint64_t hash_pos;
+
+	/* results over the attempt */
+	char spki[UTIL_SHA256_HEX + 1];
+	char peer_ip[64];
+	char last_step[16];
+	uint64_t bytes;
+	uint64_t retry_after_ms;
+	uint64_t start_ms;
+	long main_status;
+};
+
+enum fjob_kind { FJ_QUEUE, FJ_BEGIN, FJ_END, FJ_LOAD, FJ_SWEEP, FJ_RELEASE };
+
+struct fjob {
+	struct commit_job job;
+	enum fjob_kind kind;
+	struct forwarder *f;
+	struct fwd_item *it;
+	char id[UTIL_ID_LEN + 1];
+	/* QUEUE: the row after queueing; BEGIN: the destination */
+	struct transfer t;
+	char destination[STORE_MAX_DEST + 1];
+	/* END */
+	char state[16];
+	unsigned status;
+	char etag[STORE_MAX_TAG + 1];
+	char version[STORE_MAX_TAG + 1];
+	char spki[UTIL_SHA256_HEX + 1];
+	uint64_t bytes, duration_ms;
+	int64_t next_attempt_at;
+	int64_t spool_until;
+	char last_error[256];
+	char error[256];
+	int set_error;
+	uint64_t wait_ms;
+	struct auditrec rec[2];
+	size_t nrec;
+	/* LOAD */
+	struct transfer *rows;
+	size_t nrows, cap;
+	/* SWEEP / RELEASE */
+	char (*ids)[UTIL_ID_LEN + 1];
+	size_t nids, idcap;
+};
+
+static void schedule(struct forwarder *f);
+static void attempt_step(struct fwd_attempt *a,
+    const struct upstream_response *r);
+static void attempt_finish(struct fwd_attempt *a,
+    const struct upstream_outcome *o);
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct fjob *
+fjob_new(struct forwarder *f, enum fjob_kind kind, struct fwd_item *it)
+{
+	struct fjob *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->kind = kind;
+	j->f = f;
+	j->it = it;
+	if (it != NULL)
+		util_strlcpy(j->id, it->t.id, sizeof(j->id));
+	return j;
+}
+
+static void
+fjob_free(struct fjob *j)
+{
+	free(j->rows);
+	free(j->ids);
+	free(j);
+}
+
+static void
+submit(struct forwarder *f, struct fjob *j,
+    int (*work)(struct commit_job *, struct commit_env *),
+    void (*done)(struct commit_job *, int))
+{
+	j->job.work = work;
+	j->job.done = done;
+	j->job.arg = j;
+	committer_submit(f->b->committer, &j->job);
+}
+
+static int
+append_records(struct fjob *j, struct commit_env *env)
+{
+	size_t i;
+
+	for (i = 0; i < j->nrec; i++)
+		if (auditrec_append(&j->rec[i], env->audit, time(NULL),
+		    j->job.err, sizeof(j->job.err)) != 0)
+			return -1;
+	return 0;
+}
+
+static struct fwd_service *
+service_get(struct forwarder *f, const char *id)
+{
+	struct fwd_service *s;
+
+	TAILQ_FOREACH(s, &f->services, entry)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	util_strlcpy(s->id, id, sizeof(s->id));
+	retry_circuit_init(&s->circuit);
+	TAILQ_INSERT_TAIL(&f->services, s, entry);
+	return s;
+}
+
+static void
+item_free(struct forwarder *f, struct fwd_item *it)
+{
+	TAILQ_REMOVE(&f->items, it, entry);
+	f->nitems--;
+	free(it);
+}
+
+static struct fwd_item *
+item_find(struct forwarder *f, const char *id)
+{
+	struct fwd_item *it;
+
+	TAILQ_FOREACH(it, &f->items, entry)
+		if (strcmp(it->t.id, id) == 0)
+			return it;
+	return NULL;
+}
+
+static struct fwd_item *
+item_add(struct forwarder *f, const struct transfer *t)
+{
+	struct fwd_item *it;
+	int64_t now = (int64_t)time(NULL);
+
+	if ((it = item_find(f, t->id)) != NULL)
+		return it;
+	if ((it = calloc(1, sizeof(*it))) == NULL) {
+		log_kv("error", "forward", "transfer=%s reason=\"out of "
+		    "memory; delivery resumes at the next start\"", t->id);
+		return NULL;
+	}
+	it->f = f;
+	it->t = *t;
+	it->state = I_WAITING;
+	it->due_ms = now_ms();
+	if (t->next_attempt_at > now)
+		it->due_ms += (uint64_t)(t->next_attempt_at - now) * 1000;
+	TAILQ_INSERT_TAIL(&f->items, it, entry);
+	f->nitems++;
+	return it;
+}
+
+/* ---- curl multi <-> libevent -------------------------------------------- */
+
+static void check_multi_info(struct forwarder *f);
+
+static void
+on_socket(evutil_socket_t fd, short what, void *arg)
+{
+	struct forwarder *f = arg;
+	int running = 0, action = 0;
+
+	if (what & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(f->multi, fd, action, &running);
+	check_multi_info(f);
+}
+
+static void
+on_curl_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct forwarder *f = arg;
+	int running = 0;
+
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_multi_info(f);
+}
+
+static int
+sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct forwarder *f = userp;
+	struct fwd_sock *fs = socketp;
+	short kind;
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (fs != NULL) {
+			if (fs->ev != NULL)
+				event_free(fs->ev);
+			free(fs);
+		}
+		curl_multi_assign(f->multi, s, NULL);
+		return 0;
+	}
+	if (fs == NULL) {
+		if ((fs = calloc(1, sizeof(*fs))) == NULL)
+			return -1;
+		curl_multi_assign(f->multi, s, fs);
+	} else if (fs->ev != NULL) {
+		event_free(fs->ev);
+		fs->ev = NULL;
+	}
+	kind = EV_PERSIST;
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if ((fs->ev = event_new(f->b->base, s, kind, on_socket, f)) == NULL ||
+	    event_add(fs->ev, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	struct forwarder *f = userp;
+	struct timeval tv;
+
+	(void)m;
+	if (timeout_ms < 0) {
+		evtimer_del(f->curl_timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	return evtimer_add(f->curl_timer, &tv) == 0 ? 0 : -1;
+}
+
+/* ---- one HTTP request --------------------------------------------------- */
+
+static size_t
+read_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct fwd_attempt *a = arg;
+	uint64_t left = a->req.length - a->body_sent;
+	size_t want = size * n;
+	ssize_t r;
+
+	if (want > left)
+		want = (size_t)left;
+	if (want == 0)
+		return 0;
+	do
+		r = pread(a->fd, buf, want, (off_t)(a->req.offset +
+		    a->body_sent));
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		snprintf(a->local_error, sizeof(a->local_error), "reading the "
+		    "spool file: %s", r < 0 ? strerror(errno) :
+		    "it is shorter than the transfer");
+		return CURL_READFUNC_ABORT;
+	}
+	EVP_DigestUpdate(a->sent_md, buf, (size_t)r);
+	a->body_sent += (uint64_t)r;
+	return (size_t)r;
+}
+
+/* curl rewinds a body it must send again (after a 100-continue refusal on
+ * a reused connection, for instance): start over and hash afresh. */
+static int
+seek_cb(void *arg, curl_off_t off, int origin)
+{
+	struct fwd_attempt *a = arg;
+
+	if (origin != SEEK_SET || off != 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	a->body_sent = 0;
+	EVP_DigestInit_ex(a->sent_md, EVP_sha256(), NULL);
+	return CURL_SEEKFUNC_OK;
+}
+
+static size_t
+write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct fwd_attempt *a = arg;
+	size_t len = size * n, room;
+
+	if (a->req.hash_body) {
+		EVP_DigestUpdate(a->body_md, p, len);
+		a->resp.body_bytes += len;
+	}
+	if (a->req.keep_body) {
+		room = UPSTREAM_BODY_MAX - a->bodylen;
+		if (len > room)
+			a->resp.body_truncated = 1;
+		if (a->body == NULL &&
+		    (a->body = malloc(UPSTREAM_BODY_MAX + 1)) == NULL)
+			return 0;
+		memcpy(a->body + a->bodylen, p, len < room ? len : room);
+		a->bodylen += len < room ? len : room;
+		a->body[a->bodylen] = '\0';
+	}
+	return len;
+}
+
+static void
+header_value(const char *v, size_t len, char *out, size_t outlen)
+{
+	while (len > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
+	    v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	if (len >= outlen)
+		len = outlen - 1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+static size_t
+header_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct fwd_attempt *a = arg;
+	struct upstream_response *r = &a->resp;
+	size_t len = size * n, klen;
+	const char *colon;
+	char num[32];
+
+	/* A new status line (100 Continue, a proxy's CONNECT answer, then
+	 * the real one): only the last response's headers count. */
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		r->etag[0] = r->version_id[0] = r->meta_sha256[0] = '\0';
+		r->has_length = 0;
+		return len;
+	}
+	if ((colon = memchr(p, ':', len)) == NULL)
+		return len;
+	klen = (size_t)(colon - p);
+#define HDR(name) (klen == strlen(name) && strncasecmp(p, (name), klen) == 0)
+	if (HDR("etag"))
+		header_value(colon + 1, len - klen - 1, r->etag,
+		    sizeof(r->etag));
+	else if (HDR("x-amz-version-id"))
+		header_value(colon + 1, len - klen - 1, r->version_id,
+		    sizeof(r->version_id));
+	else if (HDR("x-amz-meta-sekisho-sha256"))
+		header_value(colon + 1, len - klen - 1, r->meta_sha256,
+		    sizeof(r->meta_sha256));
+	else if (HDR("content-length")) {
+		header_value(colon + 1, len - klen - 1, num, sizeof(num));
+		if (num[0] != '\0' && strspn(num, "0123456789") ==
+		    strlen(num) && strlen(num) <= 19) {
+			r->content_length = strtoull(num, NULL, 10);
+			r->has_length = 1;
+		}
+	}
+#undef HDR
+	return len;
+}
+
+/* The SPKI of the certificate the upstream presents, whatever the
+ * verification's verdict (a refused key is worth auditing too). */
+static int
+verify_cb(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct fwd_attempt *a;
+	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	X509 *leaf;
+	int len;
+
+	if (ssl == NULL ||
+	    (a = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl))) == NULL ||
+	    (leaf = X509_STORE_CTX_get0_cert(x)) == NULL)
+		return ok;
+	if ((len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der)) > 0 &&
+	    EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1 &&
+	    mdlen == UTIL_SHA256_LEN)
+		util_hex(md, mdlen, a->spki);
+	OPENSSL_free(der);
+	return ok;
+}
+
+static CURLcode
+ssl_ctx_cb(CURL *e, void *sslctx, void *arg)
+{
+	SSL_CTX *ctx = sslctx;
+
+	(void)e;
+	SSL_CTX_set_app_data(ctx, arg);
+	SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), verify_cb);
+	return CURLE_OK;
+}
+
+static enum retry_transport
+classify_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return RETRY_T_OK;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		return RETRY_T_CONNECT;
+	case CURLE_OPERATION_TIMEDOUT:
+		return RETRY_T_TIMEOUT;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+		return RETRY_T_TLS_VERIFY;
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return RETRY_T_PIN;
+	case CURLE_READ_ERROR:
+	case CURLE_ABORTED_BY_CALLBACK:
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_WRITE_ERROR:
+		return RETRY_T_LOCAL;
+	default:
+		/* Resets, EOFs, handshake and proxy failures: the network. */
+		return RETRY_T_BROKEN;
+	}
+}
+
+static void
+request_cleanup(struct fwd_attempt *a)
+{
+	if (a->easy != NULL) {
+		curl_multi_remove_handle(a->it->f->multi, a->easy);
+		curl_easy_cleanup(a->easy);
+		a->easy = NULL;
+	}
+	curl_slist_free_all(a->hdrs);
+	a->hdrs = NULL;
+	free(a->body);
+	a->body = NULL;
+	a->bodylen = 0;
+}
+
+/* Sends a->req. On a local failure, the step gets a LOCAL response. */
+static void
+request_send(struct fwd_attempt *a)
+{
+	struct forwarder *f = a->it->f;
+	struct upstream_request *q = &a->req;
+	struct curl_slist *h;
+	CURL *e;
+	char aws[160];
+	size_t i;
+	int ok = 1;
+
+	memset(&a->resp, 0, sizeof(a->resp));
+	a->curl_err[0] = a->local_error[0] = '\0';
+	a->body_sent = 0;
+	if (++a->nreq > UPSTREAM_MAX_STEPS || (e = curl_easy_init()) == NULL) {
+		a->resp.transport = RETRY_T_LOCAL;
+		util_strlcpy(a->resp.error, a->nreq > UPSTREAM_MAX_STEPS ?
+		    "too many requests in one attempt" : "out of memory",
+		    sizeof(a->resp.error));
+		attempt_step(a, &a->resp);
+		return;
+	}
+	a->easy = e;
+	util_strlcpy(a->last_step, q->step, sizeof(a->last_step));
+	EVP_DigestInit_ex(a->sent_md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(a->body_md, EVP_sha256(), NULL);
+
+#define SET(opt, val) do { if (curl_easy_setopt(e, (opt), (val)) != CURLE_OK) \
+	ok = 0; } while (0)
+	SET(CURLOPT_URL, q->url);
+	SET(CURLOPT_PRIVATE, a);
+	SET(CURLOPT_ERRORBUFFER, a->curl_err);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_USERAGENT, SOFTWARE);
+	SET(CURLOPT_PROTOCOLS_STR, a->plain_http ? "http,https" : "https");
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_FRESH_CONNECT, 1L);
+	SET(CURLOPT_FORBID_REUSE, 1L);
+	SET(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT, (long)a->d.connect_timeout);
+	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SET(CURLOPT_LOW_SPEED_TIME, (long)a->d.stall_timeout);
+	SET(CURLOPT_UPLOAD_BUFFERSIZE, (long)UPLOAD_BUFFER);
+	/* Trust: the chain and the host name, always. */
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (a->ca[0] != '\0') {
+		/* Only this CA: no system store next to it. */
+		SET(CURLOPT_CAINFO, a->ca);
+		SET(CURLOPT_CAPATH, (char *)NULL);
+	}
+	if (a->pins[0] != '\0')
+		SET(CURLOPT_PINNEDPUBLICKEY, a->pins);
+	SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	SET(CURLOPT_SSL_CTX_DATA, a);
+	/* An explicit empty proxy also keeps *_proxy variables out. */
+	SET(CURLOPT_PROXY, a->d.proxy != NULL ? a->d.proxy : "");
+	if (a->d.proxy != NULL)
+		SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
+	SET(CURLOPT_HEADERFUNCTION, header_cb);
+	SET(CURLOPT_HEADERDATA, a);
+	SET(CURLOPT_WRITEFUNCTION, write_cb);
+	SET(CURLOPT_WRITEDATA, a);
+
+	switch (a->cred.kind) {
+	case CREDENTIALS_BEARER:
+		SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		SET(CURLOPT_XOAUTH2_BEARER, a->cred.secret);
+		break;
+	case CREDENTIALS_BASIC:
+		SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		SET(CURLOPT_USERNAME, a->cred.user);
+		SET(CURLOPT_PASSWORD, a->cred.secret);
+		break;
+	case CREDENTIALS_AWS:
+		snprintf(aws, sizeof(aws), "aws:amz:%s:s3",
+		    a->target.region);
+		SET(CURLOPT_AWS_SIGV4, aws);
+		SET(CURLOPT_USERNAME, a->cred.user);
+		SET(CURLOPT_PASSWORD, a->cred.secret);
+		break;
+	case CREDENTIALS_NONE:
+		break;
+	}
+
+	if (strcmp(q->method, "HEAD") == 0)
+		SET(CURLOPT_NOBODY, 1L);
+	else if (strcmp(q->method, "GET") == 0)
+		SET(CURLOPT_HTTPGET, 1L);
+	else if (q->body == UPSTREAM_BODY_SPOOL) {
+		SET(CURLOPT_UPLOAD, 1L);
+		SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->length);
+		SET(CURLOPT_READFUNCTION, read_cb);
+		SET(CURLOPT_READDATA, a);
+		SET(CURLOPT_SEEKFUNCTION, seek_cb);
+		SET(CURLOPT_SEEKDATA, a);
+		if (strcmp(q->method, "PUT") != 0)
+			SET(CURLOPT_CUSTOMREQUEST, q->method);
+	} else if (q->body == UPSTREAM_BODY_MEMORY) {
+		SET(CURLOPT_POST, 1L);
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->memlen);
+		SET(CURLOPT_POSTFIELDS, q->mem);
+		if (strcmp(q->method, "POST") != 0)
+			SET(CURLOPT_CUSTOMREQUEST, q->method);
+	} else
+		SET(CURLOPT_CUSTOMREQUEST, q->method);
+	for (i = 0; i < q->nheaders; i++) {
+		if ((h = curl_slist_append(a->hdrs, q->headers[i])) == NULL) {
+			ok = 0;
+			break;
+		}
+		a->hdrs = h;
+	}
+	/* No "Expect: 100-continue" dance for small memory bodies. */
+	if (q->body == UPSTREAM_BODY_MEMORY &&
+	    (h = curl_slist_append(a->hdrs, "Expect:")) != NULL)
+		a->hdrs = h;
+	SET(CURLOPT_HTTPHEADER, a->hdrs);
+#undef SET
+	if (!ok || curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+		request_cleanup(a);
+		memset(&a->resp, 0, sizeof(a->resp));
+		a->resp.transport = RETRY_T_LOCAL;
+		util_strlcpy(a->resp.error, "could not set up the request",
+		    sizeof(a->resp.error));
+		attempt_step(a, &a->resp);
+	}
+}
+
+/* A request finished: fill the response, clean up, run the next step. */
+static void
+request_done(struct fwd_attempt *a, CURLcode rc)
+{
+	struct upstream_response *r = &a->resp;
+	curl_off_t up = 0, ra = 0;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	long status = 0;
+	char *ip = NULL;
+
+	curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(a->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+	if (curl_easy_getinfo(a->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+	    ip != NULL && ip[0] != '\0')
+		util_strlcpy(a->peer_ip, ip, sizeof(a->peer_ip));
+	if (curl_easy_getinfo(a->easy, CURLINFO_RETRY_AFTER, &ra) ==
+	    CURLE_OK && ra > 0)
+		a->retry_after_ms = (uint64_t)ra * 1000;
+	if (up > 0)
+		a->bytes += (uint64_t)up;
+	r->transport = classify_curl(rc);
+	if (rc != CURLE_OK) {
+		if (a->local_error[0] != '\0') {
+			r->transport = RETRY_T_LOCAL;
+			util_strlcpy(r->error, a->local_error, sizeof(r->error));
+		} else
+			snprintf(r->error, sizeof(r->error), "%s",
+			    a->curl_err[0] != '\0' ? a->curl_err :
+			    curl_easy_strerror(rc));
+		status = 0;
+	}
+	r->status = status;
+	if (a->req.main && status != 0)
+		a->main_status = status;
+	if (a->req.body == UPSTREAM_BODY_SPOOL &&
+	    a->body_sent == a->req.length &&
+	    EVP_DigestFinal_ex(a->sent_md, md, &mdlen) == 1 &&
+	    mdlen == UTIL_SHA256_LEN) {
+		memcpy(r->sent_sha256, md, mdlen);
+		r->sent_hashed = 1;
+	}
+	if (a->req.hash_body && EVP_DigestFinal_ex(a->body_md, md, &mdlen) ==
+	    1 && mdlen == UTIL_SHA256_LEN)
+		memcpy(r->body_sha256, md, mdlen);
+	r->body = a->body;
+	r->bodylen = a->bodylen;
+	curl_multi_remove_handle(a->it->f->multi, a->easy);
+	curl_easy_cleanup(a->easy);
+	a->easy = NULL;
+	curl_slist_free_all(a->hdrs);
+	a->hdrs = NULL;
+	attempt_step(a, r);
+}
+
+static void
+check_multi_info(struct forwarder *f)
+{
+	struct fwd_attempt *a;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		a = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+		    (char **)&a);
+		if (a != NULL && a->easy == msg->easy_handle)
+			request_done(a, msg->data.result);
+	}
+}
+
+/* ---- hashing a range of the spool file (S3 parts) ---------------------- */
+
+static void
+on_hash(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_attempt *a = arg;
+	static const struct timeval now = { 0, 0 };
+	unsigned char buf[64 * 1024], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	uint64_t end = a->req.offset + a->req.length, done = 0;
+	ssize_t r;
+
+	(void)fd;
+	(void)what;
+	while (a->hash_pos < end && done < HASH_SLICE) {
+		size_t want = end - a->hash_pos < sizeof(buf) ?
+		    (size_t)(end - a->hash_pos) : sizeof(buf);
+
+		do
+			r = pread(a->fd, buf, want, (off_t)a->hash_pos);
+		while (r < 0 && errno == EINTR);
+		if (r <= 0) {
+			memset(&a->resp, 0, sizeof(a->resp));
+			attempt_step(a, &a->resp);	/* hashed == 0 */
+			return;
+		}
+		EVP_DigestUpdate(a->body_md, buf, (size_t)r);
+		a->hash_pos += (uint64_t)r;
+		done += (uint64_t)r;
+	}
+	if (a->hash_pos < end) {
+		/* Let the loop serve sockets before the next slice. */
+		evtimer_add(a->hash_ev, &now);
+		return;
+	}
+	memset(&a->resp, 0, sizeof(a->resp));
+	if (EVP_DigestFinal_ex(a->body_md, md, &mdlen) == 1 &&
+	    mdlen == UTIL_SHA256_LEN) {
+		memcpy(a->resp.range_sha256, md, mdlen);
+		a->resp.hashed = 1;
+	}
+	attempt_step(a, &a->resp);
+}
+
+static void
+hash_start(struct fwd_attempt *a)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (a->hash_ev == NULL && (a->hash_ev = evtimer_new(a->it->f->b->base,
+	    on_hash, a)) == NULL) {
+		memset(&a->resp, 0, sizeof(a->resp));
+		attempt_step(a, &a->resp);
+		return;
+	}
+	EVP_DigestInit_ex(a->body_md, EVP_sha256(), NULL);
+	a->hash_pos = a->req.offset;
+	evtimer_add(a->hash_ev, &now);
+}
+
+/* ---- attempts ------------------------------------------------------------------ */
+
+static void
+attempt_free(struct fwd_attempt *a)
+{
+	if (a == NULL)
+		return;
+	request_cleanup(a);
+	if (a->hash_ev != NULL)
+		event_free(a->hash_ev);
+	if (a->conn != NULL)
+		a->ops->free(a->conn);
+	if (a->fd != -1)
+		close(a->fd);
+	EVP_MD_CTX_free(a->sent_md);
+	EVP_MD_CTX_free(a->body_md);
+	credentials_clear(&a->cred);
+	explicit_bzero(a->target.s3_token, sizeof(a->target.s3_token));
+	free(a);
+}
+
+static void
+attempt_step(struct fwd_attempt *a, const struct upstream_response *r)
+{
+	struct upstream_outcome o;
+
+	enum upstream_next nx;
+
+	memset(&o, 0, sizeof(o));
+	nx = a->ops->next(a->conn, r, &a->req, &o);
+	/* The response body lives only for that call. */
+	free(a->body);
+	a->body = NULL;
+	a->bodylen = 0;
+	switch (nx) {
+	case UPSTREAM_SEND:
+		request_send(a);
+		return;
+	case UPSTREAM_HASH:
+		hash_start(a);
+		return;
+	case UPSTREAM_DONE:
+		attempt_finish(a, &o);
+		return;
+	}
+}
+
+/* Joins the service's pins into curl's "sha256//a;sha256//b" form. */
+static int
+join_pins(const struct policy_service *s, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	size_t i, len = 0;
+	int n;
+
+	out[0] = '\0';
+	for (i = 0; i < s->npins; i++) {
+		const char *p = s->pins[i];
+		uint8_t raw[64];
+		int dl;
+
+		if (strncmp(p, "sha256//", 8) != 0 || strlen(p + 8) != 44 ||
+		    (dl = EVP_DecodeBlock(raw, (const unsigned char *)p + 8,
+		    44)) != 33 || p[8 + 43] != '=')
+			return util_err(err, errlen, "pins[%zu] of service %s "
+			    "is not sha256//<base64 of 32 bytes>", i, s->id);
+		n = snprintf(out + len, outlen - len, "%s%s", i > 0 ? ";" : "",
+		    p);
+		if (n < 0 || (size_t)n >= outlen - len)
+			return util_err(err, errlen, "too many pins for "
+			    "service %s", s->id);
+		len += (size_t)n;
+	}
+	return 0;
+}
+
+/* Everything that can be checked without a network, for one service;
+ * fills a (when not NULL) with the connection settings. */
+static int
+service_check(const struct config *cfg, const struct policy_service *s,
+    struct credentials *cred, char *pins, size_t pinslen, char *err,
+    size_t errlen)
+{
+	struct credentials tmp;
+	char pbuf[MAX_PINS_TEXT];
+	const char *host;
+
+	if (s->endpoint == NULL || (strncmp(s->endpoint, "https://", 8) != 0 &&
+	    strncmp(s->endpoint, "http://", 7) != 0))
+		return util_err(err, errlen, "service %s: endpoint must be an "
+		    "https URL", s->id);
+	host = s->endpoint + (s->endpoint[4] == 's' ? 8 : 7);
+	if (strpbrk(s->endpoint, "?#") != NULL || host[0] == '/' ||
+	    host[0] == '\0')
+		return util_err(err, errlen, "service %s: endpoint must be "
+		    "scheme://host[:port][/path] without query or fragment",
+		    s->id);
+	if (s->connector == POLICY_CONNECTOR_S3 &&
+	    (s->region == NULL || s->region[0] == '\0' ||
+	    !util_is_token(s->region, 63)))
+		return util_err(err, errlen, "service %s: an s3 service needs "
+		    "a region (for example ap-northeast-1)", s->id);
+	if (s->bucket != NULL && s->bucket[0] != '\0' &&
+	    (strlen(s->bucket) > 63 || strspn(s->bucket,
+	    "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(s->bucket)))
+		return util_err(err, errlen, "service %s: bucket '%s' is not "
+		    "an S3 bucket name", s->id, s->bucket);
+	if (s->ca != NULL && s->ca[0] != '\0' && access(s->ca, R_OK) != 0)
+		return util_err(err, errlen, "service %s: ca %s: %s", s->id,
+		    s->ca, strerror(errno));
+	if (join_pins(s, pins != NULL ? pins : pbuf, pins != NULL ? pinslen :
+	    sizeof(pbuf), err, errlen) != 0)
+		return -1;
+	if (cred == NULL)
+		cred = &tmp;
+	if (s->credentials == NULL || s->credentials[0] == '\0') {
+		credentials_clear(cred);
+		if (s->connector == POLICY_CONNECTOR_S3)
+			return util_err(err, errlen, "service %s: an s3 "
+			    "service needs credentials", s->id);
+		return 0;
+	}
+	if (credentials_load(cfg->credentials_dir, s->credentials, cred, err,
+	    errlen) != 0)
+		return -1;
+	if ((s->connector == POLICY_CONNECTOR_S3) !=
+	    (cred->kind == CREDENTIALS_AWS)) {
+		util_err(err, errlen, "service %s: credentials of type %s do "
+		    "not fit a %s service", s->id,
+		    credentials_kind_name(cred->kind),
+		    s->connector == POLICY_CONNECTOR_S3 ? "s3" : "webdav");
+		credentials_clear(cred);
+		return -1;
+	}
+	if (cred == &tmp)
+		credentials_clear(&tmp);
+	return 0;
+}
+
+/* Builds the attempt from the register in force. -1 with a reason:
+ * *gone says the interface or service left the register (the transfer
+ * fails) rather than a fixable configuration problem (it is retried). */
+static int
+attempt_prepare(struct fwd_attempt *a, const struct policy_service *s,
+    const char *tmpl, char *err, size_t errlen)
+{
+	struct forwarder *f = a->it->f;
+	const struct config *cfg = f->b->cfg;
+	const struct transfer *t = &a->it->t;
+	struct upstream_target *g = &a->target;
+	struct pathtmpl_vars v;
+
+	a->ops = s->connector == POLICY_CONNECTOR_S3 ? &upstream_s3_ops :
+	    &upstream_webdav_ops;
+	a->plain_http = strncmp(s->endpoint, "http://", 7) == 0;
+	if (s->ca != NULL)
+		util_strlcpy(a->ca, s->ca, sizeof(a->ca));
+	util_strlcpy(g->service, s->id, sizeof(g->service));
+	util_strlcpy(g->transfer, t->id, sizeof(g->transfer));
+	g->size = t->size;
+	g->check_existing = t->attempts > 0;
+	g->multipart_threshold = a->d.multipart_threshold;
+	g->part_size = a->d.part_size;
+	if (util_unhex(t->sha256, g->sha256, sizeof(g->sha256)) != 0)
+		return util_err(err, errlen, "the transfer has no SHA-256");
+	if (util_strlcpy(g->endpoint, s->endpoint, sizeof(g->endpoint)) != 0)
+		return util_err(err, errlen, "endpoint too long");
+	if (s->region != NULL)
+		util_strlcpy(g->region, s->region, sizeof(g->region));
+	if (s->bucket != NULL)
+		util_strlcpy(g->bucket, s->bucket, sizeof(g->bucket));
+	memset(&v, 0, sizeof(v));
+	v.interface = t->interface;
+	v.transfer = t->id;
+	v.user = t->user;
+	v.dept = t->dept;
+	v.name = t->name;
+	v.created = (time_t)t->created;
+	if (pathtmpl_expand(tmpl, &v, g->path, sizeof(g->path), err,
+	    errlen) != 0)
+		return -1;
+	{
+		char key[PATHTMPL_MAX + 300];
+
+		/* The object's URL, as the audit trail shows it. */
+		snprintf(key, sizeof(key), "%s%s%s", g->bucket[0] != '\0' ?
+		    "/" : "", g->bucket, g->path);
+		if (upstream_url(g->endpoint, key, NULL, a->url,
+		    sizeof(a->url)) != 0)
+			return util_err(err, errlen, "destination URL too "
+			    "long");
+	}
+	if (service_check(cfg, s, &a->cred, a->pins, sizeof(a->pins), err,
+	    errlen) != 0)
+		return -1;
+	if (a->cred.kind == CREDENTIALS_AWS && a->cred.session_token[0]) {
+		g->s3_session_token = 1;
+		util_strlcpy(g->s3_token, a->cred.session_token,
+		    sizeof(g->s3_token));
+	}
+	return 0;
+}
+
+static void done_begin(struct commit_job *cj, int status);
+static int work_begin(struct commit_job *cj, struct commit_env *env);
+static void end_transfer(struct fwd_item *it, const char *state,
+    const char *reason, struct fwd_attempt *a,
+    const struct upstream_outcome *o, uint64_t wait_ms);
+
+/* Starts an attempt for it (state I_WAITING, service resolved). */
+static void
+attempt_start(struct forwarder *f, struct fwd_item *it,
+    struct fwd_service *svc, const struct policy_service *s,
+    const char *tmpl)
+{
+	struct fwd_attempt *a;
+	struct fjob *j;
+	char err[256];
+
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->sent_md = EVP_MD_CTX_new()) == NULL ||
+	    (a->body_md = EVP_MD_CTX_new()) == NULL ||
+	    (j = fjob_new(f, FJ_BEGIN, it)) == NULL) {
+		if (a != NULL) {
+			a->fd = -1;
+			attempt_free(a);
+		}
+		retry_circuit_cancel(&svc->circuit);
+		it->due_ms = now_ms() + JOB_RETRY_MS;
+		return;
+	}
+	a->fd = -1;
+	a->it = it;
+	a->svc = svc;
+	a->d = *config_delivery_for(f->b->cfg, s->id);
+	a->start_ms = now_ms();
+	it->a = a;
+	it->state = I_BUSY;
+	svc->active++;
+	if (attempt_prepare(a, s, tmpl, err, sizeof(err)) != 0) {
+		/* Counted and audited like any failed attempt, retried
+		 * later: an administrator can fix a configuration. */
+		util_strlcpy(a->prep_error, err, sizeof(a->prep_error));
+		a->prep_transport = RETRY_T_LOCAL;
+	}
+	util_strlcpy(j->destination, a->url, sizeof(j->destination));
+	submit(f, j, work_begin, done_begin);
+}
+
+static int
+work_begin(struct commit_job *cj, struct commit_env *env)
+{
+	struct fjob *j = cj->arg;
+
+	return store_transfer_attempt(env->store, j->id, j->destination,
+	    time(NULL), cj->err, sizeof(cj->err));
+}
+
+static void
+attempt_abandon(struct fwd_attempt *a, uint64_t delay_ms)
+{
+	struct fwd_item *it = a->it;
+
+	a->svc->active--;
+	retry_circuit_cancel(&a->svc->circuit);
+	it->a = NULL;
+	it->state = I_WAITING;
+	it->due_ms = now_ms() + delay_ms;
+	attempt_free(a);
+}
+
+static void
+done_begin(struct commit_job *cj, int status)
+{
+	struct fjob *j = cj->arg;
+	struct forwarder *f = j->f;
+	struct fwd_item *it = j->it;
+	struct fwd_attempt *a = it->a;
+	struct upstream_outcome o;
+	char err[256];
+
+	fjob_free(j);
+	if (f->stopping) {
+		/* The state says forwarding; the next start resumes it. */
+		attempt_abandon(a, 0);
+		return;
+	}
+	if (status != 0) {
+		log_kv("error", "forward", "transfer=%s reason=\"could not "
+		    "record the attempt: %s\"", it->t.id, cj->err);
+		attempt_abandon(a, JOB_RETRY_MS);
+		schedule(f);
+		return;
+	}
+	it->t.attempts++;
+	util_strlcpy(it->t.state, STORE_FORWARDING, sizeof(it->t.state));
+	memset(&o, 0, sizeof(o));
+	if (a->prep_error[0] != '\0') {
+		upstream_outcome(&o, RETRY_AGAIN, 0, "%s", a->prep_error);
+		o.transport = a->prep_transport;
+		attempt_finish(a, &o);
+		return;
+	}
+	if (spool_open_read(f->b->spool, it->t.id, &a->fd, err,
+	    sizeof(err)) != 0) {
+		/* The stored copy is gone: nothing can ever be sent. */
+		upstream_outcome(&o, RETRY_NEVER, 0, "the spool copy cannot be "
+		    "read: %s", err);
+		o.transport = RETRY_T_LOCAL;
+		attempt_finish(a, &o);
+		return;
+	}
+	if ((a->conn = a->ops->start(&a->target, err, sizeof(err))) == NULL) {
+		upstream_outcome(&o, RETRY_NEVER, 0, "%s", err);
+		o.transport = RETRY_T_LOCAL;
+		attempt_finish(a, &o);
+		return;
+	}
+	log_kv("info", "forward", "transfer=%s service=%s attempt=%u "
+	    "connector=%s", it->t.id, a->target.service, it->t.attempts,
+	    a->ops->name);
+	attempt_step(a, NULL);
+}
+
+/* The attempt ended: decide the transfer's next state. */
+static void
+attempt_finish(struct fwd_attempt *a, const struct upstream_outcome *o)
+{
+	struct fwd_item *it = a->it;
+	struct forwarder *f = it->f;
+	const struct config_delivery *d = &a->d;
+	struct retry_policy pol;
+	uint64_t wait = 0, now = now_ms();
+	int healthy, opened;
+	char reason[300];
+
+	request_cleanup(a);
+	if (a->hash_ev != NULL)
+		evtimer_del(a->hash_ev);
+	if (a->fd != -1) {
+		close(a->fd);
+		a->fd = -1;
+	}
+	a->svc->active--;
+	/* The circuit hears about the service's health only. */
+	if (o->transport == RETRY_T_LOCAL)
+		retry_circuit_cancel(&a->svc->circuit);
+	else {
+		healthy = !retry_counts_against_service(o->transport,
+		    o->status);
+		opened = retry_circuit_report(&a->svc->circuit, healthy, now,
+		    (unsigned)d->circuit_threshold,
+		    d->circuit_cooldown * 1000);
+		if (opened)
+			log_kv("warn", "circuit", "service=%s state=open "
+			    "failures=%u cooldown_s=%" PRIu64, a->svc->id,
+			    a->svc->circuit.failures,
+			    a->svc->circuit.cooldown_ms / 1000);
+	}
+	if (o->verdict == RETRY_DONE) {
+		end_transfer(it, STORE_DELIVERED, NULL, a, o, 0);
+		return;
+	}
+	if (o->verdict == RETRY_AGAIN) {
+		pol.max_attempts = (unsigned)d->max_attempts;
+		pol.max_age = d->max_age;
+		pol.base_ms = d->backoff_base * 1000;
+		pol.max_ms = d->backoff_max * 1000;
+		pol.max_retry_after_ms = MAX_RETRY_AFTER_MS;
+		wait = retry_backoff_ms(&pol, it->t.attempts, arc4random(),
+		    a->retry_after_ms);
+		if (retry_may_continue(&pol, it->t.attempts, it->t.queued_at,
+		    (int64_t)time(NULL), wait)) {
+			end_transfer(it, STORE_QUEUED, NULL, a, o, wait);
+			return;
+		}
+		snprintf(reason, sizeof(reason), "gave up after %u attempts: "
+		    "%s", it->t.attempts, o->reason);
+		end_transfer(it, STORE_FAILED, reason, a, o, 0);
+		return;
+	}
+	end_transfer(it, STORE_FAILED, o->reason, a, o, 0);
+	(void)f;
+}
+
+/* ---- ending an attempt or a transfer ------------------------------------ */
+
+static int
+work_end(struct commit_job *cj, struct commit_env *env)
+{
+	struct fjob *j = cj->arg;
+	struct store_upstream u;
+
+	memset(&u, 0, sizeof(u));
+	u.status = j->status;
+	u.etag = j->etag;
+	u.version = j->version;
+	u.bytes = j->bytes;
+	u.duration_ms = j->duration_ms;
+	u.spki = j->spki;
+	if (store_transfer_attempt_end(env->store, j->id, j->state, &u,
+	    j->next_attempt_at, j->last_error[0] != '\0' ? j->last_error :
+	    NULL, j->set_error ? j->error : NULL, j->spool_until, time(NULL),
+	    cj->err, sizeof(cj->err)) != 0)
+		return -1;
+	return append_records(j, env);
+}
+
+static int
+work_release(struct commit_job *cj, struct commit_env *env)
+{
+	struct fjob *j = cj->arg;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < j->nids; i++) {
+		/* Unlinked first: a crash before the commit repeats it, and
+		 * a missing file is not an error. */
+		if (spool_remove(env->spool, j->ids[i], err, sizeof(err)) != 0)
+			return util_err(cj->err, sizeof(cj->err), "%s", err);
+		if (store_transfer_spool_released(env->store, j->ids[i],
+		    cj->err, sizeof(cj->err)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+done_release(struct commit_job *cj, int status)
+{
+	struct fjob *j = cj->arg;
+
+	if (status != 0)
+		log_kv("error", "spool_release", "reason=\"%s\" "
+		    "result=\"retried by the next sweep\"", cj->err);
+	fjob_free(j);
+}
+
+static void
+release_spool(struct forwarder *f, const char *id)
+{
+	struct fjob *j = fjob_new(f, FJ_RELEASE, NULL);
+
+	if (j == NULL || (j->ids = calloc(1, sizeof(*j->ids))) == NULL) {
+		free(j);
+		return;			/* the sweep catches it */
+	}
+	util_strlcpy(j->ids[0], id, sizeof(j->ids[0]));
+	j->nids = 1;
+	submit(f, j, work_release, done_release);
+}
+
+static void
+done_end(struct commit_job *cj, int status)
+{
+	struct fjob *j = cj->arg;
+	struct forwarder *f = j->f;
+	struct fwd_item *it = j->it;
+
+	if (status != 0) {
+		/* Not durable: the row still says forwarding (or queued).
+		 * Try the whole attempt again later; the check step finds a
+		 * delivered object if this one got there. */
+		log_kv("error", "forward", "transfer=%s reason=\"could not "
+		    "record the end of the attempt: %s\"", j->id, cj->err);
+		if (!f->stopping) {
+			it->state = I_WAITING;
+			it->due_ms = now_ms() + JOB_RETRY_MS;
+			schedule(f);
+		}
+		fjob_free(j);
+		return;
+	}
+	if (strcmp(j->state, STORE_QUEUED) == 0) {
+		it->state = I_WAITING;
+		it->due_ms = now_ms() + j->wait_ms;
+		util_strlcpy(it->t.state, STORE_QUEUED, sizeof(it->t.state));
+	} else {
+		/* delivered or failed, durably: the spool copy may go. */
+		if (f->b->cfg->delivery_retention == 0)
+			release_spool(f, j->id);
+		item_free(f, it);
+	}
+	fjob_free(j);
+	if (!f->stopping)
+		schedule(f);
+}
+
+static void
+text_if(struct auditrec *r, const char *key, const char *v)
+{
+	if (v != NULL && v[0] != '\0')
+		auditrec_text(r, key, v);
+}
+
+/*
+ * Records the end of an attempt (a may be NULL when the transfer ends
+ * without one: its interface or service left the register) and the
+ * transfer's next state: queued (retry after wait_ms), delivered, failed.
+ */
+static void
+end_transfer(struct fwd_item *it, const char *state, const char *reason,
+    struct fwd_attempt *a, const struct upstream_outcome *o, uint64_t wait_ms)
+{
+	struct forwarder *f = it->f;
+	struct fjob *j;
+	struct auditrec *r;
+	int64_t now = (int64_t)time(NULL);
+	uint64_t ms = a != NULL ? now_ms() - a->start_ms : 0;
+	const char *result;
+
+	if ((j = fjob_new(f, FJ_END, it)) == NULL) {
+		log_kv("error", "forward", "transfer=%s reason=\"out of "
+		    "memory\"", it->t.id);
+		if (a != NULL) {
+			it->a = NULL;
+			attempt_free(a);
+		}
+		it->state = I_WAITING;
+		it->due_ms = now_ms() + JOB_RETRY_MS;
+		return;
+	}
+	it->state = I_BUSY;
+	util_strlcpy(j->state, state, sizeof(j->state));
+	j->wait_ms = wait_ms;
+	if (strcmp(state, STORE_QUEUED) == 0) {
+		j->next_attempt_at = now + (int64_t)((wait_ms + 999) / 1000);
+		result = "retry";
+	} else {
+		j->spool_until = now + (int64_t)f->b->cfg->delivery_retention;
+		if (j->spool_until == 0)
+			j->spool_until = 1;
+		result = strcmp(state, STORE_DELIVERED) == 0 ? "delivered" :
+		    "failed";
+	}
+	if (o != NULL) {
+		j->status = (unsigned)(o->status > 0 && o->status < 1000 ?
+		    o->status : 0);
+		util_strlcpy(j->etag, o->etag, sizeof(j->etag));
+		util_strlcpy(j->version, o->version_id, sizeof(j->version));
+		if (o->verdict != RETRY_DONE)
+			util_strlcpy(j->last_error, o->reason,
+			    sizeof(j->last_error));
+	}
+	if (reason != NULL) {
+		util_strlcpy(j->error, reason, sizeof(j->error));
+		if (strlen(reason) >= sizeof(j->error)) {
+			memcpy(j->error, reason, sizeof(j->error) - 4);
+			memcpy(j->error + sizeof(j->error) - 4, "...", 4);
+		}
+		j->set_error = 1;
+		if (j->last_error[0] == '\0')
+			util_strlcpy(j->last_error, j->error,
+			    sizeof(j->last_error));
+	}
+	if (a != NULL) {
+		util_strlcpy(j->spki, a->spki, sizeof(j->spki));
+		j->bytes = a->bytes;
+		j->duration_ms = ms;
+	}
+
+	if (a != NULL) {
+		/* One record per attempt. */
+		r = &j->rec[j->nrec++];
+		auditrec_init(r, "forward", NULL, NULL);
+		auditrec_subject(r, it->t.id, it->t.interface);
+		text_if(r, "user", it->t.user);
+		text_if(r, "service", a->target.service);
+		text_if(r, "url", a->url);
+		auditrec_uint(r, "attempt", it->t.attempts);
+		text_if(r, "step", a->last_step);
+		auditrec_uint(r, "http_status", j->status);
+		auditrec_uint(r, "bytes_sent", a->bytes);
+		auditrec_uint(r, "duration_ms", ms);
+		text_if(r, "spki_sha256", a->spki);
+		text_if(r, "peer", a->peer_ip);
+		auditrec_text(r, "result", result);
+		if (o != NULL && o->verdict != RETRY_DONE)
+			text_if(r, "error", o->reason);
+		if (o != NULL && o->already_there)
+			auditrec_bool(r, "already_there", 1);
+		if (strcmp(state, STORE_QUEUED) == 0)
+			auditrec_uint(r, "retry_in_ms", wait_ms);
+	}
+	if (strcmp(state, STORE_QUEUED) != 0) {
+		r = &j->rec[j->nrec++];
+		auditrec_init(r, strcmp(state, STORE_DELIVERED) == 0 ?
+		    "delivered" : "delivery_failed", NULL, NULL);
+		auditrec_subject(r, it->t.id, it->t.interface);
+		text_if(r, "user", it->t.user);
+		if (a != NULL) {
+			text_if(r, "service", a->target.service);
+			text_if(r, "url", a->url);
+		}
+		auditrec_uint(r, "attempts", it->t.attempts);
+		auditrec_uint(r, "size", it->t.size);
+		text_if(r, "sha256", it->t.sha256);
+		if (strcmp(state, STORE_DELIVERED) == 0) {
+			text_if(r, "etag", j->etag);
+			text_if(r, "version_id", j->version);
+		} else
+			text_if(r, "reason", j->error[0] != '\0' ? j->error :
+			    j->last_error);
+	}
+	{
+		char q[600];
+
+		log_kv(strcmp(result, "failed") == 0 ? "warn" : "info",
+		    "forward_end", "transfer=%s result=%s attempt=%u "
+		    "status=%u bytes=%" PRIu64 " ms=%" PRIu64 " error=%s",
+		    it->t.id, result, it->t.attempts, j->status, j->bytes, ms,
+		    log_quote(j->last_error, q, sizeof(q)));
+	}
+	if (a != NULL) {
+		it->a = NULL;
+		attempt_free(a);
+	}
+	submit(f, j, work_end, done_end);
+}
+
+/* ---- scheduling ------------------------------------------------------------------ */
+
+static void
+on_sched(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	schedule(arg);
+}
+
+static void
+schedule(struct forwarder *f)
+{
+	struct fwd_item *it, *next;
+	struct fwd_service *svc;
+	const struct policy_service *s;
+	const char *tmpl;
+	const struct config_delivery *d;
+	uint64_t now = now_ms(), wake = UINT64_MAX, w;
+	struct timeval tv;
+	char reason[300];
+
+	if (f->stopping)
+		return;
+	for (it = TAILQ_FIRST(&f->items); it != NULL; it = next) {
+		next = TAILQ_NEXT(it, entry);
+		if (it->state != I_WAITING)
+			continue;
+		if (it->due_ms > now) {
+			if (it->due_ms < wake)
+				wake = it->due_ms;
+			continue;
+		}
+		/* The register in force decides, every attempt anew. */
+		s = NULL;
+		tmpl = NULL;
+		if (policy_interface_target(f->b->policy, it->t.interface, &s,
+		    &tmpl) != 0 || s == NULL) {
+			snprintf(reason, sizeof(reason), s == NULL &&
+			    policy_interface_target(f->b->policy,
+			    it->t.interface, NULL, NULL) == 0 ?
+			    "interface %s no longer names a service in the "
+			    "register; not delivered" : "interface %s is no "
+			    "longer in the register; not delivered",
+			    it->t.interface);
+			end_transfer(it, STORE_FAILED, reason, NULL, NULL, 0);
+			continue;
+		}
+		if ((svc = service_get(f, s->id)) == NULL)
+			continue;
+		d = config_delivery_for(f->b->cfg, s->id);
+		if (svc->active >= d->concurrency)
+			continue;	/* woken when a slot frees */
+		if (!retry_circuit_allow(&svc->circuit, now)) {
+			w = now + retry_circuit_wait_ms(&svc->circuit, now);
+			if (w > now && w < wake)
+				wake = w;
+			continue;
+		}
+		attempt_start(f, it, svc, s, tmpl);
+	}
+	evtimer_del(f->sched);
+	if (wake != UINT64_MAX) {
+		w = wake > now ? wake - now : 0;
+		tv.tv_sec = (time_t)(w / 1000);
+		tv.tv_usec = (suseconds_t)((w % 1000) * 1000);
+		evtimer_add(f->sched, &tv);
+	}
+}
+
+/* ---- queueing ----------------------------------------------------------------------- */
+
+static int
+work_queue(struct commit_job *cj, struct commit_env *env)
+{
+	struct fjob *j = cj->arg;
+	int rc;
+
+	rc = store_transfer_queue(env->store, j->id, time(NULL), cj->err,
+	    sizeof(cj->err));
+	if (rc == STORE_NOTFOUND)
+		return util_err(cj->err, sizeof(cj->err), "transfer %s is not "
+		    "stored (held, or already handled)", j->id);
+	if (rc != 0)
+		return -1;
+	return store_transfer_get(env->store, j->id, &j->t, cj->err,
+	    sizeof(cj->err)) == 0 ? 0 : -1;
+}
+
+static void
+done_queue(struct commit_job *cj, int status)
+{
+	struct fjob *j = cj->arg;
+	struct forwarder *f = j->f;
+
+	if (status != 0)
+		log_kv("warn", "forward", "transfer=%s reason=\"not queued: "
+		    "%s\"", j->id, cj->err);
+	else if (!f->stopping && item_add(f, &j->t) != NULL)
+		schedule(f);
+	fjob_free(j);
+}
+
+static void
+queue_transfer(struct forwarder *f, const char *id)
+{
+	struct fjob *j = fjob_new(f, FJ_QUEUE, NULL);
+
+	if (j == NULL) {
+		log_kv("error", "forward", "transfer=%s reason=\"out of memory; "
+		    "queued at the next start\"", id);
+		return;
+	}
+	util_strlcpy(j->id, id, sizeof(j->id));
+	submit(f, j, work_queue, done_queue);
+}
+
+/* Is there a destination at all? Interfaces without a service keep their
+ * transfers stored (nothing can be delivered); anything else is queued,
+ * and an interface that has left the register fails at its attempt. */
+static int
+wants_delivery(struct forwarder *f, const char *interface)
+{
+	const struct policy_service *s = NULL;
+
+	if (policy_interface_target(f->b->policy, interface, &s, NULL) != 0)
+		return 1;
+	return s != NULL;
+}
+
+void
+forward_submit(struct forwarder *f, const char *transfer,
+    const char *interface)
+{
+	if (f == NULL || f->stopping)
+		return;
+	if (!wants_delivery(f, interface)) {
+		log_kv("info", "forward", "transfer=%s interface=%s "
+		    "reason=\"the interface names no service; kept stored\"",
+		    transfer, interface);
+		return;
+	}
+	queue_transfer(f, transfer);
+}
+
+/* ---- recovery and retention ------------------------------------------------------------ */
+
+static int
+collect_row(const struct transfer *t, void *arg)
+{
+	struct fjob *j = arg;
+	struct transfer *rows;
+
+	if (j->nrows == j->cap) {
+		size_t cap = j->cap == 0 ? 16 : j->cap * 2;
+
+		if ((rows = reallocarray(j->rows, cap, sizeof(*rows))) == NULL)
+			return -1;
+		j->rows = rows;
+		j->cap = cap;
+	}
+	j->rows[j->nrows++] = *t;
+	return 0;
+}
+
+static int
+work_load(struct commit_job *cj, struct commit_env *env)
+{
+	struct fjob *j = cj->arg;
+	static const char *const states[] = { STORE_FORWARDING, STORE_QUEUED,
+	    STORE_STORED };
+	size_t i;
+
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (store_transfer_each(env->store, states[i], 0, collect_row, j,
+		    cj->err, sizeof(cj->err)) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+done_load(struct commit_job *cj, int status)
+{
+	struct fjob *j = cj->arg;
+	struct forwarder *f = j->f;
+	size_t i, resumed = 0, queued = 0;
+
+	if (status != 0)
+		log_kv("error", "forward", "reason=\"could not load unfinished "
+		    "deliveries: %s\"", cj->err);
+	for (i = 0; status == 0 && !f->stopping && i < j->nrows; i++) {
+		const struct transfer *t = &j->rows[i];
+
+		if (strcmp(t->state, STORE_STORED) == 0) {
+			if (wants_delivery(f, t->interface)) {
+				queue_transfer(f, t->id);
+				queued++;
+			}
+		} else if (item_add(f, t) != NULL)
+			resumed++;
+	}
+	if (status == 0)
+		log_kv("info", "forward", "recovered=%zu queued=%zu", resumed,
+		    queued);
+	fjob_free(j);
+	schedule(f);
+}
+
+static int
+collect_id(const char *id, void *arg)
+{
+	struct fjob *j = arg;
+	char (*ids)[UTIL_ID_LEN + 1];
+
+	if (j->nids == j->idcap) {
+		size_t cap = j->idcap == 0 ? 64 : j->idcap * 2;
+
+		if ((ids = reallocarray(j->ids, cap, sizeof(*ids))) == NULL)
+			return -1;
+		j->ids = ids;
+		j->idcap = cap;
+	}
+	util_strlcpy(j->ids[j->nids++], id, sizeof(j->ids[0]));
+	return j->nids >= 4096;		/* the rest next time */
+}
+
+static int
+work_sweep(struct commit_job *cj, struct commit_env *env)
+{
+	struct fjob *j = cj->arg;
+
+	return store_transfer_each_spool_due(env->store, (int64_t)time(NULL),
+	    collect_id, j, cj->err, sizeof(cj->err));
+}
+
+/* The rows read are durable now (the batch committed): release them. */
+static void
+done_sweep(struct commit_job *cj, int status)
+{
+	struct fjob *j = cj->arg;
+	struct forwarder *f = j->f;
+
+	f->sweeping = 0;
+	if (status == 0 && j->nids > 0) {
+		j->kind = FJ_RELEASE;
+		submit(f, j, work_release, done_release);
+		return;
+	}
+	fjob_free(j);
+}
+
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct forwarder *f = arg;
+	struct fjob *j;
+
+	(void)fd;
+	(void)what;
+	if (f->stopping || f->sweeping || (j = fjob_new(f, FJ_SWEEP,
+	    NULL)) == NULL)
+		return;
+	f->sweeping = 1;
+	submit(f, j, work_sweep, done_sweep);
+}
+
+/* ---- life -------------------------------------------------------------------------- */
+
+int
+forward_start(struct broker *b, struct forwarder **out, char *err,
+    size_t errlen)
+{
+	struct forwarder *f;
+	struct fjob *j;
+	struct timeval tv = { SWEEP_INTERVAL, 0 };
+
+	*out = NULL;
+	xmlInitParser();
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return util_err(err, errlen, "forward: out of memory");
+	f->b = b;
+	TAILQ_INIT(&f->items);
+	TAILQ_INIT(&f->services);
+	if ((f->multi = curl_multi_init()) == NULL ||
+	    (f->curl_timer = evtimer_new(b->base, on_curl_timer, f)) == NULL ||
+	    (f->sched = evtimer_new(b->base, on_sched, f)) == NULL ||
+	    (f->sweep = event_new(b->base, -1, EV_PERSIST, on_sweep,
+	    f)) == NULL || (j = fjob_new(f, FJ_LOAD, NULL)) == NULL) {
+		forward_free(f);
+		return util_err(err, errlen, "forward: cannot set up libcurl "
+		    "and its events");
+	}
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+	event_add(f->sweep, &tv);
+	submit(f, j, work_load, done_load);
+	on_sweep(-1, 0, f);		/* spool copies left by a crash */
+	*out = f;
+	return 0;
+}
+
+void
+forward_shutdown(struct forwarder *f)
+{
+	struct fwd_item *it;
+	struct fwd_attempt *a;
+	size_t cancelled = 0;
+
+	if (f == NULL || f->stopping)
+		return;
+	f->stopping = 1;
+	evtimer_del(f->sched);
+	event_del(f->sweep);
+	TAILQ_FOREACH(it, &f->items, entry) {
+		if ((a = it->a) == NULL || (a->easy == NULL &&
+		    a->hash_ev == NULL))
+			continue;	/* none, or waiting for a job */
+		if (a->easy == NULL && !evtimer_pending(a->hash_ev, NULL))
+			continue;
+		cancelled++;
+		attempt_abandon(a, 0);
+	}
+	log_kv("info", "forward", "shutdown=1 cancelled=%zu queued=%zu",
+	    cancelled, f->nitems);
+}
+
+void
+forward_free(struct forwarder *f)
+{
+	struct fwd_item *it;
+	struct fwd_service *s;
+
+	if (f == NULL)
+		return;
+	while ((it = TAILQ_FIRST(&f->items)) != NULL) {
+		if (it->a != NULL) {
+			it->a->svc->active--;
+			attempt_free(it->a);
+		}
+		item_free(f, it);
+	}
+	while ((s = TAILQ_FIRST(&f->services)) != NULL) {
+		TAILQ_REMOVE(&f->services, s, entry);
+		free(s);
+	}
+	if (f->multi != NULL)
+		curl_multi_cleanup(f->multi);
+	if (f->curl_timer != NULL)
+		event_free(f->curl_timer);
+	if (f->sched != NULL)
+		event_free(f->sched);
+	if (f->sweep != NULL)
+		event_free(f->sweep);
+	free(f);
+}
+
+/* ---- --check-config -------------------------------------------------------------------- */
+
+size_t
+forward_check(const struct config *cfg, const struct policy *p, FILE *out)
+{
+	const struct policy_service *s;
+	const char *tmpl;
+	char err[512];
+	size_t i, n = policy_interface_count(p), problems = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *id = policy_interface_id(p, i);
+
+		s = NULL;
+		tmpl = NULL;
+		if (policy_interface_target(p, id, &s, &tmpl) != 0 || s == NULL)
+			continue;
+		if (pathtmpl_check(tmpl != NULL ? tmpl : "", err,
+		    sizeof(err)) != 0) {
+			fprintf(out, "interface %s: path: %s\n", id, err);
+			problems++;
+		}
+	}
+	/* Each service once, through the interfaces that use it and the
+	 * ids delivery.services names. */
+	for (i = 0; i < n; i++) {
+		const char *id = policy_interface_id(p, i);
+		size_t k;
+		int seen = 0;
+
+		s = NULL;
+		if (policy_interface_target(p, id, &s, NULL) != 0 || s == NULL)
+			continue;
+		for (k = 0; k < i && !seen; k++) {
+			const struct policy_service *o = NULL;
+
+			if (policy_interface_target(p, policy_interface_id(p, k),
+			    &o, NULL) == 0 && o == s)
+				seen = 1;
+		}
+		if (seen)
+			continue;
+		if (service_check(cfg, s, NULL, NULL, 0, err,
+		    sizeof(err)) != 0) {
+			fprintf(out, "%s\n", err);
+			problems++;
+		}
+	}
+	for (i = 0; i < cfg->ndelivery_services; i++) {
+		if (policy_service_find(p, cfg->delivery_services[i].id) ==
+		    NULL) {
+			fprintf(out, "%s:%u: delivery.services.%s: no such "
+			    "service in the register\n", cfg->path,
+			    cfg->delivery_services[i].line,
+			    cfg->delivery_services[i].id);
+			problems++;
+		}
+	}
+	return problems;
+}

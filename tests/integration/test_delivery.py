@@ -1,0 +1,96 @@
+"""Delivery to specified cloud services, against real servers on 127.0.0.1:
+nginx (WebDAV over HTTPS) and s3rver (S3 over HTTPS). Objects that arrive
+are compared byte for byte with what was uploaded."""
+
+import os
+
+from delivery_fixtures import (  # noqa: F401  (fixtures)
+    S3_KEY, S3_SECRET, delivery, fault_proxy, make_file, nginx, s3rver,
+    service, sha256, tinyproxy, write_credentials)
+
+
+def webdav(n, **kw):
+    return service("dav", n.endpoint, **kw)
+
+
+def test_webdav_delivery_arrives_byte_for_byte(delivery, nginx, tmp_path):
+    n = nginx()
+    d = delivery([webdav(n)], [("IF-DLV", "dav", "/in/{interface}/")])
+    f = make_file(tmp_path, "報告書 2026.pdf", 300_000)
+    data = f.read_bytes()
+    tid = d.put(f)
+    st = d.wait(tid)
+    assert st["state"] == "delivered", st
+    assert st["attempts"] == 1
+    assert st["upstream_status"] in (201, 204)
+    assert st["upstream_bytes"] >= len(data)
+    assert st.get("etag")
+    objs = n.objects()
+    want = f"/in/IF-DLV/{tid}-報告書_2026.pdf"
+    assert list(objs) == [want], objs.keys()
+    assert objs[want] == data
+    # One PUT (to the temporary name), one MOVE into place.
+    assert len(n.requests("PUT")) == 1
+    assert len(n.requests("MOVE")) == 1
+    # The spool copy is gone once delivered is durable.
+    assert tid not in d.broker.spool_entries()
+    # Audited: the attempt (URL, peer key, status, bytes) and the outcome.
+    att = d.records("forward", tid)
+    assert len(att) == 1
+    det = att[0]["details"]
+    assert det["url"].endswith("/in/IF-DLV/" + tid +
+                               "-%E5%A0%B1%E5%91%8A%E6%9B%B8_2026.pdf")
+    assert det["result"] == "delivered"
+    assert det["http_status"] in (201, 204)
+    assert det["bytes_sent"] >= len(data)
+    assert len(det["spki_sha256"]) == 64
+    done = d.records("delivered", tid)
+    assert len(done) == 1 and done[0]["details"]["sha256"] == sha256(data)
+
+
+def test_s3_single_put_arrives_with_checksum(delivery, s3rver, tmp_path):
+    s = s3rver()
+    write_credentials(tmp_path / "creds", "s3", type="aws",
+                      access_key_id=S3_KEY, secret_access_key=S3_SECRET)
+    d = delivery([service("s3", s.endpoint, connector="s3",
+                          credentials=str(tmp_path / "creds" / "s3.yaml"),
+                          region="ap-northeast-1", bucket=s.bucket)],
+                 [("IF-DLV", "s3", "/{dept}/{name}")])
+    f = make_file(tmp_path, "data.csv", 200_000, seed=1)
+    data = f.read_bytes()
+    tid = d.put(f)
+    st = d.wait(tid)
+    assert st["state"] == "delivered", st
+    objs = s.objects()
+    assert list(objs) == ["soumu/data.csv"], objs.keys()
+    body, meta = objs["soumu/data.csv"]
+    assert body == data
+    assert meta.get("x-amz-meta-sekisho-sha256") == sha256(data)
+    assert meta.get("x-amz-meta-sekisho-transfer") == tid
+    assert st.get("etag")
+    assert s.stored() == [("object", "soumu/data.csv")]
+
+
+def test_s3_multipart(delivery, s3rver, tmp_path):
+    s = s3rver()
+    write_credentials(tmp_path / "creds", "s3", type="aws",
+                      access_key_id=S3_KEY, secret_access_key=S3_SECRET)
+    d = delivery([service("s3", s.endpoint, connector="s3",
+                          credentials=str(tmp_path / "creds" / "s3.yaml"),
+                          region="ap-northeast-1", bucket=s.bucket)],
+                 [("IF-DLV", "s3", "/big/")],
+                 delivery_cfg={"multipart_threshold": "6MiB",
+                               "part_size": "5MiB"})
+    size = 12 * 1024 * 1024 + 12345
+    f = make_file(tmp_path, "big.bin", size, seed=2)
+    data = f.read_bytes()
+    tid = d.put(f)
+    st = d.wait(tid, timeout=120)
+    assert st["state"] == "delivered", st
+    objs = s.objects()
+    key = f"big/{tid}-big.bin"
+    assert list(objs) == [key]
+    assert objs[key][0] == data
+    assert s.stored() == [("part", 1), ("part", 2), ("part", 3),
+                          ("object", key)]
+    assert s.uploads_in_progress() == []
