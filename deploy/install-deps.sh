@@ -7,12 +7,16 @@ set -eu
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev openssl libssl-dev \
 libevent-dev libcbor-dev liboath-dev libsqlite3-dev libcurl4-openssl-dev \
 libyaml-dev libqrencode-dev libicu-dev sqlite3 python3 python3-cbor2 nginx-light \
-libnginx-mod-http-dav-ext"
+libnginx-mod-http-dav-ext libxml2-dev"
 TEST_PKGS="libcmocka-dev python3-pytest oathtool clang libclang-rt-14-dev \
 tinyproxy curl golang-go golang-golang-x-mod-dev"
 
 pkgs="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $TEST_PKGS"
+# The S3 emulator of the delivery tests runs on Node.js; a node and npm
+# already installed (from any source) will do.
+[ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1 &&
+	pkgs="$pkgs nodejs npm"
 
 missing=""
 for p in $pkgs; do

@@ -9,6 +9,13 @@ top=$(pwd)
 
 deploy/install-deps.sh --test || exit 1
 
+# Servers the delivery tests run (s3rver, from the npm registry, pinned by
+# tests/integration/package-lock.json).
+if [ -f tests/integration/package-lock.json ]; then
+	(cd tests/integration && npm ci --no-audit --no-fund --loglevel=error) ||
+		echo "npm ci failed: the S3 delivery tests will be skipped" >&2
+fi
+
 results="$top/build-results"
 rm -rf "$results"
 mkdir -p "$results"
