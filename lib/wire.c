@@ -62,6 +62,7 @@ struct wire_key {
 #define K_TEXT(n, r, max)	{ (n), WIRE_T_TEXT, (r), 0, (max), 0, 0 }
 #define K_BYTES(n, r, size)	{ (n), WIRE_T_BYTES, (r), (size), (size), 0, 0 }
 #define K_TEXTS(n, r, max)	{ (n), WIRE_T_TEXT_ARRAY, (r), 0, (max), 0, 0 }
+#define K_BOOL(n, r)		{ (n), WIRE_T_BOOL, (r), 0, 0, 0, 0 }
 
 #define SHA256_LEN 32
 #define CLASS_MIN 1		/* 機密性 1..3 */
@@ -109,6 +110,7 @@ static const struct wire_key stored_keys[] = {
 	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
 	K_UINT("size", REQ),
 	K_BYTES("sha256", REQ, SHA256_LEN),
+	K_TEXT("state", OPT, WIRE_MAX_CODE),	/* "held": waits for officers */
 };
 
 static const struct wire_key state_keys[] = {
@@ -131,6 +133,11 @@ static const struct wire_key state_keys[] = {
 	K_TEXT("version_id", OPT, WIRE_MAX_TEXT),
 	K_UINT("upstream_bytes", OPT),
 	K_UINT("upstream_duration_ms", OPT),
+	/* approval officers */
+	K_TEXT("approval", OPT, WIRE_MAX_CODE),
+	K_UINT("approvals", OPT),
+	K_UINT("required", OPT),
+	K_TEXT("comment", OPT, WIRE_MAX_COMMENT),
 };
 
 static const struct wire_key error_keys[] = {
@@ -141,6 +148,133 @@ static const struct wire_key error_keys[] = {
 	K_TEXT("reason", OPT, 40),
 	K_TEXT("transfer", OPT, WIRE_MAX_TOKEN),
 	K_UINT("retry_after", OPT),
+};
+
+/* Approval officers and exceptions. Every officer request may carry a
+ * one-time code for the step-up officer actions need. */
+static const struct wire_key approvals_ls_keys[] = {
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key approve_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("comment", OPT, WIRE_MAX_COMMENT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key reject_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("comment", REQ, WIRE_MAX_COMMENT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key exception_request_keys[] = {
+	K_TEXT("interface", REQ, WIRE_MAX_TOKEN),
+	K_RANGE("class", OPT, CLASS_MIN, CLASS_MAX),
+	K_UINT("max_size", OPT),
+	K_UINT("max_count", OPT),
+	K_TEXT("hours", OPT, WIRE_MAX_CODE),
+	K_UINT("from", OPT),
+	K_UINT("until", REQ),
+	K_TEXT("reason", REQ, WIRE_MAX_COMMENT),
+};
+
+static const struct wire_key exception_grant_keys[] = {
+	K_TEXT("exception", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("interface", OPT, WIRE_MAX_TOKEN),
+	K_TEXTS("users", OPT, WIRE_MAX_TOKEN),
+	K_TEXTS("groups", OPT, WIRE_MAX_TOKEN),
+	K_RANGE("class", OPT, CLASS_MIN, CLASS_MAX),
+	K_UINT("max_size", OPT),
+	K_UINT("max_count", OPT),
+	K_TEXT("hours", OPT, WIRE_MAX_CODE),
+	K_UINT("from", OPT),
+	K_UINT("until", OPT),
+	K_TEXT("reason", OPT, WIRE_MAX_COMMENT),
+	K_TEXT("comment", OPT, WIRE_MAX_COMMENT),
+	K_BOOL("emergency", OPT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key exception_refuse_keys[] = {
+	K_TEXT("exception", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("comment", REQ, WIRE_MAX_COMMENT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key exception_revoke_keys[] = {
+	K_TEXT("exception", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("reason", REQ, WIRE_MAX_COMMENT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key exception_confirm_keys[] = {
+	K_TEXT("exception", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("comment", OPT, WIRE_MAX_COMMENT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key exception_ls_keys[] = {
+	K_TEXT("filter", OPT, WIRE_MAX_CODE),
+	K_TEXT("after", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key approval_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("user", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("dept", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("terminal", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("interface", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("name", REQ, WIRE_MAX_NAME),
+	K_UINT("size", REQ),
+	K_BYTES("sha256", REQ, SHA256_LEN),
+	K_RANGE("class", REQ, CLASS_MIN, CLASS_MAX),
+	K_TEXT("purpose", REQ, WIRE_MAX_PURPOSE),
+	K_TEXT("created", REQ, WIRE_MAX_CODE),
+	K_TEXT("expires", REQ, WIRE_MAX_CODE),
+	K_TEXT("approvers", REQ, WIRE_MAX_TOKEN),
+	K_UINT("approvals", REQ),
+	K_UINT("required", REQ),
+	K_BOOL("voted", REQ),
+	K_TEXT("exception", OPT, WIRE_MAX_TOKEN),
+};
+
+static const struct wire_key decided_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("state", REQ, WIRE_MAX_CODE),
+	K_UINT("approvals", REQ),
+	K_UINT("required", REQ),
+};
+
+static const struct wire_key exception_keys[] = {
+	K_TEXT("exception", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("status", REQ, WIRE_MAX_CODE),
+	K_BOOL("emergency", REQ),
+	K_TEXT("interface", REQ, WIRE_MAX_TOKEN),
+	K_TEXTS("users", OPT, WIRE_MAX_TOKEN),
+	K_TEXTS("groups", OPT, WIRE_MAX_TOKEN),
+	K_RANGE("class", OPT, CLASS_MIN, CLASS_MAX),
+	K_UINT("max_size", OPT),
+	K_UINT("max_count", OPT),
+	K_UINT("uses", REQ),
+	K_TEXT("hours", OPT, WIRE_MAX_CODE),
+	K_TEXT("valid_from", REQ, WIRE_MAX_CODE),
+	K_TEXT("valid_until", REQ, WIRE_MAX_CODE),
+	K_TEXT("reason", REQ, WIRE_MAX_COMMENT),
+	K_TEXT("requester", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("granted_by", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("granted", OPT, WIRE_MAX_CODE),
+	K_TEXT("confirm_by", OPT, WIRE_MAX_CODE),
+	K_TEXT("confirmed_by", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("ended", OPT, WIRE_MAX_CODE),
+	K_TEXT("ended_by", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("end_reason", OPT, WIRE_MAX_COMMENT),
+};
+
+static const struct wire_key listed_keys[] = {
+	K_UINT("count", REQ),
+	K_TEXT("next", OPT, WIRE_MAX_TOKEN),
 };
 
 struct wire_schema {
@@ -161,11 +295,35 @@ static const struct wire_schema schemas[WIRE_OP__COUNT] = {
 	[WIRE_OP_STORED] = SCHEMA("stored", stored_keys),
 	[WIRE_OP_STATE] = SCHEMA("state", state_keys),
 	[WIRE_OP_ERROR] = SCHEMA("error", error_keys),
+	[WIRE_OP_APPROVALS_LS] = SCHEMA("approvals_ls", approvals_ls_keys),
+	[WIRE_OP_APPROVE] = SCHEMA("approve", approve_keys),
+	[WIRE_OP_REJECT] = SCHEMA("reject", reject_keys),
+	[WIRE_OP_EXCEPTION_REQUEST] = SCHEMA("exception_request",
+	    exception_request_keys),
+	[WIRE_OP_EXCEPTION_GRANT] = SCHEMA("exception_grant",
+	    exception_grant_keys),
+	[WIRE_OP_EXCEPTION_REFUSE] = SCHEMA("exception_refuse",
+	    exception_refuse_keys),
+	[WIRE_OP_EXCEPTION_REVOKE] = SCHEMA("exception_revoke",
+	    exception_revoke_keys),
+	[WIRE_OP_EXCEPTION_CONFIRM] = SCHEMA("exception_confirm",
+	    exception_confirm_keys),
+	[WIRE_OP_EXCEPTION_LS] = SCHEMA("exception_ls", exception_ls_keys),
+	[WIRE_OP_APPROVAL] = SCHEMA("approval", approval_keys),
+	[WIRE_OP_DECIDED] = SCHEMA("decided", decided_keys),
+	[WIRE_OP_EXCEPTION] = SCHEMA("exception", exception_keys),
+	[WIRE_OP_LISTED] = SCHEMA("listed", listed_keys),
 };
 
 /* "op" and "id" live in struct wire_msg itself, so a schema never lists them
  * and the map may carry WIRE_MAX_FIELDS pairs in all. */
 _Static_assert(NITEMS(state_keys) + 2 <= WIRE_MAX_FIELDS,
+    "a schema must fit in struct wire_msg");
+_Static_assert(NITEMS(exception_keys) + 2 <= WIRE_MAX_FIELDS,
+    "a schema must fit in struct wire_msg");
+_Static_assert(NITEMS(approval_keys) + 2 <= WIRE_MAX_FIELDS,
+    "a schema must fit in struct wire_msg");
+_Static_assert(NITEMS(exception_grant_keys) + 2 <= WIRE_MAX_FIELDS,
     "a schema must fit in struct wire_msg");
 
 static const struct wire_schema *

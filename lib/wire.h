@@ -40,6 +40,7 @@
 #define WIRE_MAX_OTP 16			/* a TOTP code as typed */
 #define WIRE_MAX_CODE 32		/* error code and error field names */
 #define WIRE_MAX_MESSAGE 512		/* human message of an error */
+#define WIRE_MAX_COMMENT 512		/* officers' comments and reasons */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -58,6 +59,24 @@ enum wire_op {
 				   name, created, updated, ?sha256, ?error */
 	WIRE_OP_ERROR,		/* code, message, ?field, ?rule, ?reason,
 				   ?transfer, ?retry_after */
+	/* approval officers and exceptions: client -> broker */
+	WIRE_OP_APPROVALS_LS,	/* ?otp */
+	WIRE_OP_APPROVE,	/* transfer, ?comment, ?otp */
+	WIRE_OP_REJECT,		/* transfer, comment, ?otp */
+	WIRE_OP_EXCEPTION_REQUEST,	/* interface, ?class, ?max_size, ?max_count,
+				   ?hours, ?from, until, reason */
+	WIRE_OP_EXCEPTION_GRANT,	/* exception | (interface, ?users, ?groups,
+				   scope, until, reason); ?comment,
+				   ?emergency, ?otp */
+	WIRE_OP_EXCEPTION_REFUSE,	/* exception, comment, ?otp */
+	WIRE_OP_EXCEPTION_REVOKE,	/* exception, reason, ?otp */
+	WIRE_OP_EXCEPTION_CONFIRM,	/* exception, ?comment, ?otp */
+	WIRE_OP_EXCEPTION_LS,	/* ?filter, ?after, ?otp */
+	/* broker -> client */
+	WIRE_OP_APPROVAL,	/* one held transfer (answers approvals_ls) */
+	WIRE_OP_DECIDED,	/* transfer, state, approvals, required */
+	WIRE_OP_EXCEPTION,	/* one exception */
+	WIRE_OP_LISTED,		/* count, ?next: ends a list */
 	WIRE_OP__COUNT
 };
 
