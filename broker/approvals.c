@@ -821,9 +821,23 @@ struct sweep {
 	void *arg;
 	int count;
 	int failed;
+	int stopped;
 	char *err;
 	size_t errlen;
 };
+
+/* Hands a change to the caller: -1 fails the sweep, 1 stops it. */
+static int
+sweep_report(struct sweep *s, const struct approvals_change *ch)
+{
+	int r = s->fn != NULL ? s->fn(ch, s->arg) : 0;
+
+	if (r < 0)
+		s->failed = 1;
+	else if (r > 0)
+		s->stopped = 1;
+	return r != 0;
+}
 
 static int
 sweep_approval(const struct store_approval *a, void *arg)
@@ -848,9 +862,7 @@ sweep_approval(const struct store_approval *a, void *arg)
 	ch.kind = "approval_expired";
 	ch.a = &closed;
 	s->count++;
-	if (s->fn != NULL && s->fn(&ch, s->arg) != 0)
-		goto fail;
-	return 0;
+	return sweep_report(s, &ch);
 fail:
 	s->failed = 1;
 	return 1;
@@ -881,9 +893,7 @@ sweep_exception(const struct store_exception *e, void *arg)
 	ch.kind = "exception_auto_revoked";
 	ch.e = &r;
 	s->count++;
-	if (s->fn != NULL && s->fn(&ch, s->arg) != 0)
-		goto fail;
-	return 0;
+	return sweep_report(s, &ch);
 fail:
 	s->failed = 1;
 	return 1;
@@ -906,8 +916,8 @@ approvals_sweep(struct store *st, time_t now,
 	if (store_approval_each(st, STORE_AP_PENDING, (int64_t)now + 1,
 	    sweep_approval, &s, err, errlen) != 0 || s.failed)
 		return -1;
-	if (store_exception_each(st, STORE_EX_ACTIVE, sweep_exception, &s,
-	    err, errlen) != 0 || s.failed)
+	if (!s.stopped && (store_exception_each(st, STORE_EX_ACTIVE,
+	    sweep_exception, &s, err, errlen) != 0 || s.failed))
 		return -1;
 	return s.count;
 }

@@ -275,7 +275,8 @@ struct approvals_change {
  * "expired", transfer "expired" with a reason; the caller removes spool
  * files) and revokes every emergency exception not confirmed by its
  * deadline. Calls fn for each change, inside the transaction; fn returning
- * -1 fails the sweep. Returns the number of changes or -1.
+ * -1 fails the sweep, 1 stops it after that change (the rest waits for
+ * the next sweep). Returns the number of changes or -1.
  */
 int approvals_sweep(struct store *st, time_t now,
     int (*fn)(const struct approvals_change *ch, void *arg), void *arg,
