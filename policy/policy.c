@@ -2764,7 +2764,7 @@ evaluate(struct eval *e)
 		if (!fresh) {
 			e->out->stepup_max_age = f->stepup_age;
 			return finish(e, POLICY_STEP_UP_REQUIRED,
-			    "stepup_required", f->id, "this transfer needs "
+			    "step_up_required", f->id, "this transfer needs "
 			    "a fresh confirmation with your one-time code "
 			    "(TOTP)");
 		}

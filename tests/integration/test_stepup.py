@@ -79,7 +79,7 @@ def test_put_without_code_is_told_step_up_required(broker, pki):
     assert ans["code"] == "step_up_required"
     assert ans["rule"] == "IF-STEP"
     # The policy's reason code (docs/policy.md spells it step_up_required).
-    assert ans["reason"] in ("step_up_required", "stepup_required")
+    assert ans["reason"] == "step_up_required"
     # The message says what to do and names no other interface.
     assert "code" in ans["message"]
     assert "IF-OPEN" not in ans["message"] and "IF-C3" not in ans["message"]
