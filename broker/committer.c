@@ -15,9 +15,11 @@
 #include "broker/committer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -39,6 +41,8 @@ struct committer {
 	struct job_list queue;		/* submitted, not yet taken */
 	struct job_list done;		/* finished, done not yet called */
 	int stopping;
+	atomic_int audit_ok;		/* read by any thread */
+	char audit_why[256];		/* under mu */
 	unsigned long batches;
 	unsigned long jobs;
 };
@@ -79,6 +83,27 @@ batch_fail(struct job_list *batch, const char *what, const char *why)
 			util_err(job->err, sizeof(job->err),
 			    "batch not committed: %s: %s", what, why);
 		}
+	}
+}
+
+/* A checkpoint when one is due, then the health the loop sees. Commit
+ * thread (or the stopping thread). */
+static void
+after_batch(struct committer *c)
+{
+	struct audit *a = c->env.audit;
+	char err[256];
+
+	if (a == NULL)
+		return;
+	if (audit_healthy(a))
+		(void)audit_checkpoint(a, time(NULL), 0, err, sizeof(err));
+	if (!audit_healthy(a) && atomic_load(&c->audit_ok)) {
+		pthread_mutex_lock(&c->mu);
+		snprintf(c->audit_why, sizeof(c->audit_why), "%s",
+		    audit_failure(a));
+		pthread_mutex_unlock(&c->mu);
+		atomic_store(&c->audit_ok, 0);
 	}
 }
 
@@ -142,6 +167,7 @@ run_batch(struct committer *c, struct job_list *batch)
 	}
 	if (failed && st != NULL)
 		store_rollback(st);
+	after_batch(c);
 }
 
 /* Takes the done list and calls each done in order. Loop thread. */
@@ -222,6 +248,10 @@ committer_start(struct event_base *base, struct commit_env *env,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return util_err(err, errlen, "committer: out of memory");
 	c->env = *env;
+	atomic_init(&c->audit_ok, env->audit == NULL || audit_healthy(env->audit));
+	if (env->audit != NULL && !audit_healthy(env->audit))
+		snprintf(c->audit_why, sizeof(c->audit_why), "%s",
+		    audit_failure(env->audit));
 	if ((c->wake = event_new(base, -1, 0, wake_cb, c)) == NULL) {
 		free(c);
 		return util_err(err, errlen, "committer: event_new failed");
@@ -284,6 +314,21 @@ committer_stop(struct committer *c)
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
+}
+
+int
+committer_audit_healthy(struct committer *c)
+{
+	return atomic_load(&c->audit_ok);
+}
+
+void
+committer_audit_failure(struct committer *c, char *out, size_t outlen)
+{
+	pthread_mutex_lock(&c->mu);
+	snprintf(out, outlen, "%s", atomic_load(&c->audit_ok) ? "" :
+	    c->audit_why);
+	pthread_mutex_unlock(&c->mu);
 }
 
 void

@@ -32,7 +32,11 @@
  * committed: ..." for every other job of a batch that could not be made
  * durable (begin, savepoint, audit_sync or COMMIT failed). Once the audit
  * log is unhealthy every later batch fails: the broker must stop taking
- * transfers.
+ * transfers (committer_audit_healthy tells the loop).
+ *
+ * After each batch the commit thread asks the audit log for a signed
+ * checkpoint (audit_checkpoint without force: only when enough records
+ * have accumulated), so signing never delays a batch's own durability.
  *
  * env->store and env->audit may be NULL (tools and tests): the
  * transaction or the audit sync is then skipped.
@@ -81,6 +85,15 @@ void committer_submit(struct committer *c, struct commit_job *job);
  * callbacks submit are run too, on the calling thread. Frees c; must not be
  * called from a done callback. */
 void committer_stop(struct committer *c);
+
+/* False once the audit log is unhealthy: an append, sync or checkpoint
+ * failed. Any thread, lock-free; the loop checks it before accepting work
+ * and refuses with "audit_unavailable" (fail closed). True when the env has
+ * no audit log. */
+int committer_audit_healthy(struct committer *c);
+
+/* Why the audit log is unhealthy, into out ("" while healthy). */
+void committer_audit_failure(struct committer *c, char *out, size_t outlen);
 
 /* Batches and jobs run so far (for tests and the benchmark). */
 void committer_stats(struct committer *c, unsigned long *batches,

@@ -39,6 +39,9 @@
 #define MIN_PART_SIZE (5ull << 20)	/* S3's smallest part but the last */
 #define MAX_PART_SIZE (5ull << 30)
 #define MAX_DELIVERY_SERVICES 1000
+#define DEFAULT_AUDIT_SEGMENT (64ull << 20)
+#define DEFAULT_AUDIT_CP_RECORDS 1000
+#define DEFAULT_AUDIT_CP_INTERVAL 60
 /* Timeouts end up in time_t timers and int64_t expiry arithmetic, where a
  * value near 2^64 turns negative and would expire every upload at once. */
 #define MAX_TIMEOUT 2147483647ull
@@ -58,6 +61,10 @@ config_free(struct config *cfg)
 	free(cfg->spool_dir);
 	free(cfg->state_db);
 	free(cfg->audit_log);
+	free(cfg->audit_signing_key);
+	free(cfg->audit_verifier_key);
+	free(cfg->audit_name);
+	free(cfg->audit_archive_dir);
 	free(cfg->register_path);
 	free(cfg->credentials_dir);
 	free(cfg->delivery.proxy);
@@ -95,6 +102,103 @@ get_path(const struct yamlnode_doc *doc, const struct yamlnode *map,
 		*out = NULL;
 	if (*out == NULL)
 		return util_err(err, errlen, "out of memory");
+	return 0;
+}
+
+/* The trail directory: audit_dir, or audit_log as it was called when the
+ * trail was one file (now the same directory). */
+static int
+parse_audit_dir(const struct yamlnode_doc *doc, const struct yamlnode *root,
+    const char *basedir, struct config *cfg, char *err, size_t errlen)
+{
+	const struct yamlnode *dir = yamlnode_get(root, "audit_dir");
+	const struct yamlnode *log = yamlnode_get(root, "audit_log");
+
+	if (dir != NULL && log != NULL)
+		return util_err(err, errlen, "%s:%u: give audit_dir only "
+		    "(audit_log is its former name)", doc->path, log->line);
+	return get_path(doc, root, log != NULL ? "audit_log" : "audit_dir",
+	    "top level", basedir, &cfg->audit_log, err, errlen);
+}
+
+/* Optional path: 1 when absent (*out untouched). */
+static int
+get_opt_path(const struct yamlnode_doc *doc, const struct yamlnode *map,
+    const char *key, const char *where, const char *basedir, char **out,
+    char *err, size_t errlen)
+{
+	if (yamlnode_get(map, key) == NULL)
+		return 1;
+	free(*out);
+	*out = NULL;
+	return get_path(doc, map, key, where, basedir, out, err, errlen);
+}
+
+static int
+parse_audit(const struct yamlnode_doc *doc, const struct yamlnode *au,
+    const char *basedir, struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "signing_key", "verifier_key",
+	    "name", "segment_size", "checkpoint_records",
+	    "checkpoint_interval", "retention", "archive_dir", NULL };
+	const char *name = NULL;
+	int rc;
+
+	if (asprintf(&cfg->audit_signing_key, "%s/audit-signing.key",
+	    basedir) < 0 || asprintf(&cfg->audit_verifier_key,
+	    "%s/audit-verifier.pub", basedir) < 0)
+		return util_err(err, errlen, "out of memory");
+	cfg->audit_key_default = 1;
+	if (au == NULL)
+		return 0;
+	if (yamlnode_check_keys(doc, au, "audit", keys, err, errlen) != 0)
+		return -1;
+	if ((rc = get_opt_path(doc, au, "signing_key", "audit", basedir,
+	    &cfg->audit_signing_key, err, errlen)) < 0)
+		return -1;
+	if (rc == 0)
+		cfg->audit_key_default = 0;
+	if (get_opt_path(doc, au, "verifier_key", "audit", basedir,
+	    &cfg->audit_verifier_key, err, errlen) < 0 ||
+	    get_opt_path(doc, au, "archive_dir", "audit", basedir,
+	    &cfg->audit_archive_dir, err, errlen) < 0)
+		return -1;
+	if (yamlnode_get_str(doc, au, "name", 255, &name, err, errlen) < 0)
+		return -1;
+	if (name != NULL) {
+		const unsigned char *p = (const unsigned char *)name;
+
+		for (; *p != '\0'; p++)
+			if (*p <= 0x20 || *p == '+' || *p == 0x7f)
+				return util_err(err, errlen, "%s:%u: audit.name "
+				    "must not contain spaces, '+' or control "
+				    "characters (for example "
+				    "\"audit.example-city.lg.jp/sekisho\")",
+				    doc->path, au->line);
+		if (name[0] == '\0' || (cfg->audit_name = strdup(name)) == NULL)
+			return util_err(err, errlen, "%s:%u: audit.name must "
+			    "not be empty", doc->path, au->line);
+	}
+	if (yamlnode_get_size(doc, au, "segment_size",
+	    &cfg->audit_segment_size, err, errlen) < 0 ||
+	    yamlnode_get_uint(doc, au, "checkpoint_records", 1, 100000000,
+	    &cfg->audit_checkpoint_records, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, au, "checkpoint_interval",
+	    &cfg->audit_checkpoint_interval, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, au, "retention", &cfg->audit_retention,
+	    err, errlen) < 0)
+		return -1;
+	if (cfg->audit_segment_size < (4u << 10) ||
+	    cfg->audit_segment_size > (1ull << 40))
+		return util_err(err, errlen, "%s:%u: audit.segment_size must be "
+		    "4KiB to 1TiB", doc->path, au->line);
+	if (cfg->audit_checkpoint_interval == 0 ||
+	    cfg->audit_checkpoint_interval > 86400)
+		return util_err(err, errlen, "%s:%u: audit.checkpoint_interval "
+		    "must be 1s to 1d", doc->path, au->line);
+	if (cfg->audit_retention > MAX_TIMEOUT)
+		return util_err(err, errlen, "%s:%u: audit.retention must be at "
+		    "most %llu seconds", doc->path, au->line, MAX_TIMEOUT);
 	return 0;
 }
 
@@ -401,8 +505,8 @@ int
 config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	static const char *const top_keys[] = { "listen", "tls", "spool_dir",
-	    "state_db", "audit_log", "register", "limits", "stepup",
-	    "delivery", NULL };
+	    "state_db", "audit_log", "audit_dir", "audit", "register",
+	    "limits", "stepup", "delivery", NULL };
 	static const char *const tls_keys[] = { "cert", "key", "ca", "crl",
 	    NULL };
 	struct yamlnode_doc *doc = NULL;
@@ -421,6 +525,9 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	cfg->partial_ttl = DEFAULT_PARTIAL_TTL;
 	cfg->min_free_space = DEFAULT_MIN_FREE_SPACE;
 	cfg->sync_interval = DEFAULT_SYNC_INTERVAL;
+	cfg->audit_segment_size = DEFAULT_AUDIT_SEGMENT;
+	cfg->audit_checkpoint_records = DEFAULT_AUDIT_CP_RECORDS;
+	cfg->audit_checkpoint_interval = DEFAULT_AUDIT_CP_INTERVAL;
 	cfg->delivery.concurrency = DEFAULT_CONCURRENCY;
 	cfg->delivery.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
 	cfg->delivery.stall_timeout = DEFAULT_STALL_TIMEOUT;
@@ -471,8 +578,9 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    &cfg->spool_dir, err, errlen) != 0 ||
 	    get_path(doc, root, "state_db", "top level", basedir,
 	    &cfg->state_db, err, errlen) != 0 ||
-	    get_path(doc, root, "audit_log", "top level", basedir,
-	    &cfg->audit_log, err, errlen) != 0 ||
+	    parse_audit_dir(doc, root, basedir, cfg, err, errlen) != 0 ||
+	    parse_audit(doc, yamlnode_get(root, "audit"), basedir, cfg, err,
+	    errlen) != 0 ||
 	    get_path(doc, root, "register", "top level", basedir,
 	    &cfg->register_path, err, errlen) != 0 ||
 	    parse_limits(doc, yamlnode_get(root, "limits"), cfg, err,

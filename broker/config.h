@@ -52,7 +52,8 @@ struct config {
 	char *tls_crl;
 	char *spool_dir;
 	char *state_db;
-	char *audit_log;
+	char *audit_log;		/* the audit trail directory (key
+					   audit_dir, or the legacy audit_log) */
 	char *register_path;
 	uint64_t max_file_size;		/* bytes */
 	uint64_t max_connections;
@@ -61,6 +62,18 @@ struct config {
 	uint64_t partial_ttl;		/* seconds a broken upload stays resumable */
 	uint64_t min_free_space;	/* bytes the spool must keep free */
 	uint64_t sync_interval;		/* bytes between durable checkpoints */
+	/* audit: the trail's signing key, segments, checkpoints, retention */
+	char *audit_signing_key;	/* private key, read by the signer only */
+	char *audit_verifier_key;	/* public key published for auditors */
+	char *audit_name;		/* key name and checkpoint origin; NULL:
+					   the key's own name */
+	int audit_key_default;		/* no key path configured: the signer
+					   may generate the pair at first start */
+	uint64_t audit_segment_size;	/* bytes */
+	uint64_t audit_checkpoint_records;
+	uint64_t audit_checkpoint_interval;	/* seconds */
+	uint64_t audit_retention;	/* seconds; 0: keep every segment */
+	char *audit_archive_dir;	/* pruned segments go here; NULL: deleted */
 	/* delivery */
 	char *credentials_dir;		/* where credential names resolve */
 	uint64_t delivery_retention;	/* seconds a spool copy outlives its

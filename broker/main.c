@@ -18,6 +18,7 @@
  */
 #include "broker/audit.h"
 #include "broker/auditrec.h"
+#include "broker/auditsvc.h"
 #include "broker/broker.h"
 #include "broker/committer.h"
 #include "broker/config.h"
@@ -66,6 +67,7 @@ struct daemon {
 	struct event *sig_term, *sig_int, *sig_hup, *grace_ev;
 	struct event *accept_pause_ev;
 	int grace_ticks;
+	struct auditsvc *asvc;		/* audit signer and checkpoint timer */
 	struct regdiff *regdiff;	/* digests of the register in force */
 	struct event *totp_ev;		/* queued TOTP audit events timer */
 	int totp_busy;			/* a queue job is in flight */
@@ -90,6 +92,8 @@ usage(FILE *f)
 	    "                      with the first code the user sends. Replacing\n"
 	    "                      an active secret needs --force\n"
 	    "      --totp-reset USER   remove USER's TOTP secret\n"
+	    "      --audit-keygen  write the audit signing key (audit.signing_key,\n"
+	    "                      0600) and its verifier key for the auditors\n"
 	    "  -V, --version       print the version\n"
 	    "\n"
 	    "Signals: SIGTERM stops (uploads in progress stay resumable),\n"
@@ -695,18 +699,17 @@ run(const char *path)
 		return 1;
 	}
 	umask(077);
+	/* The signer is forked first: before any thread, key or socket. */
 	if (config_load(path, &d.b.cfg, err, sizeof(err)) != 0 ||
+	    auditsvc_start(d.b.cfg, &d.asvc, err, sizeof(err)) != 0 ||
 	    load_register(d.b.cfg->register_path, &d.b.policy, &d.regdiff, err,
 	    sizeof(err)) != 0 ||
 	    (d.b.ssl_ctx = tlsserver_new(d.b.cfg, err, sizeof(err))) == NULL ||
 	    spool_open(d.b.cfg->spool_dir, &d.b.spool, err, sizeof(err)) != 0 ||
 	    store_open(d.b.cfg->state_db, &d.store, err, sizeof(err)) != 0 ||
-	    audit_open(d.b.cfg->audit_log, &d.audit, &torn, err,
+	    auditsvc_open(d.asvc, d.b.cfg, &d.audit, &torn, err,
 	    sizeof(err)) != 0)
 		goto fail;
-	if (torn > 0)
-		log_kv("warn", "audit", "reason=\"removed %zu bytes of an "
-		    "incomplete final record left by a crash\"", torn);
 	recovered = housekeeping_recover(d.store, d.audit, d.b.spool,
 	    time(NULL), err, sizeof(err));
 	if (recovered < 0)
@@ -740,7 +743,8 @@ run(const char *path)
 	auditrec_text(&rec, "register", policy_hash(d.b.policy));
 	auditrec_uint(&rec, "recovered", (uint64_t)recovered);
 	auditrec_uint(&rec, "audit_torn_bytes", torn);
-	if (audit_now(d.audit, &rec, err, sizeof(err)) != 0)
+	if (audit_now(d.audit, &rec, err, sizeof(err)) != 0 ||
+	    auditsvc_checkpoint(d.asvc, d.audit, err, sizeof(err)) != 0)
 		goto fail;
 
 	if (evthread_use_pthreads() != 0 ||
@@ -753,6 +757,7 @@ run(const char *path)
 	d.env.spool = d.b.spool;
 	if (committer_start(d.b.base, &d.env, &d.b.committer, err,
 	    sizeof(err)) != 0 || listen_on(&d, err, sizeof(err)) != 0 ||
+	    auditsvc_timer_start(d.asvc, &d.b, d.audit, err, sizeof(err)) != 0 ||
 	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
 	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0)
 		goto fail;
@@ -776,8 +781,10 @@ run(const char *path)
 
 	committer_stop(d.b.committer);
 	d.b.committer = NULL;
+	auditsvc_timer_stop(d.asvc);
 	auditrec_init(&rec, "stop", NULL, NULL);
-	if (audit_now(d.audit, &rec, err, sizeof(err)) != 0) {
+	if (audit_now(d.audit, &rec, err, sizeof(err)) != 0 ||
+	    auditsvc_checkpoint(d.asvc, d.audit, err, sizeof(err)) != 0) {
 		log_kv("error", "stop", "reason=%s", log_quote(err, q, sizeof(q)));
 		goto out;
 	}
@@ -792,6 +799,7 @@ fail:
 		d.b.committer = NULL;
 	}
 out:
+	auditsvc_timer_stop(d.asvc);
 	if (d.sig_term != NULL)
 		event_free(d.sig_term);
 	if (d.sig_int != NULL)
@@ -813,6 +821,7 @@ out:
 	if (d.b.base != NULL)
 		event_base_free(d.b.base);
 	audit_close(d.audit);
+	auditsvc_free(d.asvc);
 	store_close(d.store);
 	spool_close(d.b.spool);
 	SSL_CTX_free(d.b.ssl_ctx);
@@ -832,6 +841,7 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "print-audit", no_argument, NULL, 'p' },
+		{ "audit-keygen", no_argument, NULL, 'K' },
 		{ "totp-enroll", required_argument, NULL, 'E' },
 		{ "totp-reset", required_argument, NULL, 'R' },
 		{ "force", no_argument, NULL, 'f' },
@@ -840,7 +850,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = NULL, *enroll = NULL, *reset = NULL;
-	int ch, check = 0, dump = 0, force = 0;
+	int ch, check = 0, dump = 0, keygen = 0, force = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tpVh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -862,6 +872,9 @@ main(int argc, char **argv)
 		case 'f':
 			force = 1;
 			break;
+		case 'K':
+			keygen = 1;
+			break;
 		case 'V':
 			printf("sekishod %s\n", VERSION);
 			return 0;
@@ -881,6 +894,13 @@ main(int argc, char **argv)
 	}
 	if (enroll != NULL || reset != NULL)
 		return totp_admin(config, enroll, reset, force);
+	if (keygen) {
+		if (check || dump) {
+			usage(stderr);
+			return 2;
+		}
+		return auditsvc_keygen(config);
+	}
 	if (check)
 		return check_config(config);
 	if (dump)

@@ -234,7 +234,7 @@ test_missing_required(void **state)
 	bad_line(7, "", 4, "tls: field 'crl' is required");
 	bad_line(8, "", 2, "field 'spool_dir' is required");
 	bad_line(9, "", 2, "field 'state_db' is required");
-	bad_line(10, "", 2, "field 'audit_log' is required");
+	bad_line(10, "", 2, "field 'audit_dir' is required");
 	bad_line(11, "", 2, "field 'register' is required");
 	/* Present but empty is the same as missing. */
 	bad_line(8, "spool_dir: ''", 2, "field 'spool_dir' is required");
