@@ -620,7 +620,8 @@ request_send(struct fwd_attempt *a)
 		return;
 	}
 	a->easy = e;
-	util_strlcpy(a->last_step, q->step, sizeof(a->last_step));
+	if (!q->cleanup)
+		util_strlcpy(a->last_step, q->step, sizeof(a->last_step));
 	EVP_DigestInit_ex(a->sent_md, EVP_sha256(), NULL);
 	EVP_DigestInit_ex(a->body_md, EVP_sha256(), NULL);
 
@@ -761,6 +762,7 @@ request_done(struct fwd_attempt *a, CURLcode rc)
 		status = 0;
 	}
 	r->status = status;
+	r->body_sent = a->body_sent;
 	if (a->req.main && status != 0)
 		a->main_status = status;
 	if (a->req.body == UPSTREAM_BODY_SPOOL &&

@@ -67,8 +67,9 @@ struct upstream_request {
 	size_t memlen;
 	int keep_body;			/* keep up to UPSTREAM_BODY_MAX bytes */
 	int hash_body;			/* SHA-256 over the whole response body */
-	int main;			/* the request that carries the object:
-					   its URL is the one audited */
+	int main;			/* the request that carries the object */
+	int cleanup;			/* tidying up after the outcome is
+					   known (not what decided it) */
 };
 
 struct upstream_response {
@@ -85,6 +86,7 @@ struct upstream_response {
 	int body_truncated;
 	uint8_t body_sha256[UTIL_SHA256_LEN];	/* hash_body */
 	uint64_t body_bytes;
+	uint64_t body_sent;		/* body bytes sent by this request */
 	int sent_hashed;		/* a SPOOL body was sent whole and */
 	uint8_t sent_sha256[UTIL_SHA256_LEN];	/* hashed on the way */
 	/* UPSTREAM_HASH results */

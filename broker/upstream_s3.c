@@ -384,6 +384,7 @@ finish(struct s3 *s, const struct upstream_outcome *o,
 		url_with(s, q, url, sizeof(url));
 		upstream_req_init(req, "abort", "DELETE", url);
 		common_headers(s, req, EMPTY_SHA256);
+		req->cleanup = 1;
 		s->upload_id[0] = '\0';
 		return UPSTREAM_SEND;
 	}
@@ -473,6 +474,7 @@ s3_next(void *state, const struct upstream_response *r,
 			s->phase = P_REMOVE;
 			upstream_req_init(req, "remove", "DELETE", s->url);
 			common_headers(s, req, EMPTY_SHA256);
+			req->cleanup = 1;
 			return UPSTREAM_SEND;
 		}
 		upstream_outcome(&tmp, RETRY_DONE, r->status, "delivered");

@@ -116,6 +116,7 @@ finish(struct webdav *w, const struct upstream_outcome *o,
 		w->phase = P_CLEAN;
 		w->put_done = 0;
 		upstream_req_init(req, "cleanup", "DELETE", w->temp_url);
+		req->cleanup = 1;
 		return UPSTREAM_SEND;
 	}
 	*out = *o;
@@ -177,8 +178,11 @@ webdav_next(void *state, const struct upstream_response *r,
 		return finish(w, &tmp, req, o);
 	case P_PUT:
 		if (upstream_settle(r, "put", &tmp) != RETRY_DONE) {
-			/* Whatever reached the temporary name is ours. */
-			w->put_done = 1;
+			/* A broken body or a server error may have left part
+			 * of it under the temporary name (ours: remove it); a
+			 * refusal (4xx) stored nothing. */
+			w->put_done = (r->transport != RETRY_T_OK &&
+			    r->body_sent > 0) || r->status >= 500;
 			return finish(w, &tmp, req, o);
 		}
 		w->put_done = 1;

@@ -16,6 +16,7 @@ Every server listens on 127.0.0.1 only, on a free port, and every wait is
 bounded.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -69,7 +70,7 @@ def stop_process(proc):
 # --- nginx -----------------------------------------------------------------
 
 class Nginx:
-    def __init__(self, pki, directory, port=None):
+    def __init__(self, pki, directory, port=None, cert=None, key=None):
         self.dir = pathlib.Path(directory)
         self.root = self.dir / "root"
         self.faults = self.dir / "faults"
@@ -80,7 +81,8 @@ class Nginx:
         self.log = self.dir / "error.log"
         self.conf.write_text(NGINX_TEMPLATE.read_text().format(
             prefix=self.dir, port=self.port, root=self.root,
-            faults=self.faults, cert=pki.server_cert, key=pki.server_key))
+            faults=self.faults, cert=cert or pki.server_cert,
+            key=key or pki.server_key))
         self.proc = None
 
     def start(self):
@@ -133,13 +135,14 @@ class Nginx:
 
 @pytest.fixture
 def nginx(pki, tmp_path):
-    """Factory: nginx(port=None, start=True) -> Nginx."""
+    """Factory: nginx(port=None, start=True, cert=None, key=None) -> Nginx
+    (the certificate defaults to the test CA's "localhost")."""
     if not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
         pytest.skip("nginx is not installed")
     made = []
 
-    def make(port=None, start=True):
-        n = Nginx(pki, tmp_path / f"nginx{len(made) + 1}", port)
+    def make(port=None, start=True, cert=None, key=None):
+        n = Nginx(pki, tmp_path / f"nginx{len(made) + 1}", port, cert, key)
         made.append(n)
         return n.start() if start else n
 
@@ -297,13 +300,16 @@ class FaultProxy:
     'pass' relays; 'refuse' closes at once; 'stall' accepts and never
     answers; 'reset' relays until reset_after bytes came from the client,
     then resets both sides (RST). `resets` counts down: after that many
-    resets, the mode becomes 'pass'."""
+    resets, the mode becomes 'pass'. rate (bytes/s, 0: unlimited) slows
+    what the client sends."""
 
-    def __init__(self, target_port, mode="pass", reset_after=0, resets=1):
+    def __init__(self, target_port, mode="pass", reset_after=0, resets=1,
+                 rate=0):
         self.target = target_port
         self.mode = mode
         self.reset_after = reset_after
         self.resets = resets
+        self.rate = rate
         self.connections = 0
         self.port = free_port()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -360,11 +366,13 @@ class FaultProxy:
                 while not done.is_set():
                     src.settimeout(0.5)
                     try:
-                        data = src.recv(65536)
+                        data = src.recv(16384 if self.rate else 65536)
                     except socket.timeout:
                         continue
                     if not data:
                         break
+                    if count and self.rate:
+                        time.sleep(len(data) / self.rate)
                     if count and budget[0] is not None:
                         if len(data) >= budget[0]:
                             dst.sendall(data[:budget[0]])
@@ -538,3 +546,14 @@ def make_file(directory, name, size, seed=0):
             left -= len(piece)
             i += 1
     return path
+
+
+def spki_pin(cert):
+    """curl's "sha256//<base64>" pin of a certificate's public key, and the
+    hex SHA-256 the audit trail shows."""
+    pub = subprocess.run(["openssl", "x509", "-in", str(cert), "-pubkey",
+                          "-noout"], capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"],
+                         input=pub, capture_output=True, check=True).stdout
+    digest = hashlib.sha256(der).digest()
+    return "sha256//" + base64.b64encode(digest).decode(), digest.hex()
