@@ -20,6 +20,7 @@ struct committer;
 struct spool;
 struct session;
 struct forwarder;
+struct officer;
 struct stepup;
 struct stepup_grants;
 
@@ -38,6 +39,8 @@ struct broker {
 	size_t nsessions;
 	int shutting_down;
 	struct forwarder *forwarder;	/* delivery; NULL until started */
+	struct officer *officer;	/* approval officers: held transfers,
+					   exceptions; NULL until loaded */
 	struct stepup *stepup;		/* NULL: no stepup section configured;
 					   read-only, also used by the commit
 					   thread */

@@ -24,6 +24,12 @@
 #define DEFAULT_STEPUP_LOCKOUT 30
 #define DEFAULT_STEPUP_LOCKOUT_MAX 3600
 #define MAX_STEPUP_LOCKOUT (30ull * 24 * 3600)
+#define DEFAULT_APPROVALS_HOLD (72 * 3600)
+#define DEFAULT_EMERGENCY_CONFIRM (24 * 3600)
+#define DEFAULT_OFFICER_STEPUP_MAX_AGE (5 * 60)
+#define DEFAULT_NOTIFY_RETRIES 3
+#define DEFAULT_NOTIFY_RETRY_DELAY 5
+#define DEFAULT_NOTIFY_TIMEOUT 10
 /* delivery */
 #define DEFAULT_CONCURRENCY 4
 #define DEFAULT_CONNECT_TIMEOUT 15
@@ -78,6 +84,9 @@ config_free(struct config *cfg)
 		free(cfg->delivery_services);
 	}
 	free(cfg->stepup_key_file);
+	free(cfg->notify_webhook);
+	free(cfg->notify_webhook_ca);
+	free(cfg->notify_command);
 	free(cfg);
 }
 
@@ -326,6 +335,78 @@ parse_stepup(const struct yamlnode_doc *doc, const struct yamlnode *su,
 	return 0;
 }
 
+static int
+parse_approvals(const struct yamlnode_doc *doc, const struct yamlnode *ap,
+    struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "hold", "emergency_confirm",
+	    "officer_stepup_max_age", NULL };
+
+	if (ap == NULL)
+		return 0;
+	if (yamlnode_check_keys(doc, ap, "approvals", keys, err, errlen) != 0 ||
+	    yamlnode_get_duration(doc, ap, "hold", &cfg->approvals_hold, err,
+	    errlen) < 0 ||
+	    yamlnode_get_duration(doc, ap, "emergency_confirm",
+	    &cfg->emergency_confirm, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, ap, "officer_stepup_max_age",
+	    &cfg->officer_stepup_max_age, err, errlen) < 0)
+		return -1;
+	if (cfg->approvals_hold < 60 || cfg->approvals_hold > 90 * 86400ull)
+		return util_err(err, errlen, "%s:%u: approvals.hold must be 1m "
+		    "to 90d", doc->path, ap->line);
+	if (cfg->emergency_confirm < 60 ||
+	    cfg->emergency_confirm > 7 * 86400ull)
+		return util_err(err, errlen, "%s:%u: approvals.emergency_confirm "
+		    "must be 1m to 7d", doc->path, ap->line);
+	if (cfg->officer_stepup_max_age < 30 ||
+	    cfg->officer_stepup_max_age > 3600)
+		return util_err(err, errlen, "%s:%u: "
+		    "approvals.officer_stepup_max_age must be 30s to 1h",
+		    doc->path, ap->line);
+	return 0;
+}
+
+static int
+parse_notify(const struct yamlnode_doc *doc, const struct yamlnode *no,
+    const char *basedir, struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "webhook", "webhook_ca",
+	    "retries", "retry_delay", "timeout", "command", "command_timeout",
+	    NULL };
+	const char *url = NULL;
+	int rc;
+
+	if (no == NULL)
+		return 0;
+	if (yamlnode_check_keys(doc, no, "notify", keys, err, errlen) != 0 ||
+	    (rc = yamlnode_get_str(doc, no, "webhook", 2048, &url, err,
+	    errlen)) < 0 ||
+	    (yamlnode_get(no, "webhook_ca") != NULL && get_path(doc, no,
+	    "webhook_ca", "notify", basedir, &cfg->notify_webhook_ca, err,
+	    errlen) != 0) ||
+	    (yamlnode_get(no, "command") != NULL && get_path(doc, no,
+	    "command", "notify", basedir, &cfg->notify_command, err,
+	    errlen) != 0) ||
+	    yamlnode_get_uint(doc, no, "retries", 0, 10, &cfg->notify_retries,
+	    err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, no, "retry_delay",
+	    &cfg->notify_retry_delay, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, no, "timeout", &cfg->notify_timeout, err,
+	    errlen) < 0 ||
+	    yamlnode_get_duration(doc, no, "command_timeout",
+	    &cfg->notify_command_timeout, err, errlen) < 0)
+		return -1;
+	if (rc == 0 && (cfg->notify_webhook = strdup(url)) == NULL)
+		return util_err(err, errlen, "out of memory");
+	if (cfg->notify_retry_delay > 300 || cfg->notify_timeout == 0 ||
+	    cfg->notify_timeout > 300 || cfg->notify_command_timeout == 0 ||
+	    cfg->notify_command_timeout > 300)
+		return util_err(err, errlen, "%s:%u: notify: timeouts must be "
+		    "1s to 5m, retry_delay at most 5m", doc->path, no->line);
+	return 0;
+}
+
 /* "http://host:port" with nothing else, or "direct" (NULL). */
 static int
 get_proxy(const struct yamlnode_doc *doc, const struct yamlnode *map,
@@ -506,7 +587,7 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	static const char *const top_keys[] = { "listen", "tls", "spool_dir",
 	    "state_db", "audit_log", "audit_dir", "audit", "register",
-	    "limits", "stepup", "delivery", NULL };
+	    "limits", "stepup", "delivery", "approvals", "notify", NULL };
 	static const char *const tls_keys[] = { "cert", "key", "ca", "crl",
 	    NULL };
 	struct yamlnode_doc *doc = NULL;
@@ -542,6 +623,13 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	cfg->stepup_max_failures = DEFAULT_STEPUP_MAX_FAILURES;
 	cfg->stepup_lockout = DEFAULT_STEPUP_LOCKOUT;
 	cfg->stepup_lockout_max = DEFAULT_STEPUP_LOCKOUT_MAX;
+	cfg->approvals_hold = DEFAULT_APPROVALS_HOLD;
+	cfg->emergency_confirm = DEFAULT_EMERGENCY_CONFIRM;
+	cfg->officer_stepup_max_age = DEFAULT_OFFICER_STEPUP_MAX_AGE;
+	cfg->notify_retries = DEFAULT_NOTIFY_RETRIES;
+	cfg->notify_retry_delay = DEFAULT_NOTIFY_RETRY_DELAY;
+	cfg->notify_timeout = DEFAULT_NOTIFY_TIMEOUT;
+	cfg->notify_command_timeout = DEFAULT_NOTIFY_TIMEOUT;
 
 	if ((cfg->path = strdup(path)) == NULL || (copy = strdup(path)) == NULL) {
 		util_err(err, errlen, "out of memory");
@@ -586,6 +674,10 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    parse_limits(doc, yamlnode_get(root, "limits"), cfg, err,
 	    errlen) != 0 ||
 	    parse_stepup(doc, yamlnode_get(root, "stepup"), basedir, cfg, err,
+	    errlen) != 0 ||
+	    parse_approvals(doc, yamlnode_get(root, "approvals"), cfg, err,
+	    errlen) != 0 ||
+	    parse_notify(doc, yamlnode_get(root, "notify"), basedir, cfg, err,
 	    errlen) != 0 ||
 	    parse_delivery(doc, yamlnode_get(root, "delivery"), basedir, cfg,
 	    err, errlen) != 0)

@@ -87,6 +87,21 @@ struct config {
 	uint64_t stepup_max_failures;	/* consecutive failures before a lock */
 	uint64_t stepup_lockout;	/* seconds of the first lock */
 	uint64_t stepup_lockout_max;	/* cap of the doubling lock */
+	/* approvals: approval officers (held transfers, exceptions) */
+	uint64_t approvals_hold;	/* seconds a held transfer waits */
+	uint64_t emergency_confirm;	/* seconds for a second officer to
+					   confirm an emergency exception */
+	uint64_t officer_stepup_max_age;	/* seconds an officer's step-up
+						   counts */
+	/* notify: who is told about held transfers and exceptions; NULL:
+	 * that sink is off */
+	char *notify_webhook;		/* https URL */
+	char *notify_webhook_ca;	/* CA bundle of the receiver */
+	uint64_t notify_retries;
+	uint64_t notify_retry_delay;	/* seconds, doubling */
+	uint64_t notify_timeout;	/* seconds per attempt */
+	char *notify_command;		/* program run with the document */
+	uint64_t notify_command_timeout;	/* seconds */
 };
 
 /* Loads and validates path. -1 with "file:line: field: problem" in err. */
