@@ -713,10 +713,9 @@ request_send(struct fwd_attempt *a)
 		}
 		a->hdrs = h;
 	}
-	/* No "Expect: 100-continue" dance for small memory bodies. */
-	if (q->body == UPSTREAM_BODY_MEMORY &&
-	    (h = curl_slist_append(a->hdrs, "Expect:")) != NULL)
-		a->hdrs = h;
+	/* No header may be blanked out here (such as "Expect:" to skip
+	 * 100-continue): libcurl's SigV4 would sign it, send nothing, and
+	 * the signature would not match what arrives. */
 	SET(CURLOPT_HTTPHEADER, a->hdrs);
 #undef SET
 	if (!ok || curl_multi_add_handle(f->multi, e) != CURLM_OK) {
@@ -939,6 +938,27 @@ join_pins(const struct policy_service *s, char *out, size_t outlen,
 	return 0;
 }
 
+/* A service's CA file: as written when absolute, else relative to the
+ * register's directory (the register is where it was written). "" when
+ * the service names none. -1 if the path does not fit. */
+static int
+service_ca(const struct config *cfg, const struct policy_service *s,
+    char *out, size_t outlen)
+{
+	const char *slash;
+	int n;
+
+	out[0] = '\0';
+	if (s->ca == NULL || s->ca[0] == '\0')
+		return 0;
+	if (s->ca[0] == '/' || (slash = strrchr(cfg->register_path,
+	    '/')) == NULL)
+		return util_strlcpy(out, s->ca, outlen);
+	n = snprintf(out, outlen, "%.*s/%s",
+	    (int)(slash - cfg->register_path), cfg->register_path, s->ca);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 /* Everything that can be checked without a network, for one service;
  * fills a (when not NULL) with the connection settings. */
 static int
@@ -947,7 +967,7 @@ service_check(const struct config *cfg, const struct policy_service *s,
     size_t errlen)
 {
 	struct credentials tmp;
-	char pbuf[MAX_PINS_TEXT];
+	char pbuf[MAX_PINS_TEXT], ca[PATH_MAX];
 	const char *host;
 
 	if (s->endpoint == NULL || (strncmp(s->endpoint, "https://", 8) != 0 &&
@@ -970,9 +990,12 @@ service_check(const struct config *cfg, const struct policy_service *s,
 	    "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(s->bucket)))
 		return util_err(err, errlen, "service %s: bucket '%s' is not "
 		    "an S3 bucket name", s->id, s->bucket);
-	if (s->ca != NULL && s->ca[0] != '\0' && access(s->ca, R_OK) != 0)
+	if (service_ca(cfg, s, ca, sizeof(ca)) != 0)
+		return util_err(err, errlen, "service %s: ca path too long",
+		    s->id);
+	if (ca[0] != '\0' && access(ca, R_OK) != 0)
 		return util_err(err, errlen, "service %s: ca %s: %s", s->id,
-		    s->ca, strerror(errno));
+		    ca, strerror(errno));
 	if (join_pins(s, pins != NULL ? pins : pbuf, pins != NULL ? pinslen :
 	    sizeof(pbuf), err, errlen) != 0)
 		return -1;
@@ -1018,8 +1041,8 @@ attempt_prepare(struct fwd_attempt *a, const struct policy_service *s,
 	a->ops = s->connector == POLICY_CONNECTOR_S3 ? &upstream_s3_ops :
 	    &upstream_webdav_ops;
 	a->plain_http = strncmp(s->endpoint, "http://", 7) == 0;
-	if (s->ca != NULL)
-		util_strlcpy(a->ca, s->ca, sizeof(a->ca));
+	if (service_ca(cfg, s, a->ca, sizeof(a->ca)) != 0)
+		return util_err(err, errlen, "ca path too long");
 	util_strlcpy(g->service, s->id, sizeof(g->service));
 	util_strlcpy(g->transfer, t->id, sizeof(g->transfer));
 	g->size = t->size;

@@ -68,8 +68,8 @@ struct upstream_request {
 	int keep_body;			/* keep up to UPSTREAM_BODY_MAX bytes */
 	int hash_body;			/* SHA-256 over the whole response body */
 	int main;			/* the request that carries the object */
-	int cleanup;			/* tidying up after the outcome is
-					   known (not what decided it) */
+	int cleanup;			/* after the outcome is known: tidying
+					   up or reading back, not deciding */
 };
 
 struct upstream_response {

@@ -67,6 +67,8 @@ send_head(struct webdav *w, enum phase p, struct upstream_request *req)
 	w->phase = p;
 	upstream_req_init(req, p == P_CHECK ? "check" : "head", "HEAD",
 	    w->final_url);
+	/* After the MOVE the outcome is known; this only reads it back. */
+	req->cleanup = p == P_FINAL;
 	return UPSTREAM_SEND;
 }
 

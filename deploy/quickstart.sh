@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # sekisho quick start: installs the Debian packages, builds, creates a local
-# CA and certificates, starts the broker on 127.0.0.1 with the embedded
-# defaults, uploads a sample file with the client, and shows where it landed
-# and its audit trail. Everything lives in ./demo (delete it to start over).
+# CA and certificates, starts a local "specified cloud" (nginx with WebDAV
+# over HTTPS, certificate from the same CA) and the broker on 127.0.0.1 with
+# the embedded defaults, uploads a sample file with the client, shows it
+# arriving at the cloud with the same SHA-256, and prints the audit trail.
+# Everything lives in ./demo (delete it to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -31,11 +33,40 @@ fi
 "$pki" list
 
 port=${SEKISHO_DEMO_PORT:-18443}
+dav_port=${SEKISHO_DEMO_DAV_PORT:-18444}
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+say "Starting the local specified cloud: nginx WebDAV on https://localhost:$dav_port"
+mkdir -p "$demo/dav/root"
+sed -e "s|@PREFIX@|$demo/dav|g" -e "s|@ROOT@|$demo/dav/root|g" \
+    -e "s|@PORT@|$dav_port|g" \
+    -e "s|@CERT@|$demo/pki/servers/localhost.crt|g" \
+    -e "s|@KEY@|$demo/pki/servers/localhost.key|g" \
+    deploy/nginx-webdav.conf.in >"$demo/dav/nginx.conf"
+"$nginx_bin" -p "$demo/dav" -c "$demo/dav/nginx.conf" -e "$demo/dav/error.log" &
+nginx_pid=$!
+broker_pid=
+trap 'kill $broker_pid $nginx_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+	(exec 3<>/dev/tcp/127.0.0.1/$dav_port) 2>/dev/null && break
+	kill -0 $nginx_pid 2>/dev/null || { cat "$demo/dav/error.log"; exit 1; }
+	sleep 0.1
+done
+
 cat >"$demo/register.yaml" <<YAML
-# Demo interface register: one interface for classification 1 and 2.
+# Demo interface register: one specified cloud service (the local nginx)
+# and one interface for classification 1 and 2 that delivers to it.
+services:
+  - id: demo-dav
+    connector: webdav
+    endpoint: https://localhost:$dav_port
+    description: local WebDAV server of the quick start
+    ca: pki/ca.crt
 interfaces:
   - id: IF-DEMO-001
     max_class: 2
+    service: demo-dav
+    path: /inbox/{date}/
 YAML
 cat >"$demo/sekishod.yaml" <<YAML
 listen: "127.0.0.1:$port"
@@ -63,7 +94,6 @@ build/broker/sekishod -c "$demo/sekishod.yaml" --check-config
 say "Starting the broker on 127.0.0.1:$port"
 build/broker/sekishod -c "$demo/sekishod.yaml" 2>>"$demo/sekishod.log" &
 broker_pid=$!
-trap 'kill $broker_pid 2>/dev/null; wait $broker_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do
 	(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
 	kill -0 $broker_pid 2>/dev/null || { cat "$demo/sekishod.log"; exit 1; }
@@ -84,9 +114,23 @@ id=$(printf '%s' "$out" | sed -n 's/.*"transfer": *"\([0-9a-f]*\)".*/\1/p')
 say "Transfer status"
 build/client/sekisho --config "$demo/client.yaml" status "$id"
 
-say "Where it landed (the spool names files by transfer id, never by client name)"
-ls -l "$demo/spool/$id"
-sha256sum "$sample" "$demo/spool/$id"
+say "Delivery to the specified cloud (PUT under a temporary name, then MOVE)"
+state=
+for _ in $(seq 1 300); do
+	state=$(build/client/sekisho --config "$demo/client.yaml" status "$id" \
+		--json | sed -n 's/.*"state": *"\([a-z]*\)".*/\1/p')
+	case $state in delivered|failed) break ;; esac
+	sleep 0.1
+done
+build/client/sekisho --config "$demo/client.yaml" status "$id"
+[ "$state" = delivered ] || { tail -20 "$demo/sekishod.log"; exit 1; }
+
+say "Where it arrived (the name comes from the interface's path template)"
+arrived=$(ls "$demo/dav/root/inbox/"*/"$id"-*)
+ls -l "$arrived"
+sha256sum "$sample" "$arrived"
+[ "$(sha256sum <"$sample")" = "$(sha256sum <"$arrived")" ] &&
+	echo "SHA-256 matches: the file arrived intact."
 
 say "A refused upload: classification 3 never leaves through the broker"
 build/client/sekisho --config "$demo/client.yaml" put "$sample" \
@@ -98,3 +142,4 @@ build/broker/sekishod -c "$demo/sekishod.yaml" --print-audit
 say "Done"
 echo "Broker log: $demo/sekishod.log"
 echo "Start the broker again with: build/broker/sekishod -c $demo/sekishod.yaml"
+echo "and the local cloud with: $nginx_bin -p $demo/dav -c $demo/dav/nginx.conf"
