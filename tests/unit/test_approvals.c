@@ -23,6 +23,7 @@
 #include "broker/approvals.h"
 #include "broker/store.h"
 #include "lib/util.h"
+#include "lib/wire.h"
 #include "policy/policy.h"
 
 static const char REG[] =
@@ -1061,6 +1062,91 @@ test_store_constraints(void **state)
 	    sizeof(err)), STORE_NOTFOUND);
 }
 
+/* ------------------------------------------------------------ wire */
+
+/* Encodes m, decodes it again; returns the decoder's verdict. */
+static enum wire_item
+roundtrip(const struct wire_msg *m, struct wire_msg *out,
+    struct wire_error *werr)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, used = 0;
+	uint64_t dlen = 0;
+	enum wire_item r;
+
+	if (wire_encode(m, &buf, &len, werr) != 0)
+		return WIRE_ERROR;
+	r = wire_decode(buf, len, out, &dlen, &used, werr);
+	free(buf);
+	return r;
+}
+
+static void
+test_wire_officer_ops(void **state)
+{
+	struct wire_msg m, d;
+	struct wire_error werr;
+	const struct wire_value *v;
+	const char *users[17];
+	char names[17][8], big[WIRE_MAX_COMMENT + 2];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 17; i++) {
+		snprintf(names[i], sizeof(names[i]), "u%d", i);
+		users[i] = names[i];
+	}
+	wire_msg_init(&m, WIRE_OP_EXCEPTION_GRANT, 7);
+	assert_int_equal(wire_msg_set_text(&m, "interface", "IF-EX"), 0);
+	assert_int_equal(wire_msg_set_text_array(&m, "users", users, 16), 0);
+	assert_int_equal(wire_msg_set_bool(&m, "emergency", 1), 0);
+	assert_int_equal(wire_msg_set_uint(&m, "class", 2), 0);
+	assert_int_equal(wire_msg_set_uint(&m, "until", 1780000000), 0);
+	assert_int_equal(wire_msg_set_text(&m, "reason", "災害対応"), 0);
+	assert_int_equal(wire_msg_set_text(&m, "otp", "123456"), 0);
+	/* not a field of this op, and class 3 is still a class */
+	assert_int_equal(wire_msg_set_text(&m, "transfer", "x"), -1);
+	assert_int_equal(roundtrip(&m, &d, &werr), WIRE_CONTROL);
+	assert_int_equal(d.op, WIRE_OP_EXCEPTION_GRANT);
+	v = wire_msg_get(&d, "users");
+	assert_non_null(v);
+	assert_int_equal(v->len, 16);
+	assert_string_equal(v->array[15], "u15");
+	assert_int_equal(wire_msg_get(&d, "emergency")->u, 1);
+	wire_msg_clear(&d);
+	wire_msg_clear(&m);
+
+	/* 17 principals: over the array bound */
+	wire_msg_init(&m, WIRE_OP_EXCEPTION_GRANT, 8);
+	assert_int_equal(wire_msg_set_text_array(&m, "users", users, 17), -1);
+	wire_msg_clear(&m);
+
+	/* a reject needs its comment; a comment has a bound */
+	wire_msg_init(&m, WIRE_OP_REJECT, 9);
+	wire_msg_set_text(&m, "transfer", "0123456789abcdef0123456789abcdef");
+	assert_int_equal(roundtrip(&m, &d, &werr), WIRE_ERROR);
+	assert_string_equal(werr.code, "missing_field");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(wire_msg_set_text(&m, "comment", big), -1);
+	big[WIRE_MAX_COMMENT] = '\0';
+	assert_int_equal(wire_msg_set_text(&m, "comment", big), 0);
+	assert_int_equal(roundtrip(&m, &d, &werr), WIRE_CONTROL);
+	wire_msg_clear(&d);
+	wire_msg_clear(&m);
+
+	/* the answers: a listed without next, an exception with its 22
+	 * fields fits one message */
+	wire_msg_init(&m, WIRE_OP_LISTED, 10);
+	wire_msg_set_uint(&m, "count", 0);
+	assert_int_equal(roundtrip(&m, &d, &werr), WIRE_CONTROL);
+	assert_int_equal(d.op, WIRE_OP_LISTED);
+	wire_msg_clear(&d);
+	wire_msg_clear(&m);
+	assert_string_equal(wire_op_name(WIRE_OP_EXCEPTION_LS), "exception_ls");
+	assert_string_equal(wire_op_name(WIRE_OP_APPROVAL), "approval");
+}
+
 int
 main(void)
 {
@@ -1096,6 +1182,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_store_constraints, setup,
 		    teardown),
+		cmocka_unit_test(test_wire_officer_ops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
