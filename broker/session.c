@@ -31,6 +31,7 @@
  * put is decided again from the start, now with ctx.stepup_at set.
  */
 #include "broker/session.h"
+#include "broker/auditpull.h"
 #include "broker/auditrec.h"
 #include "broker/broker.h"
 #include "broker/committer.h"
@@ -317,6 +318,109 @@ session_continue(struct session *s)
 	process_input(s);
 }
 
+/* ---- for other modules (session.h) ---------------------------------------- */
+
+struct broker *
+session_broker(struct session *s)
+{
+	return s->b;
+}
+
+const struct principal *
+session_principal(const struct session *s)
+{
+	return &s->who;
+}
+
+const char *
+session_peer(const struct session *s)
+{
+	return s->peer;
+}
+
+int
+session_gone(const struct session *s)
+{
+	return s->closed;
+}
+
+void
+session_wait(struct session *s)
+{
+	s->refs++;
+	if (!s->closed) {
+		s->busy = 1;
+		bufferevent_disable(s->bev, EV_READ);
+	}
+}
+
+void
+session_done_waiting(struct session *s)
+{
+	if (!s->closed)
+		session_continue(s);
+	session_unref(s);
+}
+
+void
+session_send(struct session *s, const struct wire_msg *m)
+{
+	send_msg(s, m);
+}
+
+void
+session_send_error(struct session *s, uint64_t id, const char *code,
+    const char *message, const char *field, uint64_t retry_after)
+{
+	send_error(s, id, code, message, field, NULL, NULL, retry_after);
+}
+
+int
+session_send_data(struct session *s, const uint8_t *buf, size_t len)
+{
+	uint8_t head[9];
+	size_t hlen;
+
+	if ((hlen = wire_encode_data_head(len, head)) == 0)
+		return -1;
+	if (s->closed)
+		return 0;
+	bufferevent_write(s->bev, head, hlen);
+	bufferevent_write(s->bev, buf, len);
+	return 0;
+}
+
+size_t
+session_output_pending(const struct session *s)
+{
+	if (s->closed)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+void
+session_audit(struct broker *b, const struct auditrec *rec)
+{
+	audit_event(b, rec);
+}
+
+/* Fail closed: nothing is accepted that the trail could not record. */
+static int
+refuse_unaudited(struct session *s, uint64_t id)
+{
+	char why[256];
+
+	if (committer_audit_healthy(s->b->committer))
+		return 0;
+	committer_audit_failure(s->b->committer, why, sizeof(why));
+	log_kv("error", "audit_unavailable", "user=%s peer=%s reason=\"%s\"",
+	    s->who.user, s->peer, why);
+	send_error(s, id, "audit_unavailable", "the broker cannot write its "
+	    "audit trail, so it accepts no transfers now; tell the "
+	    "administrator", NULL, NULL, NULL, 0);
+	return 1;
+}
+
 /* ---- closing ----------------------------------------------------------------- */
 
 static int
@@ -475,6 +579,10 @@ handle_hello(struct session *s, const struct wire_msg *m)
 		    "sekisho/1 only; update the client", "version");
 		return;
 	}
+	if (refuse_unaudited(s, m->id)) {
+		session_close_after_flush(s);
+		return;
+	}
 	s->state = S_OPEN;
 	wire_msg_init(&r, WIRE_OP_WELCOME, m->id);
 	wire_msg_set_uint(&r, "version", WIRE_VERSION);
@@ -622,6 +730,8 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 		    "in progress on this connection; send end first", NULL);
 		return;
 	}
+	if (refuse_unaudited(s, m->id))
+		return;
 	memset(&req, 0, sizeof(req));
 	req.interface = wire_msg_text(m, "interface");
 	req.filename = wire_msg_text(m, "name");
@@ -1498,6 +1608,9 @@ dispatch(struct session *s, const struct wire_msg *m)
 		break;
 	case WIRE_OP_STATUS:
 		handle_status(s, m);
+		break;
+	case WIRE_OP_AUDIT_PULL:
+		auditpull_handle(s, m);
 		break;
 	default:
 		protocol_error(s, m->id, "unknown_op", "this message is not "

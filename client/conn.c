@@ -459,6 +459,67 @@ conn_recv_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
 }
 
 int
+conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    char *err, size_t errlen)
+{
+	struct wire_error werr;
+	struct wire_msg msg;
+	uint64_t dlen = 0, got = 0;
+	size_t consumed = 0;
+	enum wire_item item;
+	int rc;
+
+	*len = 0;
+	for (;;) {
+		if (c->rlen > 0) {
+			memset(&werr, 0, sizeof(werr));
+			item = wire_decode(c->rbuf, c->rlen, &msg, &dlen,
+			    &consumed, &werr);
+			if (item == WIRE_DATA)
+				break;
+			if (item == WIRE_CONTROL) {
+				const char *op = wire_op_name(msg.op);
+
+				util_err(err, errlen, "protocol error: expected "
+				    "data from the broker, got %s",
+				    op != NULL ? op : "a message");
+				wire_msg_clear(&msg);
+				return CONN_EPROTO;
+			}
+			if (item == WIRE_ERROR) {
+				util_err(err, errlen, "protocol error: "
+				    "undecodable item from the broker (%s: %s)",
+				    werr.code, werr.message);
+				return CONN_EPROTO;
+			}
+		}
+		if ((rc = read_some(c, 1, err, errlen)) < 0)
+			return rc;
+	}
+	if (dlen > cap) {
+		util_err(err, errlen, "protocol error: a data item of %llu "
+		    "bytes, at most %zu expected", (unsigned long long)dlen,
+		    cap);
+		return CONN_EPROTO;
+	}
+	memmove(c->rbuf, c->rbuf + consumed, c->rlen - consumed);
+	c->rlen -= consumed;
+	while (got < dlen) {
+		size_t take;
+
+		if (c->rlen == 0 && (rc = read_some(c, 1, err, errlen)) < 0)
+			return rc;
+		take = c->rlen < dlen - got ? c->rlen : (size_t)(dlen - got);
+		memcpy(buf + got, c->rbuf, take);
+		memmove(c->rbuf, c->rbuf + take, c->rlen - take);
+		c->rlen -= take;
+		got += take;
+	}
+	*len = (size_t)dlen;
+	return CONN_OK;
+}
+
+int
 conn_poll_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
 {
 	int rc;

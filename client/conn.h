@@ -81,6 +81,13 @@ int conn_send_data(struct conn *c, const uint8_t *buf, size_t len, char *err,
 int conn_recv_msg(struct conn *c, struct wire_msg *msg, char *err,
     size_t errlen);
 
+/* Waits (bounded by the timeout) for the next item from the broker, which
+ * must be a data item of at most cap bytes, and copies its payload into
+ * buf (*len bytes). A control message there is a protocol error. Used by
+ * the auditor's pull, where the broker sends records as data items. */
+int conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    char *err, size_t errlen);
+
 /*
  * Non-blocking: returns 1 with msg filled if a complete message has
  * arrived, 0 if not (any partial bytes stay buffered), or a negative class

@@ -8,6 +8,7 @@
  * before or after the subcommand ("sekisho put FILE --to IF"); afterwards
  * options that do not belong to the chosen subcommand are refused.
  */
+#include "client/audit.h"
 #include "client/clientcfg.h"
 #include "client/conn.h"
 #include "client/explain.h"
@@ -98,6 +99,9 @@ static const char usage_main[] =
 "                           sees them\n"
 "  policy explain ...       (administrators) show how a register file decides\n"
 "                           a request, locally; see sekisho help policy\n"
+"  audit pull|verify|show|export\n"
+"                           (auditors) pull the audit trail and verify it\n"
+"                           offline; see sekisho audit --help\n"
 "  help [COMMAND]           show this help, or a command's help\n"
 "\n"
 "Connection options (override the configuration file):\n"
@@ -608,6 +612,9 @@ main(int argc, char **argv)
 	/* Local and offline: its own options, no configuration, no broker. */
 	if (argc > 1 && strcmp(argv[1], "policy") == 0)
 		return explain_main(argc - 1, argv + 1);
+	/* The auditor's commands parse their own options. */
+	if (audit_is_command(argc, argv))
+		return audit_main(argc, argv);
 	memset(&f, 0, sizeof(f));
 	rc = run(argc, argv, &a, &f);
 	if (rc != SEKISHO_EXIT_OK)

@@ -150,6 +150,39 @@ static const struct wire_key error_keys[] = {
 	K_UINT("retry_after", OPT),
 };
 
+/* The auditor's pull. Times are RFC 3339 UTC with seconds (20 bytes);
+ * hashes travel concatenated in one byte string. */
+#define K_VBYTES(n, r, lo, hi)	{ (n), WIRE_T_BYTES, (r), (lo), (hi), 0, 0 }
+
+static const struct wire_key audit_pull_keys[] = {
+	K_UINT("from_seq", OPT),
+	K_UINT("to_seq", OPT),
+	K_TEXT("since", OPT, 20),
+	K_TEXT("until", OPT, 20),
+	K_UINT("previous", OPT),
+};
+
+static const struct wire_key audit_head_keys[] = {
+	K_TEXT("checkpoint", REQ, WIRE_MAX_CHECKPOINT),
+	K_UINT("tree_size", REQ),
+	K_UINT("from_seq", REQ),
+	K_UINT("count", REQ),
+	K_VBYTES("left", REQ, 0, WIRE_MAX_PROOF),
+	K_VBYTES("right", REQ, 0, WIRE_MAX_PROOF),
+	K_UINT("previous_size", OPT),
+	K_VBYTES("previous", OPT, 0, WIRE_MAX_PROOF),
+};
+
+static const struct wire_key audit_records_keys[] = {
+	K_UINT("from_seq", REQ),
+	K_RANGE("count", REQ, 1, WIRE_MAX_LEAVES / 32),
+	K_VBYTES("leaves", REQ, 32, WIRE_MAX_LEAVES),
+};
+
+static const struct wire_key audit_done_keys[] = {
+	K_UINT("count", REQ),
+};
+
 /* Approval officers and exceptions. Every officer request may carry a
  * one-time code for the step-up officer actions need. */
 static const struct wire_key approvals_ls_keys[] = {
@@ -313,6 +346,10 @@ static const struct wire_schema schemas[WIRE_OP__COUNT] = {
 	[WIRE_OP_DECIDED] = SCHEMA("decided", decided_keys),
 	[WIRE_OP_EXCEPTION] = SCHEMA("exception", exception_keys),
 	[WIRE_OP_LISTED] = SCHEMA("listed", listed_keys),
+	[WIRE_OP_AUDIT_PULL] = SCHEMA("audit_pull", audit_pull_keys),
+	[WIRE_OP_AUDIT_HEAD] = SCHEMA("audit_head", audit_head_keys),
+	[WIRE_OP_AUDIT_RECORDS] = SCHEMA("audit_records", audit_records_keys),
+	[WIRE_OP_AUDIT_DONE] = SCHEMA("audit_done", audit_done_keys),
 };
 
 /* "op" and "id" live in struct wire_msg itself, so a schema never lists them

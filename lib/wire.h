@@ -41,6 +41,9 @@
 #define WIRE_MAX_CODE 32		/* error code and error field names */
 #define WIRE_MAX_MESSAGE 512		/* human message of an error */
 #define WIRE_MAX_COMMENT 512		/* officers' comments and reasons */
+#define WIRE_MAX_CHECKPOINT 2048	/* a signed audit checkpoint */
+#define WIRE_MAX_PROOF 2048		/* 64 hashes of 32 bytes */
+#define WIRE_MAX_LEAVES 8192		/* 256 leaf hashes of 32 bytes */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -77,6 +80,14 @@ enum wire_op {
 	WIRE_OP_DECIDED,	/* transfer, state, approvals, required */
 	WIRE_OP_EXCEPTION,	/* one exception */
 	WIRE_OP_LISTED,		/* count, ?next: ends a list */
+	/* the auditor's pull of the audit trail (docs/audit.md) */
+	WIRE_OP_AUDIT_PULL,	/* client: ?from_seq, ?to_seq, ?since, ?until,
+				   ?previous */
+	WIRE_OP_AUDIT_HEAD,	/* checkpoint, tree_size, from_seq, count, left,
+				   right, ?previous_size, ?previous */
+	WIRE_OP_AUDIT_RECORDS,	/* from_seq, count, leaves; a data item with
+				   the records follows */
+	WIRE_OP_AUDIT_DONE,	/* count */
 	WIRE_OP__COUNT
 };
 

@@ -1,0 +1,856 @@
+/*
+ * audit — see audit.h. Command-line handling for the auditor's commands and
+ * the pull itself; verification is in auditverify.c, show and export in
+ * auditshow.c.
+ *
+ * A pull writes into a new directory and checks only what it must to write
+ * it correctly (the chunks are contiguous and complete, every length in
+ * bounds); whether the content can be trusted is for `audit verify`, which
+ * an auditor can run again at any time, on any machine, with the public key
+ * alone.
+ */
+#include "client/audit.h"
+#include "client/auditshow.h"
+#include "client/auditverify.h"
+#include "client/clientcfg.h"
+#include "client/conn.h"
+#include "client/failure.h"
+#include "client/output.h"
+#include "lib/auditfmt.h"
+#include "lib/util.h"
+#include "lib/wire.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SEKISHO_VERSION
+#define SEKISHO_VERSION "0.0.0"
+#endif
+#define SOFTWARE "sekisho/" SEKISHO_VERSION
+
+enum {
+	O_CONFIG = 256, O_BROKER, O_SERVER_NAME, O_CA, O_CERT, O_TLS_KEY,
+	O_TIMEOUT, O_JSON, O_SINCE, O_UNTIL, O_FROM, O_TO, O_OUT, O_PREVIOUS,
+	O_KEY, O_FORMAT, O_OUTPUT
+};
+
+static const struct option audit_opts[] = {
+	{ "config", required_argument, NULL, O_CONFIG },
+	{ "broker", required_argument, NULL, O_BROKER },
+	{ "server-name", required_argument, NULL, O_SERVER_NAME },
+	{ "ca", required_argument, NULL, O_CA },
+	{ "cert", required_argument, NULL, O_CERT },
+	{ "tls-key", required_argument, NULL, O_TLS_KEY },
+	{ "timeout", required_argument, NULL, O_TIMEOUT },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "since", required_argument, NULL, O_SINCE },
+	{ "until", required_argument, NULL, O_UNTIL },
+	{ "from-seq", required_argument, NULL, O_FROM },
+	{ "to-seq", required_argument, NULL, O_TO },
+	{ "out", required_argument, NULL, O_OUT },
+	{ "previous", required_argument, NULL, O_PREVIOUS },
+	{ "key", required_argument, NULL, O_KEY },
+	{ "format", required_argument, NULL, O_FORMAT },
+	{ "output", required_argument, NULL, O_OUTPUT },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const char audit_usage[] =
+"usage: sekisho audit pull (--since T1 [--until T2] | [--from-seq A]\n"
+"                          [--to-seq B]) --out DIR [--previous CHECKPOINT]\n"
+"       sekisho audit verify DIR --key KEYFILE [--previous CHECKPOINT]\n"
+"       sekisho audit show TRANSFER_ID DIR\n"
+"       sekisho audit export DIR --format csv|jsonl [--output FILE]\n"
+"\n"
+"The auditor's commands (監査人). pull fetches the audit trail of a period\n"
+"(T1, T2: YYYY-MM-DD in local time, or YYYY-MM-DDTHH:MM:SSZ, or with an\n"
+"offset such as +09:00) or of a range of record numbers, with the broker's\n"
+"signed checkpoint and the proofs, into the new directory DIR. It needs the\n"
+"auditor role. Keep checkpoint.note of each pull: given as --previous to\n"
+"the next pull and verify, it proves that nothing was removed or rewritten\n"
+"in between.\n"
+"\n"
+"verify checks DIR offline with the broker's verifier key only: signature,\n"
+"every record against the signed tree, order, completeness and, with\n"
+"--previous, that the log only grew. It names the first bad record.\n"
+"show prints every event of one transfer in a pulled DIR; export writes\n"
+"DIR's records as CSV (UTF-8 with BOM) or JSON Lines (stdout by default).\n"
+"\n"
+"Connection options as for the other commands (--config, --broker,\n"
+"--server-name, --ca, --cert, --timeout); --tls-key overrides the\n"
+"configuration's TLS key (here --key is the verifier key). --json prints\n"
+"pull and verify results as one JSON object.\n"
+"\n"
+"Exit status: 0 success, 1 usage, 2 local problem, 3 connection,\n"
+"4 refused (not an auditor), 5 broker or protocol error, 6 transfer not\n"
+"found, 7 verification failed. See docs/audit.md.\n";
+
+struct audit_args {
+	struct clientcfg_flags flags;
+	int json;
+	int help;
+	const char *since, *until, *from, *to, *out, *previous, *key;
+	const char *format, *output;
+	const char *sub;
+	int npos;
+	char **pos;
+	int printed;		/* the command printed its own failure */
+};
+
+/* ---- command line ------------------------------------------------------- */
+
+int
+audit_is_command(int argc, char **argv)
+{
+	static const char *const with_value[] = { "--config", "--broker",
+	    "--server-name", "--ca", "--cert", "--key", "--timeout", "--to",
+	    "--class", "--purpose", "--name", "--retries", "--otp", NULL };
+	int i;
+	size_t k;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return i + 1 < argc && strcmp(argv[i + 1], "audit") == 0;
+		if (argv[i][0] != '-')
+			return strcmp(argv[i], "audit") == 0;
+		if (argv[i][1] != '-' || strchr(argv[i], '=') != NULL)
+			continue;
+		for (k = 0; with_value[k] != NULL; k++)
+			if (strcmp(argv[i], with_value[k]) == 0) {
+				i++;
+				break;
+			}
+	}
+	return 0;
+}
+
+static int
+usage_fail(struct failure *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+usage_fail(struct failure *f, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return failure_set(f, SEKISHO_EXIT_USAGE, "usage", "%s (see sekisho "
+	    "audit --help)", msg);
+}
+
+static int
+parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
+{
+	char ab[128];
+	uint64_t v;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", audit_opts, NULL)) != -1) {
+		switch (c) {
+		case O_CONFIG:
+			a->flags.config = optarg;
+			break;
+		case O_BROKER:
+			a->flags.broker = optarg;
+			break;
+		case O_SERVER_NAME:
+			a->flags.server_name = optarg;
+			break;
+		case O_CA:
+			a->flags.ca = optarg;
+			break;
+		case O_CERT:
+			a->flags.cert = optarg;
+			break;
+		case O_TLS_KEY:
+			a->flags.key = optarg;
+			break;
+		case O_TIMEOUT:
+			if (util_parse_duration(optarg, &v) != 0 || v == 0 ||
+			    v > CLIENTCFG_MAX_TIMEOUT)
+				return usage_fail(f, "--timeout '%s': give 1 to "
+				    "3600 seconds", output_sanitize(optarg, ab,
+				    sizeof(ab)));
+			a->flags.timeout = (unsigned)v;
+			break;
+		case O_JSON:
+			a->json = 1;
+			break;
+		case O_SINCE:
+			a->since = optarg;
+			break;
+		case O_UNTIL:
+			a->until = optarg;
+			break;
+		case O_FROM:
+			a->from = optarg;
+			break;
+		case O_TO:
+			a->to = optarg;
+			break;
+		case O_OUT:
+			a->out = optarg;
+			break;
+		case O_PREVIOUS:
+			a->previous = optarg;
+			break;
+		case O_KEY:
+			a->key = optarg;
+			break;
+		case O_FORMAT:
+			a->format = optarg;
+			break;
+		case O_OUTPUT:
+			a->output = optarg;
+			break;
+		case 'h':
+			a->help = 1;
+			break;
+		case ':':
+			return usage_fail(f, "option %s needs a value",
+			    output_sanitize(argv[optind - 1], ab, sizeof(ab)));
+		default:
+			return usage_fail(f, "unknown option '%s'",
+			    output_sanitize(argv[optind - 1], ab, sizeof(ab)));
+		}
+	}
+	/* argv[optind] is "audit". */
+	if (optind < argc)
+		optind++;
+	if (optind < argc)
+		a->sub = argv[optind++];
+	a->npos = argc - optind;
+	a->pos = argv + optind;
+	return SEKISHO_EXIT_OK;
+}
+
+/* Decimal uint64; -1 on anything else. */
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 20)
+		return -1;
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * A time of the command line as RFC 3339 UTC ("...Z") for the broker:
+ * "YYYY-MM-DD" is a local date (its start, or its last second for an end),
+ * "YYYY-MM-DDTHH:MM:SSZ" is UTC, "YYYY-MM-DDTHH:MM:SS+09:00" has an offset.
+ */
+static int
+parse_when(const char *s, int end_of_day, char out[21])
+{
+	struct tm tm;
+	const char *rest;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(s) == 10) {
+		if ((rest = strptime(s, "%Y-%m-%d", &tm)) == NULL ||
+		    *rest != '\0')
+			return -1;
+		if (end_of_day) {
+			tm.tm_hour = 23;
+			tm.tm_min = 59;
+			tm.tm_sec = 59;
+		}
+		tm.tm_isdst = -1;
+		if ((t = mktime(&tm)) == (time_t)-1)
+			return -1;
+	} else {
+		if ((rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+			return -1;
+		t = timegm(&tm);
+		if (strcmp(rest, "Z") == 0)
+			;
+		else if (strlen(rest) == 6 && (rest[0] == '+' ||
+		    rest[0] == '-') && rest[3] == ':' &&
+		    strspn(rest + 1, "0123456789") == 2 &&
+		    strspn(rest + 4, "0123456789") == 2) {
+			int off = ((rest[1] - '0') * 10 + (rest[2] - '0')) *
+			    3600 + ((rest[4] - '0') * 10 + (rest[5] - '0')) * 60;
+
+			t += rest[0] == '+' ? -off : off;
+		} else
+			return -1;
+	}
+	if (t < 0)
+		return -1;
+	util_time_rfc3339(t, out);
+	return 0;
+}
+
+static const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h != NULL && h[0] == '/')
+		return h;
+	pw = getpwuid(getuid());
+	return pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/' ?
+	    pw->pw_dir : NULL;
+}
+
+static int
+conn_fail(int rc, const char *err, struct failure *f)
+{
+	switch (rc) {
+	case CONN_ELOCAL:
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "local", "%s", err);
+	case CONN_ENET:
+		return failure_set(f, SEKISHO_EXIT_CONN, "connection", "%s",
+		    err);
+	case CONN_ETLS:
+		return failure_set(f, SEKISHO_EXIT_CONN, "tls", "%s", err);
+	default:
+		return failure_set(f, SEKISHO_EXIT_BROKER, "protocol", "%s",
+		    err);
+	}
+}
+
+/* ---- pull --------------------------------------------------------------- */
+
+/* Writes a whole buffer to a new file in dir (0644, fsynced). */
+static int
+write_new(const char *dir, const char *name, const void *buf, size_t len,
+    char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	size_t done = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return util_err(err, errlen, "%s: %s", path, strerror(errno));
+	while (done < len) {
+		ssize_t n = write(fd, (const uint8_t *)buf + done, len - done);
+
+		if (n <= 0) {
+			close(fd);
+			return util_err(err, errlen, "%s: %s", path,
+			    n < 0 ? strerror(errno) : "short write");
+		}
+		done += (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0)
+		return util_err(err, errlen, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+static int
+append_fd(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, (const uint8_t *)buf + done, len - done);
+
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* The size a checkpoint file names, read without checking its signature
+ * (verify does that); for asking the broker for a consistency proof. */
+static int
+previous_size(const char *path, uint64_t *size, char *err, size_t errlen)
+{
+	struct note_checkpoint cp;
+	char *buf, *sep, *p;
+	size_t len;
+
+	if (auditverify_read_small(path, AUDITVERIFY_NOTE_MAX, &buf, &len, err,
+	    errlen) != 0)
+		return -1;
+	/* The text ends at the last blank line. */
+	sep = NULL;
+	for (p = buf; (p = strstr(p, "\n\n")) != NULL; p++)
+		sep = p;
+	if (sep == NULL || note_checkpoint_parse(buf, (size_t)(sep - buf) + 1,
+	    &cp, err, errlen) != 0) {
+		free(buf);
+		return util_err(err, errlen, "%s is not a signed checkpoint",
+		    path);
+	}
+	free(buf);
+	*size = cp.size;
+	return 0;
+}
+
+/* Hashes of a proof field: a multiple of 32 bytes, at most 64 of them. */
+static int
+take_hashes(const struct wire_msg *m, const char *key,
+    uint8_t (*out)[AUDITFMT_HASH_LEN], size_t *n)
+{
+	size_t len = 0;
+	const uint8_t *p = wire_msg_bytes(m, key, &len);
+
+	*n = 0;
+	if (p == NULL)
+		return len == 0 ? 0 : -1;
+	if (len % AUDITFMT_HASH_LEN != 0 ||
+	    len / AUDITFMT_HASH_LEN > AUDITFMT_PROOF_MAX)
+		return -1;
+	memcpy(out, p, len);
+	*n = len / AUDITFMT_HASH_LEN;
+	return 0;
+}
+
+static int
+cmd_pull(const struct audit_args *a, struct failure *f)
+{
+	struct clientcfg cfg;
+	struct clientcfg_env env;
+	struct conn *c = NULL;
+	struct wire_msg req, m;
+	struct auditfmt_proof *proof = NULL;
+	char err[1024], since[21], until[21], ab[128], *text = NULL;
+	const char *note;
+	uint8_t *buf = NULL;
+	uint64_t from = 0, to = 0, prev = 0, expect, got = 0;
+	size_t len, textlen;
+	int rc, rfd = -1, lfd = -1, ret;
+	struct stat sb;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&m, 0, sizeof(m));
+	if (a->npos != 0)
+		return usage_fail(f, "pull takes no arguments besides options");
+	if (a->out == NULL)
+		return usage_fail(f, "pull needs --out DIR");
+	if ((a->since != NULL || a->until != NULL) &&
+	    (a->from != NULL || a->to != NULL))
+		return usage_fail(f, "give a period (--since, --until) or record "
+		    "numbers (--from-seq, --to-seq), not both");
+	if (a->until != NULL && a->since == NULL)
+		return usage_fail(f, "--until needs --since");
+	if (a->since != NULL && parse_when(a->since, 0, since) != 0)
+		return usage_fail(f, "--since '%s' is not a date or time",
+		    output_sanitize(a->since, ab, sizeof(ab)));
+	if (a->until != NULL && parse_when(a->until, 1, until) != 0)
+		return usage_fail(f, "--until '%s' is not a date or time",
+		    output_sanitize(a->until, ab, sizeof(ab)));
+	if ((a->from != NULL && parse_u64(a->from, &from) != 0) ||
+	    (a->to != NULL && parse_u64(a->to, &to) != 0))
+		return usage_fail(f, "--from-seq and --to-seq take record "
+		    "numbers");
+	if (a->from != NULL && a->to != NULL && to < from)
+		return usage_fail(f, "--to-seq is before --from-seq");
+	if (a->previous != NULL && previous_size(a->previous, &prev, err,
+	    sizeof(err)) != 0)
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "previous", "%s", err);
+	if (stat(a->out, &sb) == 0)
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "out", "%s exists "
+		    "already; pull into a new directory", output_sanitize(a->out,
+		    ab, sizeof(ab)));
+
+	env.sekisho_config = getenv("SEKISHO_CONFIG");
+	env.home = home_dir();
+	if (clientcfg_load(&a->flags, &env, &cfg, err, sizeof(err)) != 0)
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "config", "%s", err);
+	if ((rc = conn_open(&cfg, SOFTWARE, &c, &m, err, sizeof(err))) !=
+	    CONN_OK) {
+		if (m.op == WIRE_OP_ERROR) {
+			ret = failure_from_broker(f, &m);
+			wire_msg_clear(&m);
+		} else
+			ret = conn_fail(rc, err, f);
+		clientcfg_free(&cfg);
+		return ret;
+	}
+	wire_msg_init(&req, WIRE_OP_AUDIT_PULL, conn_next_id(c));
+	if (a->since != NULL)
+		wire_msg_set_text(&req, "since", since);
+	if (a->until != NULL)
+		wire_msg_set_text(&req, "until", until);
+	if (a->from != NULL)
+		wire_msg_set_uint(&req, "from_seq", from);
+	if (a->to != NULL)
+		wire_msg_set_uint(&req, "to_seq", to);
+	if (a->previous != NULL)
+		wire_msg_set_uint(&req, "previous", prev);
+	rc = conn_send_msg(c, &req, err, sizeof(err));
+	wire_msg_clear(&req);
+	if (rc != CONN_OK || (rc = conn_recv_msg(c, &m, err,
+	    sizeof(err))) != CONN_OK) {
+		ret = conn_fail(rc, err, f);
+		goto out;
+	}
+	if (m.op == WIRE_OP_ERROR) {
+		ret = failure_from_broker(f, &m);
+		goto out;
+	}
+	if ((proof = calloc(1, sizeof(*proof))) == NULL ||
+	    (buf = malloc(WIRE_MAX_CHUNK)) == NULL) {
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "memory", "out of "
+		    "memory");
+		goto out;
+	}
+	note = wire_msg_text(&m, "checkpoint");
+	if (m.op != WIRE_OP_AUDIT_HEAD || note == NULL ||
+	    wire_msg_uint(&m, "tree_size", &proof->tree_size) != 0 ||
+	    wire_msg_uint(&m, "from_seq", &proof->from_seq) != 0 ||
+	    wire_msg_uint(&m, "count", &proof->count) != 0 ||
+	    take_hashes(&m, "left", proof->left, &proof->nleft) != 0 ||
+	    take_hashes(&m, "right", proof->right, &proof->nright) != 0 ||
+	    take_hashes(&m, "previous", proof->previous,
+	    &proof->nprevious) != 0) {
+		ret = failure_set(f, SEKISHO_EXIT_BROKER, "protocol", "the "
+		    "broker's answer to the pull is not an audit head");
+		goto out;
+	}
+	proof->has_previous = wire_msg_uint(&m, "previous_size",
+	    &proof->previous_size) == 0;
+	if (mkdir(a->out, 0755) != 0) {
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "mkdir %s: %s",
+		    output_sanitize(a->out, ab, sizeof(ab)), strerror(errno));
+		goto out;
+	}
+	if (write_new(a->out, "checkpoint.note", note, strlen(note), err,
+	    sizeof(err)) != 0 || auditfmt_proof_format(proof, &text, &textlen,
+	    err, sizeof(err)) != 0 || write_new(a->out, "proof.txt", text,
+	    textlen, err, sizeof(err)) != 0) {
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "%s", err);
+		goto out;
+	}
+	if (a->previous != NULL) {
+		char *pbuf;
+		size_t plen;
+
+		if (auditverify_read_small(a->previous, AUDITVERIFY_NOTE_MAX,
+		    &pbuf, &plen, err, sizeof(err)) != 0) {
+			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "%s",
+			    err);
+			goto out;
+		}
+		rc = write_new(a->out, "previous.note", pbuf, plen, err,
+		    sizeof(err));
+		free(pbuf);
+		if (rc != 0) {
+			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "%s",
+			    err);
+			goto out;
+		}
+	}
+	{
+		char rp[PATH_MAX], lp[PATH_MAX];
+
+		snprintf(rp, sizeof(rp), "%s/records.audit", a->out);
+		snprintf(lp, sizeof(lp), "%s/leaves.bin", a->out);
+		rfd = open(rp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		lfd = open(lp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (rfd == -1 || lfd == -1) {
+			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "%s: %s",
+			    rfd == -1 ? rp : lp, strerror(errno));
+			goto out;
+		}
+	}
+	expect = proof->from_seq;
+	for (;;) {
+		const uint8_t *leaves;
+		uint64_t first = 0, count = 0;
+		size_t llen = 0;
+
+		wire_msg_clear(&m);
+		if ((rc = conn_recv_msg(c, &m, err, sizeof(err))) != CONN_OK) {
+			ret = conn_fail(rc, err, f);
+			goto out;
+		}
+		if (m.op == WIRE_OP_ERROR) {
+			ret = failure_from_broker(f, &m);
+			goto out;
+		}
+		if (m.op == WIRE_OP_AUDIT_DONE) {
+			if (wire_msg_uint(&m, "count", &count) != 0 ||
+			    count != got || got != proof->count) {
+				ret = failure_set(f, SEKISHO_EXIT_BROKER,
+				    "protocol", "the broker ended the pull "
+				    "after %" PRIu64 " of %" PRIu64 " records",
+				    got, proof->count);
+				goto out;
+			}
+			break;
+		}
+		leaves = wire_msg_bytes(&m, "leaves", &llen);
+		if (m.op != WIRE_OP_AUDIT_RECORDS ||
+		    wire_msg_uint(&m, "from_seq", &first) != 0 ||
+		    wire_msg_uint(&m, "count", &count) != 0 || first != expect ||
+		    leaves == NULL || llen != count * AUDITFMT_HASH_LEN ||
+		    count > proof->count - got) {
+			ret = failure_set(f, SEKISHO_EXIT_BROKER, "protocol",
+			    "unexpected message in the pull after record %"
+			    PRIu64, expect);
+			goto out;
+		}
+		if ((rc = conn_recv_data(c, buf, WIRE_MAX_CHUNK, &len, err,
+		    sizeof(err))) != CONN_OK) {
+			ret = conn_fail(rc, err, f);
+			goto out;
+		}
+		if (append_fd(lfd, leaves, llen) != 0 ||
+		    append_fd(rfd, buf, len) != 0) {
+			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "writing "
+			    "%s: %s", output_sanitize(a->out, ab, sizeof(ab)),
+			    strerror(errno));
+			goto out;
+		}
+		got += count;
+		expect += count;
+	}
+	if (fsync(rfd) != 0 || fsync(lfd) != 0) {
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "fsync: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if (a->previous != NULL && !proof->has_previous) {
+		ret = failure_set(f, AUDIT_EXIT_INVALID, "rollback", "the "
+		    "broker's latest checkpoint has %" PRIu64 " records, fewer "
+		    "than the %" PRIu64 " of your previous checkpoint: the log "
+		    "was rolled back (the pull is in %s for inspection)",
+		    proof->tree_size, prev, output_sanitize(a->out, ab,
+		    sizeof(ab)));
+		goto out;
+	}
+	if (a->json) {
+		struct output_json j;
+
+		output_json_begin(&j, stdout);
+		output_json_str(&j, "dir", a->out);
+		output_json_uint(&j, "from_seq", proof->from_seq);
+		output_json_uint(&j, "count", got);
+		output_json_uint(&j, "tree_size", proof->tree_size);
+		if (proof->has_previous)
+			output_json_uint(&j, "previous_size",
+			    proof->previous_size);
+		output_json_end(&j);
+	} else {
+		printf("pulled %" PRIu64 " records", got);
+		if (got > 0)
+			printf(" (%" PRIu64 " to %" PRIu64 ")", proof->from_seq,
+			    proof->from_seq + got - 1);
+		printf(" of a trail of %" PRIu64 " into %s\n",
+		    proof->tree_size, output_sanitize(a->out, ab, sizeof(ab)));
+		printf("verify with: sekisho audit verify %s --key KEYFILE%s\n",
+		    output_sanitize(a->out, ab, sizeof(ab)), a->previous !=
+		    NULL ? " --previous CHECKPOINT" : "");
+	}
+	ret = SEKISHO_EXIT_OK;
+out:
+	if (rfd != -1)
+		close(rfd);
+	if (lfd != -1)
+		close(lfd);
+	wire_msg_clear(&m);
+	conn_close(c);
+	clientcfg_free(&cfg);
+	free(text);
+	free(buf);
+	free(proof);
+	return ret;
+}
+
+/* ---- verify, show, export ------------------------------------------------- */
+
+static int
+cmd_verify(struct audit_args *a, struct failure *f)
+{
+	struct auditverify_result res;
+	char err[1024];
+
+	if (a->npos != 1)
+		return usage_fail(f, "verify takes one directory");
+	if (a->key == NULL)
+		return usage_fail(f, "verify needs --key KEYFILE (the broker's "
+		    "verifier key)");
+	if (auditverify_dir(a->pos[0], a->key, a->previous, &res, err,
+	    sizeof(err)) != 0)
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "verify", "%s", err);
+	if (a->json) {
+		struct output_json j;
+
+		output_json_begin(&j, stdout);
+		output_json_bool(&j, "ok", res.v.fault == AUDITFMT_FAULT_NONE);
+		output_json_str(&j, "origin", res.origin);
+		output_json_uint(&j, "tree_size", res.tree_size);
+		output_json_uint(&j, "from_seq", res.from_seq);
+		output_json_uint(&j, "records", res.count);
+		if (res.has_previous)
+			output_json_uint(&j, "previous_size",
+			    res.previous_size);
+		if (res.v.fault != AUDITFMT_FAULT_NONE) {
+			output_json_str(&j, "fault",
+			    auditfmt_fault_name(res.v.fault));
+			if (res.v.has_seq)
+				output_json_uint(&j, "seq", res.v.seq);
+			output_json_str(&j, "message", res.v.msg);
+		}
+		output_json_end(&j);
+	}
+	if (res.v.fault != AUDITFMT_FAULT_NONE) {
+		char safe[600];
+
+		fprintf(stderr, "sekisho: verification FAILED (%s%s): %s\n",
+		    auditfmt_fault_name(res.v.fault), res.v.has_seq ?
+		    ", first bad record" : "", output_sanitize(res.v.msg, safe,
+		    sizeof(safe)));
+		if (res.v.has_seq)
+			fprintf(stderr, "sekisho: first bad record: %" PRIu64
+			    "\n", res.v.seq);
+		a->printed = 1;
+		return AUDIT_EXIT_INVALID;
+	}
+	if (!a->json) {
+		printf("OK: %" PRIu64 " records", res.count);
+		if (res.count > 0)
+			printf(" (%" PRIu64 " to %" PRIu64 ")", res.from_seq,
+			    res.from_seq + res.count - 1);
+		printf(" are intact, complete and in order in the trail of %"
+		    PRIu64 " records signed by %s", res.tree_size, res.origin);
+		if (res.has_previous)
+			printf("; it extends your previous checkpoint of %"
+			    PRIu64 " records", res.previous_size);
+		printf("\n");
+	}
+	return SEKISHO_EXIT_OK;
+}
+
+static int
+cmd_show(const struct audit_args *a, struct failure *f)
+{
+	char err[1024], ab[128];
+	int n;
+
+	if (a->npos != 2)
+		return usage_fail(f, "show takes a transfer id and a pulled "
+		    "directory");
+	if (!util_is_id(a->pos[0]))
+		return usage_fail(f, "'%s' is not a transfer id (32 lowercase "
+		    "hex digits)", output_sanitize(a->pos[0], ab, sizeof(ab)));
+	if ((n = auditshow_transfer(a->pos[1], a->pos[0], stdout, err,
+	    sizeof(err))) < 0)
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "show", "%s", err);
+	if (n == 0)
+		return failure_set(f, SEKISHO_EXIT_NOTFOUND, "not_found", "no "
+		    "record of transfer %s in %s", a->pos[0],
+		    output_sanitize(a->pos[1], ab, sizeof(ab)));
+	return SEKISHO_EXIT_OK;
+}
+
+static int
+cmd_export(const struct audit_args *a, struct failure *f)
+{
+	enum auditshow_format fmt;
+	char err[1024], ab[128];
+	FILE *out = stdout;
+	long n;
+
+	if (a->npos != 1)
+		return usage_fail(f, "export takes one directory");
+	if (a->format == NULL)
+		return usage_fail(f, "export needs --format csv or jsonl");
+	if (strcmp(a->format, "csv") == 0)
+		fmt = AUDITSHOW_CSV;
+	else if (strcmp(a->format, "jsonl") == 0)
+		fmt = AUDITSHOW_JSONL;
+	else
+		return usage_fail(f, "--format '%s': give csv or jsonl",
+		    output_sanitize(a->format, ab, sizeof(ab)));
+	if (a->output != NULL) {
+		int fd = open(a->output, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0644);
+
+		if (fd == -1 || (out = fdopen(fd, "w")) == NULL) {
+			if (fd != -1)
+				close(fd);
+			return failure_set(f, SEKISHO_EXIT_LOCAL, "output",
+			    "%s: %s", output_sanitize(a->output, ab,
+			    sizeof(ab)), strerror(errno));
+		}
+	}
+	n = auditshow_export(a->pos[0], fmt, out, err, sizeof(err));
+	if (out != stdout && fclose(out) != 0 && n >= 0)
+		n = util_err(err, sizeof(err), "%s: %s", a->output,
+		    strerror(errno));
+	if (n < 0)
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "export", "%s", err);
+	return SEKISHO_EXIT_OK;
+}
+
+int
+audit_main(int argc, char **argv)
+{
+	struct audit_args a;
+	struct failure f;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	rc = parse_args(argc, argv, &a, &f);
+	if (rc == SEKISHO_EXIT_OK) {
+		if (a.help || a.sub == NULL || strcmp(a.sub, "help") == 0) {
+			fputs(audit_usage, a.sub == NULL && !a.help ? stderr :
+			    stdout);
+			rc = a.sub == NULL && !a.help ? SEKISHO_EXIT_USAGE :
+			    SEKISHO_EXIT_OK;
+			if (rc != SEKISHO_EXIT_OK)
+				failure_set(&f, rc, "usage", "no audit command "
+				    "given");
+		} else if (strcmp(a.sub, "pull") == 0)
+			rc = cmd_pull(&a, &f);
+		else if (strcmp(a.sub, "verify") == 0)
+			rc = cmd_verify(&a, &f);
+		else if (strcmp(a.sub, "show") == 0)
+			rc = cmd_show(&a, &f);
+		else if (strcmp(a.sub, "export") == 0)
+			rc = cmd_export(&a, &f);
+		else {
+			char ab[128];
+
+			rc = usage_fail(&f, "unknown audit command '%s'",
+			    output_sanitize(a.sub, ab, sizeof(ab)));
+		}
+	}
+	if (rc != SEKISHO_EXIT_OK && !a.printed)
+		failure_print(&f, a.json, stdout, stderr);
+	if (fflush(stdout) != 0 && rc == SEKISHO_EXIT_OK)
+		rc = SEKISHO_EXIT_LOCAL;
+	return rc;
+}

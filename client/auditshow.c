@@ -1,0 +1,337 @@
+/*
+ * auditshow — see auditshow.h. Records are decoded with lib/auditfmt's
+ * strict decoder, whose text values point into the record; they are copied
+ * into bounded buffers only where a NUL-terminated string is needed.
+ */
+#include "client/auditshow.h"
+#include "client/output.h"
+#include "lib/auditfmt.h"
+#include "lib/cborjson.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define SHOW_TEXT 1024		/* bytes of one value shown */
+
+typedef int (*record_fn)(const uint8_t *rec, size_t len,
+    const struct auditfmt_record *r, void *arg, char *err, size_t errlen);
+
+/* Calls fn for every record of dir/records.audit, decoded. */
+static long
+each_record(const char *dir, record_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	struct auditfmt_reader *rd = NULL;
+	struct auditfmt_record *r;
+	struct auditfmt_head h;
+	const uint8_t *rec;
+	char path[PATH_MAX], why[256];
+	uint64_t off;
+	long n = 0;
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/records.audit", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return util_err(err, errlen, "%s: %s", path, strerror(errno));
+	if ((r = malloc(sizeof(*r))) == NULL ||
+	    auditfmt_reader_open(fd, 0, UINT64_MAX, &rd, err, errlen) != 0) {
+		free(r);
+		close(fd);
+		return r == NULL ? util_err(err, errlen, "out of memory") : -1;
+	}
+	for (;;) {
+		rc = auditfmt_reader_next(rd, &rec, &off, &h, why, sizeof(why));
+		if (rc == AUDITFMT_READ_END)
+			break;
+		if (rc == AUDITFMT_READ_TORN) {
+			n = util_err(err, errlen, "%s: incomplete record at "
+			    "offset %" PRIu64 " (run sekisho audit verify)",
+			    path, off);
+			break;
+		}
+		if (rc < 0 || auditfmt_decode(rec, h.len, r, why,
+		    sizeof(why)) != 0) {
+			n = util_err(err, errlen, "%s: record at offset %"
+			    PRIu64 ": %s (run sekisho audit verify)", path, off,
+			    why);
+			break;
+		}
+		if (fn(rec, h.len, r, arg, err, errlen) != 0) {
+			n = -1;
+			break;
+		}
+		n++;
+	}
+	auditfmt_reader_free(rd);
+	free(r);
+	close(fd);
+	return n;
+}
+
+/* A text value as a NUL-terminated copy (cut at SHOW_TEXT bytes). */
+static const char *
+cstr(const struct auditfmt_text *t, char *buf, size_t buflen)
+{
+	size_t n;
+
+	if (t->p == NULL)
+		return "";
+	n = t->len < buflen - 1 ? t->len : buflen - 1;
+	memcpy(buf, t->p, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int
+text_is(const struct auditfmt_text *t, const char *s)
+{
+	return t->p != NULL && t->len == strlen(s) &&
+	    memcmp(t->p, s, t->len) == 0;
+}
+
+/* ---- show ------------------------------------------------------------------ */
+
+struct show {
+	const char *transfer;
+	FILE *out;
+	long found;
+};
+
+static void
+show_field(FILE *out, const char *name, const struct auditfmt_text *t)
+{
+	char raw[SHOW_TEXT], safe[SHOW_TEXT + 8];
+
+	if (t->p == NULL || t->len == 0)
+		return;
+	fprintf(out, " %s=%s", name, output_sanitize(cstr(t, raw,
+	    sizeof(raw)), safe, sizeof(safe)));
+}
+
+static int
+show_one(const uint8_t *rec, size_t len, const struct auditfmt_record *r,
+    void *arg, char *err, size_t errlen)
+{
+	struct show *sh = arg;
+	char raw[SHOW_TEXT], safe[SHOW_TEXT + 8], hex[2 * 64 + 1];
+	size_t i;
+
+	(void)rec;
+	(void)len;
+	(void)err;
+	(void)errlen;
+	if (!text_is(&r->transfer, sh->transfer))
+		return 0;
+	sh->found++;
+	fprintf(sh->out, "%" PRIu64 "  %s", r->seq,
+	    output_sanitize(cstr(&r->time, raw, sizeof(raw)), safe,
+	    sizeof(safe)));
+	fprintf(sh->out, "  %s ", output_sanitize(cstr(&r->type, raw,
+	    sizeof(raw)), safe, sizeof(safe)));
+	/* Only a clock that was not known to be synchronised is worth a
+	 * word: the time of such a record may be off. */
+	if (r->clock.p != NULL && !text_is(&r->clock, AUDITFMT_CLOCK_SYNCED))
+		show_field(sh->out, "clock", &r->clock);
+	show_field(sh->out, "user", &r->user);
+	show_field(sh->out, "dept", &r->dept);
+	show_field(sh->out, "terminal", &r->terminal);
+	show_field(sh->out, "peer", &r->peer);
+	show_field(sh->out, "interface", &r->interface);
+	show_field(sh->out, "service", &r->service);
+	for (i = 0; i < r->ndetails; i++) {
+		const struct auditfmt_detail *d = &r->details[i];
+
+		fprintf(sh->out, " %s=", output_sanitize(cstr(&d->key, raw,
+		    sizeof(raw)), safe, sizeof(safe)));
+		switch (d->type) {
+		case AUDITFMT_V_TEXT: {
+			struct auditfmt_text t = { (const char *)d->data,
+			    d->len };
+
+			fprintf(sh->out, "\"%s\"", output_sanitize(cstr(&t, raw,
+			    sizeof(raw)), safe, sizeof(safe)));
+			break;
+		}
+		case AUDITFMT_V_UINT:
+			fprintf(sh->out, "%" PRIu64, d->u);
+			break;
+		case AUDITFMT_V_BOOL:
+			fputs(d->u ? "true" : "false", sh->out);
+			break;
+		case AUDITFMT_V_BYTES:
+			util_hex(d->data, d->len < 64 ? d->len : 64, hex);
+			fprintf(sh->out, "%s%s", hex, d->len > 64 ? "..." : "");
+			break;
+		}
+	}
+	fputc('\n', sh->out);
+	return 0;
+}
+
+int
+auditshow_transfer(const char *dir, const char *transfer, FILE *out,
+    char *err, size_t errlen)
+{
+	struct show sh = { transfer, out, 0 };
+
+	if (each_record(dir, show_one, &sh, err, errlen) < 0)
+		return -1;
+	return (int)sh.found;
+}
+
+/* ---- export ------------------------------------------------------------------ */
+
+struct export {
+	enum auditshow_format fmt;
+	FILE *out;
+};
+
+/* One CSV field: quoted when needed, defused against formulas. */
+static void
+csv_field(FILE *out, const char *p, size_t len, int first)
+{
+	size_t i;
+	int quote = 0, defuse;
+
+	if (!first)
+		fputc(',', out);
+	defuse = len > 0 && strchr("=+-@\t\r", p[0]) != NULL;
+	for (i = 0; i < len; i++)
+		if (p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r')
+			quote = 1;
+	if (quote)
+		fputc('"', out);
+	if (defuse)
+		fputc('\'', out);
+	for (i = 0; i < len; i++) {
+		if (p[i] == '"')
+			fputc('"', out);
+		fputc(p[i], out);
+	}
+	if (quote)
+		fputc('"', out);
+}
+
+static void
+csv_text(FILE *out, const struct auditfmt_text *t)
+{
+	csv_field(out, t->p != NULL ? t->p : "", t->p != NULL ? t->len : 0, 0);
+}
+
+/* The details as one JSON object, malloc'd. */
+static char *
+details_json(const struct auditfmt_record *r)
+{
+	char *buf = NULL, hex[2 * 256 + 1];
+	size_t cap = 0, i;
+	FILE *f = open_memstream(&buf, &cap);
+
+	if (f == NULL)
+		return NULL;
+	fputc('{', f);
+	for (i = 0; i < r->ndetails; i++) {
+		const struct auditfmt_detail *d = &r->details[i];
+		char *q = output_json_quote(d->key.p, d->key.len), *v = NULL;
+
+		if (i > 0)
+			fputc(',', f);
+		fprintf(f, "%s:", q != NULL ? q : "\"\"");
+		free(q);
+		switch (d->type) {
+		case AUDITFMT_V_TEXT:
+			v = output_json_quote((const char *)d->data, d->len);
+			fputs(v != NULL ? v : "\"\"", f);
+			free(v);
+			break;
+		case AUDITFMT_V_UINT:
+			fprintf(f, "%" PRIu64, d->u);
+			break;
+		case AUDITFMT_V_BOOL:
+			fputs(d->u ? "true" : "false", f);
+			break;
+		case AUDITFMT_V_BYTES: {
+			size_t done = 0;
+
+			fputc('"', f);
+			while (done < d->len) {
+				size_t n = d->len - done < 256 ?
+				    d->len - done : 256;
+
+				util_hex(d->data + done, n, hex);
+				fputs(hex, f);
+				done += n;
+			}
+			fputc('"', f);
+			break;
+		}
+		}
+	}
+	fputc('}', f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int
+export_one(const uint8_t *rec, size_t len, const struct auditfmt_record *r,
+    void *arg, char *err, size_t errlen)
+{
+	struct export *ex = arg;
+	char num[24], hex[UTIL_SHA256_HEX + 1], *json;
+	uint8_t sha[UTIL_SHA256_LEN];
+	unsigned int shalen = sizeof(sha);
+
+	if (ex->fmt == AUDITSHOW_JSONL) {
+		if (cborjson_encode(rec, len, &json, err, errlen) != 0)
+			return -1;
+		fprintf(ex->out, "%s\n", json);
+		free(json);
+		return 0;
+	}
+	snprintf(num, sizeof(num), "%" PRIu64, r->seq);
+	csv_field(ex->out, num, strlen(num), 1);
+	csv_text(ex->out, &r->time);
+	csv_text(ex->out, &r->clock);
+	csv_text(ex->out, &r->type);
+	csv_text(ex->out, &r->user);
+	csv_text(ex->out, &r->dept);
+	csv_text(ex->out, &r->terminal);
+	csv_text(ex->out, &r->cert_fp);
+	csv_text(ex->out, &r->peer);
+	csv_text(ex->out, &r->transfer);
+	csv_text(ex->out, &r->interface);
+	csv_text(ex->out, &r->service);
+	if ((json = details_json(r)) == NULL)
+		return util_err(err, errlen, "out of memory");
+	csv_field(ex->out, json, strlen(json), 0);
+	free(json);
+	if (EVP_Digest(rec, len, sha, &shalen, EVP_sha256(), NULL) != 1)
+		return util_err(err, errlen, "SHA-256 failed");
+	util_hex(sha, sizeof(sha), hex);
+	csv_field(ex->out, hex, strlen(hex), 0);
+	fputs("\r\n", ex->out);
+	return 0;
+}
+
+long
+auditshow_export(const char *dir, enum auditshow_format fmt, FILE *out,
+    char *err, size_t errlen)
+{
+	struct export ex = { fmt, out };
+
+	if (fmt == AUDITSHOW_CSV)
+		fputs("\xef\xbb\xbf" "seq,time,clock,type,user,dept,terminal,"
+		    "cert_fp,peer,transfer,interface,service,details,"
+		    "record_sha256\r\n", out);
+	return each_record(dir, export_one, &ex, err, errlen);
+}

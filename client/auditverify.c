@@ -1,0 +1,214 @@
+/*
+ * auditverify — see auditverify.h. The checks themselves are lib/auditfmt's
+ * verifier (shared with the broker's tests and the benchmark); this file
+ * reads the pulled files with bounds and runs it. leaves.bin is mapped, not
+ * read, so a long pull costs no heap.
+ */
+#include "client/auditverify.h"
+#include "lib/util.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+auditverify_read_small(const char *path, size_t max, char **out, size_t *len,
+    char *err, size_t errlen)
+{
+	struct stat sb;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	*out = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return util_err(err, errlen, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    (uint64_t)sb.st_size > max) {
+		close(fd);
+		return util_err(err, errlen, "%s: not a regular file of at most "
+		    "%zu bytes", path, max);
+	}
+	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		close(fd);
+		return util_err(err, errlen, "out of memory");
+	}
+	n = read(fd, buf, (size_t)sb.st_size);
+	close(fd);
+	if (n != sb.st_size) {
+		free(buf);
+		return util_err(err, errlen, "%s: short read", path);
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = (size_t)n;
+	return 0;
+}
+
+static void
+verdict(struct auditfmt_verdict *v, enum auditfmt_fault f, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+static void
+verdict(struct auditfmt_verdict *v, enum auditfmt_fault f, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	memset(v, 0, sizeof(*v));
+	v->fault = f;
+	va_start(ap, fmt);
+	vsnprintf(v->msg, sizeof(v->msg), fmt, ap);
+	va_end(ap);
+}
+
+/* Opens a checkpoint file against the key. 0, or 1 with the verdict. */
+static int
+open_checkpoint(const char *path, const struct note_verifier *vk,
+    struct note_checkpoint *cp, struct auditfmt_verdict *v, char *err,
+    size_t errlen)
+{
+	char *buf, why[256];
+	size_t len;
+
+	if (auditverify_read_small(path, AUDITVERIFY_NOTE_MAX, &buf, &len, err,
+	    errlen) != 0)
+		return -1;
+	if (note_checkpoint_open(buf, len, vk, 1, vk->name, cp, why,
+	    sizeof(why)) != 0) {
+		free(buf);
+		verdict(v, AUDITFMT_FAULT_SIGNATURE, "%s is not a checkpoint "
+		    "signed by the key %s (%s): it was changed, or comes from "
+		    "another key or log", path, vk->name, why);
+		return 1;
+	}
+	free(buf);
+	return 0;
+}
+
+int
+auditverify_dir(const char *dir, const char *keyfile, const char *previous,
+    struct auditverify_result *res, char *err, size_t errlen)
+{
+	struct auditfmt_proof *proof = NULL;
+	struct auditfmt_reader *rd = NULL;
+	struct auditfmt_verify *vf = NULL;
+	struct note_verifier vk;
+	struct note_checkpoint cp, prev;
+	struct auditfmt_head h;
+	struct stat sb;
+	const uint8_t *rec;
+	void *map = MAP_FAILED;
+	char path[PATH_MAX], why[512], *text = NULL;
+	size_t len, maplen = 0;
+	uint64_t off;
+	int rc, fd = -1, ret = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (note_verifier_load(keyfile, &vk, err, errlen) != 0)
+		return -1;
+	util_strlcpy(res->origin, vk.name, sizeof(res->origin));
+
+	snprintf(path, sizeof(path), "%s/checkpoint.note", dir);
+	if ((rc = open_checkpoint(path, &vk, &cp, &res->v, err, errlen)) != 0)
+		return rc < 0 ? -1 : 0;
+	res->tree_size = cp.size;
+
+	snprintf(path, sizeof(path), "%s/proof.txt", dir);
+	if ((proof = malloc(sizeof(*proof))) == NULL ||
+	    (vf = malloc(sizeof(*vf))) == NULL) {
+		util_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (auditverify_read_small(path, AUDITFMT_PROOF_TEXT_MAX, &text, &len,
+	    err, errlen) != 0)
+		goto out;
+	if (auditfmt_proof_parse(text, len, proof, why, sizeof(why)) != 0) {
+		verdict(&res->v, AUDITFMT_FAULT_PROOF, "%s: %s", path, why);
+		ret = 0;
+		goto out;
+	}
+	res->from_seq = proof->from_seq;
+
+	/* The leaf hashes, mapped. */
+	snprintf(path, sizeof(path), "%s/leaves.bin", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		util_err(err, errlen, "%s: %s", path, fd == -1 ?
+		    strerror(errno) : "not a regular file");
+		goto out;
+	}
+	maplen = (size_t)sb.st_size;
+	if (maplen > 0 && (map = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE,
+	    fd, 0)) == MAP_FAILED) {
+		util_err(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (maplen % AUDITFMT_HASH_LEN != 0) {
+		verdict(&res->v, AUDITFMT_FAULT_PROOF, "%s is %zu bytes, not a "
+		    "whole number of 32-byte hashes", path, maplen);
+		ret = 0;
+		goto out;
+	}
+	auditfmt_verify_begin(vf, &cp, proof,
+	    (const uint8_t (*)[AUDITFMT_HASH_LEN])(maplen > 0 ? map : NULL),
+	    maplen / AUDITFMT_HASH_LEN);
+
+	/* The records, in file order. */
+	snprintf(path, sizeof(path), "%s/records.audit", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		util_err(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (auditfmt_reader_open(fd, 0, UINT64_MAX, &rd, err, errlen) != 0)
+		goto out;
+	while (vf->v.fault == AUDITFMT_FAULT_NONE || vf->pending) {
+		rc = auditfmt_reader_next(rd, &rec, &off, &h, why, sizeof(why));
+		if (rc == AUDITFMT_READ_END || rc == AUDITFMT_READ_TORN)
+			break;		/* a cut record ends the records */
+		if (rc < 0) {
+			auditfmt_verify_malformed(vf, off, why);
+			break;
+		}
+		auditfmt_verify_record(vf, rec, h.len, off);
+	}
+	auditfmt_verify_end(vf);
+	res->v = vf->v;
+	res->count = vf->pos;
+	if (res->v.fault != AUDITFMT_FAULT_NONE || previous == NULL) {
+		ret = 0;
+		goto out;
+	}
+
+	/* An earlier checkpoint the auditor kept. */
+	res->has_previous = 1;
+	if ((rc = open_checkpoint(previous, &vk, &prev, &res->v, err,
+	    errlen)) != 0) {
+		ret = rc < 0 ? -1 : 0;
+		goto out;
+	}
+	res->previous_size = prev.size;
+	auditfmt_verify_previous(&prev, &cp, proof, &res->v);
+	ret = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	if (map != MAP_FAILED)
+		munmap(map, maplen);
+	auditfmt_reader_free(rd);
+	free(text);
+	free(proof);
+	free(vf);
+	return ret;
+}

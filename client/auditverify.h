@@ -1,0 +1,54 @@
+/*
+ * auditverify — `sekisho audit verify DIR --key KEYFILE [--previous CP]`:
+ * checks a pulled trail offline with nothing but the broker's public key.
+ *
+ * A pulled directory (written by `sekisho audit pull`, docs/audit.md):
+ *   checkpoint.note   the signed checkpoint the pull was proven against
+ *   proof.txt         from_seq, count, tree_size and the proof hashes
+ *   leaves.bin        the leaf hash of every pulled record, 32 bytes each
+ *   records.audit     the records, exactly as the broker stored them
+ *   previous.note     (if pulled with --previous) the earlier checkpoint
+ *
+ * Checks, in order, stopping at the first failure: the checkpoint's
+ * signature and origin; the proof file; that left + leaves + right give the
+ * signed root; every record (well-formed, in sequence, equal to its leaf,
+ * chained to the one before); that none is missing at the end; and, given
+ * an earlier checkpoint, its signature and the consistency proof from it.
+ * The verdict names the first bad record and what is wrong with it.
+ */
+#ifndef SEKISHO_AUDITVERIFY_H
+#define SEKISHO_AUDITVERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/auditfmt.h"
+
+#define AUDITVERIFY_NOTE_MAX 8192	/* bytes of a checkpoint file */
+
+struct auditverify_result {
+	struct auditfmt_verdict v;	/* fault NONE when everything holds */
+	char origin[NOTE_ORIGIN_MAX + 1];
+	uint64_t tree_size;
+	uint64_t from_seq;
+	uint64_t count;			/* records verified */
+	int has_previous;
+	uint64_t previous_size;
+};
+
+/*
+ * Verifies dir. previous (may be NULL) is a checkpoint file the auditor
+ * kept from an earlier pull. Returns 0 when the check could be run (res->v
+ * says whether the trail holds), -1 with err when it could not (a file
+ * missing or unreadable, the key file bad).
+ */
+int auditverify_dir(const char *dir, const char *keyfile,
+    const char *previous, struct auditverify_result *res, char *err,
+    size_t errlen);
+
+/* Reads a small file (at most max bytes) into a malloc'd, NUL-terminated
+ * buffer. For checkpoint and proof files. */
+int auditverify_read_small(const char *path, size_t max, char **out,
+    size_t *len, char *err, size_t errlen);
+
+#endif
