@@ -148,5 +148,8 @@ echo
 echo "file: $size_mib MiB, sha256 $want (matches at the upstream, both ways)"
 printf "client upload (put -> stored):        %8s s  (%s MiB/s)\n" "$up" "$(rate "$up")"
 printf "until delivered upstream (from put):  %8s s  (forwarding %s s, %s MiB/s)\n" "$deliv" "$fwd" "$(rate "$fwd")"
+attempt_ms=$(printf '%s' "$st" | sed -n 's/.*"upstream_duration_ms": *\([0-9]*\).*/\1/p')
+attempt=$(awk -v m="${attempt_ms:-0}" 'BEGIN { printf "%.2f", m / 1000 }')
+printf "  of which the delivery attempt:      %8s s  (PUT + MOVE + HEAD, as the broker measured it)\n" "$attempt"
 printf "direct curl -T to the same nginx:     %8s s  (%s MiB/s)\n" "$curl_t" "$(rate "$curl_t")"
 echo "upstream result: $st"

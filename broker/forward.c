@@ -24,6 +24,7 @@
  * at a time, so it is never freed under a pending callback.
  */
 #include "broker/forward.h"
+#include "broker/approvals.h"
 #include "broker/auditrec.h"
 #include "broker/broker.h"
 #include "broker/committer.h"
@@ -62,7 +63,7 @@
 #define SOFTWARE "sekishod/0.1.0"
 #define SWEEP_INTERVAL 60		/* seconds between retention sweeps */
 #define HASH_SLICE (1u << 20)		/* bytes hashed per loop turn */
-#define UPLOAD_BUFFER (512 * 1024)
+#define UPLOAD_BUFFER (2 * 1024 * 1024)	/* libcurl's largest */
 #define MAX_RETRY_AFTER_MS (3600ull * 1000)
 #define JOB_RETRY_MS 5000		/* after a failed state commit */
 #define MAX_PINS_TEXT 4096
@@ -164,6 +165,7 @@ struct fjob {
 	/* QUEUE: the row after queueing; BEGIN: the destination */
 	struct transfer t;
 	char destination[STORE_MAX_DEST + 1];
+	char blocked[256];		/* BEGIN: why approvals stop it */
 	/* END */
 	char state[16];
 	unsigned status;
@@ -1139,7 +1141,16 @@ static int
 work_begin(struct commit_job *cj, struct commit_env *env)
 {
 	struct fjob *j = cj->arg;
+	int may;
 
+	/* Held, rejected, or sent under an exception that was revoked or
+	 * has expired since: never forwarded (broker/approvals.h). */
+	may = approvals_may_forward(env->store, j->id, broker_now(j->f->b),
+	    j->blocked, sizeof(j->blocked));
+	if (may < 0)
+		return util_err(cj->err, sizeof(cj->err), "%s", j->blocked);
+	if (may == 0)
+		return 0;
 	return store_transfer_attempt(env->store, j->id, j->destination,
 	    time(NULL), cj->err, sizeof(cj->err));
 }
@@ -1165,8 +1176,9 @@ done_begin(struct commit_job *cj, int status)
 	struct fwd_item *it = j->it;
 	struct fwd_attempt *a = it->a;
 	struct upstream_outcome o;
-	char err[256];
+	char err[256], blocked[256];
 
+	util_strlcpy(blocked, j->blocked, sizeof(blocked));
 	fjob_free(j);
 	if (f->stopping) {
 		/* The state says forwarding; the next start resumes it. */
@@ -1180,9 +1192,18 @@ done_begin(struct commit_job *cj, int status)
 		schedule(f);
 		return;
 	}
+	memset(&o, 0, sizeof(o));
+	if (blocked[0] != '\0') {
+		/* Nothing was sent: the transfer ends as failed. */
+		log_kv("warn", "forward", "transfer=%s reason=\"%s\"",
+		    it->t.id, blocked);
+		upstream_outcome(&o, RETRY_NEVER, 0, "%s", blocked);
+		o.transport = RETRY_T_LOCAL;
+		attempt_finish(a, &o);
+		return;
+	}
 	it->t.attempts++;
 	util_strlcpy(it->t.state, STORE_FORWARDING, sizeof(it->t.state));
-	memset(&o, 0, sizeof(o));
 	if (a->prep_error[0] != '\0') {
 		upstream_outcome(&o, RETRY_AGAIN, 0, "%s", a->prep_error);
 		o.transport = a->prep_transport;
