@@ -24,6 +24,7 @@
 #include "broker/config.h"
 #include "broker/forward.h"
 #include "broker/housekeeping.h"
+#include "broker/officer.h"
 #include "broker/log.h"
 #include "broker/session.h"
 #include "broker/regdiff.h"
@@ -714,6 +715,10 @@ run(const char *path)
 	    time(NULL), err, sizeof(err));
 	if (recovered < 0)
 		goto fail;
+	/* Open exceptions, for decisions on the loop (the store is still
+	 * this thread's). */
+	if (officer_new(d.store, &d.b.officer, err, sizeof(err)) != 0)
+		goto fail;
 	if (forward_check(d.b.cfg, d.b.policy, stderr) > 0) {
 		util_err(err, sizeof(err), "the delivery configuration has "
 		    "problems (listed above; sekishod --check-config shows "
@@ -759,7 +764,8 @@ run(const char *path)
 	    sizeof(err)) != 0 || listen_on(&d, err, sizeof(err)) != 0 ||
 	    auditsvc_timer_start(d.asvc, &d.b, d.audit, err, sizeof(err)) != 0 ||
 	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
-	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0)
+	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0 ||
+	    officer_start(d.b.officer, &d.b, err, sizeof(err)) != 0)
 		goto fail;
 	d.sig_term = evsignal_new(d.b.base, SIGTERM, on_term, &d);
 	d.sig_int = evsignal_new(d.b.base, SIGINT, on_term, &d);
@@ -816,6 +822,8 @@ out:
 	/* The committer is stopped: no job can call the forwarder now. */
 	forward_free(d.b.forwarder);
 	d.b.forwarder = NULL;
+	officer_free(d.b.officer);
+	d.b.officer = NULL;
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
 	if (d.b.base != NULL)

@@ -39,6 +39,7 @@
 #include "broker/forward.h"
 #include "broker/identity.h"
 #include "broker/log.h"
+#include "broker/officer.h"
 #include "broker/spool.h"
 #include "broker/stepup.h"
 #include "broker/store.h"
@@ -85,6 +86,7 @@ struct upload {
 	int fd;				/* -1 until ready */
 	EVP_MD_CTX *md;
 	int ready;			/* "ready" sent: data may arrive */
+	struct officer_put op;		/* exception used; hold for officers */
 };
 
 struct session {
@@ -97,6 +99,7 @@ struct session {
 	int refs;
 	int closed;			/* connection gone, waiting for jobs */
 	int busy;			/* a job the protocol waits for */
+	int waits;			/* session_wait not yet ended */
 	struct upload *up;
 	TAILQ_ENTRY(session) entry;
 };
@@ -129,6 +132,12 @@ struct sjob {
 	size_t put_len;
 	struct policy_decision d;	/* the step_up_required decision */
 	struct stepup_outcome so;
+	/* approval officers: the put's exception and hold; a held commit;
+	 * a status's approval request */
+	struct officer_put op;
+	int held;
+	struct store_approval ap;
+	int has_ap;
 };
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
@@ -348,6 +357,7 @@ void
 session_wait(struct session *s)
 {
 	s->refs++;
+	s->waits++;
 	if (!s->closed) {
 		s->busy = 1;
 		bufferevent_disable(s->bev, EV_READ);
@@ -357,7 +367,9 @@ session_wait(struct session *s)
 void
 session_done_waiting(struct session *s)
 {
-	if (!s->closed)
+	/* Nested waits (a done callback that queues the next job before it
+	 * ends its own wait): reading resumes after the last. */
+	if (--s->waits == 0 && !s->closed)
 		session_continue(s);
 	session_unref(s);
 }
@@ -616,9 +628,20 @@ work_create(struct commit_job *cj, struct commit_env *env)
 {
 	struct sjob *j = cj->arg;
 
+	int rc;
+
 	if (store_transfer_insert(env->store, &j->t, cj->err,
 	    sizeof(cj->err)) != 0)
 		return -1;
+	/* The exception is checked again here, where uses are counted one
+	 * at a time: a revocation or a usage limit reached since the
+	 * decision refuses the put. */
+	if ((rc = officer_record_use(env->store, &j->op, j->id, j->who.user,
+	    (time_t)j->t.created, cj->err, sizeof(cj->err))) != 0) {
+		if (rc > 0)
+			util_strlcpy(j->code, "denied", sizeof(j->code));
+		return -1;
+	}
 	return job_audit(j, env);
 }
 
@@ -638,14 +661,20 @@ done_create(struct commit_job *cj, int status)
 	if (status != 0) {
 		log_kv("error", "create", "user=%s transfer=%s reason=\"%s\"",
 		    s->who.user, j->id, cj->err);
-		send_error(s, j->req_id, "unavailable", "the broker could not "
-		    "record the transfer durably; try again later or tell the "
-		    "administrator", NULL, NULL, j->id, 0);
+		if (j->code[0] != '\0')
+			send_error(s, j->req_id, j->code, cj->err, NULL, NULL,
+			    NULL, 0);
+		else
+			send_error(s, j->req_id, "unavailable", "the broker "
+			    "could not record the transfer durably; try again "
+			    "later or tell the administrator", NULL, NULL, j->id,
+			    0);
 		s->up = NULL;
 		upload_free(up);
 		spool_remove(s->b->spool, j->id, cj->err, sizeof(cj->err));
 	} else {
 		up->ready = 1;
+		officer_used(s->b->officer, &j->op);
 		log_kv("info", "receive", "user=%s transfer=%s interface=%s "
 		    "size=%" PRIu64 " class=%u", s->who.user, up->id,
 		    up->interface, up->size, up->class);
@@ -700,7 +729,8 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 }
 
 static void handle_resume(struct session *s, const struct wire_msg *m,
-    const struct policy_request *req, const char *resume);
+    const struct policy_request *req, const char *resume,
+    const struct officer_put *op, time_t now);
 static void stepup_begin(struct session *s, const struct wire_msg *m,
     const struct policy_request *req, const struct policy_decision *d,
     const char *otp, time_t now);
@@ -722,6 +752,8 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 	struct sjob *j;
 	uint64_t size = 0, class = 0, free_bytes = 0;
 	const char *resume = wire_msg_text(m, "resume");
+	struct policy_exception exb[OFFICER_CONTEXT_MAX];
+	struct officer_put op;
 	char msgbuf[256];
 	int fd, decided;
 
@@ -769,6 +801,9 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 	if (b->grants != NULL)
 		ctx.stepup_at = stepup_grant_lookup(b->grants, s->who.cert_fp,
 		    s->who.user);
+	/* Exceptions in force for this user and interface (例外措置). */
+	officer_put_context(b->officer, b->policy, &pp, req.interface,
+	    ctx.now, exb, &ctx);
 	decided = policy_decide(b->policy, &pp, &req, &ctx, &d);
 	if (decided == 0 && d.verdict == POLICY_STEP_UP_REQUIRED && !verified &&
 	    b->stepup != NULL) {
@@ -779,12 +814,15 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 			return;
 		}
 	}
-	if (decided != 0 || d.verdict != POLICY_ALLOW) {
+	/* Approval required: accepted, and held for officers once stored. */
+	if (decided != 0 || (d.verdict != POLICY_ALLOW &&
+	    (d.verdict != POLICY_APPROVAL_REQUIRED || b->officer == NULL))) {
 		if (d.verdict == POLICY_ALLOW)	/* error path: fail closed */
 			d.verdict = POLICY_DENY;
 		refuse_by_policy(s, m, &req, &d);
 		return;
 	}
+	officer_put_from_decision(&d, &op);
 	if (spool_free_bytes(b->spool, &free_bytes) != 0 ||
 	    free_bytes < b->cfg->min_free_space ||
 	    free_bytes - b->cfg->min_free_space < size) {
@@ -797,7 +835,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 		return;
 	}
 	if (resume != NULL) {
-		handle_resume(s, m, &req, resume);
+		handle_resume(s, m, &req, resume, &op, ctx.now);
 		return;
 	}
 
@@ -817,6 +855,8 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 	util_strlcpy(up->interface, req.interface, sizeof(up->interface));
 	up->class = req.class;
 	up->size = size;
+	up->op = op;
+	j->op = op;
 	if (spool_create(b->spool, up->id, &fd, j->job.err,
 	    sizeof(j->job.err)) != 0) {
 		log_kv("error", "spool", "reason=\"%s\"", j->job.err);
@@ -858,6 +898,12 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 	auditrec_text(&j->rec, "purpose", req.purpose != NULL ? req.purpose : "");
 	if (ctx.stepup_at != 0)
 		auditrec_uint(&j->rec, "stepup_at", (uint64_t)ctx.stepup_at);
+	if (op.exception[0] != '\0')
+		auditrec_text(&j->rec, "exception", op.exception);
+	if (op.approvers[0] != '\0') {
+		auditrec_text(&j->rec, "approvers", op.approvers);
+		auditrec_uint(&j->rec, "approvals_required", op.approvals);
+	}
 	j->has_rec = 1;
 	submit(s->b, s, j, work_create, done_create, 1);
 }
@@ -1066,6 +1112,12 @@ work_resume(struct commit_job *cj, struct commit_env *env)
 	}
 	j->offset = cur.received;
 	*t = cur;
+	if ((rc = officer_record_use(env->store, &j->op, j->id, j->who.user,
+	    j->now, cj->err, sizeof(cj->err))) != 0) {
+		if (rc > 0)
+			util_strlcpy(j->code, "denied", sizeof(j->code));
+		return -1;
+	}
 	auditrec_uint(&j->rec, "offset", cur.received);
 	return job_audit(j, env);
 }
@@ -1098,6 +1150,7 @@ done_resume(struct commit_job *cj, int status)
 		j->md = NULL;
 		up->received = up->synced = j->offset;
 		up->ready = 1;
+		officer_used(s->b->officer, &j->op);
 		log_kv("info", "resume", "user=%s transfer=%s offset=%" PRIu64
 		    " size=%" PRIu64, s->who.user, up->id, j->offset, up->size);
 		send_ready(s, j->req_id, up->id, j->offset);
@@ -1108,7 +1161,8 @@ done_resume(struct commit_job *cj, int status)
 
 static void
 handle_resume(struct session *s, const struct wire_msg *m,
-    const struct policy_request *req, const char *resume)
+    const struct policy_request *req, const char *resume,
+    const struct officer_put *op, time_t now)
 {
 	struct upload *up;
 	struct sjob *j;
@@ -1138,9 +1192,12 @@ handle_resume(struct session *s, const struct wire_msg *m,
 	util_strlcpy(up->interface, req->interface, sizeof(up->interface));
 	up->class = req->class;
 	up->size = req->size;
+	up->op = *op;
 	s->up = up;
 
 	j->req_id = m->id;
+	j->op = *op;
+	j->now = now;
 	util_strlcpy(j->id, resume, sizeof(j->id));
 	util_strlcpy(j->t.interface, req->interface, sizeof(j->t.interface));
 	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
@@ -1301,6 +1358,22 @@ work_commit(struct commit_job *cj, struct commit_env *env)
 	    store_transfer_set_state(env->store, j->id, STORE_STORED, hex, NULL,
 	    time(NULL), cj->err, sizeof(cj->err)) != 0)
 		return -1;
+	if (j->op.approvers[0] != '\0') {
+		/* Stored and held in one transaction: never "stored" alone,
+		 * where delivery could pick it up. */
+		struct transfer t;
+
+		memset(&t, 0, sizeof(t));
+		util_strlcpy(t.id, j->id, sizeof(t.id));
+		util_strlcpy(t.interface, j->rec.interface, sizeof(t.interface));
+		util_strlcpy(t.user, j->who.user, sizeof(t.user));
+		if ((j->held = officer_hold(env->store, &j->op, &t,
+		    j->s->b->cfg->approvals_hold, broker_now(j->s->b), cj->err,
+		    sizeof(cj->err))) < 0)
+			return -1;
+		auditrec_text(&j->rec, "state", STORE_HELD);
+		auditrec_text(&j->rec, "approvers", j->op.approvers);
+	}
 	return job_audit(j, env);
 }
 
@@ -1362,10 +1435,26 @@ done_commit(struct commit_job *cj, int status)
 		wire_msg_set_text(&r, "transfer", j->id);
 		wire_msg_set_uint(&r, "size", j->offset);
 		wire_msg_set_bytes(&r, "sha256", j->sha, sizeof(j->sha));
+		if (j->held > 0)
+			wire_msg_set_text(&r, "state", STORE_HELD);
 		send_msg(s, &r);
 		wire_msg_clear(&r);
-		/* Durably stored: now it may leave for its destination. */
-		forward_submit(s->b->forwarder, j->id, j->rec.interface);
+		if (j->held > 0) {
+			/* Waits for officers; they are told. */
+			struct transfer t;
+
+			memset(&t, 0, sizeof(t));
+			util_strlcpy(t.id, j->id, sizeof(t.id));
+			util_strlcpy(t.interface, j->rec.interface,
+			    sizeof(t.interface));
+			util_strlcpy(t.user, j->who.user, sizeof(t.user));
+			officer_held(s->b->officer, &t, &j->op,
+			    broker_now(s->b));
+		} else
+			/* Durably stored: now it may leave for its
+			 * destination. */
+			forward_submit(s->b->forwarder, j->id,
+			    j->rec.interface);
 	}
 	job_free(j);
 	session_continue(s);
@@ -1474,6 +1563,7 @@ handle_end(struct session *s, const struct wire_msg *m)
 	up->fd = -1;
 	j->offset = up->received;
 	memcpy(j->sha, got, sizeof(j->sha));
+	j->op = up->op;
 	auditrec_init(&j->rec, "stored", &s->who, s->peer);
 	auditrec_subject(&j->rec, up->id, up->interface);
 	auditrec_uint(&j->rec, "size", up->received);
@@ -1499,7 +1589,10 @@ work_status(struct commit_job *cj, struct commit_env *env)
 		return util_err(cj->err, sizeof(cj->err), "no transfer %s "
 		    "of yours is known to this broker", j->id);
 	}
-	return rc == 0 ? 0 : -1;
+	if (rc != 0 || (j->has_ap = officer_status(env->store, j->id, &j->ap,
+	    cj->err, sizeof(cj->err))) < 0)
+		return -1;
+	return 0;
 }
 
 static void
@@ -1552,6 +1645,8 @@ done_status(struct commit_job *cj, int status)
 		if (t->upstream_version[0] != '\0')
 			wire_msg_set_text(&r, "version_id",
 			    t->upstream_version);
+		if (j->has_ap > 0)
+			officer_status_fields(&j->ap, &r);
 		send_msg(s, &r);
 		wire_msg_clear(&r);
 	}
@@ -1613,6 +1708,8 @@ dispatch(struct session *s, const struct wire_msg *m)
 		auditpull_handle(s, m);
 		break;
 	default:
+		if (officer_dispatch(s, m))
+			break;
 		protocol_error(s, m->id, "unknown_op", "this message is not "
 		    "accepted from a client", "op");
 		break;

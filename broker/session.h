@@ -41,7 +41,9 @@ int session_transfer_busy(struct broker *b, const char *id);
  * session_wait stops the session reading and holds it (a reference) until
  * session_done_waiting, which resumes reading when the connection is still
  * there and drops the reference; call them in pairs around a job whose
- * answer the client must get before it may send more. session_gone is
+ * answer the client must get before it may send more. Pairs may nest (a
+ * done callback that queues the next job before ending its own wait):
+ * reading resumes when the last wait ends. session_gone is
  * true once the connection has ended (the session stays valid while
  * held). Sending on a gone session does nothing.
  */

@@ -9,9 +9,11 @@
  * options that do not belong to the chosen subcommand are refused.
  */
 #include "client/audit.h"
+#include "client/approvals.h"
 #include "client/clientcfg.h"
 #include "client/conn.h"
 #include "client/explain.h"
+#include "client/exception.h"
 #include "client/failure.h"
 #include "client/output.h"
 #include "client/put.h"
@@ -97,6 +99,10 @@ static const char usage_main[] =
 "  status TRANSFER          show the state of an earlier transfer\n"
 "  whoami                   show user, department and terminal as the broker\n"
 "                           sees them\n"
+"  approvals ls|approve|reject  (approval officers) held transfers; see\n"
+"                           sekisho help approvals\n"
+"  exception ...            request, grant, revoke and list exceptions\n"
+"                           (例外措置); see sekisho help exception\n"
 "  policy explain ...       (administrators) show how a register file decides\n"
 "                           a request, locally; see sekisho help policy\n"
 "  audit pull|verify|show|export\n"
@@ -182,6 +188,11 @@ command_usage(const char *cmd)
 		return usage_whoami;
 	if (strcmp(cmd, "policy") == 0)
 		return explain_usage();
+	if (strcmp(cmd, "approvals") == 0 || strcmp(cmd, "approve") == 0 ||
+	    strcmp(cmd, "reject") == 0)
+		return approvals_usage();
+	if (strcmp(cmd, "exception") == 0)
+		return exception_usage();
 	return NULL;
 }
 
@@ -474,10 +485,16 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 		output_json_str(&j, "transfer", res.transfer);
 		output_json_uint(&j, "size", res.size);
 		output_json_str(&j, "sha256", res.sha256);
-		output_json_str(&j, "state", "stored");
+		output_json_str(&j, "state", res.state);
 		output_json_str(&j, "interface", o.interface);
 		output_json_end(&j);
-	} else
+	} else if (strcmp(res.state, "held") == 0)
+		printf("held %s (%llu bytes, sha256 %s) for %s: it waits for "
+		    "an approval officer; see sekisho status %s\n",
+		    res.transfer, (unsigned long long)res.size, res.sha256,
+		    output_sanitize(o.interface, iface, sizeof(iface)),
+		    res.transfer);
+	else
 		printf("stored %s (%llu bytes, sha256 %s) to %s\n",
 		    res.transfer, (unsigned long long)res.size, res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)));
@@ -605,13 +622,29 @@ main(int argc, char **argv)
 {
 	struct failure f;
 	struct args a;
-	int rc;
+	int rc, ci;
 
 	/* A broker that goes away mid-write must give EPIPE, not a kill. */
 	signal(SIGPIPE, SIG_IGN);
 	/* Local and offline: its own options, no configuration, no broker. */
 	if (argc > 1 && strcmp(argv[1], "policy") == 0)
 		return explain_main(argc - 1, argv + 1);
+	/* Officers' and exception commands parse their own options (the
+	 * connection ones may come before the command word). */
+	if ((ci = ocli_command_index(argc, argv)) > 0 &&
+	    (strcmp(argv[ci], "approvals") == 0 ||
+	    strcmp(argv[ci], "approve") == 0 ||
+	    strcmp(argv[ci], "reject") == 0 ||
+	    strcmp(argv[ci], "exception") == 0)) {
+		char *cmd = argv[ci];
+
+		for (; ci > 1; ci--)
+			argv[ci] = argv[ci - 1];
+		argv[1] = cmd;
+		return strcmp(cmd, "exception") == 0 ?
+		    exception_main(argc - 1, argv + 1) :
+		    approvals_main(argc - 1, argv + 1);
+	}
 	/* The auditor's commands parse their own options. */
 	if (audit_is_command(argc, argv))
 		return audit_main(argc, argv);

@@ -561,6 +561,14 @@ finish(struct upload *u, struct conn *c, const uint8_t digest[32],
 		wire_msg_clear(&m);
 		return protocol_error(u, "malformed stored", NULL);
 	}
+	{
+		/* "held": the interface wants approval officers first. */
+		const char *st = wire_msg_text(&m, "state");
+
+		util_strlcpy(res->state, st != NULL && util_is_token(st,
+		    sizeof(res->state) - 1) ? st : "stored",
+		    sizeof(res->state));
+	}
 	wire_msg_clear(&m);
 	drop_state(u);
 	if (ssize != u->size || memcmp(sdigest, digest, UTIL_SHA256_LEN) != 0) {

@@ -55,6 +55,8 @@ struct put_result {
 	uint64_t size;
 	char sha256[UTIL_SHA256_HEX + 1];
 	int resumed;			/* started at an offset > 0 */
+	char state[16];			/* "stored", or "held" while approval
+					   officers decide */
 };
 
 /* Runs the upload. Returns SEKISHO_EXIT_OK with res filled, or another

@@ -1,0 +1,603 @@
+/*
+ * approvals — see approvals.h.
+ *
+ * Officer commands have their own option parser (like `sekisho policy`),
+ * so the staff's `put` keeps its short, familiar set. The common options
+ * are the connection ones of every command plus --json and --otp.
+ *
+ * A one-time code is read only when needed: if the broker says
+ * step_up_required (the officer's last step-up is older than the broker
+ * allows), the code is asked for at the terminal (or taken from --otp)
+ * and the same request is sent again. A list ends with "listed".
+ */
+#include "client/approvals.h"
+#include "client/explain.h"
+#include "client/otp.h"
+#include "client/output.h"
+#include "client/progress.h"
+#include "lib/util.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#ifndef SEKISHO_VERSION
+#define SEKISHO_VERSION "0.0.0"
+#endif
+#define SOFTWARE "sekisho/" SEKISHO_VERSION
+
+static const char usage_text[] =
+"usage: sekisho approvals ls [--json]\n"
+"       sekisho approvals approve TRANSFER [--comment TEXT]\n"
+"       sekisho approvals reject TRANSFER --comment TEXT\n"
+"       (also: sekisho approve ..., sekisho reject ...)\n"
+"\n"
+"For approval officers (承認者): transfers the interface register holds\n"
+"for approval wait until enough officers approve them.\n"
+"\n"
+"  ls                 the held transfers you may decide: who sent what\n"
+"                     (file, size, SHA-256, classification, purpose), from\n"
+"                     which terminal, to which interface, and until when\n"
+"  approve TRANSFER   approve; the transfer is delivered once the\n"
+"                     interface's number of approvals is reached\n"
+"  reject TRANSFER    reject; it is never delivered and the broker's copy\n"
+"                     is deleted. --comment is required: the sender sees it\n"
+"\n"
+"  --comment TEXT     recorded with the decision and shown to the sender\n"
+"  --otp CODE         one-time code (TOTP); --otp - reads it from stdin.\n"
+"                     Without it the code is asked for when the broker\n"
+"                     wants one (officer actions need a fresh step-up)\n"
+"  --json             machine-readable output\n"
+"Connection options as for every command (see sekisho --help).\n"
+"\n"
+"You cannot approve your own transfer, and you count once.\n";
+
+const char *
+approvals_usage(void)
+{
+	return usage_text;
+}
+
+/* ---- shared ---------------------------------------------------------------- */
+
+int
+ocli_usage(struct ocli *o, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return failure_set(&o->f, SEKISHO_EXIT_USAGE, "usage", "%s", msg);
+}
+
+int
+ocli_option(struct ocli *o, int c, const char *v)
+{
+	uint64_t t;
+
+	switch (c - OCLI_OPT_BASE) {
+	case 0:
+		o->flags.config = v;
+		return 1;
+	case 1:
+		o->flags.broker = v;
+		return 1;
+	case 2:
+		o->flags.server_name = v;
+		return 1;
+	case 3:
+		o->flags.ca = v;
+		return 1;
+	case 4:
+		o->flags.cert = v;
+		return 1;
+	case 5:
+		o->flags.key = v;
+		return 1;
+	case 6:
+		if (util_parse_duration(v, &t) != 0 || t == 0 ||
+		    t > CLIENTCFG_MAX_TIMEOUT) {
+			ocli_usage(o, "--timeout: give 1 to 3600 seconds");
+			return -1;
+		}
+		o->flags.timeout = (unsigned)t;
+		return 1;
+	case 7:
+		o->json = 1;
+		return 1;
+	case 8:
+		o->otp = v;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h != NULL && h[0] == '/')
+		return h;
+	pw = getpwuid(getuid());
+	return pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/' ?
+	    pw->pw_dir : NULL;
+}
+
+static int
+conn_fail(struct ocli *o, int rc, const char *err)
+{
+	switch (rc) {
+	case CONN_ELOCAL:
+		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "local", "%s",
+		    err);
+	case CONN_ENET:
+		return failure_set(&o->f, SEKISHO_EXIT_CONN, "connection",
+		    "%s", err);
+	case CONN_ETLS:
+		return failure_set(&o->f, SEKISHO_EXIT_CONN, "tls", "%s", err);
+	default:
+		return failure_set(&o->f, SEKISHO_EXIT_BROKER, "protocol",
+		    "%s", err);
+	}
+}
+
+int
+ocli_connect(struct ocli *o, const char *software)
+{
+	struct clientcfg_env env;
+	struct wire_msg refusal;
+	char err[1024];
+	int rc;
+
+	env.sekisho_config = getenv("SEKISHO_CONFIG");
+	env.home = home_dir();
+	if (clientcfg_load(&o->flags, &env, &o->cfg, err, sizeof(err)) != 0)
+		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "config", "%s",
+		    err);
+	rc = conn_open(&o->cfg, software, &o->conn, &refusal, err,
+	    sizeof(err));
+	if (rc != CONN_OK) {
+		o->conn = NULL;
+		if (refusal.op == WIRE_OP_ERROR) {
+			rc = failure_from_broker(&o->f, &refusal);
+			wire_msg_clear(&refusal);
+			return rc;
+		}
+		return conn_fail(o, rc, err);
+	}
+	return SEKISHO_EXIT_OK;
+}
+
+static int
+send_and_read(struct ocli *o, struct wire_msg *m, struct wire_msg *ans)
+{
+	char err[512];
+	int rc;
+
+	m->id = conn_next_id(o->conn);
+	rc = conn_send_msg(o->conn, m, err, sizeof(err));
+	if (rc == CONN_OK)
+		rc = conn_recv_msg(o->conn, ans, err, sizeof(err));
+	if (rc != CONN_OK)
+		return conn_fail(o, rc, err);
+	return SEKISHO_EXIT_OK;
+}
+
+/* Puts the code into m's "otp", replacing one there. */
+static int
+set_otp(struct ocli *o, struct wire_msg *m, const char *src)
+{
+	char code[OTP_MAX + 1], err[256];
+	size_t i;
+
+	if (otp_read(src, "one-time code for the officer action: ", code,
+	    err, sizeof(err)) != 0)
+		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "otp", "%s", err);
+	for (i = 0; i < m->nfields; i++)
+		if (strcmp(m->fields[i].key, "otp") == 0) {
+			OPENSSL_cleanse(m->fields[i].v.text,
+			    m->fields[i].v.len);
+			free(m->fields[i].v.text);
+			m->fields[i] = m->fields[--m->nfields];
+			break;
+		}
+	i = (size_t)wire_msg_set_text(m, "otp", code);
+	OPENSSL_cleanse(code, sizeof(code));
+	if (i != 0)
+		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "otp", "cannot "
+		    "add the code to the request");
+	return SEKISHO_EXIT_OK;
+}
+
+/* The rules' refusals (role, authority, separation of duties, state) are
+ * refusals by policy, like a denied put: exit 4. */
+static int
+refusal_exit(struct ocli *o, int rc)
+{
+	static const char *const codes[] = { "not_officer", "no_authority",
+	    "own_request", "already_voted", "not_pending", "not_permitted",
+	    "bad_state", "step_up_failed", "locked", NULL };
+	size_t i;
+
+	for (i = 0; codes[i] != NULL; i++)
+		if (strcmp(o->f.code, codes[i]) == 0)
+			return o->f.exit = SEKISHO_EXIT_POLICY;
+	return rc;
+}
+
+int
+ocli_request(struct ocli *o, struct wire_msg *m, struct wire_msg *ans)
+{
+	const char *code;
+	int rc, asked = 0;
+
+	memset(ans, 0, sizeof(*ans));
+	if (o->otp != NULL && (rc = set_otp(o, m, o->otp)) != SEKISHO_EXIT_OK)
+		return rc;
+	for (;;) {
+		if ((rc = send_and_read(o, m, ans)) != SEKISHO_EXIT_OK)
+			return rc;
+		if (ans->op != WIRE_OP_ERROR)
+			return SEKISHO_EXIT_OK;
+		code = wire_msg_text(ans, "code");
+		if (code == NULL || strcmp(code, "step_up_required") != 0 ||
+		    o->otp != NULL || asked || !isatty(STDIN_FILENO))
+			break;
+		asked = 1;
+		wire_msg_clear(ans);
+		if ((rc = set_otp(o, m, NULL)) != SEKISHO_EXIT_OK)
+			return rc;
+	}
+	rc = failure_from_broker(&o->f, ans);
+	wire_msg_clear(ans);
+	return refusal_exit(o, rc);
+}
+
+int
+ocli_next(struct ocli *o, struct wire_msg *ans)
+{
+	char err[512];
+	int rc;
+
+	rc = conn_recv_msg(o->conn, ans, err, sizeof(err));
+	if (rc != CONN_OK)
+		return conn_fail(o, rc, err);
+	if (ans->op == WIRE_OP_ERROR) {
+		rc = failure_from_broker(&o->f, ans);
+		wire_msg_clear(ans);
+		return rc;
+	}
+	return SEKISHO_EXIT_OK;
+}
+
+int
+ocli_finish(struct ocli *o, int rc)
+{
+	if (o->conn != NULL)
+		conn_close(o->conn);
+	o->conn = NULL;
+	clientcfg_free(&o->cfg);
+	if (rc != SEKISHO_EXIT_OK)
+		failure_print(&o->f, o->json, stdout, stderr);
+	if (fflush(stdout) != 0 && rc == SEKISHO_EXIT_OK)
+		rc = SEKISHO_EXIT_LOCAL;
+	return rc;
+}
+
+void
+ocli_print_fields(const struct wire_msg *m, FILE *out, int indent)
+{
+	char key[40], buf[1100], sbuf[32];
+	size_t i, k;
+
+	for (i = 0; i < m->nfields; i++) {
+		const struct wire_field *fld = &m->fields[i];
+		const struct wire_value *v = &fld->v;
+
+		output_sanitize(fld->key, key, sizeof(key));
+		fprintf(out, "%*s%-13s ", indent, "", key);
+		switch (v->type) {
+		case WIRE_T_UINT:
+			if ((strcmp(fld->key, "size") == 0 ||
+			    strcmp(fld->key, "max_size") == 0) && v->u >= 1024)
+				fprintf(out, "%" PRIu64 " (%s)\n", v->u,
+				    progress_format_size(v->u, sbuf,
+				    sizeof(sbuf)));
+			else
+				fprintf(out, "%" PRIu64 "\n", v->u);
+			break;
+		case WIRE_T_TEXT:
+			fprintf(out, "%s\n", output_sanitize(v->text, buf,
+			    sizeof(buf)));
+			break;
+		case WIRE_T_BYTES:
+			for (k = 0; k < v->len && k < 64; k++)
+				fprintf(out, "%02x", v->bytes[k]);
+			fputc('\n', out);
+			break;
+		case WIRE_T_BOOL:
+			fprintf(out, "%s\n", v->u ? "yes" : "no");
+			break;
+		case WIRE_T_TEXT_ARRAY:
+			for (k = 0; k < v->len; k++)
+				fprintf(out, "%s%s", k ? ", " : "",
+				    output_sanitize(v->array[k], buf,
+				    sizeof(buf)));
+			fputc('\n', out);
+			break;
+		default:
+			fputc('\n', out);
+		}
+	}
+}
+
+/* Adds every field of m to the open JSON object j. */
+static void
+json_fields(struct output_json *j, const struct wire_msg *m)
+{
+	char hex[2 * 64 + 1];
+	size_t i, k;
+
+	for (i = 0; i < m->nfields; i++) {
+		const struct wire_field *fld = &m->fields[i];
+		const struct wire_value *v = &fld->v;
+
+		switch (v->type) {
+		case WIRE_T_UINT:
+			output_json_uint(j, fld->key, v->u);
+			break;
+		case WIRE_T_TEXT:
+			output_json_strn(j, fld->key, v->text, v->len);
+			break;
+		case WIRE_T_BYTES:
+			util_hex(v->bytes, v->len > 64 ? 64 : v->len, hex);
+			output_json_str(j, fld->key, hex);
+			break;
+		case WIRE_T_BOOL:
+			output_json_bool(j, fld->key, v->u != 0);
+			break;
+		case WIRE_T_TEXT_ARRAY:
+			output_json_array(j, fld->key);
+			for (k = 0; k < v->len; k++)
+				output_json_str(j, NULL, v->array[k]);
+			output_json_close(j, ']');
+			break;
+		default:
+			output_json_null(j, fld->key);
+		}
+	}
+}
+
+/* Prints a list answered as items of op `item` ended by "listed"; with
+ * json as {"<name>": [...], "count": N}. Returns the exit code. */
+static int
+print_list(struct ocli *o, struct wire_msg *first, enum wire_op item,
+    const char *name)
+{
+	struct output_json j;
+	struct wire_msg m = *first;
+	uint64_t count = 0;
+	int rc = SEKISHO_EXIT_OK, n = 0;
+
+	if (o->json) {
+		output_json_begin(&j, stdout);
+		output_json_array(&j, name);
+	}
+	for (;;) {
+		if (m.op == WIRE_OP_LISTED) {
+			wire_msg_uint(&m, "count", &count);
+			wire_msg_clear(&m);
+			break;
+		}
+		if (m.op != item) {
+			wire_msg_clear(&m);
+			rc = failure_set(&o->f, SEKISHO_EXIT_BROKER, "protocol",
+			    "protocol error: unexpected answer");
+			break;
+		}
+		if (o->json) {
+			output_json_object(&j, NULL);
+			json_fields(&j, &m);
+			output_json_close(&j, '}');
+		} else {
+			if (n++ > 0)
+				putchar('\n');
+			ocli_print_fields(&m, stdout, 0);
+		}
+		wire_msg_clear(&m);
+		if ((rc = ocli_next(o, &m)) != SEKISHO_EXIT_OK)
+			break;
+	}
+	if (o->json) {
+		output_json_close(&j, ']');
+		output_json_uint(&j, "count", count);
+		output_json_end(&j);
+	} else if (rc == SEKISHO_EXIT_OK && n == 0)
+		printf("nothing waits for your decision\n");
+	return rc;
+}
+
+static int
+parse_id(struct ocli *o, const char *s, char id[UTIL_ID_LEN + 1])
+{
+	size_t i;
+
+	if (s == NULL || strlen(s) != UTIL_ID_LEN)
+		return ocli_usage(o, "not a transfer id (32 hex digits)");
+	for (i = 0; i <= UTIL_ID_LEN; i++)
+		id[i] = (char)tolower((unsigned char)s[i]);
+	if (!util_is_id(id))
+		return ocli_usage(o, "not a transfer id (32 hex digits)");
+	return SEKISHO_EXIT_OK;
+}
+
+int
+ocli_parse_time(const char *s, time_t now, time_t *out)
+{
+	uint64_t d;
+
+	if (s == NULL || s[0] == '\0')
+		return -1;
+	if (s[0] == '+') {
+		if (util_parse_duration(s + 1, &d) != 0 || d == 0 ||
+		    d > 400ull * 86400)
+			return -1;
+		*out = now + (time_t)d;
+		return 0;
+	}
+	return explain_parse_time(s, out);
+}
+
+int
+ocli_command_index(int argc, char **argv)
+{
+	static const char *const valued[] = { "--config", "--broker",
+	    "--server-name", "--ca", "--cert", "--key", "--timeout", "--otp",
+	    NULL };
+	int i;
+	size_t k;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return i + 1 < argc ? i + 1 : -1;
+		if (argv[i][0] != '-' || argv[i][1] == '\0')
+			return i;
+		for (k = 0; valued[k] != NULL; k++)
+			if (strcmp(argv[i], valued[k]) == 0) {
+				i++;	/* its value */
+				break;
+			}
+	}
+	return -1;
+}
+
+/* ---- the command --------------------------------------------------------------- */
+
+int
+approvals_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "comment", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		OCLI_OPTIONS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ocli o;
+	struct wire_msg m, ans;
+	const char *verb, *comment = NULL;
+	char id[UTIL_ID_LEN + 1], line[200];
+	int c, rc, argi;
+
+	memset(&o, 0, sizeof(o));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c == 'c')
+			comment = optarg;
+		else if (c == 'h') {
+			fputs(usage_text, stdout);
+			return SEKISHO_EXIT_OK;
+		} else if ((rc = ocli_option(&o, c, optarg)) < 0)
+			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+		else if (rc == 0) {
+			ocli_usage(&o, "unknown option or missing value: %s "
+			    "(see sekisho approvals --help)",
+			    output_sanitize(argv[optind - 1], line,
+			    sizeof(line)));
+			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+		}
+	}
+	/* "approve ID", "reject ID" or "approvals VERB [ID]". */
+	argi = optind;
+	if (strcmp(argv[0], "approvals") == 0) {
+		if (argi >= argc) {
+			fputs(usage_text, stderr);
+			ocli_usage(&o, "approvals needs ls, approve or reject");
+			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+		}
+		verb = argv[argi++];
+	} else
+		verb = argv[0];
+	if (strcmp(verb, "ls") == 0) {
+		if (argi != argc || comment != NULL) {
+			ocli_usage(&o, "approvals ls takes no argument");
+			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+		}
+		if ((rc = ocli_connect(&o, SOFTWARE)) != SEKISHO_EXIT_OK)
+			return ocli_finish(&o, rc);
+		wire_msg_init(&m, WIRE_OP_APPROVALS_LS, 0);
+		rc = ocli_request(&o, &m, &ans);
+		wire_msg_clear(&m);
+		if (rc == SEKISHO_EXIT_OK)
+			rc = print_list(&o, &ans, WIRE_OP_APPROVAL,
+			    "approvals");
+		return ocli_finish(&o, rc);
+	}
+	if (strcmp(verb, "approve") != 0 && strcmp(verb, "reject") != 0) {
+		ocli_usage(&o, "unknown approvals command '%s'",
+		    output_sanitize(verb, line, sizeof(line)));
+		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+	}
+	if (argi + 1 != argc) {
+		ocli_usage(&o, "%s needs one transfer id", verb);
+		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+	}
+	if ((rc = parse_id(&o, argv[argi], id)) != SEKISHO_EXIT_OK)
+		return ocli_finish(&o, rc);
+	if (strcmp(verb, "reject") == 0 &&
+	    (comment == NULL || comment[0] == '\0')) {
+		ocli_usage(&o, "reject needs --comment: the sender is told why");
+		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+	}
+	if (comment != NULL && strlen(comment) > WIRE_MAX_COMMENT) {
+		ocli_usage(&o, "--comment: at most %d bytes", WIRE_MAX_COMMENT);
+		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+	}
+	if ((rc = ocli_connect(&o, SOFTWARE)) != SEKISHO_EXIT_OK)
+		return ocli_finish(&o, rc);
+	wire_msg_init(&m, strcmp(verb, "approve") == 0 ? WIRE_OP_APPROVE :
+	    WIRE_OP_REJECT, 0);
+	wire_msg_set_text(&m, "transfer", id);
+	if (comment != NULL)
+		wire_msg_set_text(&m, "comment", comment);
+	rc = ocli_request(&o, &m, &ans);
+	wire_msg_clear(&m);
+	if (rc != SEKISHO_EXIT_OK)
+		return ocli_finish(&o, rc);
+	if (ans.op != WIRE_OP_DECIDED) {
+		wire_msg_clear(&ans);
+		rc = failure_set(&o.f, SEKISHO_EXIT_BROKER, "protocol",
+		    "protocol error: expected decided");
+		return ocli_finish(&o, rc);
+	}
+	if (o.json) {
+		struct output_json j;
+
+		output_json_begin(&j, stdout);
+		json_fields(&j, &ans);
+		output_json_end(&j);
+	} else {
+		const char *st = wire_msg_text(&ans, "state");
+		uint64_t n = 0, req = 0;
+
+		wire_msg_uint(&ans, "approvals", &n);
+		wire_msg_uint(&ans, "required", &req);
+		printf("%s %s: %s (%" PRIu64 " of %" PRIu64 " approvals)\n",
+		    strcmp(verb, "approve") == 0 ? "approved" : "rejected", id,
+		    output_sanitize(st, line, sizeof(line)), n, req);
+	}
+	wire_msg_clear(&ans);
+	return ocli_finish(&o, SEKISHO_EXIT_OK);
+}
