@@ -476,6 +476,16 @@ class Delivery:
                              f"in {timeout}s; last status {last}\n"
                              + self.broker.log_text()[-4000:])
 
+    def wait_spool_gone(self, transfer, timeout=10.0):
+        """The spool copy goes in a job after the end state is durable:
+        waits (bounded) until it is gone."""
+        deadline = time.monotonic() + timeout
+        while any(e.startswith(transfer)
+                  for e in self.broker.spool_entries()):
+            assert time.monotonic() < deadline, \
+                f"spool copy of {transfer} still there after {timeout}s"
+            time.sleep(0.05)
+
     def records(self, rtype, transfer=None):
         out = []
         for r in self.broker.audit_records():

@@ -33,7 +33,7 @@ def test_webdav_delivery_arrives_byte_for_byte(delivery, nginx, tmp_path):
     assert len(n.requests("PUT")) == 1
     assert len(n.requests("MOVE")) == 1
     # The spool copy is gone once delivered is durable.
-    assert tid not in d.broker.spool_entries()
+    d.wait_spool_gone(tid)
     # Audited: the attempt (URL, peer key, status, bytes) and the outcome.
     att = d.records("forward", tid)
     assert len(att) == 1

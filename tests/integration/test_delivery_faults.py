@@ -72,7 +72,7 @@ def test_403_fails_without_retry(delivery, nginx, tmp_path):
     failed = d.records("delivery_failed", tid)
     assert len(failed) == 1 and "403" in failed[0]["details"]["reason"]
     # A failed transfer's spool copy is removed too.
-    assert tid not in d.broker.spool_entries()
+    d.wait_spool_gone(tid)
 
 
 def test_429_honours_retry_after(delivery, nginx, tmp_path):
