@@ -343,9 +343,8 @@ ocli_print_fields(const struct wire_msg *m, FILE *out, int indent)
 	}
 }
 
-/* Adds every field of m to the open JSON object j. */
-static void
-json_fields(struct output_json *j, const struct wire_msg *m)
+void
+ocli_json_fields(struct output_json *j, const struct wire_msg *m)
 {
 	char hex[2 * 64 + 1];
 	size_t i, k;
@@ -409,7 +408,7 @@ print_list(struct ocli *o, struct wire_msg *first, enum wire_op item,
 		}
 		if (o->json) {
 			output_json_object(&j, NULL);
-			json_fields(&j, &m);
+			ocli_json_fields(&j, &m);
 			output_json_close(&j, '}');
 		} else {
 			if (n++ > 0)
@@ -586,7 +585,7 @@ approvals_main(int argc, char **argv)
 		struct output_json j;
 
 		output_json_begin(&j, stdout);
-		json_fields(&j, &ans);
+		ocli_json_fields(&j, &ans);
 		output_json_end(&j);
 	} else {
 		const char *st = wire_msg_text(&ans, "state");

@@ -85,9 +85,11 @@ int ocli_finish(struct ocli *o, int rc);
 int ocli_usage(struct ocli *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Prints every field of m as "key  value" lines (human) or adds it to an
- * open JSON object. */
+/* Prints every field of m as "key  value" lines. */
 void ocli_print_fields(const struct wire_msg *m, FILE *out, int indent);
+/* Adds every field of m to the open JSON object j (bytes as hex). */
+struct output_json;
+void ocli_json_fields(struct output_json *j, const struct wire_msg *m);
 
 /*
  * Parses a time for --until/--from: RFC 3339 ("2026-12-01T17:00:00+09:00"),

@@ -247,36 +247,6 @@ csv_row(FILE *out, const struct wire_msg *m)
 	fputs("\r\n", out);
 }
 
-static void
-json_exception(struct output_json *j, const struct wire_msg *m)
-{
-	size_t i, k;
-
-	for (i = 0; i < m->nfields; i++) {
-		const struct wire_field *f = &m->fields[i];
-
-		switch (f->v.type) {
-		case WIRE_T_UINT:
-			output_json_uint(j, f->key, f->v.u);
-			break;
-		case WIRE_T_TEXT:
-			output_json_strn(j, f->key, f->v.text, f->v.len);
-			break;
-		case WIRE_T_BOOL:
-			output_json_bool(j, f->key, f->v.u != 0);
-			break;
-		case WIRE_T_TEXT_ARRAY:
-			output_json_array(j, f->key);
-			for (k = 0; k < f->v.len; k++)
-				output_json_str(j, NULL, f->v.array[k]);
-			output_json_close(j, ']');
-			break;
-		default:
-			break;
-		}
-	}
-}
-
 /* Prints one "exception" answer of a change. */
 static int
 print_one(struct ocli *o, struct wire_msg *ans)
@@ -290,7 +260,7 @@ print_one(struct ocli *o, struct wire_msg *ans)
 	}
 	if (o->json) {
 		output_json_begin(&j, stdout);
-		json_exception(&j, ans);
+		ocli_json_fields(&j, ans);
 		output_json_end(&j);
 	} else
 		ocli_print_fields(ans, stdout, 0);
@@ -331,7 +301,7 @@ list(struct ocli *o, const struct exargs *x)
 				csv_row(stdout, &ans);
 			else if (o->json) {
 				output_json_object(&j, NULL);
-				json_exception(&j, &ans);
+				ocli_json_fields(&j, &ans);
 				output_json_close(&j, '}');
 			} else {
 				if (n++ > 0)
