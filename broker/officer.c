@@ -248,8 +248,8 @@ ojob_submit(struct ojob *j, int (*work)(struct commit_job *,
 	committer_submit(j->o->b->committer, &j->job);
 }
 
-/* Ends a job's hold on its session; returns the session if it is still
- * connected, else NULL. */
+/* The job's session while its connection is still there, else NULL
+ * (the wait is ended by ojob_finish either way). */
 static struct session *
 ojob_session(struct ojob *j)
 {
