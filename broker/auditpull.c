@@ -286,6 +286,14 @@ pull_next(struct pull *p)
 		pull_free(p);
 		return;
 	}
+	if (p->b->shutting_down) {
+		util_strlcpy(p->code, "shutting_down", sizeof(p->code));
+		util_strlcpy(p->job.err, "the broker is restarting; pull again "
+		    "in a moment", sizeof(p->job.err));
+		send_failure(p);
+		pull_free(p);
+		return;
+	}
 	if (p->cur.seq >= p->end || p->a >= p->end) {
 		wire_msg_init(&m, WIRE_OP_AUDIT_DONE, p->req_id);
 		wire_msg_set_uint(&m, "count", p->sent);
