@@ -77,7 +77,7 @@ tls:
   crl: pki/crl.pem
 spool_dir: spool
 state_db: state.db
-audit_log: audit.log
+audit_dir: audit
 register: register.yaml
 YAML
 cat >"$demo/client.yaml" <<YAML
