@@ -30,6 +30,13 @@ auditrec_subject(struct auditrec *r, const char *transfer,
 		util_strlcpy(r->interface, interface, sizeof(r->interface));
 }
 
+void
+auditrec_service(struct auditrec *r, const char *service)
+{
+	if (service != NULL)
+		util_strlcpy(r->service, service, sizeof(r->service));
+}
+
 static struct audit_kv *
 next_kv(struct auditrec *r, const char *key, enum audit_kv_type type)
 {
@@ -146,6 +153,7 @@ auditrec_append(struct auditrec *r, struct audit *a, time_t now, char *err,
 	ev.peer = r->peer[0] != '\0' ? r->peer : NULL;
 	ev.transfer = r->transfer[0] != '\0' ? r->transfer : NULL;
 	ev.interface = r->interface[0] != '\0' ? r->interface : NULL;
+	ev.service = r->service[0] != '\0' ? r->service : NULL;
 	ev.details = r->kv;
 	ev.ndetails = r->nkv;
 	return audit_append(a, now, &ev, err, errlen);

@@ -34,6 +34,7 @@ struct auditrec {
 	char peer[64];
 	char transfer[UTIL_ID_LEN + 1];
 	char interface[65];
+	char service[65];			/* the interface's cloud service */
 	struct audit_kv kv[AUDITREC_MAX_KV];	/* text/bytes unset until append */
 	size_t kv_off[AUDITREC_MAX_KV];		/* offset of text or bytes */
 	size_t nkv;
@@ -49,6 +50,8 @@ void auditrec_init(struct auditrec *r, const char *type,
     const struct principal *who, const char *peer);
 void auditrec_subject(struct auditrec *r, const char *transfer,
     const char *interface);
+/* The specified cloud service the subject's interface leads to. */
+void auditrec_service(struct auditrec *r, const char *service);
 void auditrec_text(struct auditrec *r, const char *key, const char *v);
 void auditrec_uint(struct auditrec *r, const char *key, uint64_t v);
 void auditrec_bool(struct auditrec *r, const char *key, int v);

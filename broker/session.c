@@ -416,6 +416,19 @@ session_audit(struct broker *b, const struct auditrec *rec)
 	audit_event(b, rec);
 }
 
+/* The record names the cloud service the interface leads to (loop thread:
+ * the register in force). */
+static void
+audit_service(struct broker *b, struct auditrec *rec, const char *interface)
+{
+	const struct policy_service *svc = NULL;
+	const char *path = NULL;
+
+	if (interface != NULL && policy_interface_target(b->policy, interface,
+	    &svc, &path) == 0 && svc != NULL)
+		auditrec_service(rec, svc->id);
+}
+
 /* Fail closed: nothing is accepted that the trail could not record. */
 static int
 refuse_unaudited(struct session *s, uint64_t id)
@@ -714,6 +727,7 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 	}
 	auditrec_init(&rec, "decide", &s->who, s->peer);
 	auditrec_subject(&rec, NULL, req->interface);
+	audit_service(s->b, &rec, req->interface);
 	auditrec_text(&rec, "verdict", policy_verdict_name(d->verdict));
 	auditrec_text(&rec, "reason", d->code);
 	auditrec_text(&rec, "rule", d->rule);
@@ -889,6 +903,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 
 	auditrec_init(&j->rec, "accept", &s->who, s->peer);
 	auditrec_subject(&j->rec, up->id, req.interface);
+	audit_service(b, &j->rec, req.interface);
 	auditrec_text(&j->rec, "verdict", policy_verdict_name(d.verdict));
 	auditrec_text(&j->rec, "rule", d.rule);
 	auditrec_text(&j->rec, "register", d.register_hash);
