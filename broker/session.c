@@ -105,7 +105,13 @@ struct session {
 };
 
 enum job_kind { J_AUDIT, J_CREATE, J_RESUME, J_SYNC, J_COMMIT, J_FAIL,
-	J_ABORT, J_STATUS, J_STEPUP };
+	J_ABORT, J_STATUS, J_STEPUP, J_USAGE };
+
+/* Today's usage of one interface by one user, for daily limits. */
+struct put_usage {
+	uint64_t bytes;
+	uint64_t count;
+};
 
 struct sjob {
 	struct commit_job job;
@@ -130,6 +136,9 @@ struct sjob {
 	time_t now;			/* the decision's clock */
 	uint8_t *put_buf;		/* the put, encoded, to run again */
 	size_t put_len;
+	int verified;			/* J_USAGE: the put's code was accepted */
+	int64_t day_start;		/* J_USAGE: count from here */
+	struct put_usage usage;		/* J_USAGE: the answer */
 	struct policy_decision d;	/* the step_up_required decision */
 	struct stepup_outcome so;
 	/* approval officers: the put's exception and hold; a held commit;
@@ -749,13 +758,19 @@ static void stepup_begin(struct session *s, const struct wire_msg *m,
     const struct policy_request *req, const struct policy_decision *d,
     const char *otp, time_t now);
 
+static void usage_begin(struct session *s, const struct wire_msg *m,
+    const char *interface, int verified, int64_t day_start);
+
 /*
  * A put, new or resumed. verified is set when it runs again after its
  * one-time code was accepted: it must then not ask for (or check) a code
- * a second time.
+ * a second time. usage is today's usage for the interface's daily limits;
+ * NULL until it has been looked up (only interfaces with such a limit need
+ * it).
  */
 static void
-put_request(struct session *s, const struct wire_msg *m, int verified)
+put_request(struct session *s, const struct wire_msg *m, int verified,
+    const struct put_usage *usage)
 {
 	struct broker *b = s->b;
 	struct policy_principal pp;
@@ -812,6 +827,18 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 	pp.terminal = s->who.terminal;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.now = broker_now(b);
+	if (usage == NULL) {
+		int64_t day_start = 0;
+
+		if (policy_daily_window(b->policy, req.interface, ctx.now,
+		    &day_start) == 1) {
+			usage_begin(s, m, req.interface, verified, day_start);
+			return;
+		}
+	} else {
+		ctx.bytes_today = usage->bytes;
+		ctx.count_today = usage->count;
+	}
 	if (b->grants != NULL)
 		ctx.stepup_at = stepup_grant_lookup(b->grants, s->who.cert_fp,
 		    s->who.user);
@@ -926,7 +953,92 @@ put_request(struct session *s, const struct wire_msg *m, int verified)
 static void
 handle_put(struct session *s, const struct wire_msg *m)
 {
-	put_request(s, m, 0);
+	put_request(s, m, 0, NULL);
+}
+
+/* ---- put: daily usage ------------------------------------------------------------------- */
+
+static int
+work_usage(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+
+	return store_transfer_usage(env->store, j->who.user, j->t.interface,
+	    j->day_start, &j->usage.bytes, &j->usage.count, cj->err,
+	    sizeof(cj->err));
+}
+
+/* Runs a put again from the top once something it needed is known. */
+static void
+put_again(struct session *s, struct sjob *j, const struct put_usage *usage)
+{
+	struct wire_msg m;
+	struct wire_error werr;
+	size_t consumed = 0;
+	uint64_t dlen = 0;
+
+	memset(&werr, 0, sizeof(werr));
+	if (wire_decode(j->put_buf, j->put_len, &m, &dlen, &consumed,
+	    &werr) != WIRE_CONTROL) {
+		send_error(s, j->req_id, "unavailable", "the broker lost the "
+		    "request; send it again", NULL, NULL, NULL, 0);
+		session_continue(s);
+		return;
+	}
+	s->busy = 0;
+	put_request(s, &m, j->verified, usage);
+	wire_msg_clear(&m);
+	/* put_request may have queued a job the session waits for. */
+	if (!s->busy)
+		session_continue(s);
+}
+
+static void
+done_usage(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+
+	if (s->closed) {
+		job_free(j);
+		return;
+	}
+	if (status != 0) {
+		/* Without the usage the daily limit cannot be checked: refuse
+		 * rather than guess (fail closed). */
+		log_kv("error", "usage", "user=%s reason=\"%s\"", s->who.user,
+		    cj->err);
+		send_error(s, j->req_id, "unavailable", "the broker could not "
+		    "check today's usage of this interface; try again later",
+		    NULL, NULL, NULL, 30);
+		job_free(j);
+		session_continue(s);
+		return;
+	}
+	put_again(s, j, &j->usage);
+	job_free(j);
+}
+
+static void
+usage_begin(struct session *s, const struct wire_msg *m,
+    const char *interface, int verified, int64_t day_start)
+{
+	struct wire_error werr;
+	struct sjob *j;
+
+	if ((j = job_new(J_USAGE, s)) == NULL ||
+	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
+		if (j != NULL)
+			job_free(j);
+		send_error(s, m->id, "unavailable", "the broker is out of "
+		    "resources; try again later", NULL, NULL, NULL, 30);
+		return;
+	}
+	j->req_id = m->id;
+	j->verified = verified;
+	j->day_start = day_start;
+	util_strlcpy(j->t.interface, interface, sizeof(j->t.interface));
+	submit(s->b, s, j, work_usage, done_usage, 1);
 }
 
 /* ---- put: step-up ------------------------------------------------------------------------ */
@@ -981,10 +1093,6 @@ done_stepup(struct commit_job *cj, int status)
 	struct sjob *j = cj->arg;
 	struct session *s = j->s;
 	const struct stepup_outcome *o = &j->so;
-	struct wire_msg m;
-	struct wire_error werr;
-	size_t consumed = 0;
-	uint64_t dlen = 0;
 	char msg[WIRE_MAX_MESSAGE + 1];
 
 	if (s->closed) {
@@ -1009,21 +1117,9 @@ done_stepup(struct commit_job *cj, int status)
 		stepup_grant_record(s->b->grants, s->who.cert_fp, s->who.user,
 		    j->now);
 		/* Decide again, from the top, as if the put came now. */
-		memset(&werr, 0, sizeof(werr));
-		if (wire_decode(j->put_buf, j->put_len, &m, &dlen, &consumed,
-		    &werr) != WIRE_CONTROL) {
-			send_error(s, j->req_id, "unavailable", "the broker "
-			    "lost the request; send it again", NULL, NULL, NULL,
-			    0);
-			goto out;
-		}
-		s->busy = 0;
-		put_request(s, &m, 1);
-		wire_msg_clear(&m);
+		j->verified = 1;
+		put_again(s, j, NULL);
 		job_free(j);
-		/* put_request may have queued a job the session waits for. */
-		if (!s->busy)
-			session_continue(s);
 		return;
 	case STEPUP_WRONG:
 	case STEPUP_REPLAY:

@@ -383,6 +383,7 @@ enum store_stmt {
 	S_EX_EACH,
 	S_EX_USE,
 	S_EX_OF,
+	S_USAGE,
 	S_COUNT
 };
 
@@ -397,6 +398,12 @@ static const char *const store_sql[S_COUNT] = {
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
 	    "?15, ?16)",
 	[S_GET] = "SELECT " TRANSFER_SELECT " FROM transfers WHERE id = ?1",
+	/* Daily limits: what this user started through this interface since
+	 * the start of the day; refused and abandoned transfers do not
+	 * count, transfers still arriving do. */
+	[S_USAGE] = "SELECT count(*), coalesce(sum(size), 0) FROM transfers "
+	    "WHERE user = ?1 AND interface = ?2 AND created >= ?3 AND "
+	    "state NOT IN ('failed', 'expired', 'rejected')",
 	[S_PROGRESS] = "UPDATE transfers SET received = ?2, updated = ?3 "
 	    "WHERE id = ?1 AND state = 'receiving'",
 	[S_SET_STATE] = "UPDATE transfers SET state = ?2, "
@@ -949,6 +956,30 @@ store_transfer_get(struct store *st, const char *id, struct transfer *out,
 		ret = STORE_NOTFOUND;
 	} else
 		ret = store_fail(st, err, errlen, "get transfer");
+	store_done(s);
+	return ret;
+}
+
+int
+store_transfer_usage(struct store *st, const char *user,
+    const char *interface, int64_t since, uint64_t *bytes, uint64_t *count,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_USAGE];
+	int ret = -1;
+
+	if (bind_text(s, 1, user) == SQLITE_OK &&
+	    bind_text(s, 2, interface) == SQLITE_OK &&
+	    sqlite3_bind_int64(s, 3, since) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		sqlite3_int64 n = sqlite3_column_int64(s, 0);
+		sqlite3_int64 b = sqlite3_column_int64(s, 1);
+
+		*count = n > 0 ? (uint64_t)n : 0;
+		*bytes = b > 0 ? (uint64_t)b : 0;
+		ret = 0;
+	} else
+		ret = store_fail(st, err, errlen, "daily usage");
 	store_done(s);
 	return ret;
 }

@@ -104,6 +104,12 @@ int store_transfer_insert(struct store *st, const struct transfer *t,
     char *err, size_t errlen);
 int store_transfer_get(struct store *st, const char *id, struct transfer *out,
     char *err, size_t errlen);
+/* Transfers (count and declared bytes) user started through interface at
+ * or after since (unix seconds), not counting failed, expired or rejected
+ * ones: the usage daily limits are checked against. */
+int store_transfer_usage(struct store *st, const char *user,
+    const char *interface, int64_t since, uint64_t *bytes, uint64_t *count,
+    char *err, size_t errlen);
 /* Records the durable offset of a receiving transfer (STORE_NOTFOUND when
  * there is no such transfer in state receiving). */
 int store_transfer_progress(struct store *st, const char *id,

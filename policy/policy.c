@@ -2887,6 +2887,27 @@ policy_interface_target(const struct policy *p, const char *interface,
 }
 
 int
+policy_daily_window(const struct policy *p, const char *interface,
+    time_t now, int64_t *day_start)
+{
+	uint32_t i = FIND(p->ifaces, p->nifaces, interface);
+	const struct iface *f;
+	int64_t local, day;
+
+	if (i == NONE)
+		return -1;
+	f = &p->ifaces[i];
+	if (f->daily_bytes == UNLIMITED && f->daily_count == UNLIMITED)
+		return 0;
+	/* Midnight of the interface's own zone: a day in Tokyo starts at
+	 * 15:00 UTC, not at 00:00 UTC. */
+	local = (int64_t)now + tzone_offset(f->tz, (int64_t)now);
+	day = local - (((local % 86400) + 86400) % 86400);
+	*day_start = tzone_from_local(f->tz, day);
+	return 1;
+}
+
+int
 policy_exception_limits(const struct policy *p, const char *interface,
     struct policy_exception_limits *out)
 {

@@ -188,6 +188,15 @@ const struct policy_service *policy_service_find(const struct policy *p,
  * none) of an interface. -1 when the interface is unknown. */
 int policy_interface_target(const struct policy *p, const char *interface,
     const struct policy_service **service, const char **path);
+/*
+ * Daily limits (daily_bytes, daily_count) count per user and interface from
+ * local midnight in the interface's time zone. Returns 1 with the start of
+ * the day containing now (UTC seconds) in *day_start when the interface has
+ * a daily limit, 0 when it has none (no usage lookup needed), -1 when the
+ * interface is unknown.
+ */
+int policy_daily_window(const struct policy *p, const char *interface,
+    time_t now, int64_t *day_start);
 /* -1 when the interface is unknown or has no exception_limits. */
 int policy_exception_limits(const struct policy *p, const char *interface,
     struct policy_exception_limits *out);
