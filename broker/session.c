@@ -942,6 +942,12 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		auditrec_uint(&j->rec, "stepup_at", (uint64_t)ctx.stepup_at);
 	if (op.exception[0] != '\0')
 		auditrec_text(&j->rec, "exception", op.exception);
+	/* What an interface review must look at: allowed while overdue, or
+	 * through an interface that names no one. */
+	if (d.flags & POLICY_FLAG_REVIEW_OVERDUE)
+		auditrec_bool(&j->rec, "review_overdue", 1);
+	if (d.flags & POLICY_FLAG_LEGACY_OPEN)
+		auditrec_bool(&j->rec, "legacy_open", 1);
 	if (op.approvers[0] != '\0') {
 		auditrec_text(&j->rec, "approvers", op.approvers);
 		auditrec_uint(&j->rec, "approvals_required", op.approvals);
