@@ -16,6 +16,9 @@
 #include "broker/log.h"
 #include "lib/util.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,7 +270,33 @@ auditsvc_free(struct auditsvc *s)
 	free(s);
 }
 
-/* ---- key generation ------------------------------------------------------- */
+/* ---- checks and key generation ----------------------------------------------- */
+
+int
+auditsvc_check(const struct config *cfg, char *err, size_t errlen)
+{
+	struct note_verifier vk;
+	struct stat sk, sv;
+	int have_sk = lstat(cfg->audit_signing_key, &sk) == 0;
+	int have_vk = lstat(cfg->audit_verifier_key, &sv) == 0;
+
+	if (!have_sk && !have_vk && cfg->audit_key_default)
+		return 0;	/* made at first start */
+	if (!have_sk)
+		return util_err(err, errlen, "audit.signing_key %s: %s",
+		    cfg->audit_signing_key, strerror(errno));
+	if (!S_ISREG(sk.st_mode) || (sk.st_mode & 077) != 0)
+		return util_err(err, errlen, "audit.signing_key %s must be a "
+		    "regular file of mode 0600", cfg->audit_signing_key);
+	if (note_verifier_load(cfg->audit_verifier_key, &vk, err,
+	    errlen) != 0)
+		return -1;
+	if (cfg->audit_name != NULL && strcmp(cfg->audit_name, vk.name) != 0)
+		return util_err(err, errlen, "audit.verifier_key is named "
+		    "\"%s\", not \"%s\" as audit.name says", vk.name,
+		    cfg->audit_name);
+	return 0;
+}
 
 int
 auditsvc_keygen(const char *config_path)

@@ -55,6 +55,12 @@ const struct note_verifier *auditsvc_verifier(const struct auditsvc *s);
 /* Stops the timer and the signer. */
 void auditsvc_free(struct auditsvc *s);
 
+/* For --check-config: the audit keys as far as the main process may look
+ * (the verifier key is read and must be named audit.name; the signing key
+ * is only stat()ed: it must be a regular file of mode 0600). 0 when fine
+ * or when the pair will be generated at first start, -1 with err. */
+int auditsvc_check(const struct config *cfg, char *err, size_t errlen);
+
 /* `sekishod -c CONFIG --audit-keygen`: writes audit.signing_key (0600) and
  * audit.verifier_key, prints the verifier key. Exit status. */
 int auditsvc_keygen(const char *config_path);

@@ -484,6 +484,8 @@ check_config(const char *path)
 		fprintf(stderr, "sekishod: register: %s\n", err);
 	else if ((ctx = tlsserver_new(cfg, err, sizeof(err))) == NULL)
 		fprintf(stderr, "sekishod: %s\n", err);
+	else if (auditsvc_check(cfg, err, sizeof(err)) != 0)
+		fprintf(stderr, "sekishod: audit: %s\n", err);
 	else if (cfg->stepup_key_file != NULL &&
 	    (limits_of(cfg, &lim), stepup_new(cfg->stepup_key_file, &lim, &su,
 	    err, sizeof(err))) != 0)

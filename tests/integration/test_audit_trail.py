@@ -10,7 +10,7 @@ import io
 import json
 import pathlib
 import shutil
-import signal
+import subprocess
 import time
 
 import pytest
@@ -19,7 +19,7 @@ from audit_fixtures import (AUDITOR, EXIT_INVALID, can_mount_tmpfs,
                             copy_pull, fill, keygen, pull, records_of,
                             start_broker, umount, upload, verifier_key,
                             verify, write_records, audit)
-from conftest import EXIT_NOTFOUND, EXIT_OK, EXIT_POLICY
+from conftest import EXIT_NOTFOUND, EXIT_OK, EXIT_POLICY, SEKISHOD
 
 
 @pytest.fixture
@@ -374,3 +374,28 @@ def test_audit_disk_full(broker, client, pki, tmp_path):
     finally:
         for proc_dir in [mnt]:
             umount(proc_dir)
+
+
+def test_keys_checked_and_never_replaced(broker, pki, tmp_path):
+    b = start_broker(broker, pki)
+    key = b.dir / "audit-signing.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    proc = b.check_config()
+    assert proc.returncode == 0, proc.stderr
+    key.chmod(0o644)
+    proc = b.check_config()
+    assert proc.returncode == 1 and "0600" in proc.stderr, proc.stderr
+    key.chmod(0o600)
+    proc = subprocess.run([str(SEKISHOD), "-c", str(b.config),
+                           "--audit-keygen"], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 1 and "exists" in proc.stderr, proc.stderr
+    # A trail whose signing key is gone is not silently given a new one.
+    b.stop()
+    saved = key.read_bytes()
+    key.unlink()
+    with pytest.raises(RuntimeError, match="signing key"):
+        b.start()
+    key.write_bytes(saved)
+    key.chmod(0o600)
+    b.start()
