@@ -1048,7 +1048,12 @@ attempt_prepare(struct fwd_attempt *a, const struct policy_service *s,
 	util_strlcpy(g->service, s->id, sizeof(g->service));
 	util_strlcpy(g->transfer, t->id, sizeof(g->transfer));
 	g->size = t->size;
-	g->check_existing = t->attempts > 0;
+	/* A retry looks first in case an earlier attempt arrived. S3 also
+	 * looks before the first attempt: its PUT replaces an object without
+	 * asking (WebDAV's MOVE has Overwrite: F), and a fixed destination
+	 * key must never overwrite someone else's file. */
+	g->check_existing = t->attempts > 0 ||
+	    s->connector == POLICY_CONNECTOR_S3;
 	g->multipart_threshold = a->d.multipart_threshold;
 	g->part_size = a->d.part_size;
 	if (util_unhex(t->sha256, g->sha256, sizeof(g->sha256)) != 0)

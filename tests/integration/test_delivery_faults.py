@@ -350,3 +350,26 @@ def test_dead_service_does_not_hold_up_another(delivery, nginx, tmp_path):
     states = [d.status(i) for i in dead_ids]
     assert all(st["state"] == "queued" for st in states), states
     assert sum(st.get("attempts", 0) for st in states) == 2, states
+
+
+def test_s3_other_object_at_destination_is_not_overwritten(delivery, s3rver,
+                                                           tmp_path):
+    # S3's PUT replaces whatever is at the key: the first attempt must look
+    # before it sends, or a fixed key would overwrite an earlier file.
+    s = s3rver()
+    write_credentials(tmp_path / "creds", "s3", type="aws",
+                      access_key_id=S3_KEY, secret_access_key=S3_SECRET)
+    d = delivery([service("s3", s.endpoint, connector="s3", credentials="s3",
+                          region="ap-northeast-1", bucket=s.bucket)],
+                 [("IF-DLV", "s3", "/in/fixed.bin")],
+                 {"credentials_dir": str(tmp_path / "creds")})
+    first = make_file(tmp_path, "first.bin", 1000, seed=1)
+    tid1 = d.put(first)
+    assert d.wait(tid1)["state"] == "delivered"
+    second = make_file(tmp_path, "second.bin", 1000, seed=2)
+    tid2 = d.put(second)
+    st = d.wait(tid2)
+    assert st["state"] == "failed", st
+    assert "not overwritten" in st["error"]
+    body, _ = s.objects()["in/fixed.bin"]
+    assert body == first.read_bytes()
