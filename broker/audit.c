@@ -1110,8 +1110,10 @@ open_dir(const char *path, int mode, int *created, char *err, size_t errlen)
 	if (fd == -1)
 		return util_err(err, errlen, "audit: %s: %s", path,
 		    errno == ELOOP ? "is a symbolic link" : errno == ENOTDIR ?
-		    "is not a directory (audit.dir names a directory of "
-		    "segment files)" : audit_strerror(errno));
+		    "is not a directory: audit_dir names a directory of "
+		    "segment files (a log from before segments becomes its "
+		    "first segment: mkdir DIR && mv LOG "
+		    "DIR/00000000000000000000.audit)" : audit_strerror(errno));
 	return fd;
 }
 

@@ -1253,6 +1253,77 @@ test_prune(void **state)
 	note_signer_clear(&o.sc.other);
 }
 
+/* A log from before segments (records of seven keys, no "clock") is a
+ * valid first segment: the trail opens, hashes it into the tree, signs. */
+static void
+test_legacy_log_as_first_segment(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_recovery rec;
+	struct opened o;
+	struct audit *a;
+	uint8_t prev[32];
+	char err[512];
+	unsigned i;
+	FILE *fp;
+
+	assert_int_equal(mkdir(f->log, 0700), 0);
+	fp = fopen(f->seg, "wb");
+	assert_non_null(fp);
+	memset(prev, 0, sizeof(prev));
+	for (i = 0; i < 3; i++) {
+		cbor_item_t *r = cbor_new_definite_map(7);
+		unsigned char *buf = NULL;
+		size_t cap = 0, n;
+		unsigned int hl = 32;
+
+		cbor_map_add(r, (struct cbor_pair){
+		    cbor_move(cbor_build_string("seq")),
+		    cbor_move(cbor_build_uint8((uint8_t)i)) });
+		cbor_map_add(r, (struct cbor_pair){
+		    cbor_move(cbor_build_string("time")),
+		    cbor_move(cbor_build_string("2025-11-22T01:20:23Z")) });
+		cbor_map_add(r, (struct cbor_pair){
+		    cbor_move(cbor_build_string("type")),
+		    cbor_move(cbor_build_string("connect")) });
+		cbor_map_add(r, (struct cbor_pair){
+		    cbor_move(cbor_build_string("actor")),
+		    cbor_move(cbor_new_definite_map(0)) });
+		cbor_map_add(r, (struct cbor_pair){
+		    cbor_move(cbor_build_string("subject")),
+		    cbor_move(cbor_new_definite_map(0)) });
+		cbor_map_add(r, (struct cbor_pair){
+		    cbor_move(cbor_build_string("details")),
+		    cbor_move(cbor_new_definite_map(0)) });
+		cbor_map_add(r, (struct cbor_pair){
+		    cbor_move(cbor_build_string("prev")),
+		    cbor_move(cbor_build_bytestring(prev, 32)) });
+		n = cbor_serialize_alloc(r, &buf, &cap);
+		cbor_decref(&r);
+		assert_true(n > 0);
+		assert_int_equal(fwrite(buf, 1, n, fp), n);
+		assert_int_equal(EVP_Digest(buf, n, prev, &hl, EVP_sha256(),
+		    NULL), 1);
+		free(buf);
+	}
+	fclose(fp);
+	signing_options(&o, 0);
+	a = open_opts_ok(f->log, &o.opt, &rec);
+	assert_int_equal(audit_next_seq(a), 3);
+	assert_int_equal(rec.rehashed, 3);
+	append_n(a, 2, 1800000000);
+	sync_ok(a);
+	assert_int_equal(audit_checkpoint(a, 1800000000, 1, err, sizeof(err)),
+	    1);
+	audit_close(a);
+	a = open_opts_ok(f->log, &o.opt, &rec);
+	assert_int_equal(rec.checkpoint_size, 5);
+	assert_int_equal(rec.rehashed, 0);
+	audit_close(a);
+	note_signer_clear(&o.sc.sk);
+	note_signer_clear(&o.sc.other);
+}
+
 int
 main(void)
 {
@@ -1284,6 +1355,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_find_time, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_log_as_first_segment,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
