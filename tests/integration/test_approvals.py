@@ -252,3 +252,29 @@ def test_webhook_hears_requests_and_decisions(officers, webhook, tmp_path):
     assert "理由あり" not in str(webhook.posts)
     path, ctype, _ = webhook.posts[0]
     assert path == "/hook" and ctype == "application/json"
+
+
+@pytest.mark.parametrize("section,text", [
+    ({"approvals": {"hold": "10s"}}, "approvals.hold must be 1m to 90d"),
+    ({"approvals": {"officer_stepup_max_age": "2h"}},
+     "officer_stepup_max_age must be 30s to 1h"),
+    ({"approvals": {"emergency_confirm": "8d"}},
+     "emergency_confirm must be 1m to 7d"),
+    ({"approvals": {"holdd": "1h"}}, "holdd"),
+    ({"notify": {"retries": 11}}, "retries"),
+    ({"notify": {"timeout": "0s"}}, "timeouts must be 1s to 5m"),
+])
+def test_bad_settings_are_refused(broker, section, text):
+    b = broker(extra=section, start=False)
+    proc = b.check_config()
+    assert proc.returncode != 0
+    assert text in proc.stderr, proc.stderr
+
+
+def test_notify_url_must_be_https(broker):
+    # Checked when the broker starts the notifications: it does not start.
+    b = broker(extra={"notify": {"webhook": "http://hooks.example.jp/x"}},
+               start=False)
+    with pytest.raises(RuntimeError, match="only https"):
+        b.start()
+    b.ended_on_purpose = True

@@ -530,6 +530,54 @@ test_sweep_expires_held(void **state)
 	assert_int_equal(c.expired, 1);
 }
 
+static int
+stop_after_one(const struct approvals_change *ch, void *arg)
+{
+	(void)ch;
+	(*(int *)arg)++;
+	return 1;
+}
+
+static int
+fail_change(const struct approvals_change *ch, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	return -1;
+}
+
+static void
+test_sweep_stops_and_fails(void **state)
+{
+	struct fx *f = *state;
+	const char *ids[3] = { "a0000000000000000000000000000001",
+	    "a0000000000000000000000000000002",
+	    "a0000000000000000000000000000003" };
+	char err[256];
+	int i, seen = 0;
+
+	for (i = 0; i < 3; i++) {
+		add_transfer(f, ids[i], "u-staff", "IF-HOLD");
+		hold(f, ids[i], "u-staff", 1, 60);
+	}
+	/* a callback that fails makes the sweep fail; the caller's
+	 * transaction undoes what it changed */
+	assert_int_equal(store_begin(f->st, err, sizeof(err)), 0);
+	assert_int_equal(approvals_sweep(f->st, T0 + 60, fail_change, NULL,
+	    err, sizeof(err)), -1);
+	assert_int_equal(store_rollback(f->st), 0);
+	for (i = 0; i < 3; i++)
+		transfer_state(f, ids[i], STORE_HELD);
+	/* one that stops: one change now, the rest next time */
+	assert_int_equal(approvals_sweep(f->st, T0 + 60, stop_after_one,
+	    &seen, err, sizeof(err)), 1);
+	assert_int_equal(seen, 1);
+	assert_int_equal(approvals_sweep(f->st, T0 + 60, NULL, NULL, err,
+	    sizeof(err)), 2);
+	for (i = 0; i < 3; i++)
+		transfer_state(f, ids[i], STORE_EXPIRED);
+}
+
 /* ------------------------------------------------- exceptions: rules */
 
 static void
@@ -1164,6 +1212,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_expires_held, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_stops_and_fails,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_rules, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_grant_rules, setup,
