@@ -200,6 +200,25 @@ officer_free(struct officer *o)
 	free(o);
 }
 
+/* The register's view of a certificate's principal (pointers into w). */
+static struct policy_principal
+pp_of(const struct principal *w)
+{
+	struct policy_principal pp = { w->user, w->dept, w->terminal };
+
+	return pp;
+}
+
+/* Answers a request whose job could not read or write the store. */
+static void
+answer_unavailable(struct session *s, const struct ojob *j,
+    const char *event, const char *why)
+{
+	log_kv("error", event, "user=%s reason=\"%s\"", j->who.user, why);
+	session_send_error(s, j->req_id, "unavailable", "the broker could not "
+	    "read or record its state; try again later", NULL, 30);
+}
+
 /* ---- jobs ------------------------------------------------------------------- */
 
 static struct ojob *
@@ -564,7 +583,7 @@ officer_gate(struct session *s, const struct wire_msg *m, int verified,
 {
 	struct broker *b = session_broker(s);
 	const struct principal *who = session_principal(s);
-	struct policy_principal pp = { who->user, who->dept, who->terminal };
+	struct policy_principal pp = pp_of(who);
 	time_t now = broker_now(b), at;
 	uint64_t age = b->cfg->officer_stepup_max_age;
 	const char *otp = wire_msg_text(m, "otp");
@@ -699,15 +718,11 @@ done_list(struct commit_job *cj, int status)
 	if (s == NULL)
 		goto out;
 	if (status != 0) {
-		log_kv("error", "approvals_ls", "reason=\"%s\"", cj->err);
-		session_send_error(s, j->req_id, "unavailable", "the broker "
-		    "could not read its state; try again later", NULL, 30);
+		answer_unavailable(s, j, "approvals_ls", cj->err);
 		goto out;
 	}
 	b = session_broker(s);
-	pp.user = j->who.user;
-	pp.dept = j->who.dept;
-	pp.terminal = j->who.terminal;
+	pp = pp_of(&j->who);
 	/* Only what this officer may decide: approver of the interface, not
 	 * the uploader, the wait not over. */
 	for (i = 0; i < j->nitems && sent < LIST_MAX; i++) {
@@ -867,10 +882,7 @@ done_vote_read(struct commit_job *cj, int status)
 	if (s == NULL)
 		goto out;
 	if (status != 0) {
-		log_kv("error", "vote", "user=%s reason=\"%s\"", j->who.user,
-		    cj->err);
-		session_send_error(s, j->req_id, "unavailable", "the broker "
-		    "could not read its state; try again later", NULL, 30);
+		answer_unavailable(s, j, "vote", cj->err);
 		goto out;
 	}
 	if (!j->found) {
@@ -879,9 +891,7 @@ done_vote_read(struct commit_job *cj, int status)
 		goto out;
 	}
 	b = session_broker(s);
-	pp.user = j->who.user;
-	pp.dept = j->who.dept;
-	pp.terminal = j->who.terminal;
+	pp = pp_of(&j->who);
 	c = approvals_check_vote(b->policy, &pp, &j->item.a, j->item.voted,
 	    j->now, msg, sizeof(msg));
 	if (c != APPROVALS_OK) {
@@ -1138,7 +1148,7 @@ handle_ex_request(struct session *s, const struct wire_msg *m)
 {
 	struct broker *b = session_broker(s);
 	const struct principal *who = session_principal(s);
-	struct policy_principal pp = { who->user, who->dept, who->terminal };
+	struct policy_principal pp = pp_of(who);
 	struct store_exception e;
 	time_t now = broker_now(b);
 	enum approvals_code c;
@@ -1203,7 +1213,7 @@ handle_ex_grant(struct session *s, const struct wire_msg *m)
 	struct broker *b = session_broker(s);
 	struct officer *o = b->officer;
 	const struct principal *who = session_principal(s);
-	struct policy_principal pp = { who->user, who->dept, who->terminal };
+	struct policy_principal pp = pp_of(who);
 	const char *id = wire_msg_text(m, "exception");
 	const char *comment = wire_msg_text(m, "comment");
 	const struct wire_value *em = wire_msg_get(m, "emergency");
@@ -1278,7 +1288,7 @@ handle_ex_change(struct session *s, const struct wire_msg *m)
 	struct broker *b = session_broker(s);
 	struct officer *o = b->officer;
 	const struct principal *who = session_principal(s);
-	struct policy_principal pp = { who->user, who->dept, who->terminal };
+	struct policy_principal pp = pp_of(who);
 	const char *id = wire_msg_text(m, "exception");
 	const char *comment = wire_msg_text(m, "comment");
 	const char *reason = wire_msg_text(m, "reason");
@@ -1422,15 +1432,11 @@ done_ex_list(struct commit_job *cj, int status)
 	if (s == NULL)
 		goto out;
 	if (status != 0) {
-		log_kv("error", "exception_ls", "reason=\"%s\"", cj->err);
-		session_send_error(s, j->req_id, "unavailable", "the broker "
-		    "could not read its state; try again later", NULL, 30);
+		answer_unavailable(s, j, "exception_ls", cj->err);
 		goto out;
 	}
 	b = session_broker(s);
-	pp.user = j->who.user;
-	pp.dept = j->who.dept;
-	pp.terminal = j->who.terminal;
+	pp = pp_of(&j->who);
 	roles = policy_principal_roles(b->policy, &pp);
 	everyone = (roles & (POLICY_ROLE_OFFICER | POLICY_ROLE_AUDITOR)) != 0;
 	for (i = 0; i < j->nexs; i++) {
@@ -1492,7 +1498,7 @@ run_op(struct session *s, const struct wire_msg *m, int verified)
 {
 	struct broker *b = session_broker(s);
 	const struct principal *who = session_principal(s);
-	struct policy_principal pp = { who->user, who->dept, who->terminal };
+	struct policy_principal pp = pp_of(who);
 	enum need need = NEED_OFFICER;
 
 	switch (m->op) {
