@@ -706,12 +706,26 @@ done_create(struct commit_job *cj, int status)
 	session_continue(s);
 }
 
+static void
+done_refused(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+
+	if (status != 0)
+		log_kv("error", "audit", "reason=\"%s\"", cj->err);
+	send_error(s, j->req_id, j->code, j->reason, NULL, &j->d, NULL, 0);
+	job_free(j);
+	session_continue(s);
+}
+
 /* Maps a policy verdict to what the client is told. */
 static void
 refuse_by_policy(struct session *s, const struct wire_msg *m,
     const struct policy_request *req, const struct policy_decision *d)
 {
 	struct auditrec rec;
+	struct sjob *j;
 	const char *code = "denied";
 	const char *msg = d->reason;
 	char buf[512];
@@ -744,11 +758,23 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 	auditrec_text(&rec, "name", req->filename);
 	auditrec_uint(&rec, "size", req->size);
 	auditrec_uint(&rec, "class", req->class);
-	audit_event(s->b, &rec);
 	log_kv("info", "deny", "user=%s interface=%s verdict=%s reason=%s "
 	    "rule=%s", s->who.user, req->interface,
 	    policy_verdict_name(d->verdict), d->code, d->rule);
-	send_error(s, m->id, code, msg, NULL, d, NULL, 0);
+	/* The refusal is told once its record is durable, like every other
+	 * answer about a request. */
+	if ((j = job_new(J_AUDIT, s)) == NULL) {
+		audit_event(s->b, &rec);
+		send_error(s, m->id, code, msg, NULL, d, NULL, 0);
+		return;
+	}
+	j->rec = rec;
+	j->has_rec = 1;
+	j->req_id = m->id;
+	j->d = *d;
+	util_strlcpy(j->code, code, sizeof(j->code));
+	util_strlcpy(j->reason, msg, sizeof(j->reason));
+	submit(s->b, s, j, work_audit, done_refused, 1);
 }
 
 static void handle_resume(struct session *s, const struct wire_msg *m,
