@@ -706,18 +706,7 @@ done_create(struct commit_job *cj, int status)
 	session_continue(s);
 }
 
-static void
-done_refused(struct commit_job *cj, int status)
-{
-	struct sjob *j = cj->arg;
-	struct session *s = j->s;
-
-	if (status != 0)
-		log_kv("error", "audit", "reason=\"%s\"", cj->err);
-	send_error(s, j->req_id, j->code, j->reason, NULL, &j->d, NULL, 0);
-	job_free(j);
-	session_continue(s);
-}
+static void done_fail(struct commit_job *cj, int status);
 
 /* Maps a policy verdict to what the client is told. */
 static void
@@ -774,7 +763,7 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 	j->d = *d;
 	util_strlcpy(j->code, code, sizeof(j->code));
 	util_strlcpy(j->reason, msg, sizeof(j->reason));
-	submit(s->b, s, j, work_audit, done_refused, 1);
+	submit(s->b, s, j, work_audit, done_fail, 1);
 }
 
 static void handle_resume(struct session *s, const struct wire_msg *m,
@@ -1603,6 +1592,11 @@ done_commit(struct commit_job *cj, int status)
 	session_continue(s);
 }
 
+/*
+ * Answers a request with the error the job carries (j->code, j->reason),
+ * once the job's records are durable: a failed transfer (with its id) or a
+ * policy refusal (with the decision's rule and reason).
+ */
 static void
 done_fail(struct commit_job *cj, int status)
 {
@@ -1610,9 +1604,11 @@ done_fail(struct commit_job *cj, int status)
 	struct session *s = j->s;
 
 	if (status != 0)
-		log_kv("error", "fail", "transfer=%s reason=\"%s\"", j->id,
-		    cj->err);
-	send_error(s, j->req_id, j->code, j->reason, NULL, NULL, j->id, 0);
+		log_kv("error", "job", "user=%s transfer=%s reason=\"%s\"",
+		    j->who.user, j->id, cj->err);
+	send_error(s, j->req_id, j->code, j->reason, NULL,
+	    j->d.code[0] != '\0' ? &j->d : NULL,
+	    j->id[0] != '\0' ? j->id : NULL, 0);
 	if (j->close_after && !s->closed)
 		session_close_after_flush(s);
 	job_free(j);
