@@ -441,23 +441,11 @@ seg_name(uint64_t first, char out[SEG_NAME_LEN + 1])
 static int
 parse_numbered(const char *name, const char *suffix, uint64_t *out)
 {
-	size_t i, sl = strlen(suffix);
-	uint64_t v = 0;
+	size_t sl = strlen(suffix);
 
 	if (strlen(name) != 20 + sl || strcmp(name + 20, suffix) != 0)
 		return -1;
-	for (i = 0; i < 20; i++) {
-		unsigned d;
-
-		if (name[i] < '0' || name[i] > '9')
-			return -1;
-		d = (unsigned)(name[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
+	return util_parse_digits(name, 20, out);
 }
 
 static int

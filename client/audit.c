@@ -247,23 +247,9 @@ parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 static int
 parse_u64(const char *s, uint64_t *out)
 {
-	uint64_t v = 0;
-	size_t i;
-
-	if (s == NULL || s[0] == '\0' || strlen(s) > 20)
+	if (s == NULL)
 		return -1;
-	for (i = 0; s[i] != '\0'; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
+	return util_parse_digits(s, strlen(s), out);
 }
 
 /*

@@ -775,27 +775,15 @@ next_line(const char *text, size_t len, size_t *pos, const char **line,
 static int
 parse_uint_line(const char *line, size_t len, const char *name, uint64_t *v)
 {
-	size_t n = strlen(name), i;
-	uint64_t x = 0;
+	size_t n = strlen(name);
 
 	if (len <= n + 1 || memcmp(line, name, n) != 0 || line[n] != ' ')
 		return -1;
 	line += n + 1;
 	len -= n + 1;
-	if (len > 20 || (len > 1 && line[0] == '0'))
+	if (len > 1 && line[0] == '0')
 		return -1;
-	for (i = 0; i < len; i++) {
-		unsigned dgt;
-
-		if (line[i] < '0' || line[i] > '9')
-			return -1;
-		dgt = (unsigned)(line[i] - '0');
-		if (x > (UINT64_MAX - dgt) / 10)
-			return -1;
-		x = x * 10 + dgt;
-	}
-	*v = x;
-	return 0;
+	return util_parse_digits(line, len, v);
 }
 
 /* "name <base64 of 32 bytes>": 1 and the hash, 0 when the line is not of

@@ -925,7 +925,7 @@ note_checkpoint_parse(const char *text, size_t len,
     struct note_checkpoint *cp, char *err, size_t errlen)
 {
 	const char *p = text, *end = text + len, *nl;
-	size_t n, i;
+	size_t n;
 	uint64_t v;
 
 	memset(cp, 0, sizeof(*cp));
@@ -949,14 +949,8 @@ note_checkpoint_parse(const char *text, size_t len,
 	n = (size_t)(nl - p);
 	if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
 		return util_err(err, errlen, "checkpoint: malformed tree size");
-	for (v = 0, i = 0; i < n; i++) {
-		unsigned d = (unsigned char)p[i] - '0';
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return util_err(err, errlen, "checkpoint: malformed "
-			    "tree size");
-		v = v * 10 + d;
-	}
+	if (util_parse_digits(p, n, &v) != 0)
+		return util_err(err, errlen, "checkpoint: malformed tree size");
 	cp->size = v;
 	p = nl + 1;
 

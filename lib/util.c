@@ -149,24 +149,37 @@ util_time_rfc3339(time_t t, char out[21])
 		memcpy(out, "0000-00-00T00:00:00Z", 21);
 }
 
+int
+util_parse_digits(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		uint64_t d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (uint64_t)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
 /* Parses a leading unsigned decimal; *end gets the rest. Overflow is -1. */
 static int
 parse_u64(const char *s, uint64_t *out, const char **end)
 {
-	uint64_t v = 0;
+	size_t n = strspn(s, "0123456789");
 
-	if (*s < '0' || *s > '9')
+	if (util_parse_digits(s, n, out) != 0)
 		return -1;
-	while (*s >= '0' && *s <= '9') {
-		uint64_t d = (uint64_t)(*s - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-		s++;
-	}
-	*out = v;
-	*end = s;
+	*end = s + n;
 	return 0;
 }
 

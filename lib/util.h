@@ -45,6 +45,11 @@ int util_strlcpy(char *dst, const char *src, size_t dstlen);
 /* RFC 3339 UTC time with seconds ("2026-11-22T01:20:23Z") into out[21]. */
 void util_time_rfc3339(time_t t, char out[21]);
 
+/* Parses exactly len decimal digits (no sign, no space; leading zeros
+ * allowed) into *out. -1 when len is 0, a byte is not a digit, or the value
+ * does not fit in 64 bits. */
+int util_parse_digits(const char *s, size_t len, uint64_t *out);
+
 /* Parses a size such as "1048576", "10MiB", "2GiB", "512KiB". -1 on
  * garbage, negative numbers or overflow. */
 int util_parse_size(const char *s, uint64_t *out);

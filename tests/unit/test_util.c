@@ -192,6 +192,29 @@ test_time_rfc3339(void **state)
 }
 
 static void
+test_parse_digits(void **state)
+{
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(util_parse_digits("0", 1, &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(util_parse_digits("18446744073709551615", 20, &v), 0);
+	assert_true(v == UINT64_MAX);
+	/* only len bytes are read */
+	assert_int_equal(util_parse_digits("12x", 2, &v), 0);
+	assert_true(v == 12);
+	v = 7;
+	assert_int_equal(util_parse_digits("18446744073709551616", 20, &v), -1);
+	assert_int_equal(util_parse_digits("99999999999999999999", 20, &v), -1);
+	assert_int_equal(util_parse_digits("", 0, &v), -1);
+	assert_int_equal(util_parse_digits("1 2", 3, &v), -1);
+	assert_int_equal(util_parse_digits("-1", 2, &v), -1);
+	assert_int_equal(util_parse_digits("+1", 2, &v), -1);
+	assert_true(v == 7);		/* untouched on failure */
+}
+
+static void
 test_parse_size_units(void **state)
 {
 	static const struct { const char *s; uint64_t v; } ok[] = {
@@ -289,6 +312,7 @@ main(void)
 		cmocka_unit_test(test_is_token),
 		cmocka_unit_test(test_strlcpy),
 		cmocka_unit_test(test_time_rfc3339),
+		cmocka_unit_test(test_parse_digits),
 		cmocka_unit_test(test_parse_size_units),
 		cmocka_unit_test(test_parse_size_refusals),
 		cmocka_unit_test(test_parse_duration),
