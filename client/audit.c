@@ -41,8 +41,8 @@
 #define SOFTWARE "sekisho/" SEKISHO_VERSION
 
 enum {
-	O_CONFIG = 256, O_BROKER, O_SERVER_NAME, O_CA, O_CERT, O_TLS_KEY,
-	O_TIMEOUT, O_JSON, O_SINCE, O_UNTIL, O_FROM, O_TO, O_OUT, O_PREVIOUS,
+	O_CONFIG = CLIENTCFG_OPT_CONFIG, O_BROKER, O_SERVER_NAME, O_CA, O_CERT,
+	O_TLS_KEY, O_TIMEOUT, O_JSON = CLIENTCFG_OPT_END, O_SINCE, O_UNTIL, O_FROM, O_TO, O_OUT, O_PREVIOUS,
 	O_KEY, O_FORMAT, O_OUTPUT
 };
 
@@ -158,7 +158,6 @@ static int
 parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 {
 	char ab[128];
-	uint64_t v;
 	int c;
 
 	memset(a, 0, sizeof(*a));
@@ -167,30 +166,15 @@ parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 	while ((c = getopt_long(argc, argv, ":h", audit_opts, NULL)) != -1) {
 		switch (c) {
 		case O_CONFIG:
-			a->flags.config = optarg;
-			break;
 		case O_BROKER:
-			a->flags.broker = optarg;
-			break;
 		case O_SERVER_NAME:
-			a->flags.server_name = optarg;
-			break;
 		case O_CA:
-			a->flags.ca = optarg;
-			break;
 		case O_CERT:
-			a->flags.cert = optarg;
-			break;
 		case O_TLS_KEY:
-			a->flags.key = optarg;
-			break;
 		case O_TIMEOUT:
-			if (util_parse_duration(optarg, &v) != 0 || v == 0 ||
-			    v > CLIENTCFG_MAX_TIMEOUT)
-				return usage_fail(f, "--timeout '%s': give 1 to "
-				    "3600 seconds", output_sanitize(optarg, ab,
-				    sizeof(ab)));
-			a->flags.timeout = (unsigned)v;
+			if (clientcfg_option(&a->flags, c, optarg, ab,
+			    sizeof(ab)) != 0)
+				return usage_fail(f, "%s", ab);
 			break;
 		case O_JSON:
 			a->json = 1;

@@ -7,6 +7,7 @@
  * a connection, so it never talks to a broker it was not meant to.
  */
 #include "client/clientcfg.h"
+#include "client/output.h"
 #include "lib/util.h"
 #include "lib/yamlnode.h"
 
@@ -329,4 +330,43 @@ fail:
 	free(defpath);
 	clientcfg_free(cfg);
 	return -1;
+}
+
+int
+clientcfg_option(struct clientcfg_flags *flags, int c, const char *value,
+    char *err, size_t errlen)
+{
+	char shown[128];
+	uint64_t v;
+
+	switch (c) {
+	case CLIENTCFG_OPT_CONFIG:
+		flags->config = value;
+		return 0;
+	case CLIENTCFG_OPT_BROKER:
+		flags->broker = value;
+		return 0;
+	case CLIENTCFG_OPT_SERVER_NAME:
+		flags->server_name = value;
+		return 0;
+	case CLIENTCFG_OPT_CA:
+		flags->ca = value;
+		return 0;
+	case CLIENTCFG_OPT_CERT:
+		flags->cert = value;
+		return 0;
+	case CLIENTCFG_OPT_KEY:
+		flags->key = value;
+		return 0;
+	case CLIENTCFG_OPT_TIMEOUT:
+		if (util_parse_duration(value, &v) != 0 || v == 0 ||
+		    v > CLIENTCFG_MAX_TIMEOUT)
+			return util_err(err, errlen, "--timeout '%s': give 1 to "
+			    "%d seconds", output_sanitize(value, shown,
+			    sizeof(shown)), CLIENTCFG_MAX_TIMEOUT);
+		flags->timeout = (unsigned)v;
+		return 0;
+	default:
+		return util_err(err, errlen, "not a connection option");
+	}
 }

@@ -44,6 +44,24 @@ struct clientcfg_flags {
 	unsigned timeout;	/* 0: not given */
 };
 
+/*
+ * The connection options every subcommand takes, as getopt_long values in
+ * this order (a subcommand's own options start at CLIENTCFG_OPT_END).
+ */
+enum {
+	CLIENTCFG_OPT_CONFIG = 256, CLIENTCFG_OPT_BROKER,
+	CLIENTCFG_OPT_SERVER_NAME, CLIENTCFG_OPT_CA, CLIENTCFG_OPT_CERT,
+	CLIENTCFG_OPT_KEY, CLIENTCFG_OPT_TIMEOUT, CLIENTCFG_OPT_END
+};
+
+/*
+ * Stores the value of connection option c (CLIENTCFG_OPT_CONFIG up to
+ * CLIENTCFG_OPT_TIMEOUT) in flags; value is borrowed, not copied. -1 with
+ * a usage message in err for a bad --timeout or any other c.
+ */
+int clientcfg_option(struct clientcfg_flags *flags, int c, const char *value,
+    char *err, size_t errlen);
+
 /* Environment the loader consults, passed in so callers (and tests) decide:
  * normally getenv("SEKISHO_CONFIG") and getenv("HOME"). */
 struct clientcfg_env {

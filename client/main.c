@@ -41,8 +41,8 @@
 #define SOFTWARE "sekisho/" SEKISHO_VERSION
 
 enum {
-	OPT_CONFIG = 256, OPT_BROKER, OPT_SERVER_NAME, OPT_CA, OPT_CERT,
-	OPT_KEY, OPT_TIMEOUT, OPT_JSON, OPT_TO, OPT_CLASS, OPT_PURPOSE,
+	OPT_CONFIG = CLIENTCFG_OPT_CONFIG, OPT_BROKER, OPT_SERVER_NAME, OPT_CA,
+	OPT_CERT, OPT_KEY, OPT_TIMEOUT, OPT_JSON = CLIENTCFG_OPT_END, OPT_TO, OPT_CLASS, OPT_PURPOSE,
 	OPT_NAME, OPT_RETRIES, OPT_NO_RESUME, OPT_OTP
 };
 
@@ -248,7 +248,6 @@ static int
 parse_args(int argc, char **argv, struct args *a, struct failure *f)
 {
 	char ab[128];
-	uint64_t v;
 	int c;
 
 	memset(a, 0, sizeof(*a));
@@ -256,29 +255,15 @@ parse_args(int argc, char **argv, struct args *a, struct failure *f)
 	while ((c = getopt_long(argc, argv, ":hV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONFIG:
-			a->flags.config = optarg;
-			break;
 		case OPT_BROKER:
-			a->flags.broker = optarg;
-			break;
 		case OPT_SERVER_NAME:
-			a->flags.server_name = optarg;
-			break;
 		case OPT_CA:
-			a->flags.ca = optarg;
-			break;
 		case OPT_CERT:
-			a->flags.cert = optarg;
-			break;
 		case OPT_KEY:
-			a->flags.key = optarg;
-			break;
 		case OPT_TIMEOUT:
-			if (util_parse_duration(optarg, &v) != 0 || v == 0 ||
-			    v > CLIENTCFG_MAX_TIMEOUT)
-				return usage_fail(f, "--timeout '%s': give 1 to "
-				    "3600 seconds", arg(optarg, ab, sizeof(ab)));
-			a->flags.timeout = (unsigned)v;
+			if (clientcfg_option(&a->flags, c, optarg, ab,
+			    sizeof(ab)) != 0)
+				return usage_fail(f, "%s", ab);
 			break;
 		case OPT_JSON:
 			a->json = 1;
