@@ -34,6 +34,7 @@
 #include "broker/notify.h"
 #include "broker/session.h"
 #include "broker/spool.h"
+#include "broker/stepgate.h"
 #include "broker/stepup.h"
 #include "lib/util.h"
 
@@ -497,20 +498,9 @@ static int
 work_stepup(struct commit_job *cj, struct commit_env *env)
 {
 	struct ojob *j = cj->arg;
-	struct stepup_outcome *o = &j->so;
 
-	if (stepup_audit_pending(env->store, env->audit, time(NULL), cj->err,
-	    sizeof(cj->err)) < 0 ||
-	    stepup_verify(j->su, env->store, j->who.user, j->otp, j->now, o,
-	    cj->err, sizeof(cj->err)) != 0)
-		return -1;
-	OPENSSL_cleanse(j->otp, sizeof(j->otp));
-	auditrec_text(&j->rec, "result", stepup_result_name(o->result));
-	auditrec_uint(&j->rec, "failures", o->failures);
-	if (o->locked_until != 0)
-		auditrec_uint(&j->rec, "locked_until",
-		    (uint64_t)o->locked_until);
-	return ojob_audit(j, env);
+	return stepgate_verify(j->su, env, &j->who, j->otp, sizeof(j->otp),
+	    j->now, &j->rec, &j->so, cj->err, sizeof(cj->err));
 }
 
 static void
@@ -521,8 +511,9 @@ done_stepup(struct commit_job *cj, int status)
 	struct wire_msg m;
 	struct wire_error werr;
 	size_t consumed = 0;
-	uint64_t dlen = 0;
+	uint64_t dlen = 0, retry_after;
 	char msg[WIRE_MAX_MESSAGE + 1];
+	const char *code;
 
 	if (s == NULL)
 		goto out;
@@ -534,41 +525,23 @@ done_stepup(struct commit_job *cj, int status)
 		    30);
 		goto out;
 	}
-	switch (j->so.result) {
-	case STEPUP_OK:
-	case STEPUP_ACTIVATED:
-		stepup_grant_record(j->o->b->grants, j->who.cert_fp,
-		    j->who.user, j->now);
-		memset(&werr, 0, sizeof(werr));
-		if (wire_decode(j->msg_buf, j->msg_len, &m, &dlen, &consumed,
-		    &werr) != WIRE_CONTROL) {
-			session_send_error(s, j->req_id, "unavailable", "the "
-			    "broker lost the request; send it again", NULL, 0);
-			goto out;
-		}
-		run_op(s, &m, 1);
-		wire_msg_clear(&m);
-		break;
-	case STEPUP_WRONG:
-	case STEPUP_REPLAY:
-		session_send_error(s, j->req_id, "step_up_failed", "the "
-		    "one-time code was not accepted; try again with the code "
-		    "your authenticator app shows now", "otp", 0);
-		break;
-	case STEPUP_NOT_ENROLLED:
-		session_send_error(s, j->req_id, "step_up_failed", "no "
-		    "one-time code (TOTP) is enrolled for your account; ask "
-		    "your administrator to enrol you", "otp", 0);
-		break;
-	case STEPUP_LOCKOUT:
-	case STEPUP_LOCKED:
-		snprintf(msg, sizeof(msg), "too many wrong one-time codes: "
-		    "step-up is locked for your account for %" PRIu64 " more "
-		    "seconds", j->so.retry_after);
-		session_send_error(s, j->req_id, "locked", msg, "otp",
-		    j->so.retry_after > 0 ? j->so.retry_after : 1);
-		break;
+	code = stepgate_refusal(&j->so, msg, sizeof(msg), &retry_after);
+	if (code != NULL) {
+		session_send_error(s, j->req_id, code, msg, "otp",
+		    retry_after);
+		goto out;
 	}
+	stepup_grant_record(j->o->b->grants, j->who.cert_fp, j->who.user,
+	    j->now);
+	memset(&werr, 0, sizeof(werr));
+	if (wire_decode(j->msg_buf, j->msg_len, &m, &dlen, &consumed,
+	    &werr) != WIRE_CONTROL) {
+		session_send_error(s, j->req_id, "unavailable", "the broker "
+		    "lost the request; send it again", NULL, 0);
+		goto out;
+	}
+	run_op(s, &m, 1);
+	wire_msg_clear(&m);
 out:
 	ojob_finish(j);
 }

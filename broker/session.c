@@ -41,6 +41,7 @@
 #include "broker/log.h"
 #include "broker/officer.h"
 #include "broker/spool.h"
+#include "broker/stepgate.h"
 #include "broker/stepup.h"
 #include "broker/store.h"
 #include "broker/tlsserver.h"
@@ -1068,44 +1069,9 @@ static int
 work_stepup(struct commit_job *cj, struct commit_env *env)
 {
 	struct sjob *j = cj->arg;
-	struct stepup_outcome *o = &j->so;
-	struct auditrec extra;
-	char *err = cj->err;
-	size_t errlen = sizeof(cj->err);
 
-	/* Enrolments queued by the administrator enter the trail before
-	 * their first use. */
-	if (stepup_audit_pending(env->store, env->audit, time(NULL), err,
-	    errlen) < 0 ||
-	    stepup_verify(j->su, env->store, j->who.user, j->otp,
-	    j->now, o, err, errlen) != 0)
-		return -1;
-	OPENSSL_cleanse(j->otp, sizeof(j->otp));
-	auditrec_text(&j->rec, "result", stepup_result_name(o->result));
-	auditrec_uint(&j->rec, "failures", o->failures);
-	auditrec_uint(&j->rec, "lock_count", o->lock_count);
-	if (o->locked_until != 0)
-		auditrec_uint(&j->rec, "locked_until",
-		    (uint64_t)o->locked_until);
-	if (job_audit(j, env) != 0)
-		return -1;
-	if (o->result == STEPUP_ACTIVATED) {
-		auditrec_init(&extra, "totp_activate", &j->who, NULL);
-		auditrec_uint(&extra, "at", (uint64_t)j->now);
-		if (auditrec_append(&extra, env->audit, time(NULL), err,
-		    errlen) != 0)
-			return -1;
-	} else if (o->result == STEPUP_LOCKOUT) {
-		auditrec_init(&extra, "stepup_lockout", &j->who, NULL);
-		auditrec_uint(&extra, "seconds", o->retry_after);
-		auditrec_uint(&extra, "locked_until",
-		    (uint64_t)o->locked_until);
-		auditrec_uint(&extra, "lock_count", o->lock_count);
-		if (auditrec_append(&extra, env->audit, time(NULL), err,
-		    errlen) != 0)
-			return -1;
-	}
-	return 0;
+	return stepgate_verify(j->su, env, &j->who, j->otp, sizeof(j->otp),
+	    j->now, &j->rec, &j->so, cj->err, sizeof(cj->err));
 }
 
 static void
@@ -1115,6 +1081,8 @@ done_stepup(struct commit_job *cj, int status)
 	struct session *s = j->s;
 	const struct stepup_outcome *o = &j->so;
 	char msg[WIRE_MAX_MESSAGE + 1];
+	const char *code;
+	uint64_t retry_after;
 
 	if (s->closed) {
 		job_free(j);
@@ -1132,9 +1100,8 @@ done_stepup(struct commit_job *cj, int status)
 	    "info" : "warn", "stepup", "user=%s cert=%.16s result=%s "
 	    "failures=%" PRIu64, s->who.user, s->who.cert_fp,
 	    stepup_result_name(o->result), o->failures);
-	switch (o->result) {
-	case STEPUP_OK:
-	case STEPUP_ACTIVATED:
+	code = stepgate_refusal(o, msg, sizeof(msg), &retry_after);
+	if (code == NULL) {
 		stepup_grant_record(s->b->grants, s->who.cert_fp, s->who.user,
 		    j->now);
 		/* Decide again, from the top, as if the put came now. */
@@ -1142,27 +1109,8 @@ done_stepup(struct commit_job *cj, int status)
 		put_again(s, j, NULL);
 		job_free(j);
 		return;
-	case STEPUP_WRONG:
-	case STEPUP_REPLAY:
-		/* A replayed code looks like any wrong one: no hint. */
-		send_error(s, j->req_id, "step_up_failed", "the one-time code "
-		    "was not accepted; try again with the code your "
-		    "authenticator app shows now", "otp", &j->d, NULL, 0);
-		break;
-	case STEPUP_NOT_ENROLLED:
-		send_error(s, j->req_id, "step_up_failed", "no one-time code "
-		    "(TOTP) is enrolled for your account; ask your "
-		    "administrator to enrol you", "otp", &j->d, NULL, 0);
-		break;
-	case STEPUP_LOCKOUT:
-	case STEPUP_LOCKED:
-		snprintf(msg, sizeof(msg), "too many wrong one-time codes: "
-		    "step-up is locked for your account for %" PRIu64 " more "
-		    "seconds", o->retry_after);
-		send_error(s, j->req_id, "locked", msg, "otp", &j->d, NULL,
-		    o->retry_after > 0 ? o->retry_after : 1);
-		break;
 	}
+	send_error(s, j->req_id, code, msg, "otp", &j->d, NULL, retry_after);
 out:
 	job_free(j);
 	session_continue(s);
