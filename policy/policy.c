@@ -165,6 +165,7 @@ struct iface {
 
 	int has_exlim;
 	struct policy_exception_limits exlim;
+	struct strlist exlim_ext;	/* exlim.extensions points into it */
 };
 
 struct policy {
@@ -481,6 +482,29 @@ file_ext(const char *name, char out[EXT_MAX + 1])
 	}
 	out[n] = '\0';
 	return 1;
+}
+
+/*
+ * Whether the comma-separated list of an exception ("pdf,xlsx") names ext.
+ * The list is compared as given: policy_exception_check keeps malformed
+ * lists from being granted, and a malformed item simply matches nothing.
+ */
+static int
+ext_list_has(const char *list, const char *ext)
+{
+	size_t n = strlen(ext), len;
+
+	if (list == NULL || n == 0)
+		return 0;
+	while (*list != '\0') {
+		len = strcspn(list, ",");
+		if (len == n && memcmp(list, ext, n) == 0)
+			return 1;
+		list += len;
+		if (*list == ',')
+			list++;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -1685,7 +1709,8 @@ load_exlim(struct ld *l, const struct yamlnode *m, const char *where,
     struct iface *f)
 {
 	static const char *const keys[] = {
-		"max_class", "max_size", "hours", "max_duration", NULL
+		"max_class", "max_size", "hours", "max_duration", "extensions",
+		NULL
 	};
 	struct policy_exception_limits *x = &f->exlim;
 	const struct yamlnode *h;
@@ -1718,6 +1743,10 @@ load_exlim(struct ld *l, const struct yamlnode *m, const char *where,
 		x->hours_from = w.from;
 		x->hours_to = w.to;
 	}
+	if (load_strlist(l, m, w2, "extensions", 1, &f->exlim_ext) < 0)
+		return -1;
+	x->extensions = f->exlim_ext.v;
+	x->nextensions = f->exlim_ext.n;
 	if ((r = get_duration(l, m, w2, "max_duration", 60, MAX_EXC_DURATION,
 	    &x->max_duration)) < 0)
 		return -1;
@@ -2380,8 +2409,8 @@ cond_hit(const struct cond *c, const struct policy_request *r)
  * the request exceeds, within the interface's limits; NULL when none.
  */
 static const struct policy_exception *
-find_exception(struct eval *e, const struct iface *f, int need_hours,
-    int need_class, int need_size, int min)
+find_exception(struct eval *e, const struct iface *f, int need_ext,
+    int need_hours, int need_class, int need_size, int min)
 {
 	const struct policy_context *c = e->ctx;
 	const struct policy_exception_limits *lim = &f->exlim;
@@ -2409,6 +2438,13 @@ find_exception(struct eval *e, const struct iface *f, int need_hours,
 		    lim->max_duration) {
 			TRACE(e, "  exception %s: ignored, lasts longer than "
 			    "max_duration %" PRIu64 "s", b, lim->max_duration);
+			continue;
+		}
+		if (need_ext && !(e->ext_kind == 1 &&
+		    ext_list_has(x->extensions, e->ext) &&
+		    strlist_has(&f->exlim_ext, e->ext))) {
+			TRACE(e, "  exception %s: does not add this extension",
+			    b);
 			continue;
 		}
 		if (need_class && !(x->max_class != 0 && lim->max_class != 0 &&
@@ -2535,8 +2571,8 @@ evaluate(struct eval *e)
 	const struct policy_exception *x = NULL;
 	const struct iface *f;
 	const char *why;
-	char b1[40], b2[40], eb[EXT_MAX + 1];
-	int wday, min, need_h, need_c, need_s;
+	char b1[40], b2[40], eb[EXT_MAX + 1], list[160];
+	int wday, min, need_e = 0, need_h, need_c, need_s;
 	uint32_t fi;
 	size_t i;
 
@@ -2653,14 +2689,13 @@ evaluate(struct eval *e)
 		e->out->flags |= POLICY_FLAG_REVIEW_OVERDUE;
 	}
 
+	/* A refused extension may still pass under an exception (below). */
+	list[0] = '\0';
 	if (e->ext_kind == 1 && strlist_has(&f->ext_deny, e->ext)) {
 		TRACE(e, "extensions deny: matches");
-		return finish(e, POLICY_DENY, "extension_not_allowed", f->id,
-		    "files of type .%s may not be sent through interface %s",
-		    safe(e->ext, eb, sizeof(eb)), f->id);
+		need_e = 1;
 	}
 	if (f->ext_allow.n > 0) {
-		char list[160];
 		size_t len = 0;
 
 		list[0] = '\0';
@@ -2676,11 +2711,10 @@ evaluate(struct eval *e)
 		}
 		if (!strlist_has(&f->ext_allow, e->ext)) {
 			TRACE(e, "extensions allow: not listed");
-			return finish(e, POLICY_DENY, "extension_not_allowed",
-			    f->id, "interface %s accepts only: %s", f->id,
-			    list);
-		}
-		TRACE(e, "extensions allow: listed");
+			if (need_e == 0)
+				need_e = 2;
+		} else
+			TRACE(e, "extensions allow: listed");
 	}
 
 	local_time(f->tz, c->now, &wday, &min);
@@ -2695,9 +2729,24 @@ evaluate(struct eval *e)
 	if (f->max_size != UNLIMITED)
 		TRACE(e, "size %" PRIu64 ", max_size %" PRIu64 ": %s", r->size,
 		    f->max_size, need_s ? "too large" : "ok");
-	if (need_h || need_c || need_s) {
-		x = find_exception(e, f, need_h, need_c, need_s, min);
+	if (need_e || need_h || need_c || need_s) {
+		x = find_exception(e, f, need_e != 0, need_h, need_c, need_s,
+		    min);
 		if (x == NULL) {
+			const char *hint = need_e != 0 &&
+			    strlist_has(&f->exlim_ext, e->ext) ? "; ask an "
+			    "approval officer for an exception" : "";
+
+			if (need_e == 1)
+				return finish(e, POLICY_DENY,
+				    "extension_not_allowed", f->id, "files of "
+				    "type .%s may not be sent through interface "
+				    "%s%s", safe(e->ext, eb, sizeof(eb)), f->id,
+				    hint);
+			if (need_e == 2)
+				return finish(e, POLICY_DENY,
+				    "extension_not_allowed", f->id, "interface "
+				    "%s accepts only: %s%s", f->id, list, hint);
 			if (need_h)
 				return finish(e, POLICY_DENY, "outside_hours",
 				    f->id, "interface %s is open %s; try again "
@@ -2934,6 +2983,52 @@ policy_interface_approval(const struct policy *p, const char *interface,
 	return 0;
 }
 
+/* The extensions an exception adds: "pdf,xlsx", each within the
+ * interface's exception_limits.extensions. */
+static int
+check_ext_list(const struct iface *f, const char *list, char *err,
+    size_t errlen)
+{
+	char ext[EXT_MAX + 1];
+	const char *s = list, *t;
+	size_t len, i;
+
+	if (strlen(list) > POLICY_EXCEPTION_EXTS_MAX)
+		return util_err(err, errlen, "exception: extensions: longer "
+		    "than %d characters", POLICY_EXCEPTION_EXTS_MAX);
+	for (;;) {
+		len = strcspn(s, ",");
+		if (len == 0 || len > EXT_MAX)
+			return util_err(err, errlen, "exception: extensions: "
+			    "each must be 1..%d characters, separated by "
+			    "commas", EXT_MAX);
+		for (i = 0; i < len; i++)
+			if (!((s[i] >= 'a' && s[i] <= 'z') ||
+			    (s[i] >= '0' && s[i] <= '9') ||
+			    strchr("_+~-", s[i]) != NULL))
+				return util_err(err, errlen, "exception: "
+				    "extensions: '%.*s' is not a lower-case "
+				    "extension (letters, digits, _ + ~ -)",
+				    (int)len, s);
+		memcpy(ext, s, len);
+		ext[len] = '\0';
+		for (t = list; t < s; t += strcspn(t, ",") + 1)
+			if (strcspn(t, ",") == len && memcmp(t, s, len) == 0)
+				return util_err(err, errlen, "exception: "
+				    "extensions: .%s is listed twice", ext);
+		if (f->exlim_ext.n == 0)
+			return util_err(err, errlen, "exception: interface %s "
+			    "allows no extra extensions", f->id);
+		if (!strlist_has(&f->exlim_ext, ext))
+			return util_err(err, errlen, "exception: extension .%s "
+			    "is not in the exception_limits of interface %s",
+			    ext, f->id);
+		if (s[len] == '\0')
+			return 0;
+		s += len + 1;
+	}
+}
+
 int
 policy_exception_check(const struct policy *p,
     const struct policy_exception *e, char *err, size_t errlen)
@@ -2955,8 +3050,12 @@ policy_exception_check(const struct policy *p,
 		return util_err(err, errlen, "exception: interface %s allows "
 		    "no exceptions (no exception_limits)", f->id);
 	if (e->max_class == 0 && e->max_size == 0 && e->hours_from < 0 &&
-	    e->hours_to < 0)
+	    e->hours_to < 0 && (e->extensions == NULL ||
+	    e->extensions[0] == '\0'))
 		return util_err(err, errlen, "exception: widens nothing");
+	if (e->extensions != NULL && e->extensions[0] != '\0' &&
+	    check_ext_list(f, e->extensions, err, errlen) != 0)
+		return -1;
 	if (e->max_class != 0 && (e->max_class > lim->max_class ||
 	    e->max_class > 2))
 		return util_err(err, errlen, "exception: class %u exceeds the "
@@ -3221,7 +3320,7 @@ lint_iface(struct lint *t, const struct policy *p, const struct iface *f,
 	if (f->has_exlim && (f->exlim.max_class == 0 ||
 	    f->exlim.max_class <= f->max_class) && (f->exlim.max_size == 0 ||
 	    f->exlim.max_size <= f->max_size) && (f->exlim.hours_from < 0 ||
-	    !f->has_sched))
+	    !f->has_sched) && f->exlim.nextensions == 0)
 		lint_add(t, f->line, "exception_limits_ineffective",
 		    "interface %s: exception_limits widen nothing", f->id);
 }

@@ -33,6 +33,7 @@ enum policy_verdict {
 #define POLICY_ROLE_ADMIN	0x8u
 
 #define POLICY_ID_MAX		63	/* longest id of anything in a register */
+#define POLICY_EXCEPTION_EXTS_MAX 256	/* policy_exception.extensions */
 
 struct policy;
 
@@ -53,9 +54,9 @@ struct policy_request {
 /*
  * An active exception (例外措置) granted by an approval officer. It widens the
  * scope of one interface for one user for a time: a higher class, a larger
- * size, extra hours. policy_decide applies it only within the interface's
- * exception_limits and never past a forbid (class 3 included). The approvals
- * module owns the records; policy only reads them.
+ * size, extra hours, extra file extensions. policy_decide applies it only
+ * within the interface's exception_limits and never past a forbid (class 3
+ * included). The approvals module owns the records; policy only reads them.
  */
 struct policy_exception {
 	const char *id;			/* recorded in the decision */
@@ -65,6 +66,10 @@ struct policy_exception {
 	uint64_t max_size;		/* 0: does not widen the size */
 	int hours_from;			/* minutes after local midnight, */
 	int hours_to;			/* 0..1440; -1/-1: no extra hours */
+	const char *extensions;		/* "pdf,xlsx": extensions it adds to
+					   the interface's allow list (and
+					   lifts from its deny list); NULL or
+					   "": none */
 	time_t not_before;		/* active in [not_before, not_after) */
 	time_t not_after;
 };
@@ -125,6 +130,9 @@ struct policy_exception_limits {
 	uint64_t max_size;		/* 0: size cannot be widened */
 	int hours_from, hours_to;	/* -1/-1: hours cannot be widened */
 	uint64_t max_duration;		/* seconds */
+	const char *const *extensions;	/* lower-case, sorted; owned by the
+					   register */
+	size_t nextensions;		/* 0: extensions cannot be widened */
 };
 
 /*
@@ -206,7 +214,9 @@ int policy_exception_limits(const struct policy *p, const char *interface,
 int policy_interface_approval(const struct policy *p, const char *interface,
     const char **group, unsigned *count);
 /* Checks an exception about to be granted against its interface's limits.
- * -1 with a message naming what exceeds the limits. */
+ * -1 with a message naming what exceeds the limits (an extension is refused
+ * when it is malformed, not lower-case, listed twice or not in the
+ * interface's exception_limits.extensions). */
 int policy_exception_check(const struct policy *p,
     const struct policy_exception *e, char *err, size_t errlen);
 /* Roles of who as the register sees them (0 when the register refuses the

@@ -1248,6 +1248,159 @@ test_exception_check(void **state)
 	policy_free(p);
 }
 
+/*
+ * Extensions widened by an exception: only within the interface's
+ * exception_limits.extensions, only for the user it names, never past a
+ * forbid.
+ */
+static void
+test_exception_extensions(void **state)
+{
+	static const char reg[] =
+	    "timezone: Asia/Tokyo\n"
+	    "principals:\n"
+	    "  users:\n"
+	    "    - {id: alice, department: kikaku, roles: [staff]}\n"
+	    "    - {id: bob, department: kikaku, roles: [staff]}\n"
+	    "interfaces:\n"
+	    "  - id: IF-CSV\n"
+	    "    max_class: 2\n"
+	    "    allow: {roles: [staff]}\n"
+	    "    extensions: {allow: [csv], deny: [xlsm]}\n"
+	    "    exception_limits: {extensions: [pdf, XLSM, exe, js], "
+	    "max_duration: 7d}\n"
+	    "  - id: IF-NOEXT\n"
+	    "    max_class: 2\n"
+	    "    extensions: {allow: [csv]}\n"
+	    "    exception_limits: {max_size: 1GiB, max_duration: 7d}\n"
+	    "forbids:\n"
+	    "  - {id: FB-EXE, extensions: [exe]}\n";
+	struct policy *p = load_reg(reg);
+	struct policy_principal who = { "alice", "kikaku", NULL };
+	struct policy_request req = { "IF-CSV", "a.pdf", 1, 1, "x" };
+	struct policy_context ctx = { MON10, 0, 0, 0, NULL, 0 };
+	struct policy_exception_limits lim;
+	struct policy_exception x;
+	struct policy_decision d;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(policy_exception_limits(p, "IF-CSV", &lim), 0);
+	assert_int_equal(lim.nextensions, 4);
+	assert_string_equal(lim.extensions[0], "exe");
+	assert_string_equal(lim.extensions[3], "xlsm");
+	assert_int_equal(policy_exception_limits(p, "IF-NOEXT", &lim), 0);
+	assert_int_equal(lim.nextensions, 0);
+
+	/* Without an exception the .pdf is refused, with a hint. */
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_int_equal(d.verdict, POLICY_DENY);
+	assert_string_equal(d.code, "extension_not_allowed");
+	assert_non_null(strstr(d.reason, "ask an approval officer"));
+
+	memset(&x, 0, sizeof(x));
+	x.id = "EX-1";
+	x.user = "alice";
+	x.interface = "IF-CSV";
+	x.hours_from = x.hours_to = -1;
+	x.extensions = "pdf,xlsm";
+	x.not_before = MON10 - 3600;
+	x.not_after = MON10 + 3600;
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), 0);
+	ctx.exceptions = &x;
+	ctx.nexceptions = 1;
+
+	/* Widened: alice's .pdf, and her .xlsm the deny list refuses. */
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_int_equal(d.verdict, POLICY_ALLOW);
+	assert_true(d.flags & POLICY_FLAG_EXCEPTION);
+	assert_string_equal(d.exception, "EX-1");
+	req.filename = "Macro.XLSM";
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_int_equal(d.verdict, POLICY_ALLOW);
+	/* An extension the exception does not add stays refused. */
+	req.filename = "a.docx";
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_string_equal(d.code, "extension_not_allowed");
+	/* A file without an extension is not widened. */
+	req.filename = "README";
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_string_equal(d.code, "extension_required");
+	/* A .csv needs no exception and does not use it. */
+	req.filename = "a.csv";
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_int_equal(d.verdict, POLICY_ALLOW);
+	assert_string_equal(d.exception, "");
+
+	/* Another user is not widened. */
+	who.user = "bob";
+	req.filename = "a.pdf";
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_int_equal(d.verdict, POLICY_DENY);
+	assert_string_equal(d.code, "extension_not_allowed");
+	who.user = "alice";
+
+	/* Expired: no longer widened. */
+	ctx.now = MON10 + 3600;
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_string_equal(d.code, "extension_not_allowed");
+	ctx.now = MON10;
+
+	/* A forbid still wins, even over an exception naming it. */
+	x.extensions = "pdf,exe";
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), 0);
+	req.filename = "run.exe";
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_int_equal(d.verdict, POLICY_DENY);
+	assert_string_equal(d.code, "forbidden");
+	assert_string_equal(d.rule, "FB-EXE");
+	/* So does class 3. */
+	req.filename = "a.pdf";
+	req.class = 3;
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_string_equal(d.code, "class_forbidden");
+	req.class = 1;
+
+	/* An exception naming an extension outside the limits does not
+	 * widen it, and the check refuses to grant it. */
+	x.extensions = "docx";
+	req.filename = "a.docx";
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_string_equal(d.code, "extension_not_allowed");
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "extension .docx is not in the "
+	    "exception_limits of interface IF-CSV"));
+	x.extensions = "pdf,docx";
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ".docx"));
+	/* Malformed lists. */
+	x.extensions = "PDF";
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "lower-case"));
+	x.extensions = "pdf,";
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	x.extensions = ".pdf";
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	x.extensions = "pdf,pdf";
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "listed twice"));
+	/* Extensions alone widen something. */
+	x.extensions = "";
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "widens nothing"));
+	/* An interface whose limits name no extensions. */
+	x.interface = "IF-NOEXT";
+	x.extensions = "pdf";
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "allows no extra extensions"));
+	req.interface = "IF-NOEXT";
+	req.filename = "a.pdf";
+	assert_int_equal(policy_decide(p, &who, &req, &ctx, &d), 0);
+	assert_string_equal(d.code, "extension_not_allowed");
+	assert_null(strstr(d.reason, "ask an approval officer"));
+	policy_free(p);
+}
+
 static void
 test_lookups(void **state)
 {
@@ -1312,6 +1465,7 @@ main(void)
 		cmocka_unit_test(test_explain),
 		cmocka_unit_test(test_lint),
 		cmocka_unit_test(test_exception_check),
+		cmocka_unit_test(test_exception_extensions),
 		cmocka_unit_test(test_lookups),
 	};
 
