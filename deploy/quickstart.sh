@@ -64,7 +64,14 @@ services:
     ca: pki/ca.crt
 interfaces:
   - id: IF-DEMO-001
+    purpose: quick start demonstration (総務課 → local WebDAV)
+    owner: 総務課長
+    approved_by: 情報セキュリティ委員会
+    approved_on: $(date -u +%F)
+    next_review: $(date -u -d '+1 year' +%F)
     max_class: 2
+    allow:
+      roles: [staff]
     service: demo-dav
     path: /inbox/{date}/
 YAML
