@@ -330,6 +330,7 @@ approvals_exception_to_policy(const struct store_exception *e,
 	out->max_size = e->max_size;
 	out->hours_from = e->hours_from;
 	out->hours_to = e->hours_to;
+	out->extensions = e->extensions;
 	out->not_before = (time_t)e->not_before;
 	out->not_after = (time_t)e->not_after;
 }

@@ -24,7 +24,7 @@
 
 /* Number of the newest migration this code applies (store_schema_version of
  * an up-to-date database). Bumped with every new migration. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Transfer states. "receiving": bytes may still arrive (also after a broken
  * connection, until partial_ttl); "stored": complete, verified, durable;
@@ -244,6 +244,7 @@ int store_totp_event_delete(struct store *st, int64_t id, char *err,
 #define STORE_EX_ID_MAX 31		/* exception ids: "EX-" + 12 hex */
 #define STORE_TEXT_MAX 512		/* reasons and comments, in bytes */
 #define STORE_EX_LIST_MAX 1040		/* space-separated ids (16 x 64) */
+#define STORE_EX_EXTS_MAX 256		/* "pdf,xlsx" (migration 5) */
 
 struct store_approval {
 	char transfer[UTIL_ID_LEN + 1];
@@ -295,6 +296,7 @@ struct store_exception {
 					   broker (auto-revocation) */
 	int64_t ended;
 	char end_reason[STORE_TEXT_MAX + 1];
+	char extensions[STORE_EX_EXTS_MAX + 1];	/* "pdf,xlsx" it adds; "" */
 };
 
 /* Inserts a pending request for an existing transfer. */

@@ -938,6 +938,7 @@ test_exception_store_and_use(void **state)
 
 	e = ex_of("EX-00000000000a", "u-staff", "u-staff", "", "IF-OPEN");
 	e.max_count = 1;
+	strcpy(e.extensions, "pdf,xlsx");
 	assert_int_equal(store_exception_insert(f->st, &e, err, sizeof(err)),
 	    0);
 	assert_int_equal(store_exception_insert(f->st, &e, err, sizeof(err)),
@@ -961,7 +962,14 @@ test_exception_store_and_use(void **state)
 	assert_string_equal(g.state, STORE_EX_ACTIVE);
 	assert_string_equal(g.granted_by, "u-off1");
 	assert_string_equal(g.reason, "annual statistics");
+	assert_string_equal(g.extensions, "pdf,xlsx");
 	assert_int_equal(g.uses, 0);
+	{
+		struct policy_exception pe;
+
+		approvals_exception_to_policy(&g, "u-staff", &pe);
+		assert_string_equal(pe.extensions, "pdf,xlsx");
+	}
 
 	assert_int_equal(approvals_use_exception(f->st, e.id, t1, "u-staff",
 	    T0 + 1, err, sizeof(err)), 0);
@@ -999,11 +1007,15 @@ test_exception_store_and_use(void **state)
 	strcpy(g.ended_by, "u-off2");
 	g.ended = T0 + 5;
 	strcpy(g.end_reason, "no longer needed");
+	strcpy(g.extensions, "pdf");
 	assert_int_equal(store_exception_update(f->st, &g, STORE_EX_ACTIVE,
 	    err, sizeof(err)), 0);
 	assert_int_equal(approvals_may_forward(f->st, t1, T0 + 6, why,
 	    sizeof(why)), 0);
 	assert_non_null(strstr(why, "revoked"));
+	assert_int_equal(store_exception_get(f->st, e.id, &g, err,
+	    sizeof(err)), 0);
+	assert_string_equal(g.extensions, "pdf");
 	assert_int_equal(approvals_cache_load(&c, f->st, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.n, 0);
