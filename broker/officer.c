@@ -378,6 +378,8 @@ send_exception(struct session *s, uint64_t id, const struct store_exception *e,
 		    e->hours_to % 60);
 		wire_msg_set_text(&r, "hours", hours);
 	}
+	if (e->extensions[0] != '\0')
+		wire_msg_set_text(&r, "extensions", e->extensions);
 	wire_msg_set_text(&r, "valid_from", now_text((time_t)e->not_before, t));
 	wire_msg_set_text(&r, "valid_until", now_text((time_t)e->not_after, t));
 	wire_msg_set_text(&r, "reason", e->reason);
@@ -1031,6 +1033,7 @@ ex_write(struct session *s, const struct wire_msg *m,
 		auditrec_uint(&j->rec, "hours_from", (uint64_t)e->hours_from);
 		auditrec_uint(&j->rec, "hours_to", (uint64_t)e->hours_to);
 	}
+	auditrec_text(&j->rec, "extensions", e->extensions);
 	auditrec_text(&j->rec, "valid_from", now_text((time_t)e->not_before,
 	    t));
 	auditrec_text(&j->rec, "valid_until", now_text((time_t)e->not_after,
@@ -1056,7 +1059,9 @@ scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
 	const char *interface = wire_msg_text(m, "interface");
 	const char *hours = wire_msg_text(m, "hours");
 	const char *reason = wire_msg_text(m, "reason");
+	const char *exts = wire_msg_text(m, "extensions");
 	uint64_t v, from = (uint64_t)now, until = 0;
+	size_t i;
 
 	if (!util_is_token(interface, 64)) {
 		session_send_error(s, m->id, "bad_value", "interface id must "
@@ -1088,6 +1093,19 @@ scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
 		session_send_error(s, m->id, "bad_value", "hours must be "
 		    "HH:MM-HH:MM", "hours", 0);
 		return -1;
+	}
+	if (exts != NULL) {
+		/* Extensions compare lower-case, as the register lists them;
+		 * policy_exception_check judges the rest. */
+		if (util_strlcpy(e->extensions, exts,
+		    sizeof(e->extensions)) != 0) {
+			session_send_error(s, m->id, "bad_value", "extensions: "
+			    "too long", "extensions", 0);
+			return -1;
+		}
+		for (i = 0; e->extensions[i] != '\0'; i++)
+			if (e->extensions[i] >= 'A' && e->extensions[i] <= 'Z')
+				e->extensions[i] += 'a' - 'A';
 	}
 	wire_msg_uint(m, "from", &from);
 	if (wire_msg_uint(m, "until", &until) != 0 && need_until) {
@@ -1571,6 +1589,7 @@ sweep_change(const struct approvals_change *ch, void *arg)
 		auditrec_text(&rec, "exception", ch->e->id);
 		auditrec_text(&rec, "granted_by", ch->e->granted_by);
 		auditrec_text(&rec, "end_reason", ch->e->end_reason);
+		auditrec_text(&rec, "extensions", ch->e->extensions);
 	}
 	return auditrec_append(&rec, c->env->audit, time(NULL), j->job.err,
 	    sizeof(j->job.err)) == 0 ? 0 : -1;

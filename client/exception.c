@@ -33,7 +33,8 @@
 static const char usage_text[] =
 "usage: sekisho exception request --to IF --until TIME --reason TEXT\n"
 "                 [--class N] [--max-bytes SIZE] [--max-count N]\n"
-"                 [--hours HH:MM-HH:MM] [--from TIME]\n"
+"                 [--hours HH:MM-HH:MM] [--extensions EXT,..]\n"
+"                 [--from TIME]\n"
 "       sekisho exception grant ID [--comment TEXT] [--emergency]\n"
 "       sekisho exception grant --to IF (--users U,.. | --groups G,..)\n"
 "                 --until TIME --reason TEXT [scope as for request]\n"
@@ -45,16 +46,18 @@ static const char usage_text[] =
 "                 [--csv | --json]\n"
 "\n"
 "Exceptions (例外措置) widen one interface for named people for a limited\n"
-"time: a higher classification (never 3), larger files, extra hours, within\n"
-"the limits the interface register sets. Staff request them; approval\n"
-"officers grant, refuse and revoke them. An emergency grant takes effect at\n"
-"once and is revoked automatically unless a second officer confirms it.\n"
+"time: a higher classification (never 3), larger files, extra hours, extra\n"
+"file extensions, within the limits the interface register sets. Staff\n"
+"request them; approval officers grant, refuse and revoke them. An\n"
+"emergency grant takes effect at once and is revoked automatically unless\n"
+"a second officer confirms it.\n"
 "\n"
 "  --to IF            the interface\n"
 "  --class N          highest classification allowed (1 or 2)\n"
 "  --max-bytes SIZE   largest file allowed (e.g. 500MiB)\n"
 "  --max-count N      transfers allowed under it\n"
 "  --hours RANGE      extra hours, e.g. 07:00-22:00\n"
+"  --extensions LIST  extra file extensions, e.g. pdf,xlsx\n"
 "  --from TIME        start (default now); --until TIME end (required)\n"
 "                     TIME: 2026-12-01T17:00:00+09:00, @UNIXTIME or +3d/+36h\n"
 "  --reason TEXT      why (required for request, direct grant and revoke)\n"
@@ -77,12 +80,12 @@ enum {
 	OPT_TO = 1, OPT_CLASS, OPT_MAX_BYTES, OPT_MAX_COUNT, OPT_HOURS,
 	OPT_FROM, OPT_UNTIL, OPT_REASON, OPT_COMMENT, OPT_USERS, OPT_GROUPS,
 	OPT_EMERGENCY, OPT_ACTIVE, OPT_EXPIRED, OPT_ALL, OPT_REQUESTED,
-	OPT_CSV, OPT_HELP
+	OPT_CSV, OPT_EXTENSIONS, OPT_HELP
 };
 
 struct exargs {
 	const char *to, *class_arg, *max_bytes, *max_count, *hours, *from,
-	    *until, *reason, *comment, *users, *groups, *filter;
+	    *until, *reason, *comment, *users, *groups, *filter, *extensions;
 	int emergency, csv;
 };
 
@@ -145,6 +148,12 @@ scope(struct ocli *o, const struct exargs *x, struct wire_msg *m)
 	}
 	if (x->hours != NULL && wire_msg_set_text(m, "hours", x->hours) != 0)
 		return ocli_usage(o, "--hours: HH:MM-HH:MM");
+	if (x->extensions != NULL && (x->extensions[0] == '\0' ||
+	    strlen(x->extensions) > WIRE_MAX_EXTS ||
+	    wire_msg_set_text(m, "extensions", x->extensions) != 0))
+		return ocli_usage(o, "--extensions: comma-separated "
+		    "extensions such as pdf,xlsx (at most %d bytes)",
+		    WIRE_MAX_EXTS);
 	if (x->from != NULL) {
 		if (ocli_parse_time(x->from, now, &t) != 0 || t < 0)
 			return ocli_usage(o, "--from: a time such as "
@@ -173,7 +182,7 @@ static const char *const csv_columns[] = { "exception", "status",
     "emergency", "interface", "users", "groups", "class", "max_size",
     "max_count", "uses", "hours", "valid_from", "valid_until", "reason",
     "requester", "granted_by", "granted", "confirm_by", "confirmed_by",
-    "ended", "ended_by", "end_reason", NULL };
+    "ended", "ended_by", "end_reason", "extensions", NULL };
 
 /* One CSV cell (RFC 4180), with text a spreadsheet would take for a
  * formula turned into plain text. */
@@ -359,6 +368,7 @@ exception_main(int argc, char **argv)
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "requested", no_argument, NULL, OPT_REQUESTED },
 		{ "csv", no_argument, NULL, OPT_CSV },
+		{ "extensions", required_argument, NULL, OPT_EXTENSIONS },
 		{ "help", no_argument, NULL, OPT_HELP },
 		OCLI_OPTIONS,
 		{ NULL, 0, NULL, 0 }
@@ -395,6 +405,7 @@ exception_main(int argc, char **argv)
 		case OPT_ALL: x.filter = "all"; nfilters++; break;
 		case OPT_REQUESTED: x.filter = "requested"; nfilters++; break;
 		case OPT_CSV: x.csv = 1; break;
+		case OPT_EXTENSIONS: x.extensions = optarg; break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return SEKISHO_EXIT_OK;
@@ -477,7 +488,7 @@ exception_main(int argc, char **argv)
 			rc = ocli_usage(&o, "%s needs an exception id "
 			    "(EX-...)", verb);
 		else if (x.to != NULL || x.until != NULL || x.users != NULL ||
-		    x.groups != NULL)
+		    x.groups != NULL || x.extensions != NULL)
 			rc = ocli_usage(&o, "%s ID takes no scope options; the "
 			    "exception is decided as it was requested", verb);
 		else if (op == WIRE_OP_EXCEPTION_REFUSE && (x.comment == NULL ||

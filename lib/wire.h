@@ -31,7 +31,7 @@
 #define WIRE_MAX_CHUNK (1u << 20)	/* payload bytes of one data item */
 #define WIRE_MAX_CONTROL 16384		/* encoded bytes of one control message */
 #define WIRE_MAX_DEPTH 2		/* top map + one level of arrays */
-#define WIRE_MAX_FIELDS 24		/* pairs in one control map */
+#define WIRE_MAX_FIELDS 32		/* pairs in one control map */
 #define WIRE_MAX_ARRAY 16		/* items in an array value */
 #define WIRE_MAX_TEXT 1024		/* default bound for a text value */
 #define WIRE_MAX_NAME 1024		/* file name as the user gave it */
@@ -41,6 +41,7 @@
 #define WIRE_MAX_CODE 32		/* error code and error field names */
 #define WIRE_MAX_MESSAGE 512		/* human message of an error */
 #define WIRE_MAX_COMMENT 512		/* officers' comments and reasons */
+#define WIRE_MAX_EXTS 256		/* "pdf,xlsx": an exception's extensions */
 #define WIRE_MAX_CHECKPOINT 2048	/* a signed audit checkpoint */
 #define WIRE_MAX_PROOF 2048		/* 64 hashes of 32 bytes */
 #define WIRE_MAX_LEAVES 8192		/* 256 leaf hashes of 32 bytes */

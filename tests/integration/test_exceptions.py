@@ -10,6 +10,7 @@ import io
 
 import pytest
 
+import approvals_fixtures
 from approvals_fixtures import (  # noqa: F401  (fixtures)
     nginx, officer_pki, officers)
 from conftest import EXIT_OK, EXIT_POLICY, EXIT_USAGE
@@ -278,3 +279,75 @@ def test_inventory_export_as_csv(officers):
     # A cell a spreadsheet would run is written as text.
     assert refused["end_reason"].startswith("'=")
     assert rows[0]["valid_until"].endswith("Z")
+
+
+BASE_REGISTER = approvals_fixtures.register
+
+
+def csv_only_register(service=None):
+    """The fixtures' register and IF-CSV, which accepts only .csv files;
+    an exception may add .pdf to it, nothing else."""
+    reg = BASE_REGISTER(service)
+    iface = {"id": "IF-CSV", "max_class": 1,
+             "extensions": {"allow": ["csv"]},
+             "approval": {"when": "class>=3", "approvers": "approvers-somu",
+                          "count": 1},
+             "exception_limits": {"extensions": ["pdf"],
+                                  "max_duration": "1d"}}
+    if service is not None:
+        iface["service"] = service["id"]
+        iface["path"] = "/in/{interface}/"
+    reg["interfaces"].append(iface)
+    return reg
+
+
+def test_exception_widens_extensions(officers, tmp_path, monkeypatch):
+    monkeypatch.setattr(approvals_fixtures, "register", csv_only_register)
+    o = officers()
+    pdf = a_file(tmp_path, "report.pdf")
+    # Only .csv: refused, and the reason says an exception could help.
+    obj = o.put("u-staff", pdf, "IF-CSV", expect=EXIT_POLICY)
+    assert obj["error"]["reason"] == "extension_not_allowed"
+    assert "exception" in obj["error"]["message"]
+    # An extension outside the interface's limits is never granted.
+    rc, out, err = o.run("u-staff", "exception", "request", "--to",
+                         "IF-CSV", "--extensions", "exe", "--until", "+1h",
+                         "--reason", "x")
+    assert rc == EXIT_POLICY and "exception_limits" in err, (out, err)
+    rc, out, err = o.run("u-off1", "exception", "grant", "--to", "IF-CSV",
+                         "--users", "u-staff", "--extensions", "pdf,exe",
+                         "--until", "+1h", "--reason", "x", otp=True)
+    assert rc == EXIT_POLICY and ".exe" in err, (out, err)
+    # .pdf for u-staff only.
+    rc, g, err = o.json("u-off1", "exception", "grant", "--to", "IF-CSV",
+                        "--users", "u-staff", "--extensions", "PDF",
+                        "--until", "+2h", "--reason", "議事録のPDF提出",
+                        otp=True)
+    assert rc == EXIT_OK, (g, err)
+    assert g["status"] == "active" and g["extensions"] == "pdf"
+    tid = o.put("u-staff", pdf, "IF-CSV")["transfer"]
+    assert o.wait_state("u-staff", tid, ("delivered", "failed"))[
+        "state"] == "delivered"
+    obj = o.put("u-staff2", pdf, "IF-CSV", expect=EXIT_POLICY)
+    assert obj["error"]["reason"] == "extension_not_allowed"
+    # Nothing beyond what it names.
+    o.put("u-staff", a_file(tmp_path, "tool.exe"), "IF-CSV",
+          expect=EXIT_POLICY)
+    accept = [r for r in o.records("accept")
+              if r["subject"].get("transfer") == tid]
+    assert accept[0]["details"]["exception"] == g["exception"]
+    granted = o.wait_records("exception_granted")
+    assert granted[0]["details"]["extensions"] == "pdf"
+    # The inventory shows it, as JSON and in the last CSV column.
+    rc, ls, err = o.json("u-off1", "exception", "ls", "--active")
+    assert rc == EXIT_OK and ls["exceptions"][0]["extensions"] == "pdf"
+    rc, out, err = o.run("u-off1", "exception", "ls", "--all", "--csv")
+    assert rc == EXIT_OK, err
+    assert out.splitlines()[0].split(",")[-1] == "extensions"
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["extensions"] for r in rows] == ["pdf"]
+    # A grant of a request takes its extensions as asked; a scope option
+    # with an id is refused.
+    rc, out, err = o.run("u-off1", "exception", "grant", g["exception"],
+                         "--extensions", "pdf")
+    assert rc == EXIT_USAGE, (out, err)
