@@ -7,6 +7,7 @@ broker's clock is moved with the test hook."""
 
 import csv
 import io
+import time
 
 import pytest
 
@@ -207,7 +208,15 @@ def test_revoke_stops_a_queued_transfer(officers, tmp_path):
     assert rc == EXIT_OK, err
     o.upstream.fault("fail500")
     tid = o.put("u-staff", a_file(tmp_path), "IF-EX", cls=2)["transfer"]
-    o.wait_state("u-staff", tid, ("queued",))
+    # "queued" is also the state before the first attempt: wait for the
+    # failed attempt itself, or the upstream could be healed too early.
+    deadline = time.monotonic() + 60
+    while True:
+        st = o.wait_state("u-staff", tid, ("queued",))
+        if st.get("attempts", 0) >= 1:
+            break
+        assert time.monotonic() < deadline, st
+        time.sleep(0.1)
     o.upstream.fault("fail500", on=False)
     rc, r, err = o.json("u-off1", "exception", "revoke", eid, "--reason",
                         "不要になった")
