@@ -200,6 +200,42 @@ done_reload(struct commit_job *cj, int status)
 	free(cj->arg);
 }
 
+/*
+ * A register the broker would refuse to start with (a service delivery
+ * cannot use: missing credentials, bad pins, unknown placeholders) is
+ * refused on reload too, so a reload never swaps in what --check-config
+ * rejects. On refusal frees *p and *rd and says what is wrong in err.
+ */
+static int
+reload_delivery_check(struct daemon *d, struct policy **p,
+    struct regdiff **rd, char *err, size_t errlen)
+{
+	char *probs = NULL, *nl;
+	size_t plen = 0, n = 0;
+	FILE *mf;
+
+	if ((mf = open_memstream(&probs, &plen)) != NULL) {
+		n = forward_check(d->b.cfg, *p, mf);
+		fclose(mf);
+	}
+	if (mf != NULL && n == 0) {
+		free(probs);
+		return 0;
+	}
+	if (probs != NULL && (nl = strchr(probs, '\n')) != NULL)
+		*nl = '\0';
+	util_err(err, errlen, "%zu delivery problem%s in the register, "
+	    "first: %s (sekishod --check-config lists them all)", n,
+	    n == 1 ? "" : "s", probs != NULL && probs[0] != '\0' ? probs :
+	    "cannot check");
+	free(probs);
+	policy_free(*p);
+	regdiff_free(*rd);
+	*p = NULL;
+	*rd = NULL;
+	return -1;
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -226,7 +262,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	util_strlcpy(old_hash, policy_hash(d->b.policy), sizeof(old_hash));
 	memset(&ch, 0, sizeof(ch));
 	if (load_register(d->b.cfg->register_path, &p, &rd, err,
-	    sizeof(err)) != 0)
+	    sizeof(err)) != 0 ||
+	    reload_delivery_check(d, &p, &rd, err, sizeof(err)) != 0)
 		log_kv("error", "reload", "part=register reason=%s "
 		    "result=\"old register stays in force\"",
 		    log_quote(err, q, sizeof(q)));

@@ -2,12 +2,14 @@
 templates and the delivery section; a broker with delivery problems does
 not start."""
 
+import hashlib
 import os
 
 import pytest
 
 from delivery_fixtures import (  # noqa: F401  (fixtures)
-    delivery, service, write_credentials)
+    delivery, register, service, write_credentials)
+from stepup_helpers import wait_records
 
 
 def check(delivery, services, interfaces, cfg=None):
@@ -100,3 +102,24 @@ def test_bad_delivery_section(delivery, cfg, message):
                  [("IF-A", "dav", "/")], cfg)
     assert r.returncode == 1
     assert message in r.stderr, r.stderr
+
+
+def test_reload_refuses_a_register_check_config_would_refuse(delivery,
+                                                             tmp_path):
+    # A reload must never swap in a register the broker would not start
+    # with: here a service whose credentials file does not exist.
+    d = delivery([service("dav", "https://dav.example.jp")],
+                 [("IF-A", "dav", "/")])
+    b = d.broker
+    before = b.register.read_bytes()
+    b.write_register(register(
+        [service("dav", "https://dav.example.jp", credentials="missing")],
+        [("IF-A", "dav", "/"), ("IF-NEW", "dav", "/")]))
+    line = b.reload_and_wait()
+    assert "register=kept" in line, line
+    rec = wait_records(b, "reload", 1)[-1]["details"]
+    assert rec["register_reloaded"] is False
+    assert "missing.yaml" in rec["error"], rec
+    # The old register is still the one in force.
+    assert rec["register"] == hashlib.sha256(before).hexdigest()
+    assert b.running()
