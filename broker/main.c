@@ -799,8 +799,13 @@ run(const char *path)
 	d.env.store = d.store;
 	d.env.audit = d.audit;
 	d.env.spool = d.b.spool;
+	/*
+	 * The listener is bound last: a terminal (or a supervisor probing the
+	 * port) that can connect must be able to rely on a broker that has
+	 * finished starting, not one about to exit over a bad notify URL.
+	 */
 	if (committer_start(d.b.base, &d.env, &d.b.committer, err,
-	    sizeof(err)) != 0 || listen_on(&d, err, sizeof(err)) != 0 ||
+	    sizeof(err)) != 0 ||
 	    auditsvc_timer_start(d.asvc, &d.b, d.audit, err, sizeof(err)) != 0 ||
 	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
 	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0 ||
@@ -819,6 +824,8 @@ run(const char *path)
 		util_err(err, sizeof(err), "cannot install signal handlers");
 		goto fail;
 	}
+	if (listen_on(&d, err, sizeof(err)) != 0)
+		goto fail;
 	log_kv("info", "start", "version=%s listen=%s:%s register_sha256=%s "
 	    "recovered=%d", VERSION, d.b.cfg->listen_host,
 	    d.b.cfg->listen_port, policy_hash(d.b.policy), recovered);

@@ -198,6 +198,9 @@ def free_port():
         return s.getsockname()[1]
 
 
+STARTED_LINE = "level=info event=start "
+
+
 def port_accepts(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -257,6 +260,10 @@ class Broker:
     def start(self):
         assert self.proc is None or self.proc.poll() is not None
         self.ended_on_purpose = False
+        # Ready means the broker logged that it finished starting, not only
+        # that its port accepts: a broker that binds early and then fails
+        # would otherwise pass for a running one.
+        started = self.log_text().count(STARTED_LINE)
         logf = open(self.log, "ab")
         try:
             self.proc = subprocess.Popen(
@@ -270,7 +277,8 @@ class Broker:
                 raise RuntimeError(
                     f"sekishod exited with {self.proc.returncode} at start:\n"
                     + self.log_text()[-4000:])
-            if port_accepts(self.port):
+            if (self.log_text().count(STARTED_LINE) > started and
+                    port_accepts(self.port)):
                 return self
             time.sleep(0.05)
         self.kill()
