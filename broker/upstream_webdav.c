@@ -1,6 +1,14 @@
 /*
  * upstream_webdav — see upstream_webdav.h. A state machine over the
  * responses the forwarder hands back; no I/O here.
+ *
+ * Collections: a WebDAV server answers 409 to a PUT whose parent collection
+ * does not exist (RFC 4918 9.7.1). Path templates put files under
+ * per-interface and per-date folders, so on the first 409 the connector
+ * creates the folders of the destination path, top down, with MKCOL — an
+ * existing one answers 405, which is fine — and sends the PUT once more.
+ * Only folders inside the service's endpoint are created: the endpoint's own
+ * base path is the operator's to provide.
  */
 #include "broker/upstream_webdav.h"
 
@@ -13,6 +21,7 @@ enum phase {
 	P_CHECK,		/* HEAD final before sending */
 	P_VERIFY,		/* GET final, compare its SHA-256 */
 	P_PUT,			/* PUT temporary */
+	P_MKCOL,		/* MKCOL a folder of the path, top down */
 	P_MOVE,			/* MOVE temporary -> final */
 	P_FINAL,		/* HEAD final after the MOVE */
 	P_CLEAN			/* DELETE temporary, then the saved outcome */
@@ -25,6 +34,8 @@ struct webdav {
 	char temp_url[UPSTREAM_URL_MAX];
 	int put_done;		/* the temporary holds our bytes */
 	int verify_rounds;	/* GETs after a 404 race, bounded */
+	int mkcol_tried;	/* folders created once; a second 409 fails */
+	size_t mkcol_end;	/* t.path[0, mkcol_end] is the folder sent */
 	long move_status;	/* answer to the MOVE */
 	struct upstream_outcome saved;	/* P_CLEAN: what to report */
 };
@@ -94,6 +105,30 @@ send_put(struct webdav *w, struct upstream_request *req)
 	return UPSTREAM_SEND;
 }
 
+/*
+ * MKCOL for the next folder of the destination path after the one at
+ * mkcol_end (0 before the first), with the trailing '/' that names a
+ * collection (nginx insists on it). Returns 0 when the last folder is done.
+ */
+static int
+send_mkcol(struct webdav *w, struct upstream_request *req)
+{
+	char dir[PATHTMPL_MAX + 1], url[UPSTREAM_URL_MAX];
+	const char *next, *last = strrchr(w->t.path, '/');
+
+	next = strchr(w->t.path + w->mkcol_end + 1, '/');
+	if (last == NULL || next == NULL || next > last)
+		return 0;
+	w->mkcol_end = (size_t)(next - w->t.path);
+	memcpy(dir, w->t.path, w->mkcol_end + 1);
+	dir[w->mkcol_end + 1] = '\0';
+	w->phase = P_MKCOL;
+	if (upstream_url(w->t.endpoint, dir, NULL, url, sizeof(url)) != 0)
+		return 0;	/* shorter than the final URL: cannot happen */
+	upstream_req_init(req, "mkcol", "MKCOL", url);
+	return 1;
+}
+
 static enum upstream_next
 send_move(struct webdav *w, struct upstream_request *req)
 {
@@ -131,6 +166,7 @@ webdav_next(void *state, const struct upstream_response *r,
 {
 	struct webdav *w = state;
 	struct upstream_outcome tmp;
+	size_t len;
 
 	memset(&tmp, 0, sizeof(tmp));
 	if (r == NULL) {
@@ -179,6 +215,13 @@ webdav_next(void *state, const struct upstream_response *r,
 		    (unsigned long long)r->body_bytes);
 		return finish(w, &tmp, req, o);
 	case P_PUT:
+		if (r->transport == RETRY_T_OK && r->status == 409 &&
+		    !w->mkcol_tried) {
+			w->mkcol_tried = 1;
+			w->mkcol_end = 0;
+			if (send_mkcol(w, req))
+				return UPSTREAM_SEND;
+		}
 		if (upstream_settle(r, "put", &tmp) != RETRY_DONE) {
 			/* A broken body or a server error may have left part
 			 * of it under the temporary name (ours: remove it); a
@@ -197,6 +240,23 @@ webdav_next(void *state, const struct upstream_response *r,
 			return finish(w, &tmp, req, o);
 		}
 		return send_move(w, req);
+	case P_MKCOL:
+		/* 201: created; 405: it already exists. */
+		if (r->transport != RETRY_T_OK ||
+		    (r->status != 201 && r->status != 405)) {
+			if (upstream_settle(r, "mkcol", &tmp) == RETRY_DONE)
+				/* Another 2xx is not the answer MKCOL has for
+				 * "created"; do not guess that it was. */
+				tmp.verdict = RETRY_NEVER;
+			len = strlen(tmp.reason);
+			snprintf(tmp.reason + len, sizeof(tmp.reason) - len,
+			    " (creating the folder %.*s)", (int)w->mkcol_end,
+			    w->t.path);
+			return finish(w, &tmp, req, o);
+		}
+		if (send_mkcol(w, req))
+			return UPSTREAM_SEND;
+		return send_put(w, req);
 	case P_MOVE:
 		if (r->transport == RETRY_T_OK && r->status == 412)
 			/* The final name exists: ours from a lost answer, or

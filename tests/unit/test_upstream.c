@@ -208,6 +208,85 @@ test_webdav_refused_and_broken_puts(void **state)
 }
 
 static void
+test_webdav_creates_missing_folders(void **state)
+{
+	struct upstream_target t = target(10);
+	struct upstream_request q;
+	struct upstream_outcome o;
+	struct upstream_response r;
+	char err[128];
+	void *w;
+
+	(void)state;
+	snprintf(t.path, sizeof(t.path), "/if 1/2026-11-22/f.pdf");
+	w = upstream_webdav_ops.start(&t, err, sizeof(err));
+	upstream_webdav_ops.next(w, NULL, &q, &o);
+	assert_string_equal(q.method, "PUT");
+	/* 409: no parent collection. The folders are made top down; the
+	 * first already exists (405), the second is created. */
+	r = ok(409);
+	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
+	    UPSTREAM_SEND);
+	assert_string_equal(q.method, "MKCOL");
+	assert_string_equal(q.url, "https://dav.example.jp/base/if%201/");
+	r = ok(405);
+	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
+	    UPSTREAM_SEND);
+	assert_string_equal(q.method, "MKCOL");
+	assert_string_equal(q.url,
+	    "https://dav.example.jp/base/if%201/2026-11-22/");
+	r = ok(201);
+	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
+	    UPSTREAM_SEND);
+	assert_string_equal(q.method, "PUT");
+	assert_string_equal(q.url, "https://dav.example.jp/base/if%201/"
+	    "2026-11-22/.sekisho-" ID ".part");
+	assert_true(q.main);
+	/* A second 409 is the server's final word. */
+	r = ok(409);
+	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
+	    UPSTREAM_DONE);
+	assert_int_equal(o.verdict, RETRY_NEVER);
+	assert_int_equal(o.status, 409);
+	upstream_webdav_ops.free(w);
+
+	/* A folder the service refuses ends the attempt, naming it. */
+	w = upstream_webdav_ops.start(&t, err, sizeof(err));
+	upstream_webdav_ops.next(w, NULL, &q, &o);
+	r = ok(409);
+	upstream_webdav_ops.next(w, &r, &q, &o);
+	r = ok(403);
+	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
+	    UPSTREAM_DONE);
+	assert_int_equal(o.verdict, RETRY_NEVER);
+	assert_int_equal(o.status, 403);
+	assert_non_null(strstr(o.reason, "mkcol"));
+	assert_non_null(strstr(o.reason, "creating the folder /if 1"));
+	upstream_webdav_ops.free(w);
+
+	/* A 5xx on a folder is retried later, like any server error. */
+	w = upstream_webdav_ops.start(&t, err, sizeof(err));
+	upstream_webdav_ops.next(w, NULL, &q, &o);
+	r = ok(409);
+	upstream_webdav_ops.next(w, &r, &q, &o);
+	r = ok(503);
+	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
+	    UPSTREAM_DONE);
+	assert_int_equal(o.verdict, RETRY_AGAIN);
+	upstream_webdav_ops.free(w);
+
+	/* A file at the top (no folder to make): the 409 stands. */
+	snprintf(t.path, sizeof(t.path), "/f.pdf");
+	w = upstream_webdav_ops.start(&t, err, sizeof(err));
+	upstream_webdav_ops.next(w, NULL, &q, &o);
+	r = ok(409);
+	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
+	    UPSTREAM_DONE);
+	assert_int_equal(o.verdict, RETRY_NEVER);
+	upstream_webdav_ops.free(w);
+}
+
+static void
 test_webdav_existing_object(void **state)
 {
 	struct upstream_target t = target(4);
@@ -698,6 +777,7 @@ main(void)
 		cmocka_unit_test(test_webdav_put_move_head),
 		cmocka_unit_test(test_webdav_bad_bytes_are_never_moved),
 		cmocka_unit_test(test_webdav_refused_and_broken_puts),
+		cmocka_unit_test(test_webdav_creates_missing_folders),
 		cmocka_unit_test(test_webdav_existing_object),
 		cmocka_unit_test(test_webdav_check_before_a_later_attempt),
 		cmocka_unit_test(test_s3_single_put),
