@@ -4,6 +4,9 @@
   test CA (sekisho-pki), one process under a temporary prefix. Objects are
   read back from its document root; its access log counts requests; fault
   switches make it answer 500, 403 or 429.
+- `davserver` (factory): the webdav-server package from npm over HTTPS, a
+  WebDAV server that, unlike nginx, answers 409 to a PUT into a missing
+  folder and makes folders with MKCOL, as RFC 4918 has it.
 - `s3rver` (factory): the s3rver S3 emulator from npm (installed by
   `npm ci` in tests/integration) over HTTPS with the same certificate.
 - `tinyproxy` (factory): Debian's tinyproxy as an HTTP CONNECT proxy.
@@ -36,6 +39,8 @@ from conftest import (CLIENT_TIMEOUT, REPO, free_port, port_accepts, to_yaml)
 HERE = pathlib.Path(__file__).resolve().parent
 NGINX_TEMPLATE = HERE / "fixtures" / "nginx-webdav.conf.in"
 S3RVER = HERE / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+DAVSERVER = HERE / "fixtures" / "webdav-server.js"
+DAVSERVER_LIFETIME = 600  # seconds; it exits by itself after that
 SERVER_START = 15.0
 
 # The access key s3rver accepts out of the box (its signature check covers
@@ -149,6 +154,71 @@ def nginx(pki, tmp_path):
     yield make
     for n in made:
         n.stop()
+
+
+# --- webdav-server ---------------------------------------------------------
+
+class DavServer:
+    def __init__(self, pki, directory):
+        self.dir = pathlib.Path(directory)
+        self.root = self.dir / "root"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log = self.dir / "requests.log"
+        self.out = self.dir / "stdout.log"
+        self.pki = pki
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["node", str(DAVSERVER), str(self.port), str(self.root),
+             str(self.pki.server_cert), str(self.pki.server_key),
+             str(self.log), str(DAVSERVER_LIFETIME)],
+            stdin=subprocess.DEVNULL, stdout=open(self.out, "ab"),
+            stderr=subprocess.STDOUT, cwd=HERE)
+        wait_port(self.port, self.proc, "webdav-server", self.out)
+        return self
+
+    def stop(self):
+        stop_process(self.proc)
+
+    @property
+    def endpoint(self):
+        return f"https://localhost:{self.port}"
+
+    def objects(self):
+        """{relative path: bytes} of every file under the root."""
+        return {"/" + str(p.relative_to(self.root)): p.read_bytes()
+                for p in self.root.rglob("*") if p.is_file()}
+
+    def requests(self, method=None):
+        """(method, path, status) of each request, in order."""
+        if not self.log.exists():
+            return []
+        rows = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and (method is None or parts[0] == method):
+                rows.append((parts[0], parts[1], int(parts[2])))
+        return rows
+
+
+@pytest.fixture
+def davserver(pki, tmp_path):
+    """Factory: davserver() -> DavServer (started)."""
+    if not (HERE / "node_modules" / "webdav-server").exists():
+        pytest.skip("webdav-server is not installed (run npm ci in "
+                    "tests/integration)")
+    made = []
+
+    def make():
+        d = DavServer(pki, tmp_path / f"davserver{len(made) + 1}")
+        made.append(d)
+        return d.start()
+
+    yield make
+    for d in made:
+        d.stop()
 
 
 # --- s3rver ----------------------------------------------------------------

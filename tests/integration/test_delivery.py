@@ -5,8 +5,8 @@ are compared byte for byte with what was uploaded."""
 import os
 
 from delivery_fixtures import (  # noqa: F401  (fixtures)
-    S3_KEY, S3_SECRET, delivery, fault_proxy, make_file, nginx, s3rver,
-    service, sha256, tinyproxy, write_credentials)
+    S3_KEY, S3_SECRET, davserver, delivery, fault_proxy, make_file, nginx,
+    s3rver, service, sha256, tinyproxy, write_credentials)
 
 
 def webdav(n, **kw):
@@ -46,6 +46,52 @@ def test_webdav_delivery_arrives_byte_for_byte(delivery, nginx, tmp_path):
     assert len(det["spki_sha256"]) == 64
     done = d.records("delivered", tid)
     assert len(done) == 1 and done[0]["details"]["sha256"] == sha256(data)
+
+
+def test_webdav_missing_folders_are_made_with_mkcol(delivery, davserver,
+                                                    tmp_path):
+    # A server that answers 409 to a PUT into a missing folder (RFC 4918),
+    # unlike nginx with create_full_put_path.
+    w = davserver()
+    d = delivery([service("dav", w.endpoint + "/base/")],
+                 [("IF-DLV", "dav", "/{interface}/{date}/")])
+    (w.root / "base").mkdir()
+    f = make_file(tmp_path, "報告 a.txt", 1000)
+    tid = d.put(f)
+    st = d.wait(tid)
+    assert st["state"] == "delivered", st
+    assert st["attempts"] == 1
+    mk = w.requests("MKCOL")
+    assert len(mk) == 2, w.requests()
+    day = mk[1][1].split("/")[3]
+    # 409, then both folders top down, then the PUT again and the MOVE.
+    assert mk == [("MKCOL", "/base/IF-DLV/", 201),
+                  ("MKCOL", f"/base/IF-DLV/{day}/", 201)]
+    assert [st for _, _, st in w.requests("PUT")] == [409, 201]
+    assert [st for _, _, st in w.requests("MOVE")] == [201]
+    want = f"/base/IF-DLV/{day}/{tid}-報告_a.txt"
+    assert w.objects() == {want: f.read_bytes()}
+    # The next file finds the folders there: no MKCOL at all.
+    g = make_file(tmp_path, "b.txt", 2000, seed=3)
+    tid2 = d.put(g)
+    assert d.wait(tid2)["state"] == "delivered"
+    assert len(w.requests("MKCOL")) == 2
+    assert [st for _, _, st in w.requests("PUT")] == [409, 201, 201]
+    assert w.objects()[f"/base/IF-DLV/{day}/{tid2}-b.txt"] == g.read_bytes()
+
+
+def test_webdav_base_folder_is_not_made(delivery, davserver, tmp_path):
+    # Folders inside the endpoint are the template's; the endpoint's own
+    # base path is the operator's. Without it, MKCOL is refused and the
+    # transfer fails with a reason that names the folder.
+    w = davserver()
+    d = delivery([service("dav", w.endpoint + "/nobase/")],
+                 [("IF-DLV", "dav", "/{interface}/")])
+    tid = d.put(make_file(tmp_path, "c.txt", 10))
+    st = d.wait(tid)
+    assert st["state"] == "failed", st
+    assert "mkcol" in st["error"] and "/IF-DLV" in st["error"], st
+    assert not (w.root / "nobase").exists()
 
 
 def test_s3_single_put_arrives_with_checksum(delivery, s3rver, tmp_path):
