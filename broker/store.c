@@ -323,6 +323,14 @@ static const char *const store_migrations[] = {
 	/* 5: the file extensions an exception adds ("pdf,xlsx"). */
 	"ALTER TABLE exceptions ADD COLUMN extensions TEXT NOT NULL DEFAULT ''"
 	" CHECK (length(CAST(extensions AS BLOB)) <= 256);",
+	/* 6: the S3 multipart upload a transfer has open, if any. */
+	"CREATE TABLE upstream_uploads ("
+	" transfer TEXT PRIMARY KEY REFERENCES transfers (id),"
+	" url TEXT NOT NULL CHECK (length(CAST(url AS BLOB)) BETWEEN 1 AND 2048),"
+	" upload_id TEXT NOT NULL"
+	"  CHECK (length(CAST(upload_id AS BLOB)) BETWEEN 1 AND 1024),"
+	" created INTEGER NOT NULL"
+	") STRICT;",
 };
 #define STORE_NMIGRATIONS \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -387,6 +395,9 @@ enum store_stmt {
 	S_EX_USE,
 	S_EX_OF,
 	S_USAGE,
+	S_UPLOAD_SET,
+	S_UPLOAD_FORGET,
+	S_UPLOAD_GET,
 	S_COUNT
 };
 
@@ -487,6 +498,12 @@ static const char *const store_sql[S_COUNT] = {
 	    "at) VALUES (?1, ?2, ?3, ?4) "
 	    "ON CONFLICT (exception, transfer) DO NOTHING",
 	[S_EX_OF] = "SELECT exception FROM exception_uses WHERE transfer = ?1",
+	[S_UPLOAD_SET] = "INSERT OR REPLACE INTO upstream_uploads (transfer, "
+	    "url, upload_id, created) VALUES (?1, ?2, ?3, ?4)",
+	[S_UPLOAD_FORGET] = "DELETE FROM upstream_uploads WHERE transfer = ?1 "
+	    "AND (?2 IS NULL OR upload_id = ?2)",
+	[S_UPLOAD_GET] = "SELECT url, upload_id FROM upstream_uploads "
+	    "WHERE transfer = ?1",
 };
 
 struct store {
@@ -1242,6 +1259,73 @@ store_transfer_each_spool_due(struct store *st, int64_t now,
 			return 0;
 		memcpy(last_id, ids[n - 1], sizeof(last_id));
 	}
+}
+
+/* ---- open S3 multipart uploads (migration 6) ---------------------------- */
+
+int
+store_upload_set(struct store *st, const char *transfer, const char *url,
+    const char *upload_id, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_UPLOAD_SET];
+	int rc, ret = 0;
+
+	if (url[0] == '\0' || strlen(url) > STORE_MAX_DEST ||
+	    upload_id[0] == '\0' || strlen(upload_id) > STORE_MAX_UPLOAD_ID)
+		return util_err(err, errlen, "store: upload of %s: the URL or "
+		    "the upload id is empty or too long", transfer);
+	rc = bind_text(s, 1, transfer);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 2, url);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 3, upload_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, now);
+	if (rc != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE)
+		ret = store_fail(st, err, errlen, "remember an upload");
+	store_done(s);
+	return ret;
+}
+
+int
+store_upload_forget(struct store *st, const char *transfer,
+    const char *upload_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_UPLOAD_FORGET];
+	int rc, ret = 0;
+
+	rc = bind_text(s, 1, transfer);
+	if (rc == SQLITE_OK)
+		rc = upload_id != NULL ? bind_text(s, 2, upload_id) :
+		    sqlite3_bind_null(s, 2);
+	if (rc != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE)
+		ret = store_fail(st, err, errlen, "forget an upload");
+	store_done(s);
+	return ret;
+}
+
+int
+store_upload_get(struct store *st, const char *transfer, char *url,
+    size_t urllen, char *upload_id, size_t idlen, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_UPLOAD_GET];
+	int rc, ret;
+
+	rc = bind_text(s, 1, transfer);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		ret = 1;
+	else if (rc != SQLITE_ROW)
+		ret = store_fail(st, err, errlen, "read an upload");
+	else if (col_text(s, 0, url, urllen) == -1 ||
+	    col_text(s, 1, upload_id, idlen) == -1)
+		ret = util_err(err, errlen, "store: upload of %s: a value does "
+		    "not fit its field", transfer);
+	else
+		ret = 0;
+	store_done(s);
+	return ret;
 }
 
 /* ---- TOTP (migration 3) ----------------------------------------------- */

@@ -24,7 +24,7 @@
 
 /* Number of the newest migration this code applies (store_schema_version of
  * an up-to-date database). Bumped with every new migration. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* Transfer states. "receiving": bytes may still arrive (also after a broken
  * connection, until partial_ttl); "stored": complete, verified, durable;
@@ -165,6 +165,25 @@ int store_transfer_spool_released(struct store *st, const char *id,
 int store_transfer_each_spool_due(struct store *st, int64_t now,
     int (*fn)(const char *id, void *arg), void *arg, char *err,
     size_t errlen);
+
+/*
+ * Open S3 multipart uploads (migration 6): at most one per transfer, the
+ * object URL it belongs to and the id the service gave it. Written before
+ * the first part is sent, so that a broker stopped or killed in the middle
+ * can abort the upload on its next attempt instead of leaving its parts.
+ */
+#define STORE_MAX_UPLOAD_ID 1024
+/* Remembers (url, upload_id) for transfer, replacing what was there. */
+int store_upload_set(struct store *st, const char *transfer, const char *url,
+    const char *upload_id, int64_t now, char *err, size_t errlen);
+/* Forgets transfer's upload if its id is upload_id (NULL: whatever it is).
+ * Forgetting nothing is not an error. */
+int store_upload_forget(struct store *st, const char *transfer,
+    const char *upload_id, char *err, size_t errlen);
+/* The upload remembered for transfer: 0 and url/upload_id filled, 1 when
+ * there is none, -1 on error (also when a value does not fit). */
+int store_upload_get(struct store *st, const char *transfer, char *url,
+    size_t urllen, char *upload_id, size_t idlen, char *err, size_t errlen);
 
 /*
  * TOTP step-up state (see broker/stepup.h): one row per enrolled user with

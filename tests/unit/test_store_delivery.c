@@ -221,6 +221,49 @@ test_spool_due(void **state)
 }
 
 static void
+test_open_uploads(void **state)
+{
+	struct fx *f = *state;
+	char err[256], url[STORE_MAX_DEST + 1], id[STORE_MAX_UPLOAD_ID + 1];
+	char big[STORE_MAX_UPLOAD_ID + 2];
+
+	assert_int_equal(store_open(f->path, &f->st, err, sizeof(err)), 0);
+	stored_transfer(f->st, ID1, 1000);
+	assert_int_equal(store_upload_get(f->st, ID1, url, sizeof(url), id,
+	    sizeof(id), err, sizeof(err)), 1);
+	assert_int_equal(store_upload_set(f->st, ID1, "https://s3/b/k", "u-1",
+	    1001, err, sizeof(err)), 0);
+	/* A new upload replaces the old one: one per transfer. */
+	assert_int_equal(store_upload_set(f->st, ID1, "https://s3/b/k", "u-2",
+	    1002, err, sizeof(err)), 0);
+	assert_int_equal(store_upload_get(f->st, ID1, url, sizeof(url), id,
+	    sizeof(id), err, sizeof(err)), 0);
+	assert_string_equal(url, "https://s3/b/k");
+	assert_string_equal(id, "u-2");
+	/* Forgetting an older id leaves the newer one. */
+	assert_int_equal(store_upload_forget(f->st, ID1, "u-1", err,
+	    sizeof(err)), 0);
+	assert_int_equal(store_upload_get(f->st, ID1, url, sizeof(url), id,
+	    sizeof(id), err, sizeof(err)), 0);
+	assert_int_equal(store_upload_forget(f->st, ID1, NULL, err,
+	    sizeof(err)), 0);
+	assert_int_equal(store_upload_get(f->st, ID1, url, sizeof(url), id,
+	    sizeof(id), err, sizeof(err)), 1);
+	/* Bounds, and only for a transfer that exists. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(store_upload_set(f->st, ID1, "https://s3/b/k", big,
+	    1003, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "too long"));
+	assert_int_equal(store_upload_set(f->st, ID1, "", "u", 1003, err,
+	    sizeof(err)), -1);
+	assert_int_equal(store_upload_set(f->st, ID2, "https://s3/b/k", "u",
+	    1003, err, sizeof(err)), -1);
+	assert_int_equal(store_upload_get(f->st, ID2, url, sizeof(url), id,
+	    sizeof(id), err, sizeof(err)), 1);
+}
+
+static void
 test_migration_keeps_rows(void **state)
 {
 	struct fx *f = *state;
@@ -274,6 +317,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delivery_steps, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_spool_due, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_open_uploads, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_migration_keeps_rows, setup,
 		    teardown),
