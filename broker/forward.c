@@ -154,7 +154,9 @@ struct fwd_attempt {
 	long main_status;
 };
 
-enum fjob_kind { FJ_QUEUE, FJ_BEGIN, FJ_END, FJ_LOAD, FJ_SWEEP, FJ_RELEASE };
+enum fjob_kind {
+	FJ_QUEUE, FJ_BEGIN, FJ_NOTE, FJ_END, FJ_LOAD, FJ_SWEEP, FJ_RELEASE
+};
 
 struct fjob {
 	struct commit_job job;
@@ -166,6 +168,10 @@ struct fjob {
 	struct transfer t;
 	char destination[STORE_MAX_DEST + 1];
 	char blocked[256];		/* BEGIN: why approvals stop it */
+	/* BEGIN: the open upload an earlier attempt left ("" none);
+	 * NOTE: the upload to record */
+	char upload_url[STORE_MAX_DEST + 1];
+	char upload_id[STORE_MAX_UPLOAD_ID + 1];
 	/* END */
 	char state[16];
 	unsigned status;
@@ -192,6 +198,8 @@ struct fjob {
 static void schedule(struct forwarder *f);
 static void attempt_step(struct fwd_attempt *a,
     const struct upstream_response *r);
+static void attempt_abandon(struct fwd_attempt *a, uint64_t delay_ms);
+static void note_start(struct fwd_attempt *a);
 static void attempt_finish(struct fwd_attempt *a,
     const struct upstream_outcome *o);
 
@@ -885,6 +893,58 @@ attempt_free(struct fwd_attempt *a)
 	free(a);
 }
 
+static int
+work_note(struct commit_job *cj, struct commit_env *env)
+{
+	struct fjob *j = cj->arg;
+
+	return store_upload_set(env->store, j->id, j->upload_url, j->upload_id,
+	    time(NULL), cj->err, sizeof(cj->err));
+}
+
+static void
+done_note(struct commit_job *cj, int status)
+{
+	struct fjob *j = cj->arg;
+	struct fwd_attempt *a = j->it->a;
+	struct upstream_response r;
+
+	if (status != 0)
+		log_kv("error", "forward", "transfer=%s reason=\"could not "
+		    "record the upload id: %s\"", j->id, cj->err);
+	if (j->f->stopping) {
+		/* Recorded or not, the next start takes it from here. */
+		fjob_free(j);
+		attempt_abandon(a, 0);
+		return;
+	}
+	fjob_free(j);
+	memset(&r, 0, sizeof(r));
+	r.transport = RETRY_T_OK;
+	r.noted = status == 0;
+	attempt_step(a, &r);
+}
+
+/* UPSTREAM_NOTE: the store learns of an open upload before it is used. */
+static void
+note_start(struct fwd_attempt *a)
+{
+	struct fjob *j;
+	struct upstream_response r;
+
+	if ((j = fjob_new(a->it->f, FJ_NOTE, a->it)) == NULL ||
+	    util_strlcpy(j->upload_url, a->req.url, sizeof(j->upload_url)) !=
+	    0 || util_strlcpy(j->upload_id, a->req.note_upload_id,
+	    sizeof(j->upload_id)) != 0) {
+		free(j);
+		memset(&r, 0, sizeof(r));
+		r.transport = RETRY_T_OK;	/* r.noted = 0 */
+		attempt_step(a, &r);
+		return;
+	}
+	submit(a->it->f, j, work_note, done_note);
+}
+
 static void
 attempt_step(struct fwd_attempt *a, const struct upstream_response *r)
 {
@@ -904,6 +964,9 @@ attempt_step(struct fwd_attempt *a, const struct upstream_response *r)
 		return;
 	case UPSTREAM_HASH:
 		hash_start(a);
+		return;
+	case UPSTREAM_NOTE:
+		note_start(a);
 		return;
 	case UPSTREAM_DONE:
 		attempt_finish(a, &o);
@@ -1156,8 +1219,35 @@ work_begin(struct commit_job *cj, struct commit_env *env)
 		return util_err(cj->err, sizeof(cj->err), "%s", j->blocked);
 	if (may == 0)
 		return 0;
-	return store_transfer_attempt(env->store, j->id, j->destination,
-	    time(NULL), cj->err, sizeof(cj->err));
+	if (store_transfer_attempt(env->store, j->id, j->destination,
+	    time(NULL), cj->err, sizeof(cj->err)) != 0)
+		return -1;
+	if (store_upload_get(env->store, j->id, j->upload_url,
+	    sizeof(j->upload_url), j->upload_id, sizeof(j->upload_id), cj->err,
+	    sizeof(cj->err)) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The upload an earlier attempt left open is aborted only on the endpoint
+ * it was made on: after the register moved the service elsewhere, the old
+ * host is not one this attempt's trust settings speak for.
+ */
+static void
+stale_upload(struct upstream_target *g, const char *url, const char *id)
+{
+	size_t n = strlen(g->endpoint);
+
+	while (n > 0 && g->endpoint[n - 1] == '/')
+		n--;
+	if (id[0] == '\0' || strncmp(url, g->endpoint, n) != 0 ||
+	    url[n] != '/')
+		return;
+	if (util_strlcpy(g->stale_url, url, sizeof(g->stale_url)) != 0 ||
+	    util_strlcpy(g->stale_upload_id, id,
+	    sizeof(g->stale_upload_id)) != 0)
+		g->stale_url[0] = g->stale_upload_id[0] = '\0';
 }
 
 static void
@@ -1181,9 +1271,11 @@ done_begin(struct commit_job *cj, int status)
 	struct fwd_item *it = j->it;
 	struct fwd_attempt *a = it->a;
 	struct upstream_outcome o;
-	char err[256], blocked[256];
+	char err[256], blocked[256], q[3 * STORE_MAX_UPLOAD_ID + 3];
 
 	util_strlcpy(blocked, j->blocked, sizeof(blocked));
+	if (status == 0 && a->ops == &upstream_s3_ops)
+		stale_upload(&a->target, j->upload_url, j->upload_id);
 	fjob_free(j);
 	if (f->stopping) {
 		/* The state says forwarding; the next start resumes it. */
@@ -1233,6 +1325,11 @@ done_begin(struct commit_job *cj, int status)
 	log_kv("info", "forward", "transfer=%s service=%s attempt=%u "
 	    "connector=%s", it->t.id, a->target.service, it->t.attempts,
 	    a->ops->name);
+	if (a->target.stale_upload_id[0] != '\0')
+		log_kv("info", "forward", "transfer=%s abort_upload=%s "
+		    "reason=\"an earlier attempt left this multipart upload "
+		    "open\"", it->t.id, log_quote(a->target.stale_upload_id, q,
+		    sizeof(q)));
 	attempt_step(a, NULL);
 }
 
@@ -1316,6 +1413,13 @@ work_end(struct commit_job *cj, struct commit_env *env)
 	    j->next_attempt_at, j->last_error[0] != '\0' ? j->last_error :
 	    NULL, j->set_error ? j->error : NULL, j->spool_until, time(NULL),
 	    cj->err, sizeof(cj->err)) != 0)
+		return -1;
+	/* No attempt follows a final state: an upload still recorded was
+	 * completed, or its abort failed and only the bucket's lifecycle
+	 * rule can remove it now. */
+	if (strcmp(j->state, STORE_QUEUED) != 0 &&
+	    store_upload_forget(env->store, j->id, NULL, cj->err,
+	    sizeof(cj->err)) != 0)
 		return -1;
 	return append_records(j, env);
 }

@@ -4,7 +4,8 @@
  * A connector (upstream_webdav, upstream_s3) knows one upstream protocol and
  * nothing about sockets: it is a state machine that, given the previous
  * response, says what to do next — send this HTTP request, hash this range
- * of the spool file, or stop with an outcome. The forwarder (forward.c) does
+ * of the spool file, record an open multipart upload in the store, or stop
+ * with an outcome. The forwarder (forward.c) does
  * all I/O with libcurl on the event loop, verifies TLS and pins, signs S3
  * requests (CURLOPT_AWS_SIGV4) and hands the results back. Because of this
  * split the connectors are pure and their protocol logic can be tested
@@ -47,6 +48,11 @@ struct upstream_target {
 	char s3_token[2048];		/* s3: x-amz-security-token value */
 	uint64_t multipart_threshold;	/* s3 */
 	uint64_t part_size;		/* s3 */
+	/* s3: a multipart upload an earlier attempt left open (the broker
+	 * stopped in the middle), to abort first; "" when none. Only set
+	 * when its URL is on this endpoint. */
+	char stale_url[UPSTREAM_URL_MAX];
+	char stale_upload_id[STORE_MAX_UPLOAD_ID + 1];
 };
 
 enum upstream_body {
@@ -70,6 +76,9 @@ struct upstream_request {
 	int main;			/* the request that carries the object */
 	int cleanup;			/* after the outcome is known: tidying
 					   up or reading back, not deciding */
+	/* UPSTREAM_NOTE: remember that url has the open multipart upload
+	 * note_upload_id, durably, before going on. */
+	char note_upload_id[STORE_MAX_UPLOAD_ID + 1];
 };
 
 struct upstream_response {
@@ -89,6 +98,8 @@ struct upstream_response {
 	uint64_t body_sent;		/* body bytes sent by this request */
 	int sent_hashed;		/* a SPOOL body was sent whole and */
 	uint8_t sent_sha256[UTIL_SHA256_LEN];	/* hashed on the way */
+	/* UPSTREAM_NOTE result: 1 when the note is durable */
+	int noted;
 	/* UPSTREAM_HASH results */
 	int hashed;
 	uint8_t range_sha256[UTIL_SHA256_LEN];
@@ -99,6 +110,9 @@ enum upstream_next {
 	UPSTREAM_HASH,			/* hash req.offset/req.length of the
 					   spool file; the next call gets
 					   response.hashed */
+	UPSTREAM_NOTE,			/* record req.url + note_upload_id in
+					   the store; the next call gets
+					   response.noted */
 	UPSTREAM_DONE			/* outcome filled */
 };
 

@@ -2,6 +2,12 @@
  * upstream_s3 — see upstream_s3.h. A state machine over the responses the
  * forwarder hands back; XML answers are read with libxml2 (no entities, no
  * network), and only a few elements are looked at.
+ *
+ * A multipart upload's parts are stored (and billed) by the service until
+ * the upload is completed or aborted. An attempt that fails aborts its own;
+ * a broker that stops or dies in the middle cannot, so the upload id is
+ * recorded in the store (UPSTREAM_NOTE) before the first part is sent, and
+ * the next attempt aborts that upload before it starts its own.
  */
 #include "broker/upstream_s3.h"
 
@@ -18,13 +24,15 @@
 /* SHA-256 of the empty string: the payload hash of a bodiless request. */
 #define EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define MAX_UPLOAD_ID 1024
+#define MAX_UPLOAD_ID STORE_MAX_UPLOAD_ID
 
 enum phase {
 	P_START,
+	P_STALE,		/* AbortMultipartUpload of an earlier attempt's */
 	P_CHECK,		/* HEAD key */
 	P_PUT,			/* single PUT */
 	P_CREATE,		/* CreateMultipartUpload */
+	P_NOTE,			/* recording the upload id in the store */
 	P_HASH,			/* hashing part n */
 	P_PART,			/* UploadPart n */
 	P_COMPLETE,		/* CompleteMultipartUpload */
@@ -418,6 +426,33 @@ start_upload(struct s3 *s, struct upstream_request *req)
 }
 
 static enum upstream_next
+first_step(struct s3 *s, struct upstream_request *req)
+{
+	return s->t.check_existing ? send_head(s, req) : start_upload(s, req);
+}
+
+/* Aborts the upload an earlier attempt left open. */
+static enum upstream_next
+send_stale_abort(struct s3 *s, struct upstream_request *req)
+{
+	char q[16 + sizeof(s->upload_q)], url[UPSTREAM_URL_MAX];
+
+	if (qenc(s->t.stale_upload_id, s->upload_q, sizeof(s->upload_q)) != 0 ||
+	    snprintf(q, sizeof(q), "uploadId=%s", s->upload_q) >=
+	    (int)sizeof(q) || snprintf(url, sizeof(url), "%s?%s",
+	    s->t.stale_url, q) >= (int)sizeof(url)) {
+		s->upload_q[0] = '\0';
+		return first_step(s, req);
+	}
+	s->upload_q[0] = '\0';
+	s->phase = P_STALE;
+	upstream_req_init(req, "abort-old", "DELETE", url);
+	common_headers(s, req, EMPTY_SHA256);
+	req->cleanup = 1;
+	return UPSTREAM_SEND;
+}
+
+static enum upstream_next
 s3_next(void *state, const struct upstream_response *r,
     struct upstream_request *req, struct upstream_outcome *o)
 {
@@ -428,11 +463,23 @@ s3_next(void *state, const struct upstream_response *r,
 
 	memset(&tmp, 0, sizeof(tmp));
 	if (r == NULL)
-		return s->t.check_existing ? send_head(s, req) :
-		    start_upload(s, req);
+		return s->t.stale_upload_id[0] != '\0' ?
+		    send_stale_abort(s, req) : first_step(s, req);
 	switch (s->phase) {
 	case P_START:
 		break;
+	case P_STALE:
+		/* Gone (204) or no longer there (404): go on. A service in
+		 * trouble fails the attempt, which keeps the old id for the
+		 * next one. A refusal (no right to abort, an emulator without
+		 * the call) cannot be cured by waiting: go on, and the new
+		 * upload's id replaces the old one in the store. */
+		if (r->transport != RETRY_T_OK || r->status >= 500 ||
+		    r->status == 408 || r->status == 429) {
+			settle(r, "abort-old", &tmp);
+			return finish(s, &tmp, req, o);
+		}
+		return first_step(s, req);
 	case P_CHECK:
 		if (r->transport == RETRY_T_OK && r->status == 404)
 			return start_upload(s, req);
@@ -493,6 +540,25 @@ s3_next(void *state, const struct upstream_response *r,
 			s->upload_id[0] = '\0';
 			upstream_outcome(&tmp, RETRY_AGAIN, r->status, "create: "
 			    "no usable UploadId in the answer");
+			return finish(s, &tmp, req, o);
+		}
+		/* Recorded before any part is sent, so that a broker that
+		 * stops now can still abort it. */
+		s->phase = P_NOTE;
+		if (upstream_req_init(req, "note", "NOTE", s->url) != 0 ||
+		    util_strlcpy(req->note_upload_id, s->upload_id,
+		    sizeof(req->note_upload_id)) != 0) {
+			upstream_outcome(&tmp, RETRY_AGAIN, 0, "create: the "
+			    "upload id cannot be recorded");
+			tmp.transport = RETRY_T_LOCAL;
+			return finish(s, &tmp, req, o);
+		}
+		return UPSTREAM_NOTE;
+	case P_NOTE:
+		if (!r->noted) {
+			upstream_outcome(&tmp, RETRY_AGAIN, 0, "the upload id "
+			    "could not be recorded in the store");
+			tmp.transport = RETRY_T_LOCAL;
 			return finish(s, &tmp, req, o);
 		}
 		s->part = 1;

@@ -211,6 +211,61 @@ def test_killed_during_forwarding_delivers_once(delivery, nginx,
     assert n.requests("HEAD")[0][2] == 404
 
 
+def open_uploads(b):
+    db = sqlite3.connect(b.state_db)
+    try:
+        return db.execute("SELECT transfer, upload_id FROM "
+                          "upstream_uploads").fetchall()
+    finally:
+        db.close()
+
+
+def test_s3_upload_left_open_by_a_stopped_broker_is_aborted(
+        delivery, s3rver, fault_proxy, tmp_path):
+    # The broker is stopped in the middle of a multipart upload. The upload
+    # id was recorded before the first part was sent, so the restarted
+    # broker aborts that upload before it starts its own, and the object
+    # arrives once.
+    s = s3rver()
+    p = fault_proxy(s.port, rate=1_500_000)
+    write_credentials(tmp_path / "creds", "s3", type="aws",
+                      access_key_id=S3_KEY, secret_access_key=S3_SECRET)
+    d = delivery([service("s3", f"https://localhost:{p.port}", connector="s3",
+                          credentials=str(tmp_path / "creds" / "s3.yaml"),
+                          region="ap-northeast-1", bucket=s.bucket)],
+                 [("IF-DLV", "s3", "/big/")],
+                 delivery_cfg={"multipart_threshold": "6MiB",
+                               "part_size": "5MiB", "stall_timeout": "5s"})
+    f = make_file(tmp_path, "big.bin", 12 * 1024 * 1024, seed=4)
+    tid = d.put(f)
+    deadline = time.monotonic() + 60
+    while not [r for r in s.stored() if r == ("part", 1)]:
+        assert time.monotonic() < deadline, s.log.read_text()[-2000:]
+        time.sleep(0.1)
+    rows = open_uploads(d.broker)
+    assert len(rows) == 1 and rows[0][0] == tid, rows
+    first = rows[0][1]
+    d.broker.stop()                     # SIGTERM: part 2 is on its way
+    assert open_uploads(d.broker) == rows
+    p.rate = 0
+    d.broker.start()
+    st = d.wait(tid, timeout=90)
+    assert st["state"] == "delivered", st
+    assert st["attempts"] == 2
+    key = f"big/{tid}-big.bin"
+    assert list(s.objects()) == [key]
+    assert s.objects()[key][0] == f.read_bytes()
+    assert [r for r in s.stored() if r[0] == "object"] == [("object", key)]
+    # The restarted broker said what it was doing, and asked the service to
+    # abort the first upload (s3rver has no AbortMultipartUpload: 405).
+    assert f"abort_upload=\"{first}\"" in d.broker.log_text()
+    aborts = [ln for ln in s.log.read_text().splitlines()
+              if f"?uploadId={first} " in ln and "partNumber" not in ln]
+    assert aborts and aborts[0].split()[-3] == "405", aborts
+    # Delivered: nothing is left to abort.
+    assert open_uploads(d.broker) == []
+
+
 def mark_unfinished(b, tid):
     """What a crash between the upstream's success and the durable
     "delivered" leaves behind: the row still says forwarding."""

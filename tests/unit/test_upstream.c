@@ -474,6 +474,21 @@ static const char init_xml[] = "<?xml version=\"1.0\"?>"
     "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
     "<UploadId>up/1+x=</UploadId></InitiateMultipartUploadResult>";
 
+/* After CreateMultipartUpload: the connector asks for its id to be
+ * recorded, and goes on once it is. */
+static enum upstream_next
+note_then(void *s, struct upstream_request *q, struct upstream_outcome *o)
+{
+	struct upstream_response r;
+
+	assert_string_equal(q->method, "NOTE");
+	assert_string_equal(q->url, S3_URL);
+	assert_string_equal(q->note_upload_id, "up/1+x=");
+	r = ok(0);
+	r.noted = 1;
+	return upstream_s3_ops.next(s, &r, q, o);
+}
+
 static void
 test_s3_multipart(void **state)
 {
@@ -500,9 +515,10 @@ test_s3_multipart(void **state)
 	r = ok(200);
 	r.body = init_xml;
 	r.bodylen = sizeof(init_xml) - 1;
+	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_NOTE);
 	for (n = 1; n <= 3; n++) {
-		assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o),
-		    UPSTREAM_HASH);
+		assert_int_equal(n == 1 ? note_then(s, &q, &o) :
+		    upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_HASH);
 		assert_int_equal(q.offset, (uint64_t)(n - 1) * (5u << 20));
 		assert_int_equal(q.length, n < 3 ? 5u << 20 : (2u << 20) + 5);
 		r = ok(0);
@@ -572,6 +588,7 @@ test_s3_multipart_failures_abort(void **state)
 	r.body = init_xml;
 	r.bodylen = sizeof(init_xml) - 1;
 	upstream_s3_ops.next(s, &r, &q, &o);
+	note_then(s, &q, &o);
 	r = ok(0);
 	r.hashed = 1;
 	upstream_s3_ops.next(s, &r, &q, &o);
@@ -597,6 +614,7 @@ test_s3_multipart_failures_abort(void **state)
 	r.body = init_xml;
 	r.bodylen = sizeof(init_xml) - 1;
 	upstream_s3_ops.next(s, &r, &q, &o);
+	note_then(s, &q, &o);
 	for (int n = 0; n < 2; n++) {
 		r = ok(0);
 		r.hashed = 1;
@@ -617,6 +635,80 @@ test_s3_multipart_failures_abort(void **state)
 	assert_int_equal(o.verdict, RETRY_AGAIN);
 	assert_non_null(strstr(o.reason, "InternalError"));
 	upstream_s3_ops.free(s);
+
+	/* The id could not be recorded: no part is sent, the upload is
+	 * aborted, the attempt is tried again later. */
+	s = upstream_s3_ops.start(&t, err, sizeof(err));
+	upstream_s3_ops.next(s, NULL, &q, &o);
+	r = ok(200);
+	r.body = init_xml;
+	r.bodylen = sizeof(init_xml) - 1;
+	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_NOTE);
+	r = ok(0);
+	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_SEND);
+	assert_string_equal(q.method, "DELETE");
+	assert_string_equal(q.url, S3_URL "?uploadId=up%2F1%2Bx%3D");
+	r = ok(204);
+	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_DONE);
+	assert_int_equal(o.verdict, RETRY_AGAIN);
+	assert_int_equal(o.transport, RETRY_T_LOCAL);
+	upstream_s3_ops.free(s);
+}
+
+static void
+test_s3_stale_upload_is_aborted_first(void **state)
+{
+	struct upstream_target t = s3_target(12u << 20);
+	struct upstream_request q;
+	struct upstream_outcome o;
+	struct upstream_response r;
+	char err[128];
+	void *s;
+	static const long go_on[] = { 204, 404, 403, 405 };
+	size_t i;
+
+	(void)state;
+	t.multipart_threshold = 6u << 20;
+	t.part_size = 5u << 20;
+	t.check_existing = 1;
+	snprintf(t.stale_url, sizeof(t.stale_url), "%s", S3_URL);
+	snprintf(t.stale_upload_id, sizeof(t.stale_upload_id), "old/1 2");
+	/* Aborted, gone already, or not abortable by us: the attempt goes
+	 * on with its HEAD, then its own upload. */
+	for (i = 0; i < sizeof(go_on) / sizeof(go_on[0]); i++) {
+		s = upstream_s3_ops.start(&t, err, sizeof(err));
+		assert_int_equal(upstream_s3_ops.next(s, NULL, &q, &o),
+		    UPSTREAM_SEND);
+		assert_string_equal(q.method, "DELETE");
+		assert_string_equal(q.url, S3_URL "?uploadId=old%2F1%202");
+		assert_true(q.cleanup);
+		r = ok(go_on[i]);
+		assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o),
+		    UPSTREAM_SEND);
+		assert_string_equal(q.method, "HEAD");
+		r = ok(404);
+		assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o),
+		    UPSTREAM_SEND);
+		assert_string_equal(q.method, "POST");
+		assert_string_equal(q.url, S3_URL "?uploads=");
+		upstream_s3_ops.free(s);
+	}
+	/* A service in trouble: the attempt ends, to be tried again, and
+	 * nothing new is started on top of the old upload. */
+	s = upstream_s3_ops.start(&t, err, sizeof(err));
+	upstream_s3_ops.next(s, NULL, &q, &o);
+	r = ok(503);
+	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_DONE);
+	assert_int_equal(o.verdict, RETRY_AGAIN);
+	assert_non_null(strstr(o.reason, "abort-old"));
+	upstream_s3_ops.free(s);
+	s = upstream_s3_ops.start(&t, err, sizeof(err));
+	upstream_s3_ops.next(s, NULL, &q, &o);
+	r = ok(0);
+	r.transport = RETRY_T_CONNECT;
+	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_DONE);
+	assert_int_equal(o.verdict, RETRY_AGAIN);
+	upstream_s3_ops.free(s);
 }
 
 static void
@@ -636,7 +728,8 @@ test_s3_part_size_grows_for_huge_files(void **state)
 	r = ok(200);
 	r.body = init_xml;
 	r.bodylen = sizeof(init_xml) - 1;
-	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_HASH);
+	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_NOTE);
+	assert_int_equal(note_then(s, &q, &o), UPSTREAM_HASH);
 	/* 10,000 parts at most: 200 GiB needs parts above 20 MiB. */
 	assert_true(q.length * 10000 >= t.size);
 	assert_int_equal(q.length % (1u << 20), 0);
@@ -784,6 +877,7 @@ main(void)
 		cmocka_unit_test(test_s3_check_existing),
 		cmocka_unit_test(test_s3_multipart),
 		cmocka_unit_test(test_s3_multipart_failures_abort),
+		cmocka_unit_test(test_s3_stale_upload_is_aborted_first),
 		cmocka_unit_test(test_s3_part_size_grows_for_huge_files),
 		cmocka_unit_test(test_xml_reader),
 		cmocka_unit_test(test_request_helpers),
