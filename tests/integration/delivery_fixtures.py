@@ -46,6 +46,9 @@ SERVER_START = 15.0
 # The access key s3rver accepts out of the box (its signature check covers
 # the key id only; the SigV4 test checks signatures itself).
 S3_KEY, S3_SECRET = "S3RVER", "S3RVER"
+# What nginx's /basic/ and /bearer/ locations accept.
+BASIC_USER, BASIC_PASSWORD = "lgwan-upload", "pw: 関所 \"x\""
+BEARER_TOKEN = "tok-3b1f9c0e7a5d4e2f8a6b"
 
 
 def wait_port(port, proc, what, log=None):
@@ -84,10 +87,14 @@ class Nginx:
         self.port = port or free_port()
         self.conf = self.dir / "nginx.conf"
         self.log = self.dir / "error.log"
+        # nginx reads "{SHA}" + base64(SHA-1) password entries.
+        sha = base64.b64encode(hashlib.sha1(
+            BASIC_PASSWORD.encode()).digest()).decode()
+        (self.dir / "htpasswd").write_text(f"{BASIC_USER}:{{SHA}}{sha}\n")
         self.conf.write_text(NGINX_TEMPLATE.read_text().format(
             prefix=self.dir, port=self.port, root=self.root,
             faults=self.faults, cert=cert or pki.server_cert,
-            key=key or pki.server_key))
+            key=key or pki.server_key, bearer=BEARER_TOKEN))
         self.proc = None
 
     def start(self):

@@ -5,7 +5,7 @@ are compared byte for byte with what was uploaded."""
 import os
 
 from delivery_fixtures import (  # noqa: F401  (fixtures)
-    S3_KEY, S3_SECRET, davserver, delivery, fault_proxy, make_file, nginx,
+    BASIC_PASSWORD, BASIC_USER, BEARER_TOKEN, S3_KEY, S3_SECRET, davserver, delivery, fault_proxy, make_file, nginx,
     s3rver, service, sha256, tinyproxy, write_credentials)
 
 
@@ -46,6 +46,50 @@ def test_webdav_delivery_arrives_byte_for_byte(delivery, nginx, tmp_path):
     assert len(det["spki_sha256"]) == 64
     done = d.records("delivered", tid)
     assert len(done) == 1 and done[0]["details"]["sha256"] == sha256(data)
+
+
+def test_webdav_credentials_basic_and_bearer(delivery, nginx, tmp_path):
+    n = nginx()
+    creds = tmp_path / "creds"
+    write_credentials(creds, "basic", type="basic", username=BASIC_USER,
+                      password=BASIC_PASSWORD)
+    write_credentials(creds, "bearer", type="bearer", token=BEARER_TOKEN)
+    write_credentials(creds, "wrong", type="basic", username=BASIC_USER,
+                      password="not it")
+    d = delivery([service("basic", n.endpoint + "/basic/",
+                          credentials="basic"),
+                  service("bearer", n.endpoint + "/bearer/",
+                          credentials="bearer"),
+                  service("wrong", n.endpoint + "/basic/",
+                          credentials="wrong"),
+                  service("none", n.endpoint + "/bearer/")],
+                 [("IF-B", "basic", "/in/"), ("IF-T", "bearer", "/in/"),
+                  ("IF-W", "wrong", "/w/"), ("IF-N", "none", "/n/")],
+                 {"credentials_dir": str(creds)})
+    f = make_file(tmp_path, "a.txt", 5000)
+    ok = {iface: d.put(f, iface) for iface in ("IF-B", "IF-T")}
+    bad = {iface: d.put(f, iface) for iface in ("IF-W", "IF-N")}
+    for iface, tid in ok.items():
+        st = d.wait(tid)
+        assert st["state"] == "delivered", (iface, st)
+    objs = n.objects()
+    assert objs[f"/basic/in/{ok['IF-B']}-a.txt"] == f.read_bytes()
+    assert objs[f"/bearer/in/{ok['IF-T']}-a.txt"] == f.read_bytes()
+    # Refused credentials are a 401: failed at once, not retried.
+    for iface, tid in bad.items():
+        st = d.wait(tid)
+        assert st["state"] == "failed", (iface, st)
+        assert st["attempts"] == 1 and "401" in st["error"], (iface, st)
+    assert not any(k.startswith(("/basic/w", "/bearer/n")) for k in objs)
+    # The secrets never reach the log or the audit trail (its files
+    # byte for byte, whatever their encoding).
+    trail = b"".join(
+        p.read_bytes() for p in d.broker.dir.rglob("*")
+        if p.is_file() and "audit" in str(p.relative_to(d.broker.dir)))
+    assert ok["IF-B"].encode() in trail   # the trail was read
+    raw = d.broker.log_text().encode() + trail
+    for secret in (BASIC_PASSWORD, BEARER_TOKEN, "not it"):
+        assert secret.encode() not in raw
 
 
 def test_webdav_missing_folders_are_made_with_mkcol(delivery, davserver,
