@@ -117,6 +117,9 @@ ocli_option(struct ocli *o, int c, const char *v)
 	case 8:
 		o->otp = v;
 		return 1;
+	case 9:
+		o->flags.key_passphrase_file = v;
+		return 1;
 	default:
 		return 0;
 	}
@@ -464,7 +467,7 @@ ocli_command_index(int argc, char **argv)
 {
 	static const char *const valued[] = { "--config", "--broker",
 	    "--server-name", "--ca", "--cert", "--key", "--timeout", "--otp",
-	    NULL };
+	    "--key-passphrase-file", NULL };
 	int i;
 	size_t k;
 

@@ -61,7 +61,8 @@ int ocli_option(struct ocli *o, int c, const char *optarg_);
 	{ "key", required_argument, NULL, OCLI_OPT_BASE + 5 }, \
 	{ "timeout", required_argument, NULL, OCLI_OPT_BASE + 6 }, \
 	{ "json", no_argument, NULL, OCLI_OPT_BASE + 7 }, \
-	{ "otp", required_argument, NULL, OCLI_OPT_BASE + 8 }
+	{ "otp", required_argument, NULL, OCLI_OPT_BASE + 8 }, \
+	{ "key-passphrase-file", required_argument, NULL, OCLI_OPT_BASE + 9 }
 
 /* Loads the configuration and connects. Exit code. */
 int ocli_connect(struct ocli *o, const char *software);

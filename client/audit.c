@@ -42,7 +42,8 @@
 
 enum {
 	O_CONFIG = CLIENTCFG_OPT_CONFIG, O_BROKER, O_SERVER_NAME, O_CA, O_CERT,
-	O_TLS_KEY, O_TIMEOUT, O_JSON = CLIENTCFG_OPT_END, O_SINCE, O_UNTIL, O_FROM, O_TO, O_OUT, O_PREVIOUS,
+	O_TLS_KEY, O_TIMEOUT, O_KEY_PASSPHRASE_FILE,
+	O_JSON = CLIENTCFG_OPT_END, O_SINCE, O_UNTIL, O_FROM, O_TO, O_OUT, O_PREVIOUS,
 	O_KEY, O_FORMAT, O_OUTPUT
 };
 
@@ -54,6 +55,8 @@ static const struct option audit_opts[] = {
 	{ "cert", required_argument, NULL, O_CERT },
 	{ "tls-key", required_argument, NULL, O_TLS_KEY },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
+	{ "key-passphrase-file", required_argument, NULL,
+	    O_KEY_PASSPHRASE_FILE },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "since", required_argument, NULL, O_SINCE },
 	{ "until", required_argument, NULL, O_UNTIL },
@@ -90,9 +93,9 @@ static const char audit_usage[] =
 "DIR's records as CSV (UTF-8 with BOM) or JSON Lines (stdout by default).\n"
 "\n"
 "Connection options as for the other commands (--config, --broker,\n"
-"--server-name, --ca, --cert, --timeout); --tls-key overrides the\n"
-"configuration's TLS key (here --key is the verifier key). --json prints\n"
-"pull and verify results as one JSON object.\n"
+"--server-name, --ca, --cert, --timeout, --key-passphrase-file); --tls-key\n"
+"overrides the configuration's TLS key (here --key is the verifier key).\n"
+"--json prints pull and verify results as one JSON object.\n"
 "\n"
 "Exit status: 0 success, 1 usage, 2 local problem, 3 connection,\n"
 "4 refused (not an auditor), 5 broker or protocol error, 6 transfer not\n"
@@ -117,6 +120,7 @@ audit_is_command(int argc, char **argv)
 {
 	static const char *const with_value[] = { "--config", "--broker",
 	    "--server-name", "--ca", "--cert", "--key", "--timeout", "--to",
+	    "--key-passphrase-file",
 	    "--class", "--purpose", "--name", "--retries", "--otp", NULL };
 	int i;
 	size_t k;
@@ -172,6 +176,7 @@ parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 		case O_CERT:
 		case O_TLS_KEY:
 		case O_TIMEOUT:
+		case O_KEY_PASSPHRASE_FILE:
 			if (clientcfg_option(&a->flags, c, optarg, ab,
 			    sizeof(ab)) != 0)
 				return usage_fail(f, "%s", ab);

@@ -19,7 +19,8 @@
 #include <sys/stat.h>
 
 static const char *const cfg_keys[] = {
-	"broker", "server_name", "ca", "cert", "key", "timeout", NULL
+	"broker", "server_name", "ca", "cert", "key", "key_passphrase_file",
+	"timeout", NULL
 };
 
 void
@@ -35,6 +36,7 @@ clientcfg_free(struct clientcfg *cfg)
 	free(cfg->ca);
 	free(cfg->cert);
 	free(cfg->key);
+	free(cfg->key_passphrase_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -201,7 +203,9 @@ read_file(const char *path, const char *home, struct clientcfg *cfg,
 	    errlen) != 0 ||
 	    read_key(doc, "ca", 1, home, &cfg->ca, err, errlen) != 0 ||
 	    read_key(doc, "cert", 1, home, &cfg->cert, err, errlen) != 0 ||
-	    read_key(doc, "key", 1, home, &cfg->key, err, errlen) != 0)
+	    read_key(doc, "key", 1, home, &cfg->key, err, errlen) != 0 ||
+	    read_key(doc, "key_passphrase_file", 1, home,
+	    &cfg->key_passphrase_file, err, errlen) != 0)
 		goto done;
 	switch (yamlnode_get_duration(doc, doc->root, "timeout", &timeout,
 	    err, errlen)) {
@@ -285,7 +289,9 @@ clientcfg_load(const struct clientcfg_flags *flags,
 	    overlay(&cfg->server_name, flags->server_name, err, errlen) != 0 ||
 	    overlay(&cfg->ca, flags->ca, err, errlen) != 0 ||
 	    overlay(&cfg->cert, flags->cert, err, errlen) != 0 ||
-	    overlay(&cfg->key, flags->key, err, errlen) != 0)
+	    overlay(&cfg->key, flags->key, err, errlen) != 0 ||
+	    overlay(&cfg->key_passphrase_file, flags->key_passphrase_file, err,
+	    errlen) != 0)
 		goto fail;
 	if (flags->timeout != 0)
 		cfg->timeout = flags->timeout;
@@ -357,6 +363,9 @@ clientcfg_option(struct clientcfg_flags *flags, int c, const char *value,
 		return 0;
 	case CLIENTCFG_OPT_KEY:
 		flags->key = value;
+		return 0;
+	case CLIENTCFG_OPT_KEY_PASSPHRASE_FILE:
+		flags->key_passphrase_file = value;
 		return 0;
 	case CLIENTCFG_OPT_TIMEOUT:
 		if (util_parse_duration(value, &v) != 0 || v == 0 ||

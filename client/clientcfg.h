@@ -30,6 +30,8 @@ struct clientcfg {
 	char *ca;		/* PEM file with the CA that issued the broker cert */
 	char *cert;		/* PEM client certificate (chain) */
 	char *key;		/* PEM private key of cert */
+	char *key_passphrase_file;	/* passphrase of an encrypted key,
+					   or NULL: ask on the terminal */
 	unsigned timeout;	/* seconds; 0 means CLIENTCFG_DEFAULT_TIMEOUT */
 };
 
@@ -41,6 +43,7 @@ struct clientcfg_flags {
 	const char *ca;
 	const char *cert;
 	const char *key;
+	const char *key_passphrase_file;
 	unsigned timeout;	/* 0: not given */
 };
 
@@ -51,12 +54,13 @@ struct clientcfg_flags {
 enum {
 	CLIENTCFG_OPT_CONFIG = 256, CLIENTCFG_OPT_BROKER,
 	CLIENTCFG_OPT_SERVER_NAME, CLIENTCFG_OPT_CA, CLIENTCFG_OPT_CERT,
-	CLIENTCFG_OPT_KEY, CLIENTCFG_OPT_TIMEOUT, CLIENTCFG_OPT_END
+	CLIENTCFG_OPT_KEY, CLIENTCFG_OPT_TIMEOUT,
+	CLIENTCFG_OPT_KEY_PASSPHRASE_FILE, CLIENTCFG_OPT_END
 };
 
 /*
  * Stores the value of connection option c (CLIENTCFG_OPT_CONFIG up to
- * CLIENTCFG_OPT_TIMEOUT) in flags; value is borrowed, not copied. -1 with
+ * CLIENTCFG_OPT_KEY_PASSPHRASE_FILE) in flags; value is borrowed, not copied. -1 with
  * a usage message in err for a bad --timeout or any other c.
  */
 int clientcfg_option(struct clientcfg_flags *flags, int c, const char *value,

@@ -8,6 +8,7 @@
  * the broker's certificate comes from the deployment's own PKI.
  */
 #include "client/conn.h"
+#include "client/keyload.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -41,18 +42,6 @@ struct conn {
 };
 
 static const unsigned char alpn_wire[] = "\x09" WIRE_ALPN;
-
-/* Keys are not prompted for: an encrypted key fails with a clear message
- * instead of OpenSSL reading a passphrase from the terminal. */
-static int
-no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
 
 /* The most specific OpenSSL error text, then clears the queue. */
 static const char *
@@ -88,6 +77,8 @@ setup_ctx(struct conn *c, const struct clientcfg *cfg, char *err,
     size_t errlen)
 {
 	char e[256];
+	EVP_PKEY *key;
+	int rc;
 
 	if (check_readable("ca", cfg->ca, err, errlen) != 0 ||
 	    check_readable("cert", cfg->cert, err, errlen) != 0 ||
@@ -109,7 +100,6 @@ setup_ctx(struct conn *c, const struct clientcfg *cfg, char *err,
 	SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_default_passwd_cb(c->ctx, no_passphrase);
 	if (SSL_CTX_load_verify_locations(c->ctx, cfg->ca, NULL) != 1) {
 		util_err(err, errlen, "ca %s: cannot load CA certificates: %s",
 		    cfg->ca, ssl_errstr(e, sizeof(e)));
@@ -120,11 +110,14 @@ setup_ctx(struct conn *c, const struct clientcfg *cfg, char *err,
 		    cfg->cert, ssl_errstr(e, sizeof(e)));
 		return CONN_ELOCAL;
 	}
-	if (SSL_CTX_use_PrivateKey_file(c->ctx, cfg->key,
-	    SSL_FILETYPE_PEM) != 1) {
-		util_err(err, errlen, "key %s: cannot load private key (an "
-		    "unencrypted PEM key is required): %s", cfg->key,
-		    ssl_errstr(e, sizeof(e)));
+	if (keyload_private_key(cfg->key, cfg->key_passphrase_file, &key, err,
+	    errlen) != 0)
+		return CONN_ELOCAL;
+	rc = SSL_CTX_use_PrivateKey(c->ctx, key);
+	EVP_PKEY_free(key);
+	if (rc != 1) {
+		util_err(err, errlen, "key %s: cannot use the private key: %s",
+		    cfg->key, ssl_errstr(e, sizeof(e)));
 		return CONN_ELOCAL;
 	}
 	if (SSL_CTX_check_private_key(c->ctx) != 1) {

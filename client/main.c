@@ -42,7 +42,8 @@
 
 enum {
 	OPT_CONFIG = CLIENTCFG_OPT_CONFIG, OPT_BROKER, OPT_SERVER_NAME, OPT_CA,
-	OPT_CERT, OPT_KEY, OPT_TIMEOUT, OPT_JSON = CLIENTCFG_OPT_END, OPT_TO, OPT_CLASS, OPT_PURPOSE,
+	OPT_CERT, OPT_KEY, OPT_TIMEOUT, OPT_KEY_PASSPHRASE_FILE,
+	OPT_JSON = CLIENTCFG_OPT_END, OPT_TO, OPT_CLASS, OPT_PURPOSE,
 	OPT_NAME, OPT_RETRIES, OPT_NO_RESUME, OPT_OTP
 };
 
@@ -54,6 +55,8 @@ static const struct option long_opts[] = {
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "key-passphrase-file", required_argument, NULL,
+	    OPT_KEY_PASSPHRASE_FILE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "to", required_argument, NULL, OPT_TO },
 	{ "class", required_argument, NULL, OPT_CLASS },
@@ -118,7 +121,10 @@ static const char usage_main[] =
 "                       the host of --broker)\n"
 "  --ca FILE            CA certificate that issued the broker certificate\n"
 "  --cert FILE          your client certificate (PEM)\n"
-"  --key FILE           its private key (unencrypted PEM)\n"
+"  --key FILE           its private key (PEM; if encrypted, you are asked for\n"
+"                       its passphrase on the terminal)\n"
+"  --key-passphrase-file FILE\n"
+"                       read the key's passphrase from FILE (mode 0600)\n"
 "  --timeout SECONDS    limit on connecting and on every wait (default 30)\n"
 "\n"
 "Other options:\n"
@@ -261,6 +267,7 @@ parse_args(int argc, char **argv, struct args *a, struct failure *f)
 		case OPT_CERT:
 		case OPT_KEY:
 		case OPT_TIMEOUT:
+		case OPT_KEY_PASSPHRASE_FILE:
 			if (clientcfg_option(&a->flags, c, optarg, ab,
 			    sizeof(ab)) != 0)
 				return usage_fail(f, "%s", ab);

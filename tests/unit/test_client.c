@@ -19,6 +19,7 @@
 
 #include "client/clientcfg.h"
 #include "client/failure.h"
+#include "client/keyload.h"
 #include "client/output.h"
 #include "client/progress.h"
 #include "client/put.h"
@@ -75,6 +76,7 @@ test_cfg_good_relative_paths(void **state)
 	    "ca: certs/ca.crt\n"
 	    "cert: /etc/sekisho/me.crt\n"
 	    "key: ~/keys/me.key\n"
+	    "key_passphrase_file: secrets/pass\n"
 	    "timeout: 2m\n", path, sizeof(path));
 	flags.config = path;
 	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
@@ -86,9 +88,54 @@ test_cfg_good_relative_paths(void **state)
 	assert_string_equal(cfg.ca, want);
 	assert_string_equal(cfg.cert, "/etc/sekisho/me.crt");
 	assert_string_equal(cfg.key, "/home/tanaka/keys/me.key");
+	snprintf(want, sizeof(want), "%s/secrets/pass", dir);
+	assert_string_equal(cfg.key_passphrase_file, want);
 	assert_int_equal(cfg.timeout, 120);
 	assert_string_equal(cfg.file, path);
 	clientcfg_free(&cfg);
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_passphrase_file(void **state)
+{
+	char *dir = make_tmpdir(), path[512], err[512], buf[16];
+	char long_line[64];
+
+	(void)state;
+	write_file(dir, "pw", "s3cret phrase\r\nsecond line\n", path,
+	    sizeof(path));
+	/* Readable by others: refused, with the fix. */
+	chmod(path, 0644);
+	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "chmod 600"));
+	chmod(path, 0600);
+	/* The first line, without its CRLF. */
+	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
+	    err, sizeof(err)), 13);
+	assert_string_equal(buf, "s3cret phrase");
+	/* Longer than the buffer and no line end in it: refused, not cut. */
+	memset(long_line, 'a', sizeof(long_line) - 1);
+	long_line[sizeof(long_line) - 1] = '\0';
+	write_file(dir, "long", long_line, path, sizeof(path));
+	chmod(path, 0600);
+	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "longer than 15 bytes"));
+	write_file(dir, "empty", "\nnext\n", path, sizeof(path));
+	chmod(path, 0600);
+	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "empty"));
+	/* Not a regular file, and a missing one. */
+	assert_int_equal(keyload_read_passphrase_file(dir, buf, sizeof(buf),
+	    err, sizeof(err)), -1);
+	snprintf(path, sizeof(path), "%s/none", dir);
+	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
 	rm_rf(dir);
 	free(dir);
 }
@@ -699,6 +746,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cfg_good_relative_paths),
 		cmocka_unit_test(test_cfg_flags_override),
+		cmocka_unit_test(test_passphrase_file),
 		cmocka_unit_test(test_cfg_unknown_key),
 		cmocka_unit_test(test_cfg_missing_keys),
 		cmocka_unit_test(test_cfg_no_default_file),

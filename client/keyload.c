@@ -1,0 +1,224 @@
+/*
+ * keyload — see keyload.h.
+ *
+ * OpenSSL asks for a passphrase only when the PEM block is encrypted, through
+ * the callback given to PEM_read_PrivateKey; the callback records whether it
+ * was asked, so that a failure can be told apart: "wrong passphrase" after it
+ * was asked, "not a key" before.
+ */
+#include "client/keyload.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+struct pass {
+	const char *key;		/* for the prompt and messages */
+	const char *file;		/* NULL: ask on the terminal */
+	int asked;			/* OpenSSL wanted a passphrase */
+	char why[384];			/* why none could be given */
+};
+
+int
+keyload_read_passphrase_file(const char *file, char *buf, size_t buflen,
+    char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+	char *nl;
+
+	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return util_err(err, errlen, "key passphrase file %s: %s", file,
+		    strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return util_err(err, errlen, "key passphrase file %s: not a "
+		    "regular file", file);
+	}
+	if ((st.st_mode & 077) != 0) {
+		close(fd);
+		return util_err(err, errlen, "key passphrase file %s: others "
+		    "can read it; run chmod 600 %s", file, file);
+	}
+	while (len + 1 < buflen &&
+	    (n = read(fd, buf + len, buflen - 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			util_err(err, errlen, "key passphrase file %s: %s",
+			    file, strerror(errno));
+			close(fd);
+			OPENSSL_cleanse(buf, buflen);
+			return -1;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	if ((nl = memchr(buf, '\n', len)) != NULL) {
+		len = (size_t)(nl - buf);
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+	} else if (len + 1 >= buflen) {
+		OPENSSL_cleanse(buf, buflen);
+		return util_err(err, errlen, "key passphrase file %s: longer "
+		    "than %zu bytes", file, buflen - 1);
+	}
+	OPENSSL_cleanse(buf + len, buflen - len);
+	if (len == 0)
+		return util_err(err, errlen, "key passphrase file %s: the "
+		    "first line is empty", file);
+	return (int)len;
+}
+
+/*
+ * Asks on the controlling terminal; -1 with why filled. The terminal is put
+ * in non-canonical mode without echo and without signal keys, so that the
+ * interrupt key is seen here: the terminal is restored first and the
+ * interrupt raised after, instead of leaving the user's terminal silent.
+ */
+static int
+ask_terminal(struct pass *p, char *buf, int size)
+{
+	struct termios old, quiet;
+	char prompt[4200];
+	ssize_t n;
+	int fd, len = 0, restored, interrupted = 0;
+	unsigned char c;
+
+	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1) {
+		snprintf(p->why, sizeof(p->why), "the key is encrypted and "
+		    "there is no terminal to ask for its passphrase on; give "
+		    "--key-passphrase-file FILE (or key_passphrase_file in "
+		    "the configuration)");
+		return -1;
+	}
+	if (tcgetattr(fd, &old) != 0) {
+		close(fd);
+		snprintf(p->why, sizeof(p->why), "the key is encrypted and "
+		    "the terminal cannot be set up to ask for its passphrase");
+		return -1;
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | ISIG);
+	quiet.c_cc[VMIN] = 1;
+	quiet.c_cc[VTIME] = 0;
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", p->key);
+	/* Echo goes off before the prompt shows, so nothing typed at the
+	 * prompt can be echoed. */
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0 ||
+	    write(fd, prompt, strlen(prompt)) < 0) {
+		tcsetattr(fd, TCSAFLUSH, &old);
+		close(fd);
+		snprintf(p->why, sizeof(p->why), "the key is encrypted and "
+		    "the terminal cannot be set up to ask for its passphrase");
+		return -1;
+	}
+	for (;;) {
+		n = read(fd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || c == '\n' || c == '\r')
+			break;
+		if (c == old.c_cc[VINTR] || c == old.c_cc[VQUIT] ||
+		    (c == old.c_cc[VEOF] && len == 0)) {
+			interrupted = c != old.c_cc[VEOF];
+			len = 0;
+			break;
+		}
+		if (c == old.c_cc[VERASE] || c == 0x7f || c == 0x08) {
+			/* A whole UTF-8 character: its continuation bytes
+			 * too. */
+			while (len > 0 && (buf[--len] & 0xc0) == 0x80)
+				;
+			continue;
+		}
+		if (c == old.c_cc[VKILL]) {
+			len = 0;
+			continue;
+		}
+		if (len + 1 < size)
+			buf[len++] = (char)c;
+	}
+	c = 0;
+	restored = tcsetattr(fd, TCSAFLUSH, &old) == 0;
+	(void)!write(fd, "\n", 1);
+	close(fd);
+	if (interrupted) {
+		OPENSSL_cleanse(buf, (size_t)size);
+		raise(SIGINT);
+	}
+	if (!restored || len == 0) {
+		OPENSSL_cleanse(buf, (size_t)size);
+		snprintf(p->why, sizeof(p->why), "no passphrase was given for "
+		    "the encrypted key");
+		return -1;
+	}
+	return len;
+}
+
+static int
+pass_cb(char *buf, int size, int rwflag, void *u)
+{
+	struct pass *p = u;
+	char e[384];
+	int n;
+
+	(void)rwflag;
+	p->asked = 1;
+	if (size <= 1)
+		return -1;
+	if (p->file == NULL)
+		return ask_terminal(p, buf, size);
+	n = keyload_read_passphrase_file(p->file, buf, (size_t)size, e,
+	    sizeof(e));
+	if (n < 0)
+		snprintf(p->why, sizeof(p->why), "%s", e);
+	return n;
+}
+
+int
+keyload_private_key(const char *path, const char *passphrase_file,
+    EVP_PKEY **out, char *err, size_t errlen)
+{
+	struct pass p;
+	FILE *f;
+	EVP_PKEY *k;
+
+	*out = NULL;
+	memset(&p, 0, sizeof(p));
+	p.key = path;
+	p.file = passphrase_file;
+	if ((f = fopen(path, "re")) == NULL)
+		return util_err(err, errlen, "key %s: %s", path,
+		    strerror(errno));
+	k = PEM_read_PrivateKey(f, NULL, pass_cb, &p);
+	fclose(f);
+	if (k == NULL) {
+		unsigned long e = ERR_peek_last_error();
+		const char *r = ERR_reason_error_string(e);
+
+		ERR_clear_error();
+		if (p.why[0] != '\0')
+			return util_err(err, errlen, "key %s: %s", path, p.why);
+		if (p.asked)
+			return util_err(err, errlen, "key %s: wrong passphrase "
+			    "(or the key is damaged)", path);
+		return util_err(err, errlen, "key %s: not a PEM private key "
+		    "(%s)", path, r != NULL ? r : "unreadable");
+	}
+	*out = k;
+	return 0;
+}
