@@ -1,0 +1,189 @@
+"""The client with an encrypted private key: the passphrase from a file only
+the user can read, or asked for on the terminal (a real pseudo-terminal
+here) with echo off; never a silent failure, never a terminal left without
+echo."""
+
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import termios
+import time
+
+from conftest import EXIT_LOCAL, EXIT_OK
+
+PASSPHRASE = "関所の合言葉 #1"
+
+
+def encrypted_copy(pki, tmp_path, passphrase=PASSPHRASE):
+    """alice's key, encrypted (PKCS#8, AES-256) with passphrase."""
+    _, key = pki.alice()
+    pw = tmp_path / "pw.tmp"
+    pw.write_text(passphrase + "\n")
+    out = tmp_path / "alice-enc.key"
+    subprocess.run(["openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc",
+                    "-in", str(key), "-out", str(out),
+                    "-passout", f"file:{pw}"], check=True)
+    pw.unlink()
+    os.chmod(out, 0o600)
+    assert b"ENCRYPTED PRIVATE KEY" in out.read_bytes()
+    return out
+
+
+def put_args(f):
+    return ("put", str(f), "--to", "IF-2026-001", "--class", "1",
+            "--purpose", "key test")
+
+
+def run_detached(c, *args):
+    """Runs the client with no controlling terminal at all."""
+    proc = subprocess.run(c.argv(*args), capture_output=True, timeout=60,
+                          env=c.env, stdin=subprocess.DEVNULL,
+                          start_new_session=True)
+    return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+
+
+def test_passphrase_file(broker, client, pki, tmp_path):
+    b = broker()
+    c = client(b)
+    key = encrypted_copy(pki, tmp_path)
+    c.write_config(key=str(key))
+    f = tmp_path / "a.txt"
+    f.write_text("hello")
+
+    # No passphrase and no terminal: a clear refusal, nothing sent.
+    rc, out, err = run_detached(c, *put_args(f))
+    assert rc == EXIT_LOCAL, (rc, out, err)
+    assert "encrypted" in err and "--key-passphrase-file" in err, err
+    assert b.spool_entries() == []
+
+    pw = tmp_path / "passphrase"
+    pw.write_text(PASSPHRASE + "\n")
+    os.chmod(pw, 0o644)
+    rc, out, err = run_detached(c, "--key-passphrase-file", pw,
+                                *put_args(f))
+    assert rc == EXIT_LOCAL and "chmod 600" in err, (rc, err)
+
+    os.chmod(pw, 0o600)
+    rc, out, err = run_detached(c, "--key-passphrase-file", pw,
+                                *put_args(f))
+    assert rc == EXIT_OK, (rc, out, err)
+    # The same from the configuration file.
+    c.write_config(key=str(key), key_passphrase_file=str(pw))
+    rc, out, err = run_detached(c, *put_args(f))
+    assert rc == EXIT_OK, (rc, out, err)
+
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the passphrase\n")
+    os.chmod(wrong, 0o600)
+    rc, out, err = run_detached(c, "--key-passphrase-file", wrong,
+                                *put_args(f))
+    assert rc == EXIT_LOCAL and "wrong passphrase" in err, (rc, err)
+    assert PASSPHRASE not in out + err
+
+
+class Terminal:
+    """The client on a pseudo-terminal that is its controlling terminal."""
+
+    def __init__(self, argv, env):
+        self.master, slave = os.openpty()
+        self.slave = slave
+
+        def setup():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave,
+                                     stderr=slave, env=env,
+                                     preexec_fn=setup, close_fds=True)
+        self.seen = b""
+
+    def read_until(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, self.seen
+            r, _, _ = select.select([self.master], [], [], min(left, 0.5))
+            if r:
+                try:
+                    self.seen += os.read(self.master, 4096)
+                except OSError:
+                    break
+        return self.seen
+
+    def send(self, data):
+        os.write(self.master, data)
+
+    def wait(self, timeout=60):
+        """Reads what the client writes (a full terminal would block it)
+        until it exits; its exit code."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            assert time.monotonic() < deadline, self.seen
+            if select.select([self.master], [], [], 0.2)[0]:
+                try:
+                    self.seen += os.read(self.master, 4096)
+                except OSError:
+                    pass
+        while select.select([self.master], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.seen += chunk
+        return self.proc.returncode
+
+    def echo_on(self):
+        return bool(termios.tcgetattr(self.slave)[3] & termios.ECHO)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_passphrase_asked_on_the_terminal(broker, client, pki, tmp_path):
+    b = broker()
+    c = client(b)
+    key = encrypted_copy(pki, tmp_path)
+    c.write_config(key=str(key))
+    f = tmp_path / "a.txt"
+    f.write_text("hello")
+
+    t = Terminal(c.argv(*put_args(f)), c.env)
+    try:
+        t.read_until(f"Passphrase for {key}: ")
+        # A typo corrected with the erase key, then the right passphrase.
+        t.send(b"x\x7f" + PASSPHRASE.encode() + b"\r")
+        assert t.wait() == EXIT_OK, t.seen.decode(errors="replace")
+        # Not echoed; the terminal is as it was.
+        assert PASSPHRASE.encode() not in t.seen
+        assert t.echo_on()
+    finally:
+        t.close()
+
+    t = Terminal(c.argv(*put_args(f)), c.env)
+    try:
+        t.read_until("Passphrase for")
+        t.send(b"guess\n")
+        assert t.wait() == EXIT_LOCAL
+        assert b"wrong passphrase" in t.seen
+        assert t.echo_on()
+    finally:
+        t.close()
+
+    # The interrupt key at the prompt: the client stops as interrupted,
+    # and the terminal echoes again.
+    t = Terminal(c.argv(*put_args(f)), c.env)
+    try:
+        t.read_until("Passphrase for")
+        t.send(b"half\x03")            # ^C, the terminal's VINTR
+        assert t.wait() == -signal.SIGINT
+        assert t.echo_on()
+    finally:
+        t.close()
