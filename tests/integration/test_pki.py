@@ -289,6 +289,32 @@ def test_user_refuses_overwrite(ca):
     assert len((ca / "index.txt").read_text().splitlines()) == 1
 
 
+def test_user_key_encrypted_with_a_passphrase_file(ca, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("合言葉 one\n")
+    os.chmod(pw, 0o644)
+    proc = pki(ca, "user", "enc", "--dept", "soumu",
+               "--key-passphrase-file", pw)
+    assert proc.returncode == 2 and "chmod 600" in one_line_error(proc)
+    assert not (ca / "users/enc.key").exists()
+    assert (ca / "index.txt").read_text() == ""       # nothing was issued
+    os.chmod(pw, 0o600)
+    proc = pki(ca, "user", "enc", "--dept", "soumu",
+               "--key-passphrase-file", pw, check=True)
+    assert "encrypted" in proc.stdout
+    key = ca / "users/enc.key"
+    assert key.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY")
+    assert mode(key) == 0o600
+    assert openssl("pkey", "-in", key, "-passin", "pass:wrong", "-noout",
+                   check=False).returncode != 0
+    # The key decrypts with the passphrase and belongs to the certificate.
+    pub_key = openssl("pkey", "-in", key, "-passin", f"file:{pw}",
+                      "-pubout").stdout
+    pub_crt = openssl("x509", "-in", ca / "users/enc.crt", "-noout",
+                      "-pubkey").stdout
+    assert pub_key == pub_crt
+
+
 def test_user_without_ca_fails_with_one_line(tmp_path):
     proc = pki(tmp_path / "none", "user", "alice", "--dept", "soumu")
     assert proc.returncode == 1
