@@ -7,11 +7,14 @@
 #include "lib/util.h"
 #include "lib/yamlnode.h"
 
+#include <arpa/inet.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <netinet/in.h>
 
 #define DEFAULT_MAX_FILE_SIZE (4ull << 30)
 #define DEFAULT_MAX_CONNECTIONS 1024
@@ -60,6 +63,8 @@ config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->listen_host);
 	free(cfg->listen_port);
+	free(cfg->monitor_host);
+	free(cfg->monitor_port);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->tls_ca);
@@ -211,51 +216,107 @@ parse_audit(const struct yamlnode_doc *doc, const struct yamlnode *au,
 	return 0;
 }
 
+/*
+ * Field key of map as "host:port" or "[v6]:port" into *host and *port
+ * (malloc'd). 1 when the field is absent, 0 when read, -1 with err.
+ */
 static int
-parse_listen(const struct yamlnode_doc *doc, const struct yamlnode *root,
-    struct config *cfg, char *err, size_t errlen)
+get_hostport(const struct yamlnode_doc *doc, const struct yamlnode *map,
+    const char *key, const char *where, const char *example, char **host,
+    char **port, char *err, size_t errlen)
 {
-	const struct yamlnode *n = yamlnode_get(root, "listen");
+	const struct yamlnode *n = yamlnode_get(map, key);
 	const char *v = NULL, *colon;
-	uint64_t port;
+	uint64_t num;
 	char *end;
+	int rc;
 
-	if (yamlnode_get_str(doc, root, "listen", 300, &v, err, errlen) < 0)
-		return -1;
-	if (v == NULL)
-		return util_err(err, errlen, "%s:1: field 'listen' is required "
-		    "(for example \"127.0.0.1:8443\")", doc->path);
+	if ((rc = yamlnode_get_str(doc, map, key, 300, &v, err, errlen)) != 0)
+		return rc < 0 ? -1 : 1;
 	/* "[::1]:8443" or "host:port" */
 	if (v[0] == '[') {
 		const char *close = strchr(v, ']');
 
 		if (close == NULL || close == v + 1 || close[1] != ':')
 			goto bad;
-		cfg->listen_host = strndup(v + 1, (size_t)(close - v - 1));
+		*host = strndup(v + 1, (size_t)(close - v - 1));
 		colon = close + 1;
 	} else {
 		/* An unbracketed IPv6 address ("fe80::1:443") is ambiguous. */
 		colon = strchr(v, ':');
 		if (colon == NULL || colon == v || strchr(colon + 1, ':') != NULL)
 			goto bad;
-		cfg->listen_host = strndup(v, (size_t)(colon - v));
+		*host = strndup(v, (size_t)(colon - v));
 	}
 	/* Digits only: strtoull alone also takes blanks, a sign, and wraps
 	 * "-18446744073709551615" around to 1. */
 	if (colon[1] == '\0' || strlen(colon + 1) > 5 ||
 	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
 		goto bad;
-	port = strtoull(colon + 1, &end, 10);
-	if (*end != '\0' || port == 0 || port > 65535)
+	num = strtoull(colon + 1, &end, 10);
+	if (*end != '\0' || num == 0 || num > 65535)
 		goto bad;
-	if ((cfg->listen_port = strdup(colon + 1)) == NULL ||
-	    cfg->listen_host == NULL)
+	if ((*port = strdup(colon + 1)) == NULL || *host == NULL)
 		return util_err(err, errlen, "out of memory");
 	return 0;
 bad:
-	return util_err(err, errlen, "%s:%u: field 'listen': '%s' is not "
-	    "host:port (for example \"127.0.0.1:8443\" or \"[::1]:8443\")",
-	    doc->path, n->line, v);
+	free(*host);
+	*host = NULL;
+	return util_err(err, errlen, "%s:%u: %sfield '%s': '%s' is not "
+	    "host:port (for example %s)", doc->path, n->line, where, key, v,
+	    example);
+}
+
+static int
+parse_listen(const struct yamlnode_doc *doc, const struct yamlnode *root,
+    struct config *cfg, char *err, size_t errlen)
+{
+	int rc = get_hostport(doc, root, "listen", "", "\"127.0.0.1:8443\" or "
+	    "\"[::1]:8443\"", &cfg->listen_host, &cfg->listen_port, err,
+	    errlen);
+
+	if (rc == 1)
+		return util_err(err, errlen, "%s:1: field 'listen' is required "
+		    "(for example \"127.0.0.1:8443\")", doc->path);
+	return rc;
+}
+
+/*
+ * The monitor answers anyone who can connect, without a certificate: it
+ * may listen on a loopback address only, where the host's own monitoring
+ * agent reads it. A name ("localhost") could resolve elsewhere, so only an
+ * address literal is taken.
+ */
+static int
+parse_monitor(const struct yamlnode_doc *doc, const struct yamlnode *mo,
+    struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "listen", NULL };
+	struct in_addr a4;
+	struct in6_addr a6;
+	int rc;
+
+	if (mo == NULL)
+		return 0;
+	if (yamlnode_check_keys(doc, mo, "monitor", keys, err, errlen) != 0)
+		return -1;
+	rc = get_hostport(doc, mo, "listen", "monitor: ", "\"127.0.0.1:9464\"",
+	    &cfg->monitor_host, &cfg->monitor_port, err, errlen);
+	if (rc == 1)
+		return util_err(err, errlen, "%s:%u: monitor: field 'listen' is "
+		    "required (for example \"127.0.0.1:9464\")", doc->path,
+		    mo->line);
+	if (rc < 0)
+		return -1;
+	if (!(inet_pton(AF_INET, cfg->monitor_host, &a4) == 1 &&
+	    (ntohl(a4.s_addr) >> 24) == 127) &&
+	    !(inet_pton(AF_INET6, cfg->monitor_host, &a6) == 1 &&
+	    IN6_IS_ADDR_LOOPBACK(&a6)))
+		return util_err(err, errlen, "%s:%u: monitor.listen: '%s' is "
+		    "not a loopback address; the monitor has no "
+		    "authentication, so it listens on 127.0.0.1 or ::1 only",
+		    doc->path, mo->line, cfg->monitor_host);
+	return 0;
 }
 
 static int
@@ -587,7 +648,8 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	static const char *const top_keys[] = { "listen", "tls", "spool_dir",
 	    "state_db", "audit_log", "audit_dir", "audit", "register",
-	    "limits", "stepup", "delivery", "approvals", "notify", NULL };
+	    "limits", "stepup", "delivery", "approvals", "notify", "monitor",
+	    NULL };
 	static const char *const tls_keys[] = { "cert", "key", "ca", "crl",
 	    NULL };
 	struct yamlnode_doc *doc = NULL;
@@ -678,6 +740,8 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    parse_approvals(doc, yamlnode_get(root, "approvals"), cfg, err,
 	    errlen) != 0 ||
 	    parse_notify(doc, yamlnode_get(root, "notify"), basedir, cfg, err,
+	    errlen) != 0 ||
+	    parse_monitor(doc, yamlnode_get(root, "monitor"), cfg, err,
 	    errlen) != 0 ||
 	    parse_delivery(doc, yamlnode_get(root, "delivery"), basedir, cfg,
 	    err, errlen) != 0)

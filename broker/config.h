@@ -102,6 +102,10 @@ struct config {
 	uint64_t notify_timeout;	/* seconds per attempt */
 	char *notify_command;		/* program run with the document */
 	uint64_t notify_command_timeout;	/* seconds */
+	/* monitor: the loopback HTTP endpoint for health checks and
+	 * metrics; NULL: off. The host is a loopback address literal. */
+	char *monitor_host;
+	char *monitor_port;
 };
 
 /* Loads and validates path. -1 with "file:line: field: problem" in err. */
