@@ -1964,6 +1964,23 @@ forward_shutdown(struct forwarder *f)
 	    cancelled, f->nitems);
 }
 
+size_t
+forward_stats(struct forwarder *f,
+    void (*fn)(const struct forward_service_stats *s, void *arg), void *arg)
+{
+	struct forward_service_stats st;
+	struct fwd_service *s;
+
+	TAILQ_FOREACH(s, &f->services, entry) {
+		st.id = s->id;
+		st.active = s->active;
+		st.circuit = retry_circuit_name(s->circuit.state);
+		st.failures = s->circuit.failures;
+		fn(&st, arg);
+	}
+	return f->nitems;
+}
+
 void
 forward_free(struct forwarder *f)
 {

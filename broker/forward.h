@@ -51,6 +51,19 @@ int forward_start(struct broker *b, struct forwarder **out, char *err,
 void forward_submit(struct forwarder *f, const char *transfer,
     const char *interface);
 
+/* One service as the forwarder sees it now (for the monitor). */
+struct forward_service_stats {
+	const char *id;
+	unsigned active;		/* attempts running */
+	const char *circuit;		/* "closed", "open", "half-open" */
+	unsigned failures;		/* consecutive */
+};
+/* Loop thread. Calls fn for every service the forwarder has dealt with
+ * since start and returns how many transfers it holds (waiting or in
+ * delivery). The strings live until fn returns. */
+size_t forward_stats(struct forwarder *f,
+    void (*fn)(const struct forward_service_stats *s, void *arg), void *arg);
+
 /* Shutdown, first half (loop thread, from the signal handler): starts no
  * new attempt and cancels the running ones. Cancelled transfers stay
  * "forwarding" in the store and resume at the next start. */

@@ -398,6 +398,7 @@ enum store_stmt {
 	S_UPLOAD_SET,
 	S_UPLOAD_FORGET,
 	S_UPLOAD_GET,
+	S_COUNT_STATES,
 	S_COUNT
 };
 
@@ -504,6 +505,8 @@ static const char *const store_sql[S_COUNT] = {
 	    "AND (?2 IS NULL OR upload_id = ?2)",
 	[S_UPLOAD_GET] = "SELECT url, upload_id FROM upstream_uploads "
 	    "WHERE transfer = ?1",
+	[S_COUNT_STATES] = "SELECT state, count(*) FROM transfers "
+	    "GROUP BY state ORDER BY state",
 };
 
 struct store {
@@ -1259,6 +1262,30 @@ store_transfer_each_spool_due(struct store *st, int64_t now,
 			return 0;
 		memcpy(last_id, ids[n - 1], sizeof(last_id));
 	}
+}
+
+int
+store_transfer_count_states(struct store *st,
+    void (*fn)(const char *state, uint64_t count, void *arg), void *arg,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_COUNT_STATES];
+	char state[16];
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (col_text(s, 0, state, sizeof(state)) == -1 ||
+		    sqlite3_column_int64(s, 1) < 0) {
+			ret = util_err(err, errlen, "store: count of states: a "
+			    "value does not fit");
+			break;
+		}
+		fn(state, (uint64_t)sqlite3_column_int64(s, 1), arg);
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_fail(st, err, errlen, "count of states");
+	store_done(s);
+	return ret;
 }
 
 /* ---- open S3 multipart uploads (migration 6) ---------------------------- */

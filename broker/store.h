@@ -166,6 +166,12 @@ int store_transfer_each_spool_due(struct store *st, int64_t now,
     int (*fn)(const char *id, void *arg), void *arg, char *err,
     size_t errlen);
 
+/* Calls fn(state, count) for every state that has transfers, in state
+ * order (for the monitor's metrics). fn must not use the store. */
+int store_transfer_count_states(struct store *st,
+    void (*fn)(const char *state, uint64_t count, void *arg), void *arg,
+    char *err, size_t errlen);
+
 /*
  * Open S3 multipart uploads (migration 6): at most one per transfer, the
  * object URL it belongs to and the id the service gave it. Written before

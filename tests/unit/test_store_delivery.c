@@ -263,6 +263,47 @@ test_open_uploads(void **state)
 	    sizeof(id), err, sizeof(err)), 1);
 }
 
+struct counts {
+	char states[4][16];
+	uint64_t n[4];
+	size_t len;
+};
+
+static void
+add_count(const char *state, uint64_t n, void *arg)
+{
+	struct counts *c = arg;
+
+	assert_true(c->len < 4);
+	snprintf(c->states[c->len], sizeof(c->states[0]), "%s", state);
+	c->n[c->len++] = n;
+}
+
+static void
+test_count_states(void **state)
+{
+	struct fx *f = *state;
+	struct counts c;
+	char err[256];
+
+	assert_int_equal(store_open(f->path, &f->st, err, sizeof(err)), 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_transfer_count_states(f->st, add_count, &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(c.len, 0);
+	stored_transfer(f->st, ID1, 1000);
+	stored_transfer(f->st, ID2, 1000);
+	store_transfer_queue(f->st, ID2, 1001, err, sizeof(err));
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_transfer_count_states(f->st, add_count, &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(c.len, 2);
+	assert_string_equal(c.states[0], STORE_QUEUED);
+	assert_int_equal(c.n[0], 1);
+	assert_string_equal(c.states[1], STORE_STORED);
+	assert_int_equal(c.n[1], 1);
+}
+
 static void
 test_migration_keeps_rows(void **state)
 {
@@ -317,6 +358,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delivery_steps, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_spool_due, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_count_states, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_open_uploads, setup,
 		    teardown),
