@@ -26,6 +26,7 @@
 #include "broker/housekeeping.h"
 #include "broker/officer.h"
 #include "broker/log.h"
+#include "broker/monitor.h"
 #include "broker/session.h"
 #include "broker/regdiff.h"
 #include "broker/spool.h"
@@ -72,6 +73,7 @@ struct daemon {
 	struct regdiff *regdiff;	/* digests of the register in force */
 	struct event *totp_ev;		/* queued TOTP audit events timer */
 	int totp_busy;			/* a queue job is in flight */
+	struct monitor *monitor;	/* health and metrics; NULL: off */
 };
 
 static void
@@ -809,7 +811,8 @@ run(const char *path)
 	    auditsvc_timer_start(d.asvc, &d.b, d.audit, err, sizeof(err)) != 0 ||
 	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
 	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0 ||
-	    officer_start(d.b.officer, &d.b, err, sizeof(err)) != 0)
+	    officer_start(d.b.officer, &d.b, err, sizeof(err)) != 0 ||
+	    monitor_start(&d.b, &d.monitor, err, sizeof(err)) != 0)
 		goto fail;
 	d.sig_term = evsignal_new(d.b.base, SIGTERM, on_term, &d);
 	d.sig_int = evsignal_new(d.b.base, SIGINT, on_term, &d);
@@ -865,6 +868,9 @@ out:
 	if (d.totp_ev != NULL)
 		event_free(d.totp_ev);
 	housekeeping_stop(&d.b);
+	/* The committer is stopped: no count job is pending now. */
+	monitor_free(d.monitor);
+	d.monitor = NULL;
 	/* The committer is stopped: no job can call the forwarder now. */
 	forward_free(d.b.forwarder);
 	d.b.forwarder = NULL;
