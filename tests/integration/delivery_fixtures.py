@@ -599,15 +599,17 @@ def register(services, interfaces):
 @pytest.fixture
 def delivery(broker, client, pki):
     """Factory: delivery(services, interfaces, delivery=None, limits=None,
-    start=True) -> Delivery. CA files default to the test CA."""
+    start=True, extra=None) -> Delivery. CA files default to the test CA;
+    extra adds sections to the broker's configuration."""
 
     def make(services, interfaces, delivery_cfg=None, limits=None,
-             start=True):
+             start=True, extra=None):
         for s in services:
             s.setdefault("ca", str(pki.ca))
         cfg = dict(FAST, **(delivery_cfg or {}))
         b = broker(register=register(services, interfaces), limits=limits,
-                   extra={"delivery": cfg}, start=False)
+                   extra=dict({"delivery": cfg}, **(extra or {})),
+                   start=False)
         if start:
             b.start()
         return Delivery(b, client)
