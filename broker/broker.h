@@ -23,6 +23,7 @@ struct forwarder;
 struct officer;
 struct stepup;
 struct stepup_grants;
+struct tlskey;
 
 TAILQ_HEAD(session_list, session);
 
@@ -30,6 +31,8 @@ struct broker {
 	struct event_base *base;
 	struct config *cfg;
 	SSL_CTX *ssl_ctx;		/* replaced on reload */
+	struct tlskey *tlskey;		/* the TLS key's process; NULL when
+					   the key stays here (not EC) */
 	struct policy *policy;		/* replaced on reload */
 	struct committer *committer;
 	struct spool *spool;

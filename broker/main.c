@@ -33,6 +33,7 @@
 #include "broker/stepup.h"
 #include "broker/store.h"
 #include "broker/tlsserver.h"
+#include "broker/tlskey.h"
 #include "lib/cborjson.h"
 #include "lib/util.h"
 #include "lib/yamlnode.h"
@@ -111,6 +112,28 @@ audit_now(struct audit *a, struct auditrec *rec, char *err, size_t errlen)
 	if (auditrec_append(rec, a, time(NULL), err, errlen) != 0)
 		return -1;
 	return audit_sync(a, err, errlen);
+}
+
+/*
+ * Forks the TLS key process (tlskey.h). A key it cannot hold (not EC)
+ * stays here, said once at start; a key that cannot be used at all stops
+ * the start.
+ */
+static int
+start_tlskey(struct broker *b, char *err, size_t errlen)
+{
+	char q[600];
+	int rc = tlskey_start(b->cfg->tls_key, &b->tlskey, err, errlen);
+
+	if (rc == 1) {
+		log_kv("warn", "tls_key", "separated=0 reason=%s",
+		    log_quote(err, q, sizeof(q)));
+		err[0] = '\0';
+		return 0;
+	}
+	if (rc == 0)
+		log_kv("info", "tls_key", "separated=1");
+	return rc;
 }
 
 /*
@@ -252,7 +275,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
-	if ((ctx = tlsserver_new(d->b.cfg, err, sizeof(err))) == NULL)
+	if ((ctx = tlsserver_new(d->b.cfg, d->b.tlskey != NULL ?
+	    tlskey_pkey(d->b.tlskey) : NULL, err, sizeof(err))) == NULL)
 		log_kv("error", "reload", "part=tls reason=%s "
 		    "result=\"old TLS context and CRL stay in force\"",
 		    log_quote(err, q, sizeof(q)));
@@ -521,7 +545,7 @@ check_config(const char *path)
 		fprintf(stderr, "sekishod: %s\n", err);
 	else if (policy_load(cfg->register_path, &p, err, sizeof(err)) != 0)
 		fprintf(stderr, "sekishod: register: %s\n", err);
-	else if ((ctx = tlsserver_new(cfg, err, sizeof(err))) == NULL)
+	else if ((ctx = tlsserver_new(cfg, NULL, err, sizeof(err))) == NULL)
 		fprintf(stderr, "sekishod: %s\n", err);
 	else if (auditsvc_check(cfg, err, sizeof(err)) != 0)
 		fprintf(stderr, "sekishod: audit: %s\n", err);
@@ -741,12 +765,15 @@ run(const char *path)
 		return 1;
 	}
 	umask(077);
-	/* The signer is forked first: before any thread, key or socket. */
+	/* The signer and the TLS key process are forked first: before any
+	 * thread, key or socket. */
 	if (config_load(path, &d.b.cfg, err, sizeof(err)) != 0 ||
 	    auditsvc_start(d.b.cfg, &d.asvc, err, sizeof(err)) != 0 ||
+	    start_tlskey(&d.b, err, sizeof(err)) != 0 ||
 	    load_register(d.b.cfg->register_path, &d.b.policy, &d.regdiff, err,
 	    sizeof(err)) != 0 ||
-	    (d.b.ssl_ctx = tlsserver_new(d.b.cfg, err, sizeof(err))) == NULL ||
+	    (d.b.ssl_ctx = tlsserver_new(d.b.cfg, d.b.tlskey != NULL ?
+	    tlskey_pkey(d.b.tlskey) : NULL, err, sizeof(err))) == NULL ||
 	    spool_open(d.b.cfg->spool_dir, &d.b.spool, err, sizeof(err)) != 0 ||
 	    store_open(d.b.cfg->state_db, &d.store, err, sizeof(err)) != 0 ||
 	    auditsvc_open(d.asvc, d.b.cfg, &d.audit, &torn, err,
@@ -885,6 +912,8 @@ out:
 	store_close(d.store);
 	spool_close(d.b.spool);
 	SSL_CTX_free(d.b.ssl_ctx);
+	/* After the last TLS context: their keys call into it. */
+	tlskey_stop(d.b.tlskey);
 	policy_free(d.b.policy);
 	regdiff_free(d.regdiff);
 	stepup_free(d.b.stepup);

@@ -74,7 +74,8 @@ load_crls(X509_STORE *store, const char *path, char *err, size_t errlen)
 }
 
 SSL_CTX *
-tlsserver_new(const struct config *cfg, char *err, size_t errlen)
+tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
+    size_t errlen)
 {
 	SSL_CTX *ctx;
 	STACK_OF(X509_NAME) *cas;
@@ -100,11 +101,14 @@ tlsserver_new(const struct config *cfg, char *err, size_t errlen)
 		util_err(err, errlen, "tls.cert %s: %s", cfg->tls_cert, buf);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
-	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+	if ((key != NULL ? SSL_CTX_use_PrivateKey(ctx, key) :
+	    SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
+	    SSL_FILETYPE_PEM)) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		ssl_errors(buf, sizeof(buf));
 		util_err(err, errlen, "tls.key %s: %s (does it match "
-		    "tls.cert?)", cfg->tls_key, buf);
+		    "tls.cert?%s)", cfg->tls_key, buf, key != NULL ? " the key "
+		    "process keeps the key read at start: a new key needs a "
+		    "restart" : "");
 		goto fail;
 	}
 	if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {

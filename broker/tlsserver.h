@@ -19,8 +19,11 @@
 
 struct config;
 
-/* Builds a context from cfg's tls section. -1/NULL with the reason. */
-SSL_CTX *tlsserver_new(const struct config *cfg, char *err, size_t errlen);
+/* Builds a context from cfg's tls section. With key NULL the private key
+ * is read from tls.key; otherwise key is used (the key process's, see
+ * tlskey.h) and must match tls.cert. -1/NULL with the reason. */
+SSL_CTX *tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
+    size_t errlen);
 
 /* After a handshake: checks that ALPN "sekisho/1" was negotiated, the
  * version is TLS 1.3 and the chain verified. -1 with the reason. */
