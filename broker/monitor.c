@@ -16,6 +16,7 @@
 #include "broker/forward.h"
 #include "broker/spool.h"
 #include "broker/store.h"
+#include "broker/tlskey.h"
 #include "lib/cborjson.h"
 #include "lib/util.h"
 #include "policy/policy.h"
@@ -134,6 +135,8 @@ health_read(struct monitor *m, struct health *h)
 		reason(h, "the spool has %" PRIu64 " bytes free, below "
 		    "limits.min_free_space (%" PRIu64 "): uploads are refused",
 		    h->free_bytes, b->cfg->min_free_space);
+	if (b->tlskey != NULL && !tlskey_alive(b->tlskey))
+		reason(h, "%s: no terminal can connect", tlskey_failure(b->tlskey));
 	if (b->shutting_down)
 		reason(h, "the broker is shutting down");
 	if (h->nreasons > 0) {

@@ -7,8 +7,8 @@
  *                  deliver transfers ("ok", or "degraded" while a service's
  *                  circuit is open), 503 when it cannot ("failing": the
  *                  audit trail is unhealthy, the spool is below its free
- *                  space floor, or the broker is shutting down), with the
- *                  reasons.
+ *                  space floor, the TLS key process is gone, or the broker
+ *                  is shutting down), with the reasons.
  *   GET /metrics   the same facts and the transfers per state, in the
  *                  Prometheus text format (version 0.0.4).
  *
