@@ -163,9 +163,32 @@ def nginx(pki, tmp_path):
         n.stop()
 
 
+# --- servers run by node --------------------------------------------------
+
+class NodeServer:
+    """A server from the npm registry, run by node on 127.0.0.1 over HTTPS
+    with the test CA's "localhost" certificate."""
+    name = "node"
+
+    def run(self, argv, log, cwd):
+        self.proc = subprocess.Popen(
+            ["node", *map(str, argv)], stdin=subprocess.DEVNULL,
+            stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=cwd)
+        wait_port(self.port, self.proc, self.name, log)
+        return self
+
+    def stop(self):
+        stop_process(self.proc)
+
+    @property
+    def endpoint(self):
+        return f"https://localhost:{self.port}"
+
+
 # --- webdav-server ---------------------------------------------------------
 
-class DavServer:
+class DavServer(NodeServer):
+    name = "webdav-server"
     def __init__(self, pki, directory):
         self.dir = pathlib.Path(directory)
         self.root = self.dir / "root"
@@ -177,21 +200,9 @@ class DavServer:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(
-            ["node", str(DAVSERVER), str(self.port), str(self.root),
-             str(self.pki.server_cert), str(self.pki.server_key),
-             str(self.log), str(DAVSERVER_LIFETIME)],
-            stdin=subprocess.DEVNULL, stdout=open(self.out, "ab"),
-            stderr=subprocess.STDOUT, cwd=HERE)
-        wait_port(self.port, self.proc, "webdav-server", self.out)
-        return self
-
-    def stop(self):
-        stop_process(self.proc)
-
-    @property
-    def endpoint(self):
-        return f"https://localhost:{self.port}"
+        return self.run([DAVSERVER, self.port, self.root,
+                         self.pki.server_cert, self.pki.server_key, self.log,
+                         DAVSERVER_LIFETIME], self.out, HERE)
 
     def objects(self):
         """{relative path: bytes} of every file under the root."""
@@ -230,7 +241,8 @@ def davserver(pki, tmp_path):
 
 # --- s3rver ----------------------------------------------------------------
 
-class S3rver:
+class S3rver(NodeServer):
+    name = "s3rver"
     def __init__(self, pki, directory, bucket="sekisho"):
         self.dir = pathlib.Path(directory)
         self.data = self.dir / "data"
@@ -242,22 +254,11 @@ class S3rver:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(
-            ["node", str(S3RVER), "-d", str(self.data), "-a", "127.0.0.1",
-             "-p", str(self.port), "--key", str(self.pki.server_key),
-             "--cert", str(self.pki.server_cert), "--no-vhost-buckets",
-             "--configure-bucket", self.bucket],
-            stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"),
-            stderr=subprocess.STDOUT, cwd=self.dir)
-        wait_port(self.port, self.proc, "s3rver", self.log)
-        return self
-
-    def stop(self):
-        stop_process(self.proc)
-
-    @property
-    def endpoint(self):
-        return f"https://localhost:{self.port}"
+        return self.run([S3RVER, "-d", self.data, "-a", "127.0.0.1",
+                         "-p", self.port, "--key", self.pki.server_key,
+                         "--cert", self.pki.server_cert, "--no-vhost-buckets",
+                         "--configure-bucket", self.bucket], self.log,
+                        self.dir)
 
     def objects(self):
         """{key: (bytes, metadata dict)} of the bucket's objects."""

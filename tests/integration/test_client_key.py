@@ -44,13 +44,19 @@ def run_detached(c, *args):
     return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
-def test_passphrase_file(broker, client, pki, tmp_path):
+def staff_with_encrypted_key(broker, client, pki, tmp_path):
+    """(broker, client, its encrypted key, a file to upload)."""
     b = broker()
     c = client(b)
     key = encrypted_copy(pki, tmp_path)
     c.write_config(key=str(key))
     f = tmp_path / "a.txt"
     f.write_text("hello")
+    return b, c, key, f
+
+
+def test_passphrase_file(broker, client, pki, tmp_path):
+    b, c, key, f = staff_with_encrypted_key(broker, client, pki, tmp_path)
 
     # No passphrase and no terminal: a clear refusal, nothing sent.
     rc, out, err = run_detached(c, *put_args(f))
@@ -148,12 +154,7 @@ class Terminal:
 
 
 def test_passphrase_asked_on_the_terminal(broker, client, pki, tmp_path):
-    b = broker()
-    c = client(b)
-    key = encrypted_copy(pki, tmp_path)
-    c.write_config(key=str(key))
-    f = tmp_path / "a.txt"
-    f.write_text("hello")
+    _, c, key, f = staff_with_encrypted_key(broker, client, pki, tmp_path)
 
     t = Terminal(c.argv(*put_args(f)), c.env)
     try:
