@@ -16,8 +16,16 @@
  * signals the whole group must not stop the signer before the broker has
  * signed its shutdown checkpoint. It ends when the broker closes the socket,
  * and dies with it (PR_SET_PDEATHSIG).
+ *
+ * The last thing the child does before it serves is to enter its seccomp
+ * filter (broker/sandbox.c): from then on it can read and write its socket,
+ * use memory and exit, and any other system call kills it. A filter that
+ * cannot be installed fails the start: the signer never serves unconfined.
+ * When the channel fails, the parent says how the child ended, so that a
+ * filter violation (SIGSYS) reads as one in the broker's log.
  */
 #include "broker/auditsign.h"
+#include "broker/sandbox.h"
 #include "lib/util.h"
 
 #include <sys/prctl.h>
@@ -366,6 +374,8 @@ child_main(int fd, const struct auditsign_options *opt)
 	int generated = 0;
 
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* For ps and top, as the TLS key process is "sekishod-tlskey". */
+	(void)prctl(PR_SET_NAME, "sekishod-audit", 0, 0, 0);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -404,6 +414,11 @@ child_main(int fd, const struct auditsign_options *opt)
 		_exit(1);
 	}
 	child_drop();
+	if (sandbox_enter_signer(fd, err, sizeof(err)) != 0) {
+		send_answer(fd, ST_REFUSED, err, strlen(err));
+		note_signer_clear(&st.sk);
+		_exit(1);
+	}
 	if (send_answer(fd, ST_OK, ready, strlen(ready)) == 0)
 		while (child_serve_one(fd, &st) == 0)
 			;
@@ -413,6 +428,41 @@ child_main(int fd, const struct auditsign_options *opt)
 
 /* ------------------------------------------------------------------ */
 /* The parent */
+
+/* After the channel failed: if the child has ended (it may still be
+ * exiting, so wait a moment), reaps it and appends how it ended to err.
+ * The failure path only; nothing changes when the child still runs. */
+static void
+explain_end(struct auditsign *s, char *err, size_t errlen)
+{
+	char first[512];
+	pid_t r = 0;
+	int i, status;
+
+	if (s->pid <= 0)
+		return;
+	for (i = 0; i < 100; i++) {
+		r = waitpid(s->pid, &status, WNOHANG);
+		if (r != 0 && !(r == -1 && errno == EINTR))
+			break;
+		usleep(10000);
+	}
+	if (r != s->pid)
+		return;
+	s->pid = -1;
+	util_strlcpy(first, err, sizeof(first));
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		util_err(err, errlen, "%s; the signer process was killed by "
+		    "SIGSYS: it made a system call that its seccomp filter, or "
+		    "the service manager's, does not allow", first);
+	else if (WIFSIGNALED(status))
+		util_err(err, errlen, "%s; the signer process was killed by "
+		    "signal %d (%s)", first, WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
+		util_err(err, errlen, "%s; the signer process exited with "
+		    "status %d", first, WEXITSTATUS(status));
+}
 
 int
 auditsign_start(const struct auditsign_options *opt, struct auditsign **out,
@@ -447,6 +497,7 @@ auditsign_start(const struct auditsign_options *opt, struct auditsign **out,
 	s->fd = sv[0];
 	s->pid = pid;
 	if (read_answer(s->fd, &status, &payload, &len, err, errlen) != 0) {
+		explain_end(s, err, errlen);
 		auditsign_stop(s);
 		return -1;
 	}
@@ -486,11 +537,16 @@ auditsign_sign(void *arg, const char *text, size_t len, char **note,
 		    "out of bounds", len);
 	put32(head, (uint32_t)len);
 	if (write_full(s->fd, head, sizeof(head)) != 0 ||
-	    write_full(s->fd, text, len) != 0)
-		return util_err(err, errlen, "cannot reach the signer process "
-		    "(%s)", strerror(errno));
-	if (read_answer(s->fd, &status, &payload, &plen, err, errlen) != 0)
+	    write_full(s->fd, text, len) != 0) {
+		util_err(err, errlen, "cannot reach the signer process (%s)",
+		    strerror(errno));
+		explain_end(s, err, errlen);
 		return -1;
+	}
+	if (read_answer(s->fd, &status, &payload, &plen, err, errlen) != 0) {
+		explain_end(s, err, errlen);
+		return -1;
+	}
 	if (status != ST_OK) {
 		size_t i;
 

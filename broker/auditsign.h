@@ -9,8 +9,12 @@
  * descriptor but its end of a socketpair (and stderr for its log lines),
  * loads the key, learns the latest checkpoint already signed from the trail
  * directory, then drops what it can: no core dumps, not dumpable, no new
- * privileges, no new files, no file writes, no child processes. It answers
- * one kind of request only:
+ * privileges, no new files, no file writes, no child processes, and last a
+ * seccomp filter (broker/sandbox.h) that allows only read and write on its
+ * socket, memory for the allocator, the clock and exit: any other system
+ * call kills it (SIGSYS), which the broker sees as a signer gone (below).
+ * If the filter cannot be installed, the signer refuses to start. It
+ * answers one kind of request only:
  *
  *   request   uint32 length (big-endian, 1..AUDITSIGN_MAX_REQUEST) ||
  *             checkpoint text
@@ -22,7 +26,9 @@
  * origin and no extension lines, whose tree size is not smaller than the
  * last it signed (rollback), and, at the same size, whose root is the same.
  * A request that breaks the framing ends the signer: the broker then cannot
- * sign, and its trail goes unhealthy (fail closed).
+ * sign, and its trail goes unhealthy (fail closed). So does a signer that
+ * dies; the error of auditsign_start or auditsign_sign then says how it
+ * ended (exit status, or the signal, SIGSYS for a filter violation).
  *
  * The parent's side is used from one thread at a time (the commit thread,
  * or the main thread while the commit thread is not running). The private

@@ -3,13 +3,17 @@ auditor, offline `verify` with the broker's published key only; every kind
 of tampering named with the right record; consistency with an earlier
 checkpoint; refusal (and record) of a non-auditor; the trail spanning
 segments and surviving retention; a full audit file system stopping
-transfers without losing any acknowledged record; show and export."""
+transfers without losing any acknowledged record; show and export; the
+signer process confined by its seccomp filter, and the trail going
+unhealthy when the signer is killed."""
 
 import csv
 import io
 import json
+import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import time
 
@@ -399,3 +403,64 @@ def test_keys_checked_and_never_replaced(broker, pki, tmp_path):
     key.write_bytes(saved)
     key.chmod(0o600)
     b.start()
+
+
+def _proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            fields[k] = v.strip()
+    return fields
+
+
+def _signer_of(b):
+    """The audit signer child of a running broker, found by the name it
+    gives itself (the TLS key process is another child)."""
+    pid = b.proc.pid
+    kids = []
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        kids += (task / "children").read_text().split()
+    found = [int(k) for k in kids
+             if pathlib.Path(f"/proc/{k}/comm").read_text().strip()
+             == "sekishod-audit"]
+    assert len(found) == 1, (kids, found)
+    return found[0]
+
+
+def test_signer_is_confined_by_seccomp(trail, tmp_path):
+    b, staff, auditor, ids = trail
+    signer = _signer_of(b)
+    st = _proc_status(signer)
+    # SECCOMP_MODE_FILTER, after the signer has signed checkpoints for the
+    # uploads above (the filter is in place before the broker serves).
+    assert st["Seccomp"] == "2", st
+    assert int(st["Seccomp_filters"]) >= 1, st
+    assert st["NoNewPrivs"] == "1", st
+    # Confined, it still signs: a new upload gets a checkpoint that
+    # verifies, and the signer is the same process.
+    f = tmp_path / "after.txt"
+    f.write_bytes(b"after\n")
+    upload(staff, f)
+    d = tmp_path / "pull"
+    pull(auditor, d, "--from-seq", "0")
+    rc, res = verify(auditor, d, verifier_key(b))
+    assert rc == EXIT_OK, res
+    assert _signer_of(b) == signer
+    # A filter violation kills the signer with SIGSYS; the broker names
+    # it and stops taking work that it could not record (fail closed).
+    os.kill(signer, signal.SIGSYS)
+    refused = None
+    for i in range(40):
+        f = tmp_path / f"later-{i}.txt"
+        f.write_bytes(b"later\n")
+        rc, obj, err = staff.json("put", f, "--to", "IF-2026-001",
+                                  "--class", 1, "--purpose", "t")
+        if rc != EXIT_OK:
+            refused = obj["error"]
+            break
+        time.sleep(0.25)
+    assert refused is not None and refused["code"] == "audit_unavailable", \
+        refused
+    assert "SIGSYS" in b.log_text()
+    b.stop()
