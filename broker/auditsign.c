@@ -25,6 +25,7 @@
  * filter violation (SIGSYS) reads as one in the broker's log.
  */
 #include "broker/auditsign.h"
+#include "broker/childproc.h"
 #include "broker/sandbox.h"
 #include "lib/util.h"
 
@@ -48,145 +49,13 @@
 
 #include <openssl/crypto.h>
 
-#define ST_OK '0'
-#define ST_REFUSED '1'
+#define WHO "the signer process"
 #define CP_FILE_MAX 8192
 
 struct auditsign {
 	int fd;
 	pid_t pid;
 };
-
-/* ------------------------------------------------------------------ */
-/* Framing */
-
-static int
-write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads exactly len bytes; timeout_ms < 0 waits for ever. 0, or -1 on
- * EOF, error or timeout (errno ETIMEDOUT). */
-static int
-read_full(int fd, void *buf, size_t len, int timeout_ms)
-{
-	uint8_t *p = buf;
-	struct timespec start, now;
-
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (len > 0) {
-		ssize_t n;
-
-		if (timeout_ms >= 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
-			long left;
-			int rc;
-
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
-			    (now.tv_nsec - start.tv_nsec) / 1000000);
-			if (left <= 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-			rc = poll(&pfd, 1, (int)left);
-			if (rc == -1 && errno == EINTR)
-				continue;
-			if (rc <= 0) {
-				if (rc == 0)
-					errno = ETIMEDOUT;
-				return -1;
-			}
-		}
-		n = read(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EPIPE;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static void
-put32(uint8_t out[4], uint32_t v)
-{
-	out[0] = (uint8_t)(v >> 24);
-	out[1] = (uint8_t)(v >> 16);
-	out[2] = (uint8_t)(v >> 8);
-	out[3] = (uint8_t)v;
-}
-
-static uint32_t
-get32(const uint8_t in[4])
-{
-	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 |
-	    (uint32_t)in[2] << 8 | in[3];
-}
-
-static int
-send_answer(int fd, char status, const char *payload, size_t len)
-{
-	uint8_t head[5];
-
-	if (len > AUDITSIGN_MAX_ANSWER)
-		len = AUDITSIGN_MAX_ANSWER;
-	head[0] = (uint8_t)status;
-	put32(head + 1, (uint32_t)len);
-	if (write_full(fd, head, sizeof(head)) != 0)
-		return -1;
-	return len > 0 ? write_full(fd, payload, len) : 0;
-}
-
-/* Reads an answer: 0 with *status and a malloc'd NUL-terminated payload. */
-static int
-read_answer(int fd, char *status, char **payload, size_t *len,
-    char *err, size_t errlen)
-{
-	uint8_t head[5];
-	uint32_t n;
-	char *p;
-
-	*payload = NULL;
-	if (read_full(fd, head, sizeof(head), AUDITSIGN_TIMEOUT_MS) != 0)
-		return util_err(err, errlen, "no answer from the signer "
-		    "process (%s)", errno == ETIMEDOUT ? "timed out" :
-		    errno == EPIPE ? "it has exited" : strerror(errno));
-	n = get32(head + 1);
-	if ((head[0] != ST_OK && head[0] != ST_REFUSED) ||
-	    n > AUDITSIGN_MAX_ANSWER)
-		return util_err(err, errlen, "malformed answer from the signer "
-		    "process");
-	if ((p = malloc(n + 1)) == NULL)
-		return util_err(err, errlen, "out of memory");
-	if (n > 0 && read_full(fd, p, n, AUDITSIGN_TIMEOUT_MS) != 0) {
-		free(p);
-		return util_err(err, errlen, "truncated answer from the signer "
-		    "process");
-	}
-	p[n] = '\0';
-	*status = (char)head[0];
-	*payload = p;
-	*len = n;
-	return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* The child */
@@ -284,46 +153,33 @@ child_load_key(const struct auditsign_options *opt, struct signer_state *st,
 	return 0;
 }
 
-/* Everything the signer does not need goes before it serves. */
-static void
-child_drop(void)
+static int
+answer(int fd, char status, const char *payload, size_t len)
 {
-	struct rlimit zero = { 0, 0 };
-
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	(void)setrlimit(RLIMIT_CORE, &zero);
-	(void)setrlimit(RLIMIT_FSIZE, &zero);
-	(void)setrlimit(RLIMIT_NPROC, &zero);
-	(void)setrlimit(RLIMIT_NOFILE, &zero);
-	if (chdir("/") != 0)
-		return;
+	return childproc_send_answer(fd, status, payload, len,
+	    AUDITSIGN_MAX_ANSWER);
 }
 
 /* One request: 0 to go on, -1 to end the signer. */
 static int
 child_serve_one(int fd, struct signer_state *st)
 {
-	uint8_t head[4];
 	char text[AUDITSIGN_MAX_REQUEST + 1], why[256];
 	struct note_checkpoint cp;
 	char *note = NULL;
-	size_t notelen = 0;
-	uint32_t len;
+	size_t notelen = 0, len;
 	int rc;
 
-	if (read_full(fd, head, sizeof(head), -1) != 0)
-		return -1;		/* the broker closed: done */
-	len = get32(head);
-	if (len == 0 || len > AUDITSIGN_MAX_REQUEST) {
-		snprintf(why, sizeof(why), "request of %" PRIu32 " bytes "
-		    "(1 to %d accepted); the signer stops", len,
-		    AUDITSIGN_MAX_REQUEST);
-		send_answer(fd, ST_REFUSED, why, strlen(why));
+	rc = childproc_read_request(fd, (uint8_t *)text, AUDITSIGN_MAX_REQUEST,
+	    &len);
+	if (rc == -2) {
+		snprintf(why, sizeof(why), "request of %zu bytes (1 to %d "
+		    "accepted); the signer stops", len, AUDITSIGN_MAX_REQUEST);
+		answer(fd, CHILDPROC_REFUSED, why, strlen(why));
 		return -1;
 	}
-	if (read_full(fd, text, len, -1) != 0)
-		return -1;
+	if (rc != 0)
+		return -1;		/* the broker closed: done */
 	text[len] = '\0';
 	if (note_checkpoint_parse(text, len, &cp, why, sizeof(why)) != 0)
 		goto refuse;
@@ -351,7 +207,7 @@ child_serve_one(int fd, struct signer_state *st)
 	if (note_checkpoint_sign(&st->sk, st->sk.name, cp.size, cp.root, &note,
 	    &notelen, why, sizeof(why)) != 0)
 		goto refuse;
-	rc = send_answer(fd, ST_OK, note, notelen);
+	rc = answer(fd, CHILDPROC_OK, note, notelen);
 	free(note);
 	if (rc != 0)
 		return -1;
@@ -360,7 +216,7 @@ child_serve_one(int fd, struct signer_state *st)
 	memcpy(st->floor_root, cp.root, NOTE_HASH_LEN);
 	return 0;
 refuse:
-	return send_answer(fd, ST_REFUSED, why, strlen(why)) == 0 ? 0 : -1;
+	return answer(fd, CHILDPROC_REFUSED, why, strlen(why)) == 0 ? 0 : -1;
 }
 
 static void
@@ -373,25 +229,15 @@ child_main(int fd, const struct auditsign_options *opt)
 	size_t notelen;
 	int generated = 0;
 
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* Only the channel (as fd 3) and stderr stay open. */
+	if ((fd = childproc_child_setup(fd)) == -1)
+		_exit(1);
 	/* For ps and top, as the TLS key process is "sekishod-tlskey". */
 	(void)prctl(PR_SET_NAME, "sekishod-audit", 0, 0, 0);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	/* Only the channel (as fd 3) and stderr stay open. */
-	if (fd != 3) {
-		if (dup2(fd, 3) == -1)
-			_exit(1);
-		close(fd);
-		fd = 3;
-	}
-	(void)close_range(4, ~0U, 0);
 
 	memset(&st, 0, sizeof(st));
 	if (child_load_key(opt, &st, &generated, err, sizeof(err)) != 0) {
-		send_answer(fd, ST_REFUSED, err, strlen(err));
+		answer(fd, CHILDPROC_REFUSED, err, strlen(err));
 		note_signer_clear(&st.sk);
 		_exit(1);
 	}
@@ -400,7 +246,7 @@ child_main(int fd, const struct auditsign_options *opt)
 	 * is set up now. */
 	if (note_checkpoint_sign(&st.sk, st.sk.name, 0, st.sk.pub, &note,
 	    &notelen, err, sizeof(err)) != 0) {
-		send_answer(fd, ST_REFUSED, err, strlen(err));
+		answer(fd, CHILDPROC_REFUSED, err, strlen(err));
 		note_signer_clear(&st.sk);
 		_exit(1);
 	}
@@ -409,17 +255,17 @@ child_main(int fd, const struct auditsign_options *opt)
 	ready[0] = generated ? 'g' : 'l';
 	if (note_verifier_format(&vk, ready + 1, sizeof(ready) - 1, err,
 	    sizeof(err)) != 0) {
-		send_answer(fd, ST_REFUSED, err, strlen(err));
+		answer(fd, CHILDPROC_REFUSED, err, strlen(err));
 		note_signer_clear(&st.sk);
 		_exit(1);
 	}
-	child_drop();
+	childproc_child_drop();
 	if (sandbox_enter_signer(fd, err, sizeof(err)) != 0) {
-		send_answer(fd, ST_REFUSED, err, strlen(err));
+		answer(fd, CHILDPROC_REFUSED, err, strlen(err));
 		note_signer_clear(&st.sk);
 		_exit(1);
 	}
-	if (send_answer(fd, ST_OK, ready, strlen(ready)) == 0)
+	if (answer(fd, CHILDPROC_OK, ready, strlen(ready)) == 0)
 		while (child_serve_one(fd, &st) == 0)
 			;
 	note_signer_clear(&st.sk);
@@ -428,41 +274,6 @@ child_main(int fd, const struct auditsign_options *opt)
 
 /* ------------------------------------------------------------------ */
 /* The parent */
-
-/* After the channel failed: if the child has ended (it may still be
- * exiting, so wait a moment), reaps it and appends how it ended to err.
- * The failure path only; nothing changes when the child still runs. */
-static void
-explain_end(struct auditsign *s, char *err, size_t errlen)
-{
-	char first[512];
-	pid_t r = 0;
-	int i, status;
-
-	if (s->pid <= 0)
-		return;
-	for (i = 0; i < 100; i++) {
-		r = waitpid(s->pid, &status, WNOHANG);
-		if (r != 0 && !(r == -1 && errno == EINTR))
-			break;
-		usleep(10000);
-	}
-	if (r != s->pid)
-		return;
-	s->pid = -1;
-	util_strlcpy(first, err, sizeof(first));
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
-		util_err(err, errlen, "%s; the signer process was killed by "
-		    "SIGSYS: it made a system call that its seccomp filter, or "
-		    "the service manager's, does not allow", first);
-	else if (WIFSIGNALED(status))
-		util_err(err, errlen, "%s; the signer process was killed by "
-		    "signal %d (%s)", first, WTERMSIG(status),
-		    strsignal(WTERMSIG(status)));
-	else if (WIFEXITED(status))
-		util_err(err, errlen, "%s; the signer process exited with "
-		    "status %d", first, WEXITSTATUS(status));
-}
 
 int
 auditsign_start(const struct auditsign_options *opt, struct auditsign **out,
@@ -496,12 +307,13 @@ auditsign_start(const struct auditsign_options *opt, struct auditsign **out,
 	close(sv[1]);
 	s->fd = sv[0];
 	s->pid = pid;
-	if (read_answer(s->fd, &status, &payload, &len, err, errlen) != 0) {
-		explain_end(s, err, errlen);
+	if (childproc_read_answer(s->fd, WHO, AUDITSIGN_MAX_ANSWER,
+	    AUDITSIGN_TIMEOUT_MS, &status, &payload, &len, err, errlen) != 0) {
+		childproc_explain_end(&s->pid, WHO, err, errlen);
 		auditsign_stop(s);
 		return -1;
 	}
-	if (status != ST_OK) {
+	if (status != CHILDPROC_OK) {
 		util_err(err, errlen, "audit signer: %s", payload);
 		free(payload);
 		auditsign_stop(s);
@@ -524,7 +336,6 @@ auditsign_sign(void *arg, const char *text, size_t len, char **note,
     size_t *notelen, char *err, size_t errlen)
 {
 	struct auditsign *s = arg;
-	uint8_t head[4];
 	char status, *payload = NULL;
 	size_t plen;
 
@@ -535,19 +346,19 @@ auditsign_sign(void *arg, const char *text, size_t len, char **note,
 	if (len == 0 || len > AUDITSIGN_MAX_REQUEST)
 		return util_err(err, errlen, "checkpoint text of %zu bytes is "
 		    "out of bounds", len);
-	put32(head, (uint32_t)len);
-	if (write_full(s->fd, head, sizeof(head)) != 0 ||
-	    write_full(s->fd, text, len) != 0) {
+	if (childproc_send_request(s->fd, text, len) != 0) {
 		util_err(err, errlen, "cannot reach the signer process (%s)",
 		    strerror(errno));
-		explain_end(s, err, errlen);
+		childproc_explain_end(&s->pid, WHO, err, errlen);
 		return -1;
 	}
-	if (read_answer(s->fd, &status, &payload, &plen, err, errlen) != 0) {
-		explain_end(s, err, errlen);
+	if (childproc_read_answer(s->fd, WHO, AUDITSIGN_MAX_ANSWER,
+	    AUDITSIGN_TIMEOUT_MS, &status, &payload, &plen, err,
+	    errlen) != 0) {
+		childproc_explain_end(&s->pid, WHO, err, errlen);
 		return -1;
 	}
-	if (status != ST_OK) {
+	if (status != CHILDPROC_OK) {
 		size_t i;
 
 		/* The reason is printable text from our own child; keep it
@@ -567,26 +378,9 @@ auditsign_sign(void *arg, const char *text, size_t len, char **note,
 void
 auditsign_stop(struct auditsign *s)
 {
-	int i, status;
-
 	if (s == NULL)
 		return;
-	if (s->fd != -1)
-		close(s->fd);
-	if (s->pid > 0) {
-		/* It exits on EOF; give it a moment, then insist. */
-		for (i = 0; i < 200; i++) {
-			pid_t r = waitpid(s->pid, &status, WNOHANG);
-
-			if (r == s->pid || (r == -1 && errno != EINTR))
-				break;
-			usleep(10000);
-		}
-		if (i == 200) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &status, 0);
-		}
-	}
+	childproc_stop(s->fd, s->pid);
 	free(s);
 }
 

@@ -124,8 +124,10 @@ childproc_read_request(int fd, uint8_t *buf, size_t max, size_t *len)
 	if (childproc_read_full(fd, head, sizeof(head), -1) != 0)
 		return -1;
 	n = get32(head);
-	if (n == 0 || n > max)
-		return -1;
+	if (n == 0 || n > max) {
+		*len = n;
+		return -2;
+	}
 	if (childproc_read_full(fd, buf, n, -1) != 0)
 		return -1;
 	*len = n;
@@ -228,4 +230,35 @@ childproc_stop(int fd, pid_t pid)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
+}
+
+void
+childproc_explain_end(pid_t *pid, const char *who, char *err, size_t errlen)
+{
+	char first[512];
+	pid_t r = 0;
+	int i, status;
+
+	if (*pid <= 0)
+		return;
+	for (i = 0; i < 100; i++) {
+		r = waitpid(*pid, &status, WNOHANG);
+		if (r != 0 && !(r == -1 && errno == EINTR))
+			break;
+		usleep(10000);
+	}
+	if (r != *pid)
+		return;
+	*pid = -1;
+	util_strlcpy(first, err, sizeof(first));
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		util_err(err, errlen, "%s; %s was killed by SIGSYS: it made a "
+		    "system call that its seccomp filter, or the service "
+		    "manager's, does not allow", first, who);
+	else if (WIFSIGNALED(status))
+		util_err(err, errlen, "%s; %s was killed by signal %d (%s)",
+		    first, who, WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
+		util_err(err, errlen, "%s; %s exited with status %d", first,
+		    who, WEXITSTATUS(status));
 }

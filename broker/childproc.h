@@ -40,9 +40,10 @@ int childproc_read_full(int fd, void *buf, size_t len, int timeout_ms);
 /* Sends a request: length || bytes. len must be 1..UINT32_MAX. */
 int childproc_send_request(int fd, const void *buf, size_t len);
 
-/* Reads a request into buf (at most max bytes, max < buflen): 0 with *len,
- * -1 on EOF, error or a length out of 1..max (the caller then ends: the
- * framing cannot be trusted any more). Waits for ever. */
+/* Reads a request of at most max bytes into buf: 0 with *len; -1 on EOF
+ * or error; -2 when the announced length is out of 1..max (*len holds it;
+ * the framing cannot be trusted any more, the child should end). Waits for
+ * ever. */
 int childproc_read_request(int fd, uint8_t *buf, size_t max, size_t *len);
 
 /* Sends an answer; a payload longer than max is cut to max. */
@@ -73,5 +74,15 @@ void childproc_child_drop(void);
 /* Parent: closes fd (if not -1) and reaps pid (if > 0): it should exit on
  * EOF; after 2 s it is killed. */
 void childproc_stop(int fd, pid_t pid);
+
+/*
+ * Parent, after the channel to the child failed: if the child has ended
+ * (waiting up to 1 s for it to finish exiting), reaps it, sets *pid to -1
+ * and appends to err how it ended — a SIGSYS reads as a system call its
+ * seccomp filter (or the service manager's) refused. who names it ("the
+ * signer process"). Nothing changes while the child still runs.
+ */
+void childproc_explain_end(pid_t *pid, const char *who, char *err,
+    size_t errlen);
 
 #endif
