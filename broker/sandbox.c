@@ -229,8 +229,10 @@ add_signer_rules(scmp_filter_ctx ctx, int chan, char *err, size_t errlen)
 #endif
 }
 
-int
-sandbox_enter_signer(int chan, char *err, size_t errlen)
+/* The signer's list, plus extra (NULL: none). */
+static int
+enter(int chan, const struct sandbox_call *extra, size_t nextra, char *err,
+    size_t errlen)
 {
 	scmp_filter_ctx ctx;
 	int rc;
@@ -246,7 +248,9 @@ sandbox_enter_signer(int chan, char *err, size_t errlen)
 		return util_err(err, errlen, "seccomp: cannot set the action for "
 		    "foreign architectures: %s", strerror(-rc));
 	}
-	if (add_signer_rules(ctx, chan, err, errlen) != 0) {
+	if (add_signer_rules(ctx, chan, err, errlen) != 0 ||
+	    (extra != NULL && add_calls(ctx, SCMP_ACT_ALLOW, extra, nextra, err,
+	    errlen) != 0)) {
 		seccomp_release(ctx);
 		return -1;
 	}
@@ -258,4 +262,25 @@ sandbox_enter_signer(int chan, char *err, size_t errlen)
 		return util_err(err, errlen, "seccomp: cannot load the filter: "
 		    "%s", strerror(-rc));
 	return 0;
+}
+
+int
+sandbox_enter_signer(int chan, char *err, size_t errlen)
+{
+	return enter(chan, NULL, 0, err, errlen);
+}
+
+int
+sandbox_enter_tlskey(int chan, char *err, size_t errlen)
+{
+#ifndef SANDBOX_SANITIZER
+	/* OpenSSL's random generator compares getpid() with the pid it was
+	 * seeded in before every ECDSA nonce (fork safety); the sanitizer
+	 * list already has it. */
+	static const struct sandbox_call tlskey_calls[] = { CALL(getpid) };
+
+	return enter(chan, tlskey_calls, 1, err, errlen);
+#else
+	return enter(chan, NULL, 0, err, errlen);
+#endif
 }

@@ -43,4 +43,10 @@
  */
 int sandbox_enter_signer(int chan, char *err, size_t errlen);
 
+/*
+ * The same for the TLS key process (tlskey.h), which also needs getpid:
+ * OpenSSL checks it before each ECDSA signature's random nonce.
+ */
+int sandbox_enter_tlskey(int chan, char *err, size_t errlen);
+
 #endif

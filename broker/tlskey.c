@@ -12,6 +12,7 @@
 #include "broker/tlskey.h"
 #include "broker/childproc.h"
 #include "broker/log.h"
+#include "broker/sandbox.h"
 #include "lib/util.h"
 
 #include <sys/prctl.h>
@@ -82,6 +83,7 @@ child_main(int fd, const char *path)
 	unsigned char *der = NULL;
 	uint8_t dgst[32] = { 0 }, sig[TLSKEY_MAX_ANSWER];
 	size_t siglen = sizeof(sig);
+	char err[256];
 	int len;
 
 	if ((fd = childproc_child_setup(fd)) == -1)
@@ -115,6 +117,12 @@ child_main(int fd, const char *path)
 		_exit(1);
 	}
 	childproc_child_drop();
+	/* Last: from here on it can read and write its socket, use memory
+	 * and exit (broker/sandbox.c). Never serve unconfined. */
+	if (sandbox_enter_tlskey(fd, err, sizeof(err)) != 0) {
+		child_refuse(fd, path, err);
+		_exit(1);
+	}
 	if (childproc_send_answer(fd, CHILDPROC_OK, der, (size_t)len,
 	    TLSKEY_MAX_ANSWER) == 0)
 		while (child_serve_one(fd, ctx) == 0)
@@ -164,12 +172,14 @@ remote_sign(int type, const unsigned char *dgst, int dlen,
 	if (childproc_send_request(k->fd, dgst, (size_t)dlen) != 0) {
 		snprintf(err, sizeof(err), "cannot reach %s (%s)", WHO,
 		    strerror(errno));
+		childproc_explain_end(&k->pid, WHO, err, sizeof(err));
 		mark_dead(k, err);
 		return 0;
 	}
 	if (childproc_read_answer(k->fd, WHO, TLSKEY_MAX_ANSWER,
 	    TLSKEY_TIMEOUT_MS, &status, &payload, &len, err,
 	    sizeof(err)) != 0) {
+		childproc_explain_end(&k->pid, WHO, err, sizeof(err));
 		mark_dead(k, err);
 		return 0;
 	}
@@ -271,6 +281,7 @@ tlskey_start(const char *path, struct tlskey **out, char *err, size_t errlen)
 	if (childproc_read_answer(k->fd, WHO, TLSKEY_MAX_ANSWER,
 	    TLSKEY_TIMEOUT_MS * 5, &status, &payload, &len, err,
 	    errlen) != 0) {
+		childproc_explain_end(&k->pid, WHO, err, errlen);
 		tlskey_stop(k);
 		return -1;
 	}
@@ -311,8 +322,11 @@ tlskey_alive(struct tlskey *k)
 	if (!k->dead && k->pid > 0 &&
 	    waitpid(k->pid, &status, WNOHANG) == k->pid) {
 		k->pid = -1;
-		mark_dead(k, WIFSIGNALED(status) ? "the TLS key process was "
-		    "killed" : "the TLS key process exited");
+		mark_dead(k, WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS ?
+		    "the TLS key process was killed by SIGSYS (a system call "
+		    "outside its seccomp filter)" : WIFSIGNALED(status) ?
+		    "the TLS key process was killed" :
+		    "the TLS key process exited");
 	}
 	return !k->dead;
 }

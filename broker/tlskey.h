@@ -6,7 +6,9 @@
  * impersonated long after. So, as OpenBSD relayd does, sekishod forks a key
  * process at start (after the audit signer, before any thread, socket or
  * state): it alone reads tls.key, then drops what it can (childproc.h) and
- * answers one request — "sign this digest" — with an ECDSA signature. The
+ * answers one request — "sign this digest" — with an ECDSA signature,
+ * under a seccomp filter (sandbox_enter_tlskey: its socket, memory, the
+ * clock, getpid and getrandom for OpenSSL's nonces, exit). The
  * broker's TLS context gets a key object that has the public half only and
  * whose signing operation asks the key process (an EC_KEY_METHOD; OpenSSL
  * 3 keeps such a key on its legacy path, which honours the method).

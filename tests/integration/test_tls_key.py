@@ -77,6 +77,10 @@ def test_handshakes_need_the_key_process(broker, client, tmp_path):
     b = broker(extra={"monitor": {"listen": f"127.0.0.1:{port}"}})
     assert "event=tls_key separated=1" in b.log_text()
     key_pid = children(b.proc.pid)["sekishod-tlskey"]
+    # It runs under its own system call filter, unable to gain rights.
+    status = open(f"/proc/{key_pid}/status").read()
+    assert re.search(r"^Seccomp:\s+2$", status, re.M), status
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), status
     c = client(b)
     assert put(c, tmp_path)[0] == EXIT_OK
 

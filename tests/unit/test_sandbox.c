@@ -53,8 +53,11 @@ must_write(int fd, const void *buf, size_t len)
 		_exit(98);
 }
 
+typedef int (*enter_fn)(int chan, char *err, size_t errlen);
+
 static void
-run_confined(body_fn body, const char *input, struct confined *c)
+run_confined_in(enter_fn enter, body_fn body, const char *input,
+    struct confined *c)
 {
 	struct rlimit zero = { 0, 0 };
 	int sv[2], other[2];
@@ -73,8 +76,8 @@ run_confined(body_fn body, const char *input, struct confined *c)
 		/* As the signer: a kill leaves no core file behind. */
 		(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		(void)setrlimit(RLIMIT_CORE, &zero);
-		if (sandbox_enter_signer(sv[1], err, sizeof(err)) != 0) {
-			fprintf(stderr, "sandbox_enter_signer: %s\n", err);
+		if (enter(sv[1], err, sizeof(err)) != 0) {
+			fprintf(stderr, "sandbox: %s\n", err);
 			_exit(99);
 		}
 		body(sv[1], other[1]);
@@ -101,6 +104,12 @@ run_confined(body_fn body, const char *input, struct confined *c)
 	assert_int_equal(waitpid(pid, &c->status, 0), pid);
 	close(sv[0]);
 	close(other[0]);
+}
+
+static void
+run_confined(body_fn body, const char *input, struct confined *c)
+{
+	run_confined_in(sandbox_enter_signer, body, input, c);
 }
 
 static void
@@ -398,6 +407,35 @@ test_forbidden_calls_kill(void **state)
 }
 
 static void
+body_getpid(int chan, int other)
+{
+	(void)other;
+	must_write(chan, "r", 1);
+	if (getpid() <= 0)
+		_exit(2);
+	must_write(chan, "p", 1);
+}
+
+/* The TLS key process's filter is the signer's plus getpid, which
+ * OpenSSL's random generator calls before each ECDSA nonce. */
+static void
+test_tlskey_filter(void **state)
+{
+	struct confined c;
+
+	(void)state;
+	run_confined_in(sandbox_enter_tlskey, body_getpid, NULL, &c);
+	assert_true(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
+	assert_string_equal(c.out, "rp");
+	run_confined_in(sandbox_enter_tlskey, body_socket, NULL, &c);
+	assert_killed_by_filter(&c);
+#ifndef SANDBOX_SANITIZER
+	run_confined(body_getpid, NULL, &c);
+	assert_killed_by_filter(&c);
+#endif
+}
+
+static void
 test_bad_channel(void **state)
 {
 	char err[256];
@@ -416,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_proc_status_shows_filter),
 		cmocka_unit_test(test_open_is_refused),
 		cmocka_unit_test(test_forbidden_calls_kill),
+		cmocka_unit_test(test_tlskey_filter),
 		cmocka_unit_test(test_bad_channel),
 	};
 
