@@ -30,21 +30,15 @@
 #include "lib/util.h"
 
 #include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -220,8 +214,9 @@ refuse:
 }
 
 static void
-child_main(int fd, const struct auditsign_options *opt)
+child_main(int fd, const void *arg)
 {
+	const struct auditsign_options *opt = arg;
 	struct signer_state st;
 	struct note_verifier vk;
 	char err[512], ready[NOTE_KEY_TEXT_MAX + 2];
@@ -282,35 +277,14 @@ auditsign_start(const struct auditsign_options *opt, struct auditsign **out,
 	struct auditsign *s;
 	char status, *payload = NULL;
 	size_t len;
-	int sv[2];
-	pid_t pid;
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return util_err(err, errlen, "out of memory");
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+	if (childproc_spawn(child_main, opt, WHO, AUDITSIGN_MAX_ANSWER,
+	    AUDITSIGN_TIMEOUT_MS, &s->fd, &s->pid, &status, &payload, &len,
+	    err, errlen) != 0) {
 		free(s);
-		return util_err(err, errlen, "socketpair: %s", strerror(errno));
-	}
-	fflush(NULL);
-	if ((pid = fork()) == -1) {
-		close(sv[0]);
-		close(sv[1]);
-		free(s);
-		return util_err(err, errlen, "fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		child_main(sv[1], opt);
-		_exit(1);
-	}
-	close(sv[1]);
-	s->fd = sv[0];
-	s->pid = pid;
-	if (childproc_read_answer(s->fd, WHO, AUDITSIGN_MAX_ANSWER,
-	    AUDITSIGN_TIMEOUT_MS, &status, &payload, &len, err, errlen) != 0) {
-		childproc_explain_end(&s->pid, WHO, err, errlen);
-		auditsign_stop(s);
 		return -1;
 	}
 	if (status != CHILDPROC_OK) {

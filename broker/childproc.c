@@ -9,11 +9,13 @@
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -261,4 +263,41 @@ childproc_explain_end(pid_t *pid, const char *who, char *err, size_t errlen)
 	else if (WIFEXITED(status))
 		util_err(err, errlen, "%s; %s exited with status %d", first,
 		    who, WEXITSTATUS(status));
+}
+
+int
+childproc_spawn(void (*child)(int chan, const void *arg), const void *arg,
+    const char *who, size_t max, int timeout_ms, int *fd, pid_t *pid,
+    char *status, char **payload, size_t *len, char *err, size_t errlen)
+{
+	int sv[2];
+
+	*fd = -1;
+	*pid = -1;
+	*payload = NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		return util_err(err, errlen, "socketpair: %s", strerror(errno));
+	/* Nothing buffered may be written twice. */
+	fflush(NULL);
+	if ((*pid = fork()) == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return util_err(err, errlen, "fork: %s", strerror(errno));
+	}
+	if (*pid == 0) {
+		close(sv[0]);
+		child(sv[1], arg);
+		_exit(1);
+	}
+	close(sv[1]);
+	*fd = sv[0];
+	if (childproc_read_answer(*fd, who, max, timeout_ms, status, payload,
+	    len, err, errlen) != 0) {
+		childproc_explain_end(pid, who, err, errlen);
+		childproc_stop(*fd, *pid);
+		*fd = -1;
+		*pid = -1;
+		return -1;
+	}
+	return 0;
 }

@@ -61,6 +61,20 @@ int childproc_read_answer(int fd, const char *what, size_t max,
     size_t errlen);
 
 /*
+ * Parent, before any thread exists: forks a child that runs
+ * child(chan, arg) (which must end with _exit; returning exits 1), and
+ * reads the child's first answer — ready, or why it refused — within
+ * timeout_ms, as childproc_read_answer does. 0 with *fd (the parent's end
+ * of the channel), *pid and the answer (*payload the caller's); -1 with err
+ * when the child could not be started or did not answer, the child then
+ * reaped and how it ended said in err.
+ */
+int childproc_spawn(void (*child)(int chan, const void *arg),
+    const void *arg, const char *who, size_t max, int timeout_ms, int *fd,
+    pid_t *pid, char *status, char **payload, size_t *len, char *err,
+    size_t errlen);
+
+/*
  * In a freshly forked child: dies with the parent, ignores SIGTERM, SIGINT,
  * SIGHUP and SIGPIPE, moves fd to CHILDPROC_FD and closes every other
  * descriptor but stdin/stdout/stderr. Returns CHILDPROC_FD, or -1.

@@ -16,7 +16,6 @@
 #include "lib/util.h"
 
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -75,8 +74,9 @@ child_serve_one(int fd, EVP_PKEY_CTX *ctx)
 }
 
 static void
-child_main(int fd, const char *path)
+child_main(int fd, const void *arg)
 {
+	const char *path = arg;
 	FILE *f;
 	EVP_PKEY *key;
 	EVP_PKEY_CTX *ctx;
@@ -252,37 +252,15 @@ tlskey_start(const char *path, struct tlskey **out, char *err, size_t errlen)
 	struct tlskey *k;
 	char status, *payload = NULL;
 	size_t len;
-	int sv[2], rc;
-	pid_t pid;
+	int rc;
 
 	*out = NULL;
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return util_err(err, errlen, "out of memory");
-	k->fd = -1;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+	if (childproc_spawn(child_main, path, WHO, TLSKEY_MAX_ANSWER,
+	    TLSKEY_TIMEOUT_MS * 5, &k->fd, &k->pid, &status, &payload, &len,
+	    err, errlen) != 0) {
 		free(k);
-		return util_err(err, errlen, "socketpair: %s", strerror(errno));
-	}
-	fflush(NULL);
-	if ((pid = fork()) == -1) {
-		close(sv[0]);
-		close(sv[1]);
-		free(k);
-		return util_err(err, errlen, "fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		child_main(sv[1], path);
-		_exit(1);
-	}
-	close(sv[1]);
-	k->fd = sv[0];
-	k->pid = pid;
-	if (childproc_read_answer(k->fd, WHO, TLSKEY_MAX_ANSWER,
-	    TLSKEY_TIMEOUT_MS * 5, &status, &payload, &len, err,
-	    errlen) != 0) {
-		childproc_explain_end(&k->pid, WHO, err, errlen);
-		tlskey_stop(k);
 		return -1;
 	}
 	if (status != CHILDPROC_OK) {
