@@ -153,38 +153,33 @@ class Terminal:
         os.close(self.slave)
 
 
+def at_the_prompt(c, f, typed, prompt="Passphrase for"):
+    """Runs put on a terminal and types `typed` at the passphrase prompt:
+    (exit code, what the terminal showed, whether it echoes again)."""
+    t = Terminal(c.argv(*put_args(f)), c.env)
+    try:
+        t.read_until(prompt)
+        t.send(typed)
+        rc = t.wait()
+        return rc, t.seen, t.echo_on()
+    finally:
+        t.close()
+
+
 def test_passphrase_asked_on_the_terminal(broker, client, pki, tmp_path):
     _, c, key, f = staff_with_encrypted_key(broker, client, pki, tmp_path)
 
-    t = Terminal(c.argv(*put_args(f)), c.env)
-    try:
-        t.read_until(f"Passphrase for {key}: ")
-        # A typo corrected with the erase key, then the right passphrase.
-        t.send(b"x\x7f" + PASSPHRASE.encode() + b"\r")
-        assert t.wait() == EXIT_OK, t.seen.decode(errors="replace")
-        # Not echoed; the terminal is as it was.
-        assert PASSPHRASE.encode() not in t.seen
-        assert t.echo_on()
-    finally:
-        t.close()
+    # A typo corrected with the erase key, then the right passphrase.
+    rc, seen, echo = at_the_prompt(c, f, b"x\x7f" + PASSPHRASE.encode() +
+                                   b"\r", f"Passphrase for {key}: ")
+    assert rc == EXIT_OK, seen.decode(errors="replace")
+    # Not echoed; the terminal is as it was.
+    assert PASSPHRASE.encode() not in seen and echo
 
-    t = Terminal(c.argv(*put_args(f)), c.env)
-    try:
-        t.read_until("Passphrase for")
-        t.send(b"guess\n")
-        assert t.wait() == EXIT_LOCAL
-        assert b"wrong passphrase" in t.seen
-        assert t.echo_on()
-    finally:
-        t.close()
+    rc, seen, echo = at_the_prompt(c, f, b"guess\n")
+    assert rc == EXIT_LOCAL and b"wrong passphrase" in seen and echo
 
-    # The interrupt key at the prompt: the client stops as interrupted,
-    # and the terminal echoes again.
-    t = Terminal(c.argv(*put_args(f)), c.env)
-    try:
-        t.read_until("Passphrase for")
-        t.send(b"half\x03")            # ^C, the terminal's VINTR
-        assert t.wait() == -signal.SIGINT
-        assert t.echo_on()
-    finally:
-        t.close()
+    # The interrupt key at the prompt (^C, the terminal's VINTR): the
+    # client stops as interrupted, and the terminal echoes again.
+    rc, seen, echo = at_the_prompt(c, f, b"half\x03")
+    assert rc == -signal.SIGINT and echo

@@ -80,6 +80,26 @@ ok(long status)
 	return r;
 }
 
+/* A WebDAV attempt whose first PUT was answered with status: the state,
+ * and in *nx, q and o what the connector did next. */
+static void *
+webdav_put_answered(const struct upstream_target *t, long status,
+    enum upstream_next *nx, struct upstream_request *q,
+    struct upstream_outcome *o)
+{
+	struct upstream_response r;
+	char err[128];
+	void *w = upstream_webdav_ops.start(t, err, sizeof(err));
+
+	assert_non_null(w);
+	assert_int_equal(upstream_webdav_ops.next(w, NULL, q, o),
+	    UPSTREAM_SEND);
+	assert_string_equal(q->method, "PUT");
+	r = ok(status);
+	*nx = upstream_webdav_ops.next(w, &r, q, o);
+	return w;
+}
+
 #define FINAL "https://dav.example.jp/base/in/" ID \
     "-%E5%A0%B1%E5%91%8A%20%E6%9B%B8.pdf"
 #define TEMP "https://dav.example.jp/base/in/.sekisho-" ID ".part"
@@ -173,16 +193,14 @@ test_webdav_refused_and_broken_puts(void **state)
 	struct upstream_request q;
 	struct upstream_outcome o;
 	struct upstream_response r;
+	enum upstream_next nx;
 	char err[128];
 	void *w;
 
 	(void)state;
 	/* 403: nothing stored, nothing to clean, never retried. */
-	w = upstream_webdav_ops.start(&t, err, sizeof(err));
-	upstream_webdav_ops.next(w, NULL, &q, &o);
-	r = ok(403);
-	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
-	    UPSTREAM_DONE);
+	w = webdav_put_answered(&t, 403, &nx, &q, &o);
+	assert_int_equal(nx, UPSTREAM_DONE);
 	assert_int_equal(o.verdict, RETRY_NEVER);
 	assert_int_equal(o.status, 403);
 	upstream_webdav_ops.free(w);
@@ -214,19 +232,15 @@ test_webdav_creates_missing_folders(void **state)
 	struct upstream_request q;
 	struct upstream_outcome o;
 	struct upstream_response r;
-	char err[128];
+	enum upstream_next nx;
 	void *w;
 
 	(void)state;
 	snprintf(t.path, sizeof(t.path), "/if 1/2026-11-22/f.pdf");
-	w = upstream_webdav_ops.start(&t, err, sizeof(err));
-	upstream_webdav_ops.next(w, NULL, &q, &o);
-	assert_string_equal(q.method, "PUT");
 	/* 409: no parent collection. The folders are made top down; the
 	 * first already exists (405), the second is created. */
-	r = ok(409);
-	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
-	    UPSTREAM_SEND);
+	w = webdav_put_answered(&t, 409, &nx, &q, &o);
+	assert_int_equal(nx, UPSTREAM_SEND);
 	assert_string_equal(q.method, "MKCOL");
 	assert_string_equal(q.url, "https://dav.example.jp/base/if%201/");
 	r = ok(405);
@@ -251,10 +265,7 @@ test_webdav_creates_missing_folders(void **state)
 	upstream_webdav_ops.free(w);
 
 	/* A folder the service refuses ends the attempt, naming it. */
-	w = upstream_webdav_ops.start(&t, err, sizeof(err));
-	upstream_webdav_ops.next(w, NULL, &q, &o);
-	r = ok(409);
-	upstream_webdav_ops.next(w, &r, &q, &o);
+	w = webdav_put_answered(&t, 409, &nx, &q, &o);
 	r = ok(403);
 	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
 	    UPSTREAM_DONE);
@@ -265,10 +276,7 @@ test_webdav_creates_missing_folders(void **state)
 	upstream_webdav_ops.free(w);
 
 	/* A 5xx on a folder is retried later, like any server error. */
-	w = upstream_webdav_ops.start(&t, err, sizeof(err));
-	upstream_webdav_ops.next(w, NULL, &q, &o);
-	r = ok(409);
-	upstream_webdav_ops.next(w, &r, &q, &o);
+	w = webdav_put_answered(&t, 409, &nx, &q, &o);
 	r = ok(503);
 	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
 	    UPSTREAM_DONE);
@@ -277,11 +285,8 @@ test_webdav_creates_missing_folders(void **state)
 
 	/* A file at the top (no folder to make): the 409 stands. */
 	snprintf(t.path, sizeof(t.path), "/f.pdf");
-	w = upstream_webdav_ops.start(&t, err, sizeof(err));
-	upstream_webdav_ops.next(w, NULL, &q, &o);
-	r = ok(409);
-	assert_int_equal(upstream_webdav_ops.next(w, &r, &q, &o),
-	    UPSTREAM_DONE);
+	w = webdav_put_answered(&t, 409, &nx, &q, &o);
+	assert_int_equal(nx, UPSTREAM_DONE);
 	assert_int_equal(o.verdict, RETRY_NEVER);
 	upstream_webdav_ops.free(w);
 }
