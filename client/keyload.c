@@ -149,6 +149,8 @@ ask_terminal(struct pass *p, char *buf, int size)
 			len = 0;
 			continue;
 		}
+		if (c < 0x20)		/* other control keys: not typed text */
+			continue;
 		if (len + 1 < size)
 			buf[len++] = (char)c;
 	}
