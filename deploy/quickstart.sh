@@ -99,10 +99,15 @@ say "Checking the configuration"
 build/broker/sekishod -c "$demo/sekishod.yaml" --check-config
 
 say "Starting the broker on 127.0.0.1:$port"
+# Ready is the broker's own start line (a probe connection would only
+# leave a "refuse" record in the trail).
+touch "$demo/sekishod.log"
+started=$(grep -c 'level=info event=start ' "$demo/sekishod.log" || true)
 build/broker/sekishod -c "$demo/sekishod.yaml" 2>>"$demo/sekishod.log" &
 broker_pid=$!
-for _ in $(seq 1 50); do
-	(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+for _ in $(seq 1 100); do
+	now=$(grep -c 'level=info event=start ' "$demo/sekishod.log" || true)
+	[ "$now" -gt "$started" ] && break
 	kill -0 $broker_pid 2>/dev/null || { cat "$demo/sekishod.log"; exit 1; }
 	sleep 0.1
 done
