@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+. deploy/broker-ready.sh
 run() { printf '$ %s\n' "$*" | sed "s|$top/||g" >&2; "$@"; }
 
 say "Installing Debian packages (if missing)"
@@ -135,13 +136,7 @@ done
 code() { oathtool --totp -b "${secret[$1]}"; }
 
 say "Starting the broker on 127.0.0.1:$port"
-"$sekishod" -c "$demo/sekishod.yaml" 2>>"$demo/sekishod.log" &
-broker_pid=$!
-for _ in $(seq 1 50); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-	kill -0 $broker_pid 2>/dev/null || { cat "$demo/sekishod.log"; exit 1; }
-	sleep 0.1
-done
+start_broker "$sekishod" "$demo/sekishod.yaml" "$demo/sekishod.log"
 
 say "1. Tanaka sends an application; the interface holds it for approval"
 form="$demo/申請書.pdf"

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+. deploy/broker-ready.sh
 
 say "Installing Debian packages (if missing)"
 deploy/install-deps.sh
@@ -99,18 +100,7 @@ say "Checking the configuration"
 build/broker/sekishod -c "$demo/sekishod.yaml" --check-config
 
 say "Starting the broker on 127.0.0.1:$port"
-# Ready is the broker's own start line (a probe connection would only
-# leave a "refuse" record in the trail).
-touch "$demo/sekishod.log"
-started=$(grep -c 'level=info event=start ' "$demo/sekishod.log" || true)
-build/broker/sekishod -c "$demo/sekishod.yaml" 2>>"$demo/sekishod.log" &
-broker_pid=$!
-for _ in $(seq 1 100); do
-	now=$(grep -c 'level=info event=start ' "$demo/sekishod.log" || true)
-	[ "$now" -gt "$started" ] && break
-	kill -0 $broker_pid 2>/dev/null || { cat "$demo/sekishod.log"; exit 1; }
-	sleep 0.1
-done
+start_broker build/broker/sekishod "$demo/sekishod.yaml" "$demo/sekishod.log"
 
 say "Who am I, as the broker sees my certificate?"
 build/client/sekisho --config "$demo/client.yaml" whoami
