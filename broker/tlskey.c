@@ -38,11 +38,22 @@ struct tlskey {
 	int dead;
 	char failure[256];
 	EC_KEY_METHOD *meth;
-	int ex_index;
 	EVP_PKEY *pkey;
 };
 
 /* ---- the child ----------------------------------------------------------- */
+
+/* A daemon's key is not encrypted: no passphrase prompt on whatever
+ * terminal the broker was started from. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
 
 static void
 child_refuse(int fd, const char *path, const char *what)
@@ -94,7 +105,7 @@ child_main(int fd, const void *arg)
 		child_refuse(fd, path, strerror(errno));
 		_exit(1);
 	}
-	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
 	fclose(f);
 	if (key == NULL) {
 		child_refuse(fd, path, "not a PEM private key (an encrypted "
