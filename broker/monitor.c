@@ -14,6 +14,7 @@
 #include "broker/committer.h"
 #include "broker/config.h"
 #include "broker/forward.h"
+#include "broker/log.h"
 #include "broker/spool.h"
 #include "broker/store.h"
 #include "broker/tlskey.h"
@@ -51,7 +52,6 @@ struct monitor {
 	} counts[MAX_STATES];
 	size_t ncounts;
 	int counts_ok;
-	char counts_err[256];
 	time_t counts_at;		/* 0: never */
 	/* the count job and the /metrics requests waiting for it */
 	struct commit_job job;
@@ -418,12 +418,15 @@ done_count(struct commit_job *cj, int status)
 {
 	struct monitor *m = cj->arg;
 	size_t i, n = m->nwaiting;
+	char q[300];
 
 	m->job_running = 0;
+	/* Said when the counts stop being readable, not at every scrape. */
+	if (status != 0 && (m->counts_ok || m->counts_at == 0))
+		log_kv("warn", "monitor", "reason=%s result=\"metrics without "
+		    "sekisho_transfers\"", log_quote(cj->err, q, sizeof(q)));
 	m->counts_ok = status == 0;
 	m->counts_at = time(NULL);
-	if (status != 0)
-		util_strlcpy(m->counts_err, cj->err, sizeof(m->counts_err));
 	m->nwaiting = 0;
 	for (i = 0; i < n; i++)
 		metrics_send(m, m->waiting[i]);
