@@ -494,6 +494,26 @@ note_then(void *s, struct upstream_request *q, struct upstream_outcome *o)
 	return upstream_s3_ops.next(s, &r, q, o);
 }
 
+/* A multipart attempt whose CreateMultipartUpload was answered: the
+ * connector now asks for the upload id to be recorded. */
+static void *
+s3_created(const struct upstream_target *t, struct upstream_request *q,
+    struct upstream_outcome *o)
+{
+	struct upstream_response r;
+	char err[128];
+	void *s = upstream_s3_ops.start(t, err, sizeof(err));
+
+	assert_non_null(s);
+	assert_int_equal(upstream_s3_ops.next(s, NULL, q, o), UPSTREAM_SEND);
+	assert_string_equal(q->method, "POST");
+	r = ok(200);
+	r.body = init_xml;
+	r.bodylen = sizeof(init_xml) - 1;
+	assert_int_equal(upstream_s3_ops.next(s, &r, q, o), UPSTREAM_NOTE);
+	return s;
+}
+
 static void
 test_s3_multipart(void **state)
 {
@@ -578,7 +598,6 @@ test_s3_multipart_failures_abort(void **state)
 	struct upstream_request q;
 	struct upstream_outcome o;
 	struct upstream_response r;
-	char err[128];
 	void *s;
 	static const char err_xml[] = "<Error><Code>InternalError</Code>"
 	    "</Error>";
@@ -587,12 +606,7 @@ test_s3_multipart_failures_abort(void **state)
 	t.multipart_threshold = 6u << 20;
 	t.part_size = 5u << 20;
 	/* A part answered 503: abort, then retry later. */
-	s = upstream_s3_ops.start(&t, err, sizeof(err));
-	upstream_s3_ops.next(s, NULL, &q, &o);
-	r = ok(200);
-	r.body = init_xml;
-	r.bodylen = sizeof(init_xml) - 1;
-	upstream_s3_ops.next(s, &r, &q, &o);
+	s = s3_created(&t, &q, &o);
 	note_then(s, &q, &o);
 	r = ok(0);
 	r.hashed = 1;
@@ -613,12 +627,7 @@ test_s3_multipart_failures_abort(void **state)
 
 	/* CompleteMultipartUpload answered 200 with an error inside. */
 	t.size = 6u << 20;
-	s = upstream_s3_ops.start(&t, err, sizeof(err));
-	upstream_s3_ops.next(s, NULL, &q, &o);
-	r = ok(200);
-	r.body = init_xml;
-	r.bodylen = sizeof(init_xml) - 1;
-	upstream_s3_ops.next(s, &r, &q, &o);
+	s = s3_created(&t, &q, &o);
 	note_then(s, &q, &o);
 	for (int n = 0; n < 2; n++) {
 		r = ok(0);
@@ -643,12 +652,7 @@ test_s3_multipart_failures_abort(void **state)
 
 	/* The id could not be recorded: no part is sent, the upload is
 	 * aborted, the attempt is tried again later. */
-	s = upstream_s3_ops.start(&t, err, sizeof(err));
-	upstream_s3_ops.next(s, NULL, &q, &o);
-	r = ok(200);
-	r.body = init_xml;
-	r.bodylen = sizeof(init_xml) - 1;
-	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_NOTE);
+	s = s3_created(&t, &q, &o);
 	r = ok(0);
 	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_SEND);
 	assert_string_equal(q.method, "DELETE");
@@ -722,18 +726,11 @@ test_s3_part_size_grows_for_huge_files(void **state)
 	struct upstream_target t = s3_target(200ull << 30);	/* 200 GiB */
 	struct upstream_request q;
 	struct upstream_outcome o;
-	struct upstream_response r;
-	char err[128];
 	void *s;
 
 	(void)state;
 	t.part_size = 5u << 20;
-	s = upstream_s3_ops.start(&t, err, sizeof(err));
-	upstream_s3_ops.next(s, NULL, &q, &o);
-	r = ok(200);
-	r.body = init_xml;
-	r.bodylen = sizeof(init_xml) - 1;
-	assert_int_equal(upstream_s3_ops.next(s, &r, &q, &o), UPSTREAM_NOTE);
+	s = s3_created(&t, &q, &o);
 	assert_int_equal(note_then(s, &q, &o), UPSTREAM_HASH);
 	/* 10,000 parts at most: 200 GiB needs parts above 20 MiB. */
 	assert_true(q.length * 10000 >= t.size);
