@@ -462,29 +462,6 @@ ocli_parse_time(const char *s, time_t now, time_t *out)
 	return explain_parse_time(s, out);
 }
 
-int
-ocli_command_index(int argc, char **argv)
-{
-	static const char *const valued[] = { "--config", "--broker",
-	    "--server-name", "--ca", "--cert", "--key", "--timeout", "--otp",
-	    "--key-passphrase-file", NULL };
-	int i;
-	size_t k;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			return i + 1 < argc ? i + 1 : -1;
-		if (argv[i][0] != '-' || argv[i][1] == '\0')
-			return i;
-		for (k = 0; valued[k] != NULL; k++)
-			if (strcmp(argv[i], valued[k]) == 0) {
-				i++;	/* its value */
-				break;
-			}
-	}
-	return -1;
-}
-
 /* ---- the command --------------------------------------------------------------- */
 
 int

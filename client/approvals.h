@@ -24,12 +24,6 @@
 int approvals_main(int argc, char **argv);
 const char *approvals_usage(void);
 
-/*
- * Where the command word is in a full command line (options may come
- * before it: "sekisho --config F approvals ls"): the index of the first
- * argument that is not an option or an option's value, or -1.
- */
-int ocli_command_index(int argc, char **argv);
 
 /* ---- shared by the officer commands ---------------------------------- */
 

@@ -115,32 +115,6 @@ struct audit_args {
 
 /* ---- command line ------------------------------------------------------- */
 
-int
-audit_is_command(int argc, char **argv)
-{
-	static const char *const with_value[] = { "--config", "--broker",
-	    "--server-name", "--ca", "--cert", "--key", "--timeout", "--to",
-	    "--key-passphrase-file",
-	    "--class", "--purpose", "--name", "--retries", "--otp", NULL };
-	int i;
-	size_t k;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			return i + 1 < argc && strcmp(argv[i + 1], "audit") == 0;
-		if (argv[i][0] != '-')
-			return strcmp(argv[i], "audit") == 0;
-		if (argv[i][1] != '-' || strchr(argv[i], '=') != NULL)
-			continue;
-		for (k = 0; with_value[k] != NULL; k++)
-			if (strcmp(argv[i], with_value[k]) == 0) {
-				i++;
-				break;
-			}
-	}
-	return 0;
-}
-
 static int
 usage_fail(struct failure *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -24,9 +24,6 @@
 
 #define AUDIT_EXIT_INVALID 7
 
-/* True when the first command-line word that is not an option (or an
- * option's value) is "audit". */
-int audit_is_command(int argc, char **argv);
 
 /* Runs `sekisho ... audit ...`; returns the exit status. */
 int audit_main(int argc, char **argv);

@@ -609,6 +609,35 @@ run(int argc, char **argv, struct args *a, struct failure *f)
 	return rc;
 }
 
+/*
+ * Where the command word is in a full command line (options may come
+ * before it: "sekisho --config F approvals ls"): the index of the first
+ * argument that is not an option or the value of one, or -1.
+ */
+static int
+command_index(int argc, char **argv)
+{
+	static const char *const valued[] = { "--config", "--broker",
+	    "--server-name", "--ca", "--cert", "--key", "--key-passphrase-file",
+	    "--timeout", "--otp", "--to", "--class", "--purpose", "--name",
+	    "--retries", NULL };
+	int i;
+	size_t k;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return i + 1 < argc ? i + 1 : -1;
+		if (argv[i][0] != '-' || argv[i][1] == '\0')
+			return i;
+		for (k = 0; valued[k] != NULL; k++)
+			if (strcmp(argv[i], valued[k]) == 0) {
+				i++;	/* its value */
+				break;
+			}
+	}
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -621,9 +650,10 @@ main(int argc, char **argv)
 	/* Local and offline: its own options, no configuration, no broker. */
 	if (argc > 1 && strcmp(argv[1], "policy") == 0)
 		return explain_main(argc - 1, argv + 1);
-	/* Officers' and exception commands parse their own options (the
-	 * connection ones may come before the command word). */
-	if ((ci = ocli_command_index(argc, argv)) > 0 &&
+	/* Officers', exception and audit commands parse their own options
+	 * (the connection ones may come before the command word). */
+	ci = command_index(argc, argv);
+	if (ci > 0 &&
 	    (strcmp(argv[ci], "approvals") == 0 ||
 	    strcmp(argv[ci], "approve") == 0 ||
 	    strcmp(argv[ci], "reject") == 0 ||
@@ -637,8 +667,7 @@ main(int argc, char **argv)
 		    exception_main(argc - 1, argv + 1) :
 		    approvals_main(argc - 1, argv + 1);
 	}
-	/* The auditor's commands parse their own options. */
-	if (audit_is_command(argc, argv))
+	if (ci > 0 && strcmp(argv[ci], "audit") == 0)
 		return audit_main(argc, argv);
 	memset(&f, 0, sizeof(f));
 	rc = run(argc, argv, &a, &f);
