@@ -82,47 +82,24 @@ ocli_usage(struct ocli *o, const char *fmt, ...)
 int
 ocli_option(struct ocli *o, int c, const char *v)
 {
-	uint64_t t;
+	char err[256];
 
-	switch (c - OCLI_OPT_BASE) {
-	case 0:
-		o->flags.config = v;
-		return 1;
-	case 1:
-		o->flags.broker = v;
-		return 1;
-	case 2:
-		o->flags.server_name = v;
-		return 1;
-	case 3:
-		o->flags.ca = v;
-		return 1;
-	case 4:
-		o->flags.cert = v;
-		return 1;
-	case 5:
-		o->flags.key = v;
-		return 1;
-	case 6:
-		if (util_parse_duration(v, &t) != 0 || t == 0 ||
-		    t > CLIENTCFG_MAX_TIMEOUT) {
-			ocli_usage(o, "--timeout: give 1 to 3600 seconds");
+	if (c >= CLIENTCFG_OPT_CONFIG && c < CLIENTCFG_OPT_END) {
+		if (clientcfg_option(&o->flags, c, v, err, sizeof(err)) != 0) {
+			ocli_usage(o, "%s", err);
 			return -1;
 		}
-		o->flags.timeout = (unsigned)t;
 		return 1;
-	case 7:
+	}
+	if (c == OCLI_OPT_JSON) {
 		o->json = 1;
 		return 1;
-	case 8:
+	}
+	if (c == OCLI_OPT_OTP) {
 		o->otp = v;
 		return 1;
-	case 9:
-		o->flags.key_passphrase_file = v;
-		return 1;
-	default:
-		return 0;
 	}
+	return 0;
 }
 
 static const char *

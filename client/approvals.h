@@ -43,20 +43,15 @@ struct ocli {
  * Returns 1 when c was one, 0 when not, -1 on a bad value (o->f set).
  */
 int ocli_option(struct ocli *o, int c, const char *optarg_);
-/* The common long options, to be appended to a command's own; values
- * start at OCLI_OPT_BASE. */
-#define OCLI_OPT_BASE 1000
+/* The common long options, to be appended to a command's own (whose
+ * values must stay below CLIENTCFG_OPT_CONFIG): the connection options,
+ * --json and --otp. */
+#define OCLI_OPT_JSON CLIENTCFG_OPT_END
+#define OCLI_OPT_OTP (CLIENTCFG_OPT_END + 1)
 #define OCLI_OPTIONS \
-	{ "config", required_argument, NULL, OCLI_OPT_BASE + 0 }, \
-	{ "broker", required_argument, NULL, OCLI_OPT_BASE + 1 }, \
-	{ "server-name", required_argument, NULL, OCLI_OPT_BASE + 2 }, \
-	{ "ca", required_argument, NULL, OCLI_OPT_BASE + 3 }, \
-	{ "cert", required_argument, NULL, OCLI_OPT_BASE + 4 }, \
-	{ "key", required_argument, NULL, OCLI_OPT_BASE + 5 }, \
-	{ "timeout", required_argument, NULL, OCLI_OPT_BASE + 6 }, \
-	{ "json", no_argument, NULL, OCLI_OPT_BASE + 7 }, \
-	{ "otp", required_argument, NULL, OCLI_OPT_BASE + 8 }, \
-	{ "key-passphrase-file", required_argument, NULL, OCLI_OPT_BASE + 9 }
+	CLIENTCFG_LONG_OPTIONS("key"), \
+	{ "json", no_argument, NULL, OCLI_OPT_JSON }, \
+	{ "otp", required_argument, NULL, OCLI_OPT_OTP }
 
 /* Loads the configuration and connects. Exit code. */
 int ocli_connect(struct ocli *o, const char *software);

@@ -48,15 +48,7 @@ enum {
 };
 
 static const struct option audit_opts[] = {
-	{ "config", required_argument, NULL, O_CONFIG },
-	{ "broker", required_argument, NULL, O_BROKER },
-	{ "server-name", required_argument, NULL, O_SERVER_NAME },
-	{ "ca", required_argument, NULL, O_CA },
-	{ "cert", required_argument, NULL, O_CERT },
-	{ "tls-key", required_argument, NULL, O_TLS_KEY },
-	{ "timeout", required_argument, NULL, O_TIMEOUT },
-	{ "key-passphrase-file", required_argument, NULL,
-	    O_KEY_PASSPHRASE_FILE },
+	CLIENTCFG_LONG_OPTIONS("tls-key"),
 	{ "json", no_argument, NULL, O_JSON },
 	{ "since", required_argument, NULL, O_SINCE },
 	{ "until", required_argument, NULL, O_UNTIL },

@@ -58,6 +58,19 @@ enum {
 	CLIENTCFG_OPT_KEY_PASSPHRASE_FILE, CLIENTCFG_OPT_END
 };
 
+/* Their getopt_long entries. keyname is "key", or another name where a
+ * command gives --key another meaning (sekisho audit: "tls-key"). */
+#define CLIENTCFG_LONG_OPTIONS(keyname) \
+	{ "config", required_argument, NULL, CLIENTCFG_OPT_CONFIG }, \
+	{ "broker", required_argument, NULL, CLIENTCFG_OPT_BROKER }, \
+	{ "server-name", required_argument, NULL, CLIENTCFG_OPT_SERVER_NAME }, \
+	{ "ca", required_argument, NULL, CLIENTCFG_OPT_CA }, \
+	{ "cert", required_argument, NULL, CLIENTCFG_OPT_CERT }, \
+	{ keyname, required_argument, NULL, CLIENTCFG_OPT_KEY }, \
+	{ "timeout", required_argument, NULL, CLIENTCFG_OPT_TIMEOUT }, \
+	{ "key-passphrase-file", required_argument, NULL, \
+	    CLIENTCFG_OPT_KEY_PASSPHRASE_FILE }
+
 /*
  * Stores the value of connection option c (CLIENTCFG_OPT_CONFIG up to
  * CLIENTCFG_OPT_KEY_PASSPHRASE_FILE) in flags; value is borrowed, not copied. -1 with

@@ -48,15 +48,7 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "broker", required_argument, NULL, OPT_BROKER },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "key-passphrase-file", required_argument, NULL,
-	    OPT_KEY_PASSPHRASE_FILE },
+	CLIENTCFG_LONG_OPTIONS("key"),
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "to", required_argument, NULL, OPT_TO },
 	{ "class", required_argument, NULL, OPT_CLASS },
