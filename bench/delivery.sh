@@ -22,6 +22,7 @@ build=${BUILD:-build}
 	exit 1
 }
 command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
+. deploy/demo-lib.sh
 
 work=$(mktemp -d /tmp/sekisho-bench.XXXXXX)
 chmod 700 "$work"
@@ -36,14 +37,6 @@ trap cleanup EXIT
 free_port() {
 	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-wait_port() {
-	for _ in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "nothing listens on 127.0.0.1:$1" >&2
-	return 1
-}
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 rate() { awk -v s="$1" -v m="$size_mib" 'BEGIN { printf "%.0f", m / s }'; }
@@ -54,15 +47,9 @@ pki/sekisho-pki server localhost >/dev/null
 pki/sekisho-pki user bench-user --dept soumu --terminal T0001 >/dev/null
 
 dav_port=$(free_port)
-mkdir -p "$work/nginx" "$work/dav"
-sed -e "s|@PREFIX@|$work/nginx|g" -e "s|@ROOT@|$work/dav|g" \
-    -e "s|@PORT@|$dav_port|g" \
-    -e "s|@CERT@|$work/pki/servers/localhost.crt|g" \
-    -e "s|@KEY@|$work/pki/servers/localhost.key|g" \
-    deploy/nginx-webdav.conf.in >"$work/nginx/nginx.conf"
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
-wait_port "$dav_port"
+start_cloud "$work/nginx" "$dav_port" "$work/pki/servers/localhost.crt" \
+    "$work/pki/servers/localhost.key" "$work/dav"
+pids+=("$nginx_pid")
 
 port=$(free_port)
 cat >"$work/register.yaml" <<YAML
@@ -98,9 +85,8 @@ ca: $work/pki/ca.crt
 cert: $work/pki/users/bench-user@T0001.crt
 key: $work/pki/users/bench-user@T0001.key
 YAML
-"$build/broker/sekishod" -c "$work/sekishod.yaml" 2>"$work/sekishod.log" &
-pids+=($!)
-wait_port "$port"
+start_broker "$build/broker/sekishod" "$work/sekishod.yaml" "$work/sekishod.log"
+pids+=("$broker_pid")
 
 file="$work/payload.bin"
 echo "== creating a $size_mib MiB file of random bytes"

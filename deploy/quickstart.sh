@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-. deploy/broker-ready.sh
+. deploy/demo-lib.sh
 
 say "Installing Debian packages (if missing)"
 deploy/install-deps.sh
@@ -35,24 +35,13 @@ fi
 
 port=${SEKISHO_DEMO_PORT:-18443}
 dav_port=${SEKISHO_DEMO_DAV_PORT:-18444}
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 say "Starting the local specified cloud: nginx WebDAV on https://localhost:$dav_port"
-mkdir -p "$demo/dav/root"
-sed -e "s|@PREFIX@|$demo/dav|g" -e "s|@ROOT@|$demo/dav/root|g" \
-    -e "s|@PORT@|$dav_port|g" \
-    -e "s|@CERT@|$demo/pki/servers/localhost.crt|g" \
-    -e "s|@KEY@|$demo/pki/servers/localhost.key|g" \
-    deploy/nginx-webdav.conf.in >"$demo/dav/nginx.conf"
-"$nginx_bin" -p "$demo/dav" -c "$demo/dav/nginx.conf" -e "$demo/dav/error.log" &
-nginx_pid=$!
+nginx_pid=
 broker_pid=
 trap 'kill $broker_pid $nginx_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-	(exec 3<>/dev/tcp/127.0.0.1/$dav_port) 2>/dev/null && break
-	kill -0 $nginx_pid 2>/dev/null || { cat "$demo/dav/error.log"; exit 1; }
-	sleep 0.1
-done
+start_cloud "$demo/dav" "$dav_port" "$demo/pki/servers/localhost.crt" \
+    "$demo/pki/servers/localhost.key" "$demo/dav/root"
 
 cat >"$demo/register.yaml" <<YAML
 # Demo interface register: one specified cloud service (the local nginx)
@@ -144,4 +133,4 @@ build/broker/sekishod -c "$demo/sekishod.yaml" --print-audit
 say "Done"
 echo "Broker log: $demo/sekishod.log"
 echo "Start the broker again with: build/broker/sekishod -c $demo/sekishod.yaml"
-echo "and the local cloud with: $nginx_bin -p $demo/dav -c $demo/dav/nginx.conf"
+echo "and the local cloud with: $(command -v nginx || echo /usr/sbin/nginx) -p $demo/dav -c $demo/dav/nginx.conf"
