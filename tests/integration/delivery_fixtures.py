@@ -260,6 +260,16 @@ class S3rver(NodeServer):
                          "--configure-bucket", self.bucket], self.log,
                         self.dir)
 
+    def service(self, creds_dir, endpoint=None):
+        """A register service "s3" for this bucket, with the key s3rver
+        accepts written to creds_dir/s3.yaml; endpoint defaults to the
+        emulator's own (a proxy in front of it may stand there)."""
+        write_credentials(creds_dir, "s3", type="aws",
+                          access_key_id=S3_KEY, secret_access_key=S3_SECRET)
+        return service("s3", endpoint or self.endpoint, connector="s3",
+                       credentials=str(pathlib.Path(creds_dir) / "s3.yaml"),
+                       region="ap-northeast-1", bucket=self.bucket)
+
     def objects(self):
         """{key: (bytes, metadata dict)} of the bucket's objects."""
         out = {}

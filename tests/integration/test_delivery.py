@@ -2,11 +2,11 @@
 nginx (WebDAV over HTTPS) and s3rver (S3 over HTTPS). Objects that arrive
 are compared byte for byte with what was uploaded."""
 
-import os
 
 from delivery_fixtures import (  # noqa: F401  (fixtures)
-    BASIC_PASSWORD, BASIC_USER, BEARER_TOKEN, S3_KEY, S3_SECRET, davserver, delivery, fault_proxy, make_file, nginx,
-    s3rver, service, sha256, tinyproxy, write_credentials)
+    BASIC_PASSWORD, BASIC_USER, BEARER_TOKEN, davserver, delivery,
+    fault_proxy, make_file, nginx, s3rver, service, sha256, tinyproxy,
+    write_credentials)
 
 
 def webdav(n, **kw):
@@ -140,11 +140,7 @@ def test_webdav_base_folder_is_not_made(delivery, davserver, tmp_path):
 
 def test_s3_single_put_arrives_with_checksum(delivery, s3rver, tmp_path):
     s = s3rver()
-    write_credentials(tmp_path / "creds", "s3", type="aws",
-                      access_key_id=S3_KEY, secret_access_key=S3_SECRET)
-    d = delivery([service("s3", s.endpoint, connector="s3",
-                          credentials=str(tmp_path / "creds" / "s3.yaml"),
-                          region="ap-northeast-1", bucket=s.bucket)],
+    d = delivery([s.service(tmp_path / "creds")],
                  [("IF-DLV", "s3", "/{dept}/{name}")])
     f = make_file(tmp_path, "data.csv", 200_000, seed=1)
     data = f.read_bytes()
@@ -163,11 +159,7 @@ def test_s3_single_put_arrives_with_checksum(delivery, s3rver, tmp_path):
 
 def test_s3_multipart(delivery, s3rver, tmp_path):
     s = s3rver()
-    write_credentials(tmp_path / "creds", "s3", type="aws",
-                      access_key_id=S3_KEY, secret_access_key=S3_SECRET)
-    d = delivery([service("s3", s.endpoint, connector="s3",
-                          credentials=str(tmp_path / "creds" / "s3.yaml"),
-                          region="ap-northeast-1", bucket=s.bucket)],
+    d = delivery([s.service(tmp_path / "creds")],
                  [("IF-DLV", "s3", "/big/")],
                  delivery_cfg={"multipart_threshold": "6MiB",
                                "part_size": "5MiB"})

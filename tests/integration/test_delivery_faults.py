@@ -228,11 +228,8 @@ def test_s3_upload_left_open_by_a_stopped_broker_is_aborted(
     # arrives once.
     s = s3rver()
     p = fault_proxy(s.port, rate=1_500_000)
-    write_credentials(tmp_path / "creds", "s3", type="aws",
-                      access_key_id=S3_KEY, secret_access_key=S3_SECRET)
-    d = delivery([service("s3", f"https://localhost:{p.port}", connector="s3",
-                          credentials=str(tmp_path / "creds" / "s3.yaml"),
-                          region="ap-northeast-1", bucket=s.bucket)],
+    d = delivery([s.service(tmp_path / "creds",
+                            f"https://localhost:{p.port}")],
                  [("IF-DLV", "s3", "/big/")],
                  delivery_cfg={"multipart_threshold": "6MiB",
                                "part_size": "5MiB", "stall_timeout": "5s"})
