@@ -2,7 +2,6 @@
 nginx (WebDAV over HTTPS) and s3rver (S3 over HTTPS). Objects that arrive
 are compared byte for byte with what was uploaded."""
 
-
 from delivery_fixtures import (  # noqa: F401  (fixtures)
     BASIC_PASSWORD, BASIC_USER, BEARER_TOKEN, davserver, delivery,
     fault_proxy, make_file, nginx, s3rver, service, sha256, tinyproxy,
