@@ -10,7 +10,6 @@
 #include "lib/yamlnode.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,31 +76,22 @@ read_checked(const char *path, char **buf, size_t *len, char *err,
 	struct stat sb;
 	ssize_t r;
 	size_t got = 0;
-	int fd, e;
+	int fd;
 
 	*buf = NULL;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-	    O_NONBLOCK)) == -1) {
-		e = errno;
-		return util_err(err, errlen, "credentials %s: %s", path,
-		    e == ELOOP ? "is a symbolic link" : strerror(e));
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+	if ((fd = util_open_key_file("credentials", path, 1, err,
+	    errlen)) == -1)
+		return -1;
+	if (fstat(fd, &sb) == -1) {
 		close(fd);
-		return util_err(err, errlen, "credentials %s: not a regular "
-		    "file", path);
+		return util_err(err, errlen, "credentials %s: %s", path,
+		    strerror(errno));
 	}
 	if (sb.st_uid != geteuid()) {
 		close(fd);
 		return util_err(err, errlen, "credentials %s: owned by uid %lu, "
 		    "not by the broker's user", path,
 		    (unsigned long)sb.st_uid);
-	}
-	if ((sb.st_mode & 077) != 0) {
-		close(fd);
-		return util_err(err, errlen, "credentials %s: group or others "
-		    "may access it (mode %03o); chmod 600 it", path,
-		    (unsigned)(sb.st_mode & 0777));
 	}
 	if (sb.st_size > CREDENTIALS_MAX_FILE) {
 		close(fd);

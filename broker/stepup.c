@@ -20,12 +20,10 @@
 #include "broker/store.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <liboath/oath.h>
@@ -55,36 +53,15 @@ stepup_key_load(const char *path, uint8_t key[STEPUP_KEY_LEN], char *err,
     size_t errlen)
 {
 	char buf[KEY_FILE_MAX + 1];
-	struct stat sb;
 	ssize_t n;
 	size_t len = 0;
-	int fd, e, rc = -1;
+	int fd, rc = -1;
 
 	if (path == NULL || path[0] == '\0')
 		return util_err(err, errlen, "step-up key file: no path given");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
-	    O_NONBLOCK);
-	if (fd == -1) {
-		e = errno;
-		return util_err(err, errlen, "step-up key file %s: %s", path,
-		    e == ELOOP ? "is a symbolic link" : strerror(e));
-	}
-	if (fstat(fd, &sb) == -1) {
-		util_err(err, errlen, "step-up key file %s: %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		util_err(err, errlen, "step-up key file %s: not a regular file",
-		    path);
-		goto out;
-	}
-	if ((sb.st_mode & 077) != 0) {
-		util_err(err, errlen, "step-up key file %s: mode %04o lets "
-		    "group or others access it; chmod 600 it (and consider "
-		    "the key disclosed)", path, (unsigned)(sb.st_mode & 07777));
-		goto out;
-	}
+	if ((fd = util_open_key_file("step-up key file", path, 1, err,
+	    errlen)) == -1)
+		return -1;
 	while (len < sizeof(buf)) {
 		n = read(fd, buf + len, sizeof(buf) - len);
 		if (n < 0 && errno == EINTR)

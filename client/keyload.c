@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -33,25 +32,14 @@ int
 keyload_read_passphrase_file(const char *file, char *buf, size_t buflen,
     char *err, size_t errlen)
 {
-	struct stat st;
 	ssize_t n;
 	size_t len = 0;
 	int fd;
 	char *nl;
 
-	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return util_err(err, errlen, "key passphrase file %s: %s", file,
-		    strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return util_err(err, errlen, "key passphrase file %s: not a "
-		    "regular file", file);
-	}
-	if ((st.st_mode & 077) != 0) {
-		close(fd);
-		return util_err(err, errlen, "key passphrase file %s: others "
-		    "can read it; run chmod 600 %s", file, file);
-	}
+	if ((fd = util_open_key_file("key passphrase file", file, 1, err,
+	    errlen)) == -1)
+		return -1;
 	while (len + 1 < buflen &&
 	    (n = read(fd, buf + len, buflen - 1 - len)) != 0) {
 		if (n < 0) {

@@ -473,27 +473,12 @@ static int
 read_key_file(const char *path, int secret, char *buf, size_t cap,
     size_t *len, char *err, size_t errlen)
 {
-	struct stat st;
 	size_t got = 0;
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return util_err(err, errlen, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) == -1) {
-		util_err(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		util_err(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if (secret && (st.st_mode & 077) != 0) {
-		util_err(err, errlen, "%s: private key is accessible to group "
-		    "or others (mode %03o); chmod 600 it", path,
-		    (unsigned)(st.st_mode & 0777));
-		goto fail;
-	}
+	if ((fd = util_open_key_file(NULL, path, secret, err, errlen)) == -1)
+		return -1;
 	for (;;) {
 		n = read(fd, buf + got, cap - got);
 		if (n == -1 && errno == EINTR)

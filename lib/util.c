@@ -5,11 +5,14 @@
 #include "lib/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int
 util_err(char *err, size_t errlen, const char *fmt, ...)
@@ -231,4 +234,35 @@ util_parse_duration(const char *s, uint64_t *out)
 		if (strcmp(end, units[i].suffix) == 0)
 			return scale(v, units[i].mul, out);
 	return -1;
+}
+
+int
+util_open_key_file(const char *what, const char *path, int secret,
+    char *err, size_t errlen)
+{
+	const char *sep = what != NULL ? " " : "";
+	struct stat sb;
+	int fd, e;
+
+	if (what == NULL)
+		what = "";
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
+		e = errno;
+		return util_err(err, errlen, "%s%s%s: %s", what, sep, path,
+		    e == ELOOP ? "is a symbolic link" : strerror(e));
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return util_err(err, errlen, "%s%s%s: not a regular file", what,
+		    sep, path);
+	}
+	if (secret && (sb.st_mode & 077) != 0) {
+		close(fd);
+		return util_err(err, errlen, "%s%s%s: mode %04o lets group or "
+		    "others access it; chmod 600 it (and consider what it "
+		    "holds disclosed)", what, sep, path,
+		    (unsigned)(sb.st_mode & 07777));
+	}
+	return fd;
 }

@@ -57,4 +57,15 @@ int util_parse_size(const char *s, uint64_t *out);
 /* Parses a duration such as "90", "90s", "15m", "24h", "3d" into seconds. */
 int util_parse_duration(const char *s, uint64_t *out);
 
+/*
+ * Opens path for reading as a file that holds a key or another secret: a
+ * regular file, not reached through a symbolic link (nor a FIFO or device,
+ * which could block or answer differently each time), and with secret set
+ * one that neither group nor others may access. Returns the descriptor
+ * (close-on-exec), or -1 with err "WHAT PATH: reason" (just "PATH: reason"
+ * when what is NULL); for the mode, the reason names the mode and the fix.
+ */
+int util_open_key_file(const char *what, const char *path, int secret,
+    char *err, size_t errlen);
+
 #endif
