@@ -79,14 +79,9 @@ read_checked(const char *path, char **buf, size_t *len, char *err,
 	int fd;
 
 	*buf = NULL;
-	if ((fd = util_open_key_file("credentials", path, 1, err,
+	if ((fd = util_open_key_file("credentials", path, 1, &sb, err,
 	    errlen)) == -1)
 		return -1;
-	if (fstat(fd, &sb) == -1) {
-		close(fd);
-		return util_err(err, errlen, "credentials %s: %s", path,
-		    strerror(errno));
-	}
 	if (sb.st_uid != geteuid()) {
 		close(fd);
 		return util_err(err, errlen, "credentials %s: owned by uid %lu, "

@@ -59,8 +59,8 @@ stepup_key_load(const char *path, uint8_t key[STEPUP_KEY_LEN], char *err,
 
 	if (path == NULL || path[0] == '\0')
 		return util_err(err, errlen, "step-up key file: no path given");
-	if ((fd = util_open_key_file("step-up key file", path, 1, err,
-	    errlen)) == -1)
+	if ((fd = util_open_key_file("step-up key file", path, 1, NULL,
+	    err, errlen)) == -1)
 		return -1;
 	while (len < sizeof(buf)) {
 		n = read(fd, buf + len, sizeof(buf) - len);

@@ -37,8 +37,8 @@ keyload_read_passphrase_file(const char *file, char *buf, size_t buflen,
 	int fd;
 	char *nl;
 
-	if ((fd = util_open_key_file("key passphrase file", file, 1, err,
-	    errlen)) == -1)
+	if ((fd = util_open_key_file("key passphrase file", file, 1, NULL,
+	    err, errlen)) == -1)
 		return -1;
 	while (len + 1 < buflen &&
 	    (n = read(fd, buf + len, buflen - 1 - len)) != 0) {

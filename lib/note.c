@@ -477,7 +477,8 @@ read_key_file(const char *path, int secret, char *buf, size_t cap,
 	ssize_t n;
 	int fd;
 
-	if ((fd = util_open_key_file(NULL, path, secret, err, errlen)) == -1)
+	if ((fd = util_open_key_file(NULL, path, secret, NULL, err,
+	    errlen)) == -1)
 		return -1;
 	for (;;) {
 		n = read(fd, buf + got, cap - got);

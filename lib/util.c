@@ -238,7 +238,7 @@ util_parse_duration(const char *s, uint64_t *out)
 
 int
 util_open_key_file(const char *what, const char *path, int secret,
-    char *err, size_t errlen)
+    struct stat *out, char *err, size_t errlen)
 {
 	const char *sep = what != NULL ? " " : "";
 	struct stat sb;
@@ -264,5 +264,7 @@ util_open_key_file(const char *what, const char *path, int secret,
 		    "holds disclosed)", what, sep, path,
 		    (unsigned)(sb.st_mode & 07777));
 	}
+	if (out != NULL)
+		*out = sb;
 	return fd;
 }

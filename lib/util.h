@@ -62,10 +62,12 @@ int util_parse_duration(const char *s, uint64_t *out);
  * regular file, not reached through a symbolic link (nor a FIFO or device,
  * which could block or answer differently each time), and with secret set
  * one that neither group nor others may access. Returns the descriptor
- * (close-on-exec), or -1 with err "WHAT PATH: reason" (just "PATH: reason"
- * when what is NULL); for the mode, the reason names the mode and the fix.
+ * (close-on-exec) and, when sb is not NULL, its fstat there; or -1 with err
+ * "WHAT PATH: reason" (just "PATH: reason" when what is NULL); for the
+ * mode, the reason names the mode and the fix.
  */
+struct stat;
 int util_open_key_file(const char *what, const char *path, int secret,
-    char *err, size_t errlen);
+    struct stat *sb, char *err, size_t errlen);
 
 #endif
