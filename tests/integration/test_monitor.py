@@ -82,6 +82,17 @@ def test_health_and_metrics(broker, client, tmp_path):
     assert get(port, "/nope")[0] == 404
     status, _, body = get(port, "/health", "HEAD")
     assert status == 200 and body == b""
+    # Headers beyond the 8 KiB bound and a body are refused; the monitor
+    # goes on answering.
+    for extra, body, want in (({"X-Big": "a" * 9000}, None, 400),
+                              ({}, b"hello", 413)):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            c.request("GET", "/health", body=body, headers=extra)
+            assert c.getresponse().status == want
+        finally:
+            c.close()
+    assert health(port)[0] == 200
 
 
 def test_spool_below_its_floor_is_failing(broker):
