@@ -143,6 +143,7 @@ struct iface {
 	int64_t review_late;		/* first instant past next_review */
 
 	unsigned max_class;
+	unsigned default_class;		/* 0: a put must name its class */
 	uint64_t max_size;
 
 	int legacy_open;
@@ -1800,8 +1801,8 @@ load_interface(struct ld *l, const struct yamlnode *m, size_t idx,
 {
 	static const char *const keys[] = {
 		"id", "purpose", "owner", "approved_by", "approved_on",
-		"next_review", "service", "path", "max_class", "max_size",
-		"allow", "valid_from", "valid_until", "schedule", "extensions",
+		"next_review", "service", "path", "max_class", "default_class",
+		"max_size", "allow", "valid_from", "valid_until", "schedule", "extensions",
 		"daily_bytes", "daily_count", "step_up", "approval",
 		"exception_limits", NULL
 	};
@@ -1834,6 +1835,17 @@ load_interface(struct ld *l, const struct yamlnode *m, size_t idx,
 	if (r == 1)
 		return lfail(l, m->line, where, "max_class", "missing (1..3)");
 	f->max_class = (unsigned)v;
+	/* Only an explicit default: a put without a class is otherwise
+	 * refused, so nothing is ever filed under a lower class silently. */
+	if ((r = get_uint(l, m, where, "default_class", 1, 3, &v)) < 0)
+		return -1;
+	if (r == 0 && v > f->max_class)
+		return lfail(l, yamlnode_get(m, "default_class")->line, where,
+		    "default_class", "%u is above max_class %u; a default must "
+		    "be a classification the interface accepts", (unsigned)v,
+		    f->max_class);
+	if (r == 0)
+		f->default_class = (unsigned)v;
 
 	if ((r = get_id(l, m, where, "service", 0, &s, &line)) < 0)
 		return -1;
@@ -2933,6 +2945,23 @@ policy_interface_target(const struct policy *p, const char *interface,
 	if (path != NULL)
 		*path = f->path != NULL ? f->path : "";
 	return 0;
+}
+
+unsigned
+policy_interface_default_class(const struct policy *p, const char *interface)
+{
+	uint32_t i = FIND(p->ifaces, p->nifaces, interface);
+
+	return i == NONE ? 0 : p->ifaces[i].default_class;
+}
+
+const struct tzone *
+policy_interface_zone(const struct policy *p, const char *interface)
+{
+	uint32_t i = interface != NULL ? FIND(p->ifaces, p->nifaces,
+	    interface) : NONE;
+
+	return i == NONE ? p->tz : p->ifaces[i].tz;
 }
 
 int

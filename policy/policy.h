@@ -36,6 +36,7 @@ enum policy_verdict {
 #define POLICY_EXCEPTION_EXTS_MAX 256	/* policy_exception.extensions */
 
 struct policy;
+struct tzone;
 
 struct policy_principal {
 	const char *user;
@@ -196,6 +197,16 @@ const struct policy_service *policy_service_find(const struct policy *p,
  * none) of an interface. -1 when the interface is unknown. */
 int policy_interface_target(const struct policy *p, const char *interface,
     const struct policy_service **service, const char **path);
+/* The classification a put without one gets on this interface (the
+ * register's default_class, never above max_class); 0 when the register
+ * sets none or the interface is unknown: then such a put is refused. */
+unsigned policy_interface_default_class(const struct policy *p,
+    const char *interface);
+/* The time zone of an interface's dates (its schedule.timezone, else the
+ * register's timezone); the register's zone for an unknown interface.
+ * Owned by p. */
+const struct tzone *policy_interface_zone(const struct policy *p,
+    const char *interface);
 /*
  * Daily limits (daily_bytes, daily_count) count per user and interface from
  * local midnight in the interface's time zone. Returns 1 with the start of

@@ -23,6 +23,7 @@
 
 #include "lib/util.h"
 #include "policy/policy.h"
+#include "policy/tzone.h"
 
 /* ------------------------------------------------ allocation counting */
 
@@ -853,6 +854,11 @@ static const struct lcase lcases[] = {
 	  "register.yaml:3: interfaces[0].max_class: must be 1..3" },
 	{ "interfaces:\n  - id: IF-1\n",
 	  "register.yaml:2: interfaces[0].max_class: missing (1..3)" },
+	{ "interfaces:\n  - id: IF-1\n    max_class: 1\n    default_class: 2\n",
+	  "register.yaml:4: interfaces[0].default_class: 2 is above max_class "
+	  "1; a default must be a classification the interface accepts" },
+	{ "interfaces:\n  - id: IF-1\n    max_class: 2\n    default_class: 0\n",
+	  "register.yaml:4: interfaces[0].default_class: must be 1..3" },
 	{ "interfaces:\n  - max_class: 1\n",
 	  "register.yaml:2: interfaces[0].id: missing" },
 	{ "interfaces:\n  - {id: IF-1, max_class: 1}\n"
@@ -1401,6 +1407,34 @@ test_exception_extensions(void **state)
 	policy_free(p);
 }
 
+/* default_class and the zone of an interface, as the broker asks them. */
+static void
+test_interface_defaults(void **state)
+{
+	static const char reg[] =
+	    "timezone: Asia/Tokyo\n"
+	    "interfaces:\n"
+	    "  - {id: IF-D, max_class: 2, default_class: 2}\n"
+	    "  - {id: IF-N, max_class: 2}\n"
+	    "  - id: IF-Z\n"
+	    "    max_class: 1\n"
+	    "    schedule: {timezone: America/New_York, days: [mon]}\n";
+	struct policy *p = load_reg(reg);
+
+	(void)state;
+	assert_int_equal(policy_interface_default_class(p, "IF-D"), 2);
+	assert_int_equal(policy_interface_default_class(p, "IF-N"), 0);
+	assert_int_equal(policy_interface_default_class(p, "IF-X"), 0);
+	assert_string_equal(tzone_name(policy_interface_zone(p, "IF-N")),
+	    "Asia/Tokyo");
+	assert_string_equal(tzone_name(policy_interface_zone(p, "IF-Z")),
+	    "America/New_York");
+	/* An interface no longer in the register: the register's zone. */
+	assert_string_equal(tzone_name(policy_interface_zone(p, "IF-X")),
+	    "Asia/Tokyo");
+	policy_free(p);
+}
+
 static void
 test_lookups(void **state)
 {
@@ -1422,6 +1456,9 @@ test_lookups(void **state)
 	assert_null(s);
 	assert_string_equal(path, "");
 	assert_int_equal(policy_interface_target(p, "nope", &s, &path), -1);
+	/* No default classification unless the register gives one. */
+	assert_int_equal(policy_interface_default_class(p, "IF-A"), 0);
+	assert_int_equal(policy_interface_default_class(p, "nope"), 0);
 	assert_null(policy_service_find(p, "nope"));
 	assert_int_equal(policy_principal_roles(p, &bob),
 	    POLICY_ROLE_STAFF | POLICY_ROLE_OFFICER);
@@ -1454,6 +1491,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_interface_defaults),
 		cmocka_unit_test(test_decision_details),
 		cmocka_unit_test(test_review_deny),
 		cmocka_unit_test(test_unknown_users_deny),
