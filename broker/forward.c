@@ -1134,6 +1134,7 @@ attempt_prepare(struct fwd_attempt *a, const struct policy_service *s,
 	v.dept = t->dept;
 	v.name = t->name;
 	v.created = (time_t)t->created;
+	v.tz = policy_interface_zone(f->b->policy, t->interface);
 	if (pathtmpl_expand(tmpl, &v, g->path, sizeof(g->path), err,
 	    errlen) != 0)
 		return -1;

@@ -8,6 +8,7 @@
  * out of the interface's directory.
  */
 #include "broker/pathtmpl.h"
+#include "policy/tzone.h"
 #include "lib/util.h"
 
 #include <stdio.h>
@@ -152,7 +153,10 @@ expand(const char *tmpl, const struct pathtmpl_vars *v, char *out,
 	if (outlen == 0)
 		return util_err(err, errlen, "no room for the path");
 	out[0] = '\0';
-	if (localtime_r(&when, &tm) == NULL)
+	/* The interface's wall clock, not the process's TZ (see pathtmpl.h). */
+	if (v != NULL && v->tz != NULL)
+		when += tzone_offset(v->tz, (int64_t)when);
+	if (gmtime_r(&when, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
 	/* Pass 0 is the template, pass 1 the default object name appended to
 	 * a directory template. */

@@ -10,8 +10,11 @@
  *   {time}       HHMMSS                {name}      the client's file name,
  *                                                   sanitised (see below)
  *
- * Dates and times are those of the transfer's creation in the broker's
- * local time zone (TZ), so a retry never moves the object to another day.
+ * Dates and times are those of the transfer's creation on the wall clock
+ * of the interface's time zone (the register's `timezone`, or the
+ * interface's schedule.timezone), never the broker's TZ: a 01:05 upload in
+ * Tokyo is filed under that day even on a broker running in UTC. Being the
+ * creation time, a retry never moves the object to another day.
  * A template that ends in '/' (or is empty) names a directory: the default
  * object name "{transfer}-{name}" is appended, which is unique per transfer
  * and keeps the name the user recognises.
@@ -37,6 +40,8 @@
 #include <stdint.h>
 #include <time.h>
 
+struct tzone;
+
 #define PATHTMPL_MAX 1024		/* bytes of an expanded path */
 #define PATHTMPL_NAME_MAX 200		/* bytes of a sanitised file name */
 #define PATHTMPL_DEFAULT_NAME "{transfer}-{name}"
@@ -48,6 +53,7 @@ struct pathtmpl_vars {
 	const char *dept;
 	const char *name;		/* raw client file name */
 	time_t created;
+	const struct tzone *tz;		/* zone of {date}/{time}; NULL: UTC */
 };
 
 /* Checks a template: known placeholders, balanced braces, the rules of an

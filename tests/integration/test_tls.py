@@ -7,6 +7,7 @@ client, which must exit 3. After every refusal the broker must still serve a
 good client."""
 
 import socket
+import time
 import ssl
 import uuid
 
@@ -213,4 +214,58 @@ def test_broken_crl_on_reload_keeps_the_old_one(pki, broker, tmp_path):
     assert b.running()
     cert, key = pki.user_files("revoked")
     assert refused(b.port, tls_context(pki, cert, key))
+    assert_serves_good_client(pki, b)
+
+
+# --- why a handshake failed -------------------------------------------------
+
+def refusal_after(b, before_log, before_audit, timeout=10.0):
+    """The first refuse log line and refuse audit record written after the
+    counts given (both bounded in time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [ln for ln in b.log_text().splitlines()
+                 if "event=refuse " in ln][before_log:]
+        recs = [r for r in b.audit_records()
+                if r.get("type") == "refuse"][before_audit:]
+        if lines and recs:
+            return lines[0], recs[0]
+        assert time.monotonic() < deadline, \
+            f"no refusal logged and audited:\n{b.log_text()[-2000:]}"
+        time.sleep(0.05)
+
+
+def refusal_counts(b):
+    return (sum("event=refuse " in ln for ln in b.log_text().splitlines()),
+            sum(r.get("type") == "refuse" for r in b.audit_records()))
+
+
+HANDSHAKE_REASONS = {
+    # case: (how the client connects, words the reason must contain)
+    "no_certificate": (lambda pki: tls_context(pki), "no client certificate"),
+    "tls12": (lambda pki: tls_context(pki, *pki.alice(),
+                                      version=ssl.TLSVersion.TLSv1_2),
+              "TLS 1.3"),
+    "unknown_ca": (lambda pki: tls_context(
+        pki, *pki.user_files("alice@T001", ca_dir=pki.other_dir)),
+        "unknown CA"),
+    "expired": (lambda pki: tls_context(pki, *pki.user_files("expired")),
+                "expired"),
+    "revoked": (lambda pki: tls_context(pki, *pki.user_files("revoked")),
+                "revoked"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HANDSHAKE_REASONS))
+def test_handshake_refusal_names_the_reason(pki, broker, case):
+    """Each refused handshake says why, in the log and in the refuse
+    record, instead of 'connection closed during the TLS handshake'."""
+    b = broker()
+    make_ctx, words = HANDSHAKE_REASONS[case]
+    before = refusal_counts(b)
+    assert refused(b.port, make_ctx(pki))
+    line, rec = refusal_after(b, *before)
+    assert "closed during the TLS handshake" not in line, line
+    assert words in line, line
+    assert words in rec["reason"], rec
     assert_serves_good_client(pki, b)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "broker/pathtmpl.h"
+#include "policy/tzone.h"
 
 #define ID "0123456789abcdef0123456789abcdef"
 
@@ -54,6 +55,47 @@ test_placeholders(void **state)
 	expand_ok("/{date}/{year}{month}{day}-{time}-{name}", "a.pdf",
 	    "/2026-04-01/20260401-090807-a.pdf");
 	expand_ok("/fixed/name.txt", "ignored.pdf", "/fixed/name.txt");
+}
+
+/*
+ * {date} and {time} are the interface's wall clock, not the broker's TZ:
+ * 2026-04-01 16:05:00 UTC is 01:05 on 2 April in Tokyo, so an upload made
+ * at 01:05 JST is filed under 2 April. Without a zone, UTC (never the
+ * process's TZ, so the path does not depend on how the broker was started).
+ */
+static void
+test_date_in_interface_zone(void **state)
+{
+	struct pathtmpl_vars v = vars("a.pdf");
+	struct tzone *tokyo = NULL, *ny = NULL;
+	char out[PATHTMPL_MAX + 1], err[256];
+
+	(void)state;
+	assert_int_equal(tzone_load("Asia/Tokyo", &tokyo, err, sizeof(err)),
+	    0);
+	assert_int_equal(tzone_load("America/New_York", &ny, err,
+	    sizeof(err)), 0);
+	setenv("TZ", "America/Los_Angeles", 1);
+	tzset();
+	v.created = 1775059500;		/* 2026-04-01 16:05:00 UTC */
+	v.tz = tokyo;
+	assert_int_equal(pathtmpl_expand("/{date}/{year}{month}{day}-{time}",
+	    &v, out, sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, "/2026-04-02/20260402-010500");
+	/* 00:30 UTC on 2 April is still 1 April (20:30, EDT) in New York. */
+	v.created = 1775089800;
+	v.tz = ny;
+	assert_int_equal(pathtmpl_expand("/{date}-{time}", &v, out,
+	    sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, "/2026-04-01-203000");
+	v.tz = NULL;
+	assert_int_equal(pathtmpl_expand("/{date}-{time}", &v, out,
+	    sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, "/2026-04-02-003000");
+	unsetenv("TZ");
+	tzset();
+	tzone_free(tokyo);
+	tzone_free(ny);
 }
 
 static void
@@ -203,6 +245,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_placeholders),
+		cmocka_unit_test(test_date_in_interface_zone),
 		cmocka_unit_test(test_directory_template_gets_default_name),
 		cmocka_unit_test(test_sanitize_name),
 		cmocka_unit_test(test_bad_templates),
