@@ -814,15 +814,24 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	req.filename = wire_msg_text(m, "name");
 	req.purpose = wire_msg_text(m, "purpose");
 	wire_msg_uint(m, "size", &size);
-	wire_msg_uint(m, "class", &class);
 	req.size = size;
-	req.class = (unsigned)class;
 	if (!util_is_token(req.interface, 64)) {
 		send_error(s, m->id, "bad_value", "interface id must be 1-64 "
 		    "characters of A-Z a-z 0-9 . _ -", "interface", NULL, NULL,
 		    0);
 		return;
 	}
+	/* No class: the interface's explicit default, else refused; never
+	 * a silent class 1. */
+	if (wire_msg_uint(m, "class", &class) != 0 && (class =
+	    policy_interface_default_class(b->policy, req.interface)) == 0) {
+		send_error(s, m->id, "class_required", "機密性の分類が指定され"
+		    "ていません。--class 1〜3 を指定してください / the put names "
+		    "no classification and this interface has no default_class: "
+		    "give --class 1, 2 or 3", "class", NULL, NULL, 0);
+		return;
+	}
+	req.class = (unsigned)class;
 	if (req.filename == NULL || req.filename[0] == '\0') {
 		send_error(s, m->id, "bad_value", "name must not be empty: it "
 		    "is what the audit trail and the recipient see", "name",

@@ -48,6 +48,9 @@ failure_exit_for(const char *code, const char *rule)
 			return SEKISHO_EXIT_POLICY;
 	if (strcmp(code, "not_found") == 0)
 		return SEKISHO_EXIT_NOTFOUND;
+	/* The command line lacks --class for this interface. */
+	if (strcmp(code, "class_required") == 0)
+		return SEKISHO_EXIT_USAGE;
 	/* The broker accepted the TLS session but not the certificate's
 	 * identity: for the user that is the same failure as a TLS refusal. */
 	if (strcmp(code, "certificate_refused") == 0)

@@ -143,7 +143,8 @@ static const char usage_put[] =
 "and forwards it to the interface's cloud service.\n"
 "\n"
 "  --to INTERFACE   interface id to send through (required)\n"
-"  --class N        data classification (機密性) of the file (default 1)\n"
+"  --class N        data classification (機密性) of the file, 1 to 3;\n"
+"                   required unless the interface has a default_class\n"
 "  --purpose TEXT   why the file is sent, recorded in the audit trail\n"
 "                   (default empty)\n"
 "  --name NAME      file name to deliver (default: the last part of FILE)\n"
@@ -529,7 +530,9 @@ check_args(struct args *a, struct failure *f)
 		    "put takes one FILE (quote names with spaces)");
 	if (a->to == NULL)
 		return usage_fail(f, "%s", "put needs --to INTERFACE");
-	a->class = 1;
+	/* No --class: none is sent, and the broker applies the interface's
+	 * default_class or refuses; 1 is never assumed here. */
+	a->class = 0;
 	a->retries = 5;
 	if (a->class_arg != NULL) {
 		if (parse_uint(a->class_arg, 1, 3, &v) != 0)

@@ -282,7 +282,9 @@ build_put(struct upload *u, struct wire_msg *m, uint64_t id)
 		    "for the protocol");
 		goto fail;
 	}
-	if (wire_msg_set_uint(m, "class", o->class) != 0) {
+	/* 0: no --class; the broker applies the interface's default or
+	 * refuses with class_required. */
+	if (o->class != 0 && wire_msg_set_uint(m, "class", o->class) != 0) {
 		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--class: out "
 		    "of range");
 		goto fail;

@@ -77,7 +77,8 @@ static const struct wire_key put_keys[] = {
 	K_TEXT("interface", REQ, WIRE_MAX_TOKEN),
 	K_TEXT("name", REQ, WIRE_MAX_NAME),
 	K_UINT("size", REQ),
-	K_RANGE("class", REQ, CLASS_MIN, CLASS_MAX),
+	/* Absent: the interface's default_class, else class_required. */
+	K_RANGE("class", OPT, CLASS_MIN, CLASS_MAX),
 	K_TEXT("purpose", REQ, WIRE_MAX_PURPOSE),
 	K_TEXT("resume", OPT, WIRE_MAX_TOKEN),
 	K_TEXT("otp", OPT, WIRE_MAX_OTP),

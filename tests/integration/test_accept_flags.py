@@ -25,9 +25,9 @@ def test_legacy_open_and_review_overdue_are_recorded(broker, client,
     c = client(b)
     f = tmp_path / "a.txt"
     f.write_bytes(b"hello\n")
-    rc, obj, err = c.json("put", f, "--to", "IF-OPEN")
+    rc, obj, err = c.json("put", f, "--to", "IF-OPEN", "--class", "1")
     assert rc == EXIT_OK, (obj, err)
-    rc, obj, err = c.json("put", f, "--to", "IF-LATE")
+    rc, obj, err = c.json("put", f, "--to", "IF-LATE", "--class", "1")
     assert rc == EXIT_OK, (obj, err)
     recs = {r["subject"]["interface"]: r["details"] for r in accept_records(b)}
     assert recs["IF-OPEN"].get("legacy_open") is True

@@ -14,7 +14,7 @@ REGISTER = {
 
 
 def put(c, path, interface):
-    return c.json("put", path, "--to", interface, "--retries", "0")
+    return c.json("put", path, "--to", interface, "--class", "1", "--retries", "0")
 
 
 def test_daily_count_refuses_the_file_past_the_limit(broker, client,

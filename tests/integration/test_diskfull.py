@@ -79,14 +79,14 @@ def test_upload_larger_than_free_space_is_refused_up_front(small_spool,
     c = client(b)
     src = tmp_path / "big.bin"
     write_file(src, 20 * MiB)
-    rc, out, err = c.run("put", src, "--to", "IF-2026-001", "--retries", "0")
+    rc, out, err = c.run("put", src, "--to", "IF-2026-001", "--class", "1", "--retries", "0")
     assert rc != EXIT_OK
     assert "room" in err or "disk_full" in err, err
     assert list(b.spool.iterdir()) == []
     # still serving
     small = tmp_path / "small.bin"
     write_file(small, 100_000)
-    rc, obj, err = c.json("put", small, "--to", "IF-2026-001")
+    rc, obj, err = c.json("put", small, "--to", "IF-2026-001", "--class", "1")
     assert rc == EXIT_OK, err
     assert (b.spool / obj["transfer"]).stat().st_size == 100_000
 
@@ -97,7 +97,7 @@ def test_disk_filling_up_during_upload_fails_cleanly(small_spool, client,
     c = client(b)
     src = tmp_path / "big.bin"
     write_file(src, 48 * MiB)
-    proc = c.popen("put", src, "--to", "IF-2026-001", "--retries", "0",
+    proc = c.popen("put", src, "--to", "IF-2026-001", "--class", "1", "--retries", "0",
                    "--json")
     filler = None
     deadline = time.monotonic() + 60
@@ -131,5 +131,5 @@ def test_disk_filling_up_during_upload_fails_cleanly(small_spool, client,
     filler.unlink()
     small = tmp_path / "small.bin"
     write_file(small, 1000)
-    rc, obj, err = c.json("put", small, "--to", "IF-2026-001")
+    rc, obj, err = c.json("put", small, "--to", "IF-2026-001", "--class", "1")
     assert rc == EXIT_OK, err

@@ -110,7 +110,7 @@ def test_code_from_stdin(broker, client, tmp_path):
     code = totp(secret)
     codefile.write_text(code[:3] + " " + code[3:] + "\n")
     with open(codefile, "rb") as stdin:
-        rc, out, err = c.run("put", f, "--to", "IF-STEP", "--otp", "-",
+        rc, out, err = c.run("put", f, "--to", "IF-STEP", "--class", "1", "--otp", "-",
                              stdin=stdin)
     assert rc == EXIT_OK, (out, err)
 
