@@ -1933,7 +1933,9 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 			util_strlcpy(why, "peer closed during TLS handshake",
 			    sizeof(why));
 		else
-			tlsserver_failure(s->ssl, why, sizeof(why));
+			tlsserver_failure(s->ssl,
+			    bufferevent_get_openssl_error(bev), why,
+			    sizeof(why));
 		log_kv("warn", "refuse", "peer=%s reason=%s", s->peer,
 		    log_quote(why, q, sizeof(q)));
 		auditrec_init(&rec, "refuse", NULL, s->peer);

@@ -164,25 +164,109 @@ tlsserver_check(SSL *ssl, char *err, size_t errlen)
 	return 0;
 }
 
+/* A verification error as an administrator reads it; NULL: use
+ * OpenSSL's own text. */
+static const char *
+verify_phrase(long vr)
+{
+	switch (vr) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "expired";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "not yet valid";
+	case X509_V_ERR_CERT_REVOKED:
+		return "revoked";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+		return "issued by an unknown CA";
+	case X509_V_ERR_INVALID_PURPOSE:
+		return "not for client authentication (extended key "
+		    "usage)";
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+		return "the broker's CRL has expired: every client is refused "
+		    "until a fresh CRL is published and reloaded";
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+		return "the broker's CRL is not yet valid";
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+		return "no CRL of the client certificate's CA";
+	default:
+		return NULL;
+	}
+}
+
+/* An OpenSSL error of the handshake as an administrator reads it; NULL:
+ * use OpenSSL's own text. */
+static const char *
+ssl_phrase(unsigned long e)
+{
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return NULL;
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+		return "no client certificate (a certificate from the "
+		    "broker's CA is required)";
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_VERSION_TOO_LOW:
+		return "client protocol version too old (only TLS 1.3 is "
+		    "accepted)";
+	case SSL_R_NO_SHARED_CIPHER:
+		return "no cipher suite in common";
+	case SSL_R_NO_APPLICATION_PROTOCOL:
+		return "client did not offer ALPN \"" WIRE_ALPN "\"";
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+		return "the client refused the broker's certificate";
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_HTTPS_PROXY_REQUEST:
+		return "not TLS (an HTTP request)";
+	default:
+		return NULL;
+	}
+}
+
 void
-tlsserver_failure(SSL *ssl, char *out, size_t outlen)
+tlsserver_failure(SSL *ssl, unsigned long e, char *out, size_t outlen)
 {
 	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	const char *phrase;
 	char buf[256];
 
+	if (e == 0)
+		e = ERR_peek_error();
 	if (vr != X509_V_OK) {
-		snprintf(out, outlen, "client certificate refused: %s",
-		    X509_verify_cert_error_string(vr));
+		phrase = verify_phrase(vr);
+		snprintf(out, outlen, "client certificate refused: %s%s%s%s",
+		    phrase != NULL ? phrase : "",
+		    phrase != NULL ? " (" : "", X509_verify_cert_error_string(vr),
+		    phrase != NULL ? ")" : "");
 		ERR_clear_error();
 		return;
 	}
-	if (ERR_peek_error() == 0) {
+	if (e == 0) {
 		/* No TLS error at all: the peer went away (port probes, a
 		 * client killed during the handshake). */
 		snprintf(out, outlen, "connection closed during the TLS "
 		    "handshake");
 		return;
 	}
-	ssl_errors(buf, sizeof(buf));
-	snprintf(out, outlen, "TLS handshake failed: %s", buf);
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		/* Port probes, a client killed during the handshake. */
+		snprintf(out, outlen, "connection closed during the TLS "
+		    "handshake");
+		return;
+	}
+	if ((phrase = ssl_phrase(e)) != NULL)
+		snprintf(out, outlen, "TLS handshake refused: %s (%s)", phrase,
+		    buf);
+	else
+		snprintf(out, outlen, "TLS handshake failed: %s", buf);
 }

@@ -29,9 +29,15 @@ SSL_CTX *tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
  * version is TLS 1.3 and the chain verified. -1 with the reason. */
 int tlsserver_check(SSL *ssl, char *err, size_t errlen);
 
-/* Why a handshake failed, for logs and the audit trail: the certificate
- * verification error if there was one, else OpenSSL's error queue (which it
- * clears). */
-void tlsserver_failure(SSL *ssl, char *out, size_t outlen);
+/*
+ * Why a handshake failed, for logs and the audit trail, in words an
+ * administrator acts on (no client certificate, protocol version, unknown
+ * CA, expired, revoked, ...) followed by OpenSSL's own text: the
+ * certificate verification result if there was one, else the OpenSSL
+ * error e. libevent moves the handshake's errors off the thread's queue
+ * (bufferevent_get_openssl_error), so the caller passes the first; with e 0
+ * the queue is looked at. Clears the queue.
+ */
+void tlsserver_failure(SSL *ssl, unsigned long e, char *out, size_t outlen);
 
 #endif
