@@ -84,11 +84,34 @@ child_serve_one(int fd, EVP_PKEY_CTX *ctx)
 	    TLSKEY_MAX_ANSWER);
 }
 
+EVP_PKEY *
+tlskey_read_file(const char *path, char *err, size_t errlen)
+{
+	EVP_PKEY *key;
+	FILE *f;
+	int fd;
+
+	if ((fd = util_open_key_file("tls.key", path, 1, NULL, err,
+	    errlen)) == -1)
+		return NULL;
+	if ((f = fdopen(fd, "r")) == NULL) {
+		util_err(err, errlen, "tls.key %s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+	fclose(f);
+	ERR_clear_error();
+	if (key == NULL)
+		util_err(err, errlen, "tls.key %s: not a PEM private key (an "
+		    "encrypted key cannot be used by a daemon)", path);
+	return key;
+}
+
 static void
 child_main(int fd, const void *arg)
 {
 	const char *path = arg;
-	FILE *f;
 	EVP_PKEY *key;
 	EVP_PKEY_CTX *ctx;
 	unsigned char *der = NULL;
@@ -101,15 +124,9 @@ child_main(int fd, const void *arg)
 		_exit(1);
 	/* What ps and /proc/PID/comm show, for operators and tests. */
 	(void)prctl(PR_SET_NAME, "sekishod-tlskey", 0, 0, 0);
-	if ((f = fopen(path, "re")) == NULL) {
-		child_refuse(fd, path, strerror(errno));
-		_exit(1);
-	}
-	key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
-	fclose(f);
-	if (key == NULL) {
-		child_refuse(fd, path, "not a PEM private key (an encrypted "
-		    "key cannot be used by a daemon)");
+	if ((key = tlskey_read_file(path, err, sizeof(err))) == NULL) {
+		childproc_send_answer(fd, CHILDPROC_REFUSED, err, strlen(err),
+		    TLSKEY_MAX_ANSWER);
 		_exit(1);
 	}
 	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) {

@@ -49,6 +49,16 @@ struct tlskey;
 int tlskey_start(const char *path, struct tlskey **out, char *err,
     size_t errlen);
 
+/*
+ * Reads the unencrypted PEM private key at path, held to the rule of every
+ * private key of the broker (util_open_key_file): a regular file, not a
+ * symbolic link, that neither group nor others may access. The key
+ * process uses it, and so does tlsserver_new when the key stays in the
+ * broker (--check-config, non-EC keys), so both refuse the same files.
+ * NULL with "tls.key PATH: reason" in err. The caller frees the key.
+ */
+EVP_PKEY *tlskey_read_file(const char *path, char *err, size_t errlen);
+
 /* The key for SSL_CTX_use_PrivateKey: public half here, signatures by the
  * key process. Owned by k (SSL_CTX takes its own reference). */
 EVP_PKEY *tlskey_pkey(struct tlskey *k);

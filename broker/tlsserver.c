@@ -8,6 +8,7 @@
  */
 #include "broker/tlsserver.h"
 #include "broker/config.h"
+#include "broker/tlskey.h"
 #include "lib/util.h"
 #include "lib/wire.h"
 
@@ -80,6 +81,7 @@ tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
 	SSL_CTX *ctx;
 	STACK_OF(X509_NAME) *cas;
 	X509_STORE *store;
+	EVP_PKEY *own = NULL;
 	char buf[256];
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
@@ -101,9 +103,13 @@ tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
 		util_err(err, errlen, "tls.cert %s: %s", cfg->tls_cert, buf);
 		goto fail;
 	}
-	if ((key != NULL ? SSL_CTX_use_PrivateKey(ctx, key) :
-	    SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
-	    SSL_FILETYPE_PEM)) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+	/* Read as every private key is (tlskey_read_file): a key group or
+	 * others can read is refused here too. */
+	if (key == NULL && (own = tlskey_read_file(cfg->tls_key, err,
+	    errlen)) == NULL)
+		goto fail;
+	if (SSL_CTX_use_PrivateKey(ctx, key != NULL ? key : own) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
 		ssl_errors(buf, sizeof(buf));
 		util_err(err, errlen, "tls.key %s: %s (does it match "
 		    "tls.cert?%s)", cfg->tls_key, buf, key != NULL ? " the key "
@@ -111,6 +117,8 @@ tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
 		    "restart" : "");
 		goto fail;
 	}
+	EVP_PKEY_free(own);	/* the context holds its own reference */
+	own = NULL;
 	if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
 		ssl_errors(buf, sizeof(buf));
 		util_err(err, errlen, "tls.ca %s: %s", cfg->tls_ca, buf);
@@ -138,6 +146,7 @@ ssl_fail:
 	ssl_errors(buf, sizeof(buf));
 	util_err(err, errlen, "TLS setup failed: %s", buf);
 fail:
+	EVP_PKEY_free(own);
 	SSL_CTX_free(ctx);
 	return NULL;
 }

@@ -148,3 +148,24 @@ def test_a_non_ec_key_stays_in_the_broker(broker, client, pki, tmp_path):
                      r"not an EC key", b.log_text()), b.log_text()
     assert "sekishod-tlskey" not in children(b.proc.pid)
     assert put(client(b), tmp_path)[0] == EXIT_OK
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640])
+def test_a_tls_key_others_can_read_is_refused(broker, mode):
+    """tls.key is held to the rule of every other private key (TOTP key,
+    audit signing key, credentials): a key group or others can read is
+    refused, by --check-config and by the start alike, with the fix."""
+    b = broker(start=False)
+    os.chmod(b.dir / "server.key", mode)
+    chk = b.check_config()
+    assert chk.returncode == 1, chk
+    assert "tls.key" in chk.stderr and f"{mode:04o}" in chk.stderr, \
+        chk.stderr
+    assert "chmod 600" in chk.stderr, chk.stderr
+    with pytest.raises(RuntimeError) as e:
+        b.start()
+    assert f"{mode:04o}" in str(e.value) and "chmod 600" in str(e.value), \
+        str(e.value)
+    os.chmod(b.dir / "server.key", 0o600)
+    assert b.check_config().returncode == 0
+    b.start()
