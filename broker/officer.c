@@ -388,12 +388,16 @@ send_exception(struct session *s, uint64_t id, const struct store_exception *e,
 		wire_msg_set_text(&r, "granted_by", e->granted_by);
 		wire_msg_set_text(&r, "granted", now_text((time_t)e->granted,
 		    t));
+		if (e->comment[0] != '\0')
+			wire_msg_set_text(&r, "grant_comment", e->comment);
 	}
 	if (e->emergency && e->confirm_by > 0)
 		wire_msg_set_text(&r, "confirm_by",
 		    now_text((time_t)e->confirm_by, t));
 	if (e->confirmed_by[0] != '\0')
 		wire_msg_set_text(&r, "confirmed_by", e->confirmed_by);
+	if (e->confirm_comment[0] != '\0')
+		wire_msg_set_text(&r, "confirm_comment", e->confirm_comment);
 	if (e->ended > 0) {
 		wire_msg_set_text(&r, "ended", now_text((time_t)e->ended, t));
 		wire_msg_set_text(&r, "ended_by", e->ended_by[0] != '\0' ?
@@ -1045,6 +1049,9 @@ ex_write(struct session *s, const struct wire_msg *m,
 		auditrec_text(&j->rec, "end_reason", e->end_reason);
 	else if (e->comment[0] != '\0')
 		auditrec_text(&j->rec, "comment", e->comment);
+	if (strcmp(event, "exception_confirmed") == 0 &&
+	    e->confirm_comment[0] != '\0')
+		auditrec_text(&j->rec, "confirm_comment", e->confirm_comment);
 	auditrec_text(&j->rec, "register", policy_hash(b->policy));
 	j->has_rec = 1;
 	ojob_submit(j, work_ex_write, done_ex_write);
@@ -1328,6 +1335,8 @@ handle_ex_change(struct session *s, const struct wire_msg *m)
 	}
 	if (m->op == WIRE_OP_EXCEPTION_CONFIRM) {
 		util_strlcpy(e.confirmed_by, who->user, sizeof(e.confirmed_by));
+		util_strlcpy(e.confirm_comment, comment != NULL ? comment : "",
+		    sizeof(e.confirm_comment));
 		e.confirmed = now;
 		ex_write(s, m, &e, STORE_EX_ACTIVE, event);
 		return;

@@ -331,6 +331,9 @@ static const char *const store_migrations[] = {
 	"  CHECK (length(CAST(upload_id AS BLOB)) BETWEEN 1 AND 1024),"
 	" created INTEGER NOT NULL"
 	") STRICT;",
+	/* 7: the comment of the officer who confirmed an emergency grant. */
+	"ALTER TABLE exceptions ADD COLUMN confirm_comment TEXT NOT NULL "
+	"DEFAULT '' CHECK (length(CAST(confirm_comment AS BLOB)) <= 512);",
 };
 #define STORE_NMIGRATIONS \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -354,7 +357,8 @@ _Static_assert(STORE_NMIGRATIONS == STORE_SCHEMA_VERSION,
 	"id, state, emergency, interface, users, groups, max_class, max_size, " \
 	"hours_from, hours_to, max_count, not_before, not_after, reason, " \
 	"requester, requested, granted_by, granted, comment, confirm_by, " \
-	"confirmed_by, confirmed, ended_by, ended, end_reason, extensions"
+	"confirmed_by, confirmed, ended_by, ended, end_reason, extensions, " \
+	"confirm_comment"
 #define EX_COUNT \
 	"(SELECT count(*) FROM exception_uses u WHERE u.exception = e.id)"
 
@@ -482,7 +486,7 @@ static const char *const store_sql[S_COUNT] = {
 	    "LIMIT ?2",
 	[S_EX_INSERT] = "INSERT INTO exceptions (" EX_COLUMNS ") VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
 	[S_EX_GET] = "SELECT " EX_COLUMNS ", " EX_COUNT " FROM exceptions e "
 	    "WHERE id = ?1",
 	[S_EX_UPDATE] = "UPDATE exceptions SET state = ?2, emergency = ?3, "
@@ -491,8 +495,8 @@ static const char *const store_sql[S_COUNT] = {
 	    "not_before = ?12, not_after = ?13, reason = ?14, "
 	    "granted_by = ?17, granted = ?18, comment = ?19, "
 	    "confirm_by = ?20, confirmed_by = ?21, confirmed = ?22, "
-	    "ended_by = ?23, ended = ?24, end_reason = ?25, extensions = ?26 "
-	    "WHERE id = ?1 AND state = ?27",
+	    "ended_by = ?23, ended = ?24, end_reason = ?25, extensions = ?26, "
+	    "confirm_comment = ?27 WHERE id = ?1 AND state = ?28",
 	[S_EX_EACH] = "SELECT " EX_COLUMNS ", " EX_COUNT " FROM exceptions e "
 	    "WHERE (?1 IS NULL OR state = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
 	[S_EX_USE] = "INSERT INTO exception_uses (exception, transfer, user, "
@@ -1832,6 +1836,7 @@ ex_bind(sqlite3_stmt *s, const struct store_exception *e)
 	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 24, e->ended);
 	if (rc == SQLITE_OK) rc = bind_text(s, 25, e->end_reason);
 	if (rc == SQLITE_OK) rc = bind_text(s, 26, e->extensions);
+	if (rc == SQLITE_OK) rc = bind_text(s, 27, e->confirm_comment);
 	return rc;
 }
 
@@ -1853,14 +1858,16 @@ ex_row(sqlite3_stmt *s, struct store_exception *e)
 	    col_text(s, 20, e->confirmed_by, sizeof(e->confirmed_by)) == -1 ||
 	    col_text(s, 22, e->ended_by, sizeof(e->ended_by)) == -1 ||
 	    col_text(s, 24, e->end_reason, sizeof(e->end_reason)) == -1 ||
-	    col_text(s, 25, e->extensions, sizeof(e->extensions)) == -1)
+	    col_text(s, 25, e->extensions, sizeof(e->extensions)) == -1 ||
+	    col_text(s, 26, e->confirm_comment,
+	    sizeof(e->confirm_comment)) == -1)
 		return -1;
 	cls = sqlite3_column_int64(s, 6);
 	size = sqlite3_column_int64(s, 7);
 	hf = sqlite3_column_int64(s, 8);
 	ht = sqlite3_column_int64(s, 9);
 	count = sqlite3_column_int64(s, 10);
-	uses = sqlite3_column_int64(s, 26);
+	uses = sqlite3_column_int64(s, 27);
 	if (cls < 0 || cls > 2 || size < 0 || hf < -1 || hf > 1439 ||
 	    ht < -1 || ht > 1440 || count < 0 || uses < 0)
 		return -1;
@@ -1925,7 +1932,7 @@ store_exception_update(struct store *st, const struct store_exception *e,
 
 	rc = ex_bind(s, e);
 	if (rc == SQLITE_OK)
-		rc = bind_text(s, 27, expect);
+		rc = bind_text(s, 28, expect);
 	if (rc == SQLITE_RANGE) {
 		store_done(s);
 		return util_err(err, errlen, "store: exception %s: value out "

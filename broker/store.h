@@ -24,7 +24,7 @@
 
 /* Number of the newest migration this code applies (store_schema_version of
  * an up-to-date database). Bumped with every new migration. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /* Transfer states. "receiving": bytes may still arrive (also after a broken
  * connection, until partial_ttl); "stored": complete, verified, durable;
@@ -322,6 +322,7 @@ struct store_exception {
 	int64_t ended;
 	char end_reason[STORE_TEXT_MAX + 1];
 	char extensions[STORE_EX_EXTS_MAX + 1];	/* "pdf,xlsx" it adds; "" */
+	char confirm_comment[STORE_TEXT_MAX + 1];	/* of the confirmation */
 };
 
 /* Inserts a pending request for an existing transfer. */

@@ -181,8 +181,9 @@ scope(struct ocli *o, const struct exargs *x, struct wire_msg *m)
 static const char *const csv_columns[] = { "exception", "status",
     "emergency", "interface", "users", "groups", "class", "max_size",
     "max_count", "uses", "hours", "valid_from", "valid_until", "reason",
-    "requester", "granted_by", "granted", "confirm_by", "confirmed_by",
-    "ended", "ended_by", "end_reason", "extensions", NULL };
+    "requester", "granted_by", "granted", "grant_comment", "confirm_by",
+    "confirmed_by", "confirm_comment", "ended", "ended_by", "end_reason",
+    "extensions", NULL };
 
 /* One CSV cell (RFC 4180), with text a spreadsheet would take for a
  * formula turned into plain text. */
@@ -290,6 +291,9 @@ list(struct ocli *o, const struct exargs *x)
 	if (x->csv) {
 		size_t i;
 
+		/* As the audit CSV (auditshow.c): a BOM so that Excel reads
+		 * UTF-8 (Japanese names and comments), CRLF line ends. */
+		fputs("\xef\xbb\xbf", stdout);
 		for (i = 0; csv_columns[i] != NULL; i++)
 			printf("%s%s", i ? "," : "", csv_columns[i]);
 		fputs("\r\n", stdout);

@@ -290,6 +290,39 @@ def test_inventory_export_as_csv(officers):
     assert rows[0]["valid_until"].endswith("Z")
 
 
+def test_inventory_csv_opens_in_excel_with_the_comments(officers):
+    """The inventory CSV is written as the audit CSV is (UTF-8 with a BOM,
+    CRLF line ends), so Japanese reads right in Excel, and it carries the
+    officers' grant and confirmation comments."""
+    o = officers()
+    eid = request(o)["exception"]
+    rc, g, err = o.json("u-off1", "exception", "grant", eid, "--comment",
+                        "年度末のため承認", otp=True)
+    assert rc == EXIT_OK, (g, err)
+    rc, e, err = o.json("u-off3", "exception", "grant", "--to", "IF-EX",
+                        "--users", "u-staff2", "--class", "2", "--until",
+                        "+2h", "--reason", "災害対応", "--emergency",
+                        "--comment", "緊急", otp=True)
+    assert rc == EXIT_OK, (e, err)
+    rc, c, err = o.json("u-off1", "exception", "confirm", e["exception"],
+                        "--comment", "確認しました")
+    assert rc == EXIT_OK, (c, err)
+    rc, out, err = o.run("u-off1", "exception", "ls", "--all", "--csv")
+    assert rc == EXIT_OK, err
+    assert out.startswith("\ufeff"), out[:20]
+    assert out.endswith("\r\n") and "\n" not in out.replace("\r\n", ""), \
+        repr(out)
+    rows = {r["exception"]: r for r in
+            csv.DictReader(io.StringIO(out[1:], newline=""))}
+    assert rows[eid]["grant_comment"] == "年度末のため承認"
+    assert rows[eid]["confirm_comment"] == ""
+    assert rows[e["exception"]]["grant_comment"] == "緊急"
+    assert rows[e["exception"]]["confirm_comment"] == "確認しました"
+    assert rows[e["exception"]]["reason"] == "災害対応"
+    confirmed = o.wait_records("exception_confirmed")
+    assert confirmed[0]["details"]["confirm_comment"] == "確認しました"
+
+
 BASE_REGISTER = approvals_fixtures.register
 
 
