@@ -287,7 +287,12 @@ conn_fail(int rc, const char *err, struct failure *f)
 
 /* ---- pull --------------------------------------------------------------- */
 
-/* Writes a whole buffer to a new file in dir (0644, fsynced). */
+/* The bundle holds the whole trail (names, users, purposes): its
+ * directory and files are for their owner only, whatever the umask. */
+#define BUNDLE_DIR_MODE 0700
+#define BUNDLE_FILE_MODE 0600
+
+/* Writes a whole buffer to a new file in dir (0600, fsynced). */
 static int
 write_new(const char *dir, const char *name, const void *buf, size_t len,
     char *err, size_t errlen)
@@ -297,7 +302,8 @@ write_new(const char *dir, const char *name, const void *buf, size_t len,
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    BUNDLE_FILE_MODE);
 	if (fd == -1)
 		return util_err(err, errlen, "%s: %s", path, strerror(errno));
 	while (done < len) {
@@ -481,7 +487,7 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	}
 	proof->has_previous = wire_msg_uint(&m, "previous_size",
 	    &proof->previous_size) == 0;
-	if (mkdir(a->out, 0755) != 0) {
+	if (mkdir(a->out, BUNDLE_DIR_MODE) != 0) {
 		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "mkdir %s: %s",
 		    output_sanitize(a->out, ab, sizeof(ab)), strerror(errno));
 		goto out;
@@ -517,8 +523,10 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 
 		snprintf(rp, sizeof(rp), "%s/records.audit", a->out);
 		snprintf(lp, sizeof(lp), "%s/leaves.bin", a->out);
-		rfd = open(rp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		lfd = open(lp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		rfd = open(rp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    BUNDLE_FILE_MODE);
+		lfd = open(lp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    BUNDLE_FILE_MODE);
 		if (rfd == -1 || lfd == -1) {
 			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "%s: %s",
 			    rfd == -1 ? rp : lp, strerror(errno));
@@ -737,7 +745,7 @@ cmd_export(const struct audit_args *a, struct failure *f)
 		    output_sanitize(a->format, ab, sizeof(ab)));
 	if (a->output != NULL) {
 		int fd = open(a->output, O_WRONLY | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0644);
+		    O_CLOEXEC, BUNDLE_FILE_MODE);
 
 		if (fd == -1 || (out = fdopen(fd, "w")) == NULL) {
 			if (fd != -1)

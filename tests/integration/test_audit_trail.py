@@ -282,6 +282,30 @@ def test_show_and_export(trail, tmp_path):
     assert objs[3]["seq"] == 3 and len(objs[3]["prev"]) == 64
 
 
+def test_pulled_bundle_and_export_are_private(trail, tmp_path):
+    """A pulled bundle holds every record of the trail (names, users,
+    purposes): it is written for its owner only, 0700/0600, even with the
+    usual umask 022; so is an export file."""
+    b, staff, auditor, ids = trail
+    old = os.umask(0o022)
+    try:
+        d = tmp_path / "pull"
+        pull(auditor, d, "--from-seq", "0")
+        csv_path = tmp_path / "trail.csv"
+        rc, out, err = audit(auditor, "export", d, "--format", "csv",
+                             "--output", csv_path)
+        assert rc == EXIT_OK, err
+    finally:
+        os.umask(old)
+    assert d.stat().st_mode & 0o777 == 0o700, oct(d.stat().st_mode)
+    files = sorted(d.iterdir())
+    assert {f.name for f in files} >= {"checkpoint.note", "proof.txt",
+                                       "records.audit", "leaves.bin"}
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o600, (f, oct(f.stat().st_mode))
+    assert csv_path.stat().st_mode & 0o777 == 0o600
+
+
 def test_retention_prunes_through_a_signed_record(broker, client, pki,
                                                   tmp_path):
     archive = tmp_path / "archive"
