@@ -50,6 +50,8 @@ struct broker {
 	struct stepup_grants *grants;	/* step-ups by certificate (loop) */
 	time_t clock_offset;		/* seconds added to the clock; only
 					   builds with test hooks set it */
+	time_t crl_next_update;		/* of the CRL in force; 0: none
+					   (crlwatch.h) */
 };
 
 /* The broker's clock for decisions and step-up (time(2), plus the offset

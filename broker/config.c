@@ -8,6 +8,7 @@
 #include "lib/yamlnode.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@
 #define DEFAULT_NOTIFY_RETRIES 3
 #define DEFAULT_NOTIFY_RETRY_DELAY 5
 #define DEFAULT_NOTIFY_TIMEOUT 10
+#define DEFAULT_CRL_MARGIN (7 * 86400)
+#define MAX_CRL_MARGIN (365 * 86400ull)
 /* delivery */
 #define DEFAULT_CONCURRENCY 4
 #define DEFAULT_CONNECT_TIMEOUT 15
@@ -651,11 +654,11 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    "limits", "stepup", "delivery", "approvals", "notify", "monitor",
 	    NULL };
 	static const char *const tls_keys[] = { "cert", "key", "ca", "crl",
-	    NULL };
+	    "crl_margin", NULL };
 	struct yamlnode_doc *doc = NULL;
 	const struct yamlnode *root, *tls;
 	struct config *cfg;
-	char *copy = NULL, *basedir;
+	char *copy = NULL, *basedir = NULL;
 	int rc = -1;
 
 	*out = NULL;
@@ -692,12 +695,21 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	cfg->notify_retry_delay = DEFAULT_NOTIFY_RETRY_DELAY;
 	cfg->notify_timeout = DEFAULT_NOTIFY_TIMEOUT;
 	cfg->notify_command_timeout = DEFAULT_NOTIFY_TIMEOUT;
+	cfg->tls_crl_margin = DEFAULT_CRL_MARGIN;
 
 	if ((cfg->path = strdup(path)) == NULL || (copy = strdup(path)) == NULL) {
 		util_err(err, errlen, "out of memory");
 		goto out;
 	}
-	basedir = dirname(copy);
+	/* Absolute, so a path resolved against it does not depend on the
+	 * working directory or on how the file was named ("-c x.yaml" gives
+	 * "."), and the checks that want absolute paths (notify.command) see
+	 * the same path at --check-config and at start. */
+	if ((basedir = realpath(dirname(copy), NULL)) == NULL) {
+		util_err(err, errlen, "%s: cannot resolve its directory: %s",
+		    path, strerror(errno));
+		goto out;
+	}
 	if (yamlnode_load_file(path, &doc, err, errlen) != 0)
 		goto out;
 	root = doc->root;
@@ -724,6 +736,8 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    errlen) != 0 ||
 	    get_path(doc, tls, "crl", "tls", basedir, &cfg->tls_crl, err,
 	    errlen) != 0 ||
+	    yamlnode_get_duration(doc, tls, "crl_margin", &cfg->tls_crl_margin,
+	    err, errlen) < 0 ||
 	    get_path(doc, root, "spool_dir", "top level", basedir,
 	    &cfg->spool_dir, err, errlen) != 0 ||
 	    get_path(doc, root, "state_db", "top level", basedir,
@@ -746,10 +760,17 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    parse_delivery(doc, yamlnode_get(root, "delivery"), basedir, cfg,
 	    err, errlen) != 0)
 		goto out;
+	if (cfg->tls_crl_margin > MAX_CRL_MARGIN) {
+		util_err(err, errlen, "%s:%u: tls.crl_margin must be at most "
+		    "365d (it says how long before the CRL expires /health "
+		    "turns degraded)", path, tls->line);
+		goto out;
+	}
 	*out = cfg;
 	cfg = NULL;
 	rc = 0;
 out:
+	free(basedir);
 	free(copy);
 	yamlnode_free(doc);
 	config_free(cfg);

@@ -4,7 +4,8 @@
  * Every key is checked: unknown keys, wrong types and out-of-range values are
  * errors naming file, line and field, so a typo in a security setting can
  * never be silently ignored. Relative paths are resolved against the
- * directory of the configuration file. Limits not given take the embedded
+ * directory of the configuration file, made absolute (so every path in
+ * struct config is absolute). Limits not given take the embedded
  * defaults listed in docs/operations.md.
  *
  * Ownership: config_load returns a struct the caller frees with config_free.
@@ -50,6 +51,8 @@ struct config {
 	char *tls_key;
 	char *tls_ca;
 	char *tls_crl;
+	uint64_t tls_crl_margin;	/* seconds before the CRL's nextUpdate
+					   at which /health turns degraded */
 	char *spool_dir;
 	char *state_db;
 	char *audit_log;		/* the audit trail directory (key

@@ -22,6 +22,7 @@
 #include "broker/broker.h"
 #include "broker/committer.h"
 #include "broker/config.h"
+#include "broker/crlwatch.h"
 #include "broker/forward.h"
 #include "broker/housekeeping.h"
 #include "broker/officer.h"
@@ -30,6 +31,7 @@
 #include "broker/session.h"
 #include "broker/regdiff.h"
 #include "broker/spool.h"
+#include "broker/startcheck.h"
 #include "broker/stepup.h"
 #include "broker/store.h"
 #include "broker/tlsserver.h"
@@ -75,6 +77,7 @@ struct daemon {
 	struct event *totp_ev;		/* queued TOTP audit events timer */
 	int totp_busy;			/* a queue job is in flight */
 	struct monitor *monitor;	/* health and metrics; NULL: off */
+	struct crlwatch *crlwatch;	/* the CRL's deadline in the log */
 };
 
 static void
@@ -133,36 +136,6 @@ start_tlskey(struct broker *b, char *err, size_t errlen)
 	}
 	if (rc == 0)
 		log_kv("info", "tls_key", "separated=1");
-	return rc;
-}
-
-/*
- * Reads the register once and gives the policy and the change digests the
- * same bytes, so the hash recorded and the changes reported describe one
- * file even if it is replaced while being loaded.
- */
-static int
-load_register(const char *path, struct policy **p, struct regdiff **rd,
-    char *err, size_t errlen)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int rc = -1;
-
-	*p = NULL;
-	*rd = NULL;
-	if (regdiff_read_file(path, &buf, &len, err, errlen) != 0)
-		return -1;
-	if (policy_load_buffer(path, buf, len, p, err, errlen) != 0)
-		goto out;
-	if (regdiff_new(path, buf, len, rd, err, errlen) != 0) {
-		policy_free(*p);
-		*p = NULL;
-		goto out;
-	}
-	rc = 0;
-out:
-	free(buf);
 	return rc;
 }
 
@@ -270,24 +243,29 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	struct regdiff_changes ch;
 	struct reload_job *j;
 	SSL_CTX *ctx;
+	time_t next_update;
 	char err[512], q[600], old_hash[UTIL_SHA256_HEX + 1];
 	int tls_ok = 0, policy_ok = 0, have_changes = 0;
 
 	(void)sig;
 	(void)what;
-	if ((ctx = tlsserver_new(d->b.cfg, d->b.tlskey != NULL ?
-	    tlskey_pkey(d->b.tlskey) : NULL, err, sizeof(err))) == NULL)
+	/* The start's TLS checks: an expired CRL is refused here too. */
+	if ((ctx = startcheck_tls(d->b.cfg, d->b.tlskey != NULL ?
+	    tlskey_pkey(d->b.tlskey) : NULL, time(NULL), &next_update, err,
+	    sizeof(err))) == NULL)
 		log_kv("error", "reload", "part=tls reason=%s "
 		    "result=\"old TLS context and CRL stay in force\"",
 		    log_quote(err, q, sizeof(q)));
 	else {
 		SSL_CTX_free(d->b.ssl_ctx);
 		d->b.ssl_ctx = ctx;
+		d->b.crl_next_update = next_update;
+		crlwatch_reloaded(d->crlwatch);
 		tls_ok = 1;
 	}
 	util_strlcpy(old_hash, policy_hash(d->b.policy), sizeof(old_hash));
 	memset(&ch, 0, sizeof(ch));
-	if (load_register(d->b.cfg->register_path, &p, &rd, err,
+	if (startcheck_register(d->b.cfg->register_path, &p, &rd, err,
 	    sizeof(err)) != 0 ||
 	    reload_delivery_check(d, &p, &rd, err, sizeof(err)) != 0)
 		log_kv("error", "reload", "part=register reason=%s "
@@ -524,59 +502,55 @@ count_step_up(const char *path)
 }
 
 /*
- * Errors make the configuration invalid (exit 1). Lint findings of the
- * register are warnings: printed as "file:line: code: message" on stderr,
- * and the exit status stays 0.
+ * Errors make the configuration invalid (exit 1): exactly those that stop
+ * the start, because both run startcheck_run. Lint findings of the
+ * register and a CRL close to its nextUpdate are warnings: printed as
+ * "file:line: code: message" on stderr, and the exit status stays 0.
  */
 static int
 check_config(const char *path)
 {
 	struct config *cfg = NULL;
-	struct policy *p = NULL;
-	struct stepup *su = NULL;
-	struct stepup_limits lim;
+	struct startcheck sc;
 	struct lint_out lo;
-	SSL_CTX *ctx = NULL;
-	char err[1024];
+	char err[1024], why[400];
+	time_t now = time(NULL);
 	size_t nstep = 0;
 	int ok = 0;
 
-	if (config_load(path, &cfg, err, sizeof(err)) != 0)
+	memset(&sc, 0, sizeof(sc));
+	if (config_load(path, &cfg, err, sizeof(err)) != 0 ||
+	    startcheck_run(cfg, NULL, now, stderr, &sc, err,
+	    sizeof(err)) != 0)
 		fprintf(stderr, "sekishod: %s\n", err);
-	else if (policy_load(cfg->register_path, &p, err, sizeof(err)) != 0)
-		fprintf(stderr, "sekishod: register: %s\n", err);
-	else if ((ctx = tlsserver_new(cfg, NULL, err, sizeof(err))) == NULL)
-		fprintf(stderr, "sekishod: %s\n", err);
-	else if (auditsvc_check(cfg, err, sizeof(err)) != 0)
-		fprintf(stderr, "sekishod: audit: %s\n", err);
-	else if (cfg->stepup_key_file != NULL &&
-	    (limits_of(cfg, &lim), stepup_new(cfg->stepup_key_file, &lim, &su,
-	    err, sizeof(err))) != 0)
-		fprintf(stderr, "sekishod: stepup: %s\n", err);
 	else
 		ok = 1;
-	/* Delivery: services, credentials, path templates, overrides. */
-	if (ok && forward_check(cfg, p, stderr) > 0)
-		ok = 0;
 	if (ok) {
 		lo.path = cfg->register_path;
 		lo.n = 0;
-		policy_lint(p, time(NULL), print_lint, &lo);
+		policy_lint(sc.policy, now, print_lint, &lo);
 		nstep = count_step_up(cfg->register_path);
-		if (nstep > 0 && su == NULL) {
+		if (nstep > 0 && sc.stepup == NULL) {
 			fprintf(stderr, "%s:0: stepup_unconfigured: %zu "
 			    "interface(s) require TOTP step-up but the "
 			    "configuration has no stepup section, so every such "
 			    "transfer is refused\n", cfg->register_path, nstep);
 			lo.n++;
 		}
+		if (crlwatch_state(sc.crl_next_update, now,
+		    cfg->tls_crl_margin) == CRLWATCH_EXPIRING) {
+			crlwatch_describe(sc.crl_next_update, now, why,
+			    sizeof(why));
+			fprintf(stderr, "%s:0: crl_expiring: %s (tls.crl_margin "
+			    "%llus)\n", cfg->tls_crl, why,
+			    (unsigned long long)cfg->tls_crl_margin);
+			lo.n++;
+		}
 		printf("sekishod: configuration %s is valid (register %s, "
 		    "sha256 %s, %zu warning%s)\n", path, cfg->register_path,
-		    policy_hash(p), lo.n, lo.n == 1 ? "" : "s");
+		    policy_hash(sc.policy), lo.n, lo.n == 1 ? "" : "s");
 	}
-	stepup_free(su);
-	SSL_CTX_free(ctx);
-	policy_free(p);
+	startcheck_release(&sc);
 	config_free(cfg);
 	return ok ? 0 : 1;
 }
@@ -751,12 +725,14 @@ static int
 run(const char *path)
 {
 	struct daemon d;
+	struct startcheck sc;
 	struct auditrec rec;
 	char err[1024], q[1100];
 	size_t torn = 0;
 	int recovered, rc = 1;
 
 	memset(&d, 0, sizeof(d));
+	memset(&sc, 0, sizeof(sc));
 	TAILQ_INIT(&d.b.sessions);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread exists. */
@@ -770,11 +746,18 @@ run(const char *path)
 	if (config_load(path, &d.b.cfg, err, sizeof(err)) != 0 ||
 	    auditsvc_start(d.b.cfg, &d.asvc, err, sizeof(err)) != 0 ||
 	    start_tlskey(&d.b, err, sizeof(err)) != 0 ||
-	    load_register(d.b.cfg->register_path, &d.b.policy, &d.regdiff, err,
-	    sizeof(err)) != 0 ||
-	    (d.b.ssl_ctx = tlsserver_new(d.b.cfg, d.b.tlskey != NULL ?
-	    tlskey_pkey(d.b.tlskey) : NULL, err, sizeof(err))) == NULL ||
-	    spool_open(d.b.cfg->spool_dir, &d.b.spool, err, sizeof(err)) != 0 ||
+	    startcheck_run(d.b.cfg, d.b.tlskey != NULL ?
+	    tlskey_pkey(d.b.tlskey) : NULL, time(NULL), stderr, &sc, err,
+	    sizeof(err)) != 0)
+		goto fail;
+	/* What was checked is what runs (startcheck.h). */
+	d.b.policy = sc.policy;
+	d.regdiff = sc.regdiff;
+	d.b.ssl_ctx = sc.ssl_ctx;
+	d.b.stepup = sc.stepup;
+	d.b.crl_next_update = sc.crl_next_update;
+	memset(&sc, 0, sizeof(sc));
+	if (spool_open(d.b.cfg->spool_dir, &d.b.spool, err, sizeof(err)) != 0 ||
 	    store_open(d.b.cfg->state_db, &d.store, err, sizeof(err)) != 0 ||
 	    auditsvc_open(d.asvc, d.b.cfg, &d.audit, &torn, err,
 	    sizeof(err)) != 0)
@@ -787,24 +770,10 @@ run(const char *path)
 	 * this thread's). */
 	if (officer_new(d.store, &d.b.officer, err, sizeof(err)) != 0)
 		goto fail;
-	if (forward_check(d.b.cfg, d.b.policy, stderr) > 0) {
-		util_err(err, sizeof(err), "the delivery configuration has "
-		    "problems (listed above; sekishod --check-config shows "
-		    "them too)");
-		goto fail;
-	}
 	d.b.clock_offset = test_clock_offset();
 	if (d.b.clock_offset != 0)
 		log_kv("warn", "test_hook", "clock_offset=%lld",
 		    (long long)d.b.clock_offset);
-	if (d.b.cfg->stepup_key_file != NULL) {
-		struct stepup_limits lim;
-
-		limits_of(d.b.cfg, &lim);
-		if (stepup_new(d.b.cfg->stepup_key_file, &lim, &d.b.stepup, err,
-		    sizeof(err)) != 0)
-			goto fail;
-	}
 	if ((d.b.grants = calloc(1, sizeof(*d.b.grants))) == NULL) {
 		util_err(err, sizeof(err), "out of memory");
 		goto fail;
@@ -839,7 +808,8 @@ run(const char *path)
 	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
 	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0 ||
 	    officer_start(d.b.officer, &d.b, err, sizeof(err)) != 0 ||
-	    monitor_start(&d.b, &d.monitor, err, sizeof(err)) != 0)
+	    monitor_start(&d.b, &d.monitor, err, sizeof(err)) != 0 ||
+	    crlwatch_start(&d.b, &d.crlwatch, err, sizeof(err)) != 0)
 		goto fail;
 	d.sig_term = evsignal_new(d.b.base, SIGTERM, on_term, &d);
 	d.sig_int = evsignal_new(d.b.base, SIGINT, on_term, &d);
@@ -895,6 +865,8 @@ out:
 	if (d.totp_ev != NULL)
 		event_free(d.totp_ev);
 	housekeeping_stop(&d.b);
+	crlwatch_free(d.crlwatch);
+	d.crlwatch = NULL;
 	/* The committer is stopped: no count job is pending now. */
 	monitor_free(d.monitor);
 	d.monitor = NULL;

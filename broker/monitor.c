@@ -10,6 +10,7 @@
  * by lib/cborjson, the same escaping the audit exports use.
  */
 #include "broker/monitor.h"
+#include "broker/crlwatch.h"
 #include "broker/broker.h"
 #include "broker/committer.h"
 #include "broker/config.h"
@@ -75,6 +76,7 @@ struct health {
 	char svc_id[MAX_SERVICES][POLICY_ID_MAX + 1];
 	size_t nsvc, more_svc;
 	unsigned open_circuits;
+	enum crlwatch_state crl;
 };
 
 static void
@@ -114,6 +116,7 @@ static void
 health_read(struct monitor *m, struct health *h)
 {
 	struct broker *b = m->b;
+	char msg[400];
 
 	memset(h, 0, sizeof(*h));
 	h->audit_ok = committer_audit_healthy(b->committer);
@@ -123,6 +126,9 @@ health_read(struct monitor *m, struct health *h)
 	h->free_known = spool_free_bytes(b->spool, &h->free_bytes) == 0;
 	if (b->forwarder != NULL)
 		h->held = forward_stats(b->forwarder, collect_service, h);
+
+	h->crl = crlwatch_state(b->crl_next_update, time(NULL),
+	    b->cfg->tls_crl_margin);
 
 	h->status = "ok";
 	h->http = HTTP_OK;
@@ -139,13 +145,26 @@ health_read(struct monitor *m, struct health *h)
 		reason(h, "%s: no terminal can connect", tlskey_failure(b->tlskey));
 	if (b->shutting_down)
 		reason(h, "the broker is shutting down");
+	if (h->crl == CRLWATCH_EXPIRED) {
+		crlwatch_describe(b->crl_next_update, time(NULL), msg,
+		    sizeof(msg));
+		reason(h, "%s", msg);
+	}
 	if (h->nreasons > 0) {
 		h->status = "failing";
 		h->http = 503;
-	} else if (h->open_circuits > 0) {
+		return;
+	}
+	if (h->open_circuits > 0) {
 		h->status = "degraded";
 		reason(h, "%u service(s) failing: their transfers wait "
 		    "(circuit open)", h->open_circuits);
+	}
+	if (h->crl == CRLWATCH_EXPIRING) {
+		h->status = "degraded";
+		crlwatch_describe(b->crl_next_update, time(NULL), msg,
+		    sizeof(msg));
+		reason(h, "%s", msg);
 	}
 }
 
@@ -164,18 +183,20 @@ put(cbor_item_t *map, const char *key, cbor_item_t *value)
 static cbor_item_t *
 health_item(struct monitor *m, const struct health *h)
 {
-	cbor_item_t *root, *reasons, *audit, *spool, *fwd, *svcs, *s;
+	cbor_item_t *root, *reasons, *audit, *spool, *fwd, *svcs, *s, *tls;
+	char when[21];
 	size_t i;
 	int bad = 0;
 
-	root = cbor_new_definite_map(9);
+	root = cbor_new_definite_map(10);
+	tls = cbor_new_definite_map(m->b->crl_next_update != 0 ? 2 : 1);
 	reasons = cbor_new_definite_array(h->nreasons);
 	audit = cbor_new_definite_map(h->audit_ok ? 1 : 2);
 	spool = cbor_new_definite_map(h->free_known ? 2 : 1);
 	fwd = cbor_new_definite_map(3);
 	svcs = cbor_new_definite_array(h->nsvc);
 	if (root == NULL || reasons == NULL || audit == NULL || spool == NULL ||
-	    fwd == NULL || svcs == NULL) {
+	    fwd == NULL || svcs == NULL || tls == NULL) {
 		bad = 1;
 		goto out;
 	}
@@ -214,7 +235,16 @@ health_item(struct monitor *m, const struct health *h)
 	bad |= put(root, "audit", cbor_incref(audit));
 	bad |= put(root, "spool", cbor_incref(spool));
 	bad |= put(root, "forward", cbor_incref(fwd));
+	bad |= put(tls, "crl", cbor_build_string(h->crl == CRLWATCH_EXPIRED ?
+	    "expired" : h->crl == CRLWATCH_EXPIRING ? "expiring" : "ok"));
+	if (m->b->crl_next_update != 0) {
+		util_time_rfc3339(m->b->crl_next_update, when);
+		bad |= put(tls, "crl_next_update", cbor_build_string(when));
+	}
+	bad |= put(root, "tls", cbor_incref(tls));
 out:
+	if (tls != NULL)
+		cbor_decref(&tls);
 	if (reasons != NULL)
 		cbor_decref(&reasons);
 	if (audit != NULL)

@@ -5,10 +5,12 @@
  *
  *   GET /health    one JSON object; HTTP 200 while the broker can take and
  *                  deliver transfers ("ok", or "degraded" while a service's
- *                  circuit is open), 503 when it cannot ("failing": the
+ *                  circuit is open or the CRL expires within
+ *                  tls.crl_margin), 503 when it cannot ("failing": the
  *                  audit trail is unhealthy, the spool is below its free
- *                  space floor, the TLS key process is gone, or the broker
- *                  is shutting down), with the reasons.
+ *                  space floor, the TLS key process is gone, the CRL has
+ *                  expired, or the broker is shutting down), with the
+ *                  reasons.
  *   GET /metrics   the same facts and the transfers per state, in the
  *                  Prometheus text format (version 0.0.4).
  *

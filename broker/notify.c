@@ -152,14 +152,8 @@ notify_free(struct notify *n)
 static void *worker(void *arg);
 
 int
-notify_start(const struct notify_config *cfg, notify_log_fn *log,
-    void *logarg, struct notify **out, char *err, size_t errlen)
+notify_check(const struct notify_config *cfg, char *err, size_t errlen)
 {
-	struct notify *n;
-	pthread_condattr_t ca;
-	int rc;
-
-	*out = NULL;
 	if (cfg->retries > NOTIFY_MAX_RETRIES ||
 	    cfg->retry_delay > MAX_RETRY_DELAY ||
 	    cfg->timeout > MAX_TIMEOUT || cfg->command_timeout > MAX_TIMEOUT)
@@ -171,6 +165,20 @@ notify_start(const struct notify_config *cfg, notify_log_fn *log,
 		return -1;
 	if (cfg->command != NULL && check_command(cfg->command, err,
 	    errlen) != 0)
+		return -1;
+	return 0;
+}
+
+int
+notify_start(const struct notify_config *cfg, notify_log_fn *log,
+    void *logarg, struct notify **out, char *err, size_t errlen)
+{
+	struct notify *n;
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (notify_check(cfg, err, errlen) != 0)
 		return -1;
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return util_err(err, errlen, "notify: out of memory");

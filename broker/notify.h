@@ -56,8 +56,14 @@ typedef void notify_log_fn(void *arg, const char *level, const char *msg);
 struct notify;
 
 /*
- * Checks cfg (URL scheme and host, command path absolute and executable,
- * bounds), copies it and starts the worker. With neither sink configured
+ * The checks of notify_start alone (URL scheme and host, command path
+ * absolute and an executable file, bounds), for the start-up checks that
+ * --check-config shares (startcheck.h). -1 with err.
+ */
+int notify_check(const struct notify_config *cfg, char *err, size_t errlen);
+
+/*
+ * Checks cfg (notify_check), copies it and starts the worker. With neither sink configured
  * it succeeds and every notify_send is a no-op. -1 with err otherwise.
  */
 int notify_start(const struct notify_config *cfg, notify_log_fn *log,

@@ -153,22 +153,27 @@ officer_new(struct store *st, struct officer **out, char *err,
 
 static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 
+void
+officer_notify_config(const struct config *cfg, struct notify_config *nc)
+{
+	memset(nc, 0, sizeof(*nc));
+	nc->webhook_url = cfg->notify_webhook;
+	nc->webhook_ca = cfg->notify_webhook_ca;
+	nc->retries = cfg->notify_retries;
+	nc->retry_delay = cfg->notify_retry_delay;
+	nc->timeout = cfg->notify_timeout;
+	nc->command = cfg->notify_command;
+	nc->command_timeout = cfg->notify_command_timeout;
+}
+
 int
 officer_start(struct officer *o, struct broker *b, char *err, size_t errlen)
 {
-	const struct config *cfg = b->cfg;
 	struct notify_config nc;
 	struct timeval now = { 0, 0 };
 
 	o->b = b;
-	memset(&nc, 0, sizeof(nc));
-	nc.webhook_url = cfg->notify_webhook;
-	nc.webhook_ca = cfg->notify_webhook_ca;
-	nc.retries = cfg->notify_retries;
-	nc.retry_delay = cfg->notify_retry_delay;
-	nc.timeout = cfg->notify_timeout;
-	nc.command = cfg->notify_command;
-	nc.command_timeout = cfg->notify_command_timeout;
+	officer_notify_config(b->cfg, &nc);
 	if (notify_start(&nc, notify_log, NULL, &o->notify, err, errlen) != 0)
 		return -1;
 	if ((o->sweep_ev = event_new(b->base, -1, 0, sweep_cb, o)) == NULL ||

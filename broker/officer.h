@@ -26,6 +26,8 @@
 #include "policy/policy.h"
 
 struct broker;
+struct config;
+struct notify_config;
 struct session;
 struct store;
 struct transfer;
@@ -42,6 +44,10 @@ struct officer;
  */
 int officer_new(struct store *st, struct officer **out, char *err,
     size_t errlen);
+
+/* The notification settings of cfg (pointers into cfg), as officer_start
+ * hands them to notify_start and the start-up checks to notify_check. */
+void officer_notify_config(const struct config *cfg, struct notify_config *nc);
 
 /* Loop thread, after the committer started: the notification worker and
  * the sweep timer (which runs once at once, then every minute). */

@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -149,6 +150,33 @@ fail:
 	EVP_PKEY_free(own);
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+int
+tlsserver_crl_next_update(SSL_CTX *ctx, time_t *out)
+{
+	STACK_OF(X509_OBJECT) *objs;
+	int i, found = 0;
+
+	*out = 0;
+	objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	for (i = 0; objs != NULL && i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		const ASN1_TIME *next;
+		struct tm tm;
+		time_t t;
+
+		if (X509_OBJECT_get_type(o) != X509_LU_CRL ||
+		    (next = X509_CRL_get0_nextUpdate(
+		    X509_OBJECT_get0_X509_CRL(o))) == NULL ||
+		    ASN1_TIME_to_tm(next, &tm) != 1)
+			continue;
+		t = timegm(&tm);
+		if (!found || t < *out)
+			*out = t;
+		found = 1;
+	}
+	return found ? 0 : 1;
 }
 
 int

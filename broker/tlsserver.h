@@ -15,6 +15,7 @@
 #define SEKISHO_TLSSERVER_H
 
 #include <stddef.h>
+#include <time.h>
 #include <openssl/ssl.h>
 
 struct config;
@@ -24,6 +25,14 @@ struct config;
  * tlskey.h) and must match tls.cert. -1/NULL with the reason. */
 SSL_CTX *tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
     size_t errlen);
+
+/*
+ * The earliest nextUpdate of the CRLs in ctx (seconds since the epoch):
+ * after it OpenSSL refuses every client certificate (fail closed), so the
+ * start-up checks and the monitor watch it. 1 with *out 0 when no CRL has
+ * a nextUpdate.
+ */
+int tlsserver_crl_next_update(SSL_CTX *ctx, time_t *out);
 
 /* After a handshake: checks that ALPN "sekisho/1" was negotiated, the
  * version is TLS 1.3 and the chain verified. -1 with the reason. */

@@ -185,6 +185,61 @@ test_full_config(void **state)
 	config_free(NULL);
 }
 
+/*
+ * "-c sekishod.yaml" from the file's directory: every path still comes out
+ * absolute, so a check that wants one (notify.command) sees the same path
+ * at --check-config and at start, and a chdir later cannot move a file.
+ */
+static void
+test_relative_config_path(void **state)
+{
+	static const char text[] =
+	    "listen: \"127.0.0.1:8443\"\n"
+	    "tls: {cert: c.pem, key: k.pem, ca: ca.pem, crl: crl.pem}\n"
+	    "spool_dir: spool\n"
+	    "state_db: db\n"
+	    "audit_log: audit\n"
+	    "register: reg.yaml\n"
+	    "notify: {command: ./notify-cmd.sh}\n";
+	struct config *cfg = NULL;
+	char want[256], cwd[4096];
+
+	(void)state;
+	write_config(text);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	errbuf[0] = '\0';
+	if (config_load("sekishod.yaml", &cfg, errbuf, sizeof(errbuf)) != 0)
+		fail_msg("refused: %s", errbuf);
+	assert_int_equal(chdir(cwd), 0);
+	snprintf(want, sizeof(want), "%s/./notify-cmd.sh", dir);
+	assert_string_equal(cfg->notify_command, want);
+	snprintf(want, sizeof(want), "%s/spool", dir);
+	assert_string_equal(cfg->spool_dir, want);
+	snprintf(want, sizeof(want), "%s/crl.pem", dir);
+	assert_string_equal(cfg->tls_crl, want);
+	/* The CRL margin: 7 days unless given. */
+	assert_int_equal(cfg->tls_crl_margin, 7 * 86400);
+	config_free(cfg);
+}
+
+static void
+test_crl_margin(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("listen: \"127.0.0.1:8443\"\n"
+	    "tls: {cert: c, key: k, ca: a, crl: r, crl_margin: 36h}\n"
+	    "spool_dir: s\nstate_db: d\naudit_log: a\nregister: r\n");
+	assert_int_equal(cfg->tls_crl_margin, 36 * 3600);
+	config_free(cfg);
+	load_bad("listen: \"127.0.0.1:8443\"\n"
+	    "tls: {cert: c, key: k, ca: a, crl: r, crl_margin: 400d}\n"
+	    "spool_dir: s\nstate_db: d\naudit_log: a\nregister: r\n", 2,
+	    "tls.crl_margin must be at most 365d");
+}
+
 static void
 test_defaults_and_ipv6(void **state)
 {
@@ -438,6 +493,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_config),
+		cmocka_unit_test(test_relative_config_path),
+		cmocka_unit_test(test_crl_margin),
 		cmocka_unit_test(test_defaults_and_ipv6),
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_wrong_shapes),
