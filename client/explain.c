@@ -36,7 +36,8 @@ static const char usage_text[] =
 "  --dept D          department from the certificate (default: none)\n"
 "  --terminal T      terminal id (default: none)\n"
 "  --to INTERFACE    interface id (required)\n"
-"  --class N         data classification 1-3 (default 1)\n"
+"  --class N         data classification 1-3 (default: the interface's\n"
+"                    default_class; without one a put is refused)\n"
 "  --size SIZE       file size, e.g. 150MiB (default 0)\n"
 "  --name FILE       file name, for extension rules (default report.pdf)\n"
 "  --at TIME         decide at this time: RFC 3339 (2026-11-24T10:30:00+09:00)\n"
@@ -206,7 +207,7 @@ explain_main(int argc, char **argv)
 	memset(&who, 0, sizeof(who));
 	memset(&req, 0, sizeof(req));
 	memset(&ctx, 0, sizeof(ctx));
-	req.class = 1;
+	req.class = 0;	/* none given: as the broker, see below */
 	req.filename = "report.pdf";
 	req.purpose = "";
 	ctx.now = time(NULL);
@@ -292,6 +293,16 @@ explain_main(int argc, char **argv)
 		fprintf(stderr, "sekisho: %s\n", output_sanitize(err, line,
 		    sizeof(line)));
 		return SEKISHO_EXIT_LOCAL;
+	}
+	/* What the broker does with a put that names no class. */
+	if (req.class == 0 && (req.class = policy_interface_default_class(p,
+	    req.interface)) == 0) {
+		fprintf(stderr, "sekisho: class_required: %s has no "
+		    "default_class, so the broker refuses a put without a class; "
+		    "give --class 1, 2 or 3\n", output_sanitize(req.interface,
+		    line, sizeof(line)));
+		policy_free(p);
+		return SEKISHO_EXIT_USAGE;
 	}
 	if ((chain = malloc(chainlen)) == NULL) {
 		policy_free(p);

@@ -76,3 +76,24 @@ def test_client_sends_no_class_when_none_given(pki, broker, client,
     rc, st, err = c.json("status", obj["transfer"])
     assert rc == EXIT_OK, (st, err)
     assert st["class"] == 2, st
+
+
+def test_policy_explain_does_as_the_broker(broker, tmp_path):
+    """policy explain without --class decides as the broker would: with
+    the interface's default_class, or says the put would be refused."""
+    import subprocess
+    from conftest import SEKISHO, need_binary
+    need_binary(SEKISHO, "sekisho client")
+    b = broker(register=REGISTER, start=False)
+
+    def explain(to):
+        p = subprocess.run([str(SEKISHO), "policy", "explain", "--register",
+                            str(b.register), "--user", "alice", "--to", to],
+                           capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout, p.stderr
+
+    rc, out, err = explain("IF-DEF2")
+    assert rc == EXIT_OK and " class=2 " in out, (out, err)
+    rc, out, err = explain("IF-NODEF")
+    assert rc == EXIT_USAGE, (rc, out, err)
+    assert "class_required" in err and "--class" in err, err

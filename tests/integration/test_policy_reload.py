@@ -184,7 +184,7 @@ def test_policy_explain(broker):
 
     # Saturday: outside the schedule.
     rc, out, err = explain(b.register, "--user", "alice", "--to", "IF-A",
-                           "--at", "2026-11-28T10:00:00+09:00")
+                           "--class", "1", "--at", "2026-11-28T10:00:00+09:00")
     assert rc == EXIT_POLICY
     assert "outside_hours" in out
 
@@ -194,7 +194,7 @@ def test_policy_explain(broker):
     assert "builtin:class3" in out
 
     rc, out, err = explain(b.register, "--user", "mallory", "--to", "IF-A",
-                           "--at", "@1795000000")
+                           "--class", "1", "--at", "@1795000000")
     assert rc == EXIT_POLICY and "not_permitted" in out
 
     # Usage errors, and a register that does not load.
