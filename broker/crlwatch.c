@@ -39,6 +39,17 @@ crlwatch_state(time_t next, time_t now, uint64_t margin)
 	return CRLWATCH_OK;
 }
 
+int
+crlwatch_due(enum crlwatch_state last_state, time_t last_next,
+    time_t last_at, enum crlwatch_state st, time_t next, time_t now)
+{
+	if (last_at == 0)
+		return st != CRLWATCH_OK;
+	if (st != last_state || next != last_next)
+		return 1;
+	return st != CRLWATCH_OK && now - last_at >= CRLWATCH_REPEAT;
+}
+
 void
 crlwatch_describe(time_t next, time_t now, char *out, size_t outlen)
 {
@@ -70,15 +81,14 @@ check(struct crlwatch *w, int force)
 	    b->cfg->tls_crl_margin);
 	char msg[400], q[450], when[21];
 
-	if (!force && st == w->logged && next == w->logged_next &&
-	    (st == CRLWATCH_OK || now - w->logged_at < CRLWATCH_REPEAT))
+	if (!crlwatch_due(w->logged, w->logged_next, w->logged_at, st, next,
+	    now) && !(force && st != CRLWATCH_OK))
 		return;
 	w->logged = st;
 	w->logged_next = next;
 	w->logged_at = now;
 	if (st == CRLWATCH_OK) {
-		if (!force)
-			log_kv("info", "crl", "state=ok");
+		log_kv("info", "crl", "state=ok");
 		return;
 	}
 	crlwatch_describe(next, now, msg, sizeof(msg));

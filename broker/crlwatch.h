@@ -41,6 +41,15 @@ enum crlwatch_state {
 enum crlwatch_state crlwatch_state(time_t next, time_t now,
     uint64_t margin);
 
+/*
+ * Whether a line is due: the state or the CRL changed since the last line
+ * (last_state at last_at about last_next; last_at 0: never), or a state
+ * other than OK has lasted CRLWATCH_REPEAT since. A return to OK is due
+ * once (it says the warning is over).
+ */
+int crlwatch_due(enum crlwatch_state last_state, time_t last_next,
+    time_t last_at, enum crlwatch_state st, time_t next, time_t now);
+
 /* One sentence for the log, /health and --check-config: when the CRL
  * expires or expired, and what to do. */
 void crlwatch_describe(time_t next, time_t now, char *out, size_t outlen);
