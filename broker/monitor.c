@@ -347,6 +347,13 @@ metrics_send(struct monitor *m, struct evhttp_request *req)
 	metric(b, "sekisho_audit_healthy", "1 while the audit trail can be "
 	    "written and signed.", "gauge");
 	evbuffer_add_printf(b, "sekisho_audit_healthy %d\n", h->audit_ok);
+	if (m->b->crl_next_update != 0) {
+		metric(b, "sekisho_crl_next_update_seconds", "When the CRL in "
+		    "force expires (Unix time); after it every client is "
+		    "refused.", "gauge");
+		evbuffer_add_printf(b, "sekisho_crl_next_update_seconds "
+		    "%lld\n", (long long)m->b->crl_next_update);
+	}
 	metric(b, "sekisho_uptime_seconds", "Seconds since the broker "
 	    "started.", "gauge");
 	evbuffer_add_printf(b, "sekisho_uptime_seconds %lld\n",

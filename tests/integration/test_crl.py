@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from conftest import free_port
-from test_monitor import health
+from test_monitor import health, metrics
 from test_tls import refused, tls_context
 
 
@@ -67,6 +67,8 @@ def test_crl_within_the_margin_is_a_warning(pki, broker, tmp_path):
     assert any("CRL" in r for r in h["reasons"]), h
     assert h["tls"]["crl_next_update"].endswith("Z"), h
     assert "level=warn event=crl " in b.log_text(), b.log_text()[-2000:]
+    left = metrics(port)["sekisho_crl_next_update_seconds"] - time.time()
+    assert 1.9 * 86400 < left <= 2 * 86400, left
 
 
 def test_crl_margin_is_configurable(pki, broker, tmp_path):
