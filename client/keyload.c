@@ -186,14 +186,21 @@ keyload_private_key(const char *path, const char *passphrase_file,
 	struct pass p;
 	FILE *f;
 	EVP_PKEY *k;
+	int fd;
 
 	*out = NULL;
 	memset(&p, 0, sizeof(p));
 	p.key = path;
 	p.file = passphrase_file;
-	if ((f = fopen(path, "re")) == NULL)
+	/* The same rule as every private key of the project, encrypted or
+	 * not: a key others can read is a key others may already have. */
+	if ((fd = util_open_key_file("key", path, 1, NULL, err, errlen)) == -1)
+		return -1;
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
 		return util_err(err, errlen, "key %s: %s", path,
 		    strerror(errno));
+	}
 	k = PEM_read_PrivateKey(f, NULL, pass_cb, &p);
 	fclose(f);
 	if (k == NULL) {

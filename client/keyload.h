@@ -18,12 +18,14 @@
 
 /*
  * Reads the PEM private key at path (PKCS#8, encrypted or not, or a
- * traditional EC/RSA key). For an encrypted key the passphrase is the first
+ * traditional EC/RSA key), which must be a regular file, not a symbolic
+ * link, that neither group nor others can access (util_open_key_file). For an encrypted key the passphrase is the first
  * line of passphrase_file when it is not NULL — the file must be a regular
  * file that neither group nor others can read — else it is asked for on
  * /dev/tty. On success *out is a key the caller frees with EVP_PKEY_free.
  * -1 with err filled (naming the file and what to do) on any failure: no
- * such file, not a key, a wrong passphrase, no terminal to ask on.
+ * such file, a mode others can read, not a key, a wrong passphrase, no
+ * terminal to ask on.
  */
 int keyload_private_key(const char *path, const char *passphrase_file,
     EVP_PKEY **out, char *err, size_t errlen);

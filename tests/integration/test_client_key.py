@@ -183,3 +183,26 @@ def test_passphrase_asked_on_the_terminal(broker, client, pki, tmp_path):
     # client stops as interrupted, and the terminal echoes again.
     rc, seen, echo = at_the_prompt(c, f, b"half\x03")
     assert rc == -signal.SIGINT and echo
+
+
+def test_a_key_others_can_read_is_refused(broker, client, pki, tmp_path):
+    """The terminal's private key is held to the same rule as every other
+    key of the project: a key that group or others can read is refused with
+    the mode and the fix, before any connection is made."""
+    b = broker()
+    c = client(b)
+    _, key = pki.alice()
+    for mode in (0o644, 0o640):
+        loose = tmp_path / f"alice-{mode:o}.key"
+        loose.write_bytes(key.read_bytes())
+        os.chmod(loose, mode)
+        c.write_config(key=str(loose))
+        rc, out, err = c.run("whoami")
+        assert rc == EXIT_LOCAL, (mode, rc, out, err)
+        assert str(loose) in err and "chmod 600" in err, err
+    ok = tmp_path / "alice-600.key"
+    ok.write_bytes(key.read_bytes())
+    os.chmod(ok, 0o600)
+    c.write_config(key=str(ok))
+    rc, out, err = c.run("whoami")
+    assert rc == EXIT_OK, err
