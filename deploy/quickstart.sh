@@ -16,8 +16,7 @@ say "Installing Debian packages (if missing)"
 deploy/install-deps.sh
 
 say "Building"
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+deploy/build.sh build
 
 demo="$top/demo"
 pki="$top/pki/sekisho-pki"
