@@ -35,8 +35,8 @@
 
 static const char usage_text[] =
 "usage: sekisho approvals ls [--json]\n"
-"       sekisho approvals approve TRANSFER [--comment TEXT]\n"
-"       sekisho approvals reject TRANSFER --comment TEXT\n"
+"       sekisho approvals approve TRANSFER [--comment TEXT] [--otp CODE]\n"
+"       sekisho approvals reject TRANSFER --comment TEXT [--otp CODE]\n"
 "       (also: sekisho approve ..., sekisho reject ...)\n"
 "\n"
 "For approval officers (承認者): transfers the interface register holds\n"
