@@ -1124,6 +1124,34 @@ test_explain(void **state)
 	req.filename = "a\n\x1b[31m.pdf";
 	policy_explain(p, &who, &req, &ctx, &d, buf, sizeof(buf));
 	assert_null(strchr(buf, '\x1b'));
+	/* A Japanese file name is traced as it is, as the header of
+	 * `sekisho policy explain` prints it, not as "???...". */
+	req.filename = "\xe5\xa0\xb1\xe5\x91\x8a\xe6\x9b\xb8.pdf";	/* 報告書 */
+	policy_explain(p, &who, &req, &ctx, &d, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "name=\xe5\xa0\xb1\xe5\x91\x8a"
+	    "\xe6\x9b\xb8.pdf\n"));
+	/* Bytes that are not UTF-8, C1 controls and bidirectional overrides
+	 * still become '?'. */
+	req.filename = "a\xff\xc3" "x\xc2\x85\xe2\x80\xae" "b.pdf";
+	policy_explain(p, &who, &req, &ctx, &d, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "name=a?" "?x?" "?b.pdf\n"));
+	/* A long name is cut on a character boundary. */
+	{
+		char longname[400];
+		const char *n;
+		size_t i;
+
+		for (i = 0; i + 3 < sizeof(longname); i += 3)
+			memcpy(longname + i, "\xe5\xa0\xb1", 3);
+		longname[i] = '\0';
+		req.filename = longname;
+		policy_explain(p, &who, &req, &ctx, &d, buf, sizeof(buf));
+		assert_non_null(n = strstr(buf, "name="));
+		n += 5;
+		for (i = 0; n[i] != '.' && n[i] != '\n'; i += 3)
+			assert_memory_equal(n + i, "\xe5\xa0\xb1", 3);
+		assert_memory_equal(n + i, "...\n", 4);
+	}
 	policy_free(p);
 }
 
