@@ -208,7 +208,7 @@ refusal_exit(struct ocli *o, int rc)
 {
 	static const char *const codes[] = { "not_officer", "no_authority",
 	    "own_request", "already_voted", "not_pending", "not_permitted",
-	    "bad_state", "step_up_failed", "locked", NULL };
+	    "too_long", "bad_state", "step_up_failed", "locked", NULL };
 	size_t i;
 
 	for (i = 0; codes[i] != NULL; i++)

@@ -2524,8 +2524,11 @@ find_exception(struct eval *e, const struct iface *f, int need_ext,
 		if (x->not_after <= x->not_before ||
 		    (uint64_t)(x->not_after - x->not_before) >
 		    lim->max_duration) {
+			char d[80];
+
 			TRACE(e, "  exception %s: ignored, lasts longer than "
-			    "max_duration %" PRIu64 "s", b, lim->max_duration);
+			    "max_duration %s", b, policy_duration_text(
+			    lim->max_duration, d, sizeof(d)));
 			continue;
 		}
 		if (need_ext && !(e->ext_kind == 1 &&
@@ -3173,11 +3176,53 @@ policy_exception_check(const struct policy *p,
 	if (e->not_after <= e->not_before)
 		return util_err(err, errlen, "exception: ends before it "
 		    "starts");
-	if ((uint64_t)(e->not_after - e->not_before) > lim->max_duration)
-		return util_err(err, errlen, "exception: lasts longer than "
-		    "the %" PRIu64 "s interface %s allows", lim->max_duration,
+	if ((uint64_t)(e->not_after - e->not_before) > lim->max_duration) {
+		char has[80], may[80];
+
+		(void)util_err(err, errlen, "exception: lasts %s, longer than "
+		    "the %s interface %s allows (exception_limits."
+		    "max_duration); choose an earlier end",
+		    policy_duration_text((uint64_t)(e->not_after -
+		    e->not_before), has, sizeof(has)),
+		    policy_duration_text(lim->max_duration, may, sizeof(may)),
 		    f->id);
+		return POLICY_EXCEPTION_TOO_LONG;
+	}
 	return 0;
+}
+
+const char *
+policy_duration_text(uint64_t seconds, char *buf, size_t len)
+{
+	static const struct {
+		uint64_t s;
+		const char *one, *many, *ja;
+	} units[] = {
+		{ 86400, "day", "days", "\xe6\x97\xa5" },		/* 日 */
+		{ 3600, "hour", "hours", "\xe6\x99\x82\xe9\x96\x93" },	/* 時間 */
+		{ 60, "minute", "minutes", "\xe5\x88\x86" },		/* 分 */
+		{ 1, "second", "seconds", "\xe7\xa7\x92" },		/* 秒 */
+	};
+	char en[64] = "", ja[64] = "";
+	size_t i, el = 0, jl = 0;
+	uint64_t left = seconds, n;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		n = left / units[i].s;
+		left %= units[i].s;
+		if (n == 0 && !(seconds == 0 && units[i].s == 1))
+			continue;
+		el += (size_t)snprintf(en + el, sizeof(en) - el, "%s%" PRIu64
+		    " %s", el > 0 ? " " : "", n, n == 1 ? units[i].one :
+		    units[i].many);
+		jl += (size_t)snprintf(ja + jl, sizeof(ja) - jl, "%" PRIu64
+		    "%s", n, units[i].ja);
+		if (el >= sizeof(en) || jl >= sizeof(ja))
+			break;
+	}
+	if (len > 0)
+		snprintf(buf, len, "%s (%s)", en, ja);
+	return buf;
 }
 
 unsigned

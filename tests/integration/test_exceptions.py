@@ -360,3 +360,24 @@ def test_exception_widens_extensions(officers, tmp_path, monkeypatch):
     rc, out, err = o.run("u-off1", "exception", "grant", g["exception"],
                          "--extensions", "pdf")
     assert rc == EXIT_USAGE, (out, err)
+
+
+def test_exception_too_long_is_refused_as_too_long_in_days(officers,
+                                                          monkeypatch):
+    """An exception longer than the interface's max_duration is refused with
+    the code too_long (not not_permitted) and the limit in days, not as a
+    raw number of seconds (issue 9, item 21)."""
+    monkeypatch.setattr(approvals_fixtures, "register", csv_only_register)
+    o = officers()
+    rc, out, err = o.run("u-staff", "exception", "request", "--to",
+                         "IF-CSV", "--extensions", "pdf", "--until", "+2d",
+                         "--reason", "x")
+    assert rc == EXIT_POLICY, (out, err)
+    assert "too_long" in err and "not_permitted" not in err, err
+    assert "2 days" in err and "the 1 day (1日)" in err, err
+    assert "86400" not in err and "172800" not in err, err
+    rc, out, err = o.run("u-off1", "exception", "grant", "--to", "IF-CSV",
+                         "--users", "u-staff", "--extensions", "pdf",
+                         "--until", "+36h", "--reason", "x", otp=True)
+    assert rc == EXIT_POLICY and "too_long" in err, (out, err)
+    assert "1 day 12 hours (1日12時間)" in err, err

@@ -1266,7 +1266,24 @@ test_exception_check(void **state)
 	x.hours_to = 22 * 60;
 	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), 0);
 	make_exc(EX_LONG, MON10, &x);
-	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)),
+	    POLICY_EXCEPTION_TOO_LONG);
+	assert_non_null(strstr(err, "the 7 days (7\xe6\x97\xa5) interface"));
+	/* Durations read as people say them. */
+	{
+		char d[80];
+
+		assert_string_equal(policy_duration_text(0, d, sizeof(d)),
+		    "0 seconds (0\xe7\xa7\x92)");
+		assert_string_equal(policy_duration_text(90061, d, sizeof(d)),
+		    "1 day 1 hour 1 minute 1 second (1\xe6\x97\xa5" "1"
+		    "\xe6\x99\x82\xe9\x96\x93" "1\xe5\x88\x86" "1\xe7\xa7\x92)");
+		assert_string_equal(policy_duration_text(2 * 3600 + 120, d,
+		    sizeof(d)), "2 hours 2 minutes (2\xe6\x99\x82\xe9\x96\x93"
+		    "2\xe5\x88\x86)");
+		assert_string_equal(policy_duration_text(90061, d, 12),
+		    "1 day 1 hou");
+	}
 	make_exc(EX_CLASS2_NOLIMIT, MON10, &x);
 	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
 	make_exc(EX_CLASS2, MON10, &x);
