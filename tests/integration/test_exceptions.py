@@ -13,7 +13,7 @@ import pytest
 
 import approvals_fixtures
 from approvals_fixtures import (  # noqa: F401  (fixtures)
-    nginx, officer_pki, officers)
+    nginx, officer_pki, officers, webhook)
 from conftest import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from stepup_helpers import hooks_built
 
@@ -381,3 +381,23 @@ def test_exception_too_long_is_refused_as_too_long_in_days(officers,
                          "--until", "+36h", "--reason", "x", otp=True)
     assert rc == EXIT_POLICY and "too_long" in err, (out, err)
     assert "1 day 12 hours (1日12時間)" in err, err
+
+
+def test_webhook_names_the_requester_of_a_request_not_an_officer(officers,
+                                                                 webhook):
+    """exception_requested came with "officer": <the staff member who
+    asked>; only a grant, refusal or revocation has an officer
+    (issue 9, item 21)."""
+    o = officers(notify={"webhook": webhook.url, "retries": 2,
+                         "retry_delay": "1s"})
+    eid = request(o)["exception"]
+    req = webhook.wait("exception_requested")[0]
+    assert req["exception"] == eid
+    assert req["requester"] == "u-staff"
+    assert "officer" not in req, req
+    rc, g, err = o.json("u-off1", "exception", "grant", eid, "--comment",
+                        "承認", otp=True)
+    assert rc == EXIT_OK, err
+    granted = webhook.wait("exception_granted")[0]
+    assert granted["requester"] == "u-staff"
+    assert granted["officer"] == "u-off1"
