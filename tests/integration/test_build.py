@@ -88,6 +88,8 @@ def test_tests_enabled_without_cmocka_is_an_error(tmp_path):
 
 def test_default_setup_builds_unit_tests_when_cmocka_is_there(tmp_path):
     need_tools()
+    if subprocess.run(["pkg-config", "--exists", "cmocka"]).returncode != 0:
+        pytest.fail("cmocka is not installed (deploy/install-deps.sh --test)")
     r = meson_setup(tmp_path / "b", dict(os.environ))
     assert r.returncode == 0, r.stdout + r.stderr
     assert {"spool", "store", "policy"} <= unit_tests_of(tmp_path / "b")
