@@ -89,9 +89,10 @@ def test_sekishod_usage_lines_name_every_option():
     assert "--audit-keygen" in usage and "-V" in usage
 
 
-@pytest.mark.parametrize("cmd", ["init", "server", "user", "revoke", "crl"])
+@pytest.mark.parametrize("cmd", [[], ["init"], ["server"], ["user"],
+                                 ["revoke"], ["crl"]])
 def test_pki_usage_lines_name_every_option(cmd):
-    r = run(PKI_TOOL, cmd, "--help")
+    r = run(PKI_TOOL, *cmd, "--help")
     assert r.returncode == 0, r.stderr
     assert_usage_names_every_option(r.stdout)
 
