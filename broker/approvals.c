@@ -49,6 +49,8 @@ approvals_code_name(enum approvals_code c)
 		return "expired";
 	case APPROVALS_NOT_PERMITTED:
 		return "not_permitted";
+	case APPROVALS_TOO_LONG:
+		return "too_long";
 	case APPROVALS_BAD_STATE:
 		return "bad_state";
 	}
@@ -345,7 +347,8 @@ check_limits(const struct policy *p, const struct store_exception *e,
 	char first[66] = "";
 	const char *src = e->users[0] != '\0' ? e->users : e->groups;
 	size_t n = strcspn(src, " ");
-	char why[256];
+	char why[320];
+	int rc;
 
 	if (n >= sizeof(first))
 		return refuse(APPROVALS_NOT_PERMITTED, msg, msglen, "the "
@@ -353,8 +356,10 @@ check_limits(const struct policy *p, const struct store_exception *e,
 	memcpy(first, src, n);
 	first[n] = '\0';
 	approvals_exception_to_policy(e, first, &pe);
-	if (policy_exception_check(p, &pe, why, sizeof(why)) != 0)
-		return refuse(APPROVALS_NOT_PERMITTED, msg, msglen, "%s", why);
+	if ((rc = policy_exception_check(p, &pe, why, sizeof(why))) != 0)
+		return refuse(rc == POLICY_EXCEPTION_TOO_LONG ?
+		    APPROVALS_TOO_LONG : APPROVALS_NOT_PERMITTED, msg, msglen,
+		    "%s", why);
 	if (e->not_after <= (int64_t)now)
 		return refuse(APPROVALS_NOT_PERMITTED, msg, msglen, "the "
 		    "exception would already be over");

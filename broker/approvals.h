@@ -67,6 +67,8 @@ enum approvals_code {
 	APPROVALS_NOT_PERMITTED,	/* "not_permitted": outside the
 					   interface's exception limits, or
 					   the requester may not ask */
+	APPROVALS_TOO_LONG,		/* "too_long": within the limits but
+					   longer than their max_duration */
 	APPROVALS_BAD_STATE		/* "bad_state": not in a state that
 					   allows this */
 };

@@ -85,7 +85,9 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sekishod -c CONFIG [--check-config | --print-audit |\n"
-	    "                --totp-enroll USER [--force] | --totp-reset USER]\n"
+	    "                --totp-enroll USER [--force] | --totp-reset USER |\n"
+	    "                --audit-keygen]\n"
+	    "       sekishod -V | --version\n"
 	    "\n"
 	    "  -c, --config FILE   broker configuration (YAML)\n"
 	    "  -t, --check-config  validate the configuration, the interface\n"

@@ -996,7 +996,11 @@ done_ex_write(struct commit_job *cj, int status)
 		    "open exceptions is full\"", j->e.id);
 	log_kv("info", j->event, "user=%s exception=%s interface=%s",
 	    j->who.user, j->e.id, j->e.interface);
-	notify_exception(o, j->event, &j->e, j->who.user, j->now);
+	/* A request is made by the requester, whom the notification names
+	 * already; only the officers' own actions have an officer. */
+	notify_exception(o, j->event, &j->e,
+	    strcmp(j->event, "exception_requested") == 0 ? NULL : j->who.user,
+	    j->now);
 	if (s != NULL)
 		send_exception(s, j->req_id, &j->e, j->now);
 out:

@@ -56,14 +56,19 @@ spool_strerror(int e)
 	}
 }
 
-/* Formats "<what> <path>/<name>: <reason>" and keeps errno intact. */
+/*
+ * Formats "spool: <what> file <name>: <reason>" and keeps errno intact.
+ * Messages about one file name it without the directory: they reach the
+ * transfer's error that `sekisho status` shows its sender, who has no
+ * business with the broker's layout (the directory is spool_dir).
+ */
 static int
 spool_fail(const struct spool *sp, char *err, size_t errlen, int e,
     const char *what, const char *name)
 {
-	util_err(err, errlen, "spool: %s %s/%s: %s", what,
-	    sp != NULL ? sp->path : "?", name != NULL ? name : "",
-	    spool_strerror(e));
+	(void)sp;
+	util_err(err, errlen, "spool: %s file %s: %s", what,
+	    name != NULL ? name : "", spool_strerror(e));
 	errno = e;
 	return -1;
 }
@@ -210,14 +215,14 @@ spool_hash_prefix(struct spool *sp, const char *name, int fd, uint64_t len,
 		if (n == 0) {
 			free(buf);
 			errno = EIO;
-			return util_err(err, errlen, "spool: read %s/%s: file "
-			    "shorter than expected", sp->path, name);
+			return util_err(err, errlen, "spool: read file %s: "
+			    "shorter than expected", name);
 		}
 		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
 			free(buf);
 			errno = EINVAL;
-			return util_err(err, errlen, "spool: hashing %s/%s "
-			    "failed", sp->path, name);
+			return util_err(err, errlen, "spool: hashing file %s "
+			    "failed", name);
 		}
 		off += (uint64_t)n;
 	}
@@ -251,14 +256,14 @@ spool_reopen(struct spool *sp, const char *id, uint64_t offset,
 	if (!S_ISREG(st.st_mode)) {
 		close(f);
 		errno = EINVAL;
-		return util_err(err, errlen, "spool: %s/%s is not a regular "
-		    "file", sp->path, name);
+		return util_err(err, errlen, "spool: %s is not a regular "
+		    "file", name);
 	}
 	if ((uint64_t)st.st_size < offset) {
 		close(f);
 		errno = EINVAL;
-		return util_err(err, errlen, "spool: %s/%s has %llu bytes, "
-		    "fewer than the recorded %llu", sp->path, name,
+		return util_err(err, errlen, "spool: file %s has %llu bytes, "
+		    "fewer than the recorded %llu", name,
 		    (unsigned long long)st.st_size,
 		    (unsigned long long)offset);
 	}
@@ -412,8 +417,8 @@ spool_open_read(struct spool *sp, const char *id, int *fd,
 	if (!S_ISREG(st.st_mode)) {
 		close(f);
 		errno = EINVAL;
-		return util_err(err, errlen, "spool: %s/%s is not a regular "
-		    "file", sp->path, name);
+		return util_err(err, errlen, "spool: %s is not a regular "
+		    "file", name);
 	}
 	if (fcntl(f, F_SETFL, 0) == -1) {
 		e = errno;

@@ -20,6 +20,9 @@
 
 struct spool;
 
+/* Errors about one file name it (<id>.part, <id>) without the directory:
+ * they may reach the sender through the transfer's error. */
+
 /* Opens (creating 0700 if missing) the spool directory. The directory must
  * belong to the effective uid; group/other permission bits are removed. */
 int spool_open(const char *dir, struct spool **out, char *err, size_t errlen);

@@ -35,8 +35,8 @@
 
 static const char usage_text[] =
 "usage: sekisho approvals ls [--json]\n"
-"       sekisho approvals approve TRANSFER [--comment TEXT]\n"
-"       sekisho approvals reject TRANSFER --comment TEXT\n"
+"       sekisho approvals approve TRANSFER [--comment TEXT] [--otp CODE]\n"
+"       sekisho approvals reject TRANSFER --comment TEXT [--otp CODE]\n"
 "       (also: sekisho approve ..., sekisho reject ...)\n"
 "\n"
 "For approval officers (承認者): transfers the interface register holds\n"
@@ -208,7 +208,7 @@ refusal_exit(struct ocli *o, int rc)
 {
 	static const char *const codes[] = { "not_officer", "no_authority",
 	    "own_request", "already_voted", "not_pending", "not_permitted",
-	    "bad_state", "step_up_failed", "locked", NULL };
+	    "too_long", "bad_state", "step_up_failed", "locked", NULL };
 	size_t i;
 
 	for (i = 0; codes[i] != NULL; i++)

@@ -803,3 +803,9 @@ audit_main(int argc, char **argv)
 		rc = SEKISHO_EXIT_LOCAL;
 	return rc;
 }
+
+const char *
+audit_usage_text(void)
+{
+	return audit_usage;
+}

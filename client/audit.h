@@ -28,4 +28,7 @@
 /* Runs `sekisho ... audit ...`; returns the exit status. */
 int audit_main(int argc, char **argv);
 
+/* The audit commands' help text (static; `sekisho help audit`). */
+const char *audit_usage_text(void);
+
 #endif

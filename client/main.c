@@ -102,7 +102,7 @@ static const char usage_main[] =
 "                           a request, locally; see sekisho help policy\n"
 "  audit pull|verify|show|export\n"
 "                           (auditors) pull the audit trail and verify it\n"
-"                           offline; see sekisho audit --help\n"
+"                           offline; see sekisho help audit\n"
 "  help [COMMAND]           show this help, or a command's help\n"
 "\n"
 "Connection options (override the configuration file):\n"
@@ -137,7 +137,8 @@ static const char usage_main[] =
 
 static const char usage_put[] =
 "usage: sekisho put FILE --to INTERFACE [--class N] [--purpose TEXT]\n"
-"                   [--name NAME] [--retries N] [--no-resume] [--json]\n"
+"                   [--name NAME] [--retries N] [--no-resume] [--otp CODE]\n"
+"                   [--json]\n"
 "\n"
 "Uploads FILE to the broker, which checks it against the interface register\n"
 "and forwards it to the interface's cloud service.\n"
@@ -192,6 +193,8 @@ command_usage(const char *cmd)
 		return approvals_usage();
 	if (strcmp(cmd, "exception") == 0)
 		return exception_usage();
+	if (strcmp(cmd, "audit") == 0)
+		return audit_usage_text();
 	return NULL;
 }
 

@@ -17,12 +17,10 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed "s|$top/||g" >&2; "$@"; }
 
 say "Installing Debian packages (if missing)"
-deploy/install-deps.sh
-command -v oathtool >/dev/null || apt-get install -y oathtool >/dev/null
+deploy/install-deps.sh --demo
 
 say "Building"
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+deploy/build.sh build
 
 demo="$top/demo-approvals"
 pki="$top/pki/sekisho-pki"

@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages sekisho needs. Run as root (or with sudo).
 #   deploy/install-deps.sh          build + run (quick start)
 #   deploy/install-deps.sh --test   also what the test suite needs
+#   deploy/install-deps.sh --demo   also what deploy/demo-approvals.sh needs
+# apt's output is shown only when it fails.
 set -eu
 
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev openssl libssl-dev \
@@ -11,8 +13,16 @@ libnginx-mod-http-dav-ext libxml2-dev libseccomp-dev"
 TEST_PKGS="libcmocka-dev python3-pytest oathtool clang libclang-rt-14-dev \
 tinyproxy curl golang-go golang-golang-x-mod-dev"
 
+# oathtool computes the officers' one-time codes in the approvals demo.
+DEMO_PKGS="oathtool"
+
 pkgs="$BUILD_PKGS"
-[ "${1:-}" = "--test" ] && pkgs="$pkgs $TEST_PKGS"
+case "${1:-}" in
+"") ;;
+--test) pkgs="$pkgs $TEST_PKGS" ;;
+--demo) pkgs="$pkgs $DEMO_PKGS" ;;
+*) echo "usage: install-deps.sh [--test | --demo]" >&2; exit 2 ;;
+esac
 # The S3 emulator of the delivery tests runs on Node.js; a node and npm
 # already installed (from any source) will do.
 [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1 &&
@@ -34,7 +44,17 @@ if [ "$(id -u)" -ne 0 ]; then
 	SUDO=sudo
 fi
 echo "install-deps: installing$missing" >&2
-$SUDO apt-get update -qq
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# quietly CMD...: CMD's output is kept aside and shown only if it fails.
+quietly() {
+	"$@" >"$log" 2>&1 && return 0
+	cat "$log" >&2
+	echo "install-deps: '$*' failed" >&2
+	exit 1
+}
+quietly $SUDO apt-get update -qq
 # nginx's package starts a system nginx on install; sekisho runs its own
 # instances, so keep the packaged service from starting where we can.
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	--no-install-recommends $missing

@@ -16,8 +16,7 @@ say "Installing Debian packages (if missing)"
 deploy/install-deps.sh
 
 say "Building"
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+deploy/build.sh build
 
 demo="$top/demo"
 pki="$top/pki/sekisho-pki"
@@ -102,9 +101,6 @@ out=$(build/client/sekisho --config "$demo/client.yaml" put "$sample" \
 echo "$out"
 id=$(printf '%s' "$out" | sed -n 's/.*"transfer": *"\([0-9a-f]*\)".*/\1/p')
 
-say "Transfer status"
-build/client/sekisho --config "$demo/client.yaml" status "$id"
-
 say "Delivery to the specified cloud (PUT under a temporary name, then MOVE)"
 state=
 for _ in $(seq 1 300); do
@@ -127,8 +123,16 @@ say "A refused upload: classification 3 never leaves through the broker"
 build/client/sekisho --config "$demo/client.yaml" put "$sample" \
 	--to IF-DEMO-001 --class 3 || echo "(exit code $? - refused as expected)"
 
-say "The audit trail (hash chain verified, one JSON record per line)"
-build/broker/sekishod -c "$demo/sekishod.yaml" --print-audit
+say "The audit trail (one JSON record per line), its hash chain verified"
+# --print-audit checks every record's link to the one before and stops at
+# the first broken one, naming it on stderr.
+if ! trail=$(build/broker/sekishod -c "$demo/sekishod.yaml" --print-audit); then
+	printf '%s\n' "$trail"
+	echo "Hash chain verification FAILED (see the message above)." >&2
+	exit 1
+fi
+printf '%s\n' "$trail"
+echo "Hash chain verified: $(printf '%s\n' "$trail" | grep -c '"seq"') records, each linked to the one before."
 
 say "Done"
 echo "Broker log: $demo/sekishod.log"

@@ -2278,6 +2278,94 @@ safe(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* Length of the UTF-8 sequence at s[0:n] when it is one valid, shortest
+ * form character (stored in *cp); 0 otherwise. */
+static size_t
+utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	size_t len, i;
+	uint32_t c;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		c = s[0] & 0x07;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/*
+ * Copy of untrusted text for the explain trace: characters are kept (a
+ * Japanese file name reads as it does in `sekisho policy explain`'s
+ * header), while bytes that are not UTF-8, control characters and the
+ * line and bidirectional controls that could disguise the line become
+ * '?'. A cut falls on a character boundary and is marked "...".
+ */
+static const char *
+safe_text(const char *s, char *buf, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0, n, slen;
+	uint32_t cp;
+
+	if (s == NULL)
+		return "(none)";
+	if (len < 4)
+		return "";
+	slen = strlen(s);
+	while (i < slen) {
+		n = utf8_char(p + i, slen - i, &cp);
+		if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
+		    (cp >= 0x202a && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069) ||
+		    cp == 0x2028 || cp == 0x2029) {
+			if (o + 1 + 1 > len)
+				break;
+			buf[o++] = '?';
+			i += n == 0 ? 1 : n;
+			continue;
+		}
+		if (o + n + 1 > len)
+			break;
+		memcpy(buf + o, p + i, n);
+		o += n;
+		i += n;
+	}
+	if (i < slen) {
+		/* Back off whole characters until "..." fits. */
+		while (o > 0 && o + 4 > len) {
+			o--;
+			while (o > 0 && ((unsigned char)buf[o] & 0xc0) == 0x80)
+				o--;
+		}
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 static int finish(struct eval *, enum policy_verdict, const char *,
     const char *, const char *, ...) __attribute__((format(printf, 5, 6)));
 
@@ -2448,8 +2536,11 @@ find_exception(struct eval *e, const struct iface *f, int need_ext,
 		if (x->not_after <= x->not_before ||
 		    (uint64_t)(x->not_after - x->not_before) >
 		    lim->max_duration) {
+			char d[80];
+
 			TRACE(e, "  exception %s: ignored, lasts longer than "
-			    "max_duration %" PRIu64 "s", b, lim->max_duration);
+			    "max_duration %s", b, policy_duration_text(
+			    lim->max_duration, d, sizeof(d)));
 			continue;
 		}
 		if (need_ext && !(e->ext_kind == 1 &&
@@ -2590,12 +2681,12 @@ evaluate(struct eval *e)
 
 	TRACE(e, "register %s sha256:%s", p->name, p->hash);
 	if (e->tbuf != NULL) {
-		char u[80], i1[80], fn[120];
+		char u[80], i1[80], fn[300];
 
 		TRACE(e, "request: user=%s interface=%s class=%u size=%" PRIu64
 		    " name=%s", safe(e->who->user, u, sizeof(u)),
 		    safe(r->interface, i1, sizeof(i1)), r->class, r->size,
-		    safe(r->filename, fn, sizeof(fn)));
+		    safe_text(r->filename, fn, sizeof(fn)));
 	}
 	if (e->who->user == NULL || !util_is_token(e->who->user,
 	    POLICY_ID_MAX) || r->interface == NULL ||
@@ -3114,11 +3205,53 @@ policy_exception_check(const struct policy *p,
 	if (e->not_after <= e->not_before)
 		return util_err(err, errlen, "exception: ends before it "
 		    "starts");
-	if ((uint64_t)(e->not_after - e->not_before) > lim->max_duration)
-		return util_err(err, errlen, "exception: lasts longer than "
-		    "the %" PRIu64 "s interface %s allows", lim->max_duration,
+	if ((uint64_t)(e->not_after - e->not_before) > lim->max_duration) {
+		char has[80], may[80];
+
+		(void)util_err(err, errlen, "exception: lasts %s, longer than "
+		    "the %s interface %s allows (exception_limits."
+		    "max_duration); choose an earlier end",
+		    policy_duration_text((uint64_t)(e->not_after -
+		    e->not_before), has, sizeof(has)),
+		    policy_duration_text(lim->max_duration, may, sizeof(may)),
 		    f->id);
+		return POLICY_EXCEPTION_TOO_LONG;
+	}
 	return 0;
+}
+
+const char *
+policy_duration_text(uint64_t seconds, char *buf, size_t len)
+{
+	static const struct {
+		uint64_t s;
+		const char *one, *many, *ja;
+	} units[] = {
+		{ 86400, "day", "days", "\xe6\x97\xa5" },		/* 日 */
+		{ 3600, "hour", "hours", "\xe6\x99\x82\xe9\x96\x93" },	/* 時間 */
+		{ 60, "minute", "minutes", "\xe5\x88\x86" },		/* 分 */
+		{ 1, "second", "seconds", "\xe7\xa7\x92" },		/* 秒 */
+	};
+	char en[64] = "", ja[64] = "";
+	size_t i, el = 0, jl = 0;
+	uint64_t left = seconds, n;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		n = left / units[i].s;
+		left %= units[i].s;
+		if (n == 0 && !(seconds == 0 && units[i].s == 1))
+			continue;
+		el += (size_t)snprintf(en + el, sizeof(en) - el, "%s%" PRIu64
+		    " %s", el > 0 ? " " : "", n, n == 1 ? units[i].one :
+		    units[i].many);
+		jl += (size_t)snprintf(ja + jl, sizeof(ja) - jl, "%" PRIu64
+		    "%s", n, units[i].ja);
+		if (el >= sizeof(en) || jl >= sizeof(ja))
+			break;
+	}
+	if (len > 0)
+		snprintf(buf, len, "%s (%s)", en, ja);
+	return buf;
 }
 
 unsigned

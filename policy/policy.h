@@ -227,9 +227,17 @@ int policy_interface_approval(const struct policy *p, const char *interface,
 /* Checks an exception about to be granted against its interface's limits.
  * -1 with a message naming what exceeds the limits (an extension is refused
  * when it is malformed, not lower-case, listed twice or not in the
- * interface's exception_limits.extensions). */
+ * interface's exception_limits.extensions); POLICY_EXCEPTION_TOO_LONG when
+ * everything else is within the limits but it lasts longer than
+ * exception_limits.max_duration (the message gives both durations in
+ * days/hours/minutes/seconds, English then Japanese). */
+#define POLICY_EXCEPTION_TOO_LONG (-2)
 int policy_exception_check(const struct policy *p,
     const struct policy_exception *e, char *err, size_t errlen);
+/* A duration in seconds as people read it, English then Japanese:
+ * "1 day 12 hours (1日12時間)", "45 seconds (45秒)". Always terminated;
+ * returns buf. */
+const char *policy_duration_text(uint64_t seconds, char *buf, size_t len);
 /* Roles of who as the register sees them (0 when the register refuses the
  * principal: disabled, mismatched department, unknown where required). */
 unsigned policy_principal_roles(const struct policy *p,

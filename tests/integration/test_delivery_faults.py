@@ -425,3 +425,28 @@ def test_s3_other_object_at_destination_is_not_overwritten(delivery, s3rver,
     assert "not overwritten" in st["error"]
     body, _ = s.objects()["in/fixed.bin"]
     assert body == first.read_bytes()
+
+
+def test_status_error_does_not_show_the_spool_path(delivery, nginx,
+                                                   tmp_path):
+    """A transfer whose spool copy is gone fails; `sekisho status` tells
+    the sender so without the broker's directory layout (issue 9, item
+    21): the spool path stays in the broker's log."""
+    n = nginx(start=False)
+    d = delivery([service("dav", n.endpoint)], [("IF-DLV", "dav", "/in/")],
+                 {"max_attempts": 30, "backoff_base": "1s",
+                  "backoff_max": "1s"})
+    f = make_file(tmp_path, "a.bin", 1000)
+    tid = d.put(f)
+    d.wait(tid, ("queued", "forwarding"),
+           pred=lambda s: s.get("attempts", 0) >= 1)
+    for name in d.broker.spool_entries():
+        if name.startswith(tid):
+            os.unlink(d.broker.spool / name)
+    st = d.wait(tid, ("failed",))
+    text = st.get("error", "") + st.get("last_error", "")
+    assert "spool" in text, st
+    spool = str(d.broker.spool)
+    assert spool not in text and str(d.broker.spool.resolve()) not in text, st
+    assert "/" not in text.split("spool", 1)[1], st
+    assert f"file {tid}" in text, st

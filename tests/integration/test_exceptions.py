@@ -13,7 +13,7 @@ import pytest
 
 import approvals_fixtures
 from approvals_fixtures import (  # noqa: F401  (fixtures)
-    nginx, officer_pki, officers)
+    nginx, officer_pki, officers, webhook)
 from conftest import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from stepup_helpers import hooks_built
 
@@ -393,3 +393,44 @@ def test_exception_widens_extensions(officers, tmp_path, monkeypatch):
     rc, out, err = o.run("u-off1", "exception", "grant", g["exception"],
                          "--extensions", "pdf")
     assert rc == EXIT_USAGE, (out, err)
+
+
+def test_exception_too_long_is_refused_as_too_long_in_days(officers,
+                                                          monkeypatch):
+    """An exception longer than the interface's max_duration is refused with
+    the code too_long (not not_permitted) and the limit in days, not as a
+    raw number of seconds (issue 9, item 21)."""
+    monkeypatch.setattr(approvals_fixtures, "register", csv_only_register)
+    o = officers()
+    rc, out, err = o.run("u-staff", "exception", "request", "--to",
+                         "IF-CSV", "--extensions", "pdf", "--until", "+2d",
+                         "--reason", "x")
+    assert rc == EXIT_POLICY, (out, err)
+    assert "too_long" in err and "not_permitted" not in err, err
+    assert "2 days" in err and "the 1 day (1日)" in err, err
+    assert "86400" not in err and "172800" not in err, err
+    rc, out, err = o.run("u-off1", "exception", "grant", "--to", "IF-CSV",
+                         "--users", "u-staff", "--extensions", "pdf",
+                         "--until", "+36h", "--reason", "x", otp=True)
+    assert rc == EXIT_POLICY and "too_long" in err, (out, err)
+    assert "1 day 12 hours (1日12時間)" in err, err
+
+
+def test_webhook_names_the_requester_of_a_request_not_an_officer(officers,
+                                                                 webhook):
+    """exception_requested came with "officer": <the staff member who
+    asked>; only a grant, refusal or revocation has an officer
+    (issue 9, item 21)."""
+    o = officers(notify={"webhook": webhook.url, "retries": 2,
+                         "retry_delay": "1s"})
+    eid = request(o)["exception"]
+    req = webhook.wait("exception_requested")[0]
+    assert req["exception"] == eid
+    assert req["requester"] == "u-staff"
+    assert "officer" not in req, req
+    rc, g, err = o.json("u-off1", "exception", "grant", eid, "--comment",
+                        "承認", otp=True)
+    assert rc == EXIT_OK, err
+    granted = webhook.wait("exception_granted")[0]
+    assert granted["requester"] == "u-staff"
+    assert granted["officer"] == "u-off1"

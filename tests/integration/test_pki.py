@@ -222,11 +222,29 @@ def test_user_identity_is_in_san_and_eku_is_client_only(ca):
     assert verify(ca, crt, "sslserver").returncode != 0
 
 
-def test_user_without_terminal_and_with_role(ca):
-    pki(ca, "user", "bob", "--dept", "kikaku", "--role", "officer", check=True)
+def test_user_without_terminal(ca):
+    pki(ca, "user", "bob", "--dept", "kikaku", check=True)
     assert san(ca / "users/bob.crt") == ["URI:urn:sekisho:dept:kikaku",
-                                         "URI:urn:sekisho:role:officer",
                                          "URI:urn:sekisho:user:bob"]
+
+
+@pytest.mark.parametrize("role", [["--role", "officer"], ["--role=auditor"]])
+def test_user_role_option_refused_roles_come_from_the_register(ca, role):
+    """The broker never read a role from a certificate (roles come from the
+    register), so an option that wrote one only misled (issue 9, item 20)."""
+    proc = pki(ca, "user", "bob", "--dept", "kikaku", *role)
+    assert proc.returncode == 2
+    one_line_error(proc)
+    assert "register" in proc.stderr and "principals.users" in proc.stderr
+    assert not (ca / "users").exists() or os.listdir(ca / "users") == []
+    assert (ca / "index.txt").read_text() == ""
+
+
+def test_user_help_says_where_roles_come_from(ca):
+    proc = pki(ca, "user", "--help", check=True)
+    assert "--role" not in proc.stdout
+    assert "urn:sekisho:role" not in proc.stdout
+    assert "principals.users[].roles" in proc.stdout
 
 
 def test_user_may_have_one_certificate_per_terminal(ca):

@@ -611,9 +611,16 @@ test_request_rules(void **state)
 	assert_non_null(strstr(msg, "size"));
 	e = ex_of("EX-000000000001", "u-staff", "u-staff", "", "IF-OPEN");
 	e.not_after = T0 + DAY + 1;	/* max_duration 1d */
+	/* Too long is its own code, and says the limit as people read it:
+	 * "1 day", not "86400s". */
 	assert_int_equal(approvals_check_request(f->p, &STAFF, &e, T0, msg,
-	    sizeof(msg)), APPROVALS_NOT_PERMITTED);
+	    sizeof(msg)), APPROVALS_TOO_LONG);
+	assert_string_equal(approvals_code_name(APPROVALS_TOO_LONG),
+	    "too_long");
 	assert_non_null(strstr(msg, "longer"));
+	assert_non_null(strstr(msg, "1 day 1 second (1\xe6\x97\xa5" "1\xe7\xa7\x92)"));
+	assert_non_null(strstr(msg, "the 1 day (1\xe6\x97\xa5)"));
+	assert_null(strstr(msg, "86400"));
 	e = ex_of("EX-000000000001", "u-staff", "u-staff", "", "IF-NOEX");
 	assert_int_equal(approvals_check_request(f->p, &STAFF, &e, T0, msg,
 	    sizeof(msg)), APPROVALS_NOT_PERMITTED);
@@ -669,7 +676,7 @@ test_grant_rules(void **state)
 	e = ex_of("EX-000000000002", "u-off1", "u-staff", "", "IF-HOLD");
 	e.not_after = T0 + 8 * DAY;
 	assert_int_equal(approvals_check_grant(f->p, &OFF1, &e, 0, T0, msg,
-	    sizeof(msg)), APPROVALS_NOT_PERMITTED);
+	    sizeof(msg)), APPROVALS_TOO_LONG);
 	e = ex_of("EX-000000000002", "u-off1", "u-staff", "", "IF-HOLD");
 	e.hours_from = 6 * 60;
 	e.hours_to = 23 * 60;

@@ -1130,6 +1130,34 @@ test_explain(void **state)
 	req.filename = "a\n\x1b[31m.pdf";
 	policy_explain(p, &who, &req, &ctx, &d, buf, sizeof(buf));
 	assert_null(strchr(buf, '\x1b'));
+	/* A Japanese file name is traced as it is, as the header of
+	 * `sekisho policy explain` prints it, not as "???...". */
+	req.filename = "\xe5\xa0\xb1\xe5\x91\x8a\xe6\x9b\xb8.pdf";	/* 報告書 */
+	policy_explain(p, &who, &req, &ctx, &d, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "name=\xe5\xa0\xb1\xe5\x91\x8a"
+	    "\xe6\x9b\xb8.pdf\n"));
+	/* Bytes that are not UTF-8, C1 controls and bidirectional overrides
+	 * still become '?'. */
+	req.filename = "a\xff\xc3" "x\xc2\x85\xe2\x80\xae" "b.pdf";
+	policy_explain(p, &who, &req, &ctx, &d, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "name=a?" "?x?" "?b.pdf\n"));
+	/* A long name is cut on a character boundary. */
+	{
+		char longname[400];
+		const char *n;
+		size_t i;
+
+		for (i = 0; i + 3 < sizeof(longname); i += 3)
+			memcpy(longname + i, "\xe5\xa0\xb1", 3);
+		longname[i] = '\0';
+		req.filename = longname;
+		policy_explain(p, &who, &req, &ctx, &d, buf, sizeof(buf));
+		assert_non_null(n = strstr(buf, "name="));
+		n += 5;
+		for (i = 0; n[i] != '.' && n[i] != '\n'; i += 3)
+			assert_memory_equal(n + i, "\xe5\xa0\xb1", 3);
+		assert_memory_equal(n + i, "...\n", 4);
+	}
 	policy_free(p);
 }
 
@@ -1244,7 +1272,24 @@ test_exception_check(void **state)
 	x.hours_to = 22 * 60;
 	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), 0);
 	make_exc(EX_LONG, MON10, &x);
-	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
+	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)),
+	    POLICY_EXCEPTION_TOO_LONG);
+	assert_non_null(strstr(err, "the 7 days (7\xe6\x97\xa5) interface"));
+	/* Durations read as people say them. */
+	{
+		char d[80];
+
+		assert_string_equal(policy_duration_text(0, d, sizeof(d)),
+		    "0 seconds (0\xe7\xa7\x92)");
+		assert_string_equal(policy_duration_text(90061, d, sizeof(d)),
+		    "1 day 1 hour 1 minute 1 second (1\xe6\x97\xa5" "1"
+		    "\xe6\x99\x82\xe9\x96\x93" "1\xe5\x88\x86" "1\xe7\xa7\x92)");
+		assert_string_equal(policy_duration_text(2 * 3600 + 120, d,
+		    sizeof(d)), "2 hours 2 minutes (2\xe6\x99\x82\xe9\x96\x93"
+		    "2\xe5\x88\x86)");
+		assert_string_equal(policy_duration_text(90061, d, 12),
+		    "1 day 1 hou");
+	}
 	make_exc(EX_CLASS2_NOLIMIT, MON10, &x);
 	assert_int_equal(policy_exception_check(p, &x, err, sizeof(err)), -1);
 	make_exc(EX_CLASS2, MON10, &x);
