@@ -272,6 +272,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	SSL_CTX *ctx;
 	char err[512], q[600], old_hash[UTIL_SHA256_HEX + 1];
 	int tls_ok = 0, policy_ok = 0, have_changes = 0;
+	size_t revoked = 0;
 
 	(void)sig;
 	(void)what;
@@ -284,6 +285,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		SSL_CTX_free(d->b.ssl_ctx);
 		d->b.ssl_ctx = ctx;
 		tls_ok = 1;
+		/* A certificate revoked by the new CRL loses its open
+		 * connections too, not only its next handshake. */
+		revoked = session_recheck_certificates(&d->b);
 	}
 	util_strlcpy(old_hash, policy_hash(d->b.policy), sizeof(old_hash));
 	memset(&ch, 0, sizeof(ch));
@@ -307,9 +311,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	log_kv(tls_ok && policy_ok ? "info" : "warn", "reload",
 	    "tls=%s register=%s register_sha256=%s added=%zu removed=%zu "
-	    "changed=%zu", tls_ok ? "reloaded" : "kept",
+	    "changed=%zu sessions_revoked=%zu", tls_ok ? "reloaded" : "kept",
 	    policy_ok ? "reloaded" : "kept", policy_hash(d->b.policy),
-	    ch.nadded, ch.nremoved, ch.nchanged);
+	    ch.nadded, ch.nremoved, ch.nchanged, revoked);
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		regdiff_changes_free(&ch);
 		return;
@@ -317,6 +321,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	auditrec_init(&j->rec, "reload", NULL, NULL);
 	auditrec_bool(&j->rec, "tls_reloaded", tls_ok);
 	auditrec_bool(&j->rec, "register_reloaded", policy_ok);
+	auditrec_uint(&j->rec, "sessions_revoked", revoked);
 	auditrec_text(&j->rec, "register", policy_hash(d->b.policy));
 	if (policy_ok) {
 		auditrec_text(&j->rec, "register_previous", old_hash);
@@ -835,6 +840,7 @@ run(const char *path)
 	 */
 	if (committer_start(d.b.base, &d.env, &d.b.committer, err,
 	    sizeof(err)) != 0 ||
+	    session_init(&d.b, err, sizeof(err)) != 0 ||
 	    auditsvc_timer_start(d.asvc, &d.b, d.audit, err, sizeof(err)) != 0 ||
 	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
 	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0 ||
@@ -905,6 +911,7 @@ out:
 	d.b.officer = NULL;
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
+	session_fini(&d.b);
 	if (d.b.base != NULL)
 		event_base_free(d.b.base);
 	audit_close(d.audit);

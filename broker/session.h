@@ -20,6 +20,12 @@
 struct broker;
 struct session;
 
+/* Sets up what the accept path keeps across connections (connections per
+ * source, the refusal counts and their timer) on b, after b->base exists.
+ * -1 with the reason. session_fini releases it (after the loop ended). */
+int session_init(struct broker *b, char *err, size_t errlen);
+void session_fini(struct broker *b);
+
 /* Takes ownership of fd (an accepted TCP socket) and starts the TLS
  * handshake. On failure the socket is closed and the refusal logged. */
 void session_accept(struct broker *b, evutil_socket_t fd,
@@ -30,6 +36,12 @@ void session_accept(struct broker *b, evutil_socket_t fd,
  * tells the client the broker is going away, and closes the connection once
  * that message is flushed. */
 void session_shutdown_all(struct broker *b);
+
+/* After a reload of the TLS context (a new CRL): checks every
+ * authenticated session's certificate against b->ssl_ctx again, and closes
+ * the sessions whose certificate no longer verifies (revoked, or no longer
+ * trusted), audited, dropping their step-up grants. Returns how many. */
+size_t session_recheck_certificates(struct broker *b);
 
 /* True when an upload for transfer id is attached to a live session. */
 int session_transfer_busy(struct broker *b, const char *id);

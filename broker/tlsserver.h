@@ -29,6 +29,11 @@ SSL_CTX *tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
  * version is TLS 1.3 and the chain verified. -1 with the reason. */
 int tlsserver_check(SSL *ssl, char *err, size_t errlen);
 
+/* Verifies the peer certificate of an established ssl again, against
+ * ctx's store (its CA and CRL, e.g. after a reload): 0 when it still
+ * verifies, -1 with the reason ("certificate revoked", ...) when not. */
+int tlsserver_recheck(SSL_CTX *ctx, SSL *ssl, char *err, size_t errlen);
+
 /* Why a handshake failed, for logs and the audit trail: the certificate
  * verification error if there was one, else OpenSSL's error queue (which it
  * clears). */
