@@ -812,6 +812,25 @@ static void usage_begin(struct session *s, const struct wire_msg *m,
     const char *interface, int verified, int64_t day_start);
 
 /*
+ * Spool space promised to the uploads attached to sessions: what each
+ * declared and has not written yet (what it wrote already shows in the
+ * free space). Derived from the live uploads, so it is given back by
+ * itself when an upload ends, fails, aborts or is detached; a resume
+ * counts its whole size until its offset is known, then the remainder.
+ */
+static uint64_t
+spool_promised(struct broker *b)
+{
+	struct session *s;
+	uint64_t sum = 0;
+
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (s->up != NULL && s->up->size > s->up->received)
+			sum += s->up->size - s->up->received;
+	return sum;
+}
+
+/*
  * A put, new or resumed. verified is set when it runs again after its
  * one-time code was accepted: it must then not ask for (or check) a code
  * a second time. usage is today's usage for the interface's daily limits;
@@ -829,7 +848,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	struct policy_decision d;
 	struct upload *up;
 	struct sjob *j;
-	uint64_t size = 0, class = 0, free_bytes = 0;
+	uint64_t size = 0, class = 0, free_bytes = 0, promised;
 	const char *resume = wire_msg_text(m, "resume");
 	struct policy_exception exb[OFFICER_CONTEXT_MAX];
 	struct officer_put op;
@@ -914,14 +933,16 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		return;
 	}
 	officer_put_from_decision(&d, &op);
-	if (spool_free_bytes(b->spool, &free_bytes) != 0 ||
-	    free_bytes < b->cfg->min_free_space ||
-	    free_bytes - b->cfg->min_free_space < size) {
+	promised = spool_promised(b);
+	if (spool_has_room(b->spool, b->cfg->min_free_space, promised, size,
+	    &free_bytes) != 0) {
 		snprintf(msgbuf, sizeof(msgbuf), "the broker's spool does not "
-		    "have room for %" PRIu64 " bytes now; try again later or "
-		    "tell the administrator", size);
+		    "have room for %" PRIu64 " bytes now (space is kept for "
+		    "uploads in progress); try again later or tell the "
+		    "administrator", size);
 		log_kv("warn", "disk_full", "user=%s size=%" PRIu64
-		    " free=%" PRIu64, s->who.user, size, free_bytes);
+		    " free=%" PRIu64 " promised=%" PRIu64, s->who.user, size,
+		    free_bytes, promised);
 		send_error(s, m->id, "disk_full", msgbuf, "size", NULL, NULL, 60);
 		return;
 	}
