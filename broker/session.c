@@ -2179,8 +2179,9 @@ format_peer(const struct sockaddr *sa, char *out, size_t outlen)
 }
 
 /*
- * Whether a new connection from source gets a slot (0) or is refused
- * (-1, counted as a refusal). Unauthenticated connections never hold more
+ * Whether a new connection from source gets a slot (0: counted for its
+ * source, admission_leave gives it back) or is refused (-1, counted as a
+ * refusal). Unauthenticated connections never hold more
  * than limits.max_handshakes slots, so the rest stay for authenticated
  * sessions; when the handshake budget or every slot is taken, the oldest
  * pending handshake gives way (it had the longest to finish), so idle
@@ -2191,21 +2192,26 @@ admission_gate(struct broker *b, const char *source, const char *peer)
 {
 	char why[160];
 
-	if (admission_enter(b->admission, source,
-	    b->cfg->max_connections_per_source) == 1) {
-		snprintf(why, sizeof(why), "limits.max_connections_per_source "
-		    "(%" PRIu64 ") reached for %s",
-		    b->cfg->max_connections_per_source, source);
+	int rc;
+
+	if ((rc = admission_enter(b->admission, source,
+	    b->cfg->max_connections_per_source)) != 0) {
+		if (rc < 0)
+			util_strlcpy(why, "out of memory", sizeof(why));
+		else
+			snprintf(why, sizeof(why), "limits."
+			    "max_connections_per_source (%" PRIu64 ") reached "
+			    "for %s", b->cfg->max_connections_per_source,
+			    source);
 		refuse_unauthenticated(b, source, peer, why);
 		return -1;
 	}
-	/* Only checked: the caller counts the connection. */
-	admission_leave(b->admission, source);
 	while (b->nhandshakes >= b->cfg->max_handshakes ||
 	    b->nsessions >= b->cfg->max_connections) {
 		struct session *old = TAILQ_FIRST(&b->handshakes);
 
 		if (old == NULL) {
+			admission_leave(b->admission, source);
 			refuse_unauthenticated(b, source, peer,
 			    "limits.max_connections reached");
 			return -1;
@@ -2226,7 +2232,6 @@ session_accept(struct broker *b, evutil_socket_t fd,
 	struct session *s;
 	struct timeval hs;
 	char peer[64], source[ADMISSION_SOURCE_LEN];
-	int rc;
 
 	(void)salen;
 	format_peer(sa, peer, sizeof(peer));
@@ -2243,11 +2248,10 @@ session_accept(struct broker *b, evutil_socket_t fd,
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->ssl = SSL_new(b->ssl_ctx)) == NULL ||
-	    (s->timer = evtimer_new(b->base, session_timer_cb, s)) == NULL ||
-	    (rc = admission_enter(b->admission, source,
-	    b->cfg->max_connections_per_source)) != 0) {
+	    (s->timer = evtimer_new(b->base, session_timer_cb, s)) == NULL) {
 		log_kv("error", "accept", "peer=%s reason=\"out of memory\"",
 		    peer);
+		admission_leave(b->admission, source);
 		if (s != NULL) {
 			if (s->timer != NULL)
 				event_free(s->timer);
