@@ -10,12 +10,13 @@ import ssl
 import time
 
 import json
+import re
 
 import cbor2
 
 from audit_fixtures import (AUDITOR, REGISTER, audit, audit_config,
                             ensure_auditor, pull, verifier_key, verify)
-from conftest import EXIT_OK, tls_context
+from conftest import BUILD, EXIT_OK, tls_context
 
 
 def make_client_hello(pki):
@@ -40,6 +41,13 @@ def closed_by_peer(sock, wait):
         return sock.recv(4096) == b""
     except (ConnectionError, OSError):
         return True
+
+
+def wait_log(b, text, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while text not in b.log_text():
+        assert time.monotonic() < deadline, f"{text!r} not logged"
+        time.sleep(0.05)
 
 
 def idle_socket(port):
@@ -80,13 +88,17 @@ def test_drip_fed_client_hello_closed_at_the_handshake_deadline(pki, broker):
 def test_connections_per_source_are_capped(pki, broker):
     b = broker(limits={"max_connections_per_source": 3,
                        "handshake_timeout": "30s"})
+    # The fixture's readiness probe is a connection from this source too:
+    # let the broker see it closed before counting ours.
+    wait_log(b, "event=refuse ")
     held = [idle_socket(b.port) for _ in range(3)]
     try:
         time.sleep(0.3)
         extra = idle_socket(b.port)
         try:
             assert closed_by_peer(extra, 3.0), \
-                "a fourth connection from one source was kept"
+                "a fourth connection from one source was kept:\n" + \
+                b.log_text()[-3000:]
         finally:
             extra.close()
         for s in held:
@@ -158,7 +170,10 @@ def test_refusals_are_aggregated_in_the_trail(pki, broker, client,
     assert agg, recs
     d = agg[0]["details"]
     assert d["first"] <= d["last"]
-    assert "TLS handshake" in d["reasons"] or "closed" in d["reasons"], d
+    # "reason (n); reason (n)": the counts of the reasons add up too.
+    per_reason = re.findall(r"\((\d+)\)(?=; |$)", d["reasons"])
+    assert sum(map(int, per_reason)) == d["count"], d
+    assert d["reason"] in d["reasons"], d
     assert agg[0]["actor"]["peer"] == "127.0.0.1"
     # The auditor's tools take the counted record: the pulled trail
     # verifies offline and the export carries count and reasons.
@@ -266,6 +281,18 @@ class BioClient:
         return items
 
 
+def sanitized_build():
+    """True for a build with AddressSanitizer (its quarantine keeps freed
+    memory resident, so RSS says nothing there)."""
+    try:
+        opts = json.loads((BUILD / "meson-info" /
+                           "intro-buildoptions.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any(o.get("name") == "b_sanitize" and o.get("value") not in
+               ("none", "", None) for o in opts)
+
+
 def test_pipelined_requests_without_reading_stay_bounded(pki, broker):
     b = broker()
     c = BioClient(pki, b.port)
@@ -279,21 +306,26 @@ def test_pipelined_requests_without_reading_stay_bounded(pki, broker):
         got += c.read_items(deadline)
     assert got[0]["op"] == "welcome"
     base = rss_kib(b.proc.pid)
-    n = 200_000
+    # 400k small requests (12 MB), each answered by an error of ~150
+    # bytes (60 MB if the broker queued them all).
+    n = 400_000
     one = b"".join(cbor2.dumps({"op": "status", "id": i + 2,
                                 "transfer": "x"}) for i in range(1000))
     for _ in range(n // 1000):
         c.write(one)
     # Write only, never read: the broker must stop taking requests once
-    # its answers pile up, so our sending stalls.
-    all_sent = c.try_send(6.0)
+    # its answers pile up, so our sending stalls (what TCP buffers
+    # between us is far less than 12 MB).
+    all_sent = c.try_send(8.0)
     time.sleep(0.5)
     grown = rss_kib(b.proc.pid) - base
-    assert not all_sent or grown < 8 * 1024, grown
-    assert grown < 8 * 1024, f"broker grew by {grown} KiB"
-    # Now read: every request gets its answer.
+    assert not all_sent, "the broker took every request while its " \
+        "answers were not read"
+    if not sanitized_build():
+        assert grown < 8 * 1024, f"broker grew by {grown} KiB"
+    # Now read: every request gets its answer, in order.
     answers = 0
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while answers < n:
         c.try_send(0)
         try:
@@ -302,6 +334,7 @@ def test_pipelined_requests_without_reading_stay_bounded(pki, broker):
             break
         for it in c.read_items(deadline):
             assert it["op"] == "error" and it["code"] == "bad_value", it
+            assert it["id"] == answers % 1000 + 2, it
             answers += 1
     assert answers == n
     c.sock.close()
