@@ -27,6 +27,7 @@
 #include "broker/officer.h"
 #include "broker/log.h"
 #include "broker/monitor.h"
+#include "broker/refusals.h"
 #include "broker/session.h"
 #include "broker/regdiff.h"
 #include "broker/spool.h"
@@ -763,6 +764,7 @@ run(const char *path)
 
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.b.sessions);
+	TAILQ_INIT(&d.b.handshakes);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread exists. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -840,7 +842,7 @@ run(const char *path)
 	 */
 	if (committer_start(d.b.base, &d.env, &d.b.committer, err,
 	    sizeof(err)) != 0 ||
-	    session_init(&d.b, err, sizeof(err)) != 0 ||
+	    refusals_start(&d.b, err, sizeof(err)) != 0 ||
 	    auditsvc_timer_start(d.asvc, &d.b, d.audit, err, sizeof(err)) != 0 ||
 	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
 	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0 ||
@@ -911,7 +913,7 @@ out:
 	d.b.officer = NULL;
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
-	session_fini(&d.b);
+	refusals_stop(&d.b);
 	if (d.b.base != NULL)
 		event_base_free(d.b.base);
 	audit_close(d.audit);

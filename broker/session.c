@@ -41,6 +41,7 @@
 #include "broker/identity.h"
 #include "broker/log.h"
 #include "broker/officer.h"
+#include "broker/refusals.h"
 #include "broker/spool.h"
 #include "broker/stepgate.h"
 #include "broker/stepup.h"
@@ -1951,71 +1952,11 @@ session_read_cb(struct bufferevent *bev, void *arg)
 
 /* ---- admission: refusals, deadlines, lifetime ------------------------------------------- */
 
-/*
- * A connection refused before it authenticated: counted per source (see
- * admission.h), so a looping peer cannot grow the trail or the log without
- * bound. The reason is passed through as the caller words it.
- */
-static void
-refuse_unauthenticated(struct broker *b, const char *source,
-    const char *peer, const char *why)
-{
-	struct auditrec rec;
-	char q[320];
-	int log = 1;
-
-	if (admission_refused(b->admission, source, why, time(NULL),
-	    &log) == 0) {
-		if (log)
-			log_kv("warn", "refuse", "peer=%s reason=%s counted=1",
-			    peer, log_quote(why, q, sizeof(q)));
-		return;
-	}
-	log_kv("warn", "refuse", "peer=%s reason=%s", peer,
-	    log_quote(why, q, sizeof(q)));
-	auditrec_init(&rec, "refuse", NULL, peer);
-	auditrec_text(&rec, "reason", why);
-	auditrec_uint(&rec, "count", 1);
-	audit_event(b, &rec);
-}
-
-static void
-emit_refusals(const struct admission_summary *sum, void *arg)
-{
-	struct broker *b = arg;
-	struct auditrec rec;
-	char first[21], last[21], q[600];
-
-	util_time_rfc3339(sum->first, first);
-	util_time_rfc3339(sum->last, last);
-	log_kv("warn", "refuse_summary", "source=%s count=%" PRIu64
-	    " not_logged=%" PRIu64 " first=%s last=%s reasons=%s",
-	    sum->source, sum->count, sum->unlogged, first, last,
-	    log_quote(sum->reasons, q, sizeof(q)));
-	auditrec_init(&rec, "refuse", NULL, sum->source);
-	auditrec_text(&rec, "reason", sum->reason);
-	auditrec_uint(&rec, "count", sum->count);
-	auditrec_text(&rec, "first", first);
-	auditrec_text(&rec, "last", last);
-	auditrec_text(&rec, "reasons", sum->reasons);
-	audit_event(b, &rec);
-}
-
-static void
-refusal_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct broker *b = arg;
-
-	(void)fd;
-	(void)what;
-	admission_flush(b->admission, emit_refusals, b);
-}
-
 /* Ends a connection still in its handshake as a refusal. */
 static void
 handshake_refuse(struct session *s, const char *why)
 {
-	refuse_unauthenticated(s->b, s->source, s->peer, why);
+	refusals_note(s->b, s->source, s->peer, why);
 	session_close(s, why);
 }
 
@@ -2203,7 +2144,7 @@ admission_gate(struct broker *b, const char *source, const char *peer)
 			    "max_connections_per_source (%" PRIu64 ") reached "
 			    "for %s", b->cfg->max_connections_per_source,
 			    source);
-		refuse_unauthenticated(b, source, peer, why);
+		refusals_note(b, source, peer, why);
 		return -1;
 	}
 	while (b->nhandshakes >= b->cfg->max_handshakes ||
@@ -2212,7 +2153,7 @@ admission_gate(struct broker *b, const char *source, const char *peer)
 
 		if (old == NULL) {
 			admission_leave(b->admission, source);
-			refuse_unauthenticated(b, source, peer,
+			refusals_note(b, source, peer,
 			    "limits.max_connections reached");
 			return -1;
 		}
@@ -2314,8 +2255,7 @@ session_shutdown_all(struct broker *b)
 	struct session *s, *next;
 
 	/* What was counted since the last interval goes into the trail. */
-	if (b->admission != NULL)
-		admission_flush(b->admission, emit_refusals, b);
+	refusals_flush(b);
 
 	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
@@ -2332,33 +2272,6 @@ session_transfer_busy(struct broker *b, const char *id)
 		if (s->up != NULL && strcmp(s->up->id, id) == 0)
 			return 1;
 	return 0;
-}
-
-int
-session_init(struct broker *b, char *err, size_t errlen)
-{
-	struct timeval iv = { (time_t)b->cfg->refusal_interval, 0 };
-
-	TAILQ_INIT(&b->handshakes);
-	/* Sources whose refusals are counted apart; past this they share
-	 * one entry. */
-	if ((b->admission = admission_new(4096)) == NULL ||
-	    (b->refusal_ev = event_new(b->base, -1, EV_PERSIST,
-	    refusal_timer_cb, b)) == NULL ||
-	    event_add(b->refusal_ev, &iv) != 0)
-		return util_err(err, errlen, "cannot set up connection "
-		    "admission: out of memory");
-	return 0;
-}
-
-void
-session_fini(struct broker *b)
-{
-	if (b->refusal_ev != NULL)
-		event_free(b->refusal_ev);
-	b->refusal_ev = NULL;
-	admission_free(b->admission);
-	b->admission = NULL;
 }
 
 /* Closes an authenticated session whose certificate no longer verifies. */

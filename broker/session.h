@@ -20,12 +20,6 @@
 struct broker;
 struct session;
 
-/* Sets up what the accept path keeps across connections (connections per
- * source, the refusal counts and their timer) on b, after b->base exists.
- * -1 with the reason. session_fini releases it (after the loop ended). */
-int session_init(struct broker *b, char *err, size_t errlen);
-void session_fini(struct broker *b);
-
 /* Takes ownership of fd (an accepted TCP socket) and starts the TLS
  * handshake. On failure the socket is closed and the refusal logged. */
 void session_accept(struct broker *b, evutil_socket_t fd,
