@@ -2122,17 +2122,15 @@ format_peer(const struct sockaddr *sa, char *out, size_t outlen)
 /*
  * Whether a new connection from source gets a slot (0: counted for its
  * source, admission_leave gives it back) or is refused (-1, counted as a
- * refusal). Unauthenticated connections never hold more
- * than limits.max_handshakes slots, so the rest stay for authenticated
- * sessions; when the handshake budget or every slot is taken, the oldest
+ * refusal). Unauthenticated connections never hold more than
+ * limits.max_handshakes slots, so the rest stay for authenticated sessions; when the handshake budget or every slot is taken, the oldest
  * pending handshake gives way (it had the longest to finish), so idle
  * sockets only delay a real client, they cannot lock it out.
  */
 static int
-admission_gate(struct broker *b, const char *source, const char *peer)
+accept_gate(struct broker *b, const char *source, const char *peer)
 {
 	char why[160];
-
 	int rc;
 
 	if ((rc = admission_enter(b->admission, source,
@@ -2183,7 +2181,7 @@ session_accept(struct broker *b, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
-	if (admission_gate(b, source, peer) != 0) {
+	if (accept_gate(b, source, peer) != 0) {
 		evutil_closesocket(fd);
 		return;
 	}
