@@ -5,6 +5,8 @@ step-up grant), and no session outlives limits.max_session_lifetime."""
 import time
 import uuid
 
+from approvals_fixtures import (  # noqa: F401  (fixtures)
+    nginx, officer_pki, officers)
 from conftest import RawClient, tls_context
 from stepup_helpers import (enroll, need_oathtool, put_fields, stepup_broker,
                             totp, wait_records)
@@ -25,7 +27,6 @@ def test_revoked_certificate_loses_its_open_session(pki, broker):
         pki.revoke(cert)
         b.install_crl()
         line = b.reload_and_wait()
-        assert "sessions_revoked=1" in line, line
         # The broker says why and closes; nothing more is served.
         ans = r.recv()
         assert ans is not None and ans["op"] == "error", ans
@@ -37,6 +38,7 @@ def test_revoked_certificate_loses_its_open_session(pki, broker):
         except OSError:
             after = None
         assert after is None, after
+        assert "sessions_revoked=1" in line, line
     rec = wait_records(b, "session_revoked")[0]
     assert rec["actor"]["user"] == uid
     assert "revoked" in rec["details"]["reason"]
@@ -69,3 +71,45 @@ def test_session_lifetime_ends_a_busy_session(pki, broker):
     recs = wait_records(b, "disconnect")
     assert any("max_session_lifetime" in r["details"]["reason"]
                for r in recs), recs
+
+
+def test_revoked_officer_cannot_approve_on_its_open_session(officers, pki,
+                                                            tmp_path):
+    """An approval officer's open connection, with a fresh step-up, is
+    closed when its certificate is revoked: the approval it then sends is
+    not taken, and the held transfer stays pending."""
+    o = officers(upstream=False)
+    f = tmp_path / "held.pdf"
+    f.write_bytes(b"%PDF-1.4 held\n")
+    tid = o.put("u-staff", f, "IF-HOLD", cls=2)["transfer"]
+    term = "R" + uuid.uuid4().hex[:6].upper()
+    cert, key = pki.issue_user("u-off1", "somu", term)
+    with RawClient(o.broker.port, tls_context(pki, cert, key)) as r:
+        assert r.hello()["user"] == "u-off1"
+        r.request("approvals_ls", otp=o.code("u-off1"))
+        items = []
+        while True:
+            ans = r.recv()
+            assert ans is not None and ans["op"] != "error", ans
+            if ans["op"] == "listed":
+                break
+            items.append(ans)
+        assert [i["transfer"] for i in items] == [tid], items
+        pki.revoke(cert)
+        o.broker.install_crl()
+        line = o.broker.reload_and_wait()
+        try:
+            r.request("approve", transfer=tid, comment="確認しました")
+            answers = [r.recv(), r.recv()]
+        except OSError:
+            answers = [None]
+        # What comes back is the refusal and the end, never "decided".
+        assert answers[0] is not None, "closed without a reason"
+        assert answers[0]["code"] == "certificate_refused", answers
+        assert answers[1] is None, answers
+        assert "sessions_revoked=1" in line, line
+    rec = o.wait_records("session_revoked")
+    assert rec and rec[0]["actor"]["user"] == "u-off1", rec
+    assert rec[0]["details"]["stepup_dropped"] is True
+    st = o.status("u-staff", tid)
+    assert st["state"] == "held" and st["approval"] == "pending", st
