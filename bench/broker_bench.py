@@ -73,6 +73,7 @@ register: register.yaml
 limits:
   max_file_size: 8GiB
   max_connections: {max_conns}
+  max_connections_per_source: {max_conns}
   min_free_space: 64MiB
 """)
     (work / "client.yaml").write_text(f"""broker: "127.0.0.1:{port}"

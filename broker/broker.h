@@ -24,6 +24,7 @@ struct officer;
 struct stepup;
 struct stepup_grants;
 struct tlskey;
+struct admission;
 
 TAILQ_HEAD(session_list, session);
 
@@ -40,6 +41,11 @@ struct broker {
 	struct event *expiry_ev;		/* housekeeping timer */
 	struct session_list sessions;
 	size_t nsessions;
+	struct session_list handshakes;	/* sessions still in their TLS
+					   handshake, oldest first */
+	size_t nhandshakes;
+	struct admission *admission;	/* connections per source, refusals */
+	struct event *refusal_ev;	/* writes counted refusals */
 	int shutting_down;
 	struct forwarder *forwarder;	/* delivery; NULL until started */
 	struct officer *officer;	/* approval officers: held transfers,

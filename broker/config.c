@@ -20,6 +20,13 @@
 #define DEFAULT_MAX_FILE_SIZE (4ull << 30)
 #define DEFAULT_MAX_CONNECTIONS 1024
 #define DEFAULT_HANDSHAKE_TIMEOUT 10
+#define DEFAULT_MAX_PER_SOURCE 64
+/* Three quarters of the slots, so a quarter stays for authenticated
+ * sessions whatever unauthenticated peers do. */
+#define DEFAULT_MAX_HANDSHAKES(c) \
+	((c)->max_connections - (c)->max_connections / 4)
+#define DEFAULT_REFUSAL_INTERVAL 60
+#define DEFAULT_MAX_SESSION_LIFETIME (8 * 3600)
 #define DEFAULT_IDLE_TIMEOUT 300
 #define DEFAULT_PARTIAL_TTL (24 * 3600)
 #define DEFAULT_MIN_FREE_SPACE (64ull << 20)
@@ -322,16 +329,58 @@ parse_monitor(const struct yamlnode_doc *doc, const struct yamlnode *mo,
 	return 0;
 }
 
+/* The limits against exhaustion: one source, unauthenticated handshakes,
+ * refusals in the trail, the age of a session. */
+static int
+parse_exhaustion_limits(const struct yamlnode_doc *doc,
+    const struct yamlnode *lim, struct config *cfg, char *err, size_t errlen)
+{
+	int hs;
+
+	if (yamlnode_get_uint(doc, lim, "max_connections_per_source", 1,
+	    1000000, &cfg->max_connections_per_source, err, errlen) < 0 ||
+	    (hs = yamlnode_get_uint(doc, lim, "max_handshakes", 1, 1000000,
+	    &cfg->max_handshakes, err, errlen)) < 0 ||
+	    yamlnode_get_duration(doc, lim, "refusal_interval",
+	    &cfg->refusal_interval, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, lim, "max_session_lifetime",
+	    &cfg->max_session_lifetime, err, errlen) < 0)
+		return -1;
+	if (cfg->refusal_interval == 0 || cfg->refusal_interval > 86400)
+		return util_err(err, errlen, "%s:%u: limits.refusal_interval "
+		    "must be between 1s and 24h", doc->path, lim->line);
+	if (cfg->max_session_lifetime == 0 ||
+	    cfg->max_session_lifetime > MAX_TIMEOUT)
+		return util_err(err, errlen, "%s:%u: limits.max_session_lifetime "
+		    "must be between 1s and %llu seconds", doc->path, lim->line,
+		    MAX_TIMEOUT);
+	if (hs == 1)
+		cfg->max_handshakes = DEFAULT_MAX_HANDSHAKES(cfg);
+	else if (cfg->max_handshakes >= cfg->max_connections &&
+	    cfg->max_connections > 1)
+		return util_err(err, errlen, "%s:%u: limits.max_handshakes (%llu) "
+		    "must be below limits.max_connections (%llu), so that "
+		    "unauthenticated connections cannot take every slot",
+		    doc->path, lim->line,
+		    (unsigned long long)cfg->max_handshakes,
+		    (unsigned long long)cfg->max_connections);
+	return 0;
+}
+
 static int
 parse_limits(const struct yamlnode_doc *doc, const struct yamlnode *lim,
     struct config *cfg, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "max_file_size",
 	    "max_connections", "handshake_timeout", "idle_timeout",
-	    "partial_ttl", "min_free_space", "sync_interval", NULL };
+	    "partial_ttl", "min_free_space", "sync_interval",
+	    "max_connections_per_source", "max_handshakes",
+	    "refusal_interval", "max_session_lifetime", NULL };
 
-	if (lim == NULL)
+	if (lim == NULL) {
+		cfg->max_handshakes = DEFAULT_MAX_HANDSHAKES(cfg);
 		return 0;
+	}
 	if (yamlnode_check_keys(doc, lim, "limits", keys, err, errlen) != 0)
 		return -1;
 	if (yamlnode_get_size(doc, lim, "max_file_size", &cfg->max_file_size,
@@ -366,7 +415,7 @@ parse_limits(const struct yamlnode_doc *doc, const struct yamlnode *lim,
 	if (cfg->sync_interval < (1u << 20))
 		return util_err(err, errlen, "%s:%u: limits.sync_interval must "
 		    "be at least 1MiB", doc->path, lim->line);
-	return 0;
+	return parse_exhaustion_limits(doc, lim, cfg, err, errlen);
 }
 
 static int
@@ -671,6 +720,9 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	cfg->partial_ttl = DEFAULT_PARTIAL_TTL;
 	cfg->min_free_space = DEFAULT_MIN_FREE_SPACE;
 	cfg->sync_interval = DEFAULT_SYNC_INTERVAL;
+	cfg->max_connections_per_source = DEFAULT_MAX_PER_SOURCE;
+	cfg->refusal_interval = DEFAULT_REFUSAL_INTERVAL;
+	cfg->max_session_lifetime = DEFAULT_MAX_SESSION_LIFETIME;
 	cfg->audit_segment_size = DEFAULT_AUDIT_SEGMENT;
 	cfg->audit_checkpoint_records = DEFAULT_AUDIT_CP_RECORDS;
 	cfg->audit_checkpoint_interval = DEFAULT_AUDIT_CP_INTERVAL;

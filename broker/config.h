@@ -65,6 +65,13 @@ struct config {
 	uint64_t partial_ttl;		/* seconds a broken upload stays resumable */
 	uint64_t min_free_space;	/* bytes the spool must keep free */
 	uint64_t sync_interval;		/* bytes between durable checkpoints */
+	/* limits against exhaustion (handshakes, sources, refusals, session
+	 * age); see docs/operations.md */
+	uint64_t max_connections_per_source;
+	uint64_t max_handshakes;	/* unauthenticated connections at once */
+	uint64_t refusal_interval;	/* seconds refusals are counted into one
+					   audit record per source */
+	uint64_t max_session_lifetime;	/* seconds a connection may live */
 	/* audit: the trail's signing key, segments, checkpoints, retention */
 	char *audit_signing_key;	/* private key, read by the signer only */
 	char *audit_verifier_key;	/* public key published for auditors */

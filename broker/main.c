@@ -28,6 +28,7 @@
 #include "broker/officer.h"
 #include "broker/log.h"
 #include "broker/monitor.h"
+#include "broker/refusals.h"
 #include "broker/session.h"
 #include "broker/regdiff.h"
 #include "broker/spool.h"
@@ -248,6 +249,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	time_t next_update;
 	char err[512], q[600], old_hash[UTIL_SHA256_HEX + 1];
 	int tls_ok = 0, policy_ok = 0, have_changes = 0;
+	size_t revoked = 0;
 
 	(void)sig;
 	(void)what;
@@ -264,6 +266,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		d->b.crl_next_update = next_update;
 		crlwatch_reloaded(d->crlwatch);
 		tls_ok = 1;
+		/* A certificate revoked by the new CRL loses its open
+		 * connections too, not only its next handshake. */
+		revoked = session_recheck_certificates(&d->b);
 	}
 	util_strlcpy(old_hash, policy_hash(d->b.policy), sizeof(old_hash));
 	memset(&ch, 0, sizeof(ch));
@@ -287,9 +292,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	log_kv(tls_ok && policy_ok ? "info" : "warn", "reload",
 	    "tls=%s register=%s register_sha256=%s added=%zu removed=%zu "
-	    "changed=%zu", tls_ok ? "reloaded" : "kept",
+	    "changed=%zu sessions_revoked=%zu", tls_ok ? "reloaded" : "kept",
 	    policy_ok ? "reloaded" : "kept", policy_hash(d->b.policy),
-	    ch.nadded, ch.nremoved, ch.nchanged);
+	    ch.nadded, ch.nremoved, ch.nchanged, revoked);
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		regdiff_changes_free(&ch);
 		return;
@@ -297,6 +302,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	auditrec_init(&j->rec, "reload", NULL, NULL);
 	auditrec_bool(&j->rec, "tls_reloaded", tls_ok);
 	auditrec_bool(&j->rec, "register_reloaded", policy_ok);
+	auditrec_uint(&j->rec, "sessions_revoked", revoked);
 	auditrec_text(&j->rec, "register", policy_hash(d->b.policy));
 	if (policy_ok) {
 		auditrec_text(&j->rec, "register_previous", old_hash);
@@ -736,6 +742,7 @@ run(const char *path)
 	memset(&d, 0, sizeof(d));
 	memset(&sc, 0, sizeof(sc));
 	TAILQ_INIT(&d.b.sessions);
+	TAILQ_INIT(&d.b.handshakes);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread exists. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -806,6 +813,7 @@ run(const char *path)
 	 */
 	if (committer_start(d.b.base, &d.env, &d.b.committer, err,
 	    sizeof(err)) != 0 ||
+	    refusals_start(&d.b, err, sizeof(err)) != 0 ||
 	    auditsvc_timer_start(d.asvc, &d.b, d.audit, err, sizeof(err)) != 0 ||
 	    housekeeping_start(&d.b, err, sizeof(err)) != 0 ||
 	    forward_start(&d.b, &d.b.forwarder, err, sizeof(err)) != 0 ||
@@ -879,6 +887,7 @@ out:
 	d.b.officer = NULL;
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
+	refusals_stop(&d.b);
 	if (d.b.base != NULL)
 		event_base_free(d.b.base);
 	audit_close(d.audit);

@@ -31,6 +31,7 @@
  * put is decided again from the start, now with ctx.stepup_at set.
  */
 #include "broker/session.h"
+#include "broker/admission.h"
 #include "broker/auditpull.h"
 #include "broker/auditrec.h"
 #include "broker/broker.h"
@@ -40,6 +41,7 @@
 #include "broker/identity.h"
 #include "broker/log.h"
 #include "broker/officer.h"
+#include "broker/refusals.h"
 #include "broker/spool.h"
 #include "broker/stepgate.h"
 #include "broker/stepup.h"
@@ -60,11 +62,16 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
 #define SOFTWARE "sekishod/" "0.1.0"
 #define READ_HIGH_WATER (256u * 1024)	/* bytes buffered per connection */
+/* Answers queued for a client that does not read: above the high mark the
+ * session stops reading requests, below the low mark it reads again. */
+#define OUT_HIGH_WATER (256u * 1024)
+#define OUT_LOW_WATER (64u * 1024)
 #define MAX_IOV 16
 
 enum sess_state {
@@ -103,6 +110,15 @@ struct session {
 	int waits;			/* session_wait not yet ended */
 	struct upload *up;
 	TAILQ_ENTRY(session) entry;
+	/* admission (accept path): the source address the per-source count
+	 * is kept under; the handshake deadline, then the session's
+	 * lifetime; the list of handshakes while in it */
+	char source[ADMISSION_SOURCE_LEN];
+	struct event *timer;
+	int in_handshakes;
+	TAILQ_ENTRY(session) hs_entry;
+	int out_blocked;		/* reading stopped: output above the
+					   high-water mark */
 };
 
 enum job_kind { J_AUDIT, J_CREATE, J_RESUME, J_SYNC, J_COMMIT, J_FAIL,
@@ -333,6 +349,8 @@ session_continue(struct session *s)
 	s->busy = 0;
 	if (s->closed || s->state == S_CLOSING)
 		return;
+	if (s->out_blocked)
+		return;		/* session_write_cb resumes reading */
 	bufferevent_enable(s->bev, EV_READ);
 	process_input(s);
 }
@@ -522,6 +540,17 @@ upload_abort(struct session *s, const char *why)
 	submit(s->b, NULL, j, work_abort, done_free, 0);
 }
 
+/* The session is no longer an unauthenticated one. */
+static void
+handshake_leave(struct session *s)
+{
+	if (!s->in_handshakes)
+		return;
+	s->in_handshakes = 0;
+	TAILQ_REMOVE(&s->b->handshakes, s, hs_entry);
+	s->b->nhandshakes--;
+}
+
 static void
 session_free_conn(struct session *s)
 {
@@ -532,6 +561,12 @@ session_free_conn(struct session *s)
 	s->closed = 1;
 	TAILQ_REMOVE(&b->sessions, s, entry);
 	b->nsessions--;
+	handshake_leave(s);
+	admission_leave(b->admission, s->source);
+	if (s->timer != NULL) {
+		event_free(s->timer);
+		s->timer = NULL;
+	}
 	if (s->bev != NULL) {
 		/* Best effort close_notify; a peer that is gone is fine. */
 		if (s->ssl != NULL && s->state != S_HANDSHAKE)
@@ -778,6 +813,25 @@ static void usage_begin(struct session *s, const struct wire_msg *m,
     const char *interface, int verified, int64_t day_start);
 
 /*
+ * Spool space promised to the uploads attached to sessions: what each
+ * declared and has not written yet (what it wrote already shows in the
+ * free space). Derived from the live uploads, so it is given back by
+ * itself when an upload ends, fails, aborts or is detached; a resume
+ * counts its whole size until its offset is known, then the remainder.
+ */
+static uint64_t
+spool_promised(struct broker *b)
+{
+	struct session *s;
+	uint64_t sum = 0;
+
+	TAILQ_FOREACH(s, &b->sessions, entry)
+		if (s->up != NULL && s->up->size > s->up->received)
+			sum += s->up->size - s->up->received;
+	return sum;
+}
+
+/*
  * A put, new or resumed. verified is set when it runs again after its
  * one-time code was accepted: it must then not ask for (or check) a code
  * a second time. usage is today's usage for the interface's daily limits;
@@ -795,7 +849,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	struct policy_decision d;
 	struct upload *up;
 	struct sjob *j;
-	uint64_t size = 0, class = 0, free_bytes = 0;
+	uint64_t size = 0, class = 0, free_bytes = 0, promised;
 	const char *resume = wire_msg_text(m, "resume");
 	struct policy_exception exb[OFFICER_CONTEXT_MAX];
 	struct officer_put op;
@@ -889,14 +943,16 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		return;
 	}
 	officer_put_from_decision(&d, &op);
-	if (spool_free_bytes(b->spool, &free_bytes) != 0 ||
-	    free_bytes < b->cfg->min_free_space ||
-	    free_bytes - b->cfg->min_free_space < size) {
+	promised = spool_promised(b);
+	if (spool_has_room(b->spool, b->cfg->min_free_space, promised, size,
+	    &free_bytes) != 0) {
 		snprintf(msgbuf, sizeof(msgbuf), "the broker's spool does not "
-		    "have room for %" PRIu64 " bytes now; try again later or "
-		    "tell the administrator", size);
+		    "have room for %" PRIu64 " bytes now (space is kept for "
+		    "uploads in progress); try again later or tell the "
+		    "administrator", size);
 		log_kv("warn", "disk_full", "user=%s size=%" PRIu64
-		    " free=%" PRIu64, s->who.user, size, free_bytes);
+		    " free=%" PRIu64 " promised=%" PRIu64, s->who.user, size,
+		    free_bytes, promised);
 		send_error(s, m->id, "disk_full", msgbuf, "size", NULL, NULL, 60);
 		return;
 	}
@@ -1812,12 +1868,49 @@ dispatch(struct session *s, const struct wire_msg *m)
 	}
 }
 
+/*
+ * A client that sends requests and never reads would make every answer
+ * pile up here: above the high-water mark stop reading (the client's
+ * sends then stall in TCP), and read again once the output has drained
+ * below the low mark (session_write_cb).
+ */
+static int
+output_full(struct session *s)
+{
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) <=
+	    OUT_HIGH_WATER)
+		return 0;
+	if (!s->out_blocked) {
+		s->out_blocked = 1;
+		bufferevent_disable(s->bev, EV_READ);
+		bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW_WATER, 0);
+	}
+	return 1;
+}
+
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (!s->out_blocked || s->closed || s->state == S_CLOSING)
+		return;
+	s->out_blocked = 0;
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	if (s->busy)
+		return;		/* the job's end resumes reading */
+	bufferevent_enable(s->bev, EV_READ);
+	process_input(s);
+}
+
 static void
 process_input(struct session *s)
 {
 	struct evbuffer *in;
 
-	while (!s->closed && !s->busy && s->state != S_CLOSING) {
+	while (!s->closed && !s->busy && s->state != S_CLOSING &&
+	    !output_full(s)) {
 		struct wire_msg m;
 		struct wire_error werr;
 		uint64_t dlen = 0;
@@ -1866,6 +1959,57 @@ session_read_cb(struct bufferevent *bev, void *arg)
 	process_input(arg);
 }
 
+/* ---- admission: refusals, deadlines, lifetime ------------------------------------------- */
+
+/* Ends a connection still in its handshake as a refusal. */
+static void
+handshake_refuse(struct session *s, const char *why)
+{
+	refusals_note(s->b, s->source, s->peer, why);
+	session_close(s, why);
+}
+
+/*
+ * One timer per connection: from accept, the handshake's absolute
+ * deadline (bytes trickling in do not extend it, unlike the bufferevent's
+ * inactivity timeouts); after the handshake, the session's lifetime.
+ */
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct auditrec rec;
+	char why[128];
+
+	(void)fd;
+	(void)what;
+	if (s->closed)
+		return;
+	if (s->state == S_HANDSHAKE) {
+		snprintf(why, sizeof(why), "TLS handshake not finished within "
+		    "limits.handshake_timeout (%" PRIu64 "s)",
+		    s->b->cfg->handshake_timeout);
+		handshake_refuse(s, why);
+		return;
+	}
+	if (s->state == S_CLOSING)
+		return;
+	snprintf(why, sizeof(why), "limits.max_session_lifetime (%" PRIu64
+	    "s) reached", s->b->cfg->max_session_lifetime);
+	log_kv("info", "disconnect", "user=%s peer=%s reason=\"%s\"",
+	    s->who.user, s->peer, why);
+	auditrec_init(&rec, "disconnect", &s->who, s->peer);
+	auditrec_text(&rec, "reason", why);
+	audit_event(s->b, &rec);
+	send_error(s, 0, "session_expired", "this connection reached the "
+	    "broker's maximum session lifetime; connect again (an upload in "
+	    "progress can be resumed)", NULL, NULL,
+	    s->up != NULL ? s->up->id : NULL, 1);
+	upload_abort(s, why);
+	s->busy = 0;
+	session_close_after_flush(s);
+}
+
 /* ---- connection events ------------------------------------------------------------------- */
 
 static void
@@ -1876,6 +2020,7 @@ handshake_done(struct session *s)
 	char why[256];
 	X509 *cert;
 
+	handshake_leave(s);
 	cert = SSL_get0_peer_certificate(s->ssl);
 	if (tlsserver_check(s->ssl, why, sizeof(why)) != 0 ||
 	    identity_from_cert(cert, &s->who, why, sizeof(why)) != 0) {
@@ -1902,6 +2047,8 @@ handshake_done(struct session *s)
 	idle.tv_sec = (time_t)s->b->cfg->idle_timeout;
 	idle.tv_usec = 0;
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	idle.tv_sec = (time_t)s->b->cfg->max_session_lifetime;
+	evtimer_add(s->timer, &idle);
 	log_kv("info", "connect", "user=%s dept=%s terminal=%s peer=%s "
 	    "serial=%s", s->who.user, s->who.dept, s->who.terminal, s->peer,
 	    s->who.serial);
@@ -1924,9 +2071,6 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (s->state == S_HANDSHAKE) {
-		struct auditrec rec;
-		char q[320];
-
 		if (what & BEV_EVENT_TIMEOUT)
 			util_strlcpy(why, "TLS handshake timed out", sizeof(why));
 		else if (what & BEV_EVENT_EOF)
@@ -1936,12 +2080,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 			tlsserver_failure(s->ssl,
 			    bufferevent_get_openssl_error(bev), why,
 			    sizeof(why));
-		log_kv("warn", "refuse", "peer=%s reason=%s", s->peer,
-		    log_quote(why, q, sizeof(q)));
-		auditrec_init(&rec, "refuse", NULL, s->peer);
-		auditrec_text(&rec, "reason", why);
-		audit_event(s->b, &rec);
-		session_close(s, why);
+		handshake_refuse(s, why);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -1991,31 +2130,88 @@ format_peer(const struct sockaddr *sa, char *out, size_t outlen)
 		util_strlcpy(out, "unknown", outlen);
 }
 
+/*
+ * Whether a new connection from source gets a slot (0: counted for its
+ * source, admission_leave gives it back) or is refused (-1, counted as a
+ * refusal). Unauthenticated connections never hold more than
+ * limits.max_handshakes slots, so the rest stay for authenticated sessions; when the handshake budget or every slot is taken, the oldest
+ * pending handshake gives way (it had the longest to finish), so idle
+ * sockets only delay a real client, they cannot lock it out.
+ */
+static int
+accept_gate(struct broker *b, const char *source, const char *peer)
+{
+	char why[160];
+	int rc;
+
+	if ((rc = admission_enter(b->admission, source,
+	    b->cfg->max_connections_per_source)) != 0) {
+		if (rc < 0)
+			util_strlcpy(why, "out of memory", sizeof(why));
+		else
+			snprintf(why, sizeof(why), "limits."
+			    "max_connections_per_source (%" PRIu64 ") reached "
+			    "for %s", b->cfg->max_connections_per_source,
+			    source);
+		refusals_note(b, source, peer, why);
+		return -1;
+	}
+	while (b->nhandshakes >= b->cfg->max_handshakes ||
+	    b->nsessions >= b->cfg->max_connections) {
+		struct session *old = TAILQ_FIRST(&b->handshakes);
+
+		if (old == NULL) {
+			admission_leave(b->admission, source);
+			refusals_note(b, source, peer,
+			    "limits.max_connections reached");
+			return -1;
+		}
+		snprintf(why, sizeof(why), "handshake slots full (limits.%s): "
+		    "the oldest pending handshake gave way",
+		    b->nhandshakes >= b->cfg->max_handshakes ?
+		    "max_handshakes" : "max_connections");
+		handshake_refuse(old, why);
+	}
+	return 0;
+}
+
 void
 session_accept(struct broker *b, evutil_socket_t fd,
     const struct sockaddr *sa, int salen)
 {
 	struct session *s;
 	struct timeval hs;
-	char peer[64];
+	char peer[64], source[ADMISSION_SOURCE_LEN];
 
 	(void)salen;
 	format_peer(sa, peer, sizeof(peer));
-	if (b->shutting_down || b->nsessions >= b->cfg->max_connections) {
-		log_kv("warn", "refuse", "peer=%s reason=\"%s\"", peer,
-		    b->shutting_down ? "shutting down" :
-		    "limits.max_connections reached");
+	admission_source(sa, source);
+	if (b->shutting_down) {
+		log_kv("warn", "refuse", "peer=%s reason=\"shutting down\"",
+		    peer);
+		evutil_closesocket(fd);
+		return;
+	}
+	if (accept_gate(b, source, peer) != 0) {
 		evutil_closesocket(fd);
 		return;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->ssl = SSL_new(b->ssl_ctx)) == NULL) {
+	    (s->ssl = SSL_new(b->ssl_ctx)) == NULL ||
+	    (s->timer = evtimer_new(b->base, session_timer_cb, s)) == NULL) {
 		log_kv("error", "accept", "peer=%s reason=\"out of memory\"",
 		    peer);
+		admission_leave(b->admission, source);
+		if (s != NULL) {
+			if (s->timer != NULL)
+				event_free(s->timer);
+			SSL_free(s->ssl);
+		}
 		free(s);
 		evutil_closesocket(fd);
 		return;
 	}
+	util_strlcpy(s->source, source, sizeof(s->source));
 	s->b = b;
 	s->refs = 1;
 	s->state = S_HANDSHAKE;
@@ -2026,6 +2222,8 @@ session_accept(struct broker *b, evutil_socket_t fd,
 	if (s->bev == NULL) {
 		log_kv("error", "accept", "peer=%s reason=\"cannot create "
 		    "connection\"", peer);
+		admission_leave(b->admission, source);
+		event_free(s->timer);
 		SSL_free(s->ssl);
 		free(s);
 		evutil_closesocket(fd);
@@ -2033,11 +2231,16 @@ session_accept(struct broker *b, evutil_socket_t fd,
 	}
 	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
 	b->nsessions++;
+	TAILQ_INSERT_TAIL(&b->handshakes, s, hs_entry);
+	b->nhandshakes++;
+	s->in_handshakes = 1;
 	hs.tv_sec = (time_t)b->cfg->handshake_timeout;
 	hs.tv_usec = 0;
 	bufferevent_set_timeouts(s->bev, &hs, &hs);
+	evtimer_add(s->timer, &hs);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH_WATER);
-	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
@@ -2060,6 +2263,9 @@ session_shutdown_all(struct broker *b)
 {
 	struct session *s, *next;
 
+	/* What was counted since the last interval goes into the trail. */
+	refusals_flush(b);
+
 	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		session_shutdown(s);
@@ -2075,4 +2281,51 @@ session_transfer_busy(struct broker *b, const char *id)
 		if (s->up != NULL && strcmp(s->up->id, id) == 0)
 			return 1;
 	return 0;
+}
+
+/* Closes an authenticated session whose certificate no longer verifies. */
+static void
+session_revoke(struct session *s, const char *why)
+{
+	struct auditrec rec;
+	char q[320];
+	int dropped;
+
+	dropped = s->b->grants != NULL &&
+	    stepup_grant_drop(s->b->grants, s->who.cert_fp);
+	log_kv("warn", "session_revoked", "user=%s peer=%s serial=%s "
+	    "stepup_dropped=%d reason=%s", s->who.user, s->peer,
+	    s->who.serial, dropped, log_quote(why, q, sizeof(q)));
+	auditrec_init(&rec, "session_revoked", &s->who, s->peer);
+	auditrec_text(&rec, "serial", s->who.serial);
+	auditrec_text(&rec, "reason", why);
+	auditrec_bool(&rec, "stepup_dropped", dropped);
+	if (s->up != NULL)
+		auditrec_subject(&rec, s->up->id, s->up->interface);
+	audit_event(s->b, &rec);
+	send_error(s, 0, "certificate_refused", why, NULL, NULL, NULL, 0);
+	upload_abort(s, why);
+	s->busy = 0;
+	session_close_after_flush(s);
+}
+
+size_t
+session_recheck_certificates(struct broker *b)
+{
+	struct session *s, *next;
+	char why[256];
+	size_t n = 0;
+
+	for (s = TAILQ_FIRST(&b->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->closed || s->state == S_HANDSHAKE ||
+		    s->state == S_CLOSING)
+			continue;
+		if (tlsserver_recheck(b->ssl_ctx, s->ssl, why,
+		    sizeof(why)) == 0)
+			continue;
+		session_revoke(s, why);
+		n++;
+	}
+	return n;
 }

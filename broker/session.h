@@ -31,6 +31,12 @@ void session_accept(struct broker *b, evutil_socket_t fd,
  * that message is flushed. */
 void session_shutdown_all(struct broker *b);
 
+/* After a reload of the TLS context (a new CRL): checks every
+ * authenticated session's certificate against b->ssl_ctx again, and closes
+ * the sessions whose certificate no longer verifies (revoked, or no longer
+ * trusted), audited, dropping their step-up grants. Returns how many. */
+size_t session_recheck_certificates(struct broker *b);
+
 /* True when an upload for transfer id is attached to a live session. */
 int session_transfer_busy(struct broker *b, const char *id);
 

@@ -460,3 +460,19 @@ spool_free_bytes(const struct spool *sp, uint64_t *out)
 	*out = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 	return 0;
 }
+
+int
+spool_has_room(const struct spool *sp, uint64_t keep_free, uint64_t promised,
+    uint64_t size, uint64_t *free_out)
+{
+	uint64_t avail;
+
+	*free_out = 0;
+	if (spool_free_bytes(sp, &avail) != 0)
+		return -1;
+	*free_out = avail;
+	if (avail < keep_free || avail - keep_free < promised ||
+	    avail - keep_free - promised < size)
+		return 1;
+	return 0;
+}

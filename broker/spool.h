@@ -76,4 +76,14 @@ int spool_path(const struct spool *sp, const char *id, int final,
 /* Free bytes on the spool's file system, for the disk-space guard. */
 int spool_free_bytes(const struct spool *sp, uint64_t *out);
 
+/*
+ * Whether an upload of size bytes fits: free space, less keep_free
+ * (limits.min_free_space) and less promised (what uploads in progress
+ * declared and have not written yet), is at least size. 0 when it fits,
+ * 1 when it does not, -1 when the free space cannot be read. *free_out
+ * gets the free space when it could be read.
+ */
+int spool_has_room(const struct spool *sp, uint64_t keep_free,
+    uint64_t promised, uint64_t size, uint64_t *free_out);
+
 #endif

@@ -651,6 +651,19 @@ stepup_grant_record(struct stepup_grants *t, const char *cert_fp,
 	t->g[slot].at = at;
 }
 
+int
+stepup_grant_drop(struct stepup_grants *t, const char *cert_fp)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->g[i].cert_fp, cert_fp) == 0) {
+			t->g[i] = t->g[--t->n];
+			return 1;
+		}
+	return 0;
+}
+
 time_t
 stepup_grant_lookup(const struct stepup_grants *t, const char *cert_fp,
     const char *user)

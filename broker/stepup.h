@@ -216,6 +216,10 @@ struct stepup_grants {
 void stepup_grant_record(struct stepup_grants *t, const char *cert_fp,
     const char *user, time_t at);
 
+/* Forgets the step-up of the certificate cert_fp (revoked); 1 when there
+ * was one, 0 when none. */
+int stepup_grant_drop(struct stepup_grants *t, const char *cert_fp);
+
 /* Time of the last step-up of user with cert_fp, 0 when none. */
 time_t stepup_grant_lookup(const struct stepup_grants *t,
     const char *cert_fp, const char *user);

@@ -307,3 +307,32 @@ tlsserver_failure(SSL *ssl, unsigned long e, char *out, size_t outlen)
 	else
 		snprintf(out, outlen, "TLS handshake failed: %s", buf);
 }
+
+int
+tlsserver_recheck(SSL_CTX *ctx, SSL *ssl, char *err, size_t errlen)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	X509_STORE_CTX *x;
+	int ok;
+
+	if (cert == NULL)
+		return util_err(err, errlen, "no client certificate");
+	if ((x = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(ctx), cert,
+	    SSL_get_peer_cert_chain(ssl)) != 1 ||
+	    X509_STORE_CTX_set_default(x, "ssl_client") != 1) {
+		X509_STORE_CTX_free(x);
+		ERR_clear_error();
+		/* Fail closed: what cannot be checked is not kept. */
+		return util_err(err, errlen, "the certificate could not be "
+		    "checked again (out of memory)");
+	}
+	ok = X509_verify_cert(x);
+	if (ok != 1)
+		util_err(err, errlen, "client certificate no longer verifies "
+		    "after the CRL reload: %s", X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(x)));
+	X509_STORE_CTX_free(x);
+	ERR_clear_error();
+	return ok == 1 ? 0 : -1;
+}

@@ -38,6 +38,11 @@ int tlsserver_crl_next_update(SSL_CTX *ctx, time_t *out);
  * version is TLS 1.3 and the chain verified. -1 with the reason. */
 int tlsserver_check(SSL *ssl, char *err, size_t errlen);
 
+/* Verifies the peer certificate of an established ssl again, against
+ * ctx's store (its CA and CRL, e.g. after a reload): 0 when it still
+ * verifies, -1 with the reason ("certificate revoked", ...) when not. */
+int tlsserver_recheck(SSL_CTX *ctx, SSL *ssl, char *err, size_t errlen);
+
 /*
  * Why a handshake failed, for logs and the audit trail, in words an
  * administrator acts on (no client certificate, protocol version, unknown

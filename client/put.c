@@ -59,7 +59,8 @@ is_transient_code(const char *code)
 {
 	return code != NULL && (strcmp(code, "busy") == 0 ||
 	    strcmp(code, "unavailable") == 0 ||
-	    strcmp(code, "shutting_down") == 0);
+	    strcmp(code, "shutting_down") == 0 ||
+	    strcmp(code, "session_expired") == 0);
 }
 
 /* Answers to a resume that mean "that transfer cannot continue". */

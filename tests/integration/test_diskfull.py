@@ -133,3 +133,48 @@ def test_disk_filling_up_during_upload_fails_cleanly(small_spool, client,
     write_file(small, 1000)
     rc, obj, err = c.json("put", small, "--to", "IF-2026-001", "--class", "1")
     assert rc == EXIT_OK, err
+
+
+def test_concurrent_puts_reserve_their_declared_size(small_spool, pki,
+                                                     tmp_path):
+    """Four puts of 20 MiB on a spool with about 63 MiB free: the first
+    three get their space promised, the fourth is refused up front with
+    disk_full and a retry hint (not "ready" and a failure mid-write), and
+    the three complete."""
+    import hashlib
+    from conftest import raw_client
+
+    b = small_spool(64, {"min_free_space": "1MiB"})
+    size = 20 * MiB
+    data = os.urandom(MiB) * 20
+    clients = [raw_client(pki, b) for _ in range(4)]
+    try:
+        answers = []
+        for c in clients:
+            c.hello()
+            c.request("put", interface="IF-2026-001", name="big.bin",
+                      size=size, **{"class": 1}, purpose="reservation test")
+            answers.append(c.recv())
+        ops = [a["op"] for a in answers]
+        assert ops == ["ready", "ready", "ready", "error"], answers
+        assert answers[3]["code"] == "disk_full", answers[3]
+        assert answers[3].get("retry_after", 0) > 0, answers[3]
+        # The ones that got their space finish, interleaved.
+        for i in range(0, size, MiB):
+            for c in clients[:3]:
+                c.send(data[i:i + MiB])
+        for c in clients[:3]:
+            c.request("end", sha256=hashlib.sha256(data).digest())
+        for c in clients[:3]:
+            stored = c.recv(60)
+            assert stored["op"] == "stored", stored
+        # Space promised to finished uploads is given back: the fourth
+        # would still not fit (the files are spooled), but a small one
+        # does.
+        c = clients[3]
+        c.request("put", interface="IF-2026-001", name="small.bin",
+                  size=1000, **{"class": 1}, purpose="reservation test")
+        assert c.recv()["op"] == "ready"
+    finally:
+        for c in clients:
+            c.close()

@@ -488,6 +488,45 @@ test_missing_file(void **state)
 	assert_non_null(strstr(errbuf, "not a regular file"));
 }
 
+/* The limits against exhaustion: defaults, bounds, handshakes below
+ * connections. */
+static void
+test_exhaustion_limits(void **state)
+{
+	struct config *cfg;
+	char *text;
+
+	(void)state;
+	cfg = load_ok(minimal);
+	assert_int_equal(cfg->max_connections_per_source, 64);
+	assert_int_equal(cfg->max_handshakes, 768);	/* 3/4 of 1024 */
+	assert_int_equal(cfg->refusal_interval, 60);
+	assert_int_equal(cfg->max_session_lifetime, 8 * 3600);
+	config_free(cfg);
+	cfg = load_ok(full);
+	assert_int_equal(cfg->max_handshakes, 75);	/* 3/4 of 100 */
+	config_free(cfg);
+	text = edit_line(full, 19, "  sync_interval: 8MiB\n"
+	    "  max_connections_per_source: 3\n  max_handshakes: 40\n"
+	    "  refusal_interval: 5s\n  max_session_lifetime: 1h");
+	cfg = load_ok(text);
+	free(text);
+	assert_int_equal(cfg->max_connections_per_source, 3);
+	assert_int_equal(cfg->max_handshakes, 40);
+	assert_int_equal(cfg->refusal_interval, 5);
+	assert_int_equal(cfg->max_session_lifetime, 3600);
+	config_free(cfg);
+	bad_line(19, "  max_handshakes: 100", 13,
+	    "limits.max_handshakes (100) must be below "
+	    "limits.max_connections (100)");
+	bad_line(19, "  max_connections_per_source: 0", 19, "out of range");
+	bad_line(19, "  refusal_interval: 0s", 13, "refusal_interval must be "
+	    "between 1s and 24h");
+	bad_line(19, "  refusal_interval: 2d", 13, "refusal_interval");
+	bad_line(19, "  max_session_lifetime: 0", 13,
+	    "max_session_lifetime must be");
+}
+
 int
 main(void)
 {
@@ -502,6 +541,7 @@ main(void)
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_limit_bounds),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_exhaustion_limits),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);

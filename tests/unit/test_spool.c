@@ -366,6 +366,29 @@ test_path_and_free_bytes(void **state)
 	assert_true(bytes > 0);
 }
 
+/* Room counts what is kept free and what was promised, without
+ * wrapping around. */
+static void
+test_has_room(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t avail = 0, got = 0;
+
+	assert_int_equal(spool_free_bytes(f->sp, &avail), 0);
+	assert_true(avail > 4096);
+	assert_int_equal(spool_has_room(f->sp, 0, 0, 1, &got), 0);
+	assert_true(got > 0);
+	assert_int_equal(spool_has_room(f->sp, 0, 0, UINT64_MAX, &got), 1);
+	assert_int_equal(spool_has_room(f->sp, UINT64_MAX, 0, 0, &got), 1);
+	assert_int_equal(spool_has_room(f->sp, 0, UINT64_MAX, 0, &got), 1);
+	/* Free space minus a promise of nearly all of it leaves no room
+	 * for more than the rest. */
+	assert_int_equal(spool_has_room(f->sp, 0, avail / 2, avail, &got),
+	    1);
+	assert_int_equal(spool_has_room(f->sp, avail / 4, avail / 4, 4096,
+	    &got), 0);
+}
+
 int
 main(void)
 {
@@ -387,6 +410,8 @@ main(void)
 		    test_symlink_entry_not_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_and_free_bytes,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_has_room, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

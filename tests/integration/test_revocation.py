@@ -1,0 +1,115 @@
+"""Revocation and age of open sessions: a certificate revoked while its
+connection is open loses that connection at the CRL reload (with its
+step-up grant), and no session outlives limits.max_session_lifetime."""
+
+import time
+import uuid
+
+from approvals_fixtures import (  # noqa: F401  (fixtures)
+    nginx, officer_pki, officers)
+from conftest import RawClient, tls_context
+from stepup_helpers import (enroll, need_oathtool, put_fields, stepup_broker,
+                            totp, wait_records)
+
+
+def test_revoked_certificate_loses_its_open_session(pki, broker):
+    need_oathtool()
+    b = stepup_broker(broker)
+    uid = "rev" + uuid.uuid4().hex[:8]
+    cert, key = pki.issue_user(uid, "soumu")
+    secret, _ = enroll(b, uid)
+    with RawClient(b.port, tls_context(pki, cert, key)) as r:
+        r.hello()
+        # A step-up: the grant is bound to this certificate.
+        r.request("put", **put_fields(otp=totp(secret)))
+        ans = r.recv()
+        assert ans["op"] == "ready", ans
+        pki.revoke(cert)
+        b.install_crl()
+        line = b.reload_and_wait()
+        # The broker says why and closes; nothing more is served.
+        ans = r.recv()
+        assert ans is not None and ans["op"] == "error", ans
+        assert ans["code"] == "certificate_refused", ans
+        assert "revoked" in ans["message"], ans
+        try:
+            r.request("status", transfer="0" * 32)
+            after = r.recv()
+        except OSError:
+            after = None
+        assert after is None, after
+        assert "sessions_revoked=1" in line, line
+    rec = wait_records(b, "session_revoked")[0]
+    assert rec["actor"]["user"] == uid
+    assert "revoked" in rec["details"]["reason"]
+    assert rec["details"]["stepup_dropped"] is True
+    # Others keep working.
+    with RawClient(b.port, tls_context(pki, *pki.alice())) as r:
+        assert r.hello()["user"] == "alice"
+
+
+def test_session_lifetime_ends_a_busy_session(pki, broker):
+    b = broker(limits={"max_session_lifetime": "2s"})
+    with RawClient(b.port, tls_context(pki, *pki.alice())) as r:
+        r.hello()
+        start = time.monotonic()
+        ended = None
+        # Traffic does not extend it.
+        while time.monotonic() - start < 6:
+            try:
+                r.request("status", transfer="x")
+                ans = r.recv()
+            except OSError:
+                ans = None
+            if ans is None or ans.get("code") == "session_expired":
+                ended = time.monotonic() - start
+                break
+            assert ans["code"] == "bad_value", ans
+            time.sleep(0.25)
+        assert ended is not None, "session lived past its lifetime"
+        assert 1.5 <= ended <= 3.5, ended
+    recs = wait_records(b, "disconnect")
+    assert any("max_session_lifetime" in r["details"]["reason"]
+               for r in recs), recs
+
+
+def test_revoked_officer_cannot_approve_on_its_open_session(officers, pki,
+                                                            tmp_path):
+    """An approval officer's open connection, with a fresh step-up, is
+    closed when its certificate is revoked: the approval it then sends is
+    not taken, and the held transfer stays pending."""
+    o = officers(upstream=False)
+    f = tmp_path / "held.pdf"
+    f.write_bytes(b"%PDF-1.4 held\n")
+    tid = o.put("u-staff", f, "IF-HOLD", cls=2)["transfer"]
+    term = "R" + uuid.uuid4().hex[:6].upper()
+    cert, key = pki.issue_user("u-off1", "somu", term)
+    with RawClient(o.broker.port, tls_context(pki, cert, key)) as r:
+        assert r.hello()["user"] == "u-off1"
+        r.request("approvals_ls", otp=o.code("u-off1"))
+        items = []
+        while True:
+            ans = r.recv()
+            assert ans is not None and ans["op"] != "error", ans
+            if ans["op"] == "listed":
+                break
+            items.append(ans)
+        assert [i["transfer"] for i in items] == [tid], items
+        pki.revoke(cert)
+        o.broker.install_crl()
+        line = o.broker.reload_and_wait()
+        try:
+            r.request("approve", transfer=tid, comment="確認しました")
+            answers = [r.recv(), r.recv()]
+        except OSError:
+            answers = [None]
+        # What comes back is the refusal and the end, never "decided".
+        assert answers[0] is not None, "closed without a reason"
+        assert answers[0]["code"] == "certificate_refused", answers
+        assert answers[1] is None, answers
+        assert "sessions_revoked=1" in line, line
+    rec = o.wait_records("session_revoked")
+    assert rec and rec[0]["actor"]["user"] == "u-off1", rec
+    assert rec[0]["details"]["stepup_dropped"] is True
+    st = o.status("u-staff", tid)
+    assert st["state"] == "held" and st["approval"] == "pending", st
