@@ -13,6 +13,7 @@
 #include "broker/committer.h"
 #include "broker/config.h"
 #include "broker/log.h"
+#include "broker/reconcile.h"
 #include "broker/session.h"
 #include "broker/spool.h"
 #include "broker/store.h"
@@ -165,6 +166,24 @@ rollback:
 out:
 	free(rc.fixes);
 	return ret;
+}
+
+long
+housekeeping_cross_check(struct store *st, struct audit *a, char *err,
+    size_t errlen)
+{
+	struct reconcile *r;
+	long n;
+
+	if (reconcile_scan(a, &r, err, errlen) != 0)
+		return -1;
+	n = reconcile_lost(r, st, err, errlen);
+	if (n == 0)
+		n = reconcile_compensate(r, st, a, time(NULL), err, errlen);
+	else
+		n = -1;
+	reconcile_free(r);
+	return n;
 }
 
 /* ---- expiry ---------------------------------------------------------------- */

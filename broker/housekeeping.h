@@ -34,6 +34,16 @@ struct spool;
 int housekeeping_recover(struct store *st, struct audit *a, struct spool *sp,
     time_t now, char *err, size_t errlen);
 
+/*
+ * Main thread, after housekeeping_recover: cross-checks the state against
+ * the audit trail (broker/reconcile.h). Acknowledged transfers the trail
+ * knows and the state lost stop the start (-1, err names the count and
+ * sekishod --recover-state); records the state never caught up with get a
+ * compensating "reconcile" record. Returns the number of such records.
+ */
+long housekeeping_cross_check(struct store *st, struct audit *a,
+    char *err, size_t errlen);
+
 /* Starts the periodic expiry on b's loop. */
 int housekeeping_start(struct broker *b, char *err, size_t errlen);
 void housekeeping_stop(struct broker *b);
