@@ -823,7 +823,7 @@ run(const char *path)
 	char err[1024], q[1100];
 	size_t torn = 0;
 	int recovered, rc = 1;
-	long compensated;
+	long compensated, damaged;
 
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.b.sessions);
@@ -859,6 +859,10 @@ run(const char *path)
 		log_kv("warn", "recover", "compensated=%ld reason=\"the audit "
 		    "trail ran ahead of the state; reconcile records written\"",
 		    compensated);
+	if ((damaged = housekeeping_verify_spool(d.store, d.audit, d.b.spool,
+	    time(NULL), err, sizeof(err))) < 0)
+		goto fail;
+	recovered += (int)damaged;
 	/* Open exceptions, for decisions on the loop (the store is still
 	 * this thread's). */
 	if (officer_new(d.store, &d.b.officer, err, sizeof(err)) != 0)
