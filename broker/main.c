@@ -738,17 +738,32 @@ static int
 print_audit(const char *path)
 {
 	struct config *cfg = NULL;
+	struct note_verifier vk;
 	char err[1024];
-	int rc = 1;
+	int rc = 1, have_vk = 0;
 
-	if (config_load(path, &cfg, err, sizeof(err)) != 0)
+	if (config_load(path, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sekishod: %s\n", err);
-	else if (audit_read_file(cfg->audit_log, print_record, NULL, err,
-	    sizeof(err)) != 0)
+		goto out;
+	}
+	/* No verifier key yet: a trail that was never checkpointed. */
+	if (cfg->audit_verifier_key != NULL &&
+	    access(cfg->audit_verifier_key, F_OK) == 0) {
+		if (note_verifier_load(cfg->audit_verifier_key, &vk, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "sekishod: %s: %s\n",
+			    cfg->audit_verifier_key, err);
+			goto out;
+		}
+		have_vk = 1;
+	}
+	if (audit_check_file(cfg->audit_log, have_vk ? &vk : NULL,
+	    print_record, NULL, err, sizeof(err)) != 0)
 		fprintf(stderr, "sekishod: audit log %s: %s\n", cfg->audit_log,
 		    err);
 	else
 		rc = 0;
+out:
 	fflush(stdout);
 	config_free(cfg);
 	return rc;
