@@ -114,6 +114,7 @@ def test_accept_whose_row_never_committed(broker, pki, client, tmp_path):
     pull(auditor, out, "--from-seq", "0")
     rc, res = verify(auditor, out, verifier_key(b))
     assert rc == EXIT_OK, res
+    assert res["reconciled"] == 1, res
     rc, text, err = audit(auditor, "show", tid, out)
     assert rc == EXIT_OK, err
     lines = text.splitlines()
