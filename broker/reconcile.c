@@ -48,6 +48,10 @@ struct rtx {
 	uint64_t stored_seq;
 	uint64_t end_seq;		/* the record that finished it */
 	char end_type[24];
+	/* An earlier outcome a later one repeated (two "delivered" records
+	 * from before compensation existed) and no reconcile voided yet. */
+	uint64_t dup_seq;
+	char dup_type[24];
 	uint64_t size;
 	uint8_t sha[UTIL_SHA256_LEN];
 };
@@ -123,7 +127,7 @@ get(struct reconcile *r, const char *id)
 		;
 	e = &r->tab[i];
 	util_strlcpy(e->id, id, sizeof(e->id));
-	e->accept_seq = e->stored_seq = e->end_seq = NONE;
+	e->accept_seq = e->stored_seq = e->end_seq = e->dup_seq = NONE;
 	r->n++;
 	return e;
 }
@@ -201,6 +205,10 @@ detail_uint(const struct auditfmt_record *rec, const char *key, uint64_t *v)
 static void
 finish(struct rtx *e, const struct auditfmt_record *rec)
 {
+	if (e->story == S_FINISHED && e->end_seq != NONE) {
+		e->dup_seq = e->end_seq;
+		memcpy(e->dup_type, e->end_type, sizeof(e->dup_type));
+	}
 	e->story = S_FINISHED;
 	e->end_seq = rec->seq;
 	if (text_copy(&rec->type, e->end_type, sizeof(e->end_type)) != 0)
@@ -258,6 +266,14 @@ apply(struct reconcile *r, const struct auditfmt_record *rec)
 		else
 			e->story = S_APPROVED;	/* stored, deliverable */
 	} else if (text_is(ty, "reconcile")) {
+		uint64_t v;
+
+		/* Voiding a repeated outcome leaves the last one standing. */
+		if (e->dup_seq != NONE && detail_uint(rec, "void_seq", &v) ==
+		    0 && v == e->dup_seq) {
+			e->dup_seq = NONE;
+			return 0;
+		}
 		/* The state's word is the story from here on. */
 		if (detail_is(rec, "state", "none"))
 			e->story = S_VOID;
@@ -699,6 +715,35 @@ compensate(struct comp *c, struct rtx *e, const char *state,
 	return 0;
 }
 
+static int
+void_dup(struct comp *c, struct rtx *e, const struct transfer *t)
+{
+	struct auditrec rec;
+	struct principal who;
+	char why[160];
+
+	memset(&who, 0, sizeof(who));
+	if (t != NULL) {
+		util_strlcpy(who.user, t->user, sizeof(who.user));
+		util_strlcpy(who.dept, t->dept, sizeof(who.dept));
+		util_strlcpy(who.terminal, t->terminal, sizeof(who.terminal));
+		util_strlcpy(who.cert_fp, t->cert_fp, sizeof(who.cert_fp));
+	}
+	auditrec_init(&rec, "reconcile", t != NULL ? &who : NULL, NULL);
+	auditrec_subject(&rec, e->id, t != NULL ? t->interface : NULL);
+	auditrec_uint(&rec, "void_seq", e->dup_seq);
+	auditrec_text(&rec, "void_type", e->dup_type);
+	auditrec_text(&rec, "state", t != NULL ? t->state : "none");
+	snprintf(why, sizeof(why), "a later record (%" PRIu64 ", %s) repeats "
+	    "this outcome; the later one stands", e->end_seq, e->end_type);
+	auditrec_text(&rec, "reason", why);
+	if (auditrec_append(&rec, c->a, c->now, c->err, c->errlen) != 0)
+		return -1;
+	e->dup_seq = NONE;
+	c->n++;
+	return 0;
+}
+
 /* An unfinished row whose story the trail has already finished. */
 static int
 check_row(const struct transfer *t, void *arg)
@@ -736,6 +781,19 @@ reconcile_compensate(struct reconcile *r, struct store *st, struct audit *a,
 		if (store_transfer_each(st, open_states[i], 0, check_row, &c,
 		    err, errlen) != 0 || c.failed)
 			return -1;
+	/* A story with two outcomes (written before compensation existed):
+	 * the earlier one is voided, the last one matches the state. */
+	for (i = 0; i < r->cap; i++) {
+		struct rtx *e = &r->tab[i];
+
+		if (e->id[0] == '\0' || e->dup_seq == NONE)
+			continue;
+		rc = store_transfer_get(st, e->id, &t, err, errlen);
+		if (rc < 0)
+			return -1;
+		if (void_dup(&c, e, rc == 0 ? &t : NULL) != 0)
+			return -1;
+	}
 	/* An accept whose create never committed, no outcome after it. */
 	for (i = 0; i < r->cap; i++) {
 		struct rtx *e = &r->tab[i];

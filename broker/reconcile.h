@@ -25,11 +25,16 @@
  *     whose row never became durable. reconcile_compensate writes one
  *     "reconcile" record per such transfer that voids the record the state
  *     does not reflect (details void_seq, void_type, state), so that every
- *     transfer's story ends in one outcome that matches the state. It runs
- *     at every start (normal start-up recovery), not only on demand.
+ *     transfer's story ends in one outcome that matches the state. A story
+ *     with two outcomes (left by brokers before compensation existed: the
+ *     redelivery after such a crash wrote a second "delivered") gets one
+ *     that voids the earlier outcome. It runs at every start (normal
+ *     start-up recovery), not only on demand.
  *
  * Everything here runs on the main thread before the commit thread starts.
- * Errors are returned with a reason in err; nothing is printed.
+ * Errors are returned with a reason in err; nothing is printed. Memory:
+ * one small entry (about 300 bytes with the table's slack) per transfer
+ * the trail's segments mention, for the length of the check.
  */
 #ifndef SEKISHO_RECONCILE_H
 #define SEKISHO_RECONCILE_H
