@@ -593,7 +593,7 @@ rebuild_one(struct rtx *e, struct store *st, struct audit *a,
 		*failed = 1;
 		util_strlcpy(t.state, STORE_FAILED, sizeof(t.state));
 		snprintf(t.error, sizeof(t.error), "state rebuilt from the "
-		    "audit trail, but %s", why);
+		    "audit trail, but %.200s", why);
 		spool_remove(sp, e->id, ignored, sizeof(ignored));
 	}
 	if (store_transfer_insert(st, &t, err, errlen) != 0)
