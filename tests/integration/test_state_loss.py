@@ -85,6 +85,7 @@ def test_lost_state_stops_the_start_and_is_rebuilt(delivery, nginx, tmp_path,
     assert f"lost {lost} transfer" in r.stderr, r.stderr
     assert "--recover-state" in r.stderr, r.stderr
     assert tids[0] in r.stderr
+    assert "Sanitizer" not in r.stderr, r.stderr
     assert len(d.broker.audit_records()) == before
 
     # The command rebuilds them from the trail and the spool, audited.
