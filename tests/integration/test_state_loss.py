@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from approvals_fixtures import officer_pki, officers  # noqa: F401
 from conftest import SEKISHOD
 from delivery_fixtures import (  # noqa: F401  (fixtures)
     delivery, make_file, nginx, service, sha256)
@@ -135,3 +136,37 @@ def test_damaged_spool_copy_of_a_lost_transfer_is_rebuilt_as_failed(
     (x,) = d.records("state_rebuilt", tids[0])
     assert x["details"]["state"] == "failed"
     assert not (d.broker.spool / tids[0]).exists()
+
+
+def test_lost_held_transfer_is_held_again_then_approved(officers, tmp_path):
+    """A held transfer whose rows (transfer and approval request) were lost
+    is rebuilt held; an officer approves it and it is delivered."""
+    o = officers()
+    f = tmp_path / "申請書.pdf"
+    f.write_bytes(b"%PDF-1.4 held and lost\n")
+    tid = o.put("u-staff", f, "IF-HOLD", cls=2)["transfer"]
+    assert o.status("u-staff", tid)["state"] == "held"
+    assert o.broker.stop(signal.SIGTERM) == 0
+    db = sqlite3.connect(o.broker.state_db)
+    try:
+        with db:
+            db.execute("DELETE FROM approval_requests WHERE transfer = ?",
+                       (tid,))
+            db.execute("DELETE FROM transfers WHERE id = ?", (tid,))
+    finally:
+        db.close()
+    r = run_sekishod(o.broker)
+    assert r.returncode != 0 and "lost 1 transfer" in r.stderr, r.stderr
+    r = run_sekishod(o.broker, "--recover-state")
+    assert r.returncode == 0 and "rebuilt 1 transfer" in r.stdout, r
+    o.broker.start()
+    st = o.status("u-staff", tid)
+    assert st["state"] == "held" and st["approval"] == "pending", st
+    (x,) = [r for r in o.records("state_rebuilt")
+            if r["subject"]["transfer"] == tid]
+    assert x["details"]["state"] == "held"
+    rc, dec, err = o.json("u-off1", "approvals", "approve", tid, otp=True)
+    assert rc == 0, (dec, err)
+    st = o.wait_state("u-staff", tid, ("delivered", "failed"))
+    assert st["state"] == "delivered", st
+    assert list(o.upstream.objects().values()) == [f.read_bytes()]
