@@ -16,7 +16,7 @@ from audit_fixtures import (AUDITOR, ensure_auditor, pull, start_broker,  # noqa
                             verifier_key, verify, audit)
 from conftest import EXIT_OK, raw_client
 from delivery_fixtures import (  # noqa: F401  (fixtures)
-    delivery, make_file, nginx, service, sha256)
+    delivery, make_file, nginx, service)
 
 MANY = {"max_attempts": 1000, "backoff_base": "1s", "backoff_max": "1s"}
 
