@@ -297,7 +297,7 @@ reconcile_scan(struct audit *a, struct reconcile **out, char *err,
 	struct audit_cursor c;
 	struct auditfmt_record rec;
 	uint8_t *buf;
-	uint64_t end = audit_synced_seq(a), count;
+	uint64_t end = audit_synced_seq(a), count, at;
 	size_t len, off;
 
 	*out = NULL;
@@ -319,18 +319,27 @@ reconcile_scan(struct audit *a, struct reconcile **out, char *err,
 			    end);
 			goto fail;
 		}
-		for (off = 0; off < len; off += rec.len) {
+		at = c.seq - count;
+		for (off = 0; off < len; off += rec.len, at++) {
 			struct auditfmt_head h;
+			enum auditfmt_res wr;
+			char why[256];
 
-			if (auditfmt_walk(buf + off, len - off, &h) !=
-			    AUDITFMT_OK) {
-				util_err(err, errlen, "reading the trail: a "
-				    "record does not parse");
+			memset(&h, 0, sizeof(h));
+			wr = auditfmt_walk(buf + off, len - off, &h);
+			if (wr != AUDITFMT_OK)
+				util_strlcpy(why, wr == AUDITFMT_BAD &&
+				    h.why != NULL ? h.why : "incomplete",
+				    sizeof(why));
+			if (wr != AUDITFMT_OK || auditfmt_decode(buf + off,
+			    h.len, &rec, why, sizeof(why)) != 0) {
+				util_err(err, errlen, "the state cross-check "
+				    "cannot read audit record %" PRIu64 " (%s); "
+				    "without it the state cannot be checked "
+				    "against the trail. Inspect the trail with "
+				    "sekishod -c CONFIG --print-audit", at, why);
 				goto fail;
 			}
-			if (auditfmt_decode(buf + off, h.len, &rec, err,
-			    errlen) != 0)
-				goto fail;
 			if (apply(r, &rec) != 0) {
 				util_err(err, errlen, "out of memory");
 				goto fail;
