@@ -567,69 +567,97 @@ row_from_accept(const struct rtx *e, const struct auditfmt_record *acc,
 	return 0;
 }
 
-static int
-rebuild_one(struct rtx *e, struct store *st, struct audit *a,
-    struct spool *sp, uint64_t hold_secs, time_t now, uint8_t *buf,
-    size_t cap, int *failed, char *err, size_t errlen)
-{
-	struct auditfmt_record acc;
+/* One lost transfer, checked and ready to be written. */
+struct rebuilt {
+	struct rtx *e;
 	struct transfer t;
-	struct auditrec rec;
-	struct principal who;
-	char approvers[65], why[256] = "", hex[UTIL_SHA256_HEX + 1];
+	char approvers[65];
 	uint64_t required;
-	int v;
+	int held, failed;
+	char why[256];
+};
 
-	*failed = 0;
+/* Everything that can refuse, before anything is written: the accept
+ * record, the row it gives, the spool copy. */
+static int
+prepare_one(struct rtx *e, struct audit *a, struct spool *sp, time_t now,
+    uint8_t *buf, size_t cap, struct rebuilt *rb, char *err, size_t errlen)
+{
+	struct auditfmt_record *acc;
+	char hex[UTIL_SHA256_HEX + 1];
+	int v, rc = -1;
+
+	memset(rb, 0, sizeof(*rb));
+	rb->e = e;
 	if (e->accept_seq == NONE)
 		return util_err(err, errlen, "transfer %s: its accept record "
-		    "is no longer in the trail (pruned); it cannot be rebuilt",
-		    e->id);
-	if (read_record(a, e->accept_seq, buf, cap, &acc, err, errlen) != 0 ||
-	    row_from_accept(e, &acc, &t, approvers, sizeof(approvers),
-	    &required, now, err, errlen) != 0)
-		return -1;
+		    "is no longer in the trail (pruned by retention); it "
+		    "cannot be rebuilt and nothing was changed", e->id);
+	if ((acc = malloc(sizeof(*acc))) == NULL)
+		return util_err(err, errlen, "out of memory");
+	if (read_record(a, e->accept_seq, buf, cap, acc, err, errlen) != 0 ||
+	    row_from_accept(e, acc, &rb->t, rb->approvers,
+	    sizeof(rb->approvers), &rb->required, now, err, errlen) != 0)
+		goto out;
 	util_hex(e->sha, sizeof(e->sha), hex);
-	v = reconcile_spool_verify(sp, e->id, e->size, hex, why, sizeof(why));
-	if (v < 0)
-		return util_err(err, errlen, "transfer %s: %s", e->id, why);
-	if (v == 0) {
-		util_strlcpy(t.state, STORE_STORED, sizeof(t.state));
-		util_strlcpy(t.sha256, hex, sizeof(t.sha256));
-	} else {
-		char ignored[128];
-
-		*failed = 1;
-		util_strlcpy(t.state, STORE_FAILED, sizeof(t.state));
-		snprintf(t.error, sizeof(t.error), "state rebuilt from the "
-		    "audit trail, but %.200s", why);
-		spool_remove(sp, e->id, ignored, sizeof(ignored));
+	v = reconcile_spool_verify(sp, e->id, e->size, hex, rb->why,
+	    sizeof(rb->why));
+	if (v < 0) {
+		util_err(err, errlen, "transfer %s: %s", e->id, rb->why);
+		goto out;
 	}
-	if (store_transfer_insert(st, &t, err, errlen) != 0)
+	if (v == 0) {
+		util_strlcpy(rb->t.state, STORE_STORED, sizeof(rb->t.state));
+		util_strlcpy(rb->t.sha256, hex, sizeof(rb->t.sha256));
+		rb->held = e->story == S_STORED && e->held;
+		if (rb->held && (rb->approvers[0] == '\0' ||
+		    rb->required == 0)) {
+			util_err(err, errlen, "transfer %s: held, but its "
+			    "accept record names no approvers", e->id);
+			goto out;
+		}
+	} else {
+		rb->failed = 1;
+		util_strlcpy(rb->t.state, STORE_FAILED, sizeof(rb->t.state));
+		snprintf(rb->t.error, sizeof(rb->t.error), "state rebuilt from "
+		    "the audit trail, but %.200s", rb->why);
+	}
+	rc = 0;
+out:
+	free(acc);
+	return rc;
+}
+
+static int
+apply_one(struct rebuilt *rb, struct store *st, struct audit *a,
+    uint64_t hold_secs, time_t now, char *err, size_t errlen)
+{
+	struct transfer *t = &rb->t;
+	struct auditrec rec;
+	struct principal who;
+
+	if (store_transfer_insert(st, t, err, errlen) != 0)
 		return -1;
-	if (v == 0 && e->story == S_STORED && e->held) {
-		if (approvers[0] == '\0' || required == 0)
-			return util_err(err, errlen, "transfer %s: held, but "
-			    "its accept record names no approvers", e->id);
-		if (approvals_hold(st, &t, approvers, (unsigned)required,
-		    hold_secs, now, err, errlen) != 0)
+	if (rb->held) {
+		if (approvals_hold(st, t, rb->approvers,
+		    (unsigned)rb->required, hold_secs, now, err, errlen) != 0)
 			return -1;
-		util_strlcpy(t.state, STORE_HELD, sizeof(t.state));
+		util_strlcpy(t->state, STORE_HELD, sizeof(t->state));
 	}
 	memset(&who, 0, sizeof(who));
-	util_strlcpy(who.user, t.user, sizeof(who.user));
-	util_strlcpy(who.dept, t.dept, sizeof(who.dept));
-	util_strlcpy(who.terminal, t.terminal, sizeof(who.terminal));
-	util_strlcpy(who.cert_fp, t.cert_fp, sizeof(who.cert_fp));
+	util_strlcpy(who.user, t->user, sizeof(who.user));
+	util_strlcpy(who.dept, t->dept, sizeof(who.dept));
+	util_strlcpy(who.terminal, t->terminal, sizeof(who.terminal));
+	util_strlcpy(who.cert_fp, t->cert_fp, sizeof(who.cert_fp));
 	auditrec_init(&rec, "state_rebuilt", &who, NULL);
-	auditrec_subject(&rec, t.id, t.interface);
-	auditrec_text(&rec, "state", t.state);
-	auditrec_uint(&rec, "size", t.size);
-	auditrec_bytes(&rec, "sha256", e->sha, sizeof(e->sha));
-	auditrec_uint(&rec, "accept_seq", e->accept_seq);
-	auditrec_uint(&rec, "stored_seq", e->stored_seq);
-	if (*failed)
-		auditrec_text(&rec, "reason", why);
+	auditrec_subject(&rec, t->id, t->interface);
+	auditrec_text(&rec, "state", t->state);
+	auditrec_uint(&rec, "size", t->size);
+	auditrec_bytes(&rec, "sha256", rb->e->sha, sizeof(rb->e->sha));
+	auditrec_uint(&rec, "accept_seq", rb->e->accept_seq);
+	auditrec_uint(&rec, "stored_seq", rb->e->stored_seq);
+	if (rb->failed)
+		auditrec_text(&rec, "reason", rb->why);
 	return auditrec_append(&rec, a, now, err, errlen);
 }
 
@@ -638,18 +666,17 @@ reconcile_rebuild(struct reconcile *r, struct store *st, struct audit *a,
     struct spool *sp, uint64_t hold_secs, time_t now, long *failed,
     char *err, size_t errlen)
 {
+	struct rebuilt *rbs = NULL, *grown;
 	struct transfer t;
 	uint8_t *buf;
-	long n = 0, nfail = 0;
-	size_t i;
-	int rc, f;
+	size_t i, n = 0, cap = 0;
+	long nfail = 0, ret = -1;
+	int rc;
 
 	if ((buf = malloc(AUDIT_MAX_RECORD)) == NULL)
 		return util_err(err, errlen, "out of memory");
-	if (store_begin(st, err, errlen) != 0) {
-		free(buf);
-		return -1;
-	}
+	/* First check every lost transfer: one that cannot be rebuilt
+	 * stops the command before anything is written. */
 	for (i = 0; i < r->cap; i++) {
 		struct rtx *e = &r->tab[i];
 
@@ -657,26 +684,56 @@ reconcile_rebuild(struct reconcile *r, struct store *st, struct audit *a,
 			continue;
 		rc = store_transfer_get(st, e->id, &t, err, errlen);
 		if (rc < 0)
-			goto fail;
+			goto out;
 		if (rc != STORE_NOTFOUND)
 			continue;
-		if (rebuild_one(e, st, a, sp, hold_secs, now, buf,
-		    AUDIT_MAX_RECORD, &f, err, errlen) != 0)
-			goto fail;
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((grown = reallocarray(rbs, cap,
+			    sizeof(*rbs))) == NULL) {
+				util_err(err, errlen, "out of memory");
+				goto out;
+			}
+			rbs = grown;
+		}
+		if (prepare_one(e, a, sp, now, buf, AUDIT_MAX_RECORD, &rbs[n],
+		    err, errlen) != 0)
+			goto out;
+		nfail += rbs[n].failed;
 		n++;
-		nfail += f;
 	}
+	if (n == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (store_begin(st, err, errlen) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (apply_one(&rbs[i], st, a, hold_secs, now, err,
+		    errlen) != 0) {
+			store_rollback(st);
+			goto out;
+		}
 	if (audit_sync(a, err, errlen) != 0 ||
-	    store_commit(st, err, errlen) != 0)
-		goto fail;
-	free(buf);
-	if (failed != NULL)
+	    store_commit(st, err, errlen) != 0) {
+		store_rollback(st);
+		goto out;
+	}
+	/* Durable: a damaged copy can go now. */
+	for (i = 0; i < n; i++) {
+		char ignored[128];
+
+		if (rbs[i].failed)
+			spool_remove(sp, rbs[i].e->id, ignored,
+			    sizeof(ignored));
+	}
+	ret = (long)n;
+out:
+	if (ret >= 0 && failed != NULL)
 		*failed = nfail;
-	return n;
-fail:
-	store_rollback(st);
+	free(rbs);
 	free(buf);
-	return -1;
+	return ret;
 }
 
 /* ---- compensation -------------------------------------------------------- */

@@ -61,9 +61,13 @@ long reconcile_lost(struct reconcile *r, struct store *st, char *err,
     size_t errlen);
 
 /* Rebuilds every lost row (see above) in one transaction with its audit
- * records (synced before the commit). hold_secs is approvals.hold. Returns
- * the number of rows rebuilt (failed ones included) and *failed (may be
- * NULL) those whose spool copy was missing or damaged, or -1. */
+ * records (synced before the commit). Every lost transfer is checked first
+ * (its accept record still in the trail and complete, its spool copy
+ * read): one that cannot be rebuilt fails the call before anything is
+ * written. Damaged copies are removed once the commit is durable.
+ * hold_secs is approvals.hold. Returns the number of rows rebuilt (failed
+ * ones included) and *failed (may be NULL) those whose spool copy was
+ * missing or damaged, or -1. */
 long reconcile_rebuild(struct reconcile *r, struct store *st,
     struct audit *a, struct spool *sp, uint64_t hold_secs, time_t now,
     long *failed, char *err, size_t errlen);

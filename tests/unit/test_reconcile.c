@@ -331,6 +331,33 @@ test_compensated_once(void **state)
 	reconcile_free(r);
 }
 
+/* A lost transfer that cannot be rebuilt (its accept record is gone)
+ * stops the rebuild before anything is written. */
+static void
+test_rebuild_all_or_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct reconcile *r;
+	struct transfer t;
+	char err[1024];
+
+	append(f, "stored", "77777777777777777777777777777777", 's');
+	assert_int_equal(audit_sync(f->a, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_lost(r, f->st, err, sizeof(err)), 3);
+	assert_int_equal(reconcile_rebuild(r, f->st, f->a, f->sp, 3600,
+	    time(NULL), NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "accept record"));
+	reconcile_free(r);
+	assert_int_equal(store_transfer_get(f->st, LOST, &t, err,
+	    sizeof(err)), STORE_NOTFOUND);
+	assert_int_equal(count(f, "state_rebuilt", NULL), 0);
+	/* The altered copy is still there for an operator to look at. */
+	assert_int_equal(reconcile_spool_verify(f->sp, BAD,
+	    sizeof(content) - 1, "00", err, sizeof(err)), 1);
+	assert_null(strstr(err, "missing"));
+}
+
 static void
 test_spool_verify(void **state)
 {
@@ -359,6 +386,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_compensated_once, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_all_or_nothing,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_verify, setup,
 		    teardown),
 	};
