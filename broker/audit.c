@@ -1857,3 +1857,107 @@ audit_read_file(const char *path,
 	close(fd);
 	return ret;
 }
+
+/* ------------------------------------------------------------------ */
+/* Reading a trail offline against its checkpoints (--print-audit) */
+
+struct cpcheck {
+	int (*fn)(uint64_t, const uint8_t *, size_t, void *);
+	void *arg;
+	uint64_t first, next;		/* first seq read, next seq expected */
+	int started;
+	struct merkle_tree tree;	/* leaves from record 0 on */
+	uint64_t cp_size;
+	uint8_t cp_root[AUDIT_HASH_LEN];
+	int root_checked, root_bad;
+};
+
+static int
+cpcheck_record(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
+{
+	struct cpcheck *c = arg;
+	uint8_t leaf[AUDIT_HASH_LEN], root[AUDIT_HASH_LEN];
+	char e[128];
+
+	if (!c->started) {
+		c->started = 1;
+		c->first = seq;
+	}
+	c->next = seq + 1;
+	/* The root can be recomputed only from the first record on (not
+	 * after retention pruned the oldest segments). */
+	if (c->first == 0 && c->tree.size < c->cp_size) {
+		if (merkle_hash_leaf(rec, len, leaf, e, sizeof(e)) != 0 ||
+		    merkle_tree_append(&c->tree, leaf, e, sizeof(e)) != 0)
+			return -1;
+		if (c->tree.size == c->cp_size) {
+			if (merkle_tree_root(&c->tree, root, e, sizeof(e)) != 0)
+				return -1;
+			c->root_checked = 1;
+			c->root_bad = memcmp(root, c->cp_root,
+			    sizeof(root)) != 0;
+		}
+	}
+	return c->fn != NULL ? c->fn(seq, rec, len, c->arg) : 0;
+}
+
+int
+audit_check_file(const char *path, const struct note_verifier *vk,
+    int (*fn)(uint64_t seq, const uint8_t *rec, size_t len, void *arg),
+    void *arg, char *err, size_t errlen)
+{
+	struct audit tmp;
+	struct cpcheck c;
+	struct stat sb;
+	char cpdir[PATH_MAX];
+	int fd, ret;
+
+	memset(&c, 0, sizeof(c));
+	c.fn = fn;
+	c.arg = arg;
+	merkle_tree_init(&c.tree);
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.cpfd = -1;
+	snprintf(cpdir, sizeof(cpdir), "%s/" CP_DIR, path);
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    (fd = open(cpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		tmp.cpfd = fd;
+		util_strlcpy(tmp.path, path, sizeof(tmp.path));
+		if (vk != NULL) {
+			tmp.verifier = *vk;
+			util_strlcpy(tmp.origin, vk->name, sizeof(tmp.origin));
+		}
+		ret = load_latest_checkpoint(&tmp, err, errlen);
+		close(fd);
+		free(tmp.cp_note);
+		if (ret != 0 && vk == NULL)
+			return util_err(err, errlen, "audit: %s has signed "
+			    "checkpoints but there is no verifier key to check "
+			    "them (audit.verifier_key)", path);
+		if (ret != 0)
+			return -1;
+		c.cp_size = tmp.cp_size;
+		memcpy(c.cp_root, tmp.cp_root, sizeof(c.cp_root));
+	}
+	if (audit_read_file(path, cpcheck_record, &c, err, errlen) != 0)
+		return -1;
+	if (c.cp_size > 0 && (!c.started || c.next < c.cp_size))
+		return util_err(err, errlen, "record %llu: the trail ends here "
+		    "but its newest checkpoint (checkpoints/%020llu.note) signs "
+		    "%llu records: records %llu to %llu were cut off. The "
+		    "broker refuses to start on this trail; an operator must "
+		    "inspect it (restore the missing segment files from a "
+		    "backup)", (unsigned long long)c.next,
+		    (unsigned long long)c.cp_size,
+		    (unsigned long long)c.cp_size, (unsigned long long)c.next,
+		    (unsigned long long)(c.cp_size - 1));
+	if (c.root_bad)
+		return util_err(err, errlen, "the first %llu records do not "
+		    "give the root signed by checkpoints/%020llu.note: a record "
+		    "before record %llu was changed, removed or inserted",
+		    (unsigned long long)c.cp_size,
+		    (unsigned long long)c.cp_size,
+		    (unsigned long long)c.cp_size);
+	return 0;
+}
+

@@ -235,6 +235,19 @@ int audit_read_file(const char *path,
     int (*fn)(uint64_t seq, const uint8_t *rec, size_t len, void *arg),
     void *arg, char *err, size_t errlen);
 
+/*
+ * audit_read_file, then the same checks against the trail's newest signed
+ * checkpoint as audit_open (without its lock or repairs, so it can run
+ * beside the broker): the checkpoint must verify with vk (NULL: only a
+ * trail without checkpoints passes), the trail must hold at least the
+ * records it signs (else "record N: the trail ends here ..." with N the
+ * first missing record), and, when the trail still starts at record 0,
+ * its records must give the signed root. Used by --print-audit.
+ */
+int audit_check_file(const char *path, const struct note_verifier *vk,
+    int (*fn)(uint64_t seq, const uint8_t *rec, size_t len, void *arg),
+    void *arg, char *err, size_t errlen);
+
 /* "synced", "unsynced" or "unknown" from adjtimex(2) (STA_UNSYNC). */
 const char *audit_clock_status(void);
 

@@ -32,6 +32,7 @@
 #include "broker/credentials.h"
 #include "broker/log.h"
 #include "broker/pathtmpl.h"
+#include "broker/reconcile.h"
 #include "broker/retry.h"
 #include "broker/spool.h"
 #include "broker/store.h"
@@ -202,6 +203,9 @@ static void attempt_abandon(struct fwd_attempt *a, uint64_t delay_ms);
 static void note_start(struct fwd_attempt *a);
 static void attempt_finish(struct fwd_attempt *a,
     const struct upstream_outcome *o);
+static int spool_copy_damaged(struct fwd_item *it, int fd, char *why,
+    size_t whylen);
+static int spool_copy_verify(struct fwd_item *it, char *why, size_t whylen);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -1317,6 +1321,12 @@ done_begin(struct commit_job *cj, int status)
 		attempt_finish(a, &o);
 		return;
 	}
+	if (spool_copy_damaged(it, a->fd, err, sizeof(err))) {
+		upstream_outcome(&o, RETRY_NEVER, 0, "%s", err);
+		o.transport = RETRY_T_LOCAL;
+		attempt_finish(a, &o);
+		return;
+	}
 	if ((a->conn = a->ops->start(&a->target, err, sizeof(err))) == NULL) {
 		upstream_outcome(&o, RETRY_NEVER, 0, "%s", err);
 		o.transport = RETRY_T_LOCAL;
@@ -1332,6 +1342,45 @@ done_begin(struct commit_job *cj, int status)
 		    "open\"", it->t.id, log_quote(a->target.stale_upload_id, q,
 		    sizeof(q)));
 	attempt_step(a, NULL);
+}
+
+/*
+ * The spool copy is immutable once stored: a copy of another size, or whose
+ * bytes do not give the transfer's SHA-256, was damaged on disk and no retry
+ * can send the file. Such a transfer fails at once, loudly.
+ */
+static int
+spool_copy_damaged(struct fwd_item *it, int fd, char *why, size_t whylen)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size == it->t.size)
+		return 0;
+	snprintf(why, whylen, "the spool copy is damaged: it is %s than the "
+	    "transfer (%lld bytes, %" PRIu64 " expected); it cannot be sent "
+	    "and is not retried", (uint64_t)sb.st_size < it->t.size ?
+	    "shorter" : "longer", (long long)sb.st_size, it->t.size);
+	log_kv("error", "spool_damaged", "transfer=%s reason=\"%s\"",
+	    it->t.id, why);
+	return 1;
+}
+
+/* After an attempt that failed for a local reason (a short read, bytes that
+ * did not hash to the transfer's SHA-256): reads the whole copy once to
+ * tell damage from a passing fault. Rare, so done here on the loop. */
+static int
+spool_copy_verify(struct fwd_item *it, char *why, size_t whylen)
+{
+	char what[200];
+
+	if (reconcile_spool_verify(it->f->b->spool, it->t.id, it->t.size,
+	    it->t.sha256, what, sizeof(what)) != 1)
+		return 0;
+	snprintf(why, whylen, "the spool copy is damaged: %s; it cannot be "
+	    "sent and is not retried", what);
+	log_kv("error", "spool_damaged", "transfer=%s reason=\"%s\"",
+	    it->t.id, why);
+	return 1;
 }
 
 /* The attempt ended: decide the transfer's next state. */
@@ -1371,6 +1420,11 @@ attempt_finish(struct fwd_attempt *a, const struct upstream_outcome *o)
 	}
 	if (o->verdict == RETRY_DONE) {
 		end_transfer(it, STORE_DELIVERED, NULL, a, o, 0);
+		return;
+	}
+	if (o->verdict == RETRY_AGAIN && o->transport == RETRY_T_LOCAL &&
+	    spool_copy_verify(it, reason, sizeof(reason))) {
+		end_transfer(it, STORE_FAILED, reason, a, o, 0);
 		return;
 	}
 	if (o->verdict == RETRY_AGAIN) {

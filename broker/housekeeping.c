@@ -13,6 +13,7 @@
 #include "broker/committer.h"
 #include "broker/config.h"
 #include "broker/log.h"
+#include "broker/reconcile.h"
 #include "broker/session.h"
 #include "broker/spool.h"
 #include "broker/store.h"
@@ -165,6 +166,114 @@ rollback:
 out:
 	free(rc.fixes);
 	return ret;
+}
+
+/* A stored copy whose size or SHA-256 is not the row's was damaged on
+ * disk: no attempt can ever send the file. */
+static int
+scan_copy(const struct transfer *t, void *arg)
+{
+	struct recover_ctx *rc = arg;
+	char why[200], reason[sizeof(rc->fixes->reason)];
+	int v;
+
+	v = reconcile_spool_verify(rc->sp, t->id, t->size, t->sha256, why,
+	    sizeof(why));
+	if (v == 0)
+		return 0;
+	if (v < 0) {
+		util_err(rc->err, rc->errlen, "transfer %s: %s", t->id, why);
+		rc->failed = 1;
+		return 1;
+	}
+	snprintf(reason, sizeof(reason), "the spool copy is damaged: %.120s",
+	    why);
+	if (add_fix(rc, t, FIX_FAIL, reason) != 0) {
+		util_err(rc->err, rc->errlen, "out of memory");
+		rc->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+long
+housekeeping_verify_spool(struct store *st, struct audit *a, struct spool *sp,
+    time_t now, char *err, size_t errlen)
+{
+	static const char *const states[] = { STORE_STORED, STORE_HELD,
+	    STORE_QUEUED, STORE_FORWARDING };
+	struct recover_ctx rc;
+	size_t i;
+	long ret = -1;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.sp = sp;
+	rc.err = err;
+	rc.errlen = errlen;
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (store_transfer_each(st, states[i], 0, scan_copy, &rc, err,
+		    errlen) != 0 || rc.failed)
+			goto out;
+	if (rc.nfix == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (store_begin(st, err, errlen) != 0)
+		goto out;
+	for (i = 0; i < rc.nfix; i++) {
+		struct fix *f = &rc.fixes[i];
+		struct auditrec rec;
+		struct principal who;
+		char ignored[128];
+
+		memset(&who, 0, sizeof(who));
+		util_strlcpy(who.user, f->t.user, sizeof(who.user));
+		util_strlcpy(who.dept, f->t.dept, sizeof(who.dept));
+		util_strlcpy(who.terminal, f->t.terminal, sizeof(who.terminal));
+		util_strlcpy(who.cert_fp, f->t.cert_fp, sizeof(who.cert_fp));
+		auditrec_init(&rec, "failed", &who, NULL);
+		auditrec_subject(&rec, f->id, f->t.interface);
+		auditrec_text(&rec, "reason", f->reason);
+		auditrec_text(&rec, "code", "spool_damaged");
+		auditrec_text(&rec, "state_before", f->t.state);
+		spool_remove(sp, f->id, ignored, sizeof(ignored));
+		if (store_transfer_set_state(st, f->id, STORE_FAILED, NULL,
+		    f->reason, now, err, errlen) != 0)
+			goto rollback;
+		log_kv("error", "spool_damaged", "transfer=%s state=%s "
+		    "action=failed reason=\"%s\"", f->id, f->t.state,
+		    f->reason);
+		if (auditrec_append(&rec, a, now, err, errlen) != 0)
+			goto rollback;
+	}
+	if (audit_sync(a, err, errlen) != 0 ||
+	    store_commit(st, err, errlen) != 0)
+		goto rollback;
+	ret = (long)rc.nfix;
+	goto out;
+rollback:
+	store_rollback(st);
+out:
+	free(rc.fixes);
+	return ret;
+}
+
+long
+housekeeping_cross_check(struct store *st, struct audit *a, char *err,
+    size_t errlen)
+{
+	struct reconcile *r;
+	long n;
+
+	if (reconcile_scan(a, &r, err, errlen) != 0)
+		return -1;
+	n = reconcile_lost(r, st, err, errlen);
+	if (n == 0)
+		n = reconcile_compensate(r, st, a, time(NULL), err, errlen);
+	else
+		n = -1;
+	reconcile_free(r);
+	return n;
 }
 
 /* ---- expiry ---------------------------------------------------------------- */

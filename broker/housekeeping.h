@@ -34,6 +34,26 @@ struct spool;
 int housekeeping_recover(struct store *st, struct audit *a, struct spool *sp,
     time_t now, char *err, size_t errlen);
 
+/*
+ * Main thread, after housekeeping_recover: cross-checks the state against
+ * the audit trail (broker/reconcile.h). Acknowledged transfers the trail
+ * knows and the state lost stop the start (-1, err names the count and
+ * sekishod --recover-state); records the state never caught up with get a
+ * compensating "reconcile" record. Returns the number of such records.
+ */
+long housekeeping_cross_check(struct store *st, struct audit *a,
+    char *err, size_t errlen);
+
+/*
+ * Main thread, after housekeeping_recover: reads every spool copy of a
+ * transfer in state stored, held, queued or forwarding and compares its
+ * size and SHA-256 with the row. A damaged copy can never be sent, so such
+ * a transfer fails at once (removed, audited "failed" with code
+ * spool_damaged, logged as an error). Returns how many failed, or -1.
+ */
+long housekeeping_verify_spool(struct store *st, struct audit *a,
+    struct spool *sp, time_t now, char *err, size_t errlen);
+
 /* Starts the periodic expiry on b's loop. */
 int housekeeping_start(struct broker *b, char *err, size_t errlen);
 void housekeeping_stop(struct broker *b);

@@ -25,6 +25,7 @@
 #include "broker/crlwatch.h"
 #include "broker/forward.h"
 #include "broker/housekeeping.h"
+#include "broker/reconcile.h"
 #include "broker/officer.h"
 #include "broker/log.h"
 #include "broker/monitor.h"
@@ -86,6 +87,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sekishod -c CONFIG [--check-config | --print-audit |\n"
+	    "                --recover-state |\n"
 	    "                --totp-enroll USER [--force] | --totp-reset USER |\n"
 	    "                --audit-keygen]\n"
 	    "       sekishod -V | --version\n"
@@ -97,6 +99,11 @@ usage(FILE *f)
 	    "  -p, --print-audit   verify the hash chain of the configured audit\n"
 	    "                      log and print its records as JSON lines\n"
 	    "                      (exit 1 at the first broken record)\n"
+	    "      --recover-state rebuild the transfers the audit trail says\n"
+	    "                      were stored and not finished but the state\n"
+	    "                      database lost, from the trail and the spool\n"
+	    "                      (SHA-256 checked), audited; then exit. Run it\n"
+	    "                      with the broker stopped, when the start says so\n"
 	    "      --totp-enroll USER  create a TOTP secret for USER, print its\n"
 	    "                      otpauth:// URI and QR code; it becomes active\n"
 	    "                      with the first code the user sends. Replacing\n"
@@ -713,18 +720,94 @@ static int
 print_audit(const char *path)
 {
 	struct config *cfg = NULL;
+	struct note_verifier vk;
 	char err[1024];
-	int rc = 1;
+	int rc = 1, have_vk = 0;
 
-	if (config_load(path, &cfg, err, sizeof(err)) != 0)
+	if (config_load(path, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sekishod: %s\n", err);
-	else if (audit_read_file(cfg->audit_log, print_record, NULL, err,
-	    sizeof(err)) != 0)
+		goto out;
+	}
+	/* No verifier key yet: a trail that was never checkpointed. */
+	if (cfg->audit_verifier_key != NULL &&
+	    access(cfg->audit_verifier_key, F_OK) == 0) {
+		if (note_verifier_load(cfg->audit_verifier_key, &vk, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "sekishod: %s: %s\n",
+			    cfg->audit_verifier_key, err);
+			goto out;
+		}
+		have_vk = 1;
+	}
+	if (audit_check_file(cfg->audit_log, have_vk ? &vk : NULL,
+	    print_record, NULL, err, sizeof(err)) != 0)
 		fprintf(stderr, "sekishod: audit log %s: %s\n", cfg->audit_log,
 		    err);
 	else
 		rc = 0;
+out:
 	fflush(stdout);
+	config_free(cfg);
+	return rc;
+}
+
+/*
+ * --recover-state: rebuilds the rows the state lost (broker/reconcile.h),
+ * with the same start-up recovery and checkpoints as a start, then exits.
+ * The trail's flock keeps a running broker out.
+ */
+static int
+recover_state(const char *path)
+{
+	struct config *cfg = NULL;
+	struct auditsvc *asvc = NULL;
+	struct spool *sp = NULL;
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct reconcile *r = NULL;
+	struct auditrec rec;
+	char err[1024], q[1100];
+	size_t torn = 0;
+	long n = -1, failed = 0;
+	int rc = 1;
+
+	umask(077);
+	if (config_load(path, &cfg, err, sizeof(err)) != 0 ||
+	    auditsvc_start(cfg, &asvc, err, sizeof(err)) != 0 ||
+	    spool_open(cfg->spool_dir, &sp, err, sizeof(err)) != 0 ||
+	    store_open(cfg->state_db, &st, err, sizeof(err)) != 0 ||
+	    auditsvc_open(asvc, cfg, &a, &torn, err, sizeof(err)) != 0 ||
+	    housekeeping_recover(st, a, sp, time(NULL), err, sizeof(err)) < 0 ||
+	    reconcile_scan(a, &r, err, sizeof(err)) != 0 ||
+	    (n = reconcile_rebuild(r, st, a, sp, cfg->approvals_hold,
+	    time(NULL), &failed, err, sizeof(err))) < 0)
+		goto out;
+	auditrec_init(&rec, "recover_state", NULL, NULL);
+	auditrec_uint(&rec, "rebuilt", (uint64_t)n);
+	auditrec_uint(&rec, "failed", (uint64_t)failed);
+	if (audit_now(a, &rec, err, sizeof(err)) != 0 ||
+	    auditsvc_checkpoint(asvc, a, err, sizeof(err)) != 0)
+		goto out;
+	log_kv(failed > 0 ? "error" : "info", "recover_state",
+	    "rebuilt=%ld failed=%ld", n, failed);
+	printf("状態を %ld 件復元しました (うちスプールの複製が欠損・破損して"
+	    "いたため失敗としたもの %ld 件) / rebuilt %ld transfer%s from the "
+	    "audit trail and the spool (%ld of them failed: spool copy "
+	    "missing or damaged; sekisho status shows why)\n", n, failed, n,
+	    n == 1 ? "" : "s", failed);
+	rc = 0;
+out:
+	if (rc != 0) {
+		log_kv("error", "recover_state", "reason=%s",
+		    log_quote(err, q, sizeof(q)));
+		fprintf(stderr, "sekishod: --recover-state: %s\n", err);
+	}
+	fflush(stdout);
+	reconcile_free(r);
+	audit_close(a);
+	auditsvc_free(asvc);
+	store_close(st);
+	spool_close(sp);
 	config_free(cfg);
 	return rc;
 }
@@ -738,6 +821,7 @@ run(const char *path)
 	char err[1024], q[1100];
 	size_t torn = 0;
 	int recovered, rc = 1;
+	long compensated, damaged;
 
 	memset(&d, 0, sizeof(d));
 	memset(&sc, 0, sizeof(sc));
@@ -775,6 +859,17 @@ run(const char *path)
 	    time(NULL), err, sizeof(err));
 	if (recovered < 0)
 		goto fail;
+	if ((compensated = housekeeping_cross_check(d.store, d.audit, err,
+	    sizeof(err))) < 0)
+		goto fail;
+	if (compensated > 0)
+		log_kv("warn", "recover", "compensated=%ld reason=\"the audit "
+		    "trail ran ahead of the state; reconcile records written\"",
+		    compensated);
+	if ((damaged = housekeeping_verify_spool(d.store, d.audit, d.b.spool,
+	    time(NULL), err, sizeof(err))) < 0)
+		goto fail;
+	recovered += (int)damaged;
 	/* Open exceptions, for decisions on the loop (the store is still
 	 * this thread's). */
 	if (officer_new(d.store, &d.b.officer, err, sizeof(err)) != 0)
@@ -793,6 +888,7 @@ run(const char *path)
 	auditrec_text(&rec, "version", VERSION);
 	auditrec_text(&rec, "register", policy_hash(d.b.policy));
 	auditrec_uint(&rec, "recovered", (uint64_t)recovered);
+	auditrec_uint(&rec, "compensated", (uint64_t)compensated);
 	auditrec_uint(&rec, "audit_torn_bytes", torn);
 	if (audit_now(d.audit, &rec, err, sizeof(err)) != 0 ||
 	    auditsvc_checkpoint(d.asvc, d.audit, err, sizeof(err)) != 0)
@@ -913,6 +1009,7 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "print-audit", no_argument, NULL, 'p' },
+		{ "recover-state", no_argument, NULL, 'S' },
 		{ "audit-keygen", no_argument, NULL, 'K' },
 		{ "totp-enroll", required_argument, NULL, 'E' },
 		{ "totp-reset", required_argument, NULL, 'R' },
@@ -922,7 +1019,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = NULL, *enroll = NULL, *reset = NULL;
-	int ch, check = 0, dump = 0, keygen = 0, force = 0;
+	int ch, check = 0, dump = 0, keygen = 0, force = 0, rebuild = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tpVh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -934,6 +1031,9 @@ main(int argc, char **argv)
 			break;
 		case 'p':
 			dump = 1;
+			break;
+		case 'S':
+			rebuild = 1;
 			break;
 		case 'E':
 			enroll = optarg;
@@ -959,7 +1059,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (config == NULL || optind != argc ||
-	    check + dump + (enroll != NULL) + (reset != NULL) > 1 ||
+	    check + dump + rebuild + (enroll != NULL) + (reset != NULL) > 1 ||
 	    (force && enroll == NULL)) {
 		usage(stderr);
 		return 2;
@@ -967,7 +1067,7 @@ main(int argc, char **argv)
 	if (enroll != NULL || reset != NULL)
 		return totp_admin(config, enroll, reset, force);
 	if (keygen) {
-		if (check || dump) {
+		if (check || dump || rebuild) {
 			usage(stderr);
 			return 2;
 		}
@@ -977,5 +1077,7 @@ main(int argc, char **argv)
 		return check_config(config);
 	if (dump)
 		return print_audit(config);
+	if (rebuild)
+		return recover_state(config);
 	return run(config);
 }

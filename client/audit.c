@@ -662,6 +662,7 @@ cmd_verify(struct audit_args *a, struct failure *f)
 		output_json_uint(&j, "tree_size", res.tree_size);
 		output_json_uint(&j, "from_seq", res.from_seq);
 		output_json_uint(&j, "records", res.count);
+		output_json_uint(&j, "reconciled", res.reconciled);
 		if (res.has_previous)
 			output_json_uint(&j, "previous_size",
 			    res.previous_size);
@@ -697,6 +698,12 @@ cmd_verify(struct audit_args *a, struct failure *f)
 		if (res.has_previous)
 			printf("; it extends your previous checkpoint of %"
 			    PRIu64 " records", res.previous_size);
+		if (res.reconciled > 0)
+			printf("; %" PRIu64 " reconcile record%s void%s records "
+			    "the broker's state never reflected (sekisho audit "
+			    "show marks them)", res.reconciled,
+			    res.reconciled == 1 ? "" : "s",
+			    res.reconciled == 1 ? "s" : "");
 		printf("\n");
 	}
 	return SEKISHO_EXIT_OK;

@@ -103,7 +103,45 @@ struct show {
 	const char *transfer;
 	FILE *out;
 	long found;
+	/* Records of the transfer that a later "reconcile" record voided:
+	 * (voided seq, voiding seq) pairs. */
+	struct voided { uint64_t seq, by; } *voided;
+	size_t nvoided, capvoided;
 };
+
+/* First pass: the transfer's "reconcile" records and what they void. */
+static int
+collect_voided(const uint8_t *rec, size_t len,
+    const struct auditfmt_record *r, void *arg, char *err, size_t errlen)
+{
+	struct show *sh = arg;
+	struct voided *v;
+	size_t i;
+
+	(void)rec;
+	(void)len;
+	if (!text_is(&r->transfer, sh->transfer) ||
+	    !text_is(&r->type, "reconcile"))
+		return 0;
+	for (i = 0; i < r->ndetails; i++) {
+		const struct auditfmt_detail *d = &r->details[i];
+
+		if (!text_is(&d->key, "void_seq") || d->type != AUDITFMT_V_UINT)
+			continue;
+		if (sh->nvoided == sh->capvoided) {
+			size_t cap = sh->capvoided ? sh->capvoided * 2 : 8;
+
+			if ((v = reallocarray(sh->voided, cap,
+			    sizeof(*v))) == NULL)
+				return util_err(err, errlen, "out of memory");
+			sh->voided = v;
+			sh->capvoided = cap;
+		}
+		sh->voided[sh->nvoided].seq = d->u;
+		sh->voided[sh->nvoided++].by = r->seq;
+	}
+	return 0;
+}
 
 static void
 show_field(FILE *out, const char *name, const struct auditfmt_text *t)
@@ -172,6 +210,10 @@ show_one(const uint8_t *rec, size_t len, const struct auditfmt_record *r,
 			break;
 		}
 	}
+	for (i = 0; i < sh->nvoided; i++)
+		if (sh->voided[i].seq == r->seq)
+			fprintf(sh->out, "  [voided by %" PRIu64 "]",
+			    sh->voided[i].by);
 	fputc('\n', sh->out);
 	return 0;
 }
@@ -180,11 +222,17 @@ int
 auditshow_transfer(const char *dir, const char *transfer, FILE *out,
     char *err, size_t errlen)
 {
-	struct show sh = { transfer, out, 0 };
+	struct show sh;
+	int rc = -1;
 
-	if (each_record(dir, show_one, &sh, err, errlen) < 0)
-		return -1;
-	return (int)sh.found;
+	memset(&sh, 0, sizeof(sh));
+	sh.transfer = transfer;
+	sh.out = out;
+	if (each_record(dir, collect_voided, &sh, err, errlen) >= 0 &&
+	    each_record(dir, show_one, &sh, err, errlen) >= 0)
+		rc = (int)sh.found;
+	free(sh.voided);
+	return rc;
 }
 
 /* ---- export ------------------------------------------------------------------ */

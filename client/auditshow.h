@@ -5,7 +5,9 @@
  *                                        order, one readable line each
  *   sekisho audit export DIR --format csv|jsonl [--output FILE]
  *
- * Both read DIR/records.audit as pulled; neither checks signatures (run
+ * show marks a record that a later "reconcile" record of the transfer voided
+ * with "[voided by N]" (docs/audit.md). Both read DIR/records.audit as
+ * pulled; neither checks signatures (run
  * `sekisho audit verify` first). Text from records is untrusted: show
  * sanitises it for the terminal, the exports escape it for their format.
  *

@@ -95,6 +95,40 @@ open_checkpoint(const char *path, const struct note_verifier *vk,
 	return 0;
 }
 
+/*
+ * A "reconcile" record (docs/audit.md) voids an earlier record of the same
+ * transfer that the broker's state never reflected. The record is proven
+ * like any other; here it is counted, and one that does not point back
+ * into the trail cannot be a compensation the broker wrote.
+ */
+static void
+note_reconcile(struct auditverify_result *res, const uint8_t *rec,
+    size_t len, struct auditfmt_record *rp, struct auditfmt_verdict *v)
+{
+	struct auditfmt_record *r = rp;
+	char why[128];
+	size_t i;
+
+	if (r == NULL || auditfmt_decode(rec, len, r, why, sizeof(why)) != 0 ||
+	    r->type.len != 9 || memcmp(r->type.p, "reconcile", 9) != 0)
+		return;
+	res->reconciled++;
+	for (i = 0; i < r->ndetails; i++)
+		if (r->details[i].key.len == 8 &&
+		    memcmp(r->details[i].key.p, "void_seq", 8) == 0 &&
+		    r->details[i].type == AUDITFMT_V_UINT &&
+		    r->details[i].u < r->seq)
+			return;
+	if (v->fault == AUDITFMT_FAULT_NONE) {
+		v->fault = AUDITFMT_FAULT_MALFORMED;
+		v->has_seq = 1;
+		v->seq = r->seq;
+		snprintf(v->msg, sizeof(v->msg), "record %llu is a reconcile "
+		    "record without a void_seq before it",
+		    (unsigned long long)r->seq);
+	}
+}
+
 int
 auditverify_dir(const char *dir, const char *keyfile, const char *previous,
     struct auditverify_result *res, char *err, size_t errlen)
@@ -102,6 +136,7 @@ auditverify_dir(const char *dir, const char *keyfile, const char *previous,
 	struct auditfmt_proof *proof = NULL;
 	struct auditfmt_reader *rd = NULL;
 	struct auditfmt_verify *vf = NULL;
+	struct auditfmt_record *dec = NULL;	/* large: not on the stack */
 	struct note_verifier vk;
 	struct note_checkpoint cp, prev;
 	struct auditfmt_head h;
@@ -125,7 +160,8 @@ auditverify_dir(const char *dir, const char *keyfile, const char *previous,
 
 	snprintf(path, sizeof(path), "%s/proof.txt", dir);
 	if ((proof = malloc(sizeof(*proof))) == NULL ||
-	    (vf = malloc(sizeof(*vf))) == NULL) {
+	    (vf = malloc(sizeof(*vf))) == NULL ||
+	    (dec = malloc(sizeof(*dec))) == NULL) {
 		util_err(err, errlen, "out of memory");
 		goto out;
 	}
@@ -181,7 +217,8 @@ auditverify_dir(const char *dir, const char *keyfile, const char *previous,
 			auditfmt_verify_malformed(vf, off, why);
 			break;
 		}
-		auditfmt_verify_record(vf, rec, h.len, off);
+		if (auditfmt_verify_record(vf, rec, h.len, off) == 0)
+			note_reconcile(res, rec, h.len, dec, &vf->v);
 	}
 	auditfmt_verify_end(vf);
 	res->v = vf->v;
@@ -210,5 +247,6 @@ out:
 	free(text);
 	free(proof);
 	free(vf);
+	free(dec);
 	return ret;
 }

@@ -15,6 +15,8 @@
  * chained to the one before); that none is missing at the end; and, given
  * an earlier checkpoint, its signature and the consistency proof from it.
  * The verdict names the first bad record and what is wrong with it.
+ * "reconcile" records (compensations for records the broker's state never
+ * reflected) are counted; each must void an earlier record.
  */
 #ifndef SEKISHO_AUDITVERIFY_H
 #define SEKISHO_AUDITVERIFY_H
@@ -34,6 +36,7 @@ struct auditverify_result {
 	uint64_t count;			/* records verified */
 	int has_previous;
 	uint64_t previous_size;
+	uint64_t reconciled;		/* "reconcile" records among them */
 };
 
 /*

@@ -1111,6 +1111,7 @@ auditfmt_verify_end(struct auditfmt_verify *vf)
 {
 	const struct auditfmt_proof *p = vf->proof;
 	uint8_t root[AUDITFMT_HASH_LEN];
+	enum merkle_verdict mv;
 	char e[128];
 
 	if (vf->pending) {
@@ -1142,9 +1143,29 @@ auditfmt_verify_end(struct auditfmt_verify *vf)
 	/* The records themselves must lead to the signed root. */
 	if (merkle_tree_root(&vf->tree, root, e, sizeof(e)) != 0)
 		return fault(&vf->v, AUDITFMT_FAULT_PROOF, 0, 0, "%s", e);
-	if (merkle_verify_consistency(p->from_seq + p->count, vf->cp.size,
-	    root, vf->cp.root, (const uint8_t (*)[MERKLE_HASH_LEN])p->right,
-	    p->nright) != MERKLE_OK) {
+	if ((mv = merkle_verify_consistency(p->from_seq + p->count,
+	    vf->cp.size, root, vf->cp.root,
+	    (const uint8_t (*)[MERKLE_HASH_LEN])p->right, p->nright)) !=
+	    MERKLE_OK) {
+		/* The records agree with their leaf hashes but not with a
+		 * signed tree that has more records than the pull ends at:
+		 * what cannot be proven starts right after the last record
+		 * (a cut tail with leaves.bin and the count fixed up leaves
+		 * a right proof of the wrong length for the new count). */
+		if (!vf->leaves_ok && !vf->leaf_differs && p->count > 0 &&
+		    mv == MERKLE_ERR_PROOF_LEN &&
+		    p->from_seq + p->count < vf->cp.size)
+			return fault(&vf->v, AUDITFMT_FAULT_MISSING, 1,
+			    p->from_seq + p->count, "record %llu cannot be "
+			    "proven: the checkpoint signs %llu records, the "
+			    "pulled records end at record %llu and the proof "
+			    "that connects them to the signed root does not "
+			    "hold: records from %llu on were cut off (and the "
+			    "leaf hashes and count fixed up), or the proof was "
+			    "changed", (unsigned long long)(p->from_seq +
+			    p->count), (unsigned long long)vf->cp.size,
+			    (unsigned long long)(p->from_seq + p->count - 1),
+			    (unsigned long long)(p->from_seq + p->count));
 		if (vf->leaves_ok || !vf->leaf_differs)
 			return fault(&vf->v, AUDITFMT_FAULT_PROOF, 0, 0,
 			    "the records do not lead to the signed root: the "

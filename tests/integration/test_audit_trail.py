@@ -488,3 +488,50 @@ def test_signer_is_confined_by_seccomp(trail, tmp_path):
         refused
     assert "SIGSYS" in b.log_text()
     b.stop()
+
+
+def test_verify_names_the_first_record_of_a_cut_tail_fixed_up(trail,
+                                                              tmp_path):
+    """The tail cut off, leaves.bin and the proof's count fixed up to
+    match: the verdict names the first record it cannot prove."""
+    b, staff, auditor, ids = trail
+    d = tmp_path / "pull"
+    obj = pull(auditor, d, "--from-seq", "0")
+    assert obj["count"] > 16
+    tamper_truncate(d, 15)
+    leaves = d / "leaves.bin"
+    leaves.write_bytes(leaves.read_bytes()[:15 * 32])
+    proof = d / "proof.txt"
+    proof.write_text("".join(
+        "count 15\n" if line.startswith("count ") else line + "\n"
+        for line in proof.read_text().splitlines()))
+    rc, res = verify(auditor, d, verifier_key(b))
+    assert rc == EXIT_INVALID, res
+    assert res["seq"] == 15, res
+    assert res["fault"] == "missing", res
+    assert "15" in res["message"], res
+
+
+def test_print_audit_checks_the_trail_against_its_checkpoints(trail):
+    """A trail whose tail was cut below its signed checkpoints: sekishod
+    --print-audit fails and names where, as the start does."""
+    b, staff, auditor, ids = trail
+    assert b.stop(signal.SIGTERM) == 0
+    run = [str(SEKISHOD), "-c", str(b.config), "--print-audit"]
+    r = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    total = len(r.stdout.splitlines())
+    segments = sorted((b.dir / "audit.log").glob("*.audit"))
+    assert len(segments) > 1
+    first_gone = int(segments[-1].name.split(".")[0])
+    segments[-1].unlink()
+    r = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, (r.stdout[-2000:], r.stderr)
+    assert len(r.stdout.splitlines()) == first_gone < total
+    assert f"record {first_gone}" in r.stderr, r.stderr
+    assert "checkpoint" in r.stderr, r.stderr
+    assert "Sanitizer" not in r.stderr, r.stderr
+    # The start refuses the same trail.
+    s = subprocess.run([str(SEKISHOD), "-c", str(b.config)],
+                       capture_output=True, text=True, timeout=60)
+    assert s.returncode != 0, s.stderr

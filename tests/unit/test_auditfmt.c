@@ -391,6 +391,16 @@ test_verify_tampered_proof(void **state)
 	expect(verify(f, &p, NULL, 0), AUDITFMT_FAULT_PROOF, 0, 0);
 	free_pull(&p);
 
+	/* The tail cut off with the leaf hashes and the count fixed up to
+	 * match: the first record that cannot be proven is named. */
+	make_pull(f, 0, NREC, 0, &p);
+	assert_int_equal(p.proof.nright, 0);
+	p.len = rec_off(&p, 12, &len);
+	p.nleaves = 12;
+	p.proof.count = 12;
+	expect(verify(f, &p, NULL, 0), AUDITFMT_FAULT_MISSING, 1, 12);
+	free_pull(&p);
+
 	/* An older checkpoint in place of the pulled one. */
 	make_pull(f, 0, 8, 0, &p);
 	expect(verify(f, &p, f->old_note, f->old_notelen),
