@@ -148,6 +148,8 @@ struct sjob {
 	int held;
 	struct store_approval ap;
 	int has_ap;
+	int was_stored;			/* J_RESUME: answered by its stored
+					   state, not continued */
 };
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
@@ -1147,6 +1149,35 @@ stepup_begin(struct session *s, const struct wire_msg *m,
 
 /* ---- put: resume ---------------------------------------------------------------------- */
 
+/*
+ * The transfer was stored before (its "stored" answer may never have
+ * reached the client): answer with what the broker holds instead of
+ * refusing, so the client never uploads the same file a second time. It
+ * must still be the same request (name, size, class, interface). No
+ * exception use is counted: the upload was counted when it began.
+ */
+static int
+resume_stored(struct sjob *j, struct commit_env *env,
+    const struct transfer *cur)
+{
+	const struct transfer *want = &j->t;
+
+	if (strcmp(cur->interface, want->interface) != 0 ||
+	    cur->size != want->size || cur->class != want->class ||
+	    strcmp(cur->name, want->name) != 0) {
+		util_strlcpy(j->code, "mismatch", sizeof(j->code));
+		return util_err(j->job.err, sizeof(j->job.err), "transfer %s "
+		    "was started with another file, size, class or "
+		    "interface; start a new upload", j->id);
+	}
+	j->t = *cur;
+	j->was_stored = 1;
+	auditrec_text(&j->rec, "state", cur->state);
+	auditrec_text(&j->rec, "sha256", cur->sha256);
+	auditrec_uint(&j->rec, "size", cur->size);
+	return job_audit(j, env);
+}
+
 static int
 work_resume(struct commit_job *cj, struct commit_env *env)
 {
@@ -1167,6 +1198,8 @@ work_resume(struct commit_job *cj, struct commit_env *env)
 	}
 	if (rc != 0)
 		return -1;
+	if (strcmp(cur.state, STORE_RECEIVING) != 0 && cur.sha256[0] != '\0')
+		return resume_stored(j, env, &cur);
 	if (strcmp(cur.state, STORE_RECEIVING) != 0) {
 		util_strlcpy(j->code, strcmp(cur.state, STORE_EXPIRED) == 0 ?
 		    "expired" : "not_resumable", sizeof(j->code));
@@ -1202,6 +1235,31 @@ work_resume(struct commit_job *cj, struct commit_env *env)
 	return job_audit(j, env);
 }
 
+/* The answer to a resume of a transfer stored before: the same "stored"
+ * as after end, with the transfer's state now. */
+static void
+send_stored_again(struct session *s, const struct sjob *j)
+{
+	struct wire_msg r;
+	uint8_t sha[UTIL_SHA256_LEN];
+
+	if (util_unhex(j->t.sha256, sha, sizeof(sha)) != 0) {
+		send_error(s, j->req_id, "internal", "the broker's record of "
+		    "this transfer is damaged; tell the administrator",
+		    "resume", NULL, j->id, 0);
+		return;
+	}
+	log_kv("info", "resume_stored", "user=%s transfer=%s state=%s "
+	    "size=%" PRIu64, s->who.user, j->id, j->t.state, j->t.size);
+	wire_msg_init(&r, WIRE_OP_STORED, j->req_id);
+	wire_msg_set_text(&r, "transfer", j->id);
+	wire_msg_set_uint(&r, "size", j->t.size);
+	wire_msg_set_bytes(&r, "sha256", sha, sizeof(sha));
+	wire_msg_set_text(&r, "state", j->t.state);
+	send_msg(s, &r);
+	wire_msg_clear(&r);
+}
+
 static void
 done_resume(struct commit_job *cj, int status)
 {
@@ -1222,6 +1280,10 @@ done_resume(struct commit_job *cj, int status)
 		    "resume", NULL, j->id, 0);
 		s->up = NULL;
 		upload_free(up);
+	} else if (j->was_stored) {
+		s->up = NULL;
+		upload_free(up);
+		send_stored_again(s, j);
 	} else {
 		up->fd = j->fd;
 		j->fd = -1;

@@ -1,0 +1,107 @@
+"""Delivery exactly once, seen from outside: a lost "stored" answer, a
+failed stored->queued commit, orphan partial files, and forward attempts
+cut off by a crash. Real processes: the broker, the client, nginx as the
+WebDAV upstream; faults by kill -9 and the broker's test hooks."""
+
+import hashlib
+import os
+import time
+
+from conftest import raw_client
+from delivery_fixtures import (  # noqa: F401  (fixtures)
+    delivery, fault_proxy, make_file, nginx, service)
+
+
+def one_object(n):
+    objs = {k: v for k, v in n.objects().items()
+            if not os.path.basename(k).startswith(".")}
+    assert len(objs) == 1, sorted(objs)
+    return next(iter(objs.values()))
+
+
+def resume_state_file(client, path, interface, cls):
+    """Where the client keeps the transfer id of an unfinished upload of
+    path (client/resume.h: the key is the SHA-256 of realpath, size,
+    mtime in ns, interface and class, each followed by a NUL)."""
+    st = os.stat(path)
+    h = hashlib.sha256()
+    for field in (os.path.realpath(path), str(st.st_size),
+                  str(st.st_mtime_ns), interface, str(cls)):
+        h.update(field.encode() + b"\0")
+    d = client.home / "state" / "sekisho" / "uploads"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return d / h.hexdigest()
+
+
+def upload_and_vanish(pki, b, path, interface="IF-DLV", cls=1):
+    """Uploads path as alice on a raw connection, sends end and drops the
+    connection without reading the broker's answer, as a client killed
+    right after end would. Returns the transfer id."""
+    data = path.read_bytes()
+    c = raw_client(pki, b)
+    try:
+        c.hello()
+        c.request("put", interface=interface, name=path.name,
+                  size=len(data), **{"class": cls}, purpose="test")
+        ready = c.recv()
+        assert ready.get("op") == "ready", ready
+        for i in range(0, len(data), 1 << 20):
+            c.send(data[i:i + (1 << 20)])
+        c.request("end", sha256=hashlib.sha256(data).digest())
+    finally:
+        c.abort()
+    return ready["transfer"]
+
+
+def test_lost_stored_answer_is_not_uploaded_twice(delivery, nginx, pki,
+                                                  tmp_path):
+    n = nginx()
+    d = delivery([service("dav", n.endpoint)], [("IF-DLV", "dav", "/in/")])
+    f = make_file(tmp_path, "a.bin", 300_000)
+    tid = upload_and_vanish(pki, d.broker, f)
+    # The broker stored it although nobody read its "stored".
+    d.wait(tid, ("stored", "queued", "forwarding", "delivered"))
+    # The client's resume state still names the transfer, as it does when
+    # the client was killed between end and stored.
+    resume_state_file(d.client, f, "IF-DLV", 1).write_text(tid + "\n")
+
+    rc, obj, err = d.client.json("put", f, "--to", "IF-DLV", "--class", 1,
+                                 "--purpose", "test")
+    assert rc == 0, (rc, obj, err)
+    assert obj["transfer"] == tid, "the client started a second transfer"
+    assert obj["size"] == f.stat().st_size
+    assert obj["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
+    assert obj["state"] in ("stored", "queued", "forwarding", "delivered")
+    assert "already stored" in err
+    st = d.wait(tid)
+    assert st["state"] == "delivered", st
+    assert one_object(n) == f.read_bytes()
+    assert len(d.records("accept")) == 1
+    assert [r["details"]["state"] for r in d.records("resume", tid)] == \
+        [obj["state"]]
+    # The resume state is gone: a third run is a new upload, on purpose.
+    assert not resume_state_file(d.client, f, "IF-DLV", 1).exists()
+
+
+def test_lost_stored_answer_other_content_is_refused(delivery, nginx, pki,
+                                                     tmp_path):
+    """The broker holds other bytes under the id the client remembers
+    (same size and mtime, so the client's key still matches): the client
+    says so and sends nothing."""
+    n = nginx()
+    d = delivery([service("dav", n.endpoint)], [("IF-DLV", "dav", "/in/")])
+    f = make_file(tmp_path, "a.bin", 100_000)
+    tid = upload_and_vanish(pki, d.broker, f)
+    d.wait(tid)
+    original = f.read_bytes()
+    st = os.stat(f)
+    f.write_bytes(make_file(tmp_path, "other.bin", 100_000,
+                            seed=1).read_bytes())
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    resume_state_file(d.client, f, "IF-DLV", 1).write_text(tid + "\n")
+    rc, out, err = d.client.run("put", f, "--to", "IF-DLV", "--class", 1,
+                                "--purpose", "test")
+    assert rc != 0, (out, err)
+    assert "not sent again" in err and tid in err
+    assert len(d.records("accept")) == 1
+    assert one_object(n) == original
