@@ -30,6 +30,7 @@
 #include "broker/committer.h"
 #include "broker/config.h"
 #include "broker/credentials.h"
+#include "broker/fwdqueue.h"
 #include "broker/log.h"
 #include "broker/pathtmpl.h"
 #include "broker/retry.h"
@@ -109,6 +110,9 @@ struct forwarder {
 	size_t nitems;
 	int stopping;
 	int sweeping;
+	struct fwdqueue *requeue;	/* stored, queue commit failed */
+	unsigned test_fail_queue;	/* test hook: queue commits to fail
+					   (commit thread only) */
 };
 
 struct fwd_attempt {
@@ -193,6 +197,9 @@ struct fjob {
 	/* SWEEP / RELEASE */
 	char (*ids)[UTIL_ID_LEN + 1];
 	size_t nids, idcap;
+	/* QUEUE: failed commits before this one; no retry when final */
+	unsigned tries;
+	int final;
 };
 
 static void schedule(struct forwarder *f);
@@ -1714,11 +1721,18 @@ work_queue(struct commit_job *cj, struct commit_env *env)
 	struct fjob *j = cj->arg;
 	int rc;
 
+	if (j->f->test_fail_queue > 0) {
+		j->f->test_fail_queue--;
+		return util_err(cj->err, sizeof(cj->err), "injected fault "
+		    "(SEKISHO_TEST_FAIL_QUEUE)");
+	}
 	rc = store_transfer_queue(env->store, j->id, time(NULL), cj->err,
 	    sizeof(cj->err));
-	if (rc == STORE_NOTFOUND)
+	if (rc == STORE_NOTFOUND) {
+		j->final = 1;
 		return util_err(cj->err, sizeof(cj->err), "transfer %s is not "
 		    "stored (held, or already handled)", j->id);
+	}
 	if (rc != 0)
 		return -1;
 	return store_transfer_get(env->store, j->id, &j->t, cj->err,
@@ -1730,27 +1744,69 @@ done_queue(struct commit_job *cj, int status)
 {
 	struct fjob *j = cj->arg;
 	struct forwarder *f = j->f;
+	char q[600];
 
-	if (status != 0)
+	if (status != 0 && !j->final) {
+		/* Acknowledged and durable, but not queued: never dropped,
+		 * retried until the commit succeeds (the state stays
+		 * "stored" meanwhile, which a restart also picks up). */
+		log_kv("error", "forward", "transfer=%s tries=%u retry_in_ms=%"
+		    PRIu64 " reason=%s", j->id, j->tries + 1,
+		    fwdqueue_backoff_ms(j->tries + 1), log_quote(cj->err, q,
+		    sizeof(q)));
+		if (fwdqueue_failed(f->requeue, j->id, j->tries + 1,
+		    cj->err) != 0)
+			log_kv("error", "forward", "transfer=%s reason=\"out of "
+			    "memory; queued at the next start\"", j->id);
+		fjob_free(j);
+		return;
+	}
+	if (j->tries > 0)
+		log_kv(status == 0 ? "info" : "warn", "forward", "transfer=%s "
+		    "tries=%u reason=%s", j->id, j->tries, status == 0 ?
+		    "\"queued after failed commits\"" : log_quote(cj->err, q,
+		    sizeof(q)));
+	else if (status != 0)
 		log_kv("warn", "forward", "transfer=%s reason=\"not queued: "
 		    "%s\"", j->id, cj->err);
-	else if (!f->stopping && item_add(f, &j->t) != NULL)
+	fwdqueue_settled(f->requeue, j->tries);
+	if (status == 0 && !f->stopping && item_add(f, &j->t) != NULL)
 		schedule(f);
 	fjob_free(j);
 }
 
 static void
-queue_transfer(struct forwarder *f, const char *id)
+queue_transfer_try(struct forwarder *f, const char *id, unsigned tries)
 {
 	struct fjob *j = fjob_new(f, FJ_QUEUE, NULL);
 
 	if (j == NULL) {
 		log_kv("error", "forward", "transfer=%s reason=\"out of memory; "
 		    "queued at the next start\"", id);
+		fwdqueue_settled(f->requeue, tries);
 		return;
 	}
 	util_strlcpy(j->id, id, sizeof(j->id));
+	j->tries = tries;
 	submit(f, j, work_queue, done_queue);
+}
+
+static void
+requeue_cb(void *arg, const char *id, unsigned tries)
+{
+	queue_transfer_try(arg, id, tries);
+}
+
+static void
+queue_transfer(struct forwarder *f, const char *id)
+{
+	queue_transfer_try(f, id, 0);
+}
+
+unsigned
+forward_queue_failing(struct forwarder *f, char *last, size_t lastlen)
+{
+	return fwdqueue_failing(f != NULL ? f->requeue : NULL, last, lastlen);
 }
 
 /* Is there a destination at all? Interfaces without a service keep their
@@ -1923,11 +1979,22 @@ forward_start(struct broker *b, struct forwarder **out, char *err,
 	    (f->curl_timer = evtimer_new(b->base, on_curl_timer, f)) == NULL ||
 	    (f->sched = evtimer_new(b->base, on_sched, f)) == NULL ||
 	    (f->sweep = event_new(b->base, -1, EV_PERSIST, on_sweep,
+	    f)) == NULL || (f->requeue = fwdqueue_new(b->base, requeue_cb,
 	    f)) == NULL || (j = fjob_new(f, FJ_LOAD, NULL)) == NULL) {
 		forward_free(f);
 		return util_err(err, errlen, "forward: cannot set up libcurl "
 		    "and its events");
 	}
+#ifdef SEKISHO_TEST_HOOKS
+	{
+		/* Fail the first N stored->queued commits, as a batch that
+		 * did not commit would. */
+		const char *v = getenv("SEKISHO_TEST_FAIL_QUEUE");
+
+		if (v != NULL)
+			f->test_fail_queue = (unsigned)strtoul(v, NULL, 10);
+	}
+#endif
 	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
 	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -1949,6 +2016,7 @@ forward_shutdown(struct forwarder *f)
 	if (f == NULL || f->stopping)
 		return;
 	f->stopping = 1;
+	fwdqueue_stop(f->requeue);
 	evtimer_del(f->sched);
 	event_del(f->sweep);
 	TAILQ_FOREACH(it, &f->items, entry) {
@@ -2008,6 +2076,7 @@ forward_free(struct forwarder *f)
 		event_free(f->sched);
 	if (f->sweep != NULL)
 		event_free(f->sweep);
+	fwdqueue_free(f->requeue);
 	free(f);
 }
 

@@ -64,6 +64,12 @@ struct forward_service_stats {
 size_t forward_stats(struct forwarder *f,
     void (*fn)(const struct forward_service_stats *s, void *arg), void *arg);
 
+/* Loop thread. How many stored transfers could not be queued for
+ * delivery because their state commit failed and are being retried with
+ * backoff (0: none); last gets the latest reason. f may be NULL. */
+unsigned forward_queue_failing(struct forwarder *f, char *last,
+    size_t lastlen);
+
 /* Shutdown, first half (loop thread, from the signal handler): starts no
  * new attempt and cancels the running ones. Cancelled transfers stay
  * "forwarding" in the store and resume at the next start. */

@@ -4,10 +4,11 @@ cut off by a crash. Real processes: the broker, the client, nginx as the
 WebDAV upstream; faults by kill -9 and the broker's test hooks."""
 
 import hashlib
+import http.client
+import json
 import os
-import time
 
-from conftest import raw_client
+from conftest import free_port, raw_client
 from delivery_fixtures import (  # noqa: F401  (fixtures)
     delivery, fault_proxy, make_file, nginx, service)
 
@@ -105,3 +106,49 @@ def test_lost_stored_answer_other_content_is_refused(delivery, nginx, pki,
     assert "not sent again" in err and tid in err
     assert len(d.records("accept")) == 1
     assert one_object(n) == original
+
+
+# --- a failed stored->queued commit ----------------------------------------
+
+def monitor_get(port, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def test_failed_queue_commit_is_retried_and_shown(delivery, nginx, tmp_path,
+                                                  monkeypatch):
+    """The commit that moves an acknowledged transfer from stored to queued
+    fails (three times, by the test hook): the transfer is not dropped but
+    retried with backoff, /health is degraded and the metric counts it
+    meanwhile, and it is delivered once the commits succeed again."""
+    monkeypatch.setenv("SEKISHO_TEST_FAIL_QUEUE", "3")
+    n = nginx()
+    port = free_port()
+    d = delivery([service("dav", n.endpoint)], [("IF-DLV", "dav", "/in/")],
+                 extra={"monitor": {"listen": f"127.0.0.1:{port}"}})
+    f = make_file(tmp_path, "a.bin", 20_000)
+    tid = d.put(f)
+    status, body = monitor_get(port, "/health")
+    h = json.loads(body)
+    assert status == 200 and h["status"] == "degraded", h
+    assert any("could not be queued" in r and "injected fault" in r
+               for r in h["reasons"]), h
+    _, body = monitor_get(port, "/metrics")
+    assert "sekisho_forward_queue_failing 1\n" in body.decode()
+    assert d.status(tid)["state"] == "stored"
+
+    st = d.wait(tid, timeout=30)        # 1 + 2 + 4 s of backoff
+    assert st["state"] == "delivered", st
+    assert one_object(n) == f.read_bytes()
+    status, body = monitor_get(port, "/health")
+    h = json.loads(body)
+    assert status == 200 and h["status"] == "ok", h
+    _, body = monitor_get(port, "/metrics")
+    assert "sekisho_forward_queue_failing 0\n" in body.decode()
+    log = d.broker.log_text()
+    assert log.count(f"event=forward transfer={tid} tries=") >= 4, log
