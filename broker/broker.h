@@ -38,6 +38,7 @@ struct broker {
 	struct spool *spool;
 	struct evconnlistener *listener;
 	struct event *expiry_ev;		/* housekeeping timer */
+	int orphan_sweeping;		/* an orphan sweep job is queued */
 	struct session_list sessions;
 	size_t nsessions;
 	int shutting_down;

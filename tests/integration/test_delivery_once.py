@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import time
 
 from conftest import free_port, raw_client
 from delivery_fixtures import (  # noqa: F401  (fixtures)
@@ -152,3 +153,64 @@ def test_failed_queue_commit_is_retried_and_shown(delivery, nginx, tmp_path,
     assert "sekisho_forward_queue_failing 0\n" in body.decode()
     log = d.broker.log_text()
     assert log.count(f"event=forward transfer={tid} tries=") >= 4, log
+
+
+# --- orphan partial files --------------------------------------------------
+
+def orphan_records(b, tid):
+    return [r for r in b.audit_records()
+            if r.get("type") == "spool_orphan" and
+            (r.get("subject") or {}).get("transfer") == tid]
+
+
+def test_orphan_partial_is_removed_at_start(broker, pki):
+    """A .part file with no transfer row (the broker died between creating
+    it and committing the transfer) is removed, audited and logged at the
+    next start; the partial of a resumable upload stays."""
+    b = broker()
+    c = raw_client(pki, b)
+    try:
+        c.hello()
+        c.request("put", interface="IF-2026-001", name="r.bin", size=4096,
+                  **{"class": 1}, purpose="test")
+        ready = c.recv()
+        assert ready.get("op") == "ready", ready
+        c.send(b"x" * 1024)
+    finally:
+        c.abort()
+    live = ready["transfer"]
+    b.kill()
+    orphan = os.urandom(16).hex()
+    (b.spool / f"{orphan}.part").write_bytes(b"y" * 5000)
+    b.start()
+    entries = b.spool_entries()
+    assert f"{orphan}.part" not in entries, entries
+    assert f"{live}.part" in entries, entries
+    recs = orphan_records(b, orphan)
+    assert len(recs) == 1, recs
+    assert recs[0]["details"]["size"] == 5000
+    assert recs[0]["details"]["state"] == "none"
+    assert f"event=spool_orphan transfer={orphan} size=5000 state=none " \
+        "action=removed" in b.log_text()
+    assert orphan_records(b, live) == []
+
+
+def test_orphan_partial_is_removed_by_the_sweep(broker):
+    """While the broker runs, an old orphan goes at the next sweep; a fresh
+    one (its transfer may still be being created) is left alone."""
+    b = broker(limits={"partial_ttl": "8s"})      # sweeps every 2 s
+    old = os.urandom(16).hex()
+    fresh = os.urandom(16).hex()
+    p = b.spool / f"{old}.part"
+    p.write_bytes(b"z" * 100)
+    hour_ago = time.time() - 3600
+    os.utime(p, (hour_ago, hour_ago))
+    (b.spool / f"{fresh}.part").write_bytes(b"w" * 100)
+    deadline = time.monotonic() + 20
+    while p.exists():
+        assert time.monotonic() < deadline, "the orphan was not swept"
+        time.sleep(0.2)
+    assert (b.spool / f"{fresh}.part").exists()
+    assert len(orphan_records(b, old)) == 1
+    assert orphan_records(b, fresh) == []
+    assert b.running()
