@@ -194,6 +194,7 @@ struct fjob {
 	/* LOAD */
 	struct transfer *rows;
 	size_t nrows, cap;
+	size_t ninterrupted;
 	/* SWEEP / RELEASE */
 	char (*ids)[UTIL_ID_LEN + 1];
 	size_t nids, idcap;
@@ -1857,6 +1858,55 @@ collect_row(const struct transfer *t, void *arg)
 	return 0;
 }
 
+/*
+ * A transfer still "forwarding" at start had its attempt cut off by a
+ * crash or a stop: nothing recorded how it ended. Record it now (a
+ * "forward" record with result "interrupted", the attempt number it had)
+ * and put the transfer back to "queued" for an attempt at once. The
+ * interrupted attempt stays counted in attempts, like a failed one; the
+ * retry rule is applied when the next attempt ends, so a transfer whose
+ * last allowed attempt was interrupted still gets that one more attempt:
+ * the interrupted one may have completed upstream, and only an attempt
+ * (which checks the destination first) can tell.
+ */
+static int
+record_interrupted(struct fjob *j, struct commit_env *env)
+{
+	static const char reason[] = "interrupted: the broker stopped during "
+	    "the attempt (crash or shutdown)";
+	int64_t now = (int64_t)time(NULL);
+	struct store_upstream u;
+	struct auditrec r;
+	size_t i;
+
+	memset(&u, 0, sizeof(u));
+	for (i = 0; i < j->nrows; i++) {
+		struct transfer *t = &j->rows[i];
+
+		if (strcmp(t->state, STORE_FORWARDING) != 0)
+			continue;
+		if (store_transfer_attempt_end(env->store, t->id, STORE_QUEUED,
+		    &u, now, reason, NULL, 0, now, j->job.err,
+		    sizeof(j->job.err)) != 0)
+			return -1;
+		auditrec_init(&r, "forward", NULL, NULL);
+		auditrec_subject(&r, t->id, t->interface);
+		text_if(&r, "user", t->user);
+		text_if(&r, "url", t->destination);
+		auditrec_uint(&r, "attempt", t->attempts);
+		auditrec_text(&r, "result", "interrupted");
+		auditrec_text(&r, "error", reason);
+		if (auditrec_append(&r, env->audit, now, j->job.err,
+		    sizeof(j->job.err)) != 0)
+			return -1;
+		util_strlcpy(t->state, STORE_QUEUED, sizeof(t->state));
+		util_strlcpy(t->last_error, reason, sizeof(t->last_error));
+		t->next_attempt_at = now;
+		j->ninterrupted++;
+	}
+	return 0;
+}
+
 static int
 work_load(struct commit_job *cj, struct commit_env *env)
 {
@@ -1869,7 +1919,7 @@ work_load(struct commit_job *cj, struct commit_env *env)
 		if (store_transfer_each(env->store, states[i], 0, collect_row, j,
 		    cj->err, sizeof(cj->err)) != 0)
 			return -1;
-	return 0;
+	return record_interrupted(j, env);
 }
 
 static void
@@ -1894,8 +1944,8 @@ done_load(struct commit_job *cj, int status)
 			resumed++;
 	}
 	if (status == 0)
-		log_kv("info", "forward", "recovered=%zu queued=%zu", resumed,
-		    queued);
+		log_kv("info", "forward", "recovered=%zu queued=%zu "
+		    "interrupted=%zu", resumed, queued, j->ninterrupted);
 	fjob_free(j);
 	schedule(f);
 }

@@ -24,9 +24,11 @@
  *
  * Crash recovery: forward_start loads queued and forwarding transfers (and
  * stored ones not yet queued). A transfer that was forwarding when the
- * broker stopped has attempts > 0, so its next attempt first asks the
- * service whether the object is already there (connectors' check step)
- * instead of sending it twice.
+ * broker stopped is recorded as an interrupted attempt ("forward",
+ * result "interrupted") and queued again; it has attempts > 0, so its next
+ * attempt first asks the service whether the object is already there
+ * (connectors' check step) instead of sending it twice. The interrupted
+ * attempt counts toward max_attempts, checked when the next one ends.
  */
 #ifndef SEKISHO_FORWARD_H
 #define SEKISHO_FORWARD_H

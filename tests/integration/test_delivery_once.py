@@ -214,3 +214,64 @@ def test_orphan_partial_is_removed_by_the_sweep(broker):
     assert len(orphan_records(b, old)) == 1
     assert orphan_records(b, fresh) == []
     assert b.running()
+
+
+# --- forward attempts cut off by a crash -------------------------------------
+
+def kill_during_forward(d, p, n, f):
+    tid = d.put(f)
+    d.wait(tid, ("forwarding",), timeout=30)
+    time.sleep(1.0)                     # part of the body is on its way
+    d.broker.kill()
+    p.rate = 0
+    return tid
+
+
+def forward_results(d, tid):
+    return [(r["details"]["attempt"], r["details"]["result"])
+            for r in d.records("forward", tid)]
+
+
+def test_interrupted_attempt_is_recorded_and_counts(delivery, nginx,
+                                                    fault_proxy, tmp_path):
+    """kill -9 during a throttled forward: the next start records the cut
+    attempt ("forward", result "interrupted") and it counts toward
+    max_attempts like a failed one (docs/architecture.md): with
+    max_attempts 2, one more failing attempt ends the transfer."""
+    n = nginx()
+    p = fault_proxy(n.port, rate=400_000)
+    d = delivery([service("dav", f"https://localhost:{p.port}")],
+                 [("IF-DLV", "dav", "/in/")],
+                 {"stall_timeout": "5s", "max_attempts": 2})
+    f = make_file(tmp_path, "a.bin", 2_000_000)
+    tid = kill_during_forward(d, p, n, f)
+    n.fault("fail500")
+    d.broker.start()
+    st = d.wait(tid, timeout=60)
+    assert st["state"] == "failed", st
+    assert st["attempts"] == 2, st
+    assert "gave up after 2 attempts" in st["error"], st
+    assert forward_results(d, tid) == [(1, "interrupted"), (2, "failed")]
+    rec = d.records("forward", tid)[0]["details"]
+    assert "interrupted" in rec["error"] and "/in/" in rec["url"] and rec["url"].endswith("a.bin")
+    assert "interrupted=1" in d.broker.log_text()
+
+
+def test_interrupted_last_attempt_gets_one_more(delivery, nginx, fault_proxy,
+                                                tmp_path):
+    """The interrupted attempt was the last one allowed: it may have
+    completed upstream, so one more attempt (which checks the destination
+    first) is made instead of failing the transfer unseen."""
+    n = nginx()
+    p = fault_proxy(n.port, rate=400_000)
+    d = delivery([service("dav", f"https://localhost:{p.port}")],
+                 [("IF-DLV", "dav", "/in/")],
+                 {"stall_timeout": "5s", "max_attempts": 1})
+    f = make_file(tmp_path, "a.bin", 2_000_000)
+    tid = kill_during_forward(d, p, n, f)
+    d.broker.start()
+    st = d.wait(tid, timeout=60)
+    assert st["state"] == "delivered", st
+    assert st["attempts"] == 2, st
+    assert forward_results(d, tid) == [(1, "interrupted"), (2, "delivered")]
+    assert one_object(n) == f.read_bytes()
