@@ -7,6 +7,8 @@ import hashlib
 import http.client
 import json
 import os
+import socket
+import threading
 import time
 
 from conftest import free_port, raw_client
@@ -83,6 +85,105 @@ def test_lost_stored_answer_is_not_uploaded_twice(delivery, nginx, pki,
         [obj["state"]]
     # The resume state is gone: a third run is a new upload, on purpose.
     assert not resume_state_file(d.client, f, "IF-DLV", 1).exists()
+
+
+class Blackhole:
+    """A TCP relay to the broker that can stop passing the broker's bytes
+    to the client (the client's still go through), so the broker's answer
+    to end is lost while the client waits for it."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.drop_down = False
+        self.stopping = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            u = socket.create_connection(("127.0.0.1", self.target), 10)
+            self.conns += [c, u]
+            for src, dst, down in ((c, u, False), (u, c, True)):
+                threading.Thread(target=self._pump, args=(src, dst, down),
+                                 daemon=True).start()
+
+    def _pump(self, src, dst, down):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if not (down and self.drop_down):
+                    dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        for s in self.conns + [self.sock]:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_client_killed_waiting_for_stored_does_not_upload_twice(
+        delivery, nginx, tmp_path):
+    """The real client sends the whole file and end; the broker stores it
+    but its answer never arrives; the client is killed (-9) while it
+    waits. Run again, it reports the stored transfer and sends nothing."""
+    n = nginx()
+    d = delivery([service("dav", n.endpoint)], [("IF-DLV", "dav", "/in/")])
+    f = make_file(tmp_path, "a.bin", 4_000_000)
+    hole = Blackhole(d.broker.port)
+    try:
+        d.client.write_config(broker=f"127.0.0.1:{hole.port}")
+        proc = d.client.popen("put", f, "--to", "IF-DLV", "--class", 1,
+                              "--purpose", "test", "--json")
+        deadline = time.monotonic() + 30
+        tid = None
+        while tid is None:
+            assert time.monotonic() < deadline, "no upload in time"
+            assert proc.poll() is None, proc.communicate()
+            for e in d.broker.spool_entries():
+                try:
+                    grown = e.endswith(".part") and \
+                        (d.broker.spool / e).stat().st_size > 0
+                except FileNotFoundError:
+                    continue
+                if grown:                # data flows: "ready" was read
+                    hole.drop_down = True
+                    tid = e[:-len(".part")]
+            time.sleep(0.002)
+        while d.records("stored", tid) == []:
+            assert time.monotonic() < deadline, "not stored in time"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        hole.close()
+    d.client.write_config(broker=f"127.0.0.1:{d.broker.port}")
+    rc, obj, err = d.client.json("put", f, "--to", "IF-DLV", "--class", 1,
+                                 "--purpose", "test")
+    assert rc == 0, (rc, obj, err)
+    assert obj["transfer"] == tid, "the client started a second transfer"
+    assert "already stored" in err
+    st = d.wait(tid)
+    assert st["state"] == "delivered", st
+    assert one_object(n) == f.read_bytes()
+    assert len(d.records("accept")) == 1
 
 
 def test_lost_stored_answer_other_content_is_refused(delivery, nginx, pki,
