@@ -23,71 +23,85 @@
 struct orphan {
 	char id[UTIL_ID_LEN + 1];
 	uint64_t size;
-	char state[16];			/* the row's state, "" without a row */
+	int has_row;
+	/* from the row, when has_row */
+	char state[16];
+	char interface[65];
+	struct principal who;
 };
 
 struct orphan_list {
+	struct store *st;
 	int64_t before;			/* judge files older than this */
+	char err[256];			/* a store read that failed */
 	size_t n;
 	struct orphan items[ORPHANS_BATCH];
 };
 
+/* Keeps the partial files that no receiving transfer accounts for
+ * (resumable ones do not count toward the batch). */
 static int
 collect(const char *id, uint64_t size, int64_t mtime, void *arg)
 {
 	struct orphan_list *l = arg;
+	struct orphan *o = &l->items[l->n];
+	struct transfer t;
+	int rc;
 
 	if (mtime >= l->before)
 		return 0;
-	util_strlcpy(l->items[l->n].id, id, sizeof(l->items[0].id));
-	l->items[l->n].size = size;
+	memset(o, 0, sizeof(*o));
+	rc = store_transfer_get(l->st, id, &t, l->err, sizeof(l->err));
+	if (rc != 0 && rc != STORE_NOTFOUND)
+		return -1;
+	if (rc == 0 && strcmp(t.state, STORE_RECEIVING) == 0)
+		return 0;		/* resumable: not ours */
+	util_strlcpy(o->id, id, sizeof(o->id));
+	o->size = size;
+	if ((o->has_row = rc == 0)) {
+		util_strlcpy(o->state, t.state, sizeof(o->state));
+		util_strlcpy(o->interface, t.interface, sizeof(o->interface));
+		util_strlcpy(o->who.user, t.user, sizeof(o->who.user));
+		util_strlcpy(o->who.dept, t.dept, sizeof(o->who.dept));
+		util_strlcpy(o->who.terminal, t.terminal,
+		    sizeof(o->who.terminal));
+		util_strlcpy(o->who.cert_fp, t.cert_fp,
+		    sizeof(o->who.cert_fp));
+	}
 	l->n++;
 	return l->n == ORPHANS_BATCH;
 }
 
-/* Keeps the files that are orphans, with an audit record each. */
+/* Lists the orphans into l and writes an audit record for each. */
 static int
-judge(struct orphan_list *l, struct store *st, struct audit *a, time_t now,
+judge(struct orphan_list *l, struct spool *sp, struct audit *a, time_t now,
     char *err, size_t errlen)
 {
-	size_t i, keep = 0;
+	size_t i;
 
+	l->n = 0;
+	l->err[0] = '\0';
+	if (spool_each_partial(sp, collect, l, err, errlen) != 0) {
+		if (l->err[0] != '\0')
+			util_err(err, errlen, "%s", l->err);
+		return -1;
+	}
 	for (i = 0; i < l->n; i++) {
 		struct orphan *o = &l->items[i];
-		struct transfer t;
 		struct auditrec rec;
-		struct principal who;
-		int rc;
 
-		rc = store_transfer_get(st, o->id, &t, err, errlen);
-		if (rc != 0 && rc != STORE_NOTFOUND)
-			return -1;
-		if (rc == 0 && strcmp(t.state, STORE_RECEIVING) == 0)
-			continue;	/* resumable: not ours */
-		memset(&who, 0, sizeof(who));
-		if (rc == 0) {
-			util_strlcpy(o->state, t.state, sizeof(o->state));
-			util_strlcpy(who.user, t.user, sizeof(who.user));
-			util_strlcpy(who.dept, t.dept, sizeof(who.dept));
-			util_strlcpy(who.terminal, t.terminal,
-			    sizeof(who.terminal));
-			util_strlcpy(who.cert_fp, t.cert_fp,
-			    sizeof(who.cert_fp));
-		} else
-			o->state[0] = '\0';
-		auditrec_init(&rec, "spool_orphan", rc == 0 ? &who : NULL,
+		auditrec_init(&rec, "spool_orphan", o->has_row ? &o->who :
+		    NULL, NULL);
+		auditrec_subject(&rec, o->id, o->has_row ? o->interface :
 		    NULL);
-		auditrec_subject(&rec, o->id, rc == 0 ? t.interface : NULL);
 		auditrec_uint(&rec, "size", o->size);
-		auditrec_text(&rec, "state", rc == 0 ? t.state : "none");
-		auditrec_text(&rec, "reason", rc == 0 ? "partial file of a "
+		auditrec_text(&rec, "state", o->has_row ? o->state : "none");
+		auditrec_text(&rec, "reason", o->has_row ? "partial file of a "
 		    "transfer that is no longer receiving" : "partial file "
 		    "without a transfer (its creation never committed)");
 		if (auditrec_append(&rec, a, now, err, errlen) != 0)
 			return -1;
-		l->items[keep++] = *o;
 	}
-	l->n = keep;
 	return 0;
 }
 
@@ -102,7 +116,7 @@ remove_one(struct spool *sp, const struct orphan *o)
 		return;
 	}
 	log_kv("warn", "spool_orphan", "transfer=%s size=%" PRIu64 " state=%s "
-	    "action=removed", o->id, o->size, o->state[0] != '\0' ? o->state :
+	    "action=removed", o->id, o->size, o->has_row ? o->state :
 	    "none");
 }
 
@@ -115,11 +129,10 @@ orphans_recover(struct store *st, struct audit *a, struct spool *sp,
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return util_err(err, errlen, "orphans: out of memory");
+	l->st = st;
+	l->before = INT64_MAX;
 	for (;;) {
-		l->n = 0;
-		l->before = INT64_MAX;
-		if (spool_each_partial(sp, collect, l, err, errlen) != 0 ||
-		    judge(l, st, a, now, err, errlen) != 0 ||
+		if (judge(l, sp, a, now, err, errlen) != 0 ||
 		    (l->n > 0 && audit_sync(a, err, errlen) != 0)) {
 			free(l);
 			return -1;
@@ -127,8 +140,7 @@ orphans_recover(struct store *st, struct audit *a, struct spool *sp,
 		for (i = 0; i < l->n; i++)
 			remove_one(sp, &l->items[i]);
 		total += l->n;
-		/* A full batch may have left more behind (receiving ones
-		 * are skipped, so a batch of them alone ends the loop). */
+		/* A full batch may have left more behind. */
 		if (l->n < ORPHANS_BATCH)
 			break;
 	}
@@ -149,10 +161,8 @@ work_sweep(struct commit_job *cj, struct commit_env *env)
 {
 	struct sweep_job *j = cj->arg;
 
-	if (spool_each_partial(env->spool, collect, &j->list, cj->err,
-	    sizeof(cj->err)) != 0)
-		return -1;
-	return judge(&j->list, env->store, env->audit, time(NULL), cj->err,
+	j->list.st = env->store;
+	return judge(&j->list, env->spool, env->audit, time(NULL), cj->err,
 	    sizeof(cj->err));
 }
 

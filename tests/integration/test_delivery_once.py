@@ -280,13 +280,29 @@ def test_orphan_partial_is_removed_at_start(broker, pki):
     finally:
         c.abort()
     live = ready["transfer"]
+    data = os.urandom(3000)
+    with raw_client(pki, b) as c:
+        c.hello()
+        c.request("put", interface="IF-2026-001", name="s.bin",
+                  size=len(data), **{"class": 1}, purpose="test")
+        ready = c.recv()
+        c.send(data)
+        c.request("end", sha256=hashlib.sha256(data).digest())
+        assert c.recv().get("op") == "stored"
+    stored = ready["transfer"]
     b.kill()
     orphan = os.urandom(16).hex()
     (b.spool / f"{orphan}.part").write_bytes(b"y" * 5000)
+    # a leftover partial beside a stored transfer's final file
+    (b.spool / f"{stored}.part").write_bytes(b"v" * 10)
     b.start()
     entries = b.spool_entries()
     assert f"{orphan}.part" not in entries, entries
     assert f"{live}.part" in entries, entries
+    assert f"{stored}.part" not in entries, entries
+    assert (b.spool / stored).read_bytes() == data
+    assert [r["details"]["state"] for r in orphan_records(b, stored)] == \
+        ["stored"]
     recs = orphan_records(b, orphan)
     assert len(recs) == 1, recs
     assert recs[0]["details"]["size"] == 5000
