@@ -235,8 +235,14 @@ def test_failed_queue_commit_is_retried_and_shown(delivery, nginx, tmp_path,
                  extra={"monitor": {"listen": f"127.0.0.1:{port}"}})
     f = make_file(tmp_path, "a.bin", 20_000)
     tid = d.put(f)
-    status, body = monitor_get(port, "/health")
-    h = json.loads(body)
+    # The first queue commit runs just after "stored" was sent.
+    deadline = time.monotonic() + 5
+    while True:
+        status, body = monitor_get(port, "/health")
+        h = json.loads(body)
+        if h["status"] != "ok" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert status == 200 and h["status"] == "degraded", h
     assert any("could not be queued" in r and "injected fault" in r
                for r in h["reasons"]), h
