@@ -101,12 +101,14 @@ struct session {
 	int closed;			/* connection gone, waiting for jobs */
 	int busy;			/* a job the protocol waits for */
 	int waits;			/* session_wait not yet ended */
+	uint64_t probed;		/* 1 + id of the put whose resume was
+					   looked up already; 0: none */
 	struct upload *up;
 	TAILQ_ENTRY(session) entry;
 };
 
 enum job_kind { J_AUDIT, J_CREATE, J_RESUME, J_SYNC, J_COMMIT, J_FAIL,
-	J_ABORT, J_STATUS, J_STEPUP, J_USAGE };
+	J_ABORT, J_STATUS, J_STEPUP, J_USAGE, J_PROBE };
 
 /* Today's usage of one interface by one user, for daily limits. */
 struct put_usage {
@@ -776,6 +778,8 @@ static void stepup_begin(struct session *s, const struct wire_msg *m,
     const struct policy_request *req, const struct policy_decision *d,
     const char *otp, time_t now);
 
+static void probe_begin(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const char *resume, int verified);
 static void usage_begin(struct session *s, const struct wire_msg *m,
     const char *interface, int verified, int64_t day_start);
 
@@ -839,6 +843,14 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		return;
 	}
 
+	/* A resume of a transfer stored before is answered with what is
+	 * stored, whatever today's policy, limits or free space say: the
+	 * transfer was accepted then, and the client must learn that it is
+	 * done rather than send the file again. */
+	if (resume != NULL && util_is_id(resume) && s->probed != m->id + 1) {
+		probe_begin(s, m, &req, resume, verified);
+		return;
+	}
 	/* Every put, new or resumed, is decided again under today's policy. */
 	pp.user = s->who.user;
 	pp.dept = s->who.dept;
@@ -1148,6 +1160,95 @@ stepup_begin(struct session *s, const struct wire_msg *m,
 }
 
 /* ---- put: resume ---------------------------------------------------------------------- */
+
+static int resume_stored(struct sjob *j, struct commit_env *env,
+    const struct transfer *cur);
+static void send_stored_again(struct session *s, const struct sjob *j);
+
+/* Before any decision: is this a resume of a transfer stored before? */
+static int
+work_probe(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+	const struct transfer *want = &j->t;
+	struct transfer cur;
+	int rc;
+
+	rc = store_transfer_get(env->store, j->id, &cur, cj->err,
+	    sizeof(cj->err));
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return -1;
+	/* Anything else takes the usual way (and its refusals). */
+	if (strcmp(cur.user, j->who.user) != 0 ||
+	    strcmp(cur.state, STORE_RECEIVING) == 0 ||
+	    cur.sha256[0] == '\0' ||
+	    strcmp(cur.interface, want->interface) != 0 ||
+	    cur.size != want->size || cur.class != want->class ||
+	    strcmp(cur.name, want->name) != 0)
+		return 0;
+	return resume_stored(j, env, &cur);
+}
+
+static void
+done_probe(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+
+	if (s->closed) {
+		job_free(j);
+		return;
+	}
+	if (status != 0) {
+		log_kv("error", "resume", "user=%s transfer=%s reason=\"%s\"",
+		    s->who.user, j->id, cj->err);
+		send_error(s, j->req_id, "unavailable", "the broker could not "
+		    "look the transfer up; try again later", "resume", NULL,
+		    j->id, 30);
+		job_free(j);
+		session_continue(s);
+		return;
+	}
+	if (j->was_stored) {
+		send_stored_again(s, j);
+		job_free(j);
+		session_continue(s);
+		return;
+	}
+	s->probed = j->req_id + 1;
+	put_again(s, j, NULL);
+	job_free(j);
+}
+
+static void
+probe_begin(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const char *resume, int verified)
+{
+	struct wire_error werr;
+	struct sjob *j;
+
+	if ((j = job_new(J_PROBE, s)) == NULL ||
+	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
+		if (j != NULL)
+			job_free(j);
+		send_error(s, m->id, "unavailable", "the broker is out of "
+		    "resources; try again later", NULL, NULL, NULL, 30);
+		return;
+	}
+	j->req_id = m->id;
+	j->verified = verified;
+	util_strlcpy(j->id, resume, sizeof(j->id));
+	util_strlcpy(j->t.interface, req->interface, sizeof(j->t.interface));
+	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
+	j->t.size = req->size;
+	j->t.class = req->class;
+	auditrec_init(&j->rec, "resume", &s->who, s->peer);
+	auditrec_subject(&j->rec, resume, req->interface);
+	j->has_rec = 1;
+	submit(s->b, s, j, work_probe, done_probe, 1);
+}
 
 /*
  * The transfer was stored before (its "stored" answer may never have

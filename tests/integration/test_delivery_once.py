@@ -87,6 +87,34 @@ def test_lost_stored_answer_is_not_uploaded_twice(delivery, nginx, pki,
     assert not resume_state_file(d.client, f, "IF-DLV", 1).exists()
 
 
+def test_resume_of_stored_transfer_past_the_daily_limit(broker, pki,
+                                                        tmp_path):
+    """The transfer itself used up today's limit; its resume (after a lost
+    answer) still learns that it is stored instead of being refused."""
+    b = broker(register={"interfaces": [
+        {"id": "IF-COUNT", "max_class": 2, "daily_count": 1}]})
+    f = tmp_path / "c.bin"
+    f.write_bytes(os.urandom(5000))
+    tid = upload_and_vanish(pki, b, f, interface="IF-COUNT")
+    deadline = time.monotonic() + 10
+    while not [r for r in b.audit_records() if r.get("type") == "stored"]:
+        assert time.monotonic() < deadline, "not stored"
+        time.sleep(0.05)
+    with raw_client(pki, b) as c:
+        c.hello()
+        fields = {"interface": "IF-COUNT", "name": f.name,
+                  "size": f.stat().st_size, "class": 1, "purpose": "test"}
+        c.request("put", resume=tid, **fields)
+        answer = c.recv()
+        assert answer.get("op") == "stored", answer
+        assert answer["transfer"] == tid and answer["state"] == "stored"
+        # A new upload is still past the limit.
+        c.request("put", **fields)
+        answer = c.recv()
+        assert answer.get("op") == "error", answer
+        assert answer["reason"] == "daily_count_exceeded", answer
+
+
 class Blackhole:
     """A TCP relay to the broker that can stop passing the broker's bytes
     to the client (the client's still go through), so the broker's answer
