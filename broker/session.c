@@ -16,7 +16,10 @@
  * A resume ("put" with a transfer id) runs a job that checks ownership and
  * state, truncates the partial file to its last durable offset and re-hashes
  * that prefix (all on the commit thread, since it reads the file), then
- * answers "ready" with that offset.
+ * answers "ready" with that offset. Before any decision, a lookup job asks
+ * whether the transfer was stored already (its "stored" lost with the
+ * connection); then "stored" is answered again, with the state now, and
+ * nothing is received.
  *
  * A connection that ends with an upload attached (close_notify, TCP reset,
  * timeout or shutdown) is an aborted upload: a job syncs what arrived and
