@@ -2041,8 +2041,10 @@ forward_start(struct broker *b, struct forwarder **out, char *err,
 		 * did not commit would. */
 		const char *v = getenv("SEKISHO_TEST_FAIL_QUEUE");
 
-		if (v != NULL)
-			f->test_fail_queue = (unsigned)strtoul(v, NULL, 10);
+		if (v != NULL && (f->test_fail_queue = (unsigned)strtoul(v,
+		    NULL, 10)) > 0)
+			log_kv("warn", "test_hook", "fail_queue=%u",
+			    f->test_fail_queue);
 	}
 #endif
 	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
