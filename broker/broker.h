@@ -39,6 +39,7 @@ struct broker {
 	struct spool *spool;
 	struct evconnlistener *listener;
 	struct event *expiry_ev;		/* housekeeping timer */
+	int orphan_sweeping;		/* an orphan sweep job is queued */
 	struct session_list sessions;
 	size_t nsessions;
 	struct session_list handshakes;	/* sessions still in their TLS

@@ -30,6 +30,7 @@
 #include "broker/committer.h"
 #include "broker/config.h"
 #include "broker/credentials.h"
+#include "broker/fwdqueue.h"
 #include "broker/log.h"
 #include "broker/pathtmpl.h"
 #include "broker/reconcile.h"
@@ -110,6 +111,9 @@ struct forwarder {
 	size_t nitems;
 	int stopping;
 	int sweeping;
+	struct fwdqueue *requeue;	/* stored, queue commit failed */
+	unsigned test_fail_queue;	/* test hook: queue commits to fail
+					   (commit thread only) */
 };
 
 struct fwd_attempt {
@@ -191,9 +195,13 @@ struct fjob {
 	/* LOAD */
 	struct transfer *rows;
 	size_t nrows, cap;
+	size_t ninterrupted;
 	/* SWEEP / RELEASE */
 	char (*ids)[UTIL_ID_LEN + 1];
 	size_t nids, idcap;
+	/* QUEUE: failed commits before this one; no retry when final */
+	unsigned tries;
+	int final;
 };
 
 static void schedule(struct forwarder *f);
@@ -1769,11 +1777,18 @@ work_queue(struct commit_job *cj, struct commit_env *env)
 	struct fjob *j = cj->arg;
 	int rc;
 
+	if (j->f->test_fail_queue > 0) {
+		j->f->test_fail_queue--;
+		return util_err(cj->err, sizeof(cj->err), "injected fault "
+		    "(SEKISHO_TEST_FAIL_QUEUE)");
+	}
 	rc = store_transfer_queue(env->store, j->id, time(NULL), cj->err,
 	    sizeof(cj->err));
-	if (rc == STORE_NOTFOUND)
+	if (rc == STORE_NOTFOUND) {
+		j->final = 1;
 		return util_err(cj->err, sizeof(cj->err), "transfer %s is not "
 		    "stored (held, or already handled)", j->id);
+	}
 	if (rc != 0)
 		return -1;
 	return store_transfer_get(env->store, j->id, &j->t, cj->err,
@@ -1785,27 +1800,69 @@ done_queue(struct commit_job *cj, int status)
 {
 	struct fjob *j = cj->arg;
 	struct forwarder *f = j->f;
+	char q[600];
 
-	if (status != 0)
+	if (status != 0 && !j->final) {
+		/* Acknowledged and durable, but not queued: never dropped,
+		 * retried until the commit succeeds (the state stays
+		 * "stored" meanwhile, which a restart also picks up). */
+		log_kv("error", "forward", "transfer=%s tries=%u retry_in_ms=%"
+		    PRIu64 " reason=%s", j->id, j->tries + 1,
+		    fwdqueue_backoff_ms(j->tries + 1), log_quote(cj->err, q,
+		    sizeof(q)));
+		if (fwdqueue_failed(f->requeue, j->id, j->tries + 1,
+		    cj->err) != 0)
+			log_kv("error", "forward", "transfer=%s reason=\"out of "
+			    "memory; queued at the next start\"", j->id);
+		fjob_free(j);
+		return;
+	}
+	if (j->tries > 0)
+		log_kv(status == 0 ? "info" : "warn", "forward", "transfer=%s "
+		    "tries=%u reason=%s", j->id, j->tries, status == 0 ?
+		    "\"queued after failed commits\"" : log_quote(cj->err, q,
+		    sizeof(q)));
+	else if (status != 0)
 		log_kv("warn", "forward", "transfer=%s reason=\"not queued: "
 		    "%s\"", j->id, cj->err);
-	else if (!f->stopping && item_add(f, &j->t) != NULL)
+	fwdqueue_settled(f->requeue, j->tries);
+	if (status == 0 && !f->stopping && item_add(f, &j->t) != NULL)
 		schedule(f);
 	fjob_free(j);
 }
 
 static void
-queue_transfer(struct forwarder *f, const char *id)
+queue_transfer_try(struct forwarder *f, const char *id, unsigned tries)
 {
 	struct fjob *j = fjob_new(f, FJ_QUEUE, NULL);
 
 	if (j == NULL) {
 		log_kv("error", "forward", "transfer=%s reason=\"out of memory; "
 		    "queued at the next start\"", id);
+		fwdqueue_settled(f->requeue, tries);
 		return;
 	}
 	util_strlcpy(j->id, id, sizeof(j->id));
+	j->tries = tries;
 	submit(f, j, work_queue, done_queue);
+}
+
+static void
+requeue_cb(void *arg, const char *id, unsigned tries)
+{
+	queue_transfer_try(arg, id, tries);
+}
+
+static void
+queue_transfer(struct forwarder *f, const char *id)
+{
+	queue_transfer_try(f, id, 0);
+}
+
+unsigned
+forward_queue_failing(struct forwarder *f, char *last, size_t lastlen)
+{
+	return fwdqueue_failing(f != NULL ? f->requeue : NULL, last, lastlen);
 }
 
 /* Is there a destination at all? Interfaces without a service keep their
@@ -1856,6 +1913,55 @@ collect_row(const struct transfer *t, void *arg)
 	return 0;
 }
 
+/*
+ * A transfer still "forwarding" at start had its attempt cut off by a
+ * crash or a stop: nothing recorded how it ended. Record it now (a
+ * "forward" record with result "interrupted", the attempt number it had)
+ * and put the transfer back to "queued" for an attempt at once. The
+ * interrupted attempt stays counted in attempts, like a failed one; the
+ * retry rule is applied when the next attempt ends, so a transfer whose
+ * last allowed attempt was interrupted still gets that one more attempt:
+ * the interrupted one may have completed upstream, and only an attempt
+ * (which checks the destination first) can tell.
+ */
+static int
+record_interrupted(struct fjob *j, struct commit_env *env)
+{
+	static const char reason[] = "interrupted: the broker stopped during "
+	    "the attempt (crash or shutdown)";
+	int64_t now = (int64_t)time(NULL);
+	struct store_upstream u;
+	struct auditrec r;
+	size_t i;
+
+	memset(&u, 0, sizeof(u));
+	for (i = 0; i < j->nrows; i++) {
+		struct transfer *t = &j->rows[i];
+
+		if (strcmp(t->state, STORE_FORWARDING) != 0)
+			continue;
+		if (store_transfer_attempt_end(env->store, t->id, STORE_QUEUED,
+		    &u, now, reason, NULL, 0, now, j->job.err,
+		    sizeof(j->job.err)) != 0)
+			return -1;
+		auditrec_init(&r, "forward", NULL, NULL);
+		auditrec_subject(&r, t->id, t->interface);
+		text_if(&r, "user", t->user);
+		text_if(&r, "url", t->destination);
+		auditrec_uint(&r, "attempt", t->attempts);
+		auditrec_text(&r, "result", "interrupted");
+		auditrec_text(&r, "error", reason);
+		if (auditrec_append(&r, env->audit, now, j->job.err,
+		    sizeof(j->job.err)) != 0)
+			return -1;
+		util_strlcpy(t->state, STORE_QUEUED, sizeof(t->state));
+		util_strlcpy(t->last_error, reason, sizeof(t->last_error));
+		t->next_attempt_at = now;
+		j->ninterrupted++;
+	}
+	return 0;
+}
+
 static int
 work_load(struct commit_job *cj, struct commit_env *env)
 {
@@ -1868,7 +1974,7 @@ work_load(struct commit_job *cj, struct commit_env *env)
 		if (store_transfer_each(env->store, states[i], 0, collect_row, j,
 		    cj->err, sizeof(cj->err)) != 0)
 			return -1;
-	return 0;
+	return record_interrupted(j, env);
 }
 
 static void
@@ -1893,8 +1999,8 @@ done_load(struct commit_job *cj, int status)
 			resumed++;
 	}
 	if (status == 0)
-		log_kv("info", "forward", "recovered=%zu queued=%zu", resumed,
-		    queued);
+		log_kv("info", "forward", "recovered=%zu queued=%zu "
+		    "interrupted=%zu", resumed, queued, j->ninterrupted);
 	fjob_free(j);
 	schedule(f);
 }
@@ -1978,11 +2084,24 @@ forward_start(struct broker *b, struct forwarder **out, char *err,
 	    (f->curl_timer = evtimer_new(b->base, on_curl_timer, f)) == NULL ||
 	    (f->sched = evtimer_new(b->base, on_sched, f)) == NULL ||
 	    (f->sweep = event_new(b->base, -1, EV_PERSIST, on_sweep,
+	    f)) == NULL || (f->requeue = fwdqueue_new(b->base, requeue_cb,
 	    f)) == NULL || (j = fjob_new(f, FJ_LOAD, NULL)) == NULL) {
 		forward_free(f);
 		return util_err(err, errlen, "forward: cannot set up libcurl "
 		    "and its events");
 	}
+#ifdef SEKISHO_TEST_HOOKS
+	{
+		/* Fail the first N stored->queued commits, as a batch that
+		 * did not commit would. */
+		const char *v = getenv("SEKISHO_TEST_FAIL_QUEUE");
+
+		if (v != NULL && (f->test_fail_queue = (unsigned)strtoul(v,
+		    NULL, 10)) > 0)
+			log_kv("warn", "test_hook", "fail_queue=%u",
+			    f->test_fail_queue);
+	}
+#endif
 	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
 	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -2004,6 +2123,7 @@ forward_shutdown(struct forwarder *f)
 	if (f == NULL || f->stopping)
 		return;
 	f->stopping = 1;
+	fwdqueue_stop(f->requeue);
 	evtimer_del(f->sched);
 	event_del(f->sweep);
 	TAILQ_FOREACH(it, &f->items, entry) {
@@ -2063,6 +2183,7 @@ forward_free(struct forwarder *f)
 		event_free(f->sched);
 	if (f->sweep != NULL)
 		event_free(f->sweep);
+	fwdqueue_free(f->requeue);
 	free(f);
 }
 

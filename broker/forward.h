@@ -24,9 +24,11 @@
  *
  * Crash recovery: forward_start loads queued and forwarding transfers (and
  * stored ones not yet queued). A transfer that was forwarding when the
- * broker stopped has attempts > 0, so its next attempt first asks the
- * service whether the object is already there (connectors' check step)
- * instead of sending it twice.
+ * broker stopped is recorded as an interrupted attempt ("forward",
+ * result "interrupted") and queued again; it has attempts > 0, so its next
+ * attempt first asks the service whether the object is already there
+ * (connectors' check step) instead of sending it twice. The interrupted
+ * attempt counts toward max_attempts, checked when the next one ends.
  */
 #ifndef SEKISHO_FORWARD_H
 #define SEKISHO_FORWARD_H
@@ -63,6 +65,12 @@ struct forward_service_stats {
  * delivery). The strings live until fn returns. */
 size_t forward_stats(struct forwarder *f,
     void (*fn)(const struct forward_service_stats *s, void *arg), void *arg);
+
+/* Loop thread. How many stored transfers could not be queued for
+ * delivery because their state commit failed and are being retried with
+ * backoff (0: none); last gets the latest reason. f may be NULL. */
+unsigned forward_queue_failing(struct forwarder *f, char *last,
+    size_t lastlen);
 
 /* Shutdown, first half (loop thread, from the signal handler): starts no
  * new attempt and cancels the running ones. Cancelled transfers stay

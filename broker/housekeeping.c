@@ -14,6 +14,7 @@
 #include "broker/config.h"
 #include "broker/log.h"
 #include "broker/reconcile.h"
+#include "broker/orphans.h"
 #include "broker/session.h"
 #include "broker/spool.h"
 #include "broker/store.h"
@@ -106,6 +107,9 @@ housekeeping_recover(struct store *st, struct audit *a, struct spool *sp,
 	size_t i;
 	int ret = -1;
 
+	/* Partial files no transfer accounts for (broker/orphans.h). */
+	if (orphans_recover(st, a, sp, now, err, errlen) < 0)
+		return -1;
 	memset(&rc, 0, sizeof(rc));
 	rc.st = st;
 	rc.a = a;
@@ -382,6 +386,7 @@ expiry_tick(evutil_socket_t fd, short what, void *arg)
 	j->job.done = done_expiry;
 	j->job.arg = j;
 	committer_submit(b->committer, &j->job);
+	orphans_sweep(b);
 }
 
 int

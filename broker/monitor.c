@@ -77,6 +77,8 @@ struct health {
 	size_t nsvc, more_svc;
 	unsigned open_circuits;
 	enum crlwatch_state crl;
+	unsigned queue_failing;		/* stored, queue commit failing */
+	char queue_error[256];
 };
 
 static void
@@ -165,6 +167,13 @@ health_read(struct monitor *m, struct health *h)
 		crlwatch_describe(b->crl_next_update, time(NULL), msg,
 		    sizeof(msg));
 		reason(h, "%s", msg);
+	}
+	h->queue_failing = forward_queue_failing(b->forwarder, h->queue_error,
+	    sizeof(h->queue_error));
+	if (h->queue_failing > 0 && h->http == HTTP_OK) {
+		h->status = "degraded";
+		reason(h, "%u stored transfer(s) could not be queued for "
+		    "delivery (%s): retried", h->queue_failing, h->queue_error);
 	}
 }
 
@@ -374,6 +383,11 @@ metrics_send(struct monitor *m, struct evhttp_request *req)
 	metric(b, "sekisho_forward_transfers", "Transfers the forwarder "
 	    "holds (waiting or in delivery).", "gauge");
 	evbuffer_add_printf(b, "sekisho_forward_transfers %zu\n", h->held);
+	metric(b, "sekisho_forward_queue_failing", "Stored transfers whose "
+	    "commit to the delivery queue failed and is being retried.",
+	    "gauge");
+	evbuffer_add_printf(b, "sekisho_forward_queue_failing %u\n",
+	    h->queue_failing);
 	/* Service ids are register ids ([A-Za-z0-9._-]): nothing to escape
 	 * in a label value. */
 	metric(b, "sekisho_service_circuit_open", "1 while deliveries to the "

@@ -16,7 +16,10 @@
  * A resume ("put" with a transfer id) runs a job that checks ownership and
  * state, truncates the partial file to its last durable offset and re-hashes
  * that prefix (all on the commit thread, since it reads the file), then
- * answers "ready" with that offset.
+ * answers "ready" with that offset. Before any decision, a lookup job asks
+ * whether the transfer was stored already (its "stored" lost with the
+ * connection); then "stored" is answered again, with the state now, and
+ * nothing is received.
  *
  * A connection that ends with an upload attached (close_notify, TCP reset,
  * timeout or shutdown) is an aborted upload: a job syncs what arrived and
@@ -108,6 +111,8 @@ struct session {
 	int closed;			/* connection gone, waiting for jobs */
 	int busy;			/* a job the protocol waits for */
 	int waits;			/* session_wait not yet ended */
+	uint64_t probed;		/* 1 + id of the put whose resume was
+					   looked up already; 0: none */
 	struct upload *up;
 	TAILQ_ENTRY(session) entry;
 	/* admission (accept path): the source address the per-source count
@@ -122,7 +127,7 @@ struct session {
 };
 
 enum job_kind { J_AUDIT, J_CREATE, J_RESUME, J_SYNC, J_COMMIT, J_FAIL,
-	J_ABORT, J_STATUS, J_STEPUP, J_USAGE };
+	J_ABORT, J_STATUS, J_STEPUP, J_USAGE, J_PROBE };
 
 /* Today's usage of one interface by one user, for daily limits. */
 struct put_usage {
@@ -164,6 +169,8 @@ struct sjob {
 	int held;
 	struct store_approval ap;
 	int has_ap;
+	int was_stored;			/* J_RESUME: answered by its stored
+					   state, not continued */
 };
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
@@ -809,6 +816,8 @@ static void stepup_begin(struct session *s, const struct wire_msg *m,
     const struct policy_request *req, const struct policy_decision *d,
     const char *otp, time_t now);
 
+static void probe_begin(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const char *resume, int verified);
 static void usage_begin(struct session *s, const struct wire_msg *m,
     const char *interface, int verified, int64_t day_start);
 
@@ -900,6 +909,14 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		return;
 	}
 
+	/* A resume of a transfer stored before is answered with what is
+	 * stored, whatever today's policy, limits or free space say: the
+	 * transfer was accepted then, and the client must learn that it is
+	 * done rather than send the file again. */
+	if (resume != NULL && util_is_id(resume) && s->probed != m->id + 1) {
+		probe_begin(s, m, &req, resume, verified);
+		return;
+	}
 	/* Every put, new or resumed, is decided again under today's policy. */
 	pp.user = s->who.user;
 	pp.dept = s->who.dept;
@@ -1212,6 +1229,124 @@ stepup_begin(struct session *s, const struct wire_msg *m,
 
 /* ---- put: resume ---------------------------------------------------------------------- */
 
+static int resume_stored(struct sjob *j, struct commit_env *env,
+    const struct transfer *cur);
+static void send_stored_again(struct session *s, const struct sjob *j);
+
+/* Before any decision: is this a resume of a transfer stored before? */
+static int
+work_probe(struct commit_job *cj, struct commit_env *env)
+{
+	struct sjob *j = cj->arg;
+	const struct transfer *want = &j->t;
+	struct transfer cur;
+	int rc;
+
+	rc = store_transfer_get(env->store, j->id, &cur, cj->err,
+	    sizeof(cj->err));
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return -1;
+	/* Anything else takes the usual way (and its refusals). */
+	if (strcmp(cur.user, j->who.user) != 0 ||
+	    strcmp(cur.state, STORE_RECEIVING) == 0 ||
+	    cur.sha256[0] == '\0' ||
+	    strcmp(cur.interface, want->interface) != 0 ||
+	    cur.size != want->size || cur.class != want->class ||
+	    strcmp(cur.name, want->name) != 0)
+		return 0;
+	return resume_stored(j, env, &cur);
+}
+
+static void
+done_probe(struct commit_job *cj, int status)
+{
+	struct sjob *j = cj->arg;
+	struct session *s = j->s;
+
+	if (s->closed) {
+		job_free(j);
+		return;
+	}
+	if (status != 0) {
+		log_kv("error", "resume", "user=%s transfer=%s reason=\"%s\"",
+		    s->who.user, j->id, cj->err);
+		send_error(s, j->req_id, "unavailable", "the broker could not "
+		    "look the transfer up; try again later", "resume", NULL,
+		    j->id, 30);
+		job_free(j);
+		session_continue(s);
+		return;
+	}
+	if (j->was_stored) {
+		send_stored_again(s, j);
+		job_free(j);
+		session_continue(s);
+		return;
+	}
+	s->probed = j->req_id + 1;
+	put_again(s, j, NULL);
+	job_free(j);
+}
+
+static void
+probe_begin(struct session *s, const struct wire_msg *m,
+    const struct policy_request *req, const char *resume, int verified)
+{
+	struct wire_error werr;
+	struct sjob *j;
+
+	if ((j = job_new(J_PROBE, s)) == NULL ||
+	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
+		if (j != NULL)
+			job_free(j);
+		send_error(s, m->id, "unavailable", "the broker is out of "
+		    "resources; try again later", NULL, NULL, NULL, 30);
+		return;
+	}
+	j->req_id = m->id;
+	j->verified = verified;
+	util_strlcpy(j->id, resume, sizeof(j->id));
+	util_strlcpy(j->t.interface, req->interface, sizeof(j->t.interface));
+	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
+	j->t.size = req->size;
+	j->t.class = req->class;
+	auditrec_init(&j->rec, "resume", &s->who, s->peer);
+	auditrec_subject(&j->rec, resume, req->interface);
+	j->has_rec = 1;
+	submit(s->b, s, j, work_probe, done_probe, 1);
+}
+
+/*
+ * The transfer was stored before (its "stored" answer may never have
+ * reached the client): answer with what the broker holds instead of
+ * refusing, so the client never uploads the same file a second time. It
+ * must still be the same request (name, size, class, interface). No
+ * exception use is counted: the upload was counted when it began.
+ */
+static int
+resume_stored(struct sjob *j, struct commit_env *env,
+    const struct transfer *cur)
+{
+	const struct transfer *want = &j->t;
+
+	if (strcmp(cur->interface, want->interface) != 0 ||
+	    cur->size != want->size || cur->class != want->class ||
+	    strcmp(cur->name, want->name) != 0) {
+		util_strlcpy(j->code, "mismatch", sizeof(j->code));
+		return util_err(j->job.err, sizeof(j->job.err), "transfer %s "
+		    "was started with another file, size, class or "
+		    "interface; start a new upload", j->id);
+	}
+	j->t = *cur;
+	j->was_stored = 1;
+	auditrec_text(&j->rec, "state", cur->state);
+	auditrec_text(&j->rec, "sha256", cur->sha256);
+	auditrec_uint(&j->rec, "size", cur->size);
+	return job_audit(j, env);
+}
+
 static int
 work_resume(struct commit_job *cj, struct commit_env *env)
 {
@@ -1232,6 +1367,8 @@ work_resume(struct commit_job *cj, struct commit_env *env)
 	}
 	if (rc != 0)
 		return -1;
+	if (strcmp(cur.state, STORE_RECEIVING) != 0 && cur.sha256[0] != '\0')
+		return resume_stored(j, env, &cur);
 	if (strcmp(cur.state, STORE_RECEIVING) != 0) {
 		util_strlcpy(j->code, strcmp(cur.state, STORE_EXPIRED) == 0 ?
 		    "expired" : "not_resumable", sizeof(j->code));
@@ -1267,6 +1404,31 @@ work_resume(struct commit_job *cj, struct commit_env *env)
 	return job_audit(j, env);
 }
 
+/* The answer to a resume of a transfer stored before: the same "stored"
+ * as after end, with the transfer's state now. */
+static void
+send_stored_again(struct session *s, const struct sjob *j)
+{
+	struct wire_msg r;
+	uint8_t sha[UTIL_SHA256_LEN];
+
+	if (util_unhex(j->t.sha256, sha, sizeof(sha)) != 0) {
+		send_error(s, j->req_id, "internal", "the broker's record of "
+		    "this transfer is damaged; tell the administrator",
+		    "resume", NULL, j->id, 0);
+		return;
+	}
+	log_kv("info", "resume_stored", "user=%s transfer=%s state=%s "
+	    "size=%" PRIu64, s->who.user, j->id, j->t.state, j->t.size);
+	wire_msg_init(&r, WIRE_OP_STORED, j->req_id);
+	wire_msg_set_text(&r, "transfer", j->id);
+	wire_msg_set_uint(&r, "size", j->t.size);
+	wire_msg_set_bytes(&r, "sha256", sha, sizeof(sha));
+	wire_msg_set_text(&r, "state", j->t.state);
+	send_msg(s, &r);
+	wire_msg_clear(&r);
+}
+
 static void
 done_resume(struct commit_job *cj, int status)
 {
@@ -1287,6 +1449,10 @@ done_resume(struct commit_job *cj, int status)
 		    "resume", NULL, j->id, 0);
 		s->up = NULL;
 		upload_free(up);
+	} else if (j->was_stored) {
+		s->up = NULL;
+		upload_free(up);
+		send_stored_again(s, j);
 	} else {
 		up->fd = j->fd;
 		j->fd = -1;

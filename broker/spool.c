@@ -18,6 +18,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -373,6 +374,71 @@ spool_remove(struct spool *sp, const char *id, char *err, size_t errlen)
 			    name);
 	}
 	return 0;
+}
+
+int
+spool_remove_partial(struct spool *sp, const char *id, char *err,
+    size_t errlen)
+{
+	char name[SPOOL_NAME_MAX];
+
+	if (spool_name(id, 0, name) == -1)
+		return spool_bad_id(err, errlen);
+	if (unlinkat(sp->dirfd, name, 0) == -1 && errno != ENOENT)
+		return spool_fail(sp, err, errlen, errno, "remove", name);
+	return 0;
+}
+
+int
+spool_each_partial(struct spool *sp,
+    int (*fn)(const char *id, uint64_t size, int64_t mtime, void *arg),
+    void *arg, char *err, size_t errlen)
+{
+	char id[UTIL_ID_LEN + 1];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	size_t len;
+	int fd, rc = 0;
+
+	/* A descriptor of its own: readdir's position is per open file. */
+	if ((fd = openat(sp->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return spool_fail(sp, err, errlen, errno, "list", "");
+	if ((d = fdopendir(fd)) == NULL) {
+		int e = errno;
+
+		close(fd);
+		return spool_fail(sp, err, errlen, e, "list", "");
+	}
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL) {
+			if (errno != 0)
+				rc = spool_fail(sp, err, errlen, errno, "list",
+				    "");
+			break;
+		}
+		len = strlen(de->d_name);
+		if (len != UTIL_ID_LEN + strlen(SPOOL_PART_SUFFIX) ||
+		    strcmp(de->d_name + UTIL_ID_LEN, SPOOL_PART_SUFFIX) != 0)
+			continue;
+		memcpy(id, de->d_name, UTIL_ID_LEN);
+		id[UTIL_ID_LEN] = '\0';
+		if (!util_is_id(id) || fstatat(sp->dirfd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode))
+			continue;
+		if ((rc = fn(id, (uint64_t)st.st_size,
+		    (int64_t)st.st_mtim.tv_sec, arg)) != 0) {
+			if (rc < 0)
+				util_err(err, errlen, "spool: listing %s "
+				    "stopped", sp->path);
+			rc = rc < 0 ? -1 : 0;
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
 }
 
 int

@@ -69,6 +69,19 @@ int spool_stat(struct spool *sp, const char *id, int final, uint64_t *size);
 int spool_open_read(struct spool *sp, const char *id, int *fd,
     char *err, size_t errlen);
 
+/* Removes <id>.part only (missing is not an error): a final file is never
+ * touched, whatever else is known about id. */
+int spool_remove_partial(struct spool *sp, const char *id, char *err,
+    size_t errlen);
+
+/* Calls fn for every regular file named <id>.part (id a transfer id; any
+ * other name is skipped) with its size and modification time (unix
+ * seconds). fn returns 0 to go on, 1 to stop, -1 to fail. Returns 0, or
+ * -1 with err (a directory read error, or fn's failure). */
+int spool_each_partial(struct spool *sp,
+    int (*fn)(const char *id, uint64_t size, int64_t mtime, void *arg),
+    void *arg, char *err, size_t errlen);
+
 /* Full path of a spool entry into out (for logs and operators only). */
 int spool_path(const struct spool *sp, const char *id, int final,
     char *out, size_t outlen);

@@ -482,7 +482,15 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 		    res.transfer, (unsigned long long)res.size, res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)),
 		    res.transfer);
-	else
+	else if (strcmp(res.state, "stored") != 0) {
+		/* Stored by an earlier run whose answer was lost. */
+		char st[sizeof(res.state)];
+
+		printf("stored %s (%llu bytes, sha256 %s) to %s; now %s\n",
+		    res.transfer, (unsigned long long)res.size, res.sha256,
+		    output_sanitize(o.interface, iface, sizeof(iface)),
+		    output_sanitize(res.state, st, sizeof(st)));
+	} else
 		printf("stored %s (%llu bytes, sha256 %s) to %s\n",
 		    res.transfer, (unsigned long long)res.size, res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)));

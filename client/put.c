@@ -47,6 +47,12 @@ struct upload {
 	char key[RESUME_KEY_LEN + 1];
 	char transfer[UTIL_ID_LEN + 1];	/* "" until the broker gave one */
 	int fresh_used;			/* restarted after a stale resume */
+	/* The broker answered a resume with "stored": it holds this
+	 * transfer already (its first "stored" never reached us). */
+	int was_stored;
+	uint64_t stored_size;
+	uint8_t stored_sha[UTIL_SHA256_LEN];
+	char stored_state[16];
 	char otp[OTP_MAX + 1];		/* code for the next put, "" when none */
 	unsigned otp_tries;		/* codes obtained in this run */
 	uint8_t *buf;
@@ -389,8 +395,76 @@ next_code(struct upload *u, const struct wire_msg *m, int failed)
 	return ATTEMPT_DONE;
 }
 
+/* A resume answered with "stored": remember what the broker holds; the
+ * caller compares it with the file. */
+static enum attempt_result
+already_stored(struct upload *u, const struct wire_msg *m)
+{
+	const char *transfer = wire_msg_text(m, "transfer");
+	const char *st = wire_msg_text(m, "state");
+
+	if (transfer == NULL || strcmp(transfer, u->transfer) != 0 ||
+	    wire_msg_uint(m, "size", &u->stored_size) != 0 ||
+	    msg_sha256(m, u->stored_sha) != 0)
+		return protocol_error(u, "malformed stored", NULL);
+	util_strlcpy(u->stored_state, st != NULL && util_is_token(st,
+	    sizeof(u->stored_state) - 1) ? st : "stored",
+	    sizeof(u->stored_state));
+	u->was_stored = 1;
+	return ATTEMPT_DONE;
+}
+
+/*
+ * The broker already holds the transfer: success when it holds this file
+ * (size and SHA-256 of the whole local file), never a second upload.
+ */
+static enum attempt_result
+report_stored(struct upload *u, EVP_MD_CTX *md, struct put_result *res)
+{
+	uint8_t digest[UTIL_SHA256_LEN];
+	char hex[UTIL_SHA256_HEX + 1], shex[UTIL_SHA256_HEX + 1];
+	char sid[UTIL_ID_LEN + 1], sst[sizeof(u->stored_state)];
+	unsigned int dlen = 0;
+	enum attempt_result r;
+
+	if ((r = hash_prefix(u, md, u->size)) != ATTEMPT_DONE)
+		return r;
+	if (file_changed(u))
+		return fail_changed(u);
+	if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 ||
+	    dlen != sizeof(digest)) {
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "SHA-256 "
+		    "failed");
+		return ATTEMPT_FAIL;
+	}
+	util_hex(digest, sizeof(digest), hex);
+	util_hex(u->stored_sha, sizeof(u->stored_sha), shex);
+	output_sanitize(u->transfer, sid, sizeof(sid));
+	drop_state(u);
+	if (u->stored_size != u->size ||
+	    memcmp(u->stored_sha, digest, sizeof(digest)) != 0) {
+		failure_set(u->f, SEKISHO_EXIT_BROKER, "hash_mismatch",
+		    "the broker already stored transfer %s as %" PRIu64
+		    " bytes with sha256 %s, but this file is %" PRIu64
+		    " bytes with sha256 %s; it was not sent again. Check the "
+		    "file, then send it with --no-resume if it is meant as a "
+		    "new upload", sid, u->stored_size, shex, u->size, hex);
+		return ATTEMPT_FAIL;
+	}
+	notice(u, "transfer %s was already stored by the broker (state %s); "
+	    "it was not sent again", sid, output_sanitize(u->stored_state,
+	    sst, sizeof(sst)));
+	memcpy(res->transfer, u->transfer, sizeof(res->transfer));
+	res->size = u->size;
+	memcpy(res->sha256, hex, sizeof(res->sha256));
+	util_strlcpy(res->state, u->stored_state, sizeof(res->state));
+	res->resumed = 1;
+	return ATTEMPT_DONE;
+}
+
 /* Sends put (once more without resume if the broker forgot the id) and
- * reads ready; *offset gets the broker's durable offset. */
+ * reads ready, or "stored" when a resumed transfer was already complete
+ * (u->was_stored); *offset gets the broker's durable offset. */
 static enum attempt_result
 request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 {
@@ -445,6 +519,12 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 			}
 			r = broker_error(u, &m, wait);
 			wire_msg_clear(&m);
+			return r;
+		}
+		if (m.op == WIRE_OP_STORED && sent_resume) {
+			r = already_stored(u, &m);
+			wire_msg_clear(&m);
+			OPENSSL_cleanse(u->otp, sizeof(u->otp));
 			return r;
 		}
 		if (m.op != WIRE_OP_READY) {
@@ -620,6 +700,19 @@ attempt(struct upload *u, int first, struct put_result *res, unsigned *wait)
 	}
 	if ((r = request(u, c, &offset, wait)) != ATTEMPT_DONE)
 		goto out;
+	if (u->was_stored) {
+		conn_close(c);
+		c = NULL;
+		if ((md = EVP_MD_CTX_new()) == NULL ||
+		    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+			failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal",
+			    "SHA-256 unavailable");
+			r = ATTEMPT_FAIL;
+			goto out;
+		}
+		r = report_stored(u, md, res);
+		goto out;
+	}
 	if (offset > 0) {
 		res->resumed = 1;
 		output_sanitize(u->transfer, sid, sizeof(sid));

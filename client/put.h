@@ -13,6 +13,10 @@
  * connection is retried with exponential backoff (1, 2, 4, ... s, capped)
  * and the upload resumes from the broker's durable offset. "busy" answers
  * are retried the same way, honouring the broker's retry_after.
+ * A resume the broker answers with "stored" (it stored the transfer, but
+ * the answer to end was lost) is success when size and SHA-256 match the
+ * whole file (res->state is the transfer's state now), hash_mismatch when
+ * they do not; the file is never sent again under a new id.
  *
  * Step-up: when the broker answers step_up_required, the put is sent again
  * with a one-time code (see otp.h for where it comes from). A code typed
@@ -56,7 +60,8 @@ struct put_result {
 	char sha256[UTIL_SHA256_HEX + 1];
 	int resumed;			/* started at an offset > 0 */
 	char state[16];			/* "stored", or "held" while approval
-					   officers decide */
+					   officers decide; after a lost
+					   answer, the state now */
 };
 
 /* Runs the upload. Returns SEKISHO_EXIT_OK with res filled, or another

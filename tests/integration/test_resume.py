@@ -155,14 +155,15 @@ def send_and_abort(pki, b, data, upto):
     return ready["transfer"]
 
 
-def resume_ready(pki, b, size, transfer, user="alice@T001", limit=10.0):
+def resume_ready(pki, b, size, transfer, user="alice@T001", limit=10.0,
+                 **kw):
     """Opens a connection and asks to resume transfer; retries (bounded)
     while the broker says the old session is still being wound up.
     Returns (connection, answer); the caller closes the connection."""
     deadline = time.monotonic() + limit
     while True:
         c = raw_client(pki, b, user=user)
-        _, answer = start(c, size, resume=transfer)
+        _, answer = start(c, size, resume=transfer, **kw)
         if answer.get("op") == "ready" or time.monotonic() > deadline or \
                 not (answer.get("op") == "error" and
                      ("retry_after" in answer or answer.get("code") == "busy")):
@@ -258,7 +259,10 @@ def test_resume_must_match_the_transfer(pki, broker, change):
     assert b.running()
 
 
-def test_resume_of_stored_transfer_refused(pki, broker):
+def test_resume_of_stored_transfer_answers_stored(pki, broker):
+    """A resume of a transfer the broker stored before (its "stored" may
+    never have reached the client) answers "stored" with what the broker
+    holds, instead of a refusal that would make the client start over."""
     b = broker()
     data = os.urandom(1000)
     with raw_client(pki, b) as c:
@@ -267,5 +271,20 @@ def test_resume_of_stored_transfer_refused(pki, broker):
         assert stored.get("op") == "stored", stored
     c, answer = resume_ready(pki, b, len(data), ready["transfer"])
     with c:
-        assert answer.get("op") == "error", answer
+        assert answer.get("op") == "stored", answer
+        assert answer["transfer"] == ready["transfer"]
+        assert answer["size"] == len(data)
+        assert answer["sha256"] == hashlib.sha256(data).digest()
+        assert answer["state"] == "stored"
     assert (b.spool / ready["transfer"]).read_bytes() == data
+    # Another file under the same id is still refused, and so is another
+    # user (who must not learn the transfer exists).
+    c, answer = resume_ready(pki, b, len(data), ready["transfer"],
+                             name="other.bin")
+    with c:
+        assert answer.get("op") == "error", answer
+        assert answer["code"] == "mismatch", answer
+    c, answer = resume_ready(pki, b, len(data), ready["transfer"], user="bob")
+    with c:
+        assert answer.get("op") == "error", answer
+        assert answer["code"] == "not_found", answer

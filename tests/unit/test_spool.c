@@ -349,6 +349,70 @@ test_symlink_entry_not_followed(void **state)
 	assert_int_equal(spool_remove(f->sp, id, err, sizeof(err)), 0);
 }
 
+struct seen {
+	char ids[4][UTIL_ID_LEN + 1];
+	uint64_t sizes[4];
+	size_t n;
+};
+
+static int
+note_partial(const char *id, uint64_t size, int64_t mtime, void *arg)
+{
+	struct seen *s = arg;
+
+	assert_true(mtime > 0);
+	assert_true(s->n < 4);
+	strcpy(s->ids[s->n], id);
+	s->sizes[s->n++] = size;
+	return 0;
+}
+
+/* Only <id>.part regular files are listed; removing a partial leaves the
+ * final file of the same id alone. */
+static void
+test_each_partial_and_remove_partial(void **state)
+{
+	struct fixture *f = *state;
+	char a[UTIL_ID_LEN + 1], b[UTIL_ID_LEN + 1], err[256], path[256];
+	struct seen seen;
+	uint64_t size;
+	int fd;
+
+	assert_int_equal(util_new_id(a), 0);
+	assert_int_equal(util_new_id(b), 0);
+	assert_int_equal(spool_create(f->sp, a, &fd, err, sizeof(err)), 0);
+	write_all(fd, "abc", 3);
+	close(fd);
+	/* a final file, a stranger, a directory and a symlink named .part */
+	assert_int_equal(spool_path(f->sp, a, 1, path, sizeof(path)), 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/notanid.part", f->spooldir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(spool_path(f->sp, b, 0, path, sizeof(path)), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(spool_each_partial(f->sp, note_partial, &seen, err,
+	    sizeof(err)), 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.ids[0], a);
+	assert_int_equal(seen.sizes[0], 3);
+
+	assert_int_equal(spool_remove_partial(f->sp, a, err, sizeof(err)), 0);
+	assert_int_equal(spool_stat(f->sp, a, 0, &size), -1);
+	assert_int_equal(spool_stat(f->sp, a, 1, &size), 0);
+	/* absent: not an error; not an id: refused */
+	assert_int_equal(spool_remove_partial(f->sp, a, err, sizeof(err)), 0);
+	assert_int_equal(spool_remove_partial(f->sp, "../x", err,
+	    sizeof(err)), -1);
+	assert_int_equal(spool_path(f->sp, b, 0, path, sizeof(path)), 0);
+	assert_int_equal(rmdir(path), 0);
+}
+
 static void
 test_path_and_free_bytes(void **state)
 {
@@ -412,6 +476,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_has_room, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_each_partial_and_remove_partial, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
