@@ -35,8 +35,9 @@ int housekeeping_recover(struct store *st, struct audit *a, struct spool *sp,
     time_t now, char *err, size_t errlen);
 
 /*
- * Main thread, after housekeeping_recover: cross-checks the state against
- * the audit trail (broker/reconcile.h). Acknowledged transfers the trail
+ * Main thread, before housekeeping_recover and before anything else
+ * changes the state or the spool: cross-checks the state against the audit
+ * trail (broker/reconcile.h). Acknowledged transfers the trail
  * knows and the state lost stop the start (-1, err names the count and
  * sekishod --recover-state); records the state never caught up with get a
  * compensating "reconcile" record. Returns the number of such records.

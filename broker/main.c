@@ -855,10 +855,10 @@ run(const char *path)
 	    auditsvc_open(d.asvc, d.b.cfg, &d.audit, &torn, err,
 	    sizeof(err)) != 0)
 		goto fail;
-	recovered = housekeeping_recover(d.store, d.audit, d.b.spool,
-	    time(NULL), err, sizeof(err));
-	if (recovered < 0)
-		goto fail;
+	/* The cross-check comes first: a start that lost acknowledged
+	 * transfers must stop before anything is changed (no orphan removed,
+	 * no recovery record written), and the trail is compared with the
+	 * state as the crash left it. */
 	if ((compensated = housekeeping_cross_check(d.store, d.audit, err,
 	    sizeof(err))) < 0)
 		goto fail;
@@ -866,6 +866,10 @@ run(const char *path)
 		log_kv("warn", "recover", "compensated=%ld reason=\"the audit "
 		    "trail ran ahead of the state; reconcile records written\"",
 		    compensated);
+	recovered = housekeeping_recover(d.store, d.audit, d.b.spool,
+	    time(NULL), err, sizeof(err));
+	if (recovered < 0)
+		goto fail;
 	if ((damaged = housekeeping_verify_spool(d.store, d.audit, d.b.spool,
 	    time(NULL), err, sizeof(err))) < 0)
 		goto fail;

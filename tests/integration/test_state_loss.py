@@ -78,6 +78,10 @@ def test_lost_state_stops_the_start_and_is_rebuilt(delivery, nginx, tmp_path,
                   "backoff_max": "1s"})
     files, tids = queued_uploads(d, tmp_path, 2)
     lost = damage(d.broker, mode, tids)
+    # A partial file no row accounts for: the refused start must not
+    # sweep it either (nothing changes before the cross-check).
+    partial = d.broker.spool / (os.urandom(16).hex() + ".part")
+    partial.write_bytes(b"p" * 5000)
 
     # The start refuses, names the count and the command, changes nothing.
     before = len(d.broker.audit_records())
@@ -88,6 +92,7 @@ def test_lost_state_stops_the_start_and_is_rebuilt(delivery, nginx, tmp_path,
     assert tids[0] in r.stderr
     assert "Sanitizer" not in r.stderr, r.stderr
     assert len(d.broker.audit_records()) == before
+    assert partial.exists()
 
     # The command rebuilds them from the trail and the spool, audited.
     r = run_sekishod(d.broker, "--recover-state")
