@@ -14,6 +14,8 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "broker/h2conn.h"
+
 struct config;
 struct policy;
 struct committer;
@@ -25,6 +27,7 @@ struct stepup;
 struct stepup_grants;
 struct tlskey;
 struct admission;
+struct web;
 
 TAILQ_HEAD(session_list, session);
 
@@ -46,6 +49,9 @@ struct broker {
 					   handshake, oldest first */
 	size_t nhandshakes;
 	struct admission *admission;	/* connections per source, refusals */
+	struct h2conn_list h2conns;	/* HTTP/2 connections (browsers); they
+					   count in nsessions too */
+	struct web *web;		/* the pages browsers get (web.h) */
 	struct event *refusal_ev;	/* writes counted refusals */
 	int shutting_down;
 	struct forwarder *forwarder;	/* delivery; NULL until started */

@@ -16,6 +16,7 @@
  * --totp-reset), which work on the state store while the broker runs, and
  * a timer that moves their queued audit events into the trail.
  */
+#include "broker/web.h"
 #include "broker/audit.h"
 #include "broker/auditrec.h"
 #include "broker/auditsvc.h"
@@ -180,6 +181,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	}
 	housekeeping_stop(&d->b);
 	session_shutdown_all(&d->b);
+	h2conn_shutdown_all(&d->b);
 	forward_shutdown(d->b.forwarder);
 	d->grace_ev = event_new(d->b.base, -1, EV_PERSIST, grace_cb, d);
 	if (d->grace_ev == NULL || event_add(d->grace_ev, &tick) != 0)
@@ -275,7 +277,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		tls_ok = 1;
 		/* A certificate revoked by the new CRL loses its open
 		 * connections too, not only its next handshake. */
-		revoked = session_recheck_certificates(&d->b);
+		revoked = session_recheck_certificates(&d->b) +
+		    h2conn_recheck_certificates(&d->b);
 	}
 	util_strlcpy(old_hash, policy_hash(d->b.policy), sizeof(old_hash));
 	memset(&ch, 0, sizeof(ch));
@@ -812,6 +815,30 @@ out:
 	return rc;
 }
 
+#ifndef SEKISHO_WEB_ROOT
+#define SEKISHO_WEB_ROOT "/usr/local/share/sekisho/web"
+#endif
+
+/* The browsers' pages (web.h): web.root, or the installed directory, which
+ * may not exist yet (then browsers get the API only). */
+static int
+load_web(struct broker *b, char *err, size_t errlen)
+{
+	const char *root = b->cfg->web_root != NULL ? b->cfg->web_root :
+	    SEKISHO_WEB_ROOT;
+	size_t skipped = 0;
+	char q[600];
+
+	if (web_load(root, b->cfg->web_root != NULL, &b->web, &skipped, err,
+	    errlen) != 0)
+		return -1;
+	log_kv(skipped > 0 ? "warn" : "info", "web", "root=%s pages=%zu "
+	    "skipped=%zu%s", log_quote(root, q, sizeof(q)), web_count(b->web),
+	    skipped, skipped > 0 ? " reason=\"links, hidden files and other "
+	    "names are never served\"" : "");
+	return 0;
+}
+
 static int
 run(const char *path)
 {
@@ -827,6 +854,7 @@ run(const char *path)
 	memset(&sc, 0, sizeof(sc));
 	TAILQ_INIT(&d.b.sessions);
 	TAILQ_INIT(&d.b.handshakes);
+	TAILQ_INIT(&d.b.h2conns);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread exists. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -886,7 +914,8 @@ run(const char *path)
 		util_err(err, sizeof(err), "out of memory");
 		goto fail;
 	}
-	if (totp_audit_now(&d, err, sizeof(err)) != 0)
+	if (totp_audit_now(&d, err, sizeof(err)) != 0 ||
+	    load_web(&d.b, err, sizeof(err)) != 0)
 		goto fail;
 	auditrec_init(&rec, "start", NULL, NULL);
 	auditrec_text(&rec, "version", VERSION);
@@ -1001,6 +1030,7 @@ out:
 	regdiff_free(d.regdiff);
 	stepup_free(d.b.stepup);
 	free(d.b.grants);
+	web_free(d.b.web);
 	config_free(d.b.cfg);
 	curl_global_cleanup();
 	return rc;

@@ -44,6 +44,7 @@
 #include "broker/identity.h"
 #include "broker/log.h"
 #include "broker/officer.h"
+#include "broker/h2conn.h"
 #include "broker/refusals.h"
 #include "broker/spool.h"
 #include "broker/stepgate.h"
@@ -2178,6 +2179,27 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- connection events ------------------------------------------------------------------- */
 
+/*
+ * ALPN chose "h2" (a browser): h2conn takes the checked connection over
+ * with the same principal; the session ends here without closing it, its
+ * admission slot and count passing to the h2 connection (h2conn.h).
+ */
+static void
+handover_h2(struct session *s)
+{
+	struct broker *b = s->b;
+	struct bufferevent *bev = s->bev;
+	struct principal who = s->who;
+	char peer[sizeof(s->peer)], source[sizeof(s->source)];
+
+	util_strlcpy(peer, s->peer, sizeof(peer));
+	util_strlcpy(source, s->source, sizeof(source));
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	s->bev = NULL;
+	session_free_conn(s);
+	(void)h2conn_start(b, bev, &who, peer, source);
+}
+
 static void
 handshake_done(struct session *s)
 {
@@ -2204,8 +2226,9 @@ handshake_done(struct session *s)
 		}
 		audit_event(s->b, &rec);
 		s->state = S_CONNECTED;
-		send_error(s, 0, "certificate_refused", why, NULL, NULL, NULL,
-		    0);
+		if (!tlsserver_is_h2(s->ssl))	/* not sekisho/1 to a browser */
+			send_error(s, 0, "certificate_refused", why, NULL,
+			    NULL, NULL, 0);
 		session_close_after_flush(s);
 		return;
 	}
@@ -2220,7 +2243,11 @@ handshake_done(struct session *s)
 	    s->who.serial);
 	auditrec_init(&rec, "connect", &s->who, s->peer);
 	auditrec_text(&rec, "serial", s->who.serial);
+	if (tlsserver_is_h2(s->ssl))
+		auditrec_text(&rec, "protocol", "h2");
 	audit_event(s->b, &rec);
+	if (tlsserver_is_h2(s->ssl))
+		handover_h2(s);
 }
 
 static void
@@ -2231,9 +2258,11 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		s->refs++;	/* an h2 handover ends the session */
 		handshake_done(s);
 		if (!s->closed && s->state == S_CONNECTED)
 			process_input(s);
+		session_unref(s);
 		return;
 	}
 	if (s->state == S_HANDSHAKE) {
