@@ -63,6 +63,7 @@ struct h2conn {
 	int out_blocked;		/* reading stopped: output above the mark */
 	int freed;
 	char abuse[160];		/* set by a callback: end with GOAWAY */
+	char end_why[200];		/* why the broker ended it (GOAWAY) */
 	time_t reset_start;		/* the current reset interval */
 	unsigned resets;		/* streams reset in it */
 	/* the streams with user data: nghttp2_session_del frees its own
@@ -148,8 +149,8 @@ h2_send(struct h2conn *c)
 		const uint8_t *data;
 		ssize_t n = nghttp2_session_mem_send(c->h2, &data);
 
-		if (n < 0)
-			return -1;
+		if (n < 0)	/* after a GOAWAY: nothing more to send */
+			return c->ending ? 0 : -1;
 		if (n == 0)
 			break;
 		if (evbuffer_add(out, data, (size_t)n) != 0)
@@ -159,8 +160,9 @@ h2_send(struct h2conn *c)
 }
 
 /*
- * GOAWAY with code and why as its debug data, then close once it is
- * written; nothing more is read.
+ * GOAWAY with code, then close once it is written; nothing more is read or
+ * sent (a revoked certificate's download stops here). why goes to the
+ * log and the audit record when the connection closes.
  */
 static void
 h2_goaway(struct h2conn *c, uint32_t code, const char *why)
@@ -168,10 +170,9 @@ h2_goaway(struct h2conn *c, uint32_t code, const char *why)
 	if (c->ending)
 		return;
 	c->ending = 1;
+	util_strlcpy(c->end_why, why, sizeof(c->end_why));
 	bufferevent_disable(c->bev, EV_READ);
-	nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE,
-	    nghttp2_session_get_last_proc_stream_id(c->h2), code,
-	    (const uint8_t *)why, strlen(why));
+	(void)nghttp2_session_terminate_session(c->h2, code);
 	(void)h2_send(c);
 }
 
@@ -475,6 +476,7 @@ h2_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (h2_settle(c, c->abuse[0] != '\0' ? c->abuse :
+	    c->end_why[0] != '\0' ? c->end_why :
 	    "connection ended by the broker (GOAWAY)"))
 		return;
 	if (c->out_blocked && !c->ending &&
@@ -547,7 +549,7 @@ h2_process(struct h2conn *c)
 		return;
 	}
 	(void)h2_settle(c, c->abuse[0] != '\0' ? c->abuse :
-	    "the client ended the HTTP/2 session (GOAWAY)");
+	    "HTTP/2 session ended (GOAWAY)");
 }
 
 static void

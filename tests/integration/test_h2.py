@@ -533,3 +533,61 @@ def test_revoked_certificate_loses_its_h2_connection(pki, broker, tmp_path):
     assert rec["actor"]["user"] == uid
     assert rec["details"]["protocol"] == "h2"
     assert "revoked" in rec["details"]["reason"]
+
+
+def test_h2_session_lifetime_and_shutdown(pki, broker, tmp_path):
+    b = web_broker(broker, tmp_path, limits={"max_session_lifetime": "2s"})
+    with H2(b.port, h2_ctx(pki, *pki.alice())) as c:
+        assert c.json("GET", "/api/v1/whoami")[0] == 200
+        start = time.monotonic()
+        ended = None
+        while time.monotonic() - start < 8:
+            try:
+                c.json("GET", "/api/v1/whoami")     # traffic does not help
+            except ConnectionError as e:
+                ended = e
+                break
+            time.sleep(0.2)
+        assert ended is not None, "the h2 connection outlived its lifetime"
+        assert time.monotonic() - start < 4
+    assert "limits.max_session_lifetime (2s) reached" in b.log_text()
+    # At shutdown an open h2 connection gets GOAWAY and the broker exits
+    # cleanly without waiting for the client.
+    c = RawH2(b.port, h2_ctx(pki, *pki.alice()))
+    try:
+        c.settings()
+        start = time.monotonic()
+        assert b.stop() == 0
+        assert time.monotonic() - start < 5
+        g = c.until_goaway(timeout=5)
+        assert g is None or g.error_code == 0, g
+    finally:
+        c.close()
+
+
+def test_client_that_does_not_read_is_bounded(pki, broker, tmp_path):
+    b = web_broker(broker, tmp_path)
+    c = RawH2(b.port, h2_ctx(pki, *pki.alice()))
+    try:
+        c.settings()
+        # PINGs never read: every one asks for an ACK. The broker stops
+        # reading while its output waits, and ends the connection once
+        # too many ACKs are queued; it never queues without bound.
+        ping = Frame.parse_frame_header(memoryview(
+            b"\x00\x00\x08\x06\x00\x00\x00\x00\x00"))[0]
+        ping.opaque_data = b"12345678"
+        data = ping.serialize() * 2000
+        sent = 0
+        c.sock.settimeout(5)
+        try:
+            for _ in range(50):
+                c.sock.sendall(data)
+                sent += len(data)
+        except (OSError, socket.timeout):
+            pass
+        assert timed_whoami(pki, b) < 2.0
+        assert c.closed(), "the flooding connection stays open"
+    finally:
+        c.close()
+    assert b.running()
+    assert "Flooding was detected" in b.log_text()
