@@ -16,7 +16,6 @@
  * --totp-reset), which work on the state store while the broker runs, and
  * a timer that moves their queued audit events into the trail.
  */
-#include "broker/web.h"
 #include "broker/audit.h"
 #include "broker/auditrec.h"
 #include "broker/auditsvc.h"
@@ -39,6 +38,7 @@
 #include "broker/store.h"
 #include "broker/tlsserver.h"
 #include "broker/tlskey.h"
+#include "broker/web.h"
 #include "lib/cborjson.h"
 #include "lib/util.h"
 #include "lib/yamlnode.h"
@@ -815,30 +815,6 @@ out:
 	return rc;
 }
 
-#ifndef SEKISHO_WEB_ROOT
-#define SEKISHO_WEB_ROOT "/usr/local/share/sekisho/web"
-#endif
-
-/* The browsers' pages (web.h): web.root, or the installed directory, which
- * may not exist yet (then browsers get the API only). */
-static int
-load_web(struct broker *b, char *err, size_t errlen)
-{
-	const char *root = b->cfg->web_root != NULL ? b->cfg->web_root :
-	    SEKISHO_WEB_ROOT;
-	size_t skipped = 0;
-	char q[600];
-
-	if (web_load(root, b->cfg->web_root != NULL, &b->web, &skipped, err,
-	    errlen) != 0)
-		return -1;
-	log_kv(skipped > 0 ? "warn" : "info", "web", "root=%s pages=%zu "
-	    "skipped=%zu%s", log_quote(root, q, sizeof(q)), web_count(b->web),
-	    skipped, skipped > 0 ? " reason=\"links, hidden files and other "
-	    "names are never served\"" : "");
-	return 0;
-}
-
 static int
 run(const char *path)
 {
@@ -877,6 +853,12 @@ run(const char *path)
 	d.b.ssl_ctx = sc.ssl_ctx;
 	d.b.stepup = sc.stepup;
 	d.b.crl_next_update = sc.crl_next_update;
+	d.b.web = sc.web;
+	log_kv(sc.web_skipped > 0 ? "warn" : "info", "web", "root=%s pages=%zu "
+	    "skipped=%zu%s", log_quote(sc.web_root, q, sizeof(q)),
+	    web_count(sc.web), sc.web_skipped, sc.web_skipped > 0 ?
+	    " reason=\"links, hidden files and other names are never "
+	    "served\"" : "");
 	memset(&sc, 0, sizeof(sc));
 	if (spool_open(d.b.cfg->spool_dir, &d.b.spool, err, sizeof(err)) != 0 ||
 	    store_open(d.b.cfg->state_db, &d.store, err, sizeof(err)) != 0 ||
@@ -914,8 +896,7 @@ run(const char *path)
 		util_err(err, sizeof(err), "out of memory");
 		goto fail;
 	}
-	if (totp_audit_now(&d, err, sizeof(err)) != 0 ||
-	    load_web(&d.b, err, sizeof(err)) != 0)
+	if (totp_audit_now(&d, err, sizeof(err)) != 0)
 		goto fail;
 	auditrec_init(&rec, "start", NULL, NULL);
 	auditrec_text(&rec, "version", VERSION);

@@ -591,3 +591,16 @@ def test_client_that_does_not_read_is_bounded(pki, broker, tmp_path):
         c.close()
     assert b.running()
     assert "Flooding was detected" in b.log_text()
+
+
+def test_missing_web_root_stops_check_config_and_start(pki, broker,
+                                                        tmp_path):
+    b = broker(extra={"web": {"root": str(tmp_path / "no-such-dir")}},
+               start=False)
+    r = b.check_config()
+    assert r.returncode != 0
+    assert "web.root" in r.stderr and "no-such-dir" in r.stderr, r.stderr
+    with pytest.raises(RuntimeError) as e:
+        b.start()
+    assert "web.root" in str(e.value)
+    b.ended_on_purpose = True
