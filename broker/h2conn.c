@@ -33,6 +33,9 @@
 #include <openssl/err.h>
 
 #define H2_MAX_PATH 1024
+/* Seconds a connection that got GOAWAY may take to read it: one that does
+ * not read would otherwise hold its slot until the idle timeout. */
+#define H2_END_GRACE 5
 #define H2_MAX_FIELD 255
 
 struct h2stream {
@@ -73,6 +76,19 @@ struct h2conn {
 };
 
 static void h2_process(struct h2conn *c);
+
+/* From now on the connection only writes what is queued, for at most
+ * H2_END_GRACE seconds (h2_timer_cb). */
+static void
+h2_ending(struct h2conn *c)
+{
+	struct timeval tv = { H2_END_GRACE, 0 };
+
+	c->ending = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	if (c->timer != NULL)
+		evtimer_add(c->timer, &tv);
+}
 
 /* ---- ending -------------------------------------------------------------- */
 
@@ -169,9 +185,8 @@ h2_goaway(struct h2conn *c, uint32_t code, const char *why)
 {
 	if (c->ending)
 		return;
-	c->ending = 1;
 	util_strlcpy(c->end_why, why, sizeof(c->end_why));
-	bufferevent_disable(c->bev, EV_READ);
+	h2_ending(c);
 	(void)nghttp2_session_terminate_session(c->h2, code);
 	(void)h2_send(c);
 }
@@ -189,8 +204,7 @@ h2_settle(struct h2conn *c, const char *why)
 	}
 	if (!c->ending && !nghttp2_session_want_read(c->h2) &&
 	    !nghttp2_session_want_write(c->h2)) {
-		c->ending = 1;
-		bufferevent_disable(c->bev, EV_READ);
+		h2_ending(c);
 		if (pending == 0) {
 			h2_close(c, why);
 			return 1;
@@ -496,8 +510,7 @@ h2_report_abuse(struct h2conn *c)
 
 	log_kv("warn", "h2_abuse", "user=%s peer=%s reason=%s", c->who.user,
 	    c->peer, log_quote(c->abuse, q, sizeof(q)));
-	c->ending = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	h2_ending(c);
 }
 
 static void
@@ -580,10 +593,17 @@ static void
 h2_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct h2conn *c = arg;
-	char why[128];
+	char why[300];
 
 	(void)fd;
 	(void)what;
+	if (c->ending) {
+		snprintf(why, sizeof(why), "%s; the GOAWAY was not read within "
+		    "%ds", c->abuse[0] != '\0' ? c->abuse : c->end_why[0] !=
+		    '\0' ? c->end_why : "HTTP/2 session ended", H2_END_GRACE);
+		h2_close(c, why);
+		return;
+	}
 	snprintf(why, sizeof(why), "limits.max_session_lifetime (%" PRIu64
 	    "s) reached", c->b->cfg->max_session_lifetime);
 	log_kv("info", "session_expired", "user=%s peer=%s protocol=h2",
