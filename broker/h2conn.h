@@ -17,7 +17,8 @@
  * bytes and H2_WINDOW bytes of window per stream; a stream whose headers
  * exceed the list size, more than H2_MAX_CONTINUATIONS CONTINUATION frames,
  * or more than H2_RESET_BUDGET streams reset within H2_RESET_INTERVAL
- * seconds end the connection with GOAWAY (ENHANCE_YOUR_CALM). Reading stops
+ * seconds end the connection with GOAWAY (ENHANCE_YOUR_CALM), closed once
+ * written or at most 5 s later. Reading stops
  * while more than H2_OUT_HIGH bytes wait to be written, so a client that
  * does not read cannot make the broker queue without bound; one read
  * callback handles at most H2_READ_HIGH bytes, so one connection's flood
