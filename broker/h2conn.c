@@ -446,17 +446,6 @@ on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void *arg)
 	return 0;
 }
 
-static int
-on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *frame,
-    int lib_error, void *arg)
-{
-	(void)h2;
-	(void)frame;
-	(void)lib_error;
-	(void)arg;
-	return 0;
-}
-
 /* ---- events ---------------------------------------------------------------- */
 
 static void
@@ -640,10 +629,9 @@ h2_session_new(struct h2conn *c)
 	    on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb,
 	    on_stream_close);
-	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb,
-	    on_invalid_frame);
-	/* Before the SETTINGS are acknowledged, nghttp2 would let a client
-	 * open more streams than advertised: hold it to the bound at once. */
+	/* The library's own floods bounds, set explicitly (their defaults
+	 * could change): CONTINUATION frames per header block, entries per
+	 * SETTINGS frame, SETTINGS/PING ACKs queued for a peer not reading. */
 	nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
 	nghttp2_option_set_max_settings(opt, 16);
 	nghttp2_option_set_max_outbound_ack(opt, 100);
