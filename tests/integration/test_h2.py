@@ -408,9 +408,16 @@ def test_concurrent_streams_are_bounded_by_settings(pki, broker, tmp_path):
         c.close()
 
 
+# What "answered promptly" means while another connection attacks: far
+# above a normal answer (milliseconds), far below a stall (the attack would
+# hold the loop for as long as it lasts). Generous for a loaded CI machine
+# and a sanitizer build; this is a liveness check, not a speed figure.
+SERVED_WITHIN = 5.0
+
+
 def timed_whoami(pki, b):
     start = time.monotonic()
-    with H2(b.port, h2_ctx(pki, *pki.bob()), timeout=5) as c:
+    with H2(b.port, h2_ctx(pki, *pki.bob()), timeout=2 * SERVED_WITHIN) as c:
         status, who = c.json("GET", "/api/v1/whoami")
     assert status == 200 and who["user"] == "bob"
     return time.monotonic() - start
@@ -453,10 +460,10 @@ def test_rapid_reset_gets_goaway_and_others_are_served(pki, broker,
     g = result["goaway"]
     assert isinstance(g, GoAwayFrame), result
     assert g.error_code == ENHANCE_YOUR_CALM, g
-    assert max(elapsed) < 2.0, elapsed
+    assert max(elapsed) < SERVED_WITHIN, elapsed
     assert "event=h2_abuse" in b.log_text()
     assert "too many streams reset" in b.log_text()
-    assert timed_whoami(pki, b) < 2.0
+    assert timed_whoami(pki, b) < SERVED_WITHIN
 
 
 def test_continuation_flood_closes_the_connection(pki, broker, tmp_path):
@@ -475,7 +482,7 @@ def test_continuation_flood_closes_the_connection(pki, broker, tmp_path):
         assert c.closed(), "the connection stays open"
     finally:
         c.close()
-    assert timed_whoami(pki, b) < 2.0
+    assert timed_whoami(pki, b) < SERVED_WITHIN
     assert "event=h2_abuse" in b.log_text()
 
 
@@ -509,7 +516,7 @@ def test_oversized_header_list_closes_the_connection(pki, broker, tmp_path):
     finally:
         c.close()
     assert "header list larger than" in b.log_text()
-    assert timed_whoami(pki, b) < 2.0
+    assert timed_whoami(pki, b) < SERVED_WITHIN
 
 
 def test_revoked_certificate_loses_its_h2_connection(pki, broker, tmp_path):
@@ -585,7 +592,7 @@ def test_client_that_does_not_read_is_bounded(pki, broker, tmp_path):
                 sent += len(data)
         except (OSError, socket.timeout):
             pass
-        assert timed_whoami(pki, b) < 2.0
+        assert timed_whoami(pki, b) < SERVED_WITHIN
         assert c.closed(), "the flooding connection stays open"
     finally:
         c.close()
