@@ -717,9 +717,10 @@ done_create(struct commit_job *cj, int status)
 	struct session *s = j->s;
 	struct upload *up = s->up;
 
-	if (s->closed) {
-		/* The client left meanwhile; the abort job queued behind this
-		 * one records the partial as resumable. */
+	/* The client left meanwhile, or the session is ending (lifetime,
+	 * revocation, shutdown) and handed the upload to the abort job
+	 * queued behind this one, which records the partial as resumable. */
+	if (s->closed || up == NULL || strcmp(up->id, j->id) != 0) {
 		job_free(j);
 		return;
 	}

@@ -2,8 +2,14 @@
 connection is open loses that connection at the CRL reload (with its
 step-up grant), and no session outlives limits.max_session_lifetime."""
 
+import shutil
+import socket
+import subprocess
 import time
 import uuid
+
+import cbor2
+import pytest
 
 from approvals_fixtures import (  # noqa: F401  (fixtures)
     nginx, officer_pki, officers)
@@ -113,3 +119,85 @@ def test_revoked_officer_cannot_approve_on_its_open_session(officers, pki,
     assert rec[0]["details"]["stepup_dropped"] is True
     st = o.status("u-staff", tid)
     assert st["state"] == "held" and st["approval"] == "pending", st
+
+
+def _broker_send_queue(port):
+    """Bytes the kernel still holds to send on the broker's side of the
+    one connection to port (ss: Send-Q)."""
+    out = subprocess.run(["ss", "-tnH", "state", "established", "sport",
+                          f"= :{port}"], capture_output=True, text=True,
+                         timeout=10).stdout.split()
+    return int(out[1]) if len(out) >= 2 else 0
+
+
+def test_session_ending_while_its_create_job_runs(pki, broker):
+    """A session that ends (lifetime, revocation, shutdown) while the job
+    that creates its transfer is still running, and whose last answers are
+    still queued: the job's end must not touch the upload the end already
+    handed to the abort job (it crashed the broker)."""
+    import sqlite3
+    from test_exhaustion import BioClient
+
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss (iproute2)")
+    b = broker(limits={"max_session_lifetime": "6s"})
+    orig = socket.create_connection
+
+    def small_window(addr, timeout=None):
+        # A small receive window: what the broker answers stays queued on
+        # its side, so the session cannot finish closing by itself.
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(timeout)
+        s.connect(addr)
+        return s
+    socket.create_connection = small_window
+    try:
+        c = BioClient(pki, b.port)
+    finally:
+        socket.create_connection = orig
+    start = time.monotonic()
+    c.write(cbor2.dumps({"op": "hello", "id": 1, "version": 1,
+                         "software": "sekisho-tests"}))
+    deadline = start + 10
+    c.flush(deadline)
+    got = []
+    while not got:
+        c.pull(deadline)
+        got += c.read_items(deadline)
+    assert got[0]["op"] == "welcome"
+    # Answers nobody reads until the kernel's send buffer stops growing;
+    # from then on they queue in the broker.
+    rid, last = 2, -1
+    while time.monotonic() - start < 4:
+        c.write(b"".join(cbor2.dumps({"op": "status", "id": rid + i,
+                                      "transfer": "x"}) for i in range(1000)))
+        rid += 1000
+        assert c.try_send(1.0)
+        time.sleep(0.1)
+        now = _broker_send_queue(b.port)
+        if now == last:
+            break
+        last = now
+    # The create job waits on the state database while the lifetime ends.
+    db = sqlite3.connect(str(b.state_db), timeout=5, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    c.write(cbor2.dumps({"op": "put", "id": rid, "interface": "IF-2026-001",
+                         "name": "a.txt", "size": 10, "class": 1,
+                         "purpose": "p"}))
+    c.try_send(1.0)
+    wait_until = start + 6.8
+    while "max_session_lifetime (6s) reached" not in b.log_text():
+        assert time.monotonic() < start + 9, "lifetime did not end"
+        time.sleep(0.05)
+    time.sleep(max(0, wait_until - time.monotonic()))
+    db.execute("ROLLBACK")
+    db.close()
+    for _ in range(40):
+        if "event=receive" in b.log_text() or not b.running():
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert b.running(), "broker died when the create job ended"
+    assert "event=abort" in b.log_text()
+    c.sock.close()
