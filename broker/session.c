@@ -859,7 +859,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	struct policy_decision d;
 	struct upload *up;
 	struct sjob *j;
-	uint64_t size = 0, class = 0, free_bytes = 0, promised;
+	uint64_t size = 0, class = 0, free_bytes = 0, promised, need, have;
 	const char *resume = wire_msg_text(m, "resume");
 	struct policy_exception exb[OFFICER_CONTEXT_MAX];
 	struct officer_put op;
@@ -962,14 +962,20 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	}
 	officer_put_from_decision(&d, &op);
 	promised = spool_promised(b);
-	if (spool_has_room(b->spool, b->cfg->min_free_space, promised, size,
+	/* A resume grows the spool only by what is still to come: the bytes
+	 * of its partial file are on the disk already. */
+	need = size;
+	if (resume != NULL && util_is_id(resume) &&
+	    spool_stat(b->spool, resume, 0, &have) == 0)
+		need = have < size ? size - have : 0;
+	if (spool_has_room(b->spool, b->cfg->min_free_space, promised, need,
 	    &free_bytes) != 0) {
 		snprintf(msgbuf, sizeof(msgbuf), "the broker's spool does not "
 		    "have room for %" PRIu64 " bytes now (space is kept for "
 		    "uploads in progress); try again later or tell the "
-		    "administrator", size);
+		    "administrator", need);
 		log_kv("warn", "disk_full", "user=%s size=%" PRIu64
-		    " free=%" PRIu64 " promised=%" PRIu64, s->who.user, size,
+		    " free=%" PRIu64 " promised=%" PRIu64, s->who.user, need,
 		    free_bytes, promised);
 		send_error(s, m->id, "disk_full", msgbuf, "size", NULL, NULL, 60);
 		return;
