@@ -1088,6 +1088,12 @@ put_again(struct session *s, struct sjob *j, const struct put_usage *usage)
 	size_t consumed = 0;
 	uint64_t dlen = 0;
 
+	/* A session that is ending (certificate revoked, lifetime reached,
+	 * shutdown) decides nothing more: only its last answers go out. */
+	if (s->state == S_CLOSING) {
+		session_continue(s);
+		return;
+	}
 	memset(&werr, 0, sizeof(werr));
 	if (wire_decode(j->put_buf, j->put_len, &m, &dlen, &consumed,
 	    &werr) != WIRE_CONTROL) {
@@ -1173,7 +1179,8 @@ done_stepup(struct commit_job *cj, int status)
 	const char *code;
 	uint64_t retry_after;
 
-	if (s->closed) {
+	/* Ending (a revoked certificate among others): no grant, no put. */
+	if (s->closed || s->state == S_CLOSING) {
 		job_free(j);
 		return;
 	}

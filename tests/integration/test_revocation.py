@@ -130,32 +130,29 @@ def _broker_send_queue(port):
     return int(out[1]) if len(out) >= 2 else 0
 
 
-def test_session_ending_while_its_create_job_runs(pki, broker):
-    """A session that ends (lifetime, revocation, shutdown) while the job
-    that creates its transfer is still running, and whose last answers are
-    still queued: the job's end must not touch the upload the end already
-    handed to the abort job (it crashed the broker)."""
-    import sqlite3
+def _stuffed_client(pki, b, monkeypatch, cert=None):
+    """A connected, welcomed client whose answers stay queued in the broker:
+    a small receive window and unread answers until the kernel's send
+    buffer stops growing, so a session that ends cannot finish closing by
+    itself (it stays "closing" with output pending). Returns (client, next
+    request id)."""
     from test_exhaustion import BioClient
 
     if shutil.which("ss") is None:
         pytest.skip("needs ss (iproute2)")
-    b = broker(limits={"max_session_lifetime": "6s"})
     orig = socket.create_connection
 
     def small_window(addr, timeout=None):
-        # A small receive window: what the broker answers stays queued on
-        # its side, so the session cannot finish closing by itself.
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.settimeout(timeout)
         s.connect(addr)
         return s
-    socket.create_connection = small_window
-    try:
-        c = BioClient(pki, b.port)
-    finally:
-        socket.create_connection = orig
+    monkeypatch.setattr(socket, "create_connection", small_window)
+    if cert is not None:
+        monkeypatch.setattr(pki, "alice", lambda: cert)
+    c = BioClient(pki, b.port)
+    monkeypatch.undo()
     start = time.monotonic()
     c.write(cbor2.dumps({"op": "hello", "id": 1, "version": 1,
                          "software": "sekisho-tests"}))
@@ -166,8 +163,6 @@ def test_session_ending_while_its_create_job_runs(pki, broker):
         c.pull(deadline)
         got += c.read_items(deadline)
     assert got[0]["op"] == "welcome"
-    # Answers nobody reads until the kernel's send buffer stops growing;
-    # from then on they queue in the broker.
     rid, last = 2, -1
     while time.monotonic() - start < 4:
         c.write(b"".join(cbor2.dumps({"op": "status", "id": rid + i,
@@ -179,6 +174,19 @@ def test_session_ending_while_its_create_job_runs(pki, broker):
         if now == last:
             break
         last = now
+    return c, rid
+
+
+def test_session_ending_while_its_create_job_runs(pki, broker, monkeypatch):
+    """A session that ends (lifetime, revocation, shutdown) while the job
+    that creates its transfer is still running, and whose last answers are
+    still queued: the job's end must not touch the upload the end already
+    handed to the abort job (it crashed the broker)."""
+    import sqlite3
+
+    b = broker(limits={"max_session_lifetime": "6s"})
+    start = time.monotonic()
+    c, rid = _stuffed_client(pki, b, monkeypatch)
     # The create job waits on the state database while the lifetime ends.
     db = sqlite3.connect(str(b.state_db), timeout=5, isolation_level=None)
     db.execute("BEGIN IMMEDIATE")
@@ -200,4 +208,43 @@ def test_session_ending_while_its_create_job_runs(pki, broker):
     time.sleep(0.3)
     assert b.running(), "broker died when the create job ended"
     assert "event=abort" in b.log_text()
+    c.sock.close()
+
+
+def test_revocation_while_a_put_waits_for_its_code_check(pki, broker,
+                                                         monkeypatch):
+    """A certificate revoked while its put waits for the one-time code
+    check: once the check ends, the closing session must neither get a
+    step-up grant again nor go on to accept the transfer."""
+    import sqlite3
+
+    need_oathtool()
+    b = stepup_broker(broker)
+    uid = "rvw" + uuid.uuid4().hex[:8]
+    cert, key = pki.issue_user(uid, "soumu")
+    secret, _ = enroll(b, uid)
+    c, rid = _stuffed_client(pki, b, monkeypatch, cert=(cert, key))
+    # The code check writes the state: it waits while we hold it.
+    db = sqlite3.connect(str(b.state_db), timeout=5, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        c.write(cbor2.dumps({"op": "put", "id": rid,
+                             **put_fields(otp=totp(secret))}))
+        c.try_send(1.0)
+        time.sleep(0.3)
+        pki.revoke(cert)
+        b.install_crl()
+        line = b.reload_and_wait()
+        assert "sessions_revoked=1" in line, line
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    wait_records(b, "stepup")
+    wait_records(b, "session_revoked")
+    time.sleep(1.0)
+    accepted = [r for r in b.audit_records() if r.get("type") == "accept"
+                and r.get("actor", {}).get("user") == uid]
+    assert accepted == [], accepted
+    assert not any(p.name.endswith(".part") for p in b.spool.iterdir()), \
+        b.spool_entries()
     c.sock.close()
