@@ -385,7 +385,10 @@ session_peer(const struct session *s)
 int
 session_gone(const struct session *s)
 {
-	return s->closed;
+	/* A closing session (certificate revoked, lifetime reached, a
+	 * protocol error, shutdown) only flushes its last answers: a job
+	 * that ends now must not go on to act for it. */
+	return s->closed || s->state == S_CLOSING;
 }
 
 void

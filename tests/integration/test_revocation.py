@@ -248,3 +248,45 @@ def test_revocation_while_a_put_waits_for_its_code_check(pki, broker,
     assert not any(p.name.endswith(".part") for p in b.spool.iterdir()), \
         b.spool_entries()
     c.sock.close()
+
+
+def test_revoked_officer_approval_waiting_for_its_code_check(officers, pki,
+                                                             tmp_path,
+                                                             monkeypatch):
+    """An officer's approve whose one-time code is being checked when the
+    certificate is revoked: once the check ends, the closing session must
+    neither get the step-up grant nor go on to approve."""
+    import sqlite3
+
+    o = officers(upstream=False)
+    f = tmp_path / "held.pdf"
+    f.write_bytes(b"%PDF-1.4 held\n")
+    tid = o.put("u-staff", f, "IF-HOLD", cls=2)["transfer"]
+    term = "R" + uuid.uuid4().hex[:6].upper()
+    cert, key = pki.issue_user("u-off1", "somu", term)
+    c, rid = _stuffed_client(pki, o.broker, monkeypatch, cert=(cert, key))
+    db = sqlite3.connect(str(o.broker.state_db), timeout=5,
+                         isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        c.write(cbor2.dumps({"op": "approve", "id": rid, "transfer": tid,
+                             "comment": "確認しました",
+                             "otp": o.code("u-off1")}))
+        c.try_send(1.0)
+        time.sleep(0.3)
+        pki.revoke(cert)
+        o.broker.install_crl()
+        line = o.broker.reload_and_wait()
+        assert "sessions_revoked=1" in line, line
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    o.wait_records("session_revoked")
+    o.wait_records("stepup")
+    time.sleep(1.5)
+    votes = [r for r in o.broker.audit_records()
+             if r.get("type") == "approval_vote"]
+    assert votes == [], votes
+    st = o.status("u-staff", tid)
+    assert st["state"] == "held" and st["approval"] == "pending", st
+    c.sock.close()
