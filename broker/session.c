@@ -2205,7 +2205,11 @@ handshake_done(struct session *s)
 
 	handshake_leave(s);
 	cert = SSL_get0_peer_certificate(s->ssl);
+	/* Accepted before a CRL reload: the handshake verified against the
+	 * old context's CRL; the one in force now decides. */
 	if (tlsserver_check(s->ssl, why, sizeof(why)) != 0 ||
+	    (SSL_get_SSL_CTX(s->ssl) != s->b->ssl_ctx &&
+	    tlsserver_recheck(s->b->ssl_ctx, s->ssl, why, sizeof(why)) != 0) ||
 	    identity_from_cert(cert, &s->who, why, sizeof(why)) != 0) {
 		char q[300];
 

@@ -290,3 +290,35 @@ def test_revoked_officer_approval_waiting_for_its_code_check(officers, pki,
     st = o.status("u-staff", tid)
     assert st["state"] == "held" and st["approval"] == "pending", st
     c.sock.close()
+
+
+def test_handshake_started_before_the_crl_reload_uses_the_new_crl(pki,
+                                                                   broker):
+    """A connection accepted before a CRL reload whose handshake ends after
+    it: its certificate is judged by the CRL now in force, not by the one
+    of the context the connection was accepted with."""
+    b = broker()
+    uid = "rvh" + uuid.uuid4().hex[:8]
+    cert, key = pki.issue_user(uid, "soumu")
+    raw = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+    try:
+        pki.revoke(cert)
+        b.install_crl()
+        line = b.reload_and_wait()
+        assert "part=tls" not in line, line
+        r = RawClient.__new__(RawClient)
+        r.raw = raw
+        r.sock = tls_context(pki, cert, key).wrap_socket(
+            raw, server_hostname="localhost")
+        r.buf = b""
+        r.next_id = 1
+        try:
+            r.request("hello", version=1, software="sekisho-tests")
+            ans = r.recv()
+        except OSError:
+            ans = None
+        assert ans is None or ans.get("op") != "welcome", ans
+    finally:
+        raw.close()
+    assert f"user={uid}" not in "\n".join(
+        ln for ln in b.log_text().splitlines() if "event=connect" in ln)
