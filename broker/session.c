@@ -386,7 +386,10 @@ session_peer(const struct session *s)
 int
 session_gone(const struct session *s)
 {
-	return s->closed;
+	/* A closing session (certificate revoked, lifetime reached, a
+	 * protocol error, shutdown) only flushes its last answers: a job
+	 * that ends now must not go on to act for it. */
+	return s->closed || s->state == S_CLOSING;
 }
 
 void
@@ -718,9 +721,10 @@ done_create(struct commit_job *cj, int status)
 	struct session *s = j->s;
 	struct upload *up = s->up;
 
-	if (s->closed) {
-		/* The client left meanwhile; the abort job queued behind this
-		 * one records the partial as resumable. */
+	/* The client left meanwhile, or the session is ending (lifetime,
+	 * revocation, shutdown) and handed the upload to the abort job
+	 * queued behind this one, which records the partial as resumable. */
+	if (s->closed || up == NULL || strcmp(up->id, j->id) != 0) {
 		job_free(j);
 		return;
 	}
@@ -859,7 +863,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	struct policy_decision d;
 	struct upload *up;
 	struct sjob *j;
-	uint64_t size = 0, class = 0, free_bytes = 0, promised;
+	uint64_t size = 0, class = 0, free_bytes = 0, promised, need, have;
 	const char *resume = wire_msg_text(m, "resume");
 	struct policy_exception exb[OFFICER_CONTEXT_MAX];
 	struct officer_put op;
@@ -962,14 +966,20 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	}
 	officer_put_from_decision(&d, &op);
 	promised = spool_promised(b);
-	if (spool_has_room(b->spool, b->cfg->min_free_space, promised, size,
+	/* A resume grows the spool only by what is still to come: the bytes
+	 * of its partial file are on the disk already. */
+	need = size;
+	if (resume != NULL && util_is_id(resume) &&
+	    spool_stat(b->spool, resume, 0, &have) == 0)
+		need = have < size ? size - have : 0;
+	if (spool_has_room(b->spool, b->cfg->min_free_space, promised, need,
 	    &free_bytes) != 0) {
 		snprintf(msgbuf, sizeof(msgbuf), "the broker's spool does not "
 		    "have room for %" PRIu64 " bytes now (space is kept for "
 		    "uploads in progress); try again later or tell the "
-		    "administrator", size);
+		    "administrator", need);
 		log_kv("warn", "disk_full", "user=%s size=%" PRIu64
-		    " free=%" PRIu64 " promised=%" PRIu64, s->who.user, size,
+		    " free=%" PRIu64 " promised=%" PRIu64, s->who.user, need,
 		    free_bytes, promised);
 		send_error(s, m->id, "disk_full", msgbuf, "size", NULL, NULL, 60);
 		return;
@@ -1082,6 +1092,12 @@ put_again(struct session *s, struct sjob *j, const struct put_usage *usage)
 	size_t consumed = 0;
 	uint64_t dlen = 0;
 
+	/* A session that is ending (certificate revoked, lifetime reached,
+	 * shutdown) decides nothing more: only its last answers go out. */
+	if (s->state == S_CLOSING) {
+		session_continue(s);
+		return;
+	}
 	memset(&werr, 0, sizeof(werr));
 	if (wire_decode(j->put_buf, j->put_len, &m, &dlen, &consumed,
 	    &werr) != WIRE_CONTROL) {
@@ -1167,7 +1183,8 @@ done_stepup(struct commit_job *cj, int status)
 	const char *code;
 	uint64_t retry_after;
 
-	if (s->closed) {
+	/* Ending (a revoked certificate among others): no grant, no put. */
+	if (s->closed || s->state == S_CLOSING) {
 		job_free(j);
 		return;
 	}
@@ -2210,7 +2227,11 @@ handshake_done(struct session *s)
 
 	handshake_leave(s);
 	cert = SSL_get0_peer_certificate(s->ssl);
+	/* Accepted before a CRL reload: the handshake verified against the
+	 * old context's CRL; the one in force now decides. */
 	if (tlsserver_check(s->ssl, why, sizeof(why)) != 0 ||
+	    (SSL_get_SSL_CTX(s->ssl) != s->b->ssl_ctx &&
+	    tlsserver_recheck(s->b->ssl_ctx, s->ssl, why, sizeof(why)) != 0) ||
 	    identity_from_cert(cert, &s->who, why, sizeof(why)) != 0) {
 		char q[300];
 

@@ -50,8 +50,9 @@ int session_transfer_busy(struct broker *b, const char *id);
  * answer the client must get before it may send more. Pairs may nest (a
  * done callback that queues the next job before ending its own wait):
  * reading resumes when the last wait ends. session_gone is
- * true once the connection has ended (the session stays valid while
- * held). Sending on a gone session does nothing.
+ * true once the connection has ended or is closing (the session stays
+ * valid while held): nothing more is done for it. Sending on an ended
+ * session does nothing.
  */
 struct principal;
 struct auditrec;
