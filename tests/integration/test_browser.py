@@ -5,9 +5,11 @@ without a certificate, user text never parsed as markup, cross-origin
 requests refused, and no CSP violation on our pages. Screenshots of each
 page go to build-results/screenshots (SEKISHO_SCREENSHOTS)."""
 
+import datetime
 import http.server
 import shutil
 import threading
+import zoneinfo
 
 import pytest
 
@@ -27,9 +29,21 @@ def web_root(tmp_path):
     return root
 
 
+# bob is an approval officer here, alice staff: what the pages will show
+# once whoami carries the roles.
+REGISTER = {
+    "principals": {"users": [
+        {"id": "alice", "department": "soumu", "roles": ["staff"]},
+        {"id": "bob", "department": "kikaku", "roles": ["staff", "officer"]},
+    ]},
+    "interfaces": [{"id": "IF-2026-001", "max_class": 2}],
+}
+
+
 @pytest.fixture
 def web_broker(broker, tmp_path):
-    return broker(extra={"web": {"root": str(web_root(tmp_path))}})
+    return broker(register=REGISTER,
+                  extra={"web": {"root": str(web_root(tmp_path))}})
 
 
 def url(b, page=""):
@@ -67,7 +81,13 @@ def test_staff_page_shows_the_certificate_in_japanese_then_english(
     assert d.execute_script("return document.documentElement.lang") == "ja"
     assert d.find_element("css selector", "h1").text == "職員の画面"
     assert "利用者" in d.find_element("css selector", "#identity").text
-    assert "Asia/Tokyo" in d.find_element("css selector", "#shown-at").text
+    # The time is the register's (Tokyo), not the machine's (UTC here).
+    shown = d.find_element("css selector", "#shown-at").text
+    assert "Asia/Tokyo" in shown, shown
+    now = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Tokyo"))
+    assert any(f"{t.year}年{t.month}月{t.day}日 {t.hour}:{t.minute:02d}"
+               in shown for t in (now - datetime.timedelta(minutes=1), now)),\
+        (shown, now)
     assert d.find_element("css selector", "#lang-ja") \
         .get_attribute("aria-pressed") == "true"
     screenshot(d, "staff-ja")
@@ -111,6 +131,7 @@ def test_officer_in_another_profile_sees_the_officer_page(
     assert officer.find_element("css selector", "h1").text == "承認担当者の画面"
     assert officer.find_element("css selector", "#nav-officer") \
         .get_attribute("aria-current") == "page"
+    assert officer.find_elements("css selector", "#role-notice") == []
     assert wait_text(staff, "#who-user") == "alice"
     screenshot(officer, "officer-ja")
     assert console_problems(officer) == []
