@@ -7,14 +7,16 @@ page go to build-results/screenshots (SEKISHO_SCREENSHOTS)."""
 
 import datetime
 import http.server
+import json
 import shutil
+import subprocess
 import threading
 import zoneinfo
 
 import pytest
 
 from browser_fixtures import WAIT, browser, screenshot  # noqa: F401
-from conftest import REPO
+from conftest import BUILD, REPO
 
 WEB = REPO / "web"
 WEBTEST = REPO / "tests" / "integration" / "webtest"
@@ -250,3 +252,22 @@ Promise.all([simple, custom]).then(r => {{ window.results = r; }});
     assert any('method="POST"' in ln and "code=cross_origin" in ln
                and "user=alice" in ln for ln in refusals), log[-3000:]
     assert any('method="OPTIONS"' in ln for ln in refusals), log[-3000:]
+
+
+def test_install_ships_the_pages(tmp_path):
+    """meson install puts web/ where web.root defaults to
+    (<prefix>/share/sekisho/web), every file of it."""
+    proc = subprocess.run(["meson", "install", "-C", str(BUILD), "--no-rebuild",
+                           "--quiet", "--destdir", str(tmp_path / "dest")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+        ["meson", "introspect", "--buildoptions", str(BUILD)],
+        capture_output=True, text=True, timeout=60, check=True).stdout)}
+    prefix = opts["prefix"].lstrip("/")
+    installed = tmp_path / "dest" / prefix / opts["datadir"] / "sekisho" / "web"
+    want = sorted(str(p.relative_to(WEB)) for p in WEB.rglob("*")
+                  if p.is_file())
+    got = sorted(str(p.relative_to(installed)) for p in installed.rglob("*")
+                 if p.is_file())
+    assert "index.html" in want and got == want, (got, want)
