@@ -75,7 +75,7 @@ def console_problems(driver):
 def test_staff_page_shows_the_certificate_in_japanese_then_english(
         pki, web_broker, browser):
     b = web_broker
-    d = browser("alice@T001", b, lang="ja")
+    d = browser("alice@T001", lang="ja")
     d.get(url(b))
     assert wait_text(d, "#who-user") == "alice"
     assert d.find_element("css selector", "#who-dept").text == "soumu"
@@ -114,7 +114,7 @@ def test_staff_page_shows_the_certificate_in_japanese_then_english(
 
 
 def test_english_browser_gets_english(pki, web_broker, browser):
-    d = browser("bob", web_broker, lang="en")
+    d = browser("bob", lang="en")
     d.get(url(web_broker))
     assert wait_text(d, "#who-user") == "bob"
     assert d.find_element("css selector", "h1").text == "Staff"
@@ -124,8 +124,8 @@ def test_english_browser_gets_english(pki, web_broker, browser):
 def test_officer_in_another_profile_sees_the_officer_page(
         pki, web_broker, browser):
     b = web_broker
-    staff = browser("alice@T001", b)
-    officer = browser("bob", b)
+    staff = browser("alice@T001")
+    officer = browser("bob")
     staff.get(url(b))
     officer.get(url(b, "officer.html"))
     assert wait_text(officer, "#who-user") == "bob"
@@ -142,7 +142,7 @@ def test_officer_in_another_profile_sees_the_officer_page(
 def test_without_a_certificate_the_page_is_refused(pki, web_broker, browser):
     from selenium.common.exceptions import WebDriverException
 
-    d = browser(None, web_broker)
+    d = browser(None)
     # chromedriver reports the network error of the navigation itself, or
     # Chromium shows its error page with the code.
     try:
@@ -171,7 +171,7 @@ def test_escaping_helper_renders_hostile_names_as_text(
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    d = browser("alice@T001", web_broker)
+    d = browser("alice@T001")
     d.get(url(web_broker, "escape-test.html"))
     WebDriverWait(d, WAIT).until(
         lambda x: x.execute_script("return document.body.dataset.done"))
@@ -230,7 +230,7 @@ Promise.all([simple, custom]).then(r => {{ window.results = r; }});
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     try:
-        d = browser("alice@T001", b)
+        d = browser("alice@T001")
         # The certificate works: the user's own page shows who she is.
         d.get(url(b))
         assert wait_text(d, "#who-user") == "alice"
