@@ -8,6 +8,7 @@ page go to build-results/screenshots (SEKISHO_SCREENSHOTS)."""
 import datetime
 import http.server
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -271,3 +272,25 @@ def test_install_ships_the_pages(tmp_path):
     got = sorted(str(p.relative_to(installed)) for p in installed.rglob("*")
                  if p.is_file())
     assert "index.html" in want and got == want, (got, want)
+
+
+def test_pages_have_no_markup_sinks_and_no_inline_script():
+    """What the CSP test above can only see on the pages it opens, for
+    every file of web/: no HTML parsing of strings in the scripts, and no
+    inline script, style or event handler in the pages."""
+
+    sinks = re.compile(r"\.innerHTML\s*[+]?=|outerHTML|insertAdjacentHTML|"
+                       r"document\.write|\beval\s*\(|new\s+Function\b|"
+                       r"setTimeout\s*\(\s*[\"'`]")
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\sstyle\s*=|"
+                        r"\son[a-z]+\s*=|<style\b|javascript:", re.I)
+    found = []
+    for f in sorted(WEB.rglob("*")):
+        if f.suffix == ".js":
+            found += [f"{f}: {m.group(0)}"
+                      for m in sinks.finditer(f.read_text())]
+        elif f.suffix == ".html":
+            found += [f"{f}: {m.group(0)}"
+                      for m in inline.finditer(f.read_text())]
+    assert found == []
+    assert len(list(WEB.rglob("*.html"))) == 3
