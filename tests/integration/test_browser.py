@@ -278,7 +278,6 @@ def test_pages_have_no_markup_sinks_and_no_inline_script():
     """What the CSP test above can only see on the pages it opens, for
     every file of web/: no HTML parsing of strings in the scripts, and no
     inline script, style or event handler in the pages."""
-
     sinks = re.compile(r"\.innerHTML\s*[+]?=|outerHTML|insertAdjacentHTML|"
                        r"document\.write|\beval\s*\(|new\s+Function\b|"
                        r"setTimeout\s*\(\s*[\"'`]")
