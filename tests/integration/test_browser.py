@@ -293,3 +293,23 @@ def test_pages_have_no_markup_sinks_and_no_inline_script():
                       for m in inline.finditer(f.read_text())]
     assert found == []
     assert len(list(WEB.rglob("*.html"))) == 3
+
+
+def test_catalogues_have_the_same_messages():
+    """Every message exists in Japanese and English, every key the scripts
+    name is in the catalogues, and the pages' own keys are there for each
+    page."""
+    ja = json.loads((WEB / "i18n" / "ja.json").read_text())
+    en = json.loads((WEB / "i18n" / "en.json").read_text())
+    assert sorted(ja) == sorted(en)
+    assert all(v.strip() for v in [*ja.values(), *en.values()])
+    named = set()
+    for f in (WEB / "js").glob("*.js"):
+        named |= set(re.findall(r"""\bt\(\s*["']([a-z_.]+)["']""",
+                                f.read_text()))
+        named |= set(re.findall(r"""["']((?:staff|officer|auditor)\.coming"""
+                                r"""\.[a-z_]+)["']""", f.read_text()))
+    for page in ("staff", "officer", "auditor"):
+        named |= {f"{page}.title", f"{page}.lead", f"{page}.available",
+                  f"nav.{page}", f"role.{page}"}
+    assert len(named) > 30 and sorted(named - set(ja)) == []
