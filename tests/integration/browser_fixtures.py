@@ -40,6 +40,7 @@ PAGE_LOAD_TIMEOUT = 20     # seconds for driver.get
 WAIT = 10                  # seconds for anything on a page to appear
 QUIT_TIMEOUT = 10          # seconds for driver.quit before the kill
 P12_PASSWORD = "sekisho-test"
+STALE_POLICY = 86400       # seconds after which a left-over policy file goes
 
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking",
@@ -140,6 +141,10 @@ def write_policy():
     is no choice to make."""
     try:
         POLICY_DIR.mkdir(parents=True, exist_ok=True)
+        # A run killed before its teardown left its file: gone after a day.
+        for old in POLICY_DIR.glob("sekisho-test-*.json"):
+            if time.time() - old.stat().st_mtime > STALE_POLICY:
+                old.unlink(missing_ok=True)
         path = POLICY_DIR / f"sekisho-test-{uuid.uuid4().hex}.json"
         rule = json.dumps({"pattern": "https://localhost:*",
                            "filter": {}})
