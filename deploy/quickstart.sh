@@ -32,6 +32,19 @@ if [ ! -f "$demo/pki/ca.crt" ]; then
 fi
 "$pki" list
 
+# The demo user's certificate and key as one PKCS#12 file, for importing
+# into a browser (the pages are served on the broker's own port).
+p12="$demo/demo-user.p12"
+if [ ! -f "$p12" ]; then
+	openssl rand -hex 8 >"$demo/demo-user.p12.password"
+	chmod 600 "$demo/demo-user.p12.password"
+	openssl pkcs12 -export -in "$demo/pki/users/demo-user@T0001.crt" \
+		-inkey "$demo/pki/users/demo-user@T0001.key" \
+		-certfile "$demo/pki/ca.crt" -name "demo-user@T0001" -out "$p12" \
+		-passout "file:$demo/demo-user.p12.password"
+	chmod 600 "$p12"
+fi
+
 port=${SEKISHO_DEMO_PORT:-18443}
 dav_port=${SEKISHO_DEMO_DAV_PORT:-18444}
 
@@ -75,6 +88,8 @@ spool_dir: spool
 state_db: state.db
 audit_dir: audit
 register: register.yaml
+web:
+  root: "$top/web"
 YAML
 cat >"$demo/client.yaml" <<YAML
 broker: "127.0.0.1:$port"
@@ -138,3 +153,23 @@ say "Done"
 echo "Broker log: $demo/sekishod.log"
 echo "Start the broker again with: build/broker/sekishod -c $demo/sekishod.yaml"
 echo "and the local cloud with: $(command -v nginx || echo /usr/sbin/nginx) -p $demo/dav -c $demo/dav/nginx.conf"
+
+say "The browser pages (with the broker started again as above)"
+cat <<EOF
+Staff page:   https://localhost:$port/
+Officer page: https://localhost:$port/officer.html
+Auditor page: https://localhost:$port/auditor.html
+The browser must present the demo user's certificate and trust the demo CA:
+  certificate: $p12
+  password:    in $demo/demo-user.p12.password
+  demo CA:     $demo/pki/ca.crt
+Windows: copy both files to the PC; double-click the .p12 (or certmgr.msc,
+  Personal > Certificates > Import) and enter the password; import ca.crt
+  into "Trusted Root Certification Authorities" (demo only). Chrome and
+  Edge use the Windows store (Chrome: Settings > Privacy and security >
+  Security > Manage certificates).
+Linux (Chromium/Chrome):
+  certutil -d sql:\$HOME/.pki/nssdb -A -t "C,," -n "sekisho demo CA" -i $demo/pki/ca.crt
+  pk12util -d sql:\$HOME/.pki/nssdb -i $p12 -w $demo/demo-user.p12.password
+See docs/web.md.
+EOF

@@ -45,6 +45,9 @@ run_suite() {		# name builddir meson-args...
 	tail -15 "$results/$name-unit.log"
 	cp "$dir/meson-logs/testlog.json" "$results/$name-unit.json" 2>/dev/null
 	echo "== $name: integration tests"
+	# The browser tests save a screenshot of each page here.
+	mkdir -p "$results/screenshots/$name"
+	SEKISHO_SCREENSHOTS="$results/screenshots/$name" \
 	SEKISHO_BUILD="$top/$dir" $PY -m pytest -q -p no:cacheprovider \
 		--junitxml="$results/$name-integration.xml" tests/integration \
 		2>&1 | tee "$results/$name-integration.log" | tail -25

@@ -1,0 +1,212 @@
+"""A real browser for the page tests: Debian's headless Chromium driven by
+selenium (chromedriver), with a user's client certificate.
+
+- `browser` (factory): browser(user, lang="ja") -> a selenium
+  driver whose profile holds USER's certificate (None: no certificate at
+  all) in its own NSS database, with the test CA trusted there, and a
+  managed policy (AutoSelectCertificateForUrls) that presents it to the
+  broker without a prompt. Each call is a separate profile and HOME, so
+  two users never share a certificate store. At teardown the drivers
+  quit, chromedriver and every Chromium process of the profile are killed
+  (by pid), and the policy file is removed, whatever the test's outcome.
+- `screenshot(driver, name)`: saves a PNG under SCREENSHOTS (tests/run.sh
+  sets SEKISHO_SCREENSHOTS; default build-results/screenshots).
+
+A missing browser, driver, selenium or NSS tool fails the test with what
+to install: the suite installs them (deploy/install-deps.sh --test), so
+their absence is a broken machine, not a reason to skip.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+POLICY_DIR = pathlib.Path("/etc/chromium/policies/managed")
+SCREENSHOTS = pathlib.Path(os.environ.get(
+    "SEKISHO_SCREENSHOTS", REPO / "build-results" / "screenshots"))
+PAGE_LOAD_TIMEOUT = 20     # seconds for driver.get
+WAIT = 10                  # seconds for anything on a page to appear
+QUIT_TIMEOUT = 10          # seconds for driver.quit before the kill
+P12_PASSWORD = "sekisho-test"
+STALE_POLICY = 86400       # seconds after which a left-over policy file goes
+
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1200,900"]
+
+
+def need_browser():
+    """Fails (not skips) when something the browser tests need is absent."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER)
+               if not os.access(p, os.X_OK)]
+    missing += [t for t in ("certutil", "pk12util", "openssl")
+                if shutil.which(t) is None]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("python3 module selenium")
+    if missing:
+        pytest.fail("browser tests cannot run, missing: " + ", ".join(missing)
+                    + " (Debian: chromium chromium-driver python3-selenium "
+                    "libnss3-tools; deploy/install-deps.sh --test installs "
+                    "them)", pytrace=False)
+
+
+def run(*cmd, timeout=30):
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: "
+                           f"{proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def make_nssdb(home, ca, cert=None, key=None):
+    """HOME/.pki/nssdb, where Chromium on Linux keeps certificates: the CA
+    trusted for TLS servers and, if given, the user's certificate and key
+    (imported from a PKCS#12 made with openssl, as a user would)."""
+    db = home / ".pki" / "nssdb"
+    db.mkdir(parents=True)
+    run("certutil", "-N", "-d", f"sql:{db}", "--empty-password")
+    run("certutil", "-A", "-d", f"sql:{db}", "-n", "sekisho test CA",
+        "-t", "C,,", "-i", ca)
+    if cert is not None:
+        p12 = home / "user.p12"
+        run("openssl", "pkcs12", "-export", "-in", cert, "-inkey", key,
+            "-certfile", ca, "-name", pathlib.Path(cert).stem,
+            "-out", p12, "-passout", f"pass:{P12_PASSWORD}")
+        run("pk12util", "-i", p12, "-d", f"sql:{db}", "-W", P12_PASSWORD)
+        listed = run("certutil", "-L", "-d", f"sql:{db}")
+        assert pathlib.Path(cert).stem in listed, listed
+    return db
+
+
+def processes_with_home(home):
+    """Pids of the processes whose environment has HOME=home: chromedriver,
+    Chromium and every one of its children inherit it, and no other
+    process on the machine has this test's directory as HOME."""
+    want = f"HOME={home}".encode()
+    pids = []
+    for d in pathlib.Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            env = (d / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if want in env:
+            pids.append(int(d.name))
+    return pids
+
+
+def kill_home(home):
+    for _ in range(3):
+        pids = processes_with_home(home)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.2)
+
+
+def screenshot(driver, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def write_policy():
+    """A managed policy file of our own (unique name) that makes Chromium
+    present the profile's certificate to the broker without asking. The
+    rule is the same in every test (any port of localhost): where two runs
+    share the machine, Chromium takes a policy from one file only, and the
+    files must not disagree. Each profile holds one certificate, so there
+    is no choice to make."""
+    try:
+        POLICY_DIR.mkdir(parents=True, exist_ok=True)
+        # A run killed before its teardown left its file: gone after a day.
+        for old in POLICY_DIR.glob("sekisho-test-*.json"):
+            if time.time() - old.stat().st_mtime > STALE_POLICY:
+                old.unlink(missing_ok=True)
+        path = POLICY_DIR / f"sekisho-test-{uuid.uuid4().hex}.json"
+        rule = json.dumps({"pattern": "https://localhost:*",
+                           "filter": {}})
+        path.write_text(json.dumps({"AutoSelectCertificateForUrls": [rule]}))
+    except OSError as e:
+        pytest.fail(f"cannot write the Chromium policy in {POLICY_DIR}: {e} "
+                    "(the browser tests run as root)", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def browser(pki, tmp_path):
+    need_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profiles = []     # (driver or None, service, home)
+    policies = []
+
+    def make(user, lang="ja"):
+        home = tmp_path / f"browser-{len(profiles)}-{user or 'nocert'}"
+        home.mkdir()
+        if user is None:
+            make_nssdb(home, pki.ca)
+        else:
+            cert, key = pki.user_files(user)
+            make_nssdb(home, pki.ca, cert, key)
+            if not policies:
+                # Chromium reads the policy at start.
+                policies.append(write_policy())
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = CHROMIUM
+        for f in FLAGS:
+            opts.add_argument(f)
+        opts.add_argument(f"--user-data-dir={home / 'profile'}")
+        opts.add_argument(f"--lang={lang}")
+        opts.add_experimental_option("prefs", {
+            "intl.accept_languages": "ja,en" if lang == "ja" else "en"})
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        env = dict(os.environ, HOME=str(home), LANGUAGE=lang)
+        service = Service(CHROMEDRIVER, env=env,
+                          log_path=str(home / "chromedriver.log"))
+        entry = [None, service, home]
+        profiles.append(entry)
+        driver = webdriver.Chrome(service=service, options=opts)
+        entry[0] = driver
+        driver.set_page_load_timeout(PAGE_LOAD_TIMEOUT)
+        driver.set_script_timeout(WAIT)
+        return driver
+
+    try:
+        yield make
+    finally:
+        for driver, service, home in profiles:
+            if driver is not None:
+                t = threading.Thread(target=driver.quit, daemon=True)
+                t.start()
+                t.join(QUIT_TIMEOUT)
+            proc = getattr(service, "process", None)
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+            kill_home(home)
+        for p in policies:
+            p.unlink(missing_ok=True)
