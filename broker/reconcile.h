@@ -26,15 +26,17 @@
  *     "reconcile" record per such transfer that voids the record the state
  *     does not reflect (details void_seq, void_type, state), so that every
  *     transfer's story ends in one outcome that matches the state. A story
- *     with two outcomes (left by brokers before compensation existed: the
- *     redelivery after such a crash wrote a second "delivered") gets one
- *     that voids the earlier outcome. It runs at every start (normal
+ *     with several outcomes (left by brokers before compensation existed:
+ *     each redelivery after such a crash wrote another "delivered") gets
+ *     one per earlier outcome, voiding it; the last one stands. It runs at
+ *     every start (normal
  *     start-up recovery), not only on demand.
  *
  * Everything here runs on the main thread before the commit thread starts.
  * Errors are returned with a reason in err; nothing is printed. Memory:
  * one small entry (about 300 bytes with the table's slack) per transfer
- * the trail's segments mention, for the length of the check.
+ * the trail's segments mention, and one per repeated outcome, for the
+ * length of the check.
  */
 #ifndef SEKISHO_RECONCILE_H
 #define SEKISHO_RECONCILE_H

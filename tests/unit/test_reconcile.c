@@ -32,6 +32,7 @@
 #define TWICE "44444444444444444444444444444444"	/* delivered twice */
 #define BAD "55555555555555555555555555555555"	/* stored, copy altered */
 #define DONE "66666666666666666666666666666666"	/* delivered, no row */
+#define THRICE "77777777777777777777777777777777"	/* delivered 3 times */
 
 static const char content[] = "the file's bytes";
 
@@ -331,6 +332,66 @@ test_compensated_once(void **state)
 	reconcile_free(r);
 }
 
+/* Three outcome records: both earlier ones are voided, the last stands. */
+static void
+test_three_outcomes(void **state)
+{
+	struct fx *f = *state;
+	struct reconcile *r;
+	static uint8_t buf[4 * AUDIT_MAX_RECORD];
+	struct auditfmt_record *rec = malloc(sizeof(*rec));
+	struct audit_cursor c;
+	char err[1024];
+	uint64_t d[3], got, v, voided[4];
+	size_t len, off, n = 0;
+	int i;
+
+	assert_non_null(rec);
+	append(f, "accept", THRICE, 'a');
+	append(f, "stored", THRICE, 's');
+	for (i = 0; i < 3; i++) {
+		d[i] = audit_next_seq(f->a);
+		append(f, "delivered", THRICE, 0);
+	}
+	row(f, THRICE, STORE_DELIVERED);
+	assert_int_equal(audit_sync(f->a, err, sizeof(err)), 0);
+
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	/* AHEAD, NOROW, TWICE as in test_compensated_once; THRICE twice. */
+	assert_int_equal(reconcile_compensate(r, f->st, f->a, time(NULL), err,
+	    sizeof(err)), 5);
+	reconcile_free(r);
+
+	assert_int_equal(audit_seek(f->a, 0, &c, err, sizeof(err)), 0);
+	assert_int_equal(audit_read(f->a, &c, audit_synced_seq(f->a), 1000,
+	    buf, sizeof(buf), &len, &got, err, sizeof(err)), 0);
+	for (off = 0; off < len; off += rec->len) {
+		struct auditfmt_head h;
+
+		assert_int_equal(auditfmt_walk(buf + off, len - off, &h),
+		    AUDITFMT_OK);
+		assert_int_equal(auditfmt_decode(buf + off, h.len, rec, err,
+		    sizeof(err)), 0);
+		if (rec->type.len != 9 || memcmp(rec->type.p, "reconcile", 9) !=
+		    0 || rec->transfer.len != 32 || memcmp(rec->transfer.p,
+		    THRICE, 32) != 0)
+			continue;
+		v = detail_u(rec, "void_seq");
+		assert_true(n < 4);
+		voided[n++] = v;
+	}
+	free(rec);
+	assert_int_equal(n, 2);
+	assert_true((voided[0] == d[0] && voided[1] == d[1]) ||
+	    (voided[0] == d[1] && voided[1] == d[0]));
+
+	/* The story ends in one outcome: a second pass writes nothing. */
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_compensate(r, f->st, f->a, time(NULL), err,
+	    sizeof(err)), 0);
+	reconcile_free(r);
+}
+
 /* A lost transfer that cannot be rebuilt (its accept record is gone)
  * stops the rebuild before anything is written. */
 static void
@@ -385,6 +446,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lost_and_rebuilt, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_compensated_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_three_outcomes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_all_or_nothing,
 		    setup, teardown),
