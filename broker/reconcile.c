@@ -280,7 +280,7 @@ apply(struct reconcile *r, const struct auditfmt_record *rec)
 	    !text_is(ty, "delivered") && !text_is(ty, "delivery_failed") &&
 	    !text_is(ty, "failed") && !text_is(ty, "expired") &&
 	    !text_is(ty, "approval_expired") && !text_is(ty, "state_rebuilt") &&
-	    !text_is(ty, "reconcile"))
+	    !text_is(ty, "reconcile") && !text_is(ty, "state_abandoned"))
 		return 0;
 	if ((e = get(r, id)) == NULL)
 		return -1;
@@ -641,9 +641,16 @@ prepare_one(struct rtx *e, struct audit *a, struct spool *sp, time_t now,
 	memset(rb, 0, sizeof(*rb));
 	rb->e = e;
 	if (e->accept_seq == NONE)
-		return util_err(err, errlen, "transfer %s: its accept record "
-		    "is no longer in the trail (pruned by retention); it "
-		    "cannot be rebuilt and nothing was changed", e->id);
+		return util_err(err, errlen, "転送 %s は受付記録が証跡に残って"
+		    "いない (保存期間で削除済み) ため復元できません。何も変更して"
+		    "いません。他に手段がなければ --abandon %s --reason 理由 で"
+		    "記録して先へ進めます / transfer %s: its accept record is no "
+		    "longer in the trail (pruned by retention); it cannot be "
+		    "rebuilt and nothing was changed. If it cannot be recovered "
+		    "otherwise, record that and set its spool copy aside with: "
+		    "sekishod -c CONFIG --recover-state --abandon %s --reason "
+		    "TEXT (docs/operations.md, \"Recovering lost state\")",
+		    e->id, e->id, e->id, e->id);
 	if ((acc = malloc(sizeof(*acc))) == NULL)
 		return util_err(err, errlen, "out of memory");
 	if (read_record(a, e->accept_seq, buf, cap, acc, err, errlen) != 0 ||
@@ -930,4 +937,73 @@ reconcile_compensate(struct reconcile *r, struct store *st, struct audit *a,
 	if (c.n > 0 && audit_sync(a, err, errlen) != 0)
 		return -1;
 	return c.n;
+}
+
+/* ---- abandoning what cannot be rebuilt ----------------------------------- */
+
+int
+reconcile_abandon(struct reconcile *r, struct store *st, struct audit *a,
+    struct spool *sp, const char *id, const char *reason, time_t now,
+    char *err, size_t errlen)
+{
+	struct rtx *e = util_is_id(id) ? find(r, id) : NULL;
+	struct rebuilt *rb = NULL;
+	struct transfer t;
+	struct auditrec rec;
+	char why[1024], hex[UTIL_SHA256_HEX + 1];
+	uint8_t *buf = NULL;
+	int rc, moved = 0, ret = -1;
+
+	if (reason == NULL || reason[0] == '\0')
+		return util_err(err, errlen, "--abandon %s: --reason TEXT is "
+		    "required (why the transfer is given up, for the audit "
+		    "trail)", id);
+	if (e == NULL || !is_open(e))
+		return util_err(err, errlen, "--abandon %s: the audit trail "
+		    "does not say this transfer was stored and not finished; "
+		    "nothing was changed", id);
+	if ((rc = store_transfer_get(st, e->id, &t, err, errlen)) < 0)
+		return -1;
+	if (rc != STORE_NOTFOUND)
+		return util_err(err, errlen, "--abandon %s: the state still "
+		    "has this transfer (%s); nothing was changed", id,
+		    t.state);
+	/* Only what cannot be rebuilt: anything else is rebuilt instead. */
+	if ((buf = malloc(AUDIT_MAX_RECORD)) == NULL ||
+	    (rb = malloc(sizeof(*rb))) == NULL) {
+		util_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (prepare_one(e, a, sp, now, buf, AUDIT_MAX_RECORD, rb, why,
+	    sizeof(why)) == 0) {
+		util_err(err, errlen, "--abandon %s: this transfer can be "
+		    "rebuilt; run --recover-state without --abandon; nothing "
+		    "was changed", id);
+		goto out;
+	}
+	/* Set aside first: a crash before the record leaves it lost (the
+	 * start refuses again) and the next run finds it set aside. */
+	if (spool_quarantine(sp, e->id, &moved, err, errlen) != 0)
+		goto out;
+	util_hex(e->sha, sizeof(e->sha), hex);
+	auditrec_init(&rec, "state_abandoned", NULL, NULL);
+	auditrec_subject(&rec, e->id, NULL);
+	auditrec_text(&rec, "reason", reason);
+	auditrec_text(&rec, "cause", e->accept_seq == NONE ? "its accept "
+	    "record is no longer in the trail (pruned by retention)" : why);
+	auditrec_uint(&rec, "size", e->size);
+	auditrec_bytes(&rec, "sha256", e->sha, sizeof(e->sha));
+	if (e->stored_seq != NONE)
+		auditrec_uint(&rec, "stored_seq", e->stored_seq);
+	auditrec_text(&rec, "spool_copy", moved ? SPOOL_QUARANTINE "/" :
+	    "none");
+	if (auditrec_append(&rec, a, now, err, errlen) != 0 ||
+	    audit_sync(a, err, errlen) != 0)
+		goto out;
+	e->story = S_FINISHED;
+	ret = 0;
+out:
+	free(rb);
+	free(buf);
+	return ret;
 }

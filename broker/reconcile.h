@@ -74,6 +74,20 @@ long reconcile_rebuild(struct reconcile *r, struct store *st,
     struct audit *a, struct spool *sp, uint64_t hold_secs, time_t now,
     long *failed, char *err, size_t errlen);
 
+/*
+ * The operator's way past a lost transfer that cannot be rebuilt (its
+ * accept record was pruned by retention, or is incomplete): id must be
+ * lost (stored and not finished in the trail, no row) and refused by the
+ * rebuild, else nothing is changed. Moves its spool copy, if any, into
+ * the spool's quarantine directory (spool_quarantine), then writes and
+ * syncs a "state_abandoned" record (reason: the operator's text; cause:
+ * why it cannot be rebuilt), which finishes its story: later scans no
+ * longer count it as lost. 0, or -1 with err.
+ */
+int reconcile_abandon(struct reconcile *r, struct store *st,
+    struct audit *a, struct spool *sp, const char *id, const char *reason,
+    time_t now, char *err, size_t errlen);
+
 /* Writes the compensating "reconcile" records (see above) in one
  * transaction. Returns how many it wrote, or -1. */
 long reconcile_compensate(struct reconcile *r, struct store *st,

@@ -33,6 +33,7 @@
 #define BAD "55555555555555555555555555555555"	/* stored, copy altered */
 #define DONE "66666666666666666666666666666666"	/* delivered, no row */
 #define THRICE "77777777777777777777777777777777"	/* delivered 3 times */
+#define PRUNED "88888888888888888888888888888888"	/* stored, no accept */
 
 static const char content[] = "the file's bytes";
 
@@ -419,6 +420,66 @@ test_rebuild_all_or_nothing(void **state)
 	assert_null(strstr(err, "missing"));
 }
 
+/* A lost transfer whose accept record is gone: the rebuild refuses and
+ * names the way out; --abandon (reconcile_abandon) records it, sets its
+ * spool copy aside, and the rest can then be rebuilt. */
+static void
+test_abandon_pruned(void **state)
+{
+	struct fx *f = *state;
+	struct reconcile *r;
+	struct auditfmt_record *rec = malloc(sizeof(*rec));
+	char err[2048], p[256];
+	long failed = -1;
+
+	assert_non_null(rec);
+	append(f, "stored", PRUNED, 's');
+	spool_file(f, PRUNED, content);
+	assert_int_equal(audit_sync(f->a, err, sizeof(err)), 0);
+
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_lost(r, f->st, err, sizeof(err)), 3);
+	assert_int_equal(reconcile_rebuild(r, f->st, f->a, f->sp, 3600,
+	    time(NULL), NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, PRUNED));
+	assert_non_null(strstr(err, "--abandon " PRUNED));
+	/* Refused: no reason; not lost; rebuildable. Nothing changes. */
+	assert_int_equal(reconcile_abandon(r, f->st, f->a, f->sp, PRUNED, "",
+	    time(NULL), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--reason"));
+	assert_int_equal(reconcile_abandon(r, f->st, f->a, f->sp, TWICE, "x",
+	    time(NULL), err, sizeof(err)), -1);
+	assert_int_equal(reconcile_abandon(r, f->st, f->a, f->sp, LOST, "x",
+	    time(NULL), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "can be rebuilt"));
+	assert_int_equal(count(f, "state_abandoned", NULL), 0);
+
+	assert_int_equal(reconcile_abandon(r, f->st, f->a, f->sp, PRUNED,
+	    "ticket 42: the sender uploads it again", time(NULL), err,
+	    sizeof(err)), 0);
+	reconcile_free(r);
+	assert_int_equal(count(f, "state_abandoned", rec), 1);
+	assert_int_equal(rec->transfer.len, 32);
+	assert_memory_equal(rec->transfer.p, PRUNED, 32);
+	snprintf(p, sizeof(p), "%s/spool/" PRUNED, f->dir);
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(p, sizeof(p), "%s/spool/quarantine/" PRUNED, f->dir);
+	assert_int_equal(access(p, F_OK), 0);
+
+	/* A new scan no longer counts it; the others are rebuilt. */
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_lost(r, f->st, err, sizeof(err)), 2);
+	assert_int_equal(reconcile_rebuild(r, f->st, f->a, f->sp, 3600,
+	    time(NULL), &failed, err, sizeof(err)), 2);
+	reconcile_free(r);
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_lost(r, f->st, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_compensate(r, f->st, f->a, time(NULL), err,
+	    sizeof(err)), 3);
+	reconcile_free(r);
+	free(rec);
+}
+
 static void
 test_spool_verify(void **state)
 {
@@ -451,6 +512,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_all_or_nothing,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abandon_pruned, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_spool_verify, setup,
 		    teardown),
 	};
