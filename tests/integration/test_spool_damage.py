@@ -60,6 +60,9 @@ def test_altered_queued_copy_fails_at_once(delivery, nginx, tmp_path):
     assert_failed_loudly(d, tid, st, "SHA-256")
     assert not any(not os.path.basename(k).startswith(".")
                    for k in n.objects())
+    # Found by the check that runs after bytes that did not hash right.
+    assert f"event=spool_verify transfer={tid} result=damaged" in \
+        d.broker.log_text()
 
 
 def test_start_checks_queued_copies(delivery, nginx, tmp_path):
