@@ -46,6 +46,7 @@ struct admission {
 	struct refusal_entry *refusals[BUCKETS];
 	size_t nrefusal_sources;
 	size_t max_sources;
+	unsigned prefix_v6;
 };
 
 static unsigned
@@ -61,12 +62,15 @@ hash(const char *s)
 }
 
 struct admission *
-admission_new(size_t max_sources)
+admission_new(size_t max_sources, unsigned prefix_v6)
 {
 	struct admission *a = calloc(1, sizeof(*a));
 
-	if (a != NULL)
+	if (a != NULL) {
 		a->max_sources = max_sources > 0 ? max_sources : 1;
+		a->prefix_v6 = prefix_v6 >= 1 && prefix_v6 <= 128 ?
+		    prefix_v6 : ADMISSION_PREFIX_V6;
+	}
 	return a;
 }
 
@@ -106,12 +110,48 @@ admission_source(const struct sockaddr *sa, char *out)
 		util_strlcpy(out, "unknown", ADMISSION_SOURCE_LEN);
 }
 
-int
-admission_enter(struct admission *a, const char *source, size_t max)
+void
+admission_key(const char *source, unsigned prefix_v6, char *out)
 {
-	unsigned h = hash(source);
+	struct in6_addr in6;
+	struct in_addr in4;
+	char text[INET6_ADDRSTRLEN];
+	unsigned i;
+
+	if (inet_pton(AF_INET6, source, &in6) != 1) {
+		/* IPv4, or text that is no address: as it is. */
+		util_strlcpy(out, source, ADMISSION_SOURCE_LEN);
+		return;
+	}
+	if (IN6_IS_ADDR_V4MAPPED(&in6)) {
+		memcpy(&in4, &in6.s6_addr[12], sizeof(in4));
+		inet_ntop(AF_INET, &in4, out, ADMISSION_SOURCE_LEN);
+		return;
+	}
+	if (prefix_v6 >= 128) {
+		inet_ntop(AF_INET6, &in6, out, ADMISSION_SOURCE_LEN);
+		return;
+	}
+	for (i = 0; i < 16; i++) {
+		if (i * 8 >= prefix_v6)
+			in6.s6_addr[i] = 0;
+		else if (i * 8 + 8 > prefix_v6)
+			in6.s6_addr[i] &= (uint8_t)(0xff00u >>
+			    (prefix_v6 - i * 8));
+	}
+	inet_ntop(AF_INET6, &in6, text, sizeof(text));
+	snprintf(out, ADMISSION_SOURCE_LEN, "%s/%u", text, prefix_v6);
+}
+
+int
+admission_enter(struct admission *a, const char *address, size_t max)
+{
+	char source[ADMISSION_SOURCE_LEN];
+	unsigned h;
 	struct conn_entry *c;
 
+	admission_key(address, a->prefix_v6, source);
+	h = hash(source);
 	for (c = a->conns[h]; c != NULL; c = c->next)
 		if (strcmp(c->source, source) == 0)
 			break;
@@ -131,10 +171,12 @@ admission_enter(struct admission *a, const char *source, size_t max)
 }
 
 void
-admission_leave(struct admission *a, const char *source)
+admission_leave(struct admission *a, const char *address)
 {
+	char source[ADMISSION_SOURCE_LEN];
 	struct conn_entry **pp, *c;
 
+	admission_key(address, a->prefix_v6, source);
 	for (pp = &a->conns[hash(source)]; (c = *pp) != NULL; pp = &c->next)
 		if (strcmp(c->source, source) == 0) {
 			if (c->n > 0)
@@ -171,13 +213,15 @@ refusal_find(struct admission *a, const char *source, int *created)
 }
 
 int
-admission_refused(struct admission *a, const char *source,
+admission_refused(struct admission *a, const char *address,
     const char *reason, time_t now, int *log)
 {
+	char source[ADMISSION_SOURCE_LEN];
 	struct refusal_entry *r;
 	int created, i;
 
 	*log = 1;
+	admission_key(address, a->prefix_v6, source);
 	if ((r = refusal_find(a, source, &created)) == NULL)
 		return 1;	/* no memory to count it: write it */
 	r->quiet = 0;

@@ -43,6 +43,8 @@ struct broker {
 	struct evconnlistener *listener;
 	struct event *expiry_ev;		/* housekeeping timer */
 	int orphan_sweeping;		/* an orphan sweep job is queued */
+	struct orphans_stuck *orphans_stuck;	/* recorded, not removable
+						   (broker/orphans.c) */
 	struct session_list sessions;
 	size_t nsessions;
 	struct session_list handshakes;	/* sessions still in their TLS

@@ -382,6 +382,8 @@ parse_exhaustion_limits(const struct yamlnode_doc *doc,
 
 	if (yamlnode_get_uint(doc, lim, "max_connections_per_source", 1,
 	    1000000, &cfg->max_connections_per_source, err, errlen) < 0 ||
+	    yamlnode_get_uint(doc, lim, "source_prefix_v6", 16, 128,
+	    &cfg->source_prefix_v6, err, errlen) < 0 ||
 	    (hs = yamlnode_get_uint(doc, lim, "max_handshakes", 1, 1000000,
 	    &cfg->max_handshakes, err, errlen)) < 0 ||
 	    yamlnode_get_duration(doc, lim, "refusal_interval",
@@ -417,8 +419,9 @@ parse_limits(const struct yamlnode_doc *doc, const struct yamlnode *lim,
 	static const char *const keys[] = { "max_file_size",
 	    "max_connections", "handshake_timeout", "idle_timeout",
 	    "partial_ttl", "min_free_space", "sync_interval",
-	    "max_connections_per_source", "max_handshakes",
-	    "refusal_interval", "max_session_lifetime", NULL };
+	    "max_connections_per_source", "source_prefix_v6",
+	    "max_handshakes", "refusal_interval", "max_session_lifetime",
+	    NULL };
 
 	if (lim == NULL) {
 		cfg->max_handshakes = DEFAULT_MAX_HANDSHAKES(cfg);
@@ -764,6 +767,7 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	cfg->min_free_space = DEFAULT_MIN_FREE_SPACE;
 	cfg->sync_interval = DEFAULT_SYNC_INTERVAL;
 	cfg->max_connections_per_source = DEFAULT_MAX_PER_SOURCE;
+	cfg->source_prefix_v6 = 64;
 	cfg->refusal_interval = DEFAULT_REFUSAL_INTERVAL;
 	cfg->max_session_lifetime = DEFAULT_MAX_SESSION_LIFETIME;
 	cfg->audit_segment_size = DEFAULT_AUDIT_SEGMENT;

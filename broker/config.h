@@ -68,6 +68,7 @@ struct config {
 	/* limits against exhaustion (handshakes, sources, refusals, session
 	 * age); see docs/operations.md */
 	uint64_t max_connections_per_source;
+	uint64_t source_prefix_v6;	/* IPv6 sources counted by this prefix */
 	uint64_t max_handshakes;	/* unauthenticated connections at once */
 	uint64_t refusal_interval;	/* seconds refusals are counted into one
 					   audit record per source */

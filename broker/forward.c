@@ -142,6 +142,7 @@ struct fwd_attempt {
 	EVP_MD_CTX *sent_md, *body_md;
 	uint64_t body_sent;
 	char local_error[200];
+	int spool_read_failed;		/* a read of the spool copy failed */
 	int fd;
 	unsigned nreq;
 
@@ -160,7 +161,8 @@ struct fwd_attempt {
 };
 
 enum fjob_kind {
-	FJ_QUEUE, FJ_BEGIN, FJ_NOTE, FJ_END, FJ_LOAD, FJ_SWEEP, FJ_RELEASE
+	FJ_QUEUE, FJ_BEGIN, FJ_NOTE, FJ_END, FJ_LOAD, FJ_SWEEP, FJ_RELEASE,
+	FJ_VERIFY
 };
 
 struct fjob {
@@ -202,6 +204,11 @@ struct fjob {
 	/* QUEUE: failed commits before this one; no retry when final */
 	unsigned tries;
 	int final;
+	/* VERIFY: the attempt's outcome, the check's result (-2: not run) */
+	struct upstream_outcome outcome;
+	int verify_rc;
+	char verify_why[200];
+	uint64_t verify_ms;
 };
 
 static void schedule(struct forwarder *f);
@@ -213,7 +220,8 @@ static void attempt_finish(struct fwd_attempt *a,
     const struct upstream_outcome *o);
 static int spool_copy_damaged(struct fwd_item *it, int fd, char *why,
     size_t whylen);
-static int spool_copy_verify(struct fwd_item *it, char *why, size_t whylen);
+static void attempt_decide(struct fwd_attempt *a,
+    const struct upstream_outcome *o, const char *damaged);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -435,6 +443,7 @@ read_cb(char *buf, size_t size, size_t n, void *arg)
 		snprintf(a->local_error, sizeof(a->local_error), "reading the "
 		    "spool file: %s", r < 0 ? strerror(errno) :
 		    "it is shorter than the transfer");
+		a->spool_read_failed = 1;
 		return CURL_READFUNC_ABORT;
 	}
 	EVP_DigestUpdate(a->sent_md, buf, (size_t)r);
@@ -846,6 +855,7 @@ on_hash(evutil_socket_t fd, short what, void *arg)
 			r = pread(a->fd, buf, want, (off_t)a->hash_pos);
 		while (r < 0 && errno == EINTR);
 		if (r <= 0) {
+			a->spool_read_failed = 1;
 			memset(&a->resp, 0, sizeof(a->resp));
 			attempt_step(a, &a->resp);	/* hashed == 0 */
 			return;
@@ -1373,22 +1383,66 @@ spool_copy_damaged(struct fwd_item *it, int fd, char *why, size_t whylen)
 	return 1;
 }
 
-/* After an attempt that failed for a local reason (a short read, bytes that
- * did not hash to the transfer's SHA-256): reads the whole copy once to
- * tell damage from a passing fault. Rare, so done here on the loop. */
+/*
+ * After an attempt whose bytes from the spool were wrong (a failed or short
+ * read, bytes that did not hash as expected): the whole copy is read once
+ * to tell damage from a passing fault. Up to the largest transfer, so never
+ * on the loop: it runs as a job on the commit thread (it changes nothing
+ * there, and is rare: only such failures lead here), and the attempt's
+ * decision continues in done_verify.
+ */
 static int
-spool_copy_verify(struct fwd_item *it, char *why, size_t whylen)
+work_verify(struct commit_job *cj, struct commit_env *env)
 {
-	char what[200];
+	struct fjob *j = cj->arg;
+	uint64_t t0 = now_ms();
 
-	if (reconcile_spool_verify(it->f->b->spool, it->t.id, it->t.size,
-	    it->t.sha256, what, sizeof(what)) != 1)
-		return 0;
-	snprintf(why, whylen, "the spool copy is damaged: %s; it cannot be "
-	    "sent and is not retried", what);
-	log_kv("error", "spool_damaged", "transfer=%s reason=\"%s\"",
-	    it->t.id, why);
-	return 1;
+	j->verify_rc = reconcile_spool_verify(env->spool, j->id, j->t.size,
+	    j->t.sha256, j->verify_why, sizeof(j->verify_why));
+	j->verify_ms = now_ms() - t0;
+	return 0;
+}
+
+static void
+done_verify(struct commit_job *cj, int status)
+{
+	struct fjob *j = cj->arg;
+	struct fwd_item *it = j->it;
+	struct fwd_attempt *a = it->a;
+	char reason[300];
+	int damaged = j->verify_rc == 1;
+
+	(void)status;		/* a batch that did not commit: result kept */
+	log_kv(damaged ? "error" : "info", "spool_verify", "transfer=%s "
+	    "result=%s ms=%" PRIu64, it->t.id, damaged ? "damaged" :
+	    j->verify_rc == 0 ? "ok" : j->verify_rc == -2 ? "not_run" :
+	    "unreadable", j->verify_ms);
+	if (damaged) {
+		snprintf(reason, sizeof(reason), "the spool copy is damaged: "
+		    "%s; it cannot be sent and is not retried", j->verify_why);
+		log_kv("error", "spool_damaged", "transfer=%s reason=\"%s\"",
+		    it->t.id, reason);
+	}
+	attempt_decide(a, &j->outcome, damaged ? reason : NULL);
+	fjob_free(j);
+}
+
+static void
+verify_start(struct fwd_attempt *a, const struct upstream_outcome *o)
+{
+	struct fwd_item *it = a->it;
+	struct fjob *j = fjob_new(it->f, FJ_VERIFY, it);
+
+	if (j == NULL) {
+		/* Unchecked: retried like any local failure. */
+		attempt_decide(a, o, NULL);
+		return;
+	}
+	j->outcome = *o;
+	j->verify_rc = -2;
+	j->t.size = it->t.size;
+	util_strlcpy(j->t.sha256, it->t.sha256, sizeof(j->t.sha256));
+	submit(it->f, j, work_verify, done_verify);
 }
 
 /* The attempt ended: decide the transfer's next state. */
@@ -1396,12 +1450,9 @@ static void
 attempt_finish(struct fwd_attempt *a, const struct upstream_outcome *o)
 {
 	struct fwd_item *it = a->it;
-	struct forwarder *f = it->f;
 	const struct config_delivery *d = &a->d;
-	struct retry_policy pol;
-	uint64_t wait = 0, now = now_ms();
+	uint64_t now = now_ms();
 	int healthy, opened;
-	char reason[300];
 
 	request_cleanup(a);
 	if (a->hash_ev != NULL)
@@ -1430,9 +1481,31 @@ attempt_finish(struct fwd_attempt *a, const struct upstream_outcome *o)
 		end_transfer(it, STORE_DELIVERED, NULL, a, o, 0);
 		return;
 	}
+	/* Only a failure that read the spool says anything about the copy:
+	 * a configuration error found when preparing, a failed write of the
+	 * answer or a lack of memory did not read it. */
 	if (o->verdict == RETRY_AGAIN && o->transport == RETRY_T_LOCAL &&
-	    spool_copy_verify(it, reason, sizeof(reason))) {
-		end_transfer(it, STORE_FAILED, reason, a, o, 0);
+	    (a->spool_read_failed || o->spool_suspect)) {
+		verify_start(a, o);
+		return;
+	}
+	attempt_decide(a, o, NULL);
+}
+
+/* The rest of attempt_finish, once the copy was checked when it had to be:
+ * damaged (its reason) fails the transfer at once. */
+static void
+attempt_decide(struct fwd_attempt *a, const struct upstream_outcome *o,
+    const char *damaged)
+{
+	struct fwd_item *it = a->it;
+	const struct config_delivery *d = &a->d;
+	struct retry_policy pol;
+	uint64_t wait = 0;
+	char reason[300];
+
+	if (damaged != NULL) {
+		end_transfer(it, STORE_FAILED, damaged, a, o, 0);
 		return;
 	}
 	if (o->verdict == RETRY_AGAIN) {
@@ -1454,7 +1527,6 @@ attempt_finish(struct fwd_attempt *a, const struct upstream_outcome *o)
 		return;
 	}
 	end_transfer(it, STORE_FAILED, o->reason, a, o, 0);
-	(void)f;
 }
 
 /* ---- ending an attempt or a transfer ------------------------------------ */

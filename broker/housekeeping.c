@@ -414,4 +414,7 @@ housekeeping_stop(struct broker *b)
 		event_free(b->expiry_ev);
 		b->expiry_ev = NULL;
 	}
+	/* Again after the commit thread stopped: a sweep's done callback
+	 * may have run in between. */
+	orphans_free(b);
 }

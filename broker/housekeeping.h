@@ -57,6 +57,8 @@ long housekeeping_verify_spool(struct store *st, struct audit *a,
 
 /* Starts the periodic expiry on b's loop. */
 int housekeeping_start(struct broker *b, char *err, size_t errlen);
+/* Stops the timer and frees what the orphan sweeps remember; called at
+ * shutdown and once more after the commit thread stopped. */
 void housekeeping_stop(struct broker *b);
 
 #endif

@@ -88,7 +88,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sekishod -c CONFIG [--check-config | --print-audit |\n"
-	    "                --recover-state |\n"
+	    "                --recover-state [--abandon ID --reason TEXT] |\n"
 	    "                --totp-enroll USER [--force] | --totp-reset USER |\n"
 	    "                --audit-keygen]\n"
 	    "       sekishod -V | --version\n"
@@ -105,6 +105,12 @@ usage(FILE *f)
 	    "                      database lost, from the trail and the spool\n"
 	    "                      (SHA-256 checked), audited; then exit. Run it\n"
 	    "                      with the broker stopped, when the start says so\n"
+	    "      --abandon ID    with --recover-state: give up lost transfer ID\n"
+	    "                      that cannot be rebuilt (its accept record was\n"
+	    "                      pruned): its spool copy is moved to the spool's\n"
+	    "                      quarantine/ directory and a state_abandoned\n"
+	    "                      record is written. May be repeated\n"
+	    "      --reason TEXT   why (required with --abandon; audited)\n"
 	    "      --totp-enroll USER  create a TOTP secret for USER, print its\n"
 	    "                      otpauth:// URI and QR code; it becomes active\n"
 	    "                      with the first code the user sends. Replacing\n"
@@ -759,8 +765,22 @@ out:
  * with the same start-up recovery and checkpoints as a start, then exits.
  * The trail's flock keeps a running broker out.
  */
+/* The operator's reason goes into the trail as text: no control bytes. */
 static int
-recover_state(const char *path)
+has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+#define MAX_ABANDON 64
+#define MAX_REASON 400
+
+static int
+recover_state(const char *path, char *const *abandon, size_t nabandon,
+    const char *reason)
 {
 	struct config *cfg = NULL;
 	struct auditsvc *asvc = NULL;
@@ -772,6 +792,7 @@ recover_state(const char *path)
 	char err[1024], q[1100];
 	size_t torn = 0;
 	long n = -1, failed = 0;
+	size_t i;
 	int rc = 1;
 
 	umask(077);
@@ -781,13 +802,27 @@ recover_state(const char *path)
 	    store_open(cfg->state_db, &st, err, sizeof(err)) != 0 ||
 	    auditsvc_open(asvc, cfg, &a, &torn, err, sizeof(err)) != 0 ||
 	    housekeeping_recover(st, a, sp, time(NULL), err, sizeof(err)) < 0 ||
-	    reconcile_scan(a, &r, err, sizeof(err)) != 0 ||
-	    (n = reconcile_rebuild(r, st, a, sp, cfg->approvals_hold,
+	    reconcile_scan(a, &r, err, sizeof(err)) != 0)
+		goto out;
+	for (i = 0; i < nabandon; i++) {
+		if (reconcile_abandon(r, st, a, sp, abandon[i], reason,
+		    time(NULL), err, sizeof(err)) != 0)
+			goto out;
+		log_kv("warn", "recover_state", "abandoned=%s "
+		    "spool_copy=%s/", abandon[i], SPOOL_QUARANTINE);
+		printf("転送 %s を復元不能として記録し、スプールの複製を %s/ に"
+		    "移しました / recorded transfer %s as abandoned; its spool "
+		    "copy (if any) is in the spool's %s/ directory\n",
+		    abandon[i], SPOOL_QUARANTINE, abandon[i],
+		    SPOOL_QUARANTINE);
+	}
+	if ((n = reconcile_rebuild(r, st, a, sp, cfg->approvals_hold,
 	    time(NULL), &failed, err, sizeof(err))) < 0)
 		goto out;
 	auditrec_init(&rec, "recover_state", NULL, NULL);
 	auditrec_uint(&rec, "rebuilt", (uint64_t)n);
 	auditrec_uint(&rec, "failed", (uint64_t)failed);
+	auditrec_uint(&rec, "abandoned", (uint64_t)nabandon);
 	if (audit_now(a, &rec, err, sizeof(err)) != 0 ||
 	    auditsvc_checkpoint(asvc, a, err, sizeof(err)) != 0)
 		goto out;
@@ -1025,6 +1060,8 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 't' },
 		{ "print-audit", no_argument, NULL, 'p' },
 		{ "recover-state", no_argument, NULL, 'S' },
+		{ "abandon", required_argument, NULL, 'A' },
+		{ "reason", required_argument, NULL, 'r' },
 		{ "audit-keygen", no_argument, NULL, 'K' },
 		{ "totp-enroll", required_argument, NULL, 'E' },
 		{ "totp-reset", required_argument, NULL, 'R' },
@@ -1034,6 +1071,9 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = NULL, *enroll = NULL, *reset = NULL;
+	const char *reason = NULL;
+	char *abandon[MAX_ABANDON];
+	size_t nabandon = 0;
 	int ch, check = 0, dump = 0, keygen = 0, force = 0, rebuild = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tpVh", opts, NULL)) != -1) {
@@ -1049,6 +1089,19 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			rebuild = 1;
+			break;
+		case 'A':
+			if (nabandon == MAX_ABANDON || !util_is_id(optarg)) {
+				fprintf(stderr, "sekishod: --abandon %s: %s\n",
+				    optarg, nabandon == MAX_ABANDON ? "at most "
+				    "64 transfers per run" : "not a transfer id "
+				    "(32 lowercase hex digits)");
+				return 2;
+			}
+			abandon[nabandon++] = optarg;
+			break;
+		case 'r':
+			reason = optarg;
 			break;
 		case 'E':
 			enroll = optarg;
@@ -1079,6 +1132,15 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if ((nabandon > 0 || reason != NULL) && (!rebuild || nabandon == 0 ||
+	    reason == NULL || reason[0] == '\0' ||
+	    strlen(reason) > MAX_REASON || has_control(reason))) {
+		fprintf(stderr, "sekishod: --abandon ID and --reason TEXT go "
+		    "together, with --recover-state; TEXT says why (1..%d "
+		    "characters, no control characters), for the audit "
+		    "trail\n", MAX_REASON);
+		return 2;
+	}
 	if (enroll != NULL || reset != NULL)
 		return totp_admin(config, enroll, reset, force);
 	if (keygen) {
@@ -1093,6 +1155,6 @@ main(int argc, char **argv)
 	if (dump)
 		return print_audit(config);
 	if (rebuild)
-		return recover_state(config);
+		return recover_state(config, abandon, nabandon, reason);
 	return run(config);
 }

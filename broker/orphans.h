@@ -16,6 +16,14 @@
  * old was created before the sweep job, so its create job ran before it on
  * the commit thread (jobs run in submission order) and its row, if any, is
  * visible. A file attached to a live connection is never removed.
+ *
+ * A file that cannot be removed: at start, the first one stops the start
+ * (a spool the broker cannot write would fail every upload anyway), with
+ * the file and what to check; its record is written (never a removal
+ * unrecorded). Every pass lists only files it has not tried, so the start
+ * always ends. While running, it is logged once as an error, recorded
+ * once, and later sweeps only try to unlink it again (no new record)
+ * until that works.
  */
 #ifndef SEKISHO_ORPHANS_H
 #define SEKISHO_ORPHANS_H
@@ -39,5 +47,9 @@ int orphans_recover(struct store *st, struct audit *a, struct spool *sp,
 
 /* Loop thread: submits one sweep job (at most one at a time). */
 void orphans_sweep(struct broker *b);
+
+/* Loop thread, after the last sweep: frees what the sweeps remember
+ * (b->orphans_stuck). */
+void orphans_free(struct broker *b);
 
 #endif

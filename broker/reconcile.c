@@ -48,17 +48,25 @@ struct rtx {
 	uint64_t stored_seq;
 	uint64_t end_seq;		/* the record that finished it */
 	char end_type[24];
-	/* An earlier outcome a later one repeated (two "delivered" records
-	 * from before compensation existed) and no reconcile voided yet. */
-	uint64_t dup_seq;
-	char dup_type[24];
 	uint64_t size;
 	uint8_t sha[UTIL_SHA256_LEN];
+};
+
+/* An earlier outcome a later one repeated (two or more "delivered"
+ * records from before compensation existed) and no reconcile voided yet.
+ * Every one but the last of a story is kept, in trail order. */
+struct rdup {
+	char id[UTIL_ID_LEN + 1];
+	uint64_t seq;
+	char type[24];
+	int voided;
 };
 
 struct reconcile {
 	struct rtx *tab;
 	size_t cap, n;			/* cap: a power of two */
+	struct rdup *dups;		/* ascending seq */
+	size_t ndups, dupcap;
 };
 
 /* ---- the table ---------------------------------------------------------- */
@@ -127,7 +135,7 @@ get(struct reconcile *r, const char *id)
 		;
 	e = &r->tab[i];
 	util_strlcpy(e->id, id, sizeof(e->id));
-	e->accept_seq = e->stored_seq = e->end_seq = e->dup_seq = NONE;
+	e->accept_seq = e->stored_seq = e->end_seq = NONE;
 	r->n++;
 	return e;
 }
@@ -202,17 +210,58 @@ detail_uint(const struct auditfmt_record *rec, const char *key, uint64_t *v)
 	return 0;
 }
 
-static void
-finish(struct rtx *e, const struct auditfmt_record *rec)
+/* The outcome e ended with is repeated by a later one: remember it. */
+static int
+dup_add(struct reconcile *r, const struct rtx *e)
 {
-	if (e->story == S_FINISHED && e->end_seq != NONE) {
-		e->dup_seq = e->end_seq;
-		memcpy(e->dup_type, e->end_type, sizeof(e->dup_type));
+	struct rdup *d;
+
+	if (r->ndups == r->dupcap) {
+		size_t cap = r->dupcap == 0 ? 16 : r->dupcap * 2;
+
+		if ((d = reallocarray(r->dups, cap, sizeof(*d))) == NULL)
+			return -1;
+		r->dups = d;
+		r->dupcap = cap;
 	}
+	d = &r->dups[r->ndups++];
+	memcpy(d->id, e->id, sizeof(d->id));
+	d->seq = e->end_seq;
+	memcpy(d->type, e->end_type, sizeof(d->type));
+	d->voided = 0;
+	return 0;
+}
+
+/* The repeated outcome of id at seq (binary search: seqs ascend). */
+static struct rdup *
+dup_find(struct reconcile *r, const char *id, uint64_t seq)
+{
+	size_t lo = 0, hi = r->ndups, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (r->dups[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < r->ndups && r->dups[lo].seq == seq &&
+	    strcmp(r->dups[lo].id, id) == 0)
+		return &r->dups[lo];
+	return NULL;
+}
+
+static int
+finish(struct reconcile *r, struct rtx *e, const struct auditfmt_record *rec)
+{
+	if (e->story == S_FINISHED && e->end_seq != NONE &&
+	    dup_add(r, e) != 0)
+		return -1;
 	e->story = S_FINISHED;
 	e->end_seq = rec->seq;
 	if (text_copy(&rec->type, e->end_type, sizeof(e->end_type)) != 0)
 		util_strlcpy(e->end_type, "?", sizeof(e->end_type));
+	return 0;
 }
 
 /* One record of the trail changes its transfer's story. */
@@ -231,7 +280,7 @@ apply(struct reconcile *r, const struct auditfmt_record *rec)
 	    !text_is(ty, "delivered") && !text_is(ty, "delivery_failed") &&
 	    !text_is(ty, "failed") && !text_is(ty, "expired") &&
 	    !text_is(ty, "approval_expired") && !text_is(ty, "state_rebuilt") &&
-	    !text_is(ty, "reconcile"))
+	    !text_is(ty, "reconcile") && !text_is(ty, "state_abandoned"))
 		return 0;
 	if ((e = get(r, id)) == NULL)
 		return -1;
@@ -257,21 +306,22 @@ apply(struct reconcile *r, const struct auditfmt_record *rec)
 		if (detail_is(rec, "state", "approved"))
 			e->story = S_APPROVED;
 		else
-			finish(e, rec);
+			return finish(r, e, rec);
 	} else if (text_is(ty, "state_rebuilt")) {
 		if (detail_is(rec, "state", STORE_FAILED))
-			finish(e, rec);
+			return finish(r, e, rec);
 		else if (detail_is(rec, "state", STORE_HELD))
 			e->story = S_STORED;
 		else
 			e->story = S_APPROVED;	/* stored, deliverable */
 	} else if (text_is(ty, "reconcile")) {
+		struct rdup *dp;
 		uint64_t v;
 
 		/* Voiding a repeated outcome leaves the last one standing. */
-		if (e->dup_seq != NONE && detail_uint(rec, "void_seq", &v) ==
-		    0 && v == e->dup_seq) {
-			e->dup_seq = NONE;
+		if (detail_uint(rec, "void_seq", &v) == 0 &&
+		    (dp = dup_find(r, id, v)) != NULL) {
+			dp->voided = 1;
 			return 0;
 		}
 		/* The state's word is the story from here on. */
@@ -285,7 +335,7 @@ apply(struct reconcile *r, const struct auditfmt_record *rec)
 			e->story = S_APPROVED;
 		e->end_seq = NONE;
 	} else
-		finish(e, rec);
+		return finish(r, e, rec);
 	return 0;
 }
 
@@ -361,6 +411,7 @@ reconcile_free(struct reconcile *r)
 	if (r == NULL)
 		return;
 	free(r->tab);
+	free(r->dups);
 	free(r);
 }
 
@@ -590,9 +641,16 @@ prepare_one(struct rtx *e, struct audit *a, struct spool *sp, time_t now,
 	memset(rb, 0, sizeof(*rb));
 	rb->e = e;
 	if (e->accept_seq == NONE)
-		return util_err(err, errlen, "transfer %s: its accept record "
-		    "is no longer in the trail (pruned by retention); it "
-		    "cannot be rebuilt and nothing was changed", e->id);
+		return util_err(err, errlen, "転送 %s は受付記録が証跡に残って"
+		    "いない (保存期間で削除済み) ため復元できません。何も変更して"
+		    "いません。他に手段がなければ --abandon %s --reason 理由 で"
+		    "記録して先へ進めます / transfer %s: its accept record is no "
+		    "longer in the trail (pruned by retention); it cannot be "
+		    "rebuilt and nothing was changed. If it cannot be recovered "
+		    "otherwise, record that and set its spool copy aside with: "
+		    "sekishod -c CONFIG --recover-state --abandon %s --reason "
+		    "TEXT (docs/operations.md, \"Recovering lost state\")",
+		    e->id, e->id, e->id, e->id);
 	if ((acc = malloc(sizeof(*acc))) == NULL)
 		return util_err(err, errlen, "out of memory");
 	if (read_record(a, e->accept_seq, buf, cap, acc, err, errlen) != 0 ||
@@ -782,7 +840,8 @@ compensate(struct comp *c, struct rtx *e, const char *state,
 }
 
 static int
-void_dup(struct comp *c, struct rtx *e, const struct transfer *t)
+void_dup(struct comp *c, struct rtx *e, struct rdup *dp,
+    const struct transfer *t)
 {
 	struct auditrec rec;
 	struct principal who;
@@ -797,15 +856,15 @@ void_dup(struct comp *c, struct rtx *e, const struct transfer *t)
 	}
 	auditrec_init(&rec, "reconcile", t != NULL ? &who : NULL, NULL);
 	auditrec_subject(&rec, e->id, t != NULL ? t->interface : NULL);
-	auditrec_uint(&rec, "void_seq", e->dup_seq);
-	auditrec_text(&rec, "void_type", e->dup_type);
+	auditrec_uint(&rec, "void_seq", dp->seq);
+	auditrec_text(&rec, "void_type", dp->type);
 	auditrec_text(&rec, "state", t != NULL ? t->state : "none");
 	snprintf(why, sizeof(why), "a later record (%" PRIu64 ", %s) repeats "
 	    "this outcome; the later one stands", e->end_seq, e->end_type);
 	auditrec_text(&rec, "reason", why);
 	if (auditrec_append(&rec, c->a, c->now, c->err, c->errlen) != 0)
 		return -1;
-	e->dup_seq = NONE;
+	dp->voided = 1;
 	c->n++;
 	return 0;
 }
@@ -847,17 +906,19 @@ reconcile_compensate(struct reconcile *r, struct store *st, struct audit *a,
 		if (store_transfer_each(st, open_states[i], 0, check_row, &c,
 		    err, errlen) != 0 || c.failed)
 			return -1;
-	/* A story with two outcomes (written before compensation existed):
-	 * the earlier one is voided, the last one matches the state. */
-	for (i = 0; i < r->cap; i++) {
-		struct rtx *e = &r->tab[i];
+	/* A story with two or more outcomes (written before compensation
+	 * existed): every earlier one is voided, the last one matches the
+	 * state. */
+	for (i = 0; i < r->ndups; i++) {
+		struct rdup *dp = &r->dups[i];
+		struct rtx *e;
 
-		if (e->id[0] == '\0' || e->dup_seq == NONE)
+		if (dp->voided || (e = find(r, dp->id)) == NULL)
 			continue;
 		rc = store_transfer_get(st, e->id, &t, err, errlen);
 		if (rc < 0)
 			return -1;
-		if (void_dup(&c, e, rc == 0 ? &t : NULL) != 0)
+		if (void_dup(&c, e, dp, rc == 0 ? &t : NULL) != 0)
 			return -1;
 	}
 	/* An accept whose create never committed, no outcome after it. */
@@ -876,4 +937,73 @@ reconcile_compensate(struct reconcile *r, struct store *st, struct audit *a,
 	if (c.n > 0 && audit_sync(a, err, errlen) != 0)
 		return -1;
 	return c.n;
+}
+
+/* ---- abandoning what cannot be rebuilt ----------------------------------- */
+
+int
+reconcile_abandon(struct reconcile *r, struct store *st, struct audit *a,
+    struct spool *sp, const char *id, const char *reason, time_t now,
+    char *err, size_t errlen)
+{
+	struct rtx *e = util_is_id(id) ? find(r, id) : NULL;
+	struct rebuilt *rb = NULL;
+	struct transfer t;
+	struct auditrec rec;
+	char why[1024], hex[UTIL_SHA256_HEX + 1];
+	uint8_t *buf = NULL;
+	int rc, moved = 0, ret = -1;
+
+	if (reason == NULL || reason[0] == '\0')
+		return util_err(err, errlen, "--abandon %s: --reason TEXT is "
+		    "required (why the transfer is given up, for the audit "
+		    "trail)", id);
+	if (e == NULL || !is_open(e))
+		return util_err(err, errlen, "--abandon %s: the audit trail "
+		    "does not say this transfer was stored and not finished; "
+		    "nothing was changed", id);
+	if ((rc = store_transfer_get(st, e->id, &t, err, errlen)) < 0)
+		return -1;
+	if (rc != STORE_NOTFOUND)
+		return util_err(err, errlen, "--abandon %s: the state still "
+		    "has this transfer (%s); nothing was changed", id,
+		    t.state);
+	/* Only what cannot be rebuilt: anything else is rebuilt instead. */
+	if ((buf = malloc(AUDIT_MAX_RECORD)) == NULL ||
+	    (rb = malloc(sizeof(*rb))) == NULL) {
+		util_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (prepare_one(e, a, sp, now, buf, AUDIT_MAX_RECORD, rb, why,
+	    sizeof(why)) == 0) {
+		util_err(err, errlen, "--abandon %s: this transfer can be "
+		    "rebuilt; run --recover-state without --abandon; nothing "
+		    "was changed", id);
+		goto out;
+	}
+	/* Set aside first: a crash before the record leaves it lost (the
+	 * start refuses again) and the next run finds it set aside. */
+	if (spool_quarantine(sp, e->id, &moved, err, errlen) != 0)
+		goto out;
+	util_hex(e->sha, sizeof(e->sha), hex);
+	auditrec_init(&rec, "state_abandoned", NULL, NULL);
+	auditrec_subject(&rec, e->id, NULL);
+	auditrec_text(&rec, "reason", reason);
+	auditrec_text(&rec, "cause", e->accept_seq == NONE ? "its accept "
+	    "record is no longer in the trail (pruned by retention)" : why);
+	auditrec_uint(&rec, "size", e->size);
+	auditrec_bytes(&rec, "sha256", e->sha, sizeof(e->sha));
+	if (e->stored_seq != NONE)
+		auditrec_uint(&rec, "stored_seq", e->stored_seq);
+	auditrec_text(&rec, "spool_copy", moved ? SPOOL_QUARANTINE "/" :
+	    "none");
+	if (auditrec_append(&rec, a, now, err, errlen) != 0 ||
+	    audit_sync(a, err, errlen) != 0)
+		goto out;
+	e->story = S_FINISHED;
+	ret = 0;
+out:
+	free(rb);
+	free(buf);
+	return ret;
 }

@@ -26,15 +26,17 @@
  *     "reconcile" record per such transfer that voids the record the state
  *     does not reflect (details void_seq, void_type, state), so that every
  *     transfer's story ends in one outcome that matches the state. A story
- *     with two outcomes (left by brokers before compensation existed: the
- *     redelivery after such a crash wrote a second "delivered") gets one
- *     that voids the earlier outcome. It runs at every start (normal
+ *     with several outcomes (left by brokers before compensation existed:
+ *     each redelivery after such a crash wrote another "delivered") gets
+ *     one per earlier outcome, voiding it; the last one stands. It runs at
+ *     every start (normal
  *     start-up recovery), not only on demand.
  *
  * Everything here runs on the main thread before the commit thread starts.
  * Errors are returned with a reason in err; nothing is printed. Memory:
  * one small entry (about 300 bytes with the table's slack) per transfer
- * the trail's segments mention, for the length of the check.
+ * the trail's segments mention, and one per repeated outcome, for the
+ * length of the check.
  */
 #ifndef SEKISHO_RECONCILE_H
 #define SEKISHO_RECONCILE_H
@@ -71,6 +73,20 @@ long reconcile_lost(struct reconcile *r, struct store *st, char *err,
 long reconcile_rebuild(struct reconcile *r, struct store *st,
     struct audit *a, struct spool *sp, uint64_t hold_secs, time_t now,
     long *failed, char *err, size_t errlen);
+
+/*
+ * The operator's way past a lost transfer that cannot be rebuilt (its
+ * accept record was pruned by retention, or is incomplete): id must be
+ * lost (stored and not finished in the trail, no row) and refused by the
+ * rebuild, else nothing is changed. Moves its spool copy, if any, into
+ * the spool's quarantine directory (spool_quarantine), then writes and
+ * syncs a "state_abandoned" record (reason: the operator's text; cause:
+ * why it cannot be rebuilt), which finishes its story: later scans no
+ * longer count it as lost. 0, or -1 with err.
+ */
+int reconcile_abandon(struct reconcile *r, struct store *st,
+    struct audit *a, struct spool *sp, const char *id, const char *reason,
+    time_t now, char *err, size_t errlen);
 
 /* Writes the compensating "reconcile" records (see above) in one
  * transaction. Returns how many it wrote, or -1. */

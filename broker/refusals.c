@@ -78,7 +78,8 @@ refusals_start(struct broker *b, char *err, size_t errlen)
 {
 	struct timeval iv = { (time_t)b->cfg->refusal_interval, 0 };
 
-	if ((b->admission = admission_new(MAX_SOURCES)) == NULL ||
+	if ((b->admission = admission_new(MAX_SOURCES,
+	    (unsigned)b->cfg->source_prefix_v6)) == NULL ||
 	    (b->refusal_ev = event_new(b->base, -1, EV_PERSIST,
 	    refusal_timer_cb, b)) == NULL ||
 	    event_add(b->refusal_ev, &iv) != 0)

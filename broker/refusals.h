@@ -2,8 +2,8 @@
  * refusals — connections refused before they authenticated, into the log
  * and the audit trail at a bounded rate.
  *
- * Every refusal is counted per source address in b->admission (see
- * admission.h): the first from a quiet source is logged and written to the
+ * Every refusal is counted per source (an IPv4 address or an IPv6 prefix,
+ * limits.source_prefix_v6) in b->admission (see admission.h): the first from a quiet source is logged and written to the
  * trail at once; the rest are logged for the first few per interval and
  * written as one counted `refuse` record per source when the interval
  * (limits.refusal_interval) ends, and at shutdown. docs/audit.md describes

@@ -377,6 +377,46 @@ spool_remove(struct spool *sp, const char *id, char *err, size_t errlen)
 }
 
 int
+spool_quarantine(struct spool *sp, const char *id, int *moved, char *err,
+    size_t errlen)
+{
+	char name[SPOOL_NAME_MAX], to[sizeof(SPOOL_QUARANTINE) + SPOOL_NAME_MAX];
+	struct stat st;
+	int qfd;
+
+	*moved = 0;
+	if (spool_name(id, 1, name) == -1)
+		return spool_bad_id(err, errlen);
+	if (mkdirat(sp->dirfd, SPOOL_QUARANTINE, 0700) == -1 &&
+	    errno != EEXIST)
+		return spool_fail(sp, err, errlen, errno, "create directory",
+		    SPOOL_QUARANTINE);
+	snprintf(to, sizeof(to), "%s/%s", SPOOL_QUARANTINE, name);
+	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno != ENOENT)
+			return spool_fail(sp, err, errlen, errno, "stat", name);
+		return 0;	/* none, or moved by an earlier run */
+	}
+	if (spool_rename(sp, name, to) == -1)
+		return spool_fail(sp, err, errlen, errno, "move to quarantine",
+		    name);
+	if ((qfd = openat(sp->dirfd, SPOOL_QUARANTINE, O_RDONLY |
+	    O_DIRECTORY | O_CLOEXEC)) == -1)
+		return spool_fail(sp, err, errlen, errno, "open directory",
+		    SPOOL_QUARANTINE);
+	if (fsync(qfd) == -1 || fsync(sp->dirfd) == -1) {
+		int e = errno;
+
+		close(qfd);
+		return spool_fail(sp, err, errlen, e, "fsync directory of",
+		    to);
+	}
+	close(qfd);
+	*moved = 1;
+	return 0;
+}
+
+int
 spool_remove_partial(struct spool *sp, const char *id, char *err,
     size_t errlen)
 {

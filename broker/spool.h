@@ -69,6 +69,16 @@ int spool_stat(struct spool *sp, const char *id, int final, uint64_t *size);
 int spool_open_read(struct spool *sp, const char *id, int *fd,
     char *err, size_t errlen);
 
+/* The subdirectory (created 0700) where copies an operator must handle by
+ * hand are kept; nothing in the broker reads or removes them. */
+#define SPOOL_QUARANTINE "quarantine"
+
+/* Moves the final file <id> into SPOOL_QUARANTINE/ (never replacing a file
+ * there) and fsyncs both directories. *moved is 1 when it moved a file, 0
+ * when there was none (missing, or moved by an earlier run). */
+int spool_quarantine(struct spool *sp, const char *id, int *moved, char *err,
+    size_t errlen);
+
 /* Removes <id>.part only (missing is not an error): a final file is never
  * touched, whatever else is known about id. */
 int spool_remove_partial(struct spool *sp, const char *id, char *err,

@@ -124,6 +124,10 @@ struct upstream_outcome {
 	char etag[STORE_MAX_TAG + 1];
 	char version_id[STORE_MAX_TAG + 1];
 	int already_there;		/* found delivered by an earlier attempt */
+	/* The bytes read from the spool were not the file (a SPOOL body
+	 * that did not hash as expected): the forwarder checks the whole
+	 * copy before it retries. */
+	int spool_suspect;
 };
 
 struct upstream_ops {

@@ -582,6 +582,7 @@ s3_next(void *state, const struct upstream_response *r,
 			upstream_outcome(&tmp, RETRY_AGAIN, r->status, "part "
 			    "%u: the spool changed while it was sent", s->part);
 			tmp.transport = RETRY_T_LOCAL;
+			tmp.spool_suspect = 1;
 			return finish(s, &tmp, req, o);
 		}
 		if (r->etag[0] == '\0') {

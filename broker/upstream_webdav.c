@@ -237,6 +237,7 @@ webdav_next(void *state, const struct upstream_response *r,
 			    "bytes read from the spool did not match the "
 			    "transfer's SHA-256; nothing was moved into place");
 			tmp.transport = RETRY_T_LOCAL;
+			tmp.spool_suspect = 1;
 			return finish(w, &tmp, req, o);
 		}
 		return send_move(w, req);

@@ -60,6 +60,9 @@ def test_altered_queued_copy_fails_at_once(delivery, nginx, tmp_path):
     assert_failed_loudly(d, tid, st, "SHA-256")
     assert not any(not os.path.basename(k).startswith(".")
                    for k in n.objects())
+    # Found by the check that runs after bytes that did not hash right.
+    assert f"event=spool_verify transfer={tid} result=damaged" in \
+        d.broker.log_text()
 
 
 def test_start_checks_queued_copies(delivery, nginx, tmp_path):
@@ -76,3 +79,26 @@ def test_start_checks_queued_copies(delivery, nginx, tmp_path):
     (rec,) = d.records("failed", tid)
     assert "SHA-256" in rec["details"]["reason"]
     assert not (d.broker.spool / tid).exists()
+
+
+def test_local_prep_error_does_not_reread_the_spool(delivery, nginx, pki,
+                                                    tmp_path):
+    """An attempt that fails before it reads the spool (here: the
+    service's CA file is gone, a configuration error retried until an
+    administrator fixes it) is no reason to read the whole copy again on
+    every retry: the verification runs only after failures that read the
+    spool."""
+    ca = tmp_path / "dav-ca.pem"
+    ca.write_bytes(pki.ca.read_bytes())
+    n = nginx()
+    d = delivery([service("dav", n.endpoint, ca=str(ca))],
+                 [("IF-DLV", "dav", "/in/")], MANY)
+    ca.unlink()
+    f = make_file(tmp_path, "a.bin", 60_000)
+    tid = d.put(f)
+    st = d.wait(tid, ("queued",), timeout=30,
+                pred=lambda s: s.get("attempts", 0) >= 3)
+    assert "dav-ca.pem" in (st.get("last_error") or ""), st
+    log = d.broker.log_text()
+    assert "event=spool_verify" not in log, log[-3000:]
+    assert n.objects() == {}

@@ -35,7 +35,7 @@ collect(const struct admission_summary *sum, void *arg)
 static void
 test_connections_per_source(void **state)
 {
-	struct admission *a = admission_new(16);
+	struct admission *a = admission_new(16, 64);
 	int i;
 
 	(void)state;
@@ -59,7 +59,7 @@ test_connections_per_source(void **state)
 static void
 test_refusals_counted(void **state)
 {
-	struct admission *a = admission_new(16);
+	struct admission *a = admission_new(16, 64);
 	struct seen seen = { .n = 0 };
 	int log, i, logged = 0;
 
@@ -104,7 +104,7 @@ test_refusals_counted(void **state)
 static void
 test_reasons_bounded(void **state)
 {
-	struct admission *a = admission_new(16);
+	struct admission *a = admission_new(16, 64);
 	struct seen seen = { .n = 0 };
 	char why[32];
 	int log, i;
@@ -127,7 +127,7 @@ test_reasons_bounded(void **state)
 static void
 test_sources_bounded(void **state)
 {
-	struct admission *a = admission_new(4);
+	struct admission *a = admission_new(4, 64);
 	struct seen seen = { .n = 0 };
 	char src[32];
 	uint64_t total = 0;
@@ -172,6 +172,86 @@ test_source_text(void **state)
 	assert_string_equal(out, "2001:db8::1");
 }
 
+/* IPv6 sources are counted by their /64 (one holder of a /64 can use any
+ * of its addresses), IPv4 by the address, IPv4-mapped IPv6 as IPv4. */
+static void
+test_ipv6_prefix(void **state)
+{
+	struct admission *a = admission_new(16, 64);
+	struct seen seen;
+	int log, i;
+
+	(void)state;
+	assert_non_null(a);
+	/* Two addresses of one /64 are one source. */
+	assert_int_equal(admission_enter(a, "2001:db8:1:2::1", 2), 0);
+	assert_int_equal(admission_enter(a, "2001:db8:1:2:ffff::9", 2), 0);
+	assert_int_equal(admission_enter(a, "2001:db8:1:2:abcd::77", 2), 1);
+	/* Another /64 is another source. */
+	assert_int_equal(admission_enter(a, "2001:db8:1:3::1", 2), 0);
+	assert_int_equal(admission_enter(a, "2001:db8:1:3::2", 2), 0);
+	/* Leaving by any address of the /64 gives its slot back. */
+	admission_leave(a, "2001:db8:1:2::1");
+	assert_int_equal(admission_enter(a, "2001:db8:1:2::5", 2), 0);
+	/* IPv4: by the address; IPv4-mapped counts as the IPv4 address. */
+	assert_int_equal(admission_enter(a, "192.0.2.1", 2), 0);
+	assert_int_equal(admission_enter(a, "::ffff:192.0.2.1", 2), 0);
+	assert_int_equal(admission_enter(a, "192.0.2.1", 2), 1);
+	assert_int_equal(admission_enter(a, "192.0.2.2", 2), 0);
+
+	/* Refusals: many addresses of one /64 make one quiet source, so
+	 * only the first is written at once and one summary follows. */
+	assert_int_equal(admission_refused(a, "2001:db8:9:9::1", "x", 100,
+	    &log), 1);
+	for (i = 2; i < 50; i++) {
+		char src[64];
+
+		snprintf(src, sizeof(src), "2001:db8:9:9::%x", i);
+		assert_int_equal(admission_refused(a, src, "x", 100, &log),
+		    0);
+	}
+	assert_int_equal(admission_refused(a, "2001:db8:9:a::1", "x", 100,
+	    &log), 1);
+	memset(&seen, 0, sizeof(seen));
+	admission_flush(a, collect, &seen);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.s[0].source, "2001:db8:9:9::/64");
+	assert_int_equal(seen.s[0].count, 48);
+	admission_free(a);
+
+	/* The prefix is configurable. */
+	a = admission_new(16, 48);
+	assert_non_null(a);
+	assert_int_equal(admission_enter(a, "2001:db8:1:2::1", 1), 0);
+	assert_int_equal(admission_enter(a, "2001:db8:1:3::1", 1), 1);
+	assert_int_equal(admission_enter(a, "2001:db8:2:3::1", 1), 0);
+	admission_free(a);
+}
+
+static void
+test_source_key(void **state)
+{
+	char out[ADMISSION_SOURCE_LEN];
+
+	(void)state;
+	admission_key("192.0.2.7", 64, out);
+	assert_string_equal(out, "192.0.2.7");
+	admission_key("::ffff:192.0.2.7", 64, out);
+	assert_string_equal(out, "192.0.2.7");
+	admission_key("::ffff:c000:207", 64, out);
+	assert_string_equal(out, "192.0.2.7");
+	admission_key("2001:db8:aa:bb:cc:dd:ee:ff", 64, out);
+	assert_string_equal(out, "2001:db8:aa:bb::/64");
+	admission_key("2001:db8:aa:bb:cc:dd:ee:ff", 56, out);
+	assert_string_equal(out, "2001:db8:aa::/56");
+	admission_key("2001:db8:aa:bb:cc:dd:ee:ff", 128, out);
+	assert_string_equal(out, "2001:db8:aa:bb:cc:dd:ee:ff");
+	admission_key("::1", 64, out);
+	assert_string_equal(out, "::/64");
+	admission_key("unknown", 64, out);
+	assert_string_equal(out, "unknown");
+}
+
 int
 main(void)
 {
@@ -181,6 +261,8 @@ main(void)
 		cmocka_unit_test(test_reasons_bounded),
 		cmocka_unit_test(test_sources_bounded),
 		cmocka_unit_test(test_source_text),
+		cmocka_unit_test(test_ipv6_prefix),
+		cmocka_unit_test(test_source_key),
 	};
 
 	return cmocka_run_group_tests_name("admission", tests, NULL, NULL);

@@ -32,6 +32,8 @@
 #define TWICE "44444444444444444444444444444444"	/* delivered twice */
 #define BAD "55555555555555555555555555555555"	/* stored, copy altered */
 #define DONE "66666666666666666666666666666666"	/* delivered, no row */
+#define THRICE "77777777777777777777777777777777"	/* delivered 3 times */
+#define PRUNED "88888888888888888888888888888888"	/* stored, no accept */
 
 static const char content[] = "the file's bytes";
 
@@ -331,6 +333,66 @@ test_compensated_once(void **state)
 	reconcile_free(r);
 }
 
+/* Three outcome records: both earlier ones are voided, the last stands. */
+static void
+test_three_outcomes(void **state)
+{
+	struct fx *f = *state;
+	struct reconcile *r;
+	static uint8_t buf[4 * AUDIT_MAX_RECORD];
+	struct auditfmt_record *rec = malloc(sizeof(*rec));
+	struct audit_cursor c;
+	char err[1024];
+	uint64_t d[3], got, v, voided[4];
+	size_t len, off, n = 0;
+	int i;
+
+	assert_non_null(rec);
+	append(f, "accept", THRICE, 'a');
+	append(f, "stored", THRICE, 's');
+	for (i = 0; i < 3; i++) {
+		d[i] = audit_next_seq(f->a);
+		append(f, "delivered", THRICE, 0);
+	}
+	row(f, THRICE, STORE_DELIVERED);
+	assert_int_equal(audit_sync(f->a, err, sizeof(err)), 0);
+
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	/* AHEAD, NOROW, TWICE as in test_compensated_once; THRICE twice. */
+	assert_int_equal(reconcile_compensate(r, f->st, f->a, time(NULL), err,
+	    sizeof(err)), 5);
+	reconcile_free(r);
+
+	assert_int_equal(audit_seek(f->a, 0, &c, err, sizeof(err)), 0);
+	assert_int_equal(audit_read(f->a, &c, audit_synced_seq(f->a), 1000,
+	    buf, sizeof(buf), &len, &got, err, sizeof(err)), 0);
+	for (off = 0; off < len; off += rec->len) {
+		struct auditfmt_head h;
+
+		assert_int_equal(auditfmt_walk(buf + off, len - off, &h),
+		    AUDITFMT_OK);
+		assert_int_equal(auditfmt_decode(buf + off, h.len, rec, err,
+		    sizeof(err)), 0);
+		if (rec->type.len != 9 || memcmp(rec->type.p, "reconcile", 9) !=
+		    0 || rec->transfer.len != 32 || memcmp(rec->transfer.p,
+		    THRICE, 32) != 0)
+			continue;
+		v = detail_u(rec, "void_seq");
+		assert_true(n < 4);
+		voided[n++] = v;
+	}
+	free(rec);
+	assert_int_equal(n, 2);
+	assert_true((voided[0] == d[0] && voided[1] == d[1]) ||
+	    (voided[0] == d[1] && voided[1] == d[0]));
+
+	/* The story ends in one outcome: a second pass writes nothing. */
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_compensate(r, f->st, f->a, time(NULL), err,
+	    sizeof(err)), 0);
+	reconcile_free(r);
+}
+
 /* A lost transfer that cannot be rebuilt (its accept record is gone)
  * stops the rebuild before anything is written. */
 static void
@@ -356,6 +418,66 @@ test_rebuild_all_or_nothing(void **state)
 	assert_int_equal(reconcile_spool_verify(f->sp, BAD,
 	    sizeof(content) - 1, "00", err, sizeof(err)), 1);
 	assert_null(strstr(err, "missing"));
+}
+
+/* A lost transfer whose accept record is gone: the rebuild refuses and
+ * names the way out; --abandon (reconcile_abandon) records it, sets its
+ * spool copy aside, and the rest can then be rebuilt. */
+static void
+test_abandon_pruned(void **state)
+{
+	struct fx *f = *state;
+	struct reconcile *r;
+	struct auditfmt_record *rec = malloc(sizeof(*rec));
+	char err[2048], p[256];
+	long failed = -1;
+
+	assert_non_null(rec);
+	append(f, "stored", PRUNED, 's');
+	spool_file(f, PRUNED, content);
+	assert_int_equal(audit_sync(f->a, err, sizeof(err)), 0);
+
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_lost(r, f->st, err, sizeof(err)), 3);
+	assert_int_equal(reconcile_rebuild(r, f->st, f->a, f->sp, 3600,
+	    time(NULL), NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, PRUNED));
+	assert_non_null(strstr(err, "--abandon " PRUNED));
+	/* Refused: no reason; not lost; rebuildable. Nothing changes. */
+	assert_int_equal(reconcile_abandon(r, f->st, f->a, f->sp, PRUNED, "",
+	    time(NULL), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--reason"));
+	assert_int_equal(reconcile_abandon(r, f->st, f->a, f->sp, TWICE, "x",
+	    time(NULL), err, sizeof(err)), -1);
+	assert_int_equal(reconcile_abandon(r, f->st, f->a, f->sp, LOST, "x",
+	    time(NULL), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "can be rebuilt"));
+	assert_int_equal(count(f, "state_abandoned", NULL), 0);
+
+	assert_int_equal(reconcile_abandon(r, f->st, f->a, f->sp, PRUNED,
+	    "ticket 42: the sender uploads it again", time(NULL), err,
+	    sizeof(err)), 0);
+	reconcile_free(r);
+	assert_int_equal(count(f, "state_abandoned", rec), 1);
+	assert_int_equal(rec->transfer.len, 32);
+	assert_memory_equal(rec->transfer.p, PRUNED, 32);
+	snprintf(p, sizeof(p), "%s/spool/" PRUNED, f->dir);
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(p, sizeof(p), "%s/spool/quarantine/" PRUNED, f->dir);
+	assert_int_equal(access(p, F_OK), 0);
+
+	/* A new scan no longer counts it; the others are rebuilt. */
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_lost(r, f->st, err, sizeof(err)), 2);
+	assert_int_equal(reconcile_rebuild(r, f->st, f->a, f->sp, 3600,
+	    time(NULL), &failed, err, sizeof(err)), 2);
+	reconcile_free(r);
+	assert_int_equal(reconcile_scan(f->a, &r, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_lost(r, f->st, err, sizeof(err)), 0);
+	assert_int_equal(reconcile_compensate(r, f->st, f->a, time(NULL), err,
+	    sizeof(err)), 3);
+	reconcile_free(r);
+	free(rec);
 }
 
 static void
@@ -386,8 +508,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_compensated_once, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_three_outcomes, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_all_or_nothing,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abandon_pruned, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_spool_verify, setup,
 		    teardown),
 	};
