@@ -5,6 +5,7 @@
  * fixed order, so a broker that adds a field does not need a new client to
  * show it.
  */
+#include "client/i18n.h"
 #include "client/status.h"
 #include "client/conn.h"
 #include "client/output.h"
@@ -45,8 +46,8 @@ status_run(const struct clientcfg *cfg, const char *software,
 	if (wire_msg_set_text(&m, "transfer", transfer) != 0) {
 		wire_msg_clear(&m);
 		conn_close(c);
-		return failure_set(f, SEKISHO_EXIT_USAGE, "usage", "not a "
-		    "transfer id");
+		return failure_set(f, SEKISHO_EXIT_USAGE, "usage", N_("not a "
+		    "transfer id"));
 	}
 	rc = conn_send_msg(c, &m, err, sizeof(err));
 	wire_msg_clear(&m);
@@ -63,7 +64,7 @@ status_run(const struct clientcfg *cfg, const char *software,
 	if (m.op != WIRE_OP_STATE) {
 		wire_msg_clear(&m);
 		return failure_set(f, SEKISHO_EXIT_BROKER, "protocol",
-		    "protocol error: expected state");
+		    N_("protocol error: expected state"));
 	}
 	*state = m;
 	return SEKISHO_EXIT_OK;
@@ -95,15 +96,60 @@ is_size_key(const char *key)
 	    strcmp(key, "upstream_bytes") == 0;
 }
 
+/* The labels of the fields the client knows, in the user's language;
+ * other fields show their wire name. */
+static const char *const field_label[][2] = {
+	{ "transfer", N_("transfer") }, { "state", N_("state") },
+	{ "interface", N_("interface") }, { "name", N_("name") },
+	{ "class", N_("class") }, { "size", N_("size") },
+	{ "received", N_("received") }, { "sha256", N_("sha256") },
+	{ "created", N_("created") }, { "updated", N_("updated") },
+	{ "error", N_("error") }, { "attempts", N_("attempts") },
+	{ "last_error", N_("last_error") },
+	{ "upstream_status", N_("upstream_status") }, { "etag", N_("etag") },
+	{ "version_id", N_("version_id") },
+	{ "upstream_bytes", N_("upstream_bytes") },
+	{ "upstream_duration_ms", N_("upstream_duration_ms") },
+};
+
+/* Columns a label takes on a terminal: CJK text is two columns wide. */
+static size_t
+label_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x80)
+			w++;
+		else if (c >= 0xe0)	/* lead byte of a 3-byte sequence */
+			w += 2;
+		else if (c >= 0xc0)
+			w++;
+	}
+	return w;
+}
+
 static void
 print_human(const struct wire_field *fld, FILE *out)
 {
 	const struct wire_value *v = &fld->v;
 	char key[32], buf[1100], tbuf[21], sbuf[32];
-	size_t i;
+	const char *label;
+	size_t i, w, col;
 
 	output_sanitize(fld->key, key, sizeof(key));
-	fprintf(out, "%-*s ", strlen(key) > 10 ? 20 : 10, key);
+	label = key;
+	for (i = 0; i < sizeof(field_label) / sizeof(field_label[0]); i++)
+		if (strcmp(fld->key, field_label[i][0]) == 0)
+			label = _(field_label[i][1]);
+	w = label_width(label);
+	col = w > 10 ? 20 : 10;
+	fputs(label, out);
+	for (; w < col; w++)
+		fputc(' ', out);
+	fputc(' ', out);
 	switch (v->type) {
 	case WIRE_T_UINT:
 		if (is_time_key(fld->key) && v->u <= (uint64_t)INT32_MAX * 64) {
@@ -124,7 +170,7 @@ print_human(const struct wire_field *fld, FILE *out)
 		fputc('\n', out);
 		break;
 	case WIRE_T_BOOL:
-		fprintf(out, "%s\n", v->u ? "yes" : "no");
+		fprintf(out, "%s\n", v->u ? _("yes") : _("no"));
 		break;
 	case WIRE_T_TEXT_ARRAY:
 		for (i = 0; i < v->len; i++)

@@ -1,0 +1,41 @@
+/*
+ * i18n — the client's messages in the user's language (gettext).
+ *
+ * _() translates a message at the point it is shown; N_() only marks a
+ * string for extraction (static tables, formats handed to failure_set,
+ * which translates them itself). The catalogue is the "sekisho" text
+ * domain; main calls i18n_init once before anything is printed. Without
+ * a catalogue for the locale, gettext returns the English msgid, so the
+ * client never depends on one being installed.
+ *
+ * Not translated, by design: --json output, machine codes ("disk_full"),
+ * the broker's own messages (already Japanese / English) and key=value
+ * log lines.
+ */
+#ifndef SEKISHO_I18N_H
+#define SEKISHO_I18N_H
+
+#include <libintl.h>
+
+#define I18N_DOMAIN "sekisho"
+
+#define _(s) dgettext(I18N_DOMAIN, s)
+#define N_(s) (s)
+#define P_(s, p, n) dngettext(I18N_DOMAIN, s, p, n)
+
+/*
+ * Sets the locale from the environment (LANG, LC_ALL, LANGUAGE) and binds
+ * the text domain to $SEKISHO_LOCALEDIR when set (a build tree: the tests
+ * and developers), else to the installed locale directory. Never fails:
+ * a missing catalogue means English.
+ */
+void i18n_init(void);
+
+/*
+ * 1 when the messages are shown in Japanese (the catalogue answered for
+ * this locale), for the few texts kept as fixed "日本語 / English" pairs
+ * elsewhere: callers show only the half that fits.
+ */
+int i18n_is_japanese(void);
+
+#endif
