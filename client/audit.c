@@ -615,8 +615,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		char span[96] = "";
 
 		if (got > 0)
-			snprintf(span, sizeof(span), " (%" PRIu64 " to %" PRIu64
-			    ")", proof->from_seq, proof->from_seq + got - 1);
+			snprintf(span, sizeof(span), _(" (%" PRIu64 " to %"
+			    PRIu64 ")"), proof->from_seq, proof->from_seq + got - 1);
 		/* TRANSLATORS: count, " (first to last)" or "", trail
 		 * size, directory. */
 		printf(P_("pulled %" PRIu64 " record%s of a trail of %" PRIu64
@@ -697,8 +697,8 @@ cmd_verify(struct audit_args *a, struct failure *f)
 		char span[96] = "";
 
 		if (res.count > 0)
-			snprintf(span, sizeof(span), " (%" PRIu64 " to %" PRIu64
-			    ")", res.from_seq, res.from_seq + res.count - 1);
+			snprintf(span, sizeof(span), _(" (%" PRIu64 " to %"
+			    PRIu64 ")"), res.from_seq, res.from_seq + res.count - 1);
 		/* TRANSLATORS: count, " (first to last)" or "", trail
 		 * size, the signer's name. */
 		printf(P_("OK: %" PRIu64 " record%s is intact, complete and in "

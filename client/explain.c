@@ -5,7 +5,6 @@
  * through output_sanitize: a register is reviewed text, but a terminal
  * should never receive control sequences from a file.
  */
-#include "client/i18n.h"
 #include "client/explain.h"
 #include "client/failure.h"
 #include "client/output.h"
@@ -23,7 +22,7 @@ enum {
 	OPT_CLASS, OPT_SIZE, OPT_NAME, OPT_PURPOSE, OPT_AT, OPT_STEPUP_AGE
 };
 
-static const char *const usage_text = N_(
+static const char usage_text[] =
 "usage: sekisho policy explain --user USER --to INTERFACE [--class N]\n"
 "           [--size SIZE] [--name FILE] [--terminal T] [--dept D]\n"
 "           [--at TIME] [--step-up-age DURATION] [--register FILE]\n"
@@ -46,12 +45,12 @@ static const char *const usage_text = N_(
 "  --step-up-age D   assume a TOTP step-up D ago (e.g. 5m; default: none)\n"
 "\n"
 "Exit status: 0 allowed, 4 refused or needing step-up or approval,\n"
-"1 usage error, 2 the register cannot be loaded.\n");
+"1 usage error, 2 the register cannot be loaded.\n";
 
 const char *
 explain_usage(void)
 {
-	return _(usage_text);
+	return usage_text;
 }
 
 static int
@@ -268,7 +267,7 @@ explain_main(int argc, char **argv)
 			have_age = 1;
 			break;
 		case 'h':
-			fputs(_(usage_text), stdout);
+			fputs(usage_text, stdout);
 			return SEKISHO_EXIT_OK;
 		case ':':
 			return usage_error("option %s needs a value",
