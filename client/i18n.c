@@ -17,8 +17,15 @@ i18n_init(void)
 	const char *dir = getenv("SEKISHO_LOCALEDIR");
 
 	setlocale(LC_ALL, "");
+	/* Numbers are written the same in every language (progress, sizes;
+	 * a locale's decimal comma would change them). */
+	setlocale(LC_NUMERIC, "C");
 	bindtextdomain(I18N_DOMAIN, dir != NULL && dir[0] == '/' ? dir :
 	    SEKISHO_LOCALEDIR);
+	/* strerror and gai_strerror stay English: their text goes into the
+	 * --json "message" too, which must not depend on the locale. A
+	 * directory that cannot exist leaves libc without a catalogue. */
+	bindtextdomain("libc", "/dev/null/none");
 	bind_textdomain_codeset(I18N_DOMAIN, "UTF-8");
 	textdomain(I18N_DOMAIN);
 }

@@ -26,8 +26,9 @@
 /*
  * Sets the locale from the environment (LANG, LC_ALL, LANGUAGE) and binds
  * the text domain to $SEKISHO_LOCALEDIR when set (a build tree: the tests
- * and developers), else to the installed locale directory. Never fails:
- * a missing catalogue means English.
+ * and developers), else to the installed locale directory. LC_NUMERIC
+ * stays "C" and libc's own messages (strerror) stay English, since they
+ * also reach --json. Never fails: a missing catalogue means English.
  */
 void i18n_init(void);
 

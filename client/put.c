@@ -759,8 +759,8 @@ open_file(struct upload *u)
 	output_sanitize(u->o->file, name, sizeof(name));
 	u->fd = open(u->o->file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (u->fd < 0)
-		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: %s",
-		    name, strerror(errno));
+		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file",
+		    N_("cannot open %s: %s"), name, strerror(errno));
 	if (fstat(u->fd, &u->st0) != 0) {
 		saved = errno;
 		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: %s",

@@ -126,6 +126,29 @@ def test_usage_errors_are_japanese_and_json_is_not(catalogue, tmp_path):
         assert en in j_ja[1], j_ja
 
 
+def test_missing_file_in_japanese_and_json_unchanged(catalogue, tmp_path):
+    """The file is opened before any connection: the configuration only
+    has to name files. strerror stays English (it also reaches --json,
+    and libc's catalogue may be installed)."""
+    for name in ("ca.crt", "user.crt", "user.key"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "user.key").chmod(0o600)
+    cfg = tmp_path / "client.yaml"
+    cfg.write_text(f"broker: 127.0.0.1:1\nca: {tmp_path}/ca.crt\n"
+                   f"cert: {tmp_path}/user.crt\nkey: {tmp_path}/user.key\n")
+    args = ["--config", cfg, "put", tmp_path / "missing.pdf", "--to",
+            "IF-X", "--class", "1"]
+    rc, out, err = run(ja_env(), *args)
+    assert rc == 2, err
+    assert "missing.pdf を開けません: No such file or directory" in err, err
+    rc, out, err = run(c_env(), *args)
+    assert "cannot open " in err and "No such file" in err, err
+    j_ja = run(ja_env(), *args, "--json")
+    j_c = run(c_env(), *args, "--json")
+    assert j_ja[:2] == j_c[:2], (j_ja, j_c)
+    assert '"code":"file"' in j_c[1] and "No such file" in j_c[1], j_c
+
+
 def test_refused_put_and_results_in_japanese(catalogue, broker, client,
                                              tmp_path):
     b = broker(register=REGISTER)
