@@ -281,6 +281,7 @@ void
 ocli_print_fields(const struct wire_msg *m, FILE *out, int indent)
 {
 	char key[40], buf[1100], sbuf[32];
+	const char *label;
 	size_t i, k;
 
 	for (i = 0; i < m->nfields; i++) {
@@ -288,7 +289,11 @@ ocli_print_fields(const struct wire_msg *m, FILE *out, int indent)
 		const struct wire_value *v = &fld->v;
 
 		output_sanitize(fld->key, key, sizeof(key));
-		fprintf(out, "%*s%-13s ", indent, "", key);
+		if ((label = i18n_field_label(fld->key)) == NULL)
+			label = key;
+		fprintf(out, "%*s", indent, "");
+		i18n_pad(out, label, 13);
+		fputc(' ', out);
 		switch (v->type) {
 		case WIRE_T_UINT:
 			if ((strcmp(fld->key, "size") == 0 ||
@@ -309,7 +314,7 @@ ocli_print_fields(const struct wire_msg *m, FILE *out, int indent)
 			fputc('\n', out);
 			break;
 		case WIRE_T_BOOL:
-			fprintf(out, "%s\n", v->u ? "yes" : "no");
+			fprintf(out, "%s\n", v->u ? _("yes") : _("no"));
 			break;
 		case WIRE_T_TEXT_ARRAY:
 			for (k = 0; k < v->len; k++)

@@ -16,6 +16,8 @@
 #define SEKISHO_I18N_H
 
 #include <libintl.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #define I18N_DOMAIN "sekisho"
 
@@ -38,5 +40,18 @@ void i18n_init(void);
  * elsewhere: callers show only the half that fits.
  */
 int i18n_is_japanese(void);
+
+/*
+ * The label of a field of the broker's answers (status, approvals ls,
+ * exception) in the user's language, or NULL for a field the client does
+ * not know (callers show its wire name). Static storage.
+ */
+const char *i18n_field_label(const char *key);
+
+/* Terminal columns that the UTF-8 text s takes (CJK counts two). */
+size_t i18n_columns(const char *s);
+
+/* Writes label to f, padded with spaces to width columns. */
+void i18n_pad(FILE *f, const char *label, size_t width);
 
 #endif

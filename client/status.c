@@ -96,59 +96,18 @@ is_size_key(const char *key)
 	    strcmp(key, "upstream_bytes") == 0;
 }
 
-/* The labels of the fields the client knows, in the user's language;
- * other fields show their wire name. */
-static const char *const field_label[][2] = {
-	{ "transfer", N_("transfer") }, { "state", N_("state") },
-	{ "interface", N_("interface") }, { "name", N_("name") },
-	{ "class", N_("class") }, { "size", N_("size") },
-	{ "received", N_("received") }, { "sha256", N_("sha256") },
-	{ "created", N_("created") }, { "updated", N_("updated") },
-	{ "error", N_("error") }, { "attempts", N_("attempts") },
-	{ "last_error", N_("last_error") },
-	{ "upstream_status", N_("upstream_status") }, { "etag", N_("etag") },
-	{ "version_id", N_("version_id") },
-	{ "upstream_bytes", N_("upstream_bytes") },
-	{ "upstream_duration_ms", N_("upstream_duration_ms") },
-};
-
-/* Columns a label takes on a terminal: CJK text is two columns wide. */
-static size_t
-label_width(const char *s)
-{
-	size_t w = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 0x80)
-			w++;
-		else if (c >= 0xe0)	/* lead byte of a 3-byte sequence */
-			w += 2;
-		else if (c >= 0xc0)
-			w++;
-	}
-	return w;
-}
-
 static void
 print_human(const struct wire_field *fld, FILE *out)
 {
 	const struct wire_value *v = &fld->v;
 	char key[32], buf[1100], tbuf[21], sbuf[32];
 	const char *label;
-	size_t i, w, col;
+	size_t i;
 
 	output_sanitize(fld->key, key, sizeof(key));
-	label = key;
-	for (i = 0; i < sizeof(field_label) / sizeof(field_label[0]); i++)
-		if (strcmp(fld->key, field_label[i][0]) == 0)
-			label = _(field_label[i][1]);
-	w = label_width(label);
-	col = w > 10 ? 20 : 10;
-	fputs(label, out);
-	for (; w < col; w++)
-		fputc(' ', out);
+	if ((label = i18n_field_label(fld->key)) == NULL)
+		label = key;
+	i18n_pad(out, label, i18n_columns(label) > 10 ? 20 : 10);
 	fputc(' ', out);
 	switch (v->type) {
 	case WIRE_T_UINT:

@@ -12,10 +12,14 @@ import os
 import re
 import shutil
 import subprocess
+import unicodedata
 
 import pytest
 
-from conftest import (BUILD, EXIT_USAGE, REPO, SEKISHO, need_binary)
+from approvals_fixtures import (  # noqa: F401  (fixtures)
+    nginx, officer_pki, officers)
+from conftest import (BUILD, EXIT_OK, EXIT_USAGE, REPO, SEKISHO,
+                      need_binary)
 
 LOCALEDIR = BUILD / "po"
 CATALOGUE = LOCALEDIR / "ja" / "LC_MESSAGES" / "sekisho.mo"
@@ -54,6 +58,11 @@ def c_env(env=None):
         env.pop(k, None)
     env.update(LC_ALL="C")
     return env
+
+
+def columns(text):
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
 
 
 def run(env, *args):
@@ -194,6 +203,32 @@ def test_refused_put_and_results_in_japanese(catalogue, broker, client,
     assert re.search(r"^class\s+1$", st_c, re.M), st_c
     assert c.run("status", transfer, "--json") == status_json_ja
     assert c.run("whoami", "--json") == whoami_json_ja
+
+
+def test_officer_output_in_japanese(catalogue, officers, tmp_path):
+    o = officers()
+    f = tmp_path / "申請書.pdf"
+    f.write_bytes(b"%PDF-1.4 held\n")
+    put = o.put("u-staff", f, "IF-HOLD", cls=2)
+    tid = put["transfer"]
+    off = o.clients["u-off1"]
+    off.env = ja_env(off.env)
+    off.env["SEKISHO_LOCALEDIR"] = str(LOCALEDIR)
+    rc, out, err = o.run("u-off1", "approvals", "ls", otp=True)
+    assert rc == EXIT_OK, err
+    # Labels in Japanese, aligned on the terminal's columns; values and
+    # machine codes as they are.
+    assert re.search(r"^利用者\s+u-staff$", out, re.M), out
+    assert re.search(r"^承認グループ\s+approvers-somu$", out, re.M), out
+    assert re.search(r"^判断済み\s+いいえ$", out, re.M), out
+    # Every value starts in the same terminal column (CJK: two columns).
+    starts = {columns(re.match(r"^\S+\s+", line).group(0))
+              for line in out.splitlines() if line.strip()}
+    assert starts == {14}, out
+    rc, out, err = o.run("u-off1", "approvals", "approve", tid, otp=True)
+    assert rc == EXIT_OK, err
+    assert out.startswith(f"承認しました {tid}: "), out
+    assert "(承認 1 / 1 件)" in out, out
 
 
 def xgettext_args():
