@@ -83,11 +83,11 @@ ocli_usage(struct ocli *o, const char *fmt, ...)
 int
 ocli_option(struct ocli *o, int c, const char *v)
 {
-	char err[256];
+	struct i18n_msg cm;
 
 	if (c >= CLIENTCFG_OPT_CONFIG && c < CLIENTCFG_OPT_END) {
-		if (clientcfg_option(&o->flags, c, v, err, sizeof(err)) != 0) {
-			ocli_usage(o, "%s", err);
+		if (clientcfg_option(&o->flags, c, v, &cm) != 0) {
+			failure_usage_msg(&o->f, NULL, &cm);
 			return -1;
 		}
 		return 1;
@@ -139,14 +139,14 @@ ocli_connect(struct ocli *o, const char *software)
 {
 	struct clientcfg_env env;
 	struct wire_msg refusal;
+	struct i18n_msg cm;
 	char err[1024];
 	int rc;
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
-	if (clientcfg_load(&o->flags, &env, &o->cfg, err, sizeof(err)) != 0)
-		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "config", "%s",
-		    err);
+	if (clientcfg_load(&o->flags, &env, &o->cfg, &cm) != 0)
+		return failure_set_msg(&o->f, SEKISHO_EXIT_LOCAL, "config", &cm);
 	rc = conn_open(&o->cfg, software, &o->conn, &refusal, err,
 	    sizeof(err));
 	if (rc != CONN_OK) {

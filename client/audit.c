@@ -127,6 +127,7 @@ usage_fail(struct failure *f, const char *fmt, ...)
 static int
 parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 {
+	struct i18n_msg cm;
 	char ab[128];
 	int c;
 
@@ -143,9 +144,8 @@ parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 		case O_TLS_KEY:
 		case O_TIMEOUT:
 		case O_KEY_PASSPHRASE_FILE:
-			if (clientcfg_option(&a->flags, c, optarg, ab,
-			    sizeof(ab)) != 0)
-				return usage_fail(f, "%s", ab);
+			if (clientcfg_option(&a->flags, c, optarg, &cm) != 0)
+				return failure_usage_msg(f, "sekisho audit --help", &cm);
 			break;
 		case O_JSON:
 			a->json = 1;
@@ -396,6 +396,7 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	uint64_t from = 0, to = 0, prev = 0, expect, got = 0;
 	size_t len, textlen;
 	int rc, rfd = -1, lfd = -1, ret;
+	struct i18n_msg cm;
 	struct stat sb;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -432,8 +433,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
-	if (clientcfg_load(&a->flags, &env, &cfg, err, sizeof(err)) != 0)
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "config", "%s", err);
+	if (clientcfg_load(&a->flags, &env, &cfg, &cm) != 0)
+		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "config", &cm);
 	if ((rc = conn_open(&cfg, SOFTWARE, &c, &m, err, sizeof(err))) !=
 	    CONN_OK) {
 		if (m.op == WIRE_OP_ERROR) {

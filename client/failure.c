@@ -63,6 +63,32 @@ failure_vusage(struct failure *f, const char *help, const char *fmt,
 }
 
 int
+failure_set_msg(struct failure *f, int exit, const char *code,
+    const struct i18n_msg *m)
+{
+	memset(f, 0, sizeof(*f));
+	f->exit = exit;
+	copy(f->code, sizeof(f->code), code);
+	copy(f->message, sizeof(f->message), m->en);
+	copy(f->text, sizeof(f->text), m->text);
+	return exit;
+}
+
+int
+failure_usage_msg(struct failure *f, const char *help,
+    const struct i18n_msg *m)
+{
+	failure_set_msg(f, SEKISHO_EXIT_USAGE, "usage", m);
+	if (help != NULL) {
+		snprintf(f->message, sizeof(f->message), "%s (see %s)",
+		    m->en, help);
+		snprintf(f->text, sizeof(f->text), _("%s (see %s)"), m->text,
+		    help);
+	}
+	return f->exit;
+}
+
+int
 failure_exit_for(const char *code, const char *rule)
 {
 	static const char *const policy_codes[] = { "denied",

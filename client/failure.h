@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "client/i18n.h"
 #include "lib/wire.h"
 
 /* Exit codes (also in `sekisho --help` and docs/client.md). */
@@ -53,6 +54,16 @@ struct failure {
  */
 int failure_set(struct failure *f, int exit, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Sets a local failure from a module's message: message gets m->en, text
+ * m->text. Returns exit. */
+int failure_set_msg(struct failure *f, int exit, const char *code,
+    const struct i18n_msg *m);
+
+/* A usage failure from a module's message, with "(see HELP)" after it
+ * when help is not NULL, as failure_vusage. Returns SEKISHO_EXIT_USAGE. */
+int failure_usage_msg(struct failure *f, const char *help,
+    const struct i18n_msg *m);
 
 /*
  * A usage failure (exit SEKISHO_EXIT_USAGE, code "usage"): fmt with its

@@ -4,6 +4,7 @@
 #include "client/i18n.h"
 
 #include <locale.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,20 @@ i18n_init(void)
 	bindtextdomain("libc", "/dev/null/none");
 	bind_textdomain_codeset(I18N_DOMAIN, "UTF-8");
 	textdomain(I18N_DOMAIN);
+}
+
+int
+i18n_msg_set(struct i18n_msg *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->en, sizeof(m->en), fmt, ap);
+	va_end(ap);
+	va_start(ap, fmt);
+	vsnprintf(m->text, sizeof(m->text), _(fmt), ap);
+	va_end(ap);
+	return -1;
 }
 
 int

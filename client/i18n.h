@@ -42,6 +42,23 @@ void i18n_init(void);
 int i18n_is_japanese(void);
 
 /*
+ * A message of one of the client's modules in two languages: en for
+ * --json and anything a script reads, text for the terminal.
+ */
+struct i18n_msg {
+	char en[448];		/* fits struct failure's message */
+	char text[448];
+};
+
+/*
+ * Formats fmt (an English msgid; mark it with N_) into m->en and its
+ * translation into m->text. Returns -1, so that a failing function can
+ * `return i18n_msg_set(...)`.
+ */
+int i18n_msg_set(struct i18n_msg *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
  * The label of a field of the broker's answers (status, approvals ls,
  * exception) in the user's language, or NULL for a field the client does
  * not know (callers show its wire name). Static storage.

@@ -249,6 +249,7 @@ arg(const char *s, char *buf, size_t len)
 static int
 parse_args(int argc, char **argv, struct args *a, struct failure *f)
 {
+	struct i18n_msg cm;
 	char ab[128];
 	int c;
 
@@ -264,9 +265,8 @@ parse_args(int argc, char **argv, struct args *a, struct failure *f)
 		case OPT_KEY:
 		case OPT_TIMEOUT:
 		case OPT_KEY_PASSPHRASE_FILE:
-			if (clientcfg_option(&a->flags, c, optarg, ab,
-			    sizeof(ab)) != 0)
-				return usage_fail(f, "%s", ab);
+			if (clientcfg_option(&a->flags, c, optarg, &cm) != 0)
+				return failure_usage_msg(f, "sekisho --help", &cm);
 			break;
 		case OPT_JSON:
 			a->json = 1;
@@ -337,12 +337,12 @@ static int
 load_config(const struct args *a, struct clientcfg *cfg, struct failure *f)
 {
 	struct clientcfg_env env;
-	char err[1024];
+	struct i18n_msg cm;
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
-	if (clientcfg_load(&a->flags, &env, cfg, err, sizeof(err)) != 0)
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "config", "%s", err);
+	if (clientcfg_load(&a->flags, &env, cfg, &cm) != 0)
+		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "config", &cm);
 	return SEKISHO_EXIT_OK;
 }
 

@@ -135,6 +135,28 @@ def test_usage_errors_are_japanese_and_json_is_not(catalogue, tmp_path):
         assert en in j_ja[1], j_ja
 
 
+def test_configuration_errors_in_japanese_and_json_unchanged(catalogue,
+                                                           tmp_path):
+    env = dict(base_env(), HOME=str(tmp_path))
+    env.pop("XDG_CONFIG_HOME", None)
+    rc, out, err = run(ja_env(env), "whoami")
+    assert rc == 2, err
+    assert "設定がありません:" in err and "--config FILE を指定してください" \
+        in err, err
+    rc, out, err = run(c_env(env), "whoami")
+    assert "no configuration:" in err, err
+    assert run(ja_env(env), "whoami", "--json")[:2] == \
+        run(c_env(env), "whoami", "--json")[:2]
+    rc, out, err = run(ja_env(env), "whoami", "--timeout", "0")
+    assert rc == EXIT_USAGE and "1〜3600 秒で指定してください" in err, err
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("broker: localhost\nca: a\ncert: b\nkey: c\n")
+    rc, out, err = run(ja_env(env), "--config", cfg, "whoami")
+    assert rc == 2 and "ホスト:ポート の形で指定してください" in err, err
+    assert run(ja_env(env), "--config", cfg, "whoami", "--json")[:2] == \
+        run(c_env(env), "--config", cfg, "whoami", "--json")[:2]
+
+
 def test_missing_file_in_japanese_and_json_unchanged(catalogue, tmp_path):
     """The file is opened before any connection: the configuration only
     has to name files. strerror stays English (it also reaches --json,
