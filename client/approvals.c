@@ -146,7 +146,8 @@ ocli_connect(struct ocli *o, const char *software)
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
 	if (clientcfg_load(&o->flags, &env, &o->cfg, &cm) != 0)
-		return failure_set_msg(&o->f, SEKISHO_EXIT_LOCAL, "config", &cm);
+		return failure_set_msg(&o->f, SEKISHO_EXIT_LOCAL, "config",
+		    &cm);
 	rc = conn_open(&o->cfg, software, &o->conn, &refusal, err,
 	    sizeof(err));
 	if (rc != CONN_OK) {
@@ -197,8 +198,8 @@ set_otp(struct ocli *o, struct wire_msg *m, const char *src)
 	i = (size_t)wire_msg_set_text(m, "otp", code);
 	OPENSSL_cleanse(code, sizeof(code));
 	if (i != 0)
-		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "otp", N_("cannot "
-		    "add the code to the request"));
+		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "otp",
+		    N_("cannot add the code to the request"));
 	return SEKISHO_EXIT_OK;
 }
 
@@ -486,7 +487,8 @@ approvals_main(int argc, char **argv)
 	if (strcmp(argv[0], "approvals") == 0) {
 		if (argi >= argc) {
 			fputs(_(usage_text), stderr);
-			ocli_usage(&o, N_("approvals needs ls, approve or reject"));
+			ocli_usage(&o, N_("approvals needs ls, approve or "
+			    "reject"));
 			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 		}
 		verb = argv[argi++];
@@ -520,11 +522,13 @@ approvals_main(int argc, char **argv)
 		return ocli_finish(&o, rc);
 	if (strcmp(verb, "reject") == 0 &&
 	    (comment == NULL || comment[0] == '\0')) {
-		ocli_usage(&o, N_("reject needs --comment: the sender is told why"));
+		ocli_usage(&o, N_("reject needs --comment: the sender is told "
+		    "why"));
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if (comment != NULL && strlen(comment) > WIRE_MAX_COMMENT) {
-		ocli_usage(&o, N_("--comment: at most %d bytes"), WIRE_MAX_COMMENT);
+		ocli_usage(&o, N_("--comment: at most %d bytes"),
+		    WIRE_MAX_COMMENT);
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if ((rc = ocli_connect(&o, SOFTWARE)) != SEKISHO_EXIT_OK)
@@ -557,12 +561,13 @@ approvals_main(int argc, char **argv)
 		wire_msg_uint(&ans, "approvals", &n);
 		wire_msg_uint(&ans, "required", &req);
 		printf(strcmp(verb, "approve") == 0 ?
-		    P_("approved %s: %s (%" PRIu64 " of %" PRIu64 " approval)\n",
-		    "approved %s: %s (%" PRIu64 " of %" PRIu64 " approvals)\n",
-		    req) :
-		    P_("rejected %s: %s (%" PRIu64 " of %" PRIu64 " approval)\n",
-		    "rejected %s: %s (%" PRIu64 " of %" PRIu64 " approvals)\n",
-		    req), id, output_sanitize(st, line, sizeof(line)), n, req);
+		    P_("approved %s: %s (%" PRIu64 " of %" PRIu64
+		    " approval)\n", "approved %s: %s (%" PRIu64 " of %" PRIu64
+		    " approvals)\n", req) :
+		    P_("rejected %s: %s (%" PRIu64 " of %" PRIu64
+		    " approval)\n", "rejected %s: %s (%" PRIu64 " of %" PRIu64
+		    " approvals)\n", req), id, output_sanitize(st, line,
+		    sizeof(line)), n, req);
 	}
 	wire_msg_clear(&ans);
 	return ocli_finish(&o, SEKISHO_EXIT_OK);

@@ -145,7 +145,8 @@ parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 		case O_TIMEOUT:
 		case O_KEY_PASSPHRASE_FILE:
 			if (clientcfg_option(&a->flags, c, optarg, &cm) != 0)
-				return failure_usage_msg(f, "sekisho audit --help", &cm);
+				return failure_usage_msg(f, "sekisho audit "
+				    "--help", &cm);
 			break;
 		case O_JSON:
 			a->json = 1;
@@ -402,13 +403,14 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&m, 0, sizeof(m));
 	if (a->npos != 0)
-		return usage_fail(f, N_("pull takes no arguments besides options"));
+		return usage_fail(f, N_("pull takes no arguments besides "
+		    "options"));
 	if (a->out == NULL)
 		return usage_fail(f, N_("pull needs --out DIR"));
 	if ((a->since != NULL || a->until != NULL) &&
 	    (a->from != NULL || a->to != NULL))
-		return usage_fail(f, N_("give a period (--since, --until) or record "
-		    "numbers (--from-seq, --to-seq), not both"));
+		return usage_fail(f, N_("give a period (--since, --until) or "
+		    "record numbers (--from-seq, --to-seq), not both"));
 	if (a->until != NULL && a->since == NULL)
 		return usage_fail(f, N_("--until needs --since"));
 	if (a->since != NULL && parse_when(a->since, 0, since) != 0)
@@ -428,8 +430,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "previous", "%s", err);
 	if (stat(a->out, &sb) == 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("%s exists "
-		    "already; pull into a new directory"), output_sanitize(a->out,
-		    ab, sizeof(ab)));
+		    "already; pull into a new directory"),
+		    output_sanitize(a->out, ab, sizeof(ab)));
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
@@ -489,8 +491,9 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	proof->has_previous = wire_msg_uint(&m, "previous_size",
 	    &proof->previous_size) == 0;
 	if (mkdir(a->out, BUNDLE_DIR_MODE) != 0) {
-		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("mkdir %s: %s"),
-		    output_sanitize(a->out, ab, sizeof(ab)), strerror(errno));
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("mkdir %s: "
+		    "%s"), output_sanitize(a->out, ab, sizeof(ab)),
+		    strerror(errno));
 		goto out;
 	}
 	if (write_new(a->out, "checkpoint.note", note, strlen(note), err,
@@ -578,8 +581,9 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		}
 		if (append_fd(lfd, leaves, llen) != 0 ||
 		    append_fd(rfd, buf, len) != 0) {
-			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("writing "
-			    "%s: %s"), output_sanitize(a->out, ab, sizeof(ab)),
+			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out",
+			    N_("writing %s: %s"), output_sanitize(a->out, ab,
+			    sizeof(ab)),
 			    strerror(errno));
 			goto out;
 		}
@@ -617,14 +621,16 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 
 		if (got > 0)
 			snprintf(span, sizeof(span), _(" (%" PRIu64 " to %"
-			    PRIu64 ")"), proof->from_seq, proof->from_seq + got - 1);
+			    PRIu64 ")"), proof->from_seq,
+			    proof->from_seq + got - 1);
 		/* TRANSLATORS: count, " (first to last)" or "", trail
 		 * size, directory. */
 		printf(P_("pulled %" PRIu64 " record%s of a trail of %" PRIu64
 		    " into %s\n", "pulled %" PRIu64 " records%s of a trail of %"
 		    PRIu64 " into %s\n", got), got, span, proof->tree_size,
 		    output_sanitize(a->out, ab, sizeof(ab)));
-		printf(_("verify with: sekisho audit verify %s --key KEYFILE%s\n"),
+		printf(_("verify with: sekisho audit verify %s --key "
+		    "KEYFILE%s\n"),
 		    output_sanitize(a->out, ab, sizeof(ab)), a->previous !=
 		    NULL ? " --previous CHECKPOINT" : "");
 	}
@@ -654,8 +660,8 @@ cmd_verify(struct audit_args *a, struct failure *f)
 	if (a->npos != 1)
 		return usage_fail(f, N_("verify takes one directory"));
 	if (a->key == NULL)
-		return usage_fail(f, N_("verify needs --key KEYFILE (the broker's "
-		    "verifier key)"));
+		return usage_fail(f, N_("verify needs --key KEYFILE (the "
+		    "broker's verifier key)"));
 	if (auditverify_dir(a->pos[0], a->key, a->previous, &res, err,
 	    sizeof(err)) != 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "verify", "%s", err);
@@ -699,7 +705,8 @@ cmd_verify(struct audit_args *a, struct failure *f)
 
 		if (res.count > 0)
 			snprintf(span, sizeof(span), _(" (%" PRIu64 " to %"
-			    PRIu64 ")"), res.from_seq, res.from_seq + res.count - 1);
+			    PRIu64 ")"), res.from_seq,
+			    res.from_seq + res.count - 1);
 		/* TRANSLATORS: count, " (first to last)" or "", trail
 		 * size, the signer's name. */
 		printf(P_("OK: %" PRIu64 " record%s is intact, complete and in "
@@ -713,8 +720,9 @@ cmd_verify(struct audit_args *a, struct failure *f)
 			    "checkpoint of %" PRIu64 " records",
 			    res.previous_size), res.previous_size);
 		if (res.reconciled > 0)
-			printf(P_("; %" PRIu64 " reconcile record voids records "
-			    "the broker's state never reflected (sekisho audit "
+			printf(P_("; %" PRIu64 " reconcile record voids "
+			    "records the broker's state never reflected "
+			    "(sekisho audit "
 			    "show marks them)", "; %" PRIu64 " reconcile "
 			    "records void records the broker's state never "
 			    "reflected (sekisho audit show marks them)",
@@ -734,14 +742,15 @@ cmd_show(const struct audit_args *a, struct failure *f)
 		return usage_fail(f, N_("show takes a transfer id and a pulled "
 		    "directory"));
 	if (!util_is_id(a->pos[0]))
-		return usage_fail(f, N_("'%s' is not a transfer id (32 lowercase "
-		    "hex digits)"), output_sanitize(a->pos[0], ab, sizeof(ab)));
+		return usage_fail(f, N_("'%s' is not a transfer id (32 "
+		    "lowercase hex digits)"
+		    ), output_sanitize(a->pos[0], ab, sizeof(ab)));
 	if ((n = auditshow_transfer(a->pos[1], a->pos[0], stdout, err,
 	    sizeof(err))) < 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "show", "%s", err);
 	if (n == 0)
-		return failure_set(f, SEKISHO_EXIT_NOTFOUND, "not_found", N_("no "
-		    "record of transfer %s in %s"), a->pos[0],
+		return failure_set(f, SEKISHO_EXIT_NOTFOUND, "not_found",
+		    N_("no record of transfer %s in %s"), a->pos[0],
 		    output_sanitize(a->pos[1], ab, sizeof(ab)));
 	return SEKISHO_EXIT_OK;
 }
@@ -797,13 +806,14 @@ audit_main(int argc, char **argv)
 	rc = parse_args(argc, argv, &a, &f);
 	if (rc == SEKISHO_EXIT_OK) {
 		if (a.help || a.sub == NULL || strcmp(a.sub, "help") == 0) {
-			fputs(_(audit_usage), a.sub == NULL && !a.help ? stderr :
+			fputs(_(audit_usage),
+			    a.sub == NULL && !a.help ? stderr :
 			    stdout);
 			rc = a.sub == NULL && !a.help ? SEKISHO_EXIT_USAGE :
 			    SEKISHO_EXIT_OK;
 			if (rc != SEKISHO_EXIT_OK)
-				failure_set(&f, rc, "usage", N_("no audit command "
-				    "given"));
+				failure_set(&f, rc, "usage", N_("no audit "
+				    "command given"));
 		} else if (strcmp(a.sub, "pull") == 0)
 			rc = cmd_pull(&a, &f);
 		else if (strcmp(a.sub, "verify") == 0)

@@ -78,7 +78,8 @@ clientcfg_split_broker(const char *broker, char **host, char **port,
 			    "host:port"), broker);
 		if (memchr(h, ':', (size_t)(hend - h)) != NULL)
 			return i18n_msg_set(err, N_("broker '%s': write an "
-			    "IPv6 address in brackets, [address]:port"), broker);
+			    "IPv6 address in brackets, [address]:port"),
+			    broker);
 		p = hend + 1;
 	}
 	hlen = (size_t)(hend - h);
@@ -209,7 +210,8 @@ read_file(const char *path, const char *home, struct clientcfg *cfg,
 		goto done;
 	}
 	if (read_key(doc, "broker", 0, home, &cfg->broker, err) != 0 ||
-	    read_key(doc, "server_name", 0, home, &cfg->server_name, err) != 0 ||
+	    read_key(doc, "server_name", 0, home, &cfg->server_name,
+	    err) != 0 ||
 	    read_key(doc, "ca", 1, home, &cfg->ca, err) != 0 ||
 	    read_key(doc, "cert", 1, home, &cfg->cert, err) != 0 ||
 	    read_key(doc, "key", 1, home, &cfg->key, err) != 0 ||
@@ -248,8 +250,8 @@ overlay(char **dst, const char *flag, struct i18n_msg *err)
 	if (flag == NULL)
 		return 0;
 	if (flag[0] == '\0')
-		return i18n_msg_set(err, N_("empty value given on the "
-		    "command line"));
+		return i18n_msg_set(err, N_("empty value given on the command "
+		    "line"));
 	free(*dst);
 	*dst = dupstr(flag, err);
 	return *dst == NULL ? -1 : 0;
@@ -300,7 +302,8 @@ clientcfg_load(const struct clientcfg_flags *flags,
 	    overlay(&cfg->ca, flags->ca, err) != 0 ||
 	    overlay(&cfg->cert, flags->cert, err) != 0 ||
 	    overlay(&cfg->key, flags->key, err) != 0 ||
-	    overlay(&cfg->key_passphrase_file, flags->key_passphrase_file, err) != 0)
+	    overlay(&cfg->key_passphrase_file, flags->key_passphrase_file,
+	    err) != 0)
 		goto fail;
 	if (flags->timeout != 0)
 		cfg->timeout = flags->timeout;
@@ -318,8 +321,8 @@ clientcfg_load(const struct clientcfg_flags *flags,
 		strcat(missing, ", key");
 	if (missing[0] != '\0') {
 		if (cfg->file != NULL)
-			i18n_msg_set(err, N_("%s: missing setting(s) %s "
-			    "(the client needs broker, ca, cert and key)"),
+			i18n_msg_set(err, N_("%s: missing setting(s) %s (the "
+			    "client needs broker, ca, cert and key)"),
 			    cfg->file, missing + 2);
 		else if (defpath != NULL)
 			i18n_msg_set(err, N_("no configuration: %s does not "
@@ -333,7 +336,8 @@ clientcfg_load(const struct clientcfg_flags *flags,
 		goto fail;
 	}
 
-	if (clientcfg_split_broker(cfg->broker, &cfg->host, &cfg->port, err) != 0)
+	if (clientcfg_split_broker(cfg->broker, &cfg->host, &cfg->port,
+	    err) != 0)
 		goto fail;
 	if (cfg->server_name == NULL &&
 	    (cfg->server_name = dupstr(cfg->host, err)) == NULL)

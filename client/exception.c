@@ -441,13 +441,14 @@ exception_main(int argc, char **argv)
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if (x.comment != NULL && strlen(x.comment) > WIRE_MAX_COMMENT) {
-		ocli_usage(&o, N_("--comment: at most %d bytes"), WIRE_MAX_COMMENT);
+		ocli_usage(&o, N_("--comment: at most %d bytes"),
+		    WIRE_MAX_COMMENT);
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if (strcmp(verb, "ls") == 0) {
 		if (id != NULL || nfilters > 1) {
-			ocli_usage(&o, N_("ls takes no argument and at most one "
-			    "filter"));
+			ocli_usage(&o, N_("ls takes no argument and at most "
+			    "one filter"));
 			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 		}
 		if ((rc = ocli_connect(&o, SOFTWARE)) != SEKISHO_EXIT_OK)
@@ -481,22 +482,23 @@ exception_main(int argc, char **argv)
 			    "--users, --groups and --emergency are for grant"));
 		else if (op == WIRE_OP_EXCEPTION_GRANT && x.users == NULL &&
 		    x.groups == NULL)
-			rc = ocli_usage(&o, N_("grant without an id needs --users "
-			    "or --groups"));
+			rc = ocli_usage(&o, N_("grant without an id needs "
+			    "--users or --groups"));
 		else if ((rc = scope(&o, &x, &m)) == SEKISHO_EXIT_OK &&
 		    ((x.users != NULL && set_list(&m, "users", x.users) != 0) ||
 		    (x.groups != NULL && set_list(&m, "groups",
 		    x.groups) != 0)))
-			rc = ocli_usage(&o, N_("--users/--groups: at most %d ids "
-			    "of 1-64 characters"), WIRE_MAX_ARRAY);
+			rc = ocli_usage(&o, N_("--users/--groups: at most %d "
+			    "ids of 1-64 characters"), WIRE_MAX_ARRAY);
 	} else {
 		if (id == NULL || wire_msg_set_text(&m, "exception", id) != 0)
 			rc = ocli_usage(&o, N_("%s needs an exception id "
 			    "(EX-...)"), verb);
 		else if (x.to != NULL || x.until != NULL || x.users != NULL ||
 		    x.groups != NULL || x.extensions != NULL)
-			rc = ocli_usage(&o, N_("%s ID takes no scope options; the "
-			    "exception is decided as it was requested"), verb);
+			rc = ocli_usage(&o, N_("%s ID takes no scope options; "
+			    "the exception is decided as it was requested"
+			    ), verb);
 		else if (op == WIRE_OP_EXCEPTION_REFUSE && (x.comment == NULL ||
 		    x.comment[0] == '\0'))
 			rc = ocli_usage(&o, N_("refuse needs --comment: the "

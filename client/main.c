@@ -266,7 +266,8 @@ parse_args(int argc, char **argv, struct args *a, struct failure *f)
 		case OPT_TIMEOUT:
 		case OPT_KEY_PASSPHRASE_FILE:
 			if (clientcfg_option(&a->flags, c, optarg, &cm) != 0)
-				return failure_usage_msg(f, "sekisho --help", &cm);
+				return failure_usage_msg(f, "sekisho --help",
+				    &cm);
 			break;
 		case OPT_JSON:
 			a->json = 1;
@@ -463,8 +464,8 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 	    sizeof(statedir), err, sizeof(err)) == 0)
 		o.state_dir = statedir;
 	else
-		fprintf(stderr, _("sekisho: warning: %s; an interrupted "
-		    "upload will not resume in a later run\n"), err);
+		fprintf(stderr, _("sekisho: warning: %s; an interrupted upload "
+		    "will not resume in a later run\n"), err);
 
 	if ((rc = put_run(cfg, &o, &res, f)) != SEKISHO_EXIT_OK)
 		return rc;
@@ -477,10 +478,10 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 		output_json_str(&j, "interface", o.interface);
 		output_json_end(&j);
 	} else if (strcmp(res.state, "held") == 0)
-		printf(P_("held %s (%llu byte, sha256 %s) for %s: it waits "
-		    "for an approval officer; see sekisho status %s\n",
-		    "held %s (%llu bytes, sha256 %s) for %s: it waits for "
+		printf(P_("held %s (%llu byte, sha256 %s) for %s: it waits for "
 		    "an approval officer; see sekisho status %s\n",
+		    "held %s (%llu bytes, sha256 %s) for %s: it waits for an "
+		    "approval officer; see sekisho status %s\n",
 		    res.size), res.transfer, (unsigned long long)res.size,
 		    res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)),
@@ -491,7 +492,8 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 
 		printf(P_("stored %s (%llu byte, sha256 %s) to %s; now %s\n",
 		    "stored %s (%llu bytes, sha256 %s) to %s; now %s\n",
-		    res.size), res.transfer, (unsigned long long)res.size, res.sha256,
+		    res.size), res.transfer, (unsigned long long)res.size,
+		    res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)),
 		    output_sanitize(res.state, st, sizeof(st)));
 	} else
@@ -513,12 +515,11 @@ check_args(struct args *a, struct failure *f)
 
 	if (strcmp(a->command, "put") != 0 && a->put_only)
 		return usage_fail(f, N_("%s does not take put's options (--to, "
-		    "--class, --purpose, --name, --retries, --no-resume, --otp)"),
-		    a->command);
+		    "--class, --purpose, --name, --retries, --no-resume, "
+		    "--otp)"), a->command);
 	if (strcmp(a->command, "policy") == 0)
-		return usage_fail(f, N_("write the policy command "
-		    "first: sekisho policy explain --user U --to INTERFACE "
-		    "..."));
+		return usage_fail(f, N_("write the policy command first: "
+		    "sekisho policy explain --user U --to INTERFACE ..."));
 	if (strcmp(a->command, "whoami") == 0) {
 		if (a->nargs != 0)
 			return usage_fail(f, N_("whoami takes no argument "
@@ -527,9 +528,9 @@ check_args(struct args *a, struct failure *f)
 	}
 	if (strcmp(a->command, "status") == 0) {
 		if (a->nargs != 1)
-			return usage_fail(f, a->nargs == 0 ? N_("status "
-			    "needs a transfer id") : N_("status takes one "
-			    "transfer id"));
+			return usage_fail(f, a->nargs == 0 ? N_("status needs "
+			    "a transfer id") : N_("status takes one transfer id"
+			    ));
 		/* Ids are lowercase hex; accept a retyped id in capitals. */
 		if (strlen(a->argv[0]) != UTIL_ID_LEN)
 			return usage_fail(f, N_("'%s' is not a transfer id (32 "
@@ -553,8 +554,9 @@ check_args(struct args *a, struct failure *f)
 	a->retries = 5;
 	if (a->class_arg != NULL) {
 		if (parse_uint(a->class_arg, 1, 3, &v) != 0)
-			return usage_fail(f, N_("--class '%s': the classification "
-			    "is 1, 2 or 3"), arg(a->class_arg, ab, sizeof(ab)));
+			return usage_fail(f, N_("--class '%s': the "
+			    "classification is 1, 2 or 3"), arg(a->class_arg,
+			    ab, sizeof(ab)));
 		a->class = v;
 	}
 	if (a->retries_arg != NULL) {
@@ -583,8 +585,8 @@ run(int argc, char **argv, struct args *a, struct failure *f)
 	}
 	if (a->command != NULL && strcmp(a->command, "help") == 0) {
 		if (a->nargs > 1)
-			return usage_fail(f, N_("help takes at most one "
-			    "command"));
+			return usage_fail(f, N_("help takes at most one command"
+			    ));
 		text = command_usage(a->nargs == 1 ? a->argv[0] : NULL);
 		if (text == NULL)
 			return usage_fail(f, N_("unknown command '%s'"),

@@ -281,26 +281,27 @@ build_put(struct upload *u, struct wire_msg *m, uint64_t id)
 		goto fail;
 	}
 	if (wire_msg_set_text(m, "name", u->name) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--name: must "
-		    "be 1 to %d bytes of valid UTF-8"), WIRE_MAX_NAME);
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--name: "
+		    "must be 1 to %d bytes of valid UTF-8"), WIRE_MAX_NAME);
 		goto fail;
 	}
 	if (wire_msg_set_uint(m, "size", u->size) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", N_("file too large "
-		    "for the protocol"));
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", N_("file too "
+		    "large for the protocol"));
 		goto fail;
 	}
 	/* 0: no --class; the broker applies the interface's default or
 	 * refuses with class_required. */
 	if (o->class != 0 && wire_msg_set_uint(m, "class", o->class) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--class: out "
-		    "of range"));
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--class: "
+		    "out of range"));
 		goto fail;
 	}
 	if (wire_msg_set_text(m, "purpose", o->purpose != NULL ?
 	    o->purpose : "") != 0) {
 		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--purpose: "
-		    "must be at most %d bytes of valid UTF-8"), WIRE_MAX_PURPOSE);
+		    "must be at most %d bytes of valid UTF-8"),
+		    WIRE_MAX_PURPOSE);
 		goto fail;
 	}
 	if (u->transfer[0] != '\0' &&
@@ -509,8 +510,9 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 			if (sent_resume && !u->fresh_used &&
 			    is_stale_resume_code(code)) {
 				output_sanitize(u->transfer, sid, sizeof(sid));
-				notice(u, N_("the broker no longer has transfer %s "
-				    "(%s); starting the upload again"), sid,
+				notice(u, N_("the broker no longer has "
+				    "transfer %s (%s); starting the upload "
+				    "again"), sid,
 				    output_sanitize(code, scode, sizeof(scode)));
 				drop_state(u);
 				u->transfer[0] = '\0';
@@ -657,9 +659,10 @@ finish(struct upload *u, struct conn *c, const uint8_t digest[32],
 	drop_state(u);
 	if (ssize != u->size || memcmp(sdigest, digest, UTIL_SHA256_LEN) != 0) {
 		util_hex(sdigest, UTIL_SHA256_LEN, shex);
-		failure_set(u->f, SEKISHO_EXIT_BROKER, "hash_mismatch", N_("the "
-		    "broker stored transfer %s as %" PRIu64 " bytes with sha256 "
-		    "%s, but %" PRIu64 " bytes with sha256 %s were sent"),
+		failure_set(u->f, SEKISHO_EXIT_BROKER, "hash_mismatch",
+		    N_("the broker stored transfer %s as %"
+		    PRIu64 " bytes with sha256 %s, but %"
+		    PRIu64 " bytes with sha256 %s were sent"),
 		    u->transfer, ssize, shex, u->size, hex);
 		return ATTEMPT_FAIL;
 	}
@@ -767,8 +770,8 @@ open_file(struct upload *u)
 		    name, strerror(saved));
 	}
 	if (!S_ISREG(u->st0.st_mode))
-		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", N_("%s: not "
-		    "a regular file"), name);
+		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", N_("%s: "
+		    "not a regular file"), name);
 	u->size = (uint64_t)u->st0.st_size;
 	if ((u->realpath = realpath(u->o->file, NULL)) == NULL) {
 		saved = errno;
@@ -825,8 +828,8 @@ put_run(const struct clientcfg *cfg, const struct put_opts *o,
 	u.name = o->name != NULL ? o->name :
 	    put_default_name(o->file, defname, sizeof(defname));
 	if (u.name[0] == '\0') {
-		rc = failure_set(f, SEKISHO_EXIT_USAGE, "usage", N_("cannot take "
-		    "a file name from '%s'; give --name"), o->file);
+		rc = failure_set(f, SEKISHO_EXIT_USAGE, "usage", N_("cannot "
+		    "take a file name from '%s'; give --name"), o->file);
 		goto out;
 	}
 	if ((rc = open_file(&u)) != SEKISHO_EXIT_OK)

@@ -287,16 +287,19 @@ test_cfg_split_broker(void **state)
 	struct i18n_msg err;
 
 	(void)state;
-	assert_int_equal(clientcfg_split_broker("b.example:8443", &h, &p, &err), 0);
+	assert_int_equal(clientcfg_split_broker("b.example:8443", &h, &p,
+	    &err), 0);
 	assert_string_equal(h, "b.example");
 	assert_string_equal(p, "8443");
 	free(h);
 	free(p);
-	assert_int_equal(clientcfg_split_broker("[fe80::1]:443", &h, &p, &err), 0);
+	assert_int_equal(clientcfg_split_broker("[fe80::1]:443", &h, &p, &err),
+	    0);
 	assert_string_equal(h, "fe80::1");
 	free(h);
 	free(p);
-	assert_int_equal(clientcfg_split_broker("fe80::1:443", &h, &p, &err), -1);
+	assert_int_equal(clientcfg_split_broker("fe80::1:443", &h, &p, &err),
+	    -1);
 	assert_int_equal(clientcfg_split_broker("h:0", &h, &p, &err), -1);
 	assert_int_equal(clientcfg_split_broker("h:65536", &h, &p, &err), -1);
 	assert_int_equal(clientcfg_split_broker("h:12a", &h, &p, &err), -1);
