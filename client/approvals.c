@@ -10,6 +10,7 @@
  * allows), the code is asked for at the terminal (or taken from --otp)
  * and the same request is sent again. A list ends with "listed".
  */
+#include "client/i18n.h"
 #include "client/approvals.h"
 #include "client/explain.h"
 #include "client/otp.h"
@@ -33,7 +34,7 @@
 #endif
 #define SOFTWARE "sekisho/" SEKISHO_VERSION
 
-static const char usage_text[] =
+static const char *const usage_text = N_(
 "usage: sekisho approvals ls [--json]\n"
 "       sekisho approvals approve TRANSFER [--comment TEXT] [--otp CODE]\n"
 "       sekisho approvals reject TRANSFER --comment TEXT [--otp CODE]\n"
@@ -57,12 +58,12 @@ static const char usage_text[] =
 "  --json             machine-readable output\n"
 "Connection options as for every command (see sekisho --help).\n"
 "\n"
-"You cannot approve your own transfer, and you count once.\n";
+"You cannot approve your own transfer, and you count once.\n");
 
 const char *
 approvals_usage(void)
 {
-	return usage_text;
+	return _(usage_text);
 }
 
 /* ---- shared ---------------------------------------------------------------- */
@@ -70,23 +71,23 @@ approvals_usage(void)
 int
 ocli_usage(struct ocli *o, const char *fmt, ...)
 {
-	char msg[384];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = failure_vusage(&o->f, NULL, fmt, ap);
 	va_end(ap);
-	return failure_set(&o->f, SEKISHO_EXIT_USAGE, "usage", "%s", msg);
+	return rc;
 }
 
 int
 ocli_option(struct ocli *o, int c, const char *v)
 {
-	char err[256];
+	struct i18n_msg cm;
 
 	if (c >= CLIENTCFG_OPT_CONFIG && c < CLIENTCFG_OPT_END) {
-		if (clientcfg_option(&o->flags, c, v, err, sizeof(err)) != 0) {
-			ocli_usage(o, "%s", err);
+		if (clientcfg_option(&o->flags, c, v, &cm) != 0) {
+			failure_usage_msg(&o->f, NULL, &cm);
 			return -1;
 		}
 		return 1;
@@ -138,14 +139,15 @@ ocli_connect(struct ocli *o, const char *software)
 {
 	struct clientcfg_env env;
 	struct wire_msg refusal;
+	struct i18n_msg cm;
 	char err[1024];
 	int rc;
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
-	if (clientcfg_load(&o->flags, &env, &o->cfg, err, sizeof(err)) != 0)
-		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "config", "%s",
-		    err);
+	if (clientcfg_load(&o->flags, &env, &o->cfg, &cm) != 0)
+		return failure_set_msg(&o->f, SEKISHO_EXIT_LOCAL, "config",
+		    &cm);
 	rc = conn_open(&o->cfg, software, &o->conn, &refusal, err,
 	    sizeof(err));
 	if (rc != CONN_OK) {
@@ -196,8 +198,8 @@ set_otp(struct ocli *o, struct wire_msg *m, const char *src)
 	i = (size_t)wire_msg_set_text(m, "otp", code);
 	OPENSSL_cleanse(code, sizeof(code));
 	if (i != 0)
-		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "otp", "cannot "
-		    "add the code to the request");
+		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "otp",
+		    N_("cannot add the code to the request"));
 	return SEKISHO_EXIT_OK;
 }
 
@@ -280,6 +282,7 @@ void
 ocli_print_fields(const struct wire_msg *m, FILE *out, int indent)
 {
 	char key[40], buf[1100], sbuf[32];
+	const char *label;
 	size_t i, k;
 
 	for (i = 0; i < m->nfields; i++) {
@@ -287,7 +290,11 @@ ocli_print_fields(const struct wire_msg *m, FILE *out, int indent)
 		const struct wire_value *v = &fld->v;
 
 		output_sanitize(fld->key, key, sizeof(key));
-		fprintf(out, "%*s%-13s ", indent, "", key);
+		if ((label = i18n_field_label(fld->key)) == NULL)
+			label = key;
+		fprintf(out, "%*s", indent, "");
+		i18n_pad(out, label, 13);
+		fputc(' ', out);
 		switch (v->type) {
 		case WIRE_T_UINT:
 			if ((strcmp(fld->key, "size") == 0 ||
@@ -308,7 +315,7 @@ ocli_print_fields(const struct wire_msg *m, FILE *out, int indent)
 			fputc('\n', out);
 			break;
 		case WIRE_T_BOOL:
-			fprintf(out, "%s\n", v->u ? "yes" : "no");
+			fprintf(out, "%s\n", v->u ? _("yes") : _("no"));
 			break;
 		case WIRE_T_TEXT_ARRAY:
 			for (k = 0; k < v->len; k++)
@@ -383,7 +390,7 @@ print_list(struct ocli *o, struct wire_msg *first, enum wire_op item,
 		if (m.op != item) {
 			wire_msg_clear(&m);
 			rc = failure_set(&o->f, SEKISHO_EXIT_BROKER, "protocol",
-			    "protocol error: unexpected answer");
+			    N_("protocol error: unexpected answer"));
 			break;
 		}
 		if (o->json) {
@@ -404,7 +411,7 @@ print_list(struct ocli *o, struct wire_msg *first, enum wire_op item,
 		output_json_uint(&j, "count", count);
 		output_json_end(&j);
 	} else if (rc == SEKISHO_EXIT_OK && n == 0)
-		printf("nothing waits for your decision\n");
+		fputs(_("nothing waits for your decision\n"), stdout);
 	return rc;
 }
 
@@ -414,11 +421,11 @@ parse_id(struct ocli *o, const char *s, char id[UTIL_ID_LEN + 1])
 	size_t i;
 
 	if (s == NULL || strlen(s) != UTIL_ID_LEN)
-		return ocli_usage(o, "not a transfer id (32 hex digits)");
+		return ocli_usage(o, N_("not a transfer id (32 hex digits)"));
 	for (i = 0; i <= UTIL_ID_LEN; i++)
 		id[i] = (char)tolower((unsigned char)s[i]);
 	if (!util_is_id(id))
-		return ocli_usage(o, "not a transfer id (32 hex digits)");
+		return ocli_usage(o, N_("not a transfer id (32 hex digits)"));
 	return SEKISHO_EXIT_OK;
 }
 
@@ -463,13 +470,13 @@ approvals_main(int argc, char **argv)
 		if (c == 'c')
 			comment = optarg;
 		else if (c == 'h') {
-			fputs(usage_text, stdout);
+			fputs(_(usage_text), stdout);
 			return SEKISHO_EXIT_OK;
 		} else if ((rc = ocli_option(&o, c, optarg)) < 0)
 			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 		else if (rc == 0) {
-			ocli_usage(&o, "unknown option or missing value: %s "
-			    "(see sekisho approvals --help)",
+			ocli_usage(&o, N_("unknown option or missing value: %s "
+			    "(see sekisho approvals --help)"),
 			    output_sanitize(argv[optind - 1], line,
 			    sizeof(line)));
 			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
@@ -479,8 +486,9 @@ approvals_main(int argc, char **argv)
 	argi = optind;
 	if (strcmp(argv[0], "approvals") == 0) {
 		if (argi >= argc) {
-			fputs(usage_text, stderr);
-			ocli_usage(&o, "approvals needs ls, approve or reject");
+			fputs(_(usage_text), stderr);
+			ocli_usage(&o, N_("approvals needs ls, approve or "
+			    "reject"));
 			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 		}
 		verb = argv[argi++];
@@ -488,7 +496,7 @@ approvals_main(int argc, char **argv)
 		verb = argv[0];
 	if (strcmp(verb, "ls") == 0) {
 		if (argi != argc || comment != NULL) {
-			ocli_usage(&o, "approvals ls takes no argument");
+			ocli_usage(&o, N_("approvals ls takes no argument"));
 			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 		}
 		if ((rc = ocli_connect(&o, SOFTWARE)) != SEKISHO_EXIT_OK)
@@ -502,23 +510,25 @@ approvals_main(int argc, char **argv)
 		return ocli_finish(&o, rc);
 	}
 	if (strcmp(verb, "approve") != 0 && strcmp(verb, "reject") != 0) {
-		ocli_usage(&o, "unknown approvals command '%s'",
+		ocli_usage(&o, N_("unknown approvals command '%s'"),
 		    output_sanitize(verb, line, sizeof(line)));
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if (argi + 1 != argc) {
-		ocli_usage(&o, "%s needs one transfer id", verb);
+		ocli_usage(&o, N_("%s needs one transfer id"), verb);
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if ((rc = parse_id(&o, argv[argi], id)) != SEKISHO_EXIT_OK)
 		return ocli_finish(&o, rc);
 	if (strcmp(verb, "reject") == 0 &&
 	    (comment == NULL || comment[0] == '\0')) {
-		ocli_usage(&o, "reject needs --comment: the sender is told why");
+		ocli_usage(&o, N_("reject needs --comment: the sender is told "
+		    "why"));
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if (comment != NULL && strlen(comment) > WIRE_MAX_COMMENT) {
-		ocli_usage(&o, "--comment: at most %d bytes", WIRE_MAX_COMMENT);
+		ocli_usage(&o, N_("--comment: at most %d bytes"),
+		    WIRE_MAX_COMMENT);
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if ((rc = ocli_connect(&o, SOFTWARE)) != SEKISHO_EXIT_OK)
@@ -535,7 +545,7 @@ approvals_main(int argc, char **argv)
 	if (ans.op != WIRE_OP_DECIDED) {
 		wire_msg_clear(&ans);
 		rc = failure_set(&o.f, SEKISHO_EXIT_BROKER, "protocol",
-		    "protocol error: expected decided");
+		    N_("protocol error: expected decided"));
 		return ocli_finish(&o, rc);
 	}
 	if (o.json) {
@@ -550,9 +560,14 @@ approvals_main(int argc, char **argv)
 
 		wire_msg_uint(&ans, "approvals", &n);
 		wire_msg_uint(&ans, "required", &req);
-		printf("%s %s: %s (%" PRIu64 " of %" PRIu64 " approvals)\n",
-		    strcmp(verb, "approve") == 0 ? "approved" : "rejected", id,
-		    output_sanitize(st, line, sizeof(line)), n, req);
+		printf(strcmp(verb, "approve") == 0 ?
+		    P_("approved %s: %s (%" PRIu64 " of %" PRIu64
+		    " approval)\n", "approved %s: %s (%" PRIu64 " of %" PRIu64
+		    " approvals)\n", req) :
+		    P_("rejected %s: %s (%" PRIu64 " of %" PRIu64
+		    " approval)\n", "rejected %s: %s (%" PRIu64 " of %" PRIu64
+		    " approvals)\n", req), id, output_sanitize(st, line,
+		    sizeof(line)), n, req);
 	}
 	wire_msg_clear(&ans);
 	return ocli_finish(&o, SEKISHO_EXIT_OK);

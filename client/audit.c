@@ -9,6 +9,7 @@
  * an auditor can run again at any time, on any machine, with the public key
  * alone.
  */
+#include "client/i18n.h"
 #include "client/audit.h"
 #include "client/auditshow.h"
 #include "client/auditverify.h"
@@ -63,7 +64,7 @@ static const struct option audit_opts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-static const char audit_usage[] =
+static const char *const audit_usage = N_(
 "usage: sekisho audit pull (--since T1 [--until T2] | [--from-seq A]\n"
 "                          [--to-seq B]) --out DIR [--previous CHECKPOINT]\n"
 "       sekisho audit verify DIR --key KEYFILE [--previous CHECKPOINT]\n"
@@ -91,7 +92,7 @@ static const char audit_usage[] =
 "\n"
 "Exit status: 0 success, 1 usage, 2 local problem, 3 connection,\n"
 "4 refused (not an auditor), 5 broker or protocol error, 6 transfer not\n"
-"found, 7 verification failed. See docs/audit.md.\n";
+"found, 7 verification failed. See docs/audit.md.\n");
 
 struct audit_args {
 	struct clientcfg_flags flags;
@@ -114,19 +115,19 @@ usage_fail(struct failure *f, const char *fmt, ...)
 static int
 usage_fail(struct failure *f, const char *fmt, ...)
 {
-	char msg[384];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = failure_vusage(f, "sekisho audit --help", fmt, ap);
 	va_end(ap);
-	return failure_set(f, SEKISHO_EXIT_USAGE, "usage", "%s (see sekisho "
-	    "audit --help)", msg);
+	return rc;
 }
 
 static int
 parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 {
+	struct i18n_msg cm;
 	char ab[128];
 	int c;
 
@@ -143,9 +144,9 @@ parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 		case O_TLS_KEY:
 		case O_TIMEOUT:
 		case O_KEY_PASSPHRASE_FILE:
-			if (clientcfg_option(&a->flags, c, optarg, ab,
-			    sizeof(ab)) != 0)
-				return usage_fail(f, "%s", ab);
+			if (clientcfg_option(&a->flags, c, optarg, &cm) != 0)
+				return failure_usage_msg(f, "sekisho audit "
+				    "--help", &cm);
 			break;
 		case O_JSON:
 			a->json = 1;
@@ -181,10 +182,10 @@ parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 			a->help = 1;
 			break;
 		case ':':
-			return usage_fail(f, "option %s needs a value",
+			return usage_fail(f, N_("option %s needs a value"),
 			    output_sanitize(argv[optind - 1], ab, sizeof(ab)));
 		default:
-			return usage_fail(f, "unknown option '%s'",
+			return usage_fail(f, N_("unknown option '%s'"),
 			    output_sanitize(argv[optind - 1], ab, sizeof(ab)));
 		}
 	}
@@ -396,44 +397,46 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	uint64_t from = 0, to = 0, prev = 0, expect, got = 0;
 	size_t len, textlen;
 	int rc, rfd = -1, lfd = -1, ret;
+	struct i18n_msg cm;
 	struct stat sb;
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&m, 0, sizeof(m));
 	if (a->npos != 0)
-		return usage_fail(f, "pull takes no arguments besides options");
+		return usage_fail(f, N_("pull takes no arguments besides "
+		    "options"));
 	if (a->out == NULL)
-		return usage_fail(f, "pull needs --out DIR");
+		return usage_fail(f, N_("pull needs --out DIR"));
 	if ((a->since != NULL || a->until != NULL) &&
 	    (a->from != NULL || a->to != NULL))
-		return usage_fail(f, "give a period (--since, --until) or record "
-		    "numbers (--from-seq, --to-seq), not both");
+		return usage_fail(f, N_("give a period (--since, --until) or "
+		    "record numbers (--from-seq, --to-seq), not both"));
 	if (a->until != NULL && a->since == NULL)
-		return usage_fail(f, "--until needs --since");
+		return usage_fail(f, N_("--until needs --since"));
 	if (a->since != NULL && parse_when(a->since, 0, since) != 0)
-		return usage_fail(f, "--since '%s' is not a date or time",
+		return usage_fail(f, N_("--since '%s' is not a date or time"),
 		    output_sanitize(a->since, ab, sizeof(ab)));
 	if (a->until != NULL && parse_when(a->until, 1, until) != 0)
-		return usage_fail(f, "--until '%s' is not a date or time",
+		return usage_fail(f, N_("--until '%s' is not a date or time"),
 		    output_sanitize(a->until, ab, sizeof(ab)));
 	if ((a->from != NULL && parse_u64(a->from, &from) != 0) ||
 	    (a->to != NULL && parse_u64(a->to, &to) != 0))
-		return usage_fail(f, "--from-seq and --to-seq take record "
-		    "numbers");
+		return usage_fail(f, N_("--from-seq and --to-seq take record "
+		    "numbers"));
 	if (a->from != NULL && a->to != NULL && to < from)
-		return usage_fail(f, "--to-seq is before --from-seq");
+		return usage_fail(f, N_("--to-seq is before --from-seq"));
 	if (a->previous != NULL && previous_size(a->previous, &prev, err,
 	    sizeof(err)) != 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "previous", "%s", err);
 	if (stat(a->out, &sb) == 0)
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "out", "%s exists "
-		    "already; pull into a new directory", output_sanitize(a->out,
-		    ab, sizeof(ab)));
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("%s exists "
+		    "already; pull into a new directory"),
+		    output_sanitize(a->out, ab, sizeof(ab)));
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
-	if (clientcfg_load(&a->flags, &env, &cfg, err, sizeof(err)) != 0)
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "config", "%s", err);
+	if (clientcfg_load(&a->flags, &env, &cfg, &cm) != 0)
+		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "config", &cm);
 	if ((rc = conn_open(&cfg, SOFTWARE, &c, &m, err, sizeof(err))) !=
 	    CONN_OK) {
 		if (m.op == WIRE_OP_ERROR) {
@@ -468,8 +471,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	}
 	if ((proof = calloc(1, sizeof(*proof))) == NULL ||
 	    (buf = malloc(WIRE_MAX_CHUNK)) == NULL) {
-		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "memory", "out of "
-		    "memory");
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "memory", N_("out of "
+		    "memory"));
 		goto out;
 	}
 	note = wire_msg_text(&m, "checkpoint");
@@ -481,15 +484,16 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	    take_hashes(&m, "right", proof->right, &proof->nright) != 0 ||
 	    take_hashes(&m, "previous", proof->previous,
 	    &proof->nprevious) != 0) {
-		ret = failure_set(f, SEKISHO_EXIT_BROKER, "protocol", "the "
-		    "broker's answer to the pull is not an audit head");
+		ret = failure_set(f, SEKISHO_EXIT_BROKER, "protocol", N_("the "
+		    "broker's answer to the pull is not an audit head"));
 		goto out;
 	}
 	proof->has_previous = wire_msg_uint(&m, "previous_size",
 	    &proof->previous_size) == 0;
 	if (mkdir(a->out, BUNDLE_DIR_MODE) != 0) {
-		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "mkdir %s: %s",
-		    output_sanitize(a->out, ab, sizeof(ab)), strerror(errno));
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("mkdir %s: "
+		    "%s"), output_sanitize(a->out, ab, sizeof(ab)),
+		    strerror(errno));
 		goto out;
 	}
 	if (write_new(a->out, "checkpoint.note", note, strlen(note), err,
@@ -552,8 +556,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 			if (wire_msg_uint(&m, "count", &count) != 0 ||
 			    count != got || got != proof->count) {
 				ret = failure_set(f, SEKISHO_EXIT_BROKER,
-				    "protocol", "the broker ended the pull "
-				    "after %" PRIu64 " of %" PRIu64 " records",
+				    "protocol", N_("the broker ended the pull "
+				    "after %" PRIu64 " of %" PRIu64 " records"),
 				    got, proof->count);
 				goto out;
 			}
@@ -566,8 +570,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		    leaves == NULL || llen != count * AUDITFMT_HASH_LEN ||
 		    count > proof->count - got) {
 			ret = failure_set(f, SEKISHO_EXIT_BROKER, "protocol",
-			    "unexpected message in the pull after record %"
-			    PRIu64, expect);
+			    N_("unexpected message in the pull after record %"
+			    PRIu64), expect);
 			goto out;
 		}
 		if ((rc = conn_recv_data(c, buf, WIRE_MAX_CHUNK, &len, err,
@@ -577,8 +581,9 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		}
 		if (append_fd(lfd, leaves, llen) != 0 ||
 		    append_fd(rfd, buf, len) != 0) {
-			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "writing "
-			    "%s: %s", output_sanitize(a->out, ab, sizeof(ab)),
+			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out",
+			    N_("writing %s: %s"), output_sanitize(a->out, ab,
+			    sizeof(ab)),
 			    strerror(errno));
 			goto out;
 		}
@@ -586,15 +591,15 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		expect += count;
 	}
 	if (fsync(rfd) != 0 || fsync(lfd) != 0) {
-		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "fsync: %s",
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("fsync: %s"),
 		    strerror(errno));
 		goto out;
 	}
 	if (a->previous != NULL && !proof->has_previous) {
-		ret = failure_set(f, AUDIT_EXIT_INVALID, "rollback", "the "
+		ret = failure_set(f, AUDIT_EXIT_INVALID, "rollback", N_("the "
 		    "broker's latest checkpoint has %" PRIu64 " records, fewer "
 		    "than the %" PRIu64 " of your previous checkpoint: the log "
-		    "was rolled back (the pull is in %s for inspection)",
+		    "was rolled back (the pull is in %s for inspection)"),
 		    proof->tree_size, prev, output_sanitize(a->out, ab,
 		    sizeof(ab)));
 		goto out;
@@ -612,13 +617,20 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 			    proof->previous_size);
 		output_json_end(&j);
 	} else {
-		printf("pulled %" PRIu64 " records", got);
+		char span[96] = "";
+
 		if (got > 0)
-			printf(" (%" PRIu64 " to %" PRIu64 ")", proof->from_seq,
+			snprintf(span, sizeof(span), _(" (%" PRIu64 " to %"
+			    PRIu64 ")"), proof->from_seq,
 			    proof->from_seq + got - 1);
-		printf(" of a trail of %" PRIu64 " into %s\n",
-		    proof->tree_size, output_sanitize(a->out, ab, sizeof(ab)));
-		printf("verify with: sekisho audit verify %s --key KEYFILE%s\n",
+		/* TRANSLATORS: count, " (first to last)" or "", trail
+		 * size, directory. */
+		printf(P_("pulled %" PRIu64 " record%s of a trail of %" PRIu64
+		    " into %s\n", "pulled %" PRIu64 " records%s of a trail of %"
+		    PRIu64 " into %s\n", got), got, span, proof->tree_size,
+		    output_sanitize(a->out, ab, sizeof(ab)));
+		printf(_("verify with: sekisho audit verify %s --key "
+		    "KEYFILE%s\n"),
 		    output_sanitize(a->out, ab, sizeof(ab)), a->previous !=
 		    NULL ? " --previous CHECKPOINT" : "");
 	}
@@ -646,10 +658,10 @@ cmd_verify(struct audit_args *a, struct failure *f)
 	char err[1024];
 
 	if (a->npos != 1)
-		return usage_fail(f, "verify takes one directory");
+		return usage_fail(f, N_("verify takes one directory"));
 	if (a->key == NULL)
-		return usage_fail(f, "verify needs --key KEYFILE (the broker's "
-		    "verifier key)");
+		return usage_fail(f, N_("verify needs --key KEYFILE (the "
+		    "broker's verifier key)"));
 	if (auditverify_dir(a->pos[0], a->key, a->previous, &res, err,
 	    sizeof(err)) != 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "verify", "%s", err);
@@ -678,32 +690,43 @@ cmd_verify(struct audit_args *a, struct failure *f)
 	if (res.v.fault != AUDITFMT_FAULT_NONE) {
 		char safe[600];
 
-		fprintf(stderr, "sekisho: verification FAILED (%s%s): %s\n",
+		fprintf(stderr, _("sekisho: verification FAILED (%s%s): %s\n"),
 		    auditfmt_fault_name(res.v.fault), res.v.has_seq ?
-		    ", first bad record" : "", output_sanitize(res.v.msg, safe,
-		    sizeof(safe)));
+		    _(", first bad record") : "", output_sanitize(res.v.msg,
+		    safe, sizeof(safe)));
 		if (res.v.has_seq)
-			fprintf(stderr, "sekisho: first bad record: %" PRIu64
-			    "\n", res.v.seq);
+			fprintf(stderr, _("sekisho: first bad record: %" PRIu64
+			    "\n"), res.v.seq);
 		a->printed = 1;
 		return AUDIT_EXIT_INVALID;
 	}
 	if (!a->json) {
-		printf("OK: %" PRIu64 " records", res.count);
+		char span[96] = "";
+
 		if (res.count > 0)
-			printf(" (%" PRIu64 " to %" PRIu64 ")", res.from_seq,
+			snprintf(span, sizeof(span), _(" (%" PRIu64 " to %"
+			    PRIu64 ")"), res.from_seq,
 			    res.from_seq + res.count - 1);
-		printf(" are intact, complete and in order in the trail of %"
-		    PRIu64 " records signed by %s", res.tree_size, res.origin);
+		/* TRANSLATORS: count, " (first to last)" or "", trail
+		 * size, the signer's name. */
+		printf(P_("OK: %" PRIu64 " record%s is intact, complete and in "
+		    "order in the trail of %" PRIu64 " records signed by %s",
+		    "OK: %" PRIu64 " records%s are intact, complete and in "
+		    "order in the trail of %" PRIu64 " records signed by %s",
+		    res.count), res.count, span, res.tree_size, res.origin);
 		if (res.has_previous)
-			printf("; it extends your previous checkpoint of %"
-			    PRIu64 " records", res.previous_size);
+			printf(P_("; it extends your previous checkpoint of %"
+			    PRIu64 " record", "; it extends your previous "
+			    "checkpoint of %" PRIu64 " records",
+			    res.previous_size), res.previous_size);
 		if (res.reconciled > 0)
-			printf("; %" PRIu64 " reconcile record%s void%s records "
-			    "the broker's state never reflected (sekisho audit "
-			    "show marks them)", res.reconciled,
-			    res.reconciled == 1 ? "" : "s",
-			    res.reconciled == 1 ? "s" : "");
+			printf(P_("; %" PRIu64 " reconcile record voids "
+			    "records the broker's state never reflected "
+			    "(sekisho audit "
+			    "show marks them)", "; %" PRIu64 " reconcile "
+			    "records void records the broker's state never "
+			    "reflected (sekisho audit show marks them)",
+			    res.reconciled), res.reconciled);
 		printf("\n");
 	}
 	return SEKISHO_EXIT_OK;
@@ -716,17 +739,18 @@ cmd_show(const struct audit_args *a, struct failure *f)
 	int n;
 
 	if (a->npos != 2)
-		return usage_fail(f, "show takes a transfer id and a pulled "
-		    "directory");
+		return usage_fail(f, N_("show takes a transfer id and a pulled "
+		    "directory"));
 	if (!util_is_id(a->pos[0]))
-		return usage_fail(f, "'%s' is not a transfer id (32 lowercase "
-		    "hex digits)", output_sanitize(a->pos[0], ab, sizeof(ab)));
+		return usage_fail(f, N_("'%s' is not a transfer id (32 "
+		    "lowercase hex digits)"
+		    ), output_sanitize(a->pos[0], ab, sizeof(ab)));
 	if ((n = auditshow_transfer(a->pos[1], a->pos[0], stdout, err,
 	    sizeof(err))) < 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "show", "%s", err);
 	if (n == 0)
-		return failure_set(f, SEKISHO_EXIT_NOTFOUND, "not_found", "no "
-		    "record of transfer %s in %s", a->pos[0],
+		return failure_set(f, SEKISHO_EXIT_NOTFOUND, "not_found",
+		    N_("no record of transfer %s in %s"), a->pos[0],
 		    output_sanitize(a->pos[1], ab, sizeof(ab)));
 	return SEKISHO_EXIT_OK;
 }
@@ -740,15 +764,15 @@ cmd_export(const struct audit_args *a, struct failure *f)
 	long n;
 
 	if (a->npos != 1)
-		return usage_fail(f, "export takes one directory");
+		return usage_fail(f, N_("export takes one directory"));
 	if (a->format == NULL)
-		return usage_fail(f, "export needs --format csv or jsonl");
+		return usage_fail(f, N_("export needs --format csv or jsonl"));
 	if (strcmp(a->format, "csv") == 0)
 		fmt = AUDITSHOW_CSV;
 	else if (strcmp(a->format, "jsonl") == 0)
 		fmt = AUDITSHOW_JSONL;
 	else
-		return usage_fail(f, "--format '%s': give csv or jsonl",
+		return usage_fail(f, N_("--format '%s': give csv or jsonl"),
 		    output_sanitize(a->format, ab, sizeof(ab)));
 	if (a->output != NULL) {
 		int fd = open(a->output, O_WRONLY | O_CREAT | O_EXCL |
@@ -782,13 +806,14 @@ audit_main(int argc, char **argv)
 	rc = parse_args(argc, argv, &a, &f);
 	if (rc == SEKISHO_EXIT_OK) {
 		if (a.help || a.sub == NULL || strcmp(a.sub, "help") == 0) {
-			fputs(audit_usage, a.sub == NULL && !a.help ? stderr :
+			fputs(_(audit_usage),
+			    a.sub == NULL && !a.help ? stderr :
 			    stdout);
 			rc = a.sub == NULL && !a.help ? SEKISHO_EXIT_USAGE :
 			    SEKISHO_EXIT_OK;
 			if (rc != SEKISHO_EXIT_OK)
-				failure_set(&f, rc, "usage", "no audit command "
-				    "given");
+				failure_set(&f, rc, "usage", N_("no audit "
+				    "command given"));
 		} else if (strcmp(a.sub, "pull") == 0)
 			rc = cmd_pull(&a, &f);
 		else if (strcmp(a.sub, "verify") == 0)
@@ -800,7 +825,7 @@ audit_main(int argc, char **argv)
 		else {
 			char ab[128];
 
-			rc = usage_fail(&f, "unknown audit command '%s'",
+			rc = usage_fail(&f, N_("unknown audit command '%s'"),
 			    output_sanitize(a.sub, ab, sizeof(ab)));
 		}
 	}
@@ -814,5 +839,5 @@ audit_main(int argc, char **argv)
 const char *
 audit_usage_text(void)
 {
-	return audit_usage;
+	return _(audit_usage);
 }

@@ -3,6 +3,7 @@
  * strict decoder, whose text values point into the record; they are copied
  * into bounded buffers only where a NUL-terminated string is needed.
  */
+#include "client/i18n.h"
 #include "client/auditshow.h"
 #include "client/output.h"
 #include "lib/auditfmt.h"

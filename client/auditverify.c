@@ -4,6 +4,7 @@
  * reads the pulled files with bounds and runs it. leaves.bin is mapped, not
  * read, so a long pull costs no heap.
  */
+#include "client/i18n.h"
 #include "client/auditverify.h"
 #include "lib/util.h"
 

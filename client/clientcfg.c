@@ -7,6 +7,7 @@
  * a connection, so it never talks to a broker it was not meant to.
  */
 #include "client/clientcfg.h"
+#include "client/i18n.h"
 #include "client/output.h"
 #include "lib/util.h"
 #include "lib/yamlnode.h"
@@ -41,18 +42,18 @@ clientcfg_free(struct clientcfg *cfg)
 }
 
 static char *
-dupstr(const char *s, char *err, size_t errlen)
+dupstr(const char *s, struct i18n_msg *err)
 {
 	char *p = strdup(s);
 
 	if (p == NULL)
-		util_err(err, errlen, "out of memory");
+		i18n_msg_set(err, N_("out of memory"));
 	return p;
 }
 
 int
 clientcfg_split_broker(const char *broker, char **host, char **port,
-    char *err, size_t errlen)
+    struct i18n_msg *err)
 {
 	const char *h, *hend, *p;
 	size_t hlen;
@@ -61,65 +62,66 @@ clientcfg_split_broker(const char *broker, char **host, char **port,
 
 	*host = *port = NULL;
 	if (broker == NULL || broker[0] == '\0')
-		return util_err(err, errlen, "broker address is empty");
+		return i18n_msg_set(err, N_("broker address is empty"));
 	if (broker[0] == '[') {
 		h = broker + 1;
 		hend = strchr(h, ']');
 		if (hend == NULL || hend[1] != ':')
-			return util_err(err, errlen, "broker '%s': expected "
-			    "[address]:port", broker);
+			return i18n_msg_set(err, N_("broker '%s': expected "
+			    "[address]:port"), broker);
 		p = hend + 2;
 	} else {
 		h = broker;
 		hend = strrchr(broker, ':');
 		if (hend == NULL)
-			return util_err(err, errlen, "broker '%s': expected "
-			    "host:port", broker);
+			return i18n_msg_set(err, N_("broker '%s': expected "
+			    "host:port"), broker);
 		if (memchr(h, ':', (size_t)(hend - h)) != NULL)
-			return util_err(err, errlen, "broker '%s': write an "
-			    "IPv6 address in brackets, [address]:port", broker);
+			return i18n_msg_set(err, N_("broker '%s': write an "
+			    "IPv6 address in brackets, [address]:port"),
+			    broker);
 		p = hend + 1;
 	}
 	hlen = (size_t)(hend - h);
 	if (hlen == 0 || hlen > CLIENTCFG_MAX_HOST)
-		return util_err(err, errlen, "broker '%s': bad host part",
+		return i18n_msg_set(err, N_("broker '%s': bad host part"),
 		    broker);
 	if (*p < '0' || *p > '9' || strlen(p) > 5)
-		return util_err(err, errlen, "broker '%s': bad port", broker);
+		return i18n_msg_set(err, N_("broker '%s': bad port"), broker);
 	errno = 0;
 	n = strtoul(p, &end, 10);
 	if (errno != 0 || *end != '\0' || n == 0 || n > 65535)
-		return util_err(err, errlen, "broker '%s': port must be "
-		    "1..65535", broker);
+		return i18n_msg_set(err, N_("broker '%s': port must be "
+		    "1..65535"), broker);
 	*host = strndup(h, hlen);
 	*port = strdup(p);
 	if (*host == NULL || *port == NULL) {
 		free(*host);
 		free(*port);
 		*host = *port = NULL;
-		return util_err(err, errlen, "out of memory");
+		return i18n_msg_set(err, N_("out of memory"));
 	}
 	return 0;
 }
 
 char *
 clientcfg_resolve_path(const char *cfgfile, const char *path,
-    const char *home, char *err, size_t errlen)
+    const char *home, struct i18n_msg *err)
 {
 	const char *slash;
 	char *out;
 	int n;
 
 	if (path == NULL || path[0] == '\0') {
-		util_err(err, errlen, "empty path");
+		i18n_msg_set(err, N_("empty path"));
 		return NULL;
 	}
 	if (path[0] == '/')
-		return dupstr(path, err, errlen);
+		return dupstr(path, err);
 	if (path[0] == '~' && path[1] == '/') {
 		if (home == NULL || home[0] != '/') {
-			util_err(err, errlen, "'%s': HOME is not set to an "
-			    "absolute directory", path);
+			i18n_msg_set(err, N_("'%s': HOME is not set to an "
+			    "absolute directory"), path);
 			return NULL;
 		}
 		n = asprintf(&out, "%s%s", home, path + 1);
@@ -128,14 +130,14 @@ clientcfg_resolve_path(const char *cfgfile, const char *path,
 		n = asprintf(&out, "%.*s/%s", (int)(slash - cfgfile), cfgfile,
 		    path);
 	} else
-		return dupstr(path, err, errlen);
+		return dupstr(path, err);
 	if (n < 0) {
-		util_err(err, errlen, "out of memory");
+		i18n_msg_set(err, N_("out of memory"));
 		return NULL;
 	}
 	if (strlen(out) > CLIENTCFG_MAX_PATH) {
 		free(out);
-		util_err(err, errlen, "'%s': path too long", path);
+		i18n_msg_set(err, N_("'%s': path too long"), path);
 		return NULL;
 	}
 	return out;
@@ -144,78 +146,87 @@ clientcfg_resolve_path(const char *cfgfile, const char *path,
 /* Reads one optional string key; paths are resolved against the file. */
 static int
 read_key(const struct yamlnode_doc *doc, const char *key, int is_path,
-    const char *home, char **dst, char *err, size_t errlen)
+    const char *home, char **dst, struct i18n_msg *err)
 {
 	const char *v = NULL;
+	char yerr[448];
 	int rc;
 
 	rc = yamlnode_get_str(doc, doc->root, key, CLIENTCFG_MAX_PATH, &v,
-	    err, errlen);
+	    yerr, sizeof(yerr));
+	if (rc < 0)
+		return i18n_msg_set(err, "%s", yerr);
 	if (rc != 0)
-		return rc < 0 ? -1 : 0;
+		return 0;
 	if (v[0] == '\0') {
 		const struct yamlnode *n = yamlnode_get(doc->root, key);
 
-		return util_err(err, errlen, "%s:%u: field '%s': is empty",
+		return i18n_msg_set(err, N_("%s:%u: field '%s': is empty"),
 		    doc->path, n != NULL ? n->line : 0, key);
 	}
 	free(*dst);
 	if (is_path) {
-		char sub[512];
+		struct i18n_msg sub;
 
-		*dst = clientcfg_resolve_path(doc->path, v, home, sub,
-		    sizeof(sub));
+		*dst = clientcfg_resolve_path(doc->path, v, home, &sub);
 		if (*dst == NULL) {
 			const struct yamlnode *n = yamlnode_get(doc->root, key);
+			unsigned line = n != NULL ? n->line : 0;
 
-			return util_err(err, errlen, "%s:%u: field '%s': %s",
-			    doc->path, n != NULL ? n->line : 0, key, sub);
+			snprintf(err->en, sizeof(err->en), "%s:%u: field '%s': "
+			    "%.256s", doc->path, line, key, sub.en);
+			snprintf(err->text, sizeof(err->text), _("%s:%u: field "
+			    "'%s': %s"), doc->path, line, key, sub.text);
+			return -1;
 		}
-	} else if ((*dst = dupstr(v, err, errlen)) == NULL)
+	} else if ((*dst = dupstr(v, err)) == NULL)
 		return -1;
 	return 0;
 }
 
 static int
 read_file(const char *path, const char *home, struct clientcfg *cfg,
-    char *err, size_t errlen)
+    struct i18n_msg *err)
 {
 	struct yamlnode_doc *doc = NULL;
+	char yerr[448];
 	uint64_t timeout;
 	int rc = -1;
 
-	if (yamlnode_load_file(path, &doc, err, errlen) != 0)
-		return -1;
+	if (yamlnode_load_file(path, &doc, yerr, sizeof(yerr)) != 0)
+		return i18n_msg_set(err, "%s", yerr);
 	if (doc->root == NULL) {
 		rc = 0;		/* an empty file sets nothing */
 		goto done;
 	}
 	if (doc->root->kind != YAMLNODE_MAP) {
-		util_err(err, errlen, "%s:%u: expected a mapping of settings "
-		    "(broker, ca, cert, key, ...)", path, doc->root->line);
+		i18n_msg_set(err, N_("%s:%u: expected a mapping of settings "
+		    "(broker, ca, cert, key, ...)"), path, doc->root->line);
 		goto done;
 	}
-	if (yamlnode_check_keys(doc, doc->root, "client", cfg_keys, err,
-	    errlen) != 0)
+	if (yamlnode_check_keys(doc, doc->root, "client", cfg_keys, yerr,
+	    sizeof(yerr)) != 0) {
+		i18n_msg_set(err, "%s", yerr);
 		goto done;
-	if (read_key(doc, "broker", 0, home, &cfg->broker, err, errlen) != 0 ||
-	    read_key(doc, "server_name", 0, home, &cfg->server_name, err,
-	    errlen) != 0 ||
-	    read_key(doc, "ca", 1, home, &cfg->ca, err, errlen) != 0 ||
-	    read_key(doc, "cert", 1, home, &cfg->cert, err, errlen) != 0 ||
-	    read_key(doc, "key", 1, home, &cfg->key, err, errlen) != 0 ||
+	}
+	if (read_key(doc, "broker", 0, home, &cfg->broker, err) != 0 ||
+	    read_key(doc, "server_name", 0, home, &cfg->server_name,
+	    err) != 0 ||
+	    read_key(doc, "ca", 1, home, &cfg->ca, err) != 0 ||
+	    read_key(doc, "cert", 1, home, &cfg->cert, err) != 0 ||
+	    read_key(doc, "key", 1, home, &cfg->key, err) != 0 ||
 	    read_key(doc, "key_passphrase_file", 1, home,
-	    &cfg->key_passphrase_file, err, errlen) != 0)
+	    &cfg->key_passphrase_file, err) != 0)
 		goto done;
 	switch (yamlnode_get_duration(doc, doc->root, "timeout", &timeout,
-	    err, errlen)) {
+	    yerr, sizeof(yerr))) {
 	case 0:
 		if (timeout == 0 || timeout > CLIENTCFG_MAX_TIMEOUT) {
 			const struct yamlnode *n = yamlnode_get(doc->root,
 			    "timeout");
 
-			util_err(err, errlen, "%s:%u: field 'timeout': must be "
-			    "1..%u seconds", path, n != NULL ? n->line : 0,
+			i18n_msg_set(err, N_("%s:%u: field 'timeout': must be "
+			    "1..%u seconds"), path, n != NULL ? n->line : 0,
 			    CLIENTCFG_MAX_TIMEOUT);
 			goto done;
 		}
@@ -224,6 +235,7 @@ read_file(const char *path, const char *home, struct clientcfg *cfg,
 	case 1:
 		break;
 	default:
+		i18n_msg_set(err, "%s", yerr);
 		goto done;
 	}
 	rc = 0;
@@ -233,22 +245,22 @@ done:
 }
 
 static int
-overlay(char **dst, const char *flag, char *err, size_t errlen)
+overlay(char **dst, const char *flag, struct i18n_msg *err)
 {
 	if (flag == NULL)
 		return 0;
 	if (flag[0] == '\0')
-		return util_err(err, errlen, "empty value given on the "
-		    "command line");
+		return i18n_msg_set(err, N_("empty value given on the command "
+		    "line"));
 	free(*dst);
-	*dst = dupstr(flag, err, errlen);
+	*dst = dupstr(flag, err);
 	return *dst == NULL ? -1 : 0;
 }
 
 int
 clientcfg_load(const struct clientcfg_flags *flags,
     const struct clientcfg_env *env, struct clientcfg *cfg,
-    char *err, size_t errlen)
+    struct i18n_msg *err)
 {
 	const char *file = NULL, *home = env->home;
 	char *defpath = NULL, missing[64];
@@ -266,7 +278,7 @@ clientcfg_load(const struct clientcfg_flags *flags,
 		if (asprintf(&defpath, "%s/.config/sekisho/client.yaml",
 		    home) < 0) {
 			defpath = NULL;
-			util_err(err, errlen, "out of memory");
+			i18n_msg_set(err, N_("out of memory"));
 			goto fail;
 		}
 		file = defpath;
@@ -278,20 +290,20 @@ clientcfg_load(const struct clientcfg_flags *flags,
 			/* No default file: fine if the flags say it all. */
 			file = NULL;
 		} else {
-			if (read_file(file, home, cfg, err, errlen) != 0)
+			if (read_file(file, home, cfg, err) != 0)
 				goto fail;
-			if ((cfg->file = dupstr(file, err, errlen)) == NULL)
+			if ((cfg->file = dupstr(file, err)) == NULL)
 				goto fail;
 		}
 	}
 
-	if (overlay(&cfg->broker, flags->broker, err, errlen) != 0 ||
-	    overlay(&cfg->server_name, flags->server_name, err, errlen) != 0 ||
-	    overlay(&cfg->ca, flags->ca, err, errlen) != 0 ||
-	    overlay(&cfg->cert, flags->cert, err, errlen) != 0 ||
-	    overlay(&cfg->key, flags->key, err, errlen) != 0 ||
-	    overlay(&cfg->key_passphrase_file, flags->key_passphrase_file, err,
-	    errlen) != 0)
+	if (overlay(&cfg->broker, flags->broker, err) != 0 ||
+	    overlay(&cfg->server_name, flags->server_name, err) != 0 ||
+	    overlay(&cfg->ca, flags->ca, err) != 0 ||
+	    overlay(&cfg->cert, flags->cert, err) != 0 ||
+	    overlay(&cfg->key, flags->key, err) != 0 ||
+	    overlay(&cfg->key_passphrase_file, flags->key_passphrase_file,
+	    err) != 0)
 		goto fail;
 	if (flags->timeout != 0)
 		cfg->timeout = flags->timeout;
@@ -309,26 +321,26 @@ clientcfg_load(const struct clientcfg_flags *flags,
 		strcat(missing, ", key");
 	if (missing[0] != '\0') {
 		if (cfg->file != NULL)
-			util_err(err, errlen, "%s: missing setting(s) %s "
-			    "(the client needs broker, ca, cert and key)",
+			i18n_msg_set(err, N_("%s: missing setting(s) %s (the "
+			    "client needs broker, ca, cert and key)"),
 			    cfg->file, missing + 2);
 		else if (defpath != NULL)
-			util_err(err, errlen, "no configuration: %s does not "
+			i18n_msg_set(err, N_("no configuration: %s does not "
 			    "exist and no flag gives %s; create it with the keys "
-			    "broker, ca, cert and key, or pass --config FILE",
+			    "broker, ca, cert and key, or pass --config FILE"),
 			    defpath, missing + 2);
 		else
-			util_err(err, errlen, "no configuration (HOME is not "
-			    "set) and no flag gives %s; pass --config FILE",
+			i18n_msg_set(err, N_("no configuration (HOME is not "
+			    "set) and no flag gives %s; pass --config FILE"),
 			    missing + 2);
 		goto fail;
 	}
 
-	if (clientcfg_split_broker(cfg->broker, &cfg->host, &cfg->port, err,
-	    errlen) != 0)
+	if (clientcfg_split_broker(cfg->broker, &cfg->host, &cfg->port,
+	    err) != 0)
 		goto fail;
 	if (cfg->server_name == NULL &&
-	    (cfg->server_name = dupstr(cfg->host, err, errlen)) == NULL)
+	    (cfg->server_name = dupstr(cfg->host, err)) == NULL)
 		goto fail;
 	free(defpath);
 	return 0;
@@ -340,7 +352,7 @@ fail:
 
 int
 clientcfg_option(struct clientcfg_flags *flags, int c, const char *value,
-    char *err, size_t errlen)
+    struct i18n_msg *err)
 {
 	char shown[128];
 	uint64_t v;
@@ -370,12 +382,12 @@ clientcfg_option(struct clientcfg_flags *flags, int c, const char *value,
 	case CLIENTCFG_OPT_TIMEOUT:
 		if (util_parse_duration(value, &v) != 0 || v == 0 ||
 		    v > CLIENTCFG_MAX_TIMEOUT)
-			return util_err(err, errlen, "--timeout '%s': give 1 to "
-			    "%d seconds", output_sanitize(value, shown,
+			return i18n_msg_set(err, N_("--timeout '%s': give 1 to "
+			    "%d seconds"), output_sanitize(value, shown,
 			    sizeof(shown)), CLIENTCFG_MAX_TIMEOUT);
 		flags->timeout = (unsigned)v;
 		return 0;
 	default:
-		return util_err(err, errlen, "not a connection option");
+		return i18n_msg_set(err, N_("not a connection option"));
 	}
 }

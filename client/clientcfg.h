@@ -14,6 +14,8 @@
 #ifndef SEKISHO_CLIENTCFG_H
 #define SEKISHO_CLIENTCFG_H
 
+#include "client/i18n.h"
+
 #include <stddef.h>
 
 #define CLIENTCFG_DEFAULT_TIMEOUT 30	/* seconds */
@@ -77,7 +79,7 @@ enum {
  * a usage message in err for a bad --timeout or any other c.
  */
 int clientcfg_option(struct clientcfg_flags *flags, int c, const char *value,
-    char *err, size_t errlen);
+    struct i18n_msg *err);
 
 /* Environment the loader consults, passed in so callers (and tests) decide:
  * normally getenv("SEKISHO_CONFIG") and getenv("HOME"). */
@@ -99,7 +101,7 @@ struct clientcfg_env {
  */
 int clientcfg_load(const struct clientcfg_flags *flags,
     const struct clientcfg_env *env, struct clientcfg *cfg,
-    char *err, size_t errlen);
+    struct i18n_msg *err);
 
 /* Releases everything cfg owns and zeroes it. Safe on a zeroed struct. */
 void clientcfg_free(struct clientcfg *cfg);
@@ -110,7 +112,7 @@ void clientcfg_free(struct clientcfg *cfg);
  * anything else.
  */
 int clientcfg_split_broker(const char *broker, char **host, char **port,
-    char *err, size_t errlen);
+    struct i18n_msg *err);
 
 /*
  * Resolves path as the configuration file at cfgfile would mean it:
@@ -118,6 +120,6 @@ int clientcfg_split_broker(const char *broker, char **host, char **port,
  * cfgfile's directory. Returns a malloc'd string or NULL (err filled).
  */
 char *clientcfg_resolve_path(const char *cfgfile, const char *path,
-    const char *home, char *err, size_t errlen);
+    const char *home, struct i18n_msg *err);
 
 #endif

@@ -13,6 +13,7 @@
  * answers. The CSV export defuses cells a spreadsheet would run as a
  * formula, since reasons and comments are typed by people.
  */
+#include "client/i18n.h"
 #include "client/exception.h"
 #include "client/approvals.h"
 #include "client/output.h"
@@ -30,7 +31,7 @@
 #define SOFTWARE "sekisho/" SEKISHO_VERSION
 #define MAX_PAGES 10000		/* of 100 exceptions: a bound, not a limit */
 
-static const char usage_text[] =
+static const char *const usage_text = N_(
 "usage: sekisho exception request --to IF --until TIME --reason TEXT\n"
 "                 [--class N] [--max-bytes SIZE] [--max-count N]\n"
 "                 [--hours HH:MM-HH:MM] [--extensions EXT,..]\n"
@@ -69,12 +70,12 @@ static const char usage_text[] =
 "              --requested, --expired (ended, revoked, refused), --all\n"
 "  --csv              ls as CSV (for the review); --json as JSON\n"
 "  --otp CODE         one-time code; asked for when the broker wants one\n"
-"Connection options as for every command (see sekisho --help).\n";
+"Connection options as for every command (see sekisho --help).\n");
 
 const char *
 exception_usage(void)
 {
-	return usage_text;
+	return _(usage_text);
 }
 
 enum {
@@ -122,20 +123,20 @@ scope(struct ocli *o, const struct exargs *x, struct wire_msg *m)
 	time_t now = time(NULL), t;
 
 	if (x->to == NULL)
-		return ocli_usage(o, "--to INTERFACE is required");
+		return ocli_usage(o, N_("--to INTERFACE is required"));
 	if (wire_msg_set_text(m, "interface", x->to) != 0)
-		return ocli_usage(o, "--to: not an interface id");
+		return ocli_usage(o, N_("--to: not an interface id"));
 	if (x->class_arg != NULL) {
 		if (strcmp(x->class_arg, "1") != 0 &&
 		    strcmp(x->class_arg, "2") != 0 &&
 		    strcmp(x->class_arg, "3") != 0)
-			return ocli_usage(o, "--class: 1 or 2");
+			return ocli_usage(o, N_("--class: 1 or 2"));
 		wire_msg_set_uint(m, "class", (uint64_t)(x->class_arg[0] - '0'));
 	}
 	if (x->max_bytes != NULL) {
 		if (util_parse_size(x->max_bytes, &v) != 0 || v == 0)
-			return ocli_usage(o, "--max-bytes: a size such as "
-			    "500MiB");
+			return ocli_usage(o, N_("--max-bytes: a size such as "
+			    "500MiB"));
 		wire_msg_set_uint(m, "max_size", v);
 	}
 	if (x->max_count != NULL) {
@@ -144,35 +145,35 @@ scope(struct ocli *o, const struct exargs *x, struct wire_msg *m)
 		v = strtoull(x->max_count, &end, 10);
 		if (*end != '\0' || x->max_count[0] == '\0' ||
 		    x->max_count[0] == '-' || v == 0 || v > 1000000)
-			return ocli_usage(o, "--max-count: 1 to 1000000");
+			return ocli_usage(o, N_("--max-count: 1 to 1000000"));
 		wire_msg_set_uint(m, "max_count", v);
 	}
 	if (x->hours != NULL && wire_msg_set_text(m, "hours", x->hours) != 0)
-		return ocli_usage(o, "--hours: HH:MM-HH:MM");
+		return ocli_usage(o, N_("--hours: HH:MM-HH:MM"));
 	if (x->extensions != NULL && (x->extensions[0] == '\0' ||
 	    strlen(x->extensions) > WIRE_MAX_EXTS ||
 	    wire_msg_set_text(m, "extensions", x->extensions) != 0))
-		return ocli_usage(o, "--extensions: comma-separated "
-		    "extensions such as pdf,xlsx (at most %d bytes)",
+		return ocli_usage(o, N_("--extensions: comma-separated "
+		    "extensions such as pdf,xlsx (at most %d bytes)"),
 		    WIRE_MAX_EXTS);
 	if (x->from != NULL) {
 		if (ocli_parse_time(x->from, now, &t) != 0 || t < 0)
-			return ocli_usage(o, "--from: a time such as "
-			    "2026-12-01T09:00:00+09:00, @UNIXTIME or +1h");
+			return ocli_usage(o, N_("--from: a time such as "
+			    "2026-12-01T09:00:00+09:00, @UNIXTIME or +1h"));
 		wire_msg_set_uint(m, "from", (uint64_t)t);
 	}
 	if (x->until == NULL)
-		return ocli_usage(o, "--until TIME is required: every "
-		    "exception has a deadline");
+		return ocli_usage(o, N_("--until TIME is required: every "
+		    "exception has a deadline"));
 	if (ocli_parse_time(x->until, now, &t) != 0 || t <= 0)
-		return ocli_usage(o, "--until: a time such as "
-		    "2026-12-01T17:00:00+09:00, @UNIXTIME or +3d");
+		return ocli_usage(o, N_("--until: a time such as "
+		    "2026-12-01T17:00:00+09:00, @UNIXTIME or +3d"));
 	wire_msg_set_uint(m, "until", (uint64_t)t);
 	if (x->reason == NULL || x->reason[0] == '\0')
-		return ocli_usage(o, "--reason TEXT is required");
+		return ocli_usage(o, N_("--reason TEXT is required"));
 	if (strlen(x->reason) > WIRE_MAX_COMMENT ||
 	    wire_msg_set_text(m, "reason", x->reason) != 0)
-		return ocli_usage(o, "--reason: at most %d bytes of text",
+		return ocli_usage(o, N_("--reason: at most %d bytes of text"),
 		    WIRE_MAX_COMMENT);
 	return SEKISHO_EXIT_OK;
 }
@@ -267,7 +268,7 @@ print_one(struct ocli *o, struct wire_msg *ans)
 	if (ans->op != WIRE_OP_EXCEPTION) {
 		wire_msg_clear(ans);
 		return failure_set(&o->f, SEKISHO_EXIT_BROKER, "protocol",
-		    "protocol error: expected exception");
+		    N_("protocol error: expected exception"));
 	}
 	if (o->json) {
 		output_json_begin(&j, stdout);
@@ -330,7 +331,7 @@ list(struct ocli *o, const struct exargs *x)
 		if (ans.op != WIRE_OP_LISTED) {
 			wire_msg_clear(&ans);
 			rc = failure_set(&o->f, SEKISHO_EXIT_BROKER, "protocol",
-			    "protocol error: unexpected answer");
+			    N_("protocol error: unexpected answer"));
 			break;
 		}
 		next = wire_msg_text(&ans, "next");
@@ -346,7 +347,7 @@ list(struct ocli *o, const struct exargs *x)
 		output_json_uint(&j, "count", total);
 		output_json_end(&j);
 	} else if (!x->csv && rc == SEKISHO_EXIT_OK && total == 0)
-		printf("no exceptions (%s)\n", x->filter);
+		printf(_("no exceptions (%s)\n"), x->filter);
 	return rc;
 }
 
@@ -412,14 +413,14 @@ exception_main(int argc, char **argv)
 		case OPT_CSV: x.csv = 1; break;
 		case OPT_EXTENSIONS: x.extensions = optarg; break;
 		case OPT_HELP:
-			fputs(usage_text, stdout);
+			fputs(_(usage_text), stdout);
 			return SEKISHO_EXIT_OK;
 		default:
 			if ((rc = ocli_option(&o, c, optarg)) < 0)
 				return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 			if (rc == 0) {
-				ocli_usage(&o, "unknown option or missing "
-				    "value: %s (see sekisho exception --help)",
+				ocli_usage(&o, N_("unknown option or missing "
+				    "value: %s (see sekisho exception --help)"),
 				    output_sanitize(argv[optind - 1], line,
 				    sizeof(line)));
 				return ocli_finish(&o, SEKISHO_EXIT_USAGE);
@@ -427,26 +428,27 @@ exception_main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fputs(usage_text, stderr);
-		ocli_usage(&o, "exception needs a command (request, grant, "
-		    "refuse, revoke, confirm, ls)");
+		fputs(_(usage_text), stderr);
+		ocli_usage(&o, N_("exception needs a command (request, grant, "
+		    "refuse, revoke, confirm, ls)"));
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	verb = argv[optind++];
 	if (optind < argc)
 		id = argv[optind++];
 	if (optind < argc) {
-		ocli_usage(&o, "too many arguments");
+		ocli_usage(&o, N_("too many arguments"));
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if (x.comment != NULL && strlen(x.comment) > WIRE_MAX_COMMENT) {
-		ocli_usage(&o, "--comment: at most %d bytes", WIRE_MAX_COMMENT);
+		ocli_usage(&o, N_("--comment: at most %d bytes"),
+		    WIRE_MAX_COMMENT);
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if (strcmp(verb, "ls") == 0) {
 		if (id != NULL || nfilters > 1) {
-			ocli_usage(&o, "ls takes no argument and at most one "
-			    "filter");
+			ocli_usage(&o, N_("ls takes no argument and at most "
+			    "one filter"));
 			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 		}
 		if ((rc = ocli_connect(&o, SOFTWARE)) != SEKISHO_EXIT_OK)
@@ -464,7 +466,7 @@ exception_main(int argc, char **argv)
 	else if (strcmp(verb, "confirm") == 0)
 		op = WIRE_OP_EXCEPTION_CONFIRM;
 	else {
-		ocli_usage(&o, "unknown exception command '%s'",
+		ocli_usage(&o, N_("unknown exception command '%s'"),
 		    output_sanitize(verb, line, sizeof(line)));
 		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
@@ -473,44 +475,45 @@ exception_main(int argc, char **argv)
 	if (op == WIRE_OP_EXCEPTION_REQUEST || (op == WIRE_OP_EXCEPTION_GRANT &&
 	    id == NULL)) {
 		if (id != NULL)
-			rc = ocli_usage(&o, "request takes no id");
+			rc = ocli_usage(&o, N_("request takes no id"));
 		else if (op == WIRE_OP_EXCEPTION_REQUEST &&
 		    (x.users != NULL || x.groups != NULL || x.emergency))
-			rc = ocli_usage(&o, "a request is for yourself; "
-			    "--users, --groups and --emergency are for grant");
+			rc = ocli_usage(&o, N_("a request is for yourself; "
+			    "--users, --groups and --emergency are for grant"));
 		else if (op == WIRE_OP_EXCEPTION_GRANT && x.users == NULL &&
 		    x.groups == NULL)
-			rc = ocli_usage(&o, "grant without an id needs --users "
-			    "or --groups");
+			rc = ocli_usage(&o, N_("grant without an id needs "
+			    "--users or --groups"));
 		else if ((rc = scope(&o, &x, &m)) == SEKISHO_EXIT_OK &&
 		    ((x.users != NULL && set_list(&m, "users", x.users) != 0) ||
 		    (x.groups != NULL && set_list(&m, "groups",
 		    x.groups) != 0)))
-			rc = ocli_usage(&o, "--users/--groups: at most %d ids "
-			    "of 1-64 characters", WIRE_MAX_ARRAY);
+			rc = ocli_usage(&o, N_("--users/--groups: at most %d "
+			    "ids of 1-64 characters"), WIRE_MAX_ARRAY);
 	} else {
 		if (id == NULL || wire_msg_set_text(&m, "exception", id) != 0)
-			rc = ocli_usage(&o, "%s needs an exception id "
-			    "(EX-...)", verb);
+			rc = ocli_usage(&o, N_("%s needs an exception id "
+			    "(EX-...)"), verb);
 		else if (x.to != NULL || x.until != NULL || x.users != NULL ||
 		    x.groups != NULL || x.extensions != NULL)
-			rc = ocli_usage(&o, "%s ID takes no scope options; the "
-			    "exception is decided as it was requested", verb);
+			rc = ocli_usage(&o, N_("%s ID takes no scope options; "
+			    "the exception is decided as it was requested"
+			    ), verb);
 		else if (op == WIRE_OP_EXCEPTION_REFUSE && (x.comment == NULL ||
 		    x.comment[0] == '\0'))
-			rc = ocli_usage(&o, "refuse needs --comment: the "
-			    "requester is told why");
+			rc = ocli_usage(&o, N_("refuse needs --comment: the "
+			    "requester is told why"));
 		else if (op == WIRE_OP_EXCEPTION_REVOKE && (x.reason == NULL ||
 		    x.reason[0] == '\0'))
-			rc = ocli_usage(&o, "revoke needs --reason");
+			rc = ocli_usage(&o, N_("revoke needs --reason"));
 		else if (op == WIRE_OP_EXCEPTION_REVOKE &&
 		    wire_msg_set_text(&m, "reason", x.reason) != 0)
-			rc = ocli_usage(&o, "--reason: at most %d bytes",
+			rc = ocli_usage(&o, N_("--reason: at most %d bytes"),
 			    WIRE_MAX_COMMENT);
 	}
 	if (rc == SEKISHO_EXIT_OK && x.emergency &&
 	    op != WIRE_OP_EXCEPTION_GRANT)
-		rc = ocli_usage(&o, "--emergency is for grant");
+		rc = ocli_usage(&o, N_("--emergency is for grant"));
 	if (rc == SEKISHO_EXIT_OK && x.emergency)
 		wire_msg_set_bool(&m, "emergency", 1);
 	if (rc == SEKISHO_EXIT_OK && x.comment != NULL &&

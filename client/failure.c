@@ -5,6 +5,7 @@
  * escapes them exactly) and only sanitised when formatted for a terminal.
  */
 #include "client/failure.h"
+#include "client/i18n.h"
 #include "client/output.h"
 
 #include <stdarg.h>
@@ -28,7 +29,63 @@ failure_set(struct failure *f, int exit, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(f->message, sizeof(f->message), fmt, ap);
 	va_end(ap);
+	va_start(ap, fmt);
+	vsnprintf(f->text, sizeof(f->text), _(fmt), ap);
+	va_end(ap);
 	return exit;
+}
+
+int
+failure_vusage(struct failure *f, const char *help, const char *fmt,
+    va_list ap)
+{
+	char en[384], local[384];
+	va_list aq;
+
+	va_copy(aq, ap);
+	vsnprintf(en, sizeof(en), fmt, ap);
+	vsnprintf(local, sizeof(local), _(fmt), aq);
+	va_end(aq);
+	memset(f, 0, sizeof(*f));
+	f->exit = SEKISHO_EXIT_USAGE;
+	copy(f->code, sizeof(f->code), "usage");
+	if (help == NULL) {
+		copy(f->message, sizeof(f->message), en);
+		copy(f->text, sizeof(f->text), local);
+	} else {
+		snprintf(f->message, sizeof(f->message), "%s (see %s)", en,
+		    help);
+		/* TRANSLATORS: a usage error, then the command that helps. */
+		snprintf(f->text, sizeof(f->text), _("%s (see %s)"), local,
+		    help);
+	}
+	return f->exit;
+}
+
+int
+failure_set_msg(struct failure *f, int exit, const char *code,
+    const struct i18n_msg *m)
+{
+	memset(f, 0, sizeof(*f));
+	f->exit = exit;
+	copy(f->code, sizeof(f->code), code);
+	copy(f->message, sizeof(f->message), m->en);
+	copy(f->text, sizeof(f->text), m->text);
+	return exit;
+}
+
+int
+failure_usage_msg(struct failure *f, const char *help,
+    const struct i18n_msg *m)
+{
+	failure_set_msg(f, SEKISHO_EXIT_USAGE, "usage", m);
+	if (help != NULL) {
+		snprintf(f->message, sizeof(f->message), "%s (see %s)",
+		    m->en, help);
+		snprintf(f->text, sizeof(f->text), _("%s (see %s)"), m->text,
+		    help);
+	}
+	return f->exit;
 }
 
 int
@@ -77,16 +134,56 @@ failure_from_broker(struct failure *f, const struct wire_msg *m)
 	return f->exit;
 }
 
+/*
+ * The broker words its messages as "日本語 / English". The pair is split
+ * at the first " / " after which only ASCII follows and before which
+ * there is some non-ASCII text, so a slash inside either half (a file
+ * name, "1 / 2") does not split it; anything else is shown whole.
+ */
+static void
+pick_half(const char *msg, char *out, size_t outlen)
+{
+	const char *p, *q;
+	int ja_before = 0;
+
+	for (p = msg; *p != '\0'; p++) {
+		if ((unsigned char)*p >= 0x80)
+			ja_before = 1;
+		if (!ja_before || strncmp(p, " / ", 3) != 0)
+			continue;
+		for (q = p + 3; *q != '\0' && (unsigned char)*q < 0x80; q++)
+			;
+		if (*q != '\0')
+			continue;
+		if (i18n_is_japanese())
+			snprintf(out, outlen, "%.*s", (int)(p - msg), msg);
+		else
+			snprintf(out, outlen, "%s", p + 3);
+		return;
+	}
+	snprintf(out, outlen, "%s", msg);
+}
+
 char *
 failure_format(const struct failure *f, char *out, size_t outlen)
 {
 	char msg[512], code[48], rule[96], reason[336], field[48], raw[1400];
+	char half[512], full[512], base[512], note[160], body[680];
+	size_t at = f->note_at > 0 && f->note_at < sizeof(f->message) ?
+	    f->note_at : strlen(f->message);
 
-	output_sanitize(f->message, msg, sizeof(msg));
+	snprintf(base, sizeof(base), "%.*s", (int)at, f->message);
+	output_sanitize(f->note_at > 0 ? f->note : "", note, sizeof(note));
 	if (!f->from_broker) {
-		snprintf(out, outlen, "%s", msg);
+		output_sanitize(f->text[0] != '\0' ? f->text : base, msg,
+		    sizeof(msg));
+		snprintf(out, outlen, "%s%s", msg, note);
 		return out;
 	}
+	pick_half(base, half, sizeof(half));
+	output_sanitize(half, msg, sizeof(msg));
+	snprintf(body, sizeof(body), "%s%s", msg, note);
+	output_sanitize(f->message, full, sizeof(full));
 	output_sanitize(f->code, code, sizeof(code));
 	output_sanitize(f->rule, rule, sizeof(rule));
 	output_sanitize(f->reason, reason, sizeof(reason));
@@ -96,21 +193,22 @@ failure_format(const struct failure *f, char *out, size_t outlen)
 		const char *why = reason[0] != '\0' ? reason : code;
 
 		if (rule[0] != '\0')
-			snprintf(out, outlen, "refused by policy (rule %s, %s): "
-			    "%s", rule, why, msg);
+			snprintf(out, outlen, _("refused by policy (rule %s, "
+			    "%s): %s"), rule, why, body);
 		else
-			snprintf(out, outlen, "refused by policy (%s): %s", why,
-			    msg);
+			snprintf(out, outlen, _("refused by policy (%s): %s"),
+			    why, body);
 		return out;
 	} else if (field[0] != '\0')
-		snprintf(raw, sizeof(raw), "broker error (%s, field %s): %s",
-		    code, field, msg);
+		snprintf(raw, sizeof(raw), _("broker error (%s, field %s): "
+		    "%s"), code, field, body);
 	else if (f->exit == SEKISHO_EXIT_NOTFOUND)
-		snprintf(raw, sizeof(raw), "not found (%s): %s", code, msg);
+		snprintf(raw, sizeof(raw), _("not found (%s): %s"), code, body);
 	else
-		snprintf(raw, sizeof(raw), "broker error (%s): %s", code, msg);
-	if (reason[0] != '\0' && strcmp(reason, msg) != 0)
-		snprintf(out, outlen, "%s; reason: %s", raw, reason);
+		snprintf(raw, sizeof(raw), _("broker error (%s): %s"), code,
+		    body);
+	if (reason[0] != '\0' && strcmp(reason, full) != 0)
+		snprintf(out, outlen, _("%s; reason: %s"), raw, reason);
 	else
 		snprintf(out, outlen, "%s", raw);
 	return out;

@@ -10,8 +10,10 @@
 #ifndef SEKISHO_FAILURE_H
 #define SEKISHO_FAILURE_H
 
+#include <stdarg.h>
 #include <stdio.h>
 
+#include "client/i18n.h"
 #include "lib/wire.h"
 
 /* Exit codes (also in `sekisho --help` and docs/client.md). */
@@ -29,15 +31,48 @@ struct failure {
 	int exit;			/* one of SEKISHO_EXIT_* */
 	int from_broker;		/* fields below came from the broker */
 	char code[40];			/* machine code ("denied", "config") */
-	char message[512];		/* raw; sanitised when printed */
+	char message[512];		/* raw; sanitised when printed;
+					 * English for local failures, as
+					 * --json shows it */
+	char text[512];			/* local failures: message in the
+					 * user's language, for the terminal */
 	char field[40];
 	char rule[80];
 	char reason[320];
+	/* A note the client appended to message (put's "gave up after"):
+	 * message keeps it in English from byte note_at on (0: none), note
+	 * holds it in the user's language for failure_format. */
+	size_t note_at;
+	char note[160];
 };
 
-/* Sets a local failure; returns exit so callers can `return failure_set()`. */
+/*
+ * Sets a local failure; returns exit so callers can `return failure_set()`.
+ * fmt is an English msgid (mark it with N_ for extraction): message gets
+ * it formatted as is (the --json "message" does not depend on the
+ * locale), text gets its translation formatted with the same arguments.
+ */
 int failure_set(struct failure *f, int exit, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Sets a local failure from a module's message: message gets m->en, text
+ * m->text. Returns exit. */
+int failure_set_msg(struct failure *f, int exit, const char *code,
+    const struct i18n_msg *m);
+
+/* A usage failure from a module's message, with "(see HELP)" after it
+ * when help is not NULL, as failure_vusage. Returns SEKISHO_EXIT_USAGE. */
+int failure_usage_msg(struct failure *f, const char *help,
+    const struct i18n_msg *m);
+
+/*
+ * A usage failure (exit SEKISHO_EXIT_USAGE, code "usage"): fmt with its
+ * arguments, followed by "(see HELP)" when help (a command, e.g.
+ * "sekisho --help") is not NULL. As failure_set, message is English and
+ * text the translation.
+ */
+int failure_vusage(struct failure *f, const char *help, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
 
 /*
  * Fills f from a broker "error" message and returns the exit code:
@@ -52,7 +87,8 @@ int failure_from_broker(struct failure *f, const struct wire_msg *m);
 int failure_exit_for(const char *code, const char *rule);
 
 /* The one-line human text (without the "sekisho: " prefix), sanitised for
- * a terminal, into out. */
+ * a terminal, in the user's language, into out. A broker message that is
+ * a "日本語 / English" pair shows only the half for the locale. */
 char *failure_format(const struct failure *f, char *out, size_t outlen);
 
 /* Prints "sekisho: <text>" to err, and with json the error object to out. */

@@ -15,6 +15,7 @@
 #include "client/explain.h"
 #include "client/exception.h"
 #include "client/failure.h"
+#include "client/i18n.h"
 #include "client/output.h"
 #include "client/put.h"
 #include "client/resume.h"
@@ -84,7 +85,7 @@ struct args {
 	char id[UTIL_ID_LEN + 1];
 };
 
-static const char usage_main[] =
+static const char *const usage_main = N_(
 "usage: sekisho [OPTIONS] COMMAND [ARGS]\n"
 "\n"
 "Send files through the sekisho broker (関所) to approved cloud services.\n"
@@ -133,9 +134,9 @@ static const char usage_main[] =
 "  5  broker or protocol error (including a hash mismatch)\n"
 "  6  transfer not found\n"
 "\n"
-"See docs/client.md for the configuration file and examples.\n";
+"See docs/client.md for the configuration file and examples.\n");
 
-static const char usage_put[] =
+static const char *const usage_put = N_(
 "usage: sekisho put FILE --to INTERFACE [--class N] [--purpose TEXT]\n"
 "                   [--name NAME] [--retries N] [--no-resume] [--otp CODE]\n"
 "                   [--json]\n"
@@ -160,32 +161,32 @@ static const char usage_put[] =
 "\n"
 "An interrupted upload resumes where the broker's copy ends when the same\n"
 "command is run again. A progress bar is shown when stderr is a terminal.\n"
-"Connection options: see sekisho --help.\n";
+"Connection options: see sekisho --help.\n");
 
-static const char usage_status[] =
+static const char *const usage_status = N_(
 "usage: sekisho status TRANSFER [--json]\n"
 "\n"
 "Shows the state of transfer TRANSFER (the id `sekisho put` printed):\n"
 "state, interface, class, size, bytes received, hash, times and any error.\n"
-"Exits 6 when the broker knows no such transfer of yours.\n";
+"Exits 6 when the broker knows no such transfer of yours.\n");
 
-static const char usage_whoami[] =
+static const char *const usage_whoami = N_(
 "usage: sekisho whoami [--json]\n"
 "\n"
 "Connects to the broker and prints the user, department and terminal it\n"
-"took from your certificate. Useful to check a new configuration.\n";
+"took from your certificate. Useful to check a new configuration.\n");
 
 static const char *
 command_usage(const char *cmd)
 {
 	if (cmd == NULL)
-		return usage_main;
+		return _(usage_main);
 	if (strcmp(cmd, "put") == 0)
-		return usage_put;
+		return _(usage_put);
 	if (strcmp(cmd, "status") == 0)
-		return usage_status;
+		return _(usage_status);
 	if (strcmp(cmd, "whoami") == 0)
-		return usage_whoami;
+		return _(usage_whoami);
 	if (strcmp(cmd, "policy") == 0)
 		return explain_usage();
 	if (strcmp(cmd, "approvals") == 0 || strcmp(cmd, "approve") == 0 ||
@@ -229,14 +230,13 @@ usage_fail(struct failure *f, const char *fmt, ...)
 static int
 usage_fail(struct failure *f, const char *fmt, ...)
 {
-	char msg[384];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = failure_vusage(f, "sekisho --help", fmt, ap);
 	va_end(ap);
-	return failure_set(f, SEKISHO_EXIT_USAGE, "usage", "%s (see "
-	    "sekisho --help)", msg);
+	return rc;
 }
 
 /* argv text made safe to quote in a message. */
@@ -249,6 +249,7 @@ arg(const char *s, char *buf, size_t len)
 static int
 parse_args(int argc, char **argv, struct args *a, struct failure *f)
 {
+	struct i18n_msg cm;
 	char ab[128];
 	int c;
 
@@ -264,9 +265,9 @@ parse_args(int argc, char **argv, struct args *a, struct failure *f)
 		case OPT_KEY:
 		case OPT_TIMEOUT:
 		case OPT_KEY_PASSPHRASE_FILE:
-			if (clientcfg_option(&a->flags, c, optarg, ab,
-			    sizeof(ab)) != 0)
-				return usage_fail(f, "%s", ab);
+			if (clientcfg_option(&a->flags, c, optarg, &cm) != 0)
+				return failure_usage_msg(f, "sekisho --help",
+				    &cm);
 			break;
 		case OPT_JSON:
 			a->json = 1;
@@ -306,10 +307,10 @@ parse_args(int argc, char **argv, struct args *a, struct failure *f)
 			a->version = 1;
 			break;
 		case ':':
-			return usage_fail(f, "option %s needs a value",
+			return usage_fail(f, N_("option %s needs a value"),
 			    arg(argv[optind - 1], ab, sizeof(ab)));
 		default:
-			return usage_fail(f, "unknown option '%s'",
+			return usage_fail(f, N_("unknown option '%s'"),
 			    arg(argv[optind - 1], ab, sizeof(ab)));
 		}
 	}
@@ -337,12 +338,12 @@ static int
 load_config(const struct args *a, struct clientcfg *cfg, struct failure *f)
 {
 	struct clientcfg_env env;
-	char err[1024];
+	struct i18n_msg cm;
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
-	if (clientcfg_load(&a->flags, &env, cfg, err, sizeof(err)) != 0)
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "config", "%s", err);
+	if (clientcfg_load(&a->flags, &env, cfg, &cm) != 0)
+		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "config", &cm);
 	return SEKISHO_EXIT_OK;
 }
 
@@ -356,8 +357,8 @@ warn_key_mode(const struct clientcfg *cfg)
 
 	if (stat(cfg->key, &st) == 0 && S_ISREG(st.st_mode) &&
 	    (st.st_mode & 077) != 0)
-		fprintf(stderr, "sekisho: warning: private key %s can be read "
-		    "by other users; protect it with chmod 600\n",
+		fprintf(stderr, _("sekisho: warning: private key %s can be "
+		    "read by other users; protect it with chmod 600\n"),
 		    output_sanitize(cfg->key, name, sizeof(name)));
 }
 
@@ -411,13 +412,13 @@ cmd_whoami(const struct args *a, const struct clientcfg *cfg,
 			output_json_null(&j, "terminal");
 		output_json_end(&j);
 	} else {
-		printf("user        %s\n", output_sanitize(w->user, user,
+		printf(_("user        %s\n"), output_sanitize(w->user, user,
 		    sizeof(user)));
-		printf("department  %s\n", output_sanitize(w->dept, dept,
+		printf(_("department  %s\n"), output_sanitize(w->dept, dept,
 		    sizeof(dept)));
-		printf("terminal    %s\n", w->terminal != NULL ?
+		printf(_("terminal    %s\n"), w->terminal != NULL ?
 		    output_sanitize(w->terminal, term, sizeof(term)) :
-		    "(none)");
+		    _("(none)"));
 	}
 	conn_close(c);
 	return SEKISHO_EXIT_OK;
@@ -463,8 +464,8 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 	    sizeof(statedir), err, sizeof(err)) == 0)
 		o.state_dir = statedir;
 	else
-		fprintf(stderr, "sekisho: warning: %s; an interrupted upload "
-		    "will not resume in a later run\n", err);
+		fprintf(stderr, _("sekisho: warning: %s; an interrupted upload "
+		    "will not resume in a later run\n"), err);
 
 	if ((rc = put_run(cfg, &o, &res, f)) != SEKISHO_EXIT_OK)
 		return rc;
@@ -477,21 +478,27 @@ cmd_put(const struct args *a, const struct clientcfg *cfg, struct failure *f)
 		output_json_str(&j, "interface", o.interface);
 		output_json_end(&j);
 	} else if (strcmp(res.state, "held") == 0)
-		printf("held %s (%llu bytes, sha256 %s) for %s: it waits for "
+		printf(P_("held %s (%llu byte, sha256 %s) for %s: it waits for "
 		    "an approval officer; see sekisho status %s\n",
-		    res.transfer, (unsigned long long)res.size, res.sha256,
+		    "held %s (%llu bytes, sha256 %s) for %s: it waits for an "
+		    "approval officer; see sekisho status %s\n",
+		    res.size), res.transfer, (unsigned long long)res.size,
+		    res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)),
 		    res.transfer);
 	else if (strcmp(res.state, "stored") != 0) {
 		/* Stored by an earlier run whose answer was lost. */
 		char st[sizeof(res.state)];
 
-		printf("stored %s (%llu bytes, sha256 %s) to %s; now %s\n",
-		    res.transfer, (unsigned long long)res.size, res.sha256,
+		printf(P_("stored %s (%llu byte, sha256 %s) to %s; now %s\n",
+		    "stored %s (%llu bytes, sha256 %s) to %s; now %s\n",
+		    res.size), res.transfer, (unsigned long long)res.size,
+		    res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)),
 		    output_sanitize(res.state, st, sizeof(st)));
 	} else
-		printf("stored %s (%llu bytes, sha256 %s) to %s\n",
+		printf(P_("stored %s (%llu byte, sha256 %s) to %s\n",
+		    "stored %s (%llu bytes, sha256 %s) to %s\n", res.size),
 		    res.transfer, (unsigned long long)res.size, res.sha256,
 		    output_sanitize(o.interface, iface, sizeof(iface)));
 	return SEKISHO_EXIT_OK;
@@ -507,53 +514,54 @@ check_args(struct args *a, struct failure *f)
 	size_t i;
 
 	if (strcmp(a->command, "put") != 0 && a->put_only)
-		return usage_fail(f, "%s does not take put's options (--to, "
-		    "--class, --purpose, --name, --retries, --no-resume, --otp)",
-		    a->command);
+		return usage_fail(f, N_("%s does not take put's options (--to, "
+		    "--class, --purpose, --name, --retries, --no-resume, "
+		    "--otp)"), a->command);
 	if (strcmp(a->command, "policy") == 0)
-		return usage_fail(f, "%s", "write the policy command first: "
-		    "sekisho policy explain --user U --to INTERFACE ...");
+		return usage_fail(f, N_("write the policy command first: "
+		    "sekisho policy explain --user U --to INTERFACE ..."));
 	if (strcmp(a->command, "whoami") == 0) {
 		if (a->nargs != 0)
-			return usage_fail(f, "whoami takes no argument "
-			    "('%s')", arg(a->argv[0], ab, sizeof(ab)));
+			return usage_fail(f, N_("whoami takes no argument "
+			    "('%s')"), arg(a->argv[0], ab, sizeof(ab)));
 		return SEKISHO_EXIT_OK;
 	}
 	if (strcmp(a->command, "status") == 0) {
 		if (a->nargs != 1)
-			return usage_fail(f, "%s", a->nargs == 0 ? "status "
-			    "needs a transfer id" : "status takes one "
-			    "transfer id");
+			return usage_fail(f, a->nargs == 0 ? N_("status needs "
+			    "a transfer id") : N_("status takes one transfer id"
+			    ));
 		/* Ids are lowercase hex; accept a retyped id in capitals. */
 		if (strlen(a->argv[0]) != UTIL_ID_LEN)
-			return usage_fail(f, "'%s' is not a transfer id (32 "
-			    "hex digits)", arg(a->argv[0], ab, sizeof(ab)));
+			return usage_fail(f, N_("'%s' is not a transfer id (32 "
+			    "hex digits)"), arg(a->argv[0], ab, sizeof(ab)));
 		for (i = 0; i <= UTIL_ID_LEN; i++)
 			a->id[i] = (char)tolower((unsigned char)a->argv[0][i]);
 		if (!util_is_id(a->id))
-			return usage_fail(f, "'%s' is not a transfer id (32 "
-			    "hex digits)", arg(a->argv[0], ab, sizeof(ab)));
+			return usage_fail(f, N_("'%s' is not a transfer id (32 "
+			    "hex digits)"), arg(a->argv[0], ab, sizeof(ab)));
 		return SEKISHO_EXIT_OK;
 	}
 	/* put */
 	if (a->nargs != 1)
-		return usage_fail(f, "%s", a->nargs == 0 ? "put needs a FILE" :
-		    "put takes one FILE (quote names with spaces)");
+		return usage_fail(f, a->nargs == 0 ? N_("put needs a FILE") :
+		    N_("put takes one FILE (quote names with spaces)"));
 	if (a->to == NULL)
-		return usage_fail(f, "%s", "put needs --to INTERFACE");
+		return usage_fail(f, N_("put needs --to INTERFACE"));
 	/* No --class: none is sent, and the broker applies the interface's
 	 * default_class or refuses; 1 is never assumed here. */
 	a->class = 0;
 	a->retries = 5;
 	if (a->class_arg != NULL) {
 		if (parse_uint(a->class_arg, 1, 3, &v) != 0)
-			return usage_fail(f, "--class '%s': the classification "
-			    "is 1, 2 or 3", arg(a->class_arg, ab, sizeof(ab)));
+			return usage_fail(f, N_("--class '%s': the "
+			    "classification is 1, 2 or 3"), arg(a->class_arg,
+			    ab, sizeof(ab)));
 		a->class = v;
 	}
 	if (a->retries_arg != NULL) {
 		if (parse_uint(a->retries_arg, 0, PUT_MAX_RETRIES, &v) != 0)
-			return usage_fail(f, "--retries '%s': give 0 to %d",
+			return usage_fail(f, N_("--retries '%s': give 0 to %d"),
 			    arg(a->retries_arg, ab, sizeof(ab)),
 			    PUT_MAX_RETRIES);
 		a->retries = (unsigned)v;
@@ -577,27 +585,27 @@ run(int argc, char **argv, struct args *a, struct failure *f)
 	}
 	if (a->command != NULL && strcmp(a->command, "help") == 0) {
 		if (a->nargs > 1)
-			return usage_fail(f, "%s", "help takes at most one "
-			    "command");
+			return usage_fail(f, N_("help takes at most one command"
+			    ));
 		text = command_usage(a->nargs == 1 ? a->argv[0] : NULL);
 		if (text == NULL)
-			return usage_fail(f, "unknown command '%s'",
+			return usage_fail(f, N_("unknown command '%s'"),
 			    arg(a->argv[0], ab, sizeof(ab)));
 		fputs(text, stdout);
 		return SEKISHO_EXIT_OK;
 	}
 	if (a->help) {
 		text = command_usage(a->command);
-		fputs(text != NULL ? text : usage_main, stdout);
+		fputs(text != NULL ? text : _(usage_main), stdout);
 		return SEKISHO_EXIT_OK;
 	}
 	if (a->command == NULL) {
-		fputs(usage_main, stderr);
-		return failure_set(f, SEKISHO_EXIT_USAGE, "usage", "no command "
-		    "given");
+		fputs(_(usage_main), stderr);
+		return failure_set(f, SEKISHO_EXIT_USAGE, "usage", N_("no "
+		    "command given"));
 	}
 	if (command_usage(a->command) == NULL)
-		return usage_fail(f, "unknown command '%s'",
+		return usage_fail(f, N_("unknown command '%s'"),
 		    arg(a->command, ab, sizeof(ab)));
 	if ((rc = check_args(a, f)) != SEKISHO_EXIT_OK)
 		return rc;
@@ -651,6 +659,7 @@ main(int argc, char **argv)
 	struct args a;
 	int rc, ci;
 
+	i18n_init();
 	/* A broker that goes away mid-write must give EPIPE, not a kill. */
 	signal(SIGPIPE, SIG_IGN);
 	/* Local and offline: its own options, no configuration, no broker. */

@@ -5,6 +5,7 @@
  * the ETA does not jump with every chunk. Bytes that were already on the
  * broker before a resume do not count towards the rate.
  */
+#include "client/i18n.h"
 #include "client/progress.h"
 
 #include <math.h>
@@ -109,7 +110,8 @@ progress_format_line(uint64_t done, uint64_t total, double rate,
 	progress_format_size(total, stotal, sizeof(stotal));
 	progress_format_rate(rate, srate, sizeof(srate));
 	progress_format_eta(eta, seta, sizeof(seta));
-	taillen = snprintf(tail, sizeof(tail), "%s/%s  %s  ETA %s", sdone,
+	/* TRANSLATORS: progress bar tail: done/total, rate, time left. */
+	taillen = snprintf(tail, sizeof(tail), _("%s/%s  %s  ETA %s"), sdone,
 	    stotal, srate, seta);
 	if (taillen < 0)
 		taillen = 0;

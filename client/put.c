@@ -9,6 +9,7 @@
  * final failure, or a transient failure that the loop in put_run retries
  * after a pause.
  */
+#include "client/i18n.h"
 #include "client/put.h"
 #include "client/conn.h"
 #include "client/otp.h"
@@ -109,7 +110,7 @@ notice(struct upload *u, const char *fmt, ...)
 	progress_clear(&u->bar);
 	fputs("sekisho: ", u->o->notices);
 	va_start(ap, fmt);
-	vfprintf(u->o->notices, fmt, ap);
+	vfprintf(u->o->notices, _(fmt), ap);
 	va_end(ap);
 	fputc('\n', u->o->notices);
 	fflush(u->o->notices);
@@ -122,7 +123,7 @@ drop_state(struct upload *u)
 
 	if (u->have_state && resume_drop(u->o->state_dir, u->key, err,
 	    sizeof(err)) != 0)
-		notice(u, "warning: %s", err);
+		notice(u, N_("warning: %s"), err);
 }
 
 static void
@@ -132,8 +133,8 @@ save_state(struct upload *u)
 
 	if (u->have_state && resume_save(u->o->state_dir, u->key, u->transfer,
 	    err, sizeof(err)) != 0)
-		notice(u, "warning: cannot save resume state (%s); a later "
-		    "run will start this upload again", err);
+		notice(u, N_("warning: cannot save resume state (%s); a later "
+		    "run will start this upload again"), err);
 }
 
 /* pread exactly len bytes at off; -1 with errno, or 0 with *short_read
@@ -179,9 +180,9 @@ fail_changed(struct upload *u)
 	char name[256];
 
 	drop_state(u);
-	failure_set(u->f, SEKISHO_EXIT_LOCAL, "file_changed", "%s changed "
+	failure_set(u->f, SEKISHO_EXIT_LOCAL, "file_changed", N_("%s changed "
 	    "during the upload (size or modification time); nothing was "
-	    "stored, send it again when it is final",
+	    "stored, send it again when it is final"),
 	    output_sanitize(u->o->file, name, sizeof(name)));
 	return ATTEMPT_FAIL;
 }
@@ -191,7 +192,7 @@ fail_read(struct upload *u)
 {
 	char name[256];
 
-	failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "cannot read %s: %s",
+	failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", N_("cannot read %s: %s"),
 	    output_sanitize(u->o->file, name, sizeof(name)), strerror(errno));
 	return ATTEMPT_FAIL;
 }
@@ -267,8 +268,8 @@ protocol_error(struct upload *u, const char *what, const struct wire_msg *m)
 {
 	const char *op = m != NULL ? wire_op_name(m->op) : NULL;
 
-	failure_set(u->f, SEKISHO_EXIT_BROKER, "protocol", "protocol error: "
-	    "%s%s%s", what, op != NULL ? ", got " : "", op != NULL ? op : "");
+	failure_set(u->f, SEKISHO_EXIT_BROKER, "protocol", N_("protocol error: "
+	    "%s%s%s"), what, op != NULL ? ", got " : "", op != NULL ? op : "");
 	return ATTEMPT_FAIL;
 }
 
@@ -280,42 +281,43 @@ build_put(struct upload *u, struct wire_msg *m, uint64_t id)
 
 	wire_msg_init(m, WIRE_OP_PUT, id);
 	if (wire_msg_set_text(m, "interface", o->interface) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--to: not a "
-		    "valid interface id");
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--to: not a "
+		    "valid interface id"));
 		goto fail;
 	}
 	if (wire_msg_set_text(m, "name", u->name) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--name: must "
-		    "be 1 to %d bytes of valid UTF-8", WIRE_MAX_NAME);
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--name: "
+		    "must be 1 to %d bytes of valid UTF-8"), WIRE_MAX_NAME);
 		goto fail;
 	}
 	if (wire_msg_set_uint(m, "size", u->size) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "file too large "
-		    "for the protocol");
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", N_("file too "
+		    "large for the protocol"));
 		goto fail;
 	}
 	/* 0: no --class; the broker applies the interface's default or
 	 * refuses with class_required. */
 	if (o->class != 0 && wire_msg_set_uint(m, "class", o->class) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--class: out "
-		    "of range");
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--class: "
+		    "out of range"));
 		goto fail;
 	}
 	if (wire_msg_set_text(m, "purpose", o->purpose != NULL ?
 	    o->purpose : "") != 0) {
-		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", "--purpose: "
-		    "must be at most %d bytes of valid UTF-8", WIRE_MAX_PURPOSE);
+		failure_set(u->f, SEKISHO_EXIT_USAGE, "usage", N_("--purpose: "
+		    "must be at most %d bytes of valid UTF-8"),
+		    WIRE_MAX_PURPOSE);
 		goto fail;
 	}
 	if (u->transfer[0] != '\0' &&
 	    wire_msg_set_text(m, "resume", u->transfer) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "cannot "
-		    "build the resume request");
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", N_("cannot "
+		    "build the resume request"));
 		goto fail;
 	}
 	if (u->otp[0] != '\0' && wire_msg_set_text(m, "otp", u->otp) != 0) {
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "cannot "
-		    "build the request with the one-time code");
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", N_("cannot "
+		    "build the request with the one-time code"));
 		goto fail;
 	}
 	return 0;
@@ -358,7 +360,7 @@ hash_prefix(struct upload *u, EVP_MD_CTX *md, uint64_t offset)
 			return fail_changed(u);
 		if (EVP_DigestUpdate(md, u->buf, n) != 1) {
 			failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal",
-			    "SHA-256 failed");
+			    N_("SHA-256 failed"));
 			return ATTEMPT_FAIL;
 		}
 		pos += n;
@@ -387,7 +389,7 @@ next_code(struct upload *u, const struct wire_msg *m, int failed)
 	if (failed)
 		notice(u, "%s", output_sanitize(wire_msg_text(m, "message"),
 		    msg, sizeof(msg)));
-	snprintf(prompt, sizeof(prompt), "One-time code (TOTP) for %s: ",
+	snprintf(prompt, sizeof(prompt), _("One-time code (TOTP) for %s: "),
 	    output_sanitize(u->o->interface, iface, sizeof(iface)));
 	progress_clear(&u->bar);
 	rc = otp_read(u->o->otp, prompt, u->otp, err, sizeof(err));
@@ -438,8 +440,8 @@ report_stored(struct upload *u, EVP_MD_CTX *md, struct put_result *res)
 		return fail_changed(u);
 	if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 ||
 	    dlen != sizeof(digest)) {
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "SHA-256 "
-		    "failed");
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", N_("SHA-256 "
+		    "failed"));
 		return ATTEMPT_FAIL;
 	}
 	util_hex(digest, sizeof(digest), hex);
@@ -449,15 +451,15 @@ report_stored(struct upload *u, EVP_MD_CTX *md, struct put_result *res)
 	if (u->stored_size != u->size ||
 	    memcmp(u->stored_sha, digest, sizeof(digest)) != 0) {
 		failure_set(u->f, SEKISHO_EXIT_BROKER, "hash_mismatch",
-		    "the broker already stored transfer %s as %" PRIu64
+		    N_("the broker already stored transfer %s as %" PRIu64
 		    " bytes with sha256 %s, but this file is %" PRIu64
 		    " bytes with sha256 %s; it was not sent again. Check the "
 		    "file, then send it with --no-resume if it is meant as a "
-		    "new upload", sid, u->stored_size, shex, u->size, hex);
+		    "new upload"), sid, u->stored_size, shex, u->size, hex);
 		return ATTEMPT_FAIL;
 	}
-	notice(u, "transfer %s was already stored by the broker (state %s); "
-	    "it was not sent again", sid, output_sanitize(u->stored_state,
+	notice(u, N_("transfer %s was already stored by the broker (state %s); "
+	    "it was not sent again"), sid, output_sanitize(u->stored_state,
 	    sst, sizeof(sst)));
 	memcpy(res->transfer, u->transfer, sizeof(res->transfer));
 	res->size = u->size;
@@ -513,8 +515,9 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 			if (sent_resume && !u->fresh_used &&
 			    is_stale_resume_code(code)) {
 				output_sanitize(u->transfer, sid, sizeof(sid));
-				notice(u, "the broker no longer has transfer %s "
-				    "(%s); starting the upload again", sid,
+				notice(u, N_("the broker no longer has "
+				    "transfer %s (%s); starting the upload "
+				    "again"), sid,
 				    output_sanitize(code, scode, sizeof(scode)));
 				drop_state(u);
 				u->transfer[0] = '\0';
@@ -577,7 +580,7 @@ stream(struct upload *u, struct conn *c, EVP_MD_CTX *md, uint64_t offset,
 			return fail_changed(u);
 		if (EVP_DigestUpdate(md, u->buf, n) != 1) {
 			failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal",
-			    "SHA-256 failed");
+			    N_("SHA-256 failed"));
 			return ATTEMPT_FAIL;
 		}
 		if ((rc = conn_send_data(c, u->buf, n, err, sizeof(err))) !=
@@ -622,8 +625,8 @@ finish(struct upload *u, struct conn *c, const uint8_t digest[32],
 	if (wire_msg_set_bytes(&m, "sha256", digest, UTIL_SHA256_LEN) != 0 &&
 	    wire_msg_set_text(&m, "sha256", hex) != 0) {
 		wire_msg_clear(&m);
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "cannot "
-		    "build the end message");
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", N_("cannot "
+		    "build the end message"));
 		return ATTEMPT_FAIL;
 	}
 	rc = conn_send_msg(c, &m, err, sizeof(err));
@@ -661,9 +664,10 @@ finish(struct upload *u, struct conn *c, const uint8_t digest[32],
 	drop_state(u);
 	if (ssize != u->size || memcmp(sdigest, digest, UTIL_SHA256_LEN) != 0) {
 		util_hex(sdigest, UTIL_SHA256_LEN, shex);
-		failure_set(u->f, SEKISHO_EXIT_BROKER, "hash_mismatch", "the "
-		    "broker stored transfer %s as %" PRIu64 " bytes with sha256 "
-		    "%s, but %" PRIu64 " bytes with sha256 %s were sent",
+		failure_set(u->f, SEKISHO_EXIT_BROKER, "hash_mismatch",
+		    N_("the broker stored transfer %s as %"
+		    PRIu64 " bytes with sha256 %s, but %"
+		    PRIu64 " bytes with sha256 %s were sent"),
 		    u->transfer, ssize, shex, u->size, hex);
 		return ATTEMPT_FAIL;
 	}
@@ -711,7 +715,7 @@ attempt(struct upload *u, int first, struct put_result *res, unsigned *wait)
 		if ((md = EVP_MD_CTX_new()) == NULL ||
 		    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
 			failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal",
-			    "SHA-256 unavailable");
+			    N_("SHA-256 unavailable"));
 			r = ATTEMPT_FAIL;
 			goto out;
 		}
@@ -721,13 +725,13 @@ attempt(struct upload *u, int first, struct put_result *res, unsigned *wait)
 	if (offset > 0) {
 		res->resumed = 1;
 		output_sanitize(u->transfer, sid, sizeof(sid));
-		notice(u, "resuming transfer %s at byte %" PRIu64 " of %"
-		    PRIu64, sid, offset, u->size);
+		notice(u, N_("resuming transfer %s at byte %" PRIu64 " of %"
+		    PRIu64), sid, offset, u->size);
 	}
 	if ((md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "SHA-256 "
-		    "unavailable");
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", N_("SHA-256 "
+		    "unavailable"));
 		r = ATTEMPT_FAIL;
 		goto out;
 	}
@@ -741,8 +745,8 @@ attempt(struct upload *u, int first, struct put_result *res, unsigned *wait)
 	}
 	if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 ||
 	    dlen != sizeof(digest)) {
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", "SHA-256 "
-		    "failed");
+		failure_set(u->f, SEKISHO_EXIT_LOCAL, "internal", N_("SHA-256 "
+		    "failed"));
 		r = ATTEMPT_FAIL;
 		goto out;
 	}
@@ -763,16 +767,16 @@ open_file(struct upload *u)
 	output_sanitize(u->o->file, name, sizeof(name));
 	u->fd = open(u->o->file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (u->fd < 0)
-		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: %s",
-		    name, strerror(errno));
+		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file",
+		    N_("cannot open %s: %s"), name, strerror(errno));
 	if (fstat(u->fd, &u->st0) != 0) {
 		saved = errno;
 		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: %s",
 		    name, strerror(saved));
 	}
 	if (!S_ISREG(u->st0.st_mode))
-		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", "%s: not "
-		    "a regular file", name);
+		return failure_set(u->f, SEKISHO_EXIT_LOCAL, "file", N_("%s: "
+		    "not a regular file"), name);
 	u->size = (uint64_t)u->st0.st_size;
 	if ((u->realpath = realpath(u->o->file, NULL)) == NULL) {
 		saved = errno;
@@ -803,7 +807,7 @@ load_state(struct upload *u)
 	}
 	if (resume_load(u->o->state_dir, u->key, u->transfer, err,
 	    sizeof(err)) < 0) {
-		notice(u, "warning: ignoring resume state: %s", err);
+		notice(u, N_("warning: ignoring resume state: %s"), err);
 		u->transfer[0] = '\0';
 	}
 }
@@ -829,8 +833,8 @@ put_run(const struct clientcfg *cfg, const struct put_opts *o,
 	u.name = o->name != NULL ? o->name :
 	    put_default_name(o->file, defname, sizeof(defname));
 	if (u.name[0] == '\0') {
-		rc = failure_set(f, SEKISHO_EXIT_USAGE, "usage", "cannot take "
-		    "a file name from '%s'; give --name", o->file);
+		rc = failure_set(f, SEKISHO_EXIT_USAGE, "usage", N_("cannot "
+		    "take a file name from '%s'; give --name"), o->file);
 		goto out;
 	}
 	if ((rc = open_file(&u)) != SEKISHO_EXIT_OK)
@@ -842,8 +846,8 @@ put_run(const struct clientcfg *cfg, const struct put_opts *o,
 	}
 	wire_msg_clear(&probe);
 	if ((u.buf = malloc(PUT_BUF)) == NULL) {
-		rc = failure_set(f, SEKISHO_EXIT_LOCAL, "internal", "out of "
-		    "memory");
+		rc = failure_set(f, SEKISHO_EXIT_LOCAL, "internal", N_("out of "
+		    "memory"));
 		goto out;
 	}
 	load_state(&u);
@@ -862,17 +866,30 @@ put_run(const struct clientcfg *cfg, const struct put_opts *o,
 		if (attempts >= o->retries) {
 			/* Keep the last cause; say what was tried and how
 			 * to go on. */
-			size_t len = strlen(f->message);
+			size_t len = strlen(f->message), nlen;
 
-			if (o->retries > 0)
+			/* English in message (as --json shows it), the
+			 * user's language in note (the terminal). */
+			f->note_at = len;
+			if (o->retries > 0) {
 				snprintf(f->message + len,
 				    sizeof(f->message) - len,
 				    " (gave up after %u retries)", attempts);
+				snprintf(f->note, sizeof(f->note),
+				    P_(" (gave up after %u retry)",
+				    " (gave up after %u retries)", attempts),
+				    attempts);
+			}
 			len = strlen(f->message);
-			if (u.transfer[0] != '\0' && u.have_state)
+			nlen = strlen(f->note);
+			if (u.transfer[0] != '\0' && u.have_state) {
 				snprintf(f->message + len,
 				    sizeof(f->message) - len, "; run the same "
 				    "command again to resume the upload");
+				snprintf(f->note + nlen, sizeof(f->note) - nlen,
+				    "%s", _("; run the same command again to "
+				    "resume the upload"));
+			}
 			rc = f->exit;
 			break;
 		}
@@ -882,7 +899,7 @@ put_run(const struct clientcfg *cfg, const struct put_opts *o,
 			backoff = backoff * 2 > PUT_BACKOFF_CAP ?
 			    PUT_BACKOFF_CAP : backoff * 2;
 		}
-		notice(&u, "%s; retrying in %u s (%u of %u)", reason, wait,
+		notice(&u, N_("%s; retrying in %u s (%u of %u)"), reason, wait,
 		    attempts, o->retries);
 		sleep(wait);
 	}

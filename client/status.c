@@ -5,6 +5,7 @@
  * fixed order, so a broker that adds a field does not need a new client to
  * show it.
  */
+#include "client/i18n.h"
 #include "client/status.h"
 #include "client/conn.h"
 #include "client/output.h"
@@ -45,8 +46,8 @@ status_run(const struct clientcfg *cfg, const char *software,
 	if (wire_msg_set_text(&m, "transfer", transfer) != 0) {
 		wire_msg_clear(&m);
 		conn_close(c);
-		return failure_set(f, SEKISHO_EXIT_USAGE, "usage", "not a "
-		    "transfer id");
+		return failure_set(f, SEKISHO_EXIT_USAGE, "usage", N_("not a "
+		    "transfer id"));
 	}
 	rc = conn_send_msg(c, &m, err, sizeof(err));
 	wire_msg_clear(&m);
@@ -63,7 +64,7 @@ status_run(const struct clientcfg *cfg, const char *software,
 	if (m.op != WIRE_OP_STATE) {
 		wire_msg_clear(&m);
 		return failure_set(f, SEKISHO_EXIT_BROKER, "protocol",
-		    "protocol error: expected state");
+		    N_("protocol error: expected state"));
 	}
 	*state = m;
 	return SEKISHO_EXIT_OK;
@@ -100,10 +101,14 @@ print_human(const struct wire_field *fld, FILE *out)
 {
 	const struct wire_value *v = &fld->v;
 	char key[32], buf[1100], tbuf[21], sbuf[32];
+	const char *label;
 	size_t i;
 
 	output_sanitize(fld->key, key, sizeof(key));
-	fprintf(out, "%-*s ", strlen(key) > 10 ? 20 : 10, key);
+	if ((label = i18n_field_label(fld->key)) == NULL)
+		label = key;
+	i18n_pad(out, label, i18n_columns(label) > 10 ? 20 : 10);
+	fputc(' ', out);
 	switch (v->type) {
 	case WIRE_T_UINT:
 		if (is_time_key(fld->key) && v->u <= (uint64_t)INT32_MAX * 64) {
@@ -124,7 +129,7 @@ print_human(const struct wire_field *fld, FILE *out)
 		fputc('\n', out);
 		break;
 	case WIRE_T_BOOL:
-		fprintf(out, "%s\n", v->u ? "yes" : "no");
+		fprintf(out, "%s\n", v->u ? _("yes") : _("no"));
 		break;
 	case WIRE_T_TEXT_ARRAY:
 		for (i = 0; i < v->len; i++)

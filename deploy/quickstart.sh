@@ -23,6 +23,9 @@ pki="$top/pki/sekisho-pki"
 mkdir -p "$demo"
 chmod 700 "$demo"
 export SEKISHO_PKI_DIR="$demo/pki"
+# The client from the build tree finds its message catalogues there
+# (LANGUAGE=ja or a Japanese LANG shows it in Japanese).
+export SEKISHO_LOCALEDIR="$top/build/po"
 
 say "Creating a local CA, a broker certificate and a user certificate"
 if [ ! -f "$demo/pki/ca.crt" ]; then

@@ -34,6 +34,12 @@ BUILD = pathlib.Path(os.environ.get("SEKISHO_BUILD", REPO / "build")).resolve()
 PKI_TOOL = REPO / "pki" / "sekisho-pki"
 SEKISHOD = BUILD / "broker" / "sekishod"
 SEKISHO = BUILD / "client" / "sekisho"
+# The client speaks the locale's language (gettext); the tests read its
+# English, so every process they start runs in the C locale. LANGUAGE is
+# dropped too: glibc honours it under C.UTF-8. test_i18n sets its own.
+for _var in ("LANGUAGE", "LANG", "LC_MESSAGES"):
+    os.environ.pop(_var, None)
+os.environ["LC_ALL"] = "C.UTF-8"
 
 ALPN = "sekisho/1"
 START_TIMEOUT = 10.0      # seconds for a broker to accept connections
@@ -444,7 +450,7 @@ class Client:
         }
         self.write_config()
         self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("SEKISHO_", "XDG_"))}
+                    if not k.startswith(("SEKISHO_", "XDG_", "LANGUAGE"))}
         self.env.update(HOME=str(self.home),
                         XDG_STATE_HOME=str(self.home / "state"),
                         LC_ALL="C.UTF-8")

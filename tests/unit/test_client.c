@@ -67,7 +67,8 @@ test_cfg_good_relative_paths(void **state)
 	struct clientcfg_flags flags = { 0 };
 	struct clientcfg_env env = { NULL, "/home/tanaka" };
 	struct clientcfg cfg;
-	char *dir = make_tmpdir(), path[512], want[600], err[512];
+	char *dir = make_tmpdir(), path[512], want[600];
+	struct i18n_msg err;
 
 	(void)state;
 	write_file(dir, "client.yaml",
@@ -79,8 +80,7 @@ test_cfg_good_relative_paths(void **state)
 	    "key_passphrase_file: secrets/pass\n"
 	    "timeout: 2m\n", path, sizeof(path));
 	flags.config = path;
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), 0);
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), 0);
 	assert_string_equal(cfg.host, "broker.example.lg.jp");
 	assert_string_equal(cfg.port, "8443");
 	assert_string_equal(cfg.server_name, "broker.example.lg.jp");
@@ -146,7 +146,8 @@ test_cfg_flags_override(void **state)
 	struct clientcfg_flags flags = { 0 };
 	struct clientcfg_env env = { NULL, "/home/tanaka" };
 	struct clientcfg cfg;
-	char *dir = make_tmpdir(), path[512], err[512];
+	char *dir = make_tmpdir(), path[512];
+	struct i18n_msg err;
 
 	(void)state;
 	write_file(dir, "c.yaml",
@@ -157,8 +158,7 @@ test_cfg_flags_override(void **state)
 	flags.broker = "[::1]:9443";
 	flags.key = "rel/k.pem";	/* flags are not rebased */
 	flags.timeout = 7;
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), 0);
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), 0);
 	assert_string_equal(cfg.host, "::1");
 	assert_string_equal(cfg.port, "9443");
 	assert_string_equal(cfg.server_name, "named.example");
@@ -175,18 +175,18 @@ test_cfg_unknown_key(void **state)
 	struct clientcfg_flags flags = { 0 };
 	struct clientcfg_env env = { NULL, "/home/tanaka" };
 	struct clientcfg cfg;
-	char *dir = make_tmpdir(), path[512], want[600], err[512];
+	char *dir = make_tmpdir(), path[512], want[600];
+	struct i18n_msg err;
 
 	(void)state;
 	write_file(dir, "c.yaml",
 	    "broker: a.example:443\nca: ca.pem\ncert: c.pem\nkey: k.pem\n"
 	    "brokr: typo.example:443\n", path, sizeof(path));
 	flags.config = path;
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), -1);
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), -1);
 	snprintf(want, sizeof(want), "%s:5:", path);
-	assert_non_null(strstr(err, want));
-	assert_non_null(strstr(err, "brokr"));
+	assert_non_null(strstr(err.en, want));
+	assert_non_null(strstr(err.en, "brokr"));
 	rm_rf(dir);
 	free(dir);
 }
@@ -197,22 +197,21 @@ test_cfg_missing_keys(void **state)
 	struct clientcfg_flags flags = { 0 };
 	struct clientcfg_env env = { NULL, "/home/tanaka" };
 	struct clientcfg cfg;
-	char *dir = make_tmpdir(), path[512], err[512];
+	char *dir = make_tmpdir(), path[512];
+	struct i18n_msg err;
 
 	(void)state;
 	write_file(dir, "c.yaml", "broker: a.example:443\nca: ca.pem\n", path,
 	    sizeof(path));
 	flags.config = path;
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "cert, key"));
-	assert_null(strstr(err, "missing setting(s) broker"));
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), -1);
+	assert_non_null(strstr(err.en, "cert, key"));
+	assert_null(strstr(err.en, "missing setting(s) broker"));
 
 	/* Flags can fill in what the file lacks. */
 	flags.cert = "c.pem";
 	flags.key = "k.pem";
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), 0);
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), 0);
 	clientcfg_free(&cfg);
 	rm_rf(dir);
 	free(dir);
@@ -224,22 +223,21 @@ test_cfg_no_default_file(void **state)
 	struct clientcfg_flags flags = { 0 };
 	struct clientcfg_env env = { NULL, NULL };
 	struct clientcfg cfg;
-	char *dir = make_tmpdir(), err[512];
+	char *dir = make_tmpdir();
+	struct i18n_msg err;
 
 	(void)state;
 	env.home = dir;		/* no .config/sekisho/client.yaml there */
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, ".config/sekisho/client.yaml"));
-	assert_non_null(strstr(err, "broker, ca, cert, key"));
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), -1);
+	assert_non_null(strstr(err.en, ".config/sekisho/client.yaml"));
+	assert_non_null(strstr(err.en, "broker, ca, cert, key"));
 
 	/* Without a file, flags alone are enough. */
 	flags.broker = "10.0.0.1:8443";
 	flags.ca = "ca.pem";
 	flags.cert = "c.pem";
 	flags.key = "k.pem";
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), 0);
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), 0);
 	assert_null(cfg.file);
 	assert_string_equal(cfg.server_name, "10.0.0.1");
 	assert_int_equal(cfg.timeout, CLIENTCFG_DEFAULT_TIMEOUT);
@@ -247,9 +245,8 @@ test_cfg_no_default_file(void **state)
 
 	/* A file named explicitly must exist, even if flags say it all. */
 	flags.config = "/nonexistent/sekisho.yaml";
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "/nonexistent/sekisho.yaml"));
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), -1);
+	assert_non_null(strstr(err.en, "/nonexistent/sekisho.yaml"));
 	rm_rf(dir);
 	free(dir);
 }
@@ -260,28 +257,25 @@ test_cfg_bad_values(void **state)
 	struct clientcfg_flags flags = { 0 };
 	struct clientcfg_env env = { NULL, "/home/tanaka" };
 	struct clientcfg cfg;
-	char *dir = make_tmpdir(), path[512], err[512];
+	char *dir = make_tmpdir(), path[512];
+	struct i18n_msg err;
 
 	(void)state;
 	flags.config = path;
 	write_file(dir, "a.yaml", "broker: nohost\nca: a\ncert: b\nkey: c\n",
 	    path, sizeof(path));
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "host:port"));
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), -1);
+	assert_non_null(strstr(err.en, "host:port"));
 	write_file(dir, "b.yaml", "broker: h:1\nca: ''\ncert: b\nkey: c\n",
 	    path, sizeof(path));
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, ":2:"));
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), -1);
+	assert_non_null(strstr(err.en, ":2:"));
 	write_file(dir, "c.yaml", "broker: h:1\nca: a\ncert: b\nkey: c\n"
 	    "timeout: 0\n", path, sizeof(path));
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "timeout"));
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), -1);
+	assert_non_null(strstr(err.en, "timeout"));
 	write_file(dir, "d.yaml", "- broker\n", path, sizeof(path));
-	assert_int_equal(clientcfg_load(&flags, &env, &cfg, err,
-	    sizeof(err)), -1);
+	assert_int_equal(clientcfg_load(&flags, &env, &cfg, &err), -1);
 	rm_rf(dir);
 	free(dir);
 }
@@ -289,54 +283,48 @@ test_cfg_bad_values(void **state)
 static void
 test_cfg_split_broker(void **state)
 {
-	char *h, *p, err[256];
+	char *h, *p;
+	struct i18n_msg err;
 
 	(void)state;
-	assert_int_equal(clientcfg_split_broker("b.example:8443", &h, &p, err,
-	    sizeof(err)), 0);
+	assert_int_equal(clientcfg_split_broker("b.example:8443", &h, &p,
+	    &err), 0);
 	assert_string_equal(h, "b.example");
 	assert_string_equal(p, "8443");
 	free(h);
 	free(p);
-	assert_int_equal(clientcfg_split_broker("[fe80::1]:443", &h, &p, err,
-	    sizeof(err)), 0);
+	assert_int_equal(clientcfg_split_broker("[fe80::1]:443", &h, &p, &err),
+	    0);
 	assert_string_equal(h, "fe80::1");
 	free(h);
 	free(p);
-	assert_int_equal(clientcfg_split_broker("fe80::1:443", &h, &p, err,
-	    sizeof(err)), -1);
-	assert_int_equal(clientcfg_split_broker("h:0", &h, &p, err,
-	    sizeof(err)), -1);
-	assert_int_equal(clientcfg_split_broker("h:65536", &h, &p, err,
-	    sizeof(err)), -1);
-	assert_int_equal(clientcfg_split_broker("h:12a", &h, &p, err,
-	    sizeof(err)), -1);
-	assert_int_equal(clientcfg_split_broker(":443", &h, &p, err,
-	    sizeof(err)), -1);
-	assert_int_equal(clientcfg_split_broker("h:", &h, &p, err,
-	    sizeof(err)), -1);
+	assert_int_equal(clientcfg_split_broker("fe80::1:443", &h, &p, &err),
+	    -1);
+	assert_int_equal(clientcfg_split_broker("h:0", &h, &p, &err), -1);
+	assert_int_equal(clientcfg_split_broker("h:65536", &h, &p, &err), -1);
+	assert_int_equal(clientcfg_split_broker("h:12a", &h, &p, &err), -1);
+	assert_int_equal(clientcfg_split_broker(":443", &h, &p, &err), -1);
+	assert_int_equal(clientcfg_split_broker("h:", &h, &p, &err), -1);
 }
 
 static void
 test_cfg_resolve_path(void **state)
 {
-	char err[256], *p;
+	struct i18n_msg err;
+	char *p;
 
 	(void)state;
 	p = clientcfg_resolve_path("/etc/sekisho/client.yaml", "ca.pem",
-	    "/home/u", err, sizeof(err));
+	    "/home/u", &err);
 	assert_string_equal(p, "/etc/sekisho/ca.pem");
 	free(p);
-	p = clientcfg_resolve_path("client.yaml", "ca.pem", "/home/u", err,
-	    sizeof(err));
+	p = clientcfg_resolve_path("client.yaml", "ca.pem", "/home/u", &err);
 	assert_string_equal(p, "ca.pem");
 	free(p);
-	p = clientcfg_resolve_path("conf/client.yaml", "../ca.pem", NULL, err,
-	    sizeof(err));
+	p = clientcfg_resolve_path("conf/client.yaml", "../ca.pem", NULL, &err);
 	assert_string_equal(p, "conf/../ca.pem");
 	free(p);
-	assert_null(clientcfg_resolve_path("/c.yaml", "~/x", NULL, err,
-	    sizeof(err)));
+	assert_null(clientcfg_resolve_path("/c.yaml", "~/x", NULL, &err));
 }
 
 /* ---- output ------------------------------------------------------------- */
