@@ -17,17 +17,17 @@
  *
  * Reading the trail and making proofs happen on the commit thread (the
  * trail belongs to it), one chunk per job, so a long pull never holds up
- * the uploads' group commits for more than one chunk. The session does
+ * the uploads' group commits for more than one chunk. The connection does
  * not read while the pull runs; the next chunk is read only when the
  * client has taken most of the last one (bounded memory per pull).
  */
 #ifndef SEKISHO_AUDITPULL_H
 #define SEKISHO_AUDITPULL_H
 
-struct session;
+struct reqconn;
 struct wire_msg;
 
 /* Handles an audit_pull message (loop thread). */
-void auditpull_handle(struct session *s, const struct wire_msg *m);
+void auditpull_handle(struct reqconn *s, const struct wire_msg *m);
 
 #endif

@@ -28,7 +28,7 @@
 struct broker;
 struct config;
 struct notify_config;
-struct session;
+struct reqconn;
 struct store;
 struct transfer;
 struct wire_msg;
@@ -63,7 +63,7 @@ void officer_free(struct officer *o);
  * exception_*). Returns 1 when m was one of them (answered or queued),
  * 0 when it is not an op of this module.
  */
-int officer_dispatch(struct session *s, const struct wire_msg *m);
+int officer_dispatch(struct reqconn *s, const struct wire_msg *m);
 
 /* ---- hooks of the upload path ------------------------------------------ */
 

@@ -45,6 +45,7 @@
 #include "broker/log.h"
 #include "broker/officer.h"
 #include "broker/refusals.h"
+#include "broker/request.h"
 #include "broker/spool.h"
 #include "broker/stepgate.h"
 #include "broker/stepup.h"
@@ -101,19 +102,14 @@ struct upload {
 };
 
 struct session {
-	struct broker *b;
+	struct reqconn c;		/* the request layer's view; first, so
+					   a struct reqconn * is this session */
 	struct bufferevent *bev;
 	SSL *ssl;
-	char peer[64];
-	struct principal who;
 	enum sess_state state;
 	int refs;
 	int closed;			/* connection gone, waiting for jobs */
 	int busy;			/* a job the protocol waits for */
-	int waits;			/* session_wait not yet ended */
-	uint64_t probed;		/* 1 + id of the put whose resume was
-					   looked up already; 0: none */
-	struct upload *up;
 	TAILQ_ENTRY(session) entry;
 	/* admission (accept path): the source address the per-source count
 	 * is kept under; the handshake deadline, then the session's
@@ -210,7 +206,7 @@ job_new(enum job_kind kind, struct session *s)
 	if (s != NULL) {
 		j->s = s;
 		s->refs++;
-		j->who = s->who;
+		j->who = s->c.who;
 	}
 	return j;
 }
@@ -245,48 +241,11 @@ send_msg(struct session *s, const struct wire_msg *m)
 		return;
 	if (wire_encode(m, &buf, &len, &werr) != 0) {
 		log_kv("error", "encode", "user=%s op=%s reason=%s",
-		    s->who.user, wire_op_name(m->op), werr.message);
+		    s->c.who.user, wire_op_name(m->op), werr.message);
 		return;
 	}
 	bufferevent_write(s->bev, buf, len);
 	free(buf);
-}
-
-static void
-send_error(struct session *s, uint64_t id, const char *code,
-    const char *message, const char *field, const struct policy_decision *d,
-    const char *transfer, uint64_t retry_after)
-{
-	struct wire_msg m;
-	char text[WIRE_MAX_MESSAGE + 1];
-	size_t len = strlen(message);
-
-	/* Never lose an error to the encoder's bound: cut long text on a
-	 * UTF-8 boundary. */
-	if (len > WIRE_MAX_MESSAGE) {
-		len = WIRE_MAX_MESSAGE;
-		while (len > 0 && ((unsigned char)message[len] & 0xc0) == 0x80)
-			len--;
-	}
-	memcpy(text, message, len);
-	text[len] = '\0';
-	wire_msg_init(&m, WIRE_OP_ERROR, id);
-	wire_msg_set_text(&m, "code", code);
-	wire_msg_set_text(&m, "message", text);
-	if (field != NULL && field[0] != '\0')
-		wire_msg_set_text(&m, "field", field);
-	if (d != NULL) {
-		if (d->rule[0] != '\0')
-			wire_msg_set_text(&m, "rule", d->rule);
-		if (d->code[0] != '\0')
-			wire_msg_set_text(&m, "reason", d->code);
-	}
-	if (transfer != NULL && transfer[0] != '\0')
-		wire_msg_set_text(&m, "transfer", transfer);
-	if (retry_after > 0)
-		wire_msg_set_uint(&m, "retry_after", retry_after);
-	send_msg(s, &m);
-	wire_msg_clear(&m);
 }
 
 /* ---- jobs ------------------------------------------------------------------ */
@@ -333,22 +292,6 @@ done_free(struct commit_job *cj, int status)
 	job_free(j);
 }
 
-/* Records an event with no other effect (connect, refuse, deny, ...). */
-static void
-audit_event(struct broker *b, const struct auditrec *rec)
-{
-	struct sjob *j = job_new(J_AUDIT, NULL);
-
-	if (j == NULL) {
-		log_kv("error", "audit", "reason=\"out of memory\" type=%s",
-		    rec->type);
-		return;
-	}
-	j->rec = *rec;
-	j->has_rec = 1;
-	submit(b, NULL, j, work_audit, done_free, 0);
-}
-
 /* Leaves the waiting state and picks up input that arrived meanwhile. */
 static void
 session_continue(struct session *s)
@@ -362,69 +305,24 @@ session_continue(struct session *s)
 	process_input(s);
 }
 
-/* ---- for other modules (session.h) ---------------------------------------- */
+/* ---- the responder (request.h) ---------------------------------------------- */
 
-struct broker *
-session_broker(struct session *s)
+static struct session *
+session_of(const struct reqconn *c)
 {
-	return s->b;
+	return (struct session *)c;
 }
 
-const struct principal *
-session_principal(const struct session *s)
+static void
+op_send(struct reqconn *c, const struct wire_msg *m)
 {
-	return &s->who;
+	send_msg(session_of(c), m);
 }
 
-const char *
-session_peer(const struct session *s)
+static int
+op_send_data(struct reqconn *c, const uint8_t *buf, size_t len)
 {
-	return s->peer;
-}
-
-int
-session_gone(const struct session *s)
-{
-	return s->closed;
-}
-
-void
-session_wait(struct session *s)
-{
-	s->refs++;
-	s->waits++;
-	if (!s->closed) {
-		s->busy = 1;
-		bufferevent_disable(s->bev, EV_READ);
-	}
-}
-
-void
-session_done_waiting(struct session *s)
-{
-	/* Nested waits (a done callback that queues the next job before it
-	 * ends its own wait): reading resumes after the last. */
-	if (--s->waits == 0 && !s->closed)
-		session_continue(s);
-	session_unref(s);
-}
-
-void
-session_send(struct session *s, const struct wire_msg *m)
-{
-	send_msg(s, m);
-}
-
-void
-session_send_error(struct session *s, uint64_t id, const char *code,
-    const char *message, const char *field, uint64_t retry_after)
-{
-	send_error(s, id, code, message, field, NULL, NULL, retry_after);
-}
-
-int
-session_send_data(struct session *s, const uint8_t *buf, size_t len)
-{
+	struct session *s = session_of(c);
 	uint8_t head[9];
 	size_t hlen;
 
@@ -437,19 +335,70 @@ session_send_data(struct session *s, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-size_t
-session_output_pending(const struct session *s)
+static size_t
+op_output_pending(const struct reqconn *c)
 {
+	const struct session *s = session_of(c);
+
 	if (s->closed)
 		return 0;
 	return evbuffer_get_length(bufferevent_get_output(s->bev));
 }
 
-void
-session_audit(struct broker *b, const struct auditrec *rec)
+static int
+op_gone(const struct reqconn *c)
 {
-	audit_event(b, rec);
+	return session_of(c)->closed;
 }
+
+static void
+op_hold(struct reqconn *c)
+{
+	session_of(c)->refs++;
+}
+
+static void
+op_release(struct reqconn *c)
+{
+	session_unref(session_of(c));
+}
+
+static void
+op_pause(struct reqconn *c)
+{
+	struct session *s = session_of(c);
+
+	if (s->closed)
+		return;
+	s->busy = 1;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+static void
+op_resume(struct reqconn *c)
+{
+	session_continue(session_of(c));
+}
+
+static void session_close_after_flush(struct session *s);
+
+static void
+op_close_after_flush(struct reqconn *c)
+{
+	session_close_after_flush(session_of(c));
+}
+
+static const struct reqconn_ops session_ops = {
+	.send = op_send,
+	.send_data = op_send_data,
+	.output_pending = op_output_pending,
+	.gone = op_gone,
+	.hold = op_hold,
+	.release = op_release,
+	.pause = op_pause,
+	.resume = op_resume,
+	.close_after_flush = op_close_after_flush,
+};
 
 /* The record names the cloud service the interface leads to (loop thread:
  * the register in force). */
@@ -462,23 +411,6 @@ audit_service(struct broker *b, struct auditrec *rec, const char *interface)
 	if (interface != NULL && policy_interface_target(b->policy, interface,
 	    &svc, &path) == 0 && svc != NULL)
 		auditrec_service(rec, svc->id);
-}
-
-/* Fail closed: nothing is accepted that the trail could not record. */
-static int
-refuse_unaudited(struct session *s, uint64_t id)
-{
-	char why[256];
-
-	if (committer_audit_healthy(s->b->committer))
-		return 0;
-	committer_audit_failure(s->b->committer, why, sizeof(why));
-	log_kv("error", "audit_unavailable", "user=%s peer=%s reason=\"%s\"",
-	    s->who.user, s->peer, why);
-	send_error(s, id, "audit_unavailable", "the broker cannot write its "
-	    "audit trail, so it accepts no transfers now; tell the "
-	    "administrator", NULL, NULL, NULL, 0);
-	return 1;
 }
 
 /* ---- closing ----------------------------------------------------------------- */
@@ -514,12 +446,12 @@ work_abort(struct commit_job *cj, struct commit_env *env)
 static void
 upload_abort(struct session *s, const char *why)
 {
-	struct upload *up = s->up;
+	struct upload *up = s->c.up;
 	struct sjob *j;
 
 	if (up == NULL)
 		return;
-	s->up = NULL;
+	s->c.up = NULL;
 	if (up->fd == -1) {		/* no data yet: nothing to checkpoint */
 		upload_free(up);
 		return;
@@ -534,17 +466,17 @@ upload_abort(struct session *s, const char *why)
 	j->fd = up->fd;
 	up->fd = -1;
 	j->offset = up->received;
-	auditrec_init(&j->rec, "abort", &s->who, s->peer);
+	auditrec_init(&j->rec, "abort", &s->c.who, s->c.peer);
 	auditrec_subject(&j->rec, up->id, up->interface);
 	auditrec_text(&j->rec, "reason", why);
 	auditrec_uint(&j->rec, "received", up->received);
 	auditrec_uint(&j->rec, "size", up->size);
 	j->has_rec = 1;
 	log_kv("info", "abort", "user=%s transfer=%s received=%" PRIu64
-	    " size=%" PRIu64 " reason=\"%s\"", s->who.user, up->id,
+	    " size=%" PRIu64 " reason=\"%s\"", s->c.who.user, up->id,
 	    up->received, up->size, why);
 	upload_free(up);
-	submit(s->b, NULL, j, work_abort, done_free, 0);
+	submit(s->c.b, NULL, j, work_abort, done_free, 0);
 }
 
 /* The session is no longer an unauthenticated one. */
@@ -554,14 +486,14 @@ handshake_leave(struct session *s)
 	if (!s->in_handshakes)
 		return;
 	s->in_handshakes = 0;
-	TAILQ_REMOVE(&s->b->handshakes, s, hs_entry);
-	s->b->nhandshakes--;
+	TAILQ_REMOVE(&s->c.b->handshakes, s, hs_entry);
+	s->c.b->nhandshakes--;
 }
 
 static void
 session_free_conn(struct session *s)
 {
-	struct broker *b = s->b;
+	struct broker *b = s->c.b;
 
 	if (s->closed)
 		return;
@@ -626,14 +558,14 @@ protocol_error(struct session *s, uint64_t id, const char *code,
 	struct auditrec rec;
 
 	log_kv("warn", "protocol", "user=%s peer=%s code=%s field=%s",
-	    s->who.user, s->peer, code, field != NULL ? field : "");
-	auditrec_init(&rec, "protocol_error", &s->who, s->peer);
-	if (s->up != NULL)
-		auditrec_subject(&rec, s->up->id, s->up->interface);
+	    s->c.who.user, s->c.peer, code, field != NULL ? field : "");
+	auditrec_init(&rec, "protocol_error", &s->c.who, s->c.peer);
+	if (s->c.up != NULL)
+		auditrec_subject(&rec, s->c.up->id, s->c.up->interface);
 	auditrec_text(&rec, "code", code);
 	auditrec_text(&rec, "message", message);
-	audit_event(s->b, &rec);
-	send_error(s, id, code, message, field, NULL, NULL, 0);
+	request_audit(s->c.b, &rec);
+	reqconn_send_error_full(&s->c, id, code, message, field, NULL, NULL, 0);
 	session_close_after_flush(s);
 }
 
@@ -656,19 +588,19 @@ handle_hello(struct session *s, const struct wire_msg *m)
 		    "sekisho/1 only; update the client", "version");
 		return;
 	}
-	if (refuse_unaudited(s, m->id)) {
+	if (request_refuse_unaudited(&s->c, m->id)) {
 		session_close_after_flush(s);
 		return;
 	}
 	s->state = S_OPEN;
 	wire_msg_init(&r, WIRE_OP_WELCOME, m->id);
 	wire_msg_set_uint(&r, "version", WIRE_VERSION);
-	wire_msg_set_text(&r, "user", s->who.user);
-	wire_msg_set_text(&r, "dept", s->who.dept);
-	if (s->who.terminal[0] != '\0')
-		wire_msg_set_text(&r, "terminal", s->who.terminal);
+	wire_msg_set_text(&r, "user", s->c.who.user);
+	wire_msg_set_text(&r, "dept", s->c.who.dept);
+	if (s->c.who.terminal[0] != '\0')
+		wire_msg_set_text(&r, "terminal", s->c.who.terminal);
 	wire_msg_set_uint(&r, "max_chunk", WIRE_MAX_CHUNK);
-	wire_msg_set_uint(&r, "max_size", s->b->cfg->max_file_size);
+	wire_msg_set_uint(&r, "max_size", s->c.b->cfg->max_file_size);
 	send_msg(s, &r);
 	wire_msg_clear(&r);
 }
@@ -715,7 +647,7 @@ done_create(struct commit_job *cj, int status)
 {
 	struct sjob *j = cj->arg;
 	struct session *s = j->s;
-	struct upload *up = s->up;
+	struct upload *up = s->c.up;
 
 	if (s->closed) {
 		/* The client left meanwhile; the abort job queued behind this
@@ -725,23 +657,23 @@ done_create(struct commit_job *cj, int status)
 	}
 	if (status != 0) {
 		log_kv("error", "create", "user=%s transfer=%s reason=\"%s\"",
-		    s->who.user, j->id, cj->err);
+		    s->c.who.user, j->id, cj->err);
 		if (j->code[0] != '\0')
-			send_error(s, j->req_id, j->code, cj->err, NULL, NULL,
+			reqconn_send_error_full(&s->c, j->req_id, j->code, cj->err, NULL, NULL,
 			    NULL, 0);
 		else
-			send_error(s, j->req_id, "unavailable", "the broker "
+			reqconn_send_error_full(&s->c, j->req_id, "unavailable", "the broker "
 			    "could not record the transfer durably; try again "
 			    "later or tell the administrator", NULL, NULL, j->id,
 			    0);
-		s->up = NULL;
+		s->c.up = NULL;
 		upload_free(up);
-		spool_remove(s->b->spool, j->id, cj->err, sizeof(cj->err));
+		spool_remove(s->c.b->spool, j->id, cj->err, sizeof(cj->err));
 	} else {
 		up->ready = 1;
-		officer_used(s->b->officer, &j->op);
+		officer_used(s->c.b->officer, &j->op);
 		log_kv("info", "receive", "user=%s transfer=%s interface=%s "
-		    "size=%" PRIu64 " class=%u", s->who.user, up->id,
+		    "size=%" PRIu64 " class=%u", s->c.who.user, up->id,
 		    up->interface, up->size, up->class);
 		send_ready(s, j->req_id, up->id, 0);
 	}
@@ -764,7 +696,7 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 
 	if (d->verdict == POLICY_STEP_UP_REQUIRED) {
 		code = "step_up_required";
-		if (s->b->stepup == NULL)
+		if (s->c.b->stepup == NULL)
 			snprintf(buf, sizeof(buf), "%s (this broker has no "
 			    "step-up key configured, so the request is refused; "
 			    "tell the administrator)", d->reason);
@@ -780,9 +712,9 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 		    d->reason);
 		msg = buf;
 	}
-	auditrec_init(&rec, "decide", &s->who, s->peer);
+	auditrec_init(&rec, "decide", &s->c.who, s->c.peer);
 	auditrec_subject(&rec, NULL, req->interface);
-	audit_service(s->b, &rec, req->interface);
+	audit_service(s->c.b, &rec, req->interface);
 	auditrec_text(&rec, "verdict", policy_verdict_name(d->verdict));
 	auditrec_text(&rec, "reason", d->code);
 	auditrec_text(&rec, "rule", d->rule);
@@ -791,13 +723,13 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 	auditrec_uint(&rec, "size", req->size);
 	auditrec_uint(&rec, "class", req->class);
 	log_kv("info", "deny", "user=%s interface=%s verdict=%s reason=%s "
-	    "rule=%s", s->who.user, req->interface,
+	    "rule=%s", s->c.who.user, req->interface,
 	    policy_verdict_name(d->verdict), d->code, d->rule);
 	/* The refusal is told once its record is durable, like every other
 	 * answer about a request. */
 	if ((j = job_new(J_AUDIT, s)) == NULL) {
-		audit_event(s->b, &rec);
-		send_error(s, m->id, code, msg, NULL, d, NULL, 0);
+		request_audit(s->c.b, &rec);
+		reqconn_send_error_full(&s->c, m->id, code, msg, NULL, d, NULL, 0);
 		return;
 	}
 	j->rec = rec;
@@ -806,7 +738,7 @@ refuse_by_policy(struct session *s, const struct wire_msg *m,
 	j->d = *d;
 	util_strlcpy(j->code, code, sizeof(j->code));
 	util_strlcpy(j->reason, msg, sizeof(j->reason));
-	submit(s->b, s, j, work_audit, done_fail, 1);
+	submit(s->c.b, s, j, work_audit, done_fail, 1);
 }
 
 static void handle_resume(struct session *s, const struct wire_msg *m,
@@ -835,8 +767,8 @@ spool_promised(struct broker *b)
 	uint64_t sum = 0;
 
 	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (s->up != NULL && s->up->size > s->up->received)
-			sum += s->up->size - s->up->received;
+		if (s->c.up != NULL && s->c.up->size > s->c.up->received)
+			sum += s->c.up->size - s->c.up->received;
 	return sum;
 }
 
@@ -851,7 +783,7 @@ static void
 put_request(struct session *s, const struct wire_msg *m, int verified,
     const struct put_usage *usage)
 {
-	struct broker *b = s->b;
+	struct broker *b = s->c.b;
 	struct policy_principal pp;
 	struct policy_request req;
 	struct policy_context ctx;
@@ -865,12 +797,12 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	char msgbuf[256];
 	int fd, decided;
 
-	if (s->up != NULL) {
+	if (s->c.up != NULL) {
 		protocol_error(s, m->id, "bad_request", "an upload is already "
 		    "in progress on this connection; send end first", NULL);
 		return;
 	}
-	if (refuse_unaudited(s, m->id))
+	if (request_refuse_unaudited(&s->c, m->id))
 		return;
 	memset(&req, 0, sizeof(req));
 	req.interface = wire_msg_text(m, "interface");
@@ -879,7 +811,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	wire_msg_uint(m, "size", &size);
 	req.size = size;
 	if (!util_is_token(req.interface, 64)) {
-		send_error(s, m->id, "bad_value", "interface id must be 1-64 "
+		reqconn_send_error_full(&s->c, m->id, "bad_value", "interface id must be 1-64 "
 		    "characters of A-Z a-z 0-9 . _ -", "interface", NULL, NULL,
 		    0);
 		return;
@@ -888,7 +820,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	 * a silent class 1. */
 	if (wire_msg_uint(m, "class", &class) != 0 && (class =
 	    policy_interface_default_class(b->policy, req.interface)) == 0) {
-		send_error(s, m->id, "class_required", "機密性の分類が指定され"
+		reqconn_send_error_full(&s->c, m->id, "class_required", "機密性の分類が指定され"
 		    "ていません。--class 1〜3 を指定してください / the put names "
 		    "no classification and this interface has no default_class: "
 		    "give --class 1, 2 or 3", "class", NULL, NULL, 0);
@@ -896,7 +828,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	}
 	req.class = (unsigned)class;
 	if (req.filename == NULL || req.filename[0] == '\0') {
-		send_error(s, m->id, "bad_value", "name must not be empty: it "
+		reqconn_send_error_full(&s->c, m->id, "bad_value", "name must not be empty: it "
 		    "is what the audit trail and the recipient see", "name",
 		    NULL, NULL, 0);
 		return;
@@ -905,7 +837,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		snprintf(msgbuf, sizeof(msgbuf), "the file is %" PRIu64 " bytes; "
 		    "this broker accepts at most %" PRIu64 " bytes per file",
 		    size, b->cfg->max_file_size);
-		send_error(s, m->id, "too_large", msgbuf, "size", NULL, NULL, 0);
+		reqconn_send_error_full(&s->c, m->id, "too_large", msgbuf, "size", NULL, NULL, 0);
 		return;
 	}
 
@@ -913,14 +845,14 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	 * stored, whatever today's policy, limits or free space say: the
 	 * transfer was accepted then, and the client must learn that it is
 	 * done rather than send the file again. */
-	if (resume != NULL && util_is_id(resume) && s->probed != m->id + 1) {
+	if (resume != NULL && util_is_id(resume) && s->c.probed != m->id + 1) {
 		probe_begin(s, m, &req, resume, verified);
 		return;
 	}
 	/* Every put, new or resumed, is decided again under today's policy. */
-	pp.user = s->who.user;
-	pp.dept = s->who.dept;
-	pp.terminal = s->who.terminal;
+	pp.user = s->c.who.user;
+	pp.dept = s->c.who.dept;
+	pp.terminal = s->c.who.terminal;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.now = broker_now(b);
 	if (usage == NULL) {
@@ -936,8 +868,8 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		ctx.count_today = usage->count;
 	}
 	if (b->grants != NULL)
-		ctx.stepup_at = stepup_grant_lookup(b->grants, s->who.cert_fp,
-		    s->who.user);
+		ctx.stepup_at = stepup_grant_lookup(b->grants, s->c.who.cert_fp,
+		    s->c.who.user);
 	/* Exceptions in force for this user and interface (例外措置). */
 	officer_put_context(b->officer, b->policy, &pp, req.interface,
 	    ctx.now, exb, &ctx);
@@ -968,9 +900,9 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		    "uploads in progress); try again later or tell the "
 		    "administrator", size);
 		log_kv("warn", "disk_full", "user=%s size=%" PRIu64
-		    " free=%" PRIu64 " promised=%" PRIu64, s->who.user, size,
+		    " free=%" PRIu64 " promised=%" PRIu64, s->c.who.user, size,
 		    free_bytes, promised);
-		send_error(s, m->id, "disk_full", msgbuf, "size", NULL, NULL, 60);
+		reqconn_send_error_full(&s->c, m->id, "disk_full", msgbuf, "size", NULL, NULL, 60);
 		return;
 	}
 	if (resume != NULL) {
@@ -985,7 +917,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		if (up != NULL)
 			up->fd = -1;
 		upload_free(up);
-		send_error(s, m->id, "unavailable", "the broker is out of "
+		reqconn_send_error_full(&s->c, m->id, "unavailable", "the broker is out of "
 		    "resources; try again later", NULL, NULL, NULL, 30);
 		return;
 	}
@@ -999,7 +931,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	if (spool_create(b->spool, up->id, &fd, j->job.err,
 	    sizeof(j->job.err)) != 0) {
 		log_kv("error", "spool", "reason=\"%s\"", j->job.err);
-		send_error(s, m->id, errno == ENOSPC ? "disk_full" : "io_error",
+		reqconn_send_error_full(&s->c, m->id, errno == ENOSPC ? "disk_full" : "io_error",
 		    "the broker cannot create the spool file; tell the "
 		    "administrator", NULL, NULL, NULL, 60);
 		upload_free(up);
@@ -1007,16 +939,16 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		return;
 	}
 	up->fd = fd;
-	s->up = up;
+	s->c.up = up;
 
 	j->req_id = m->id;
 	util_strlcpy(j->id, up->id, sizeof(j->id));
 	memset(&j->t, 0, sizeof(j->t));
 	util_strlcpy(j->t.id, up->id, sizeof(j->t.id));
-	util_strlcpy(j->t.user, s->who.user, sizeof(j->t.user));
-	util_strlcpy(j->t.dept, s->who.dept, sizeof(j->t.dept));
-	util_strlcpy(j->t.terminal, s->who.terminal, sizeof(j->t.terminal));
-	util_strlcpy(j->t.cert_fp, s->who.cert_fp, sizeof(j->t.cert_fp));
+	util_strlcpy(j->t.user, s->c.who.user, sizeof(j->t.user));
+	util_strlcpy(j->t.dept, s->c.who.dept, sizeof(j->t.dept));
+	util_strlcpy(j->t.terminal, s->c.who.terminal, sizeof(j->t.terminal));
+	util_strlcpy(j->t.cert_fp, s->c.who.cert_fp, sizeof(j->t.cert_fp));
 	util_strlcpy(j->t.interface, req.interface, sizeof(j->t.interface));
 	util_strlcpy(j->t.name, req.filename, sizeof(j->t.name));
 	util_strlcpy(j->t.purpose, req.purpose != NULL ? req.purpose : "",
@@ -1026,7 +958,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 	j->t.class = req.class;
 	j->t.created = j->t.updated = ctx.now;
 
-	auditrec_init(&j->rec, "accept", &s->who, s->peer);
+	auditrec_init(&j->rec, "accept", &s->c.who, s->c.peer);
 	auditrec_subject(&j->rec, up->id, req.interface);
 	audit_service(b, &j->rec, req.interface);
 	auditrec_text(&j->rec, "verdict", policy_verdict_name(d.verdict));
@@ -1051,7 +983,7 @@ put_request(struct session *s, const struct wire_msg *m, int verified,
 		auditrec_uint(&j->rec, "approvals_required", op.approvals);
 	}
 	j->has_rec = 1;
-	submit(s->b, s, j, work_create, done_create, 1);
+	submit(s->c.b, s, j, work_create, done_create, 1);
 }
 
 static void
@@ -1084,7 +1016,7 @@ put_again(struct session *s, struct sjob *j, const struct put_usage *usage)
 	memset(&werr, 0, sizeof(werr));
 	if (wire_decode(j->put_buf, j->put_len, &m, &dlen, &consumed,
 	    &werr) != WIRE_CONTROL) {
-		send_error(s, j->req_id, "unavailable", "the broker lost the "
+		reqconn_send_error_full(&s->c, j->req_id, "unavailable", "the broker lost the "
 		    "request; send it again", NULL, NULL, NULL, 0);
 		session_continue(s);
 		return;
@@ -1110,9 +1042,9 @@ done_usage(struct commit_job *cj, int status)
 	if (status != 0) {
 		/* Without the usage the daily limit cannot be checked: refuse
 		 * rather than guess (fail closed). */
-		log_kv("error", "usage", "user=%s reason=\"%s\"", s->who.user,
+		log_kv("error", "usage", "user=%s reason=\"%s\"", s->c.who.user,
 		    cj->err);
-		send_error(s, j->req_id, "unavailable", "the broker could not "
+		reqconn_send_error_full(&s->c, j->req_id, "unavailable", "the broker could not "
 		    "check today's usage of this interface; try again later",
 		    NULL, NULL, NULL, 30);
 		job_free(j);
@@ -1134,7 +1066,7 @@ usage_begin(struct session *s, const struct wire_msg *m,
 	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
 		if (j != NULL)
 			job_free(j);
-		send_error(s, m->id, "unavailable", "the broker is out of "
+		reqconn_send_error_full(&s->c, m->id, "unavailable", "the broker is out of "
 		    "resources; try again later", NULL, NULL, NULL, 30);
 		return;
 	}
@@ -1142,7 +1074,7 @@ usage_begin(struct session *s, const struct wire_msg *m,
 	j->verified = verified;
 	j->day_start = day_start;
 	util_strlcpy(j->t.interface, interface, sizeof(j->t.interface));
-	submit(s->b, s, j, work_usage, done_usage, 1);
+	submit(s->c.b, s, j, work_usage, done_usage, 1);
 }
 
 /* ---- put: step-up ------------------------------------------------------------------------ */
@@ -1171,20 +1103,20 @@ done_stepup(struct commit_job *cj, int status)
 		return;
 	}
 	if (status != 0) {
-		log_kv("error", "stepup", "user=%s reason=\"%s\"", s->who.user,
+		log_kv("error", "stepup", "user=%s reason=\"%s\"", s->c.who.user,
 		    cj->err);
-		send_error(s, j->req_id, "unavailable", "the broker could not "
+		reqconn_send_error_full(&s->c, j->req_id, "unavailable", "the broker could not "
 		    "check the one-time code; try again later", NULL, NULL,
 		    NULL, 30);
 		goto out;
 	}
 	log_kv(o->result == STEPUP_OK || o->result == STEPUP_ACTIVATED ?
 	    "info" : "warn", "stepup", "user=%s cert=%.16s result=%s "
-	    "failures=%" PRIu64, s->who.user, s->who.cert_fp,
+	    "failures=%" PRIu64, s->c.who.user, s->c.who.cert_fp,
 	    stepup_result_name(o->result), o->failures);
 	code = stepgate_refusal(o, msg, sizeof(msg), &retry_after);
 	if (code == NULL) {
-		stepup_grant_record(s->b->grants, s->who.cert_fp, s->who.user,
+		stepup_grant_record(s->c.b->grants, s->c.who.cert_fp, s->c.who.user,
 		    j->now);
 		/* Decide again, from the top, as if the put came now. */
 		j->verified = 1;
@@ -1192,7 +1124,7 @@ done_stepup(struct commit_job *cj, int status)
 		job_free(j);
 		return;
 	}
-	send_error(s, j->req_id, code, msg, "otp", &j->d, NULL, retry_after);
+	reqconn_send_error_full(&s->c, j->req_id, code, msg, "otp", &j->d, NULL, retry_after);
 out:
 	job_free(j);
 	session_continue(s);
@@ -1211,20 +1143,20 @@ stepup_begin(struct session *s, const struct wire_msg *m,
 	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
 		if (j != NULL)
 			job_free(j);
-		send_error(s, m->id, "unavailable", "the broker is out of "
+		reqconn_send_error_full(&s->c, m->id, "unavailable", "the broker is out of "
 		    "resources; try again later", NULL, NULL, NULL, 30);
 		return;
 	}
 	j->req_id = m->id;
-	j->su = s->b->stepup;
+	j->su = s->c.b->stepup;
 	j->now = now;
 	j->d = *d;
-	auditrec_init(&j->rec, "stepup", &s->who, s->peer);
+	auditrec_init(&j->rec, "stepup", &s->c.who, s->c.peer);
 	auditrec_subject(&j->rec, NULL, req->interface);
 	auditrec_text(&j->rec, "rule", d->rule);
 	auditrec_text(&j->rec, "register", d->register_hash);
 	j->has_rec = 1;
-	submit(s->b, s, j, work_stepup, done_stepup, 1);
+	submit(s->c.b, s, j, work_stepup, done_stepup, 1);
 }
 
 /* ---- put: resume ---------------------------------------------------------------------- */
@@ -1271,8 +1203,8 @@ done_probe(struct commit_job *cj, int status)
 	}
 	if (status != 0) {
 		log_kv("error", "resume", "user=%s transfer=%s reason=\"%s\"",
-		    s->who.user, j->id, cj->err);
-		send_error(s, j->req_id, "unavailable", "the broker could not "
+		    s->c.who.user, j->id, cj->err);
+		reqconn_send_error_full(&s->c, j->req_id, "unavailable", "the broker could not "
 		    "look the transfer up; try again later", "resume", NULL,
 		    j->id, 30);
 		job_free(j);
@@ -1285,7 +1217,7 @@ done_probe(struct commit_job *cj, int status)
 		session_continue(s);
 		return;
 	}
-	s->probed = j->req_id + 1;
+	s->c.probed = j->req_id + 1;
 	put_again(s, j, NULL);
 	job_free(j);
 }
@@ -1301,7 +1233,7 @@ probe_begin(struct session *s, const struct wire_msg *m,
 	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
 		if (j != NULL)
 			job_free(j);
-		send_error(s, m->id, "unavailable", "the broker is out of "
+		reqconn_send_error_full(&s->c, m->id, "unavailable", "the broker is out of "
 		    "resources; try again later", NULL, NULL, NULL, 30);
 		return;
 	}
@@ -1312,10 +1244,10 @@ probe_begin(struct session *s, const struct wire_msg *m,
 	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
 	j->t.size = req->size;
 	j->t.class = req->class;
-	auditrec_init(&j->rec, "resume", &s->who, s->peer);
+	auditrec_init(&j->rec, "resume", &s->c.who, s->c.peer);
 	auditrec_subject(&j->rec, resume, req->interface);
 	j->has_rec = 1;
-	submit(s->b, s, j, work_probe, done_probe, 1);
+	submit(s->c.b, s, j, work_probe, done_probe, 1);
 }
 
 /*
@@ -1413,13 +1345,13 @@ send_stored_again(struct session *s, const struct sjob *j)
 	uint8_t sha[UTIL_SHA256_LEN];
 
 	if (util_unhex(j->t.sha256, sha, sizeof(sha)) != 0) {
-		send_error(s, j->req_id, "internal", "the broker's record of "
+		reqconn_send_error_full(&s->c, j->req_id, "internal", "the broker's record of "
 		    "this transfer is damaged; tell the administrator",
 		    "resume", NULL, j->id, 0);
 		return;
 	}
 	log_kv("info", "resume_stored", "user=%s transfer=%s state=%s "
-	    "size=%" PRIu64, s->who.user, j->id, j->t.state, j->t.size);
+	    "size=%" PRIu64, s->c.who.user, j->id, j->t.state, j->t.size);
 	wire_msg_init(&r, WIRE_OP_STORED, j->req_id);
 	wire_msg_set_text(&r, "transfer", j->id);
 	wire_msg_set_uint(&r, "size", j->t.size);
@@ -1434,7 +1366,7 @@ done_resume(struct commit_job *cj, int status)
 {
 	struct sjob *j = cj->arg;
 	struct session *s = j->s;
-	struct upload *up = s->up;
+	struct upload *up = s->c.up;
 
 	if (s->closed || up == NULL || strcmp(up->id, j->id) != 0) {
 		job_free(j);		/* closes the reopened fd */
@@ -1442,15 +1374,15 @@ done_resume(struct commit_job *cj, int status)
 	}
 	if (status != 0) {
 		log_kv("info", "resume_refused", "user=%s transfer=%s "
-		    "reason=\"%s\"", s->who.user, j->id, cj->err);
-		send_error(s, j->req_id, j->code[0] != '\0' ? j->code :
+		    "reason=\"%s\"", s->c.who.user, j->id, cj->err);
+		reqconn_send_error_full(&s->c, j->req_id, j->code[0] != '\0' ? j->code :
 		    "unavailable", j->code[0] != '\0' ? cj->err :
 		    "the broker could not reopen the transfer; try again later",
 		    "resume", NULL, j->id, 0);
-		s->up = NULL;
+		s->c.up = NULL;
 		upload_free(up);
 	} else if (j->was_stored) {
-		s->up = NULL;
+		s->c.up = NULL;
 		upload_free(up);
 		send_stored_again(s, j);
 	} else {
@@ -1461,9 +1393,9 @@ done_resume(struct commit_job *cj, int status)
 		j->md = NULL;
 		up->received = up->synced = j->offset;
 		up->ready = 1;
-		officer_used(s->b->officer, &j->op);
+		officer_used(s->c.b->officer, &j->op);
 		log_kv("info", "resume", "user=%s transfer=%s offset=%" PRIu64
-		    " size=%" PRIu64, s->who.user, up->id, j->offset, up->size);
+		    " size=%" PRIu64, s->c.who.user, up->id, j->offset, up->size);
 		send_ready(s, j->req_id, up->id, j->offset);
 	}
 	job_free(j);
@@ -1479,13 +1411,13 @@ handle_resume(struct session *s, const struct wire_msg *m,
 	struct sjob *j;
 
 	if (!util_is_id(resume)) {
-		send_error(s, m->id, "bad_value", "resume must be a transfer "
+		reqconn_send_error_full(&s->c, m->id, "bad_value", "resume must be a transfer "
 		    "id (32 lowercase hex characters)", "resume", NULL, NULL,
 		    0);
 		return;
 	}
-	if (session_transfer_busy(s->b, resume)) {
-		send_error(s, m->id, "busy", "this transfer is still attached "
+	if (session_transfer_busy(s->c.b, resume)) {
+		reqconn_send_error_full(&s->c, m->id, "busy", "this transfer is still attached "
 		    "to another connection; retry shortly", "resume", NULL,
 		    resume, 2);
 		return;
@@ -1493,7 +1425,7 @@ handle_resume(struct session *s, const struct wire_msg *m,
 	if ((up = calloc(1, sizeof(*up))) == NULL ||
 	    (j = job_new(J_RESUME, s)) == NULL) {
 		free(up);
-		send_error(s, m->id, "unavailable", "the broker is out of "
+		reqconn_send_error_full(&s->c, m->id, "unavailable", "the broker is out of "
 		    "resources; try again later", NULL, NULL, NULL, 30);
 		return;
 	}
@@ -1504,7 +1436,7 @@ handle_resume(struct session *s, const struct wire_msg *m,
 	up->class = req->class;
 	up->size = req->size;
 	up->op = *op;
-	s->up = up;
+	s->c.up = up;
 
 	j->req_id = m->id;
 	j->op = *op;
@@ -1514,10 +1446,10 @@ handle_resume(struct session *s, const struct wire_msg *m,
 	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
 	j->t.size = req->size;
 	j->t.class = req->class;
-	auditrec_init(&j->rec, "resume", &s->who, s->peer);
+	auditrec_init(&j->rec, "resume", &s->c.who, s->c.peer);
 	auditrec_subject(&j->rec, resume, req->interface);
 	j->has_rec = 1;
-	submit(s->b, s, j, work_resume, done_resume, 1);
+	submit(s->c.b, s, j, work_resume, done_resume, 1);
 }
 
 /* ---- data ----------------------------------------------------------------------------- */
@@ -1546,7 +1478,7 @@ done_sync(struct commit_job *cj, int status)
 	if (status != 0) {
 		log_kv("error", "sync", "transfer=%s reason=\"%s\"", j->id,
 		    cj->err);
-		if (!s->closed && s->up != NULL && strcmp(s->up->id, j->id) == 0)
+		if (!s->closed && s->c.up != NULL && strcmp(s->c.up->id, j->id) == 0)
 			upload_fail(s, "io_error", "the broker could not store "
 			    "the data durably; the transfer failed", 1);
 	}
@@ -1561,7 +1493,7 @@ done_sync(struct commit_job *cj, int status)
 static void
 upload_checkpoint(struct session *s)
 {
-	struct upload *up = s->up;
+	struct upload *up = s->c.up;
 	struct sjob *j;
 
 	if ((j = job_new(J_SYNC, s)) == NULL)
@@ -1570,14 +1502,14 @@ upload_checkpoint(struct session *s)
 	j->fd = up->fd;
 	j->offset = up->received;
 	up->synced = up->received;
-	submit(s->b, s, j, work_sync, done_sync, 0);
+	submit(s->c.b, s, j, work_sync, done_sync, 0);
 }
 
 /* Writes buffered payload bytes of the current data item to the spool. */
 static int
 write_data(struct session *s, struct evbuffer *in)
 {
-	struct upload *up = s->up;
+	struct upload *up = s->c.up;
 	struct evbuffer_iovec vec[MAX_IOV];
 	struct iovec iov[MAX_IOV];
 	size_t want = evbuffer_get_length(in), total = 0, left;
@@ -1622,7 +1554,7 @@ write_data(struct session *s, struct evbuffer *in)
 	up->remaining -= (uint64_t)w;
 	up->received += (uint64_t)w;
 	if (up->remaining == 0 &&
-	    up->received - up->synced >= s->b->cfg->sync_interval)
+	    up->received - up->synced >= s->c.b->cfg->sync_interval)
 		upload_checkpoint(s);
 	return 0;
 }
@@ -1630,7 +1562,7 @@ write_data(struct session *s, struct evbuffer *in)
 static void
 handle_data_head(struct session *s, uint64_t len)
 {
-	struct upload *up = s->up;
+	struct upload *up = s->c.up;
 	char msg[200];
 
 	if (up == NULL || !up->ready) {
@@ -1679,7 +1611,7 @@ work_commit(struct commit_job *cj, struct commit_env *env)
 		util_strlcpy(t.interface, j->rec.interface, sizeof(t.interface));
 		util_strlcpy(t.user, j->who.user, sizeof(t.user));
 		if ((j->held = officer_hold(env->store, &j->op, &t,
-		    j->s->b->cfg->approvals_hold, broker_now(j->s->b), cj->err,
+		    j->s->c.b->cfg->approvals_hold, broker_now(j->s->c.b), cj->err,
 		    sizeof(cj->err))) < 0)
 			return -1;
 		auditrec_text(&j->rec, "state", STORE_HELD);
@@ -1732,10 +1664,10 @@ done_commit(struct commit_job *cj, int status)
 				    sizeof(f->reason));
 				auditrec_text(&f->rec, "reason", cj->err);
 				f->has_rec = 1;
-				submit(s->b, NULL, f, work_fail, done_free, 0);
+				submit(s->c.b, NULL, f, work_fail, done_free, 0);
 			}
 		}
-		send_error(s, j->req_id, j->code[0] != '\0' ? j->code :
+		reqconn_send_error_full(&s->c, j->req_id, j->code[0] != '\0' ? j->code :
 		    "unavailable", "the broker could not store the file "
 		    "durably; the transfer failed, please upload it again",
 		    NULL, NULL, j->id, 0);
@@ -1759,12 +1691,12 @@ done_commit(struct commit_job *cj, int status)
 			util_strlcpy(t.interface, j->rec.interface,
 			    sizeof(t.interface));
 			util_strlcpy(t.user, j->who.user, sizeof(t.user));
-			officer_held(s->b->officer, &t, &j->op,
-			    broker_now(s->b));
+			officer_held(s->c.b->officer, &t, &j->op,
+			    broker_now(s->c.b));
 		} else
 			/* Durably stored: now it may leave for its
 			 * destination. */
-			forward_submit(s->b->forwarder, j->id,
+			forward_submit(s->c.b->forwarder, j->id,
 			    j->rec.interface);
 	}
 	job_free(j);
@@ -1785,7 +1717,7 @@ done_fail(struct commit_job *cj, int status)
 	if (status != 0)
 		log_kv("error", "job", "user=%s transfer=%s reason=\"%s\"",
 		    j->who.user, j->id, cj->err);
-	send_error(s, j->req_id, j->code, j->reason, NULL,
+	reqconn_send_error_full(&s->c, j->req_id, j->code, j->reason, NULL,
 	    j->d.code[0] != '\0' ? &j->d : NULL,
 	    j->id[0] != '\0' ? j->id : NULL, 0);
 	if (j->close_after && !s->closed)
@@ -1800,41 +1732,41 @@ static void
 upload_fail(struct session *s, const char *code, const char *why,
     int close_after)
 {
-	struct upload *up = s->up;
+	struct upload *up = s->c.up;
 	struct sjob *j;
 
 	if (up == NULL)
 		return;
 	if ((j = job_new(J_FAIL, s)) == NULL) {
 		/* Leave it to the abort path; the partial expires later. */
-		send_error(s, up->req_id, code, why, NULL, NULL, NULL, 0);
+		reqconn_send_error_full(&s->c, up->req_id, code, why, NULL, NULL, NULL, 0);
 		session_close_after_flush(s);
 		return;
 	}
-	s->up = NULL;
+	s->c.up = NULL;
 	j->close_after = close_after;
 	j->req_id = up->req_id;
 	util_strlcpy(j->id, up->id, sizeof(j->id));
 	util_strlcpy(j->code, code, sizeof(j->code));
 	j->fd = up->fd;
 	up->fd = -1;
-	auditrec_init(&j->rec, "failed", &s->who, s->peer);
+	auditrec_init(&j->rec, "failed", &s->c.who, s->c.peer);
 	auditrec_subject(&j->rec, up->id, up->interface);
 	util_strlcpy(j->reason, why, sizeof(j->reason));
 	auditrec_text(&j->rec, "reason", why);
 	auditrec_text(&j->rec, "code", code);
 	auditrec_uint(&j->rec, "received", up->received);
 	j->has_rec = 1;
-	log_kv("warn", "failed", "user=%s transfer=%s code=%s", s->who.user,
+	log_kv("warn", "failed", "user=%s transfer=%s code=%s", s->c.who.user,
 	    up->id, code);
 	upload_free(up);
-	submit(s->b, s, j, work_fail, done_fail, 1);
+	submit(s->c.b, s, j, work_fail, done_fail, 1);
 }
 
 static void
 handle_end(struct session *s, const struct wire_msg *m)
 {
-	struct upload *up = s->up;
+	struct upload *up = s->c.up;
 	const uint8_t *want;
 	uint8_t got[EVP_MAX_MD_SIZE];
 	unsigned int gotlen = 0;
@@ -1851,7 +1783,7 @@ handle_end(struct session *s, const struct wire_msg *m)
 		snprintf(msg, sizeof(msg), "end after %" PRIu64 " of %" PRIu64
 		    " declared bytes; resume the upload to send the rest",
 		    up->received, up->size);
-		send_error(s, m->id, "size_mismatch", msg, "size", NULL, up->id,
+		reqconn_send_error_full(&s->c, m->id, "size_mismatch", msg, "size", NULL, up->id,
 		    0);
 		upload_abort(s, "end before all declared bytes arrived");
 		return;
@@ -1874,7 +1806,7 @@ handle_end(struct session *s, const struct wire_msg *m)
 		    0);
 		return;
 	}
-	s->up = NULL;
+	s->c.up = NULL;
 	j->req_id = m->id;
 	util_strlcpy(j->id, up->id, sizeof(j->id));
 	j->fd = up->fd;
@@ -1882,13 +1814,13 @@ handle_end(struct session *s, const struct wire_msg *m)
 	j->offset = up->received;
 	memcpy(j->sha, got, sizeof(j->sha));
 	j->op = up->op;
-	auditrec_init(&j->rec, "stored", &s->who, s->peer);
+	auditrec_init(&j->rec, "stored", &s->c.who, s->c.peer);
 	auditrec_subject(&j->rec, up->id, up->interface);
 	auditrec_uint(&j->rec, "size", up->received);
 	auditrec_bytes(&j->rec, "sha256", got, UTIL_SHA256_LEN);
 	j->has_rec = 1;
 	upload_free(up);
-	submit(s->b, s, j, work_commit, done_commit, 1);
+	submit(s->c.b, s, j, work_commit, done_commit, 1);
 }
 
 /* ---- status ----------------------------------------------------------------------------- */
@@ -1924,7 +1856,7 @@ done_status(struct commit_job *cj, int status)
 	char created[21], updated[21];
 
 	if (status != 0) {
-		send_error(s, j->req_id, j->code[0] != '\0' ? j->code :
+		reqconn_send_error_full(&s->c, j->req_id, j->code[0] != '\0' ? j->code :
 		    "unavailable", j->code[0] != '\0' ? cj->err :
 		    "the broker could not read its state; try again later",
 		    "transfer", NULL, NULL, 0);
@@ -1979,19 +1911,19 @@ handle_status(struct session *s, const struct wire_msg *m)
 	struct sjob *j;
 
 	if (!util_is_id(id)) {
-		send_error(s, m->id, "bad_value", "transfer must be a transfer "
+		reqconn_send_error_full(&s->c, m->id, "bad_value", "transfer must be a transfer "
 		    "id (32 lowercase hex characters)", "transfer", NULL, NULL,
 		    0);
 		return;
 	}
 	if ((j = job_new(J_STATUS, s)) == NULL) {
-		send_error(s, m->id, "unavailable", "the broker is out of "
+		reqconn_send_error_full(&s->c, m->id, "unavailable", "the broker is out of "
 		    "resources; try again later", NULL, NULL, NULL, 30);
 		return;
 	}
 	j->req_id = m->id;
 	util_strlcpy(j->id, id, sizeof(j->id));
-	submit(s->b, s, j, work_status, done_status, 1);
+	submit(s->c.b, s, j, work_status, done_status, 1);
 }
 
 /* ---- input loop -------------------------------------------------------------------------- */
@@ -2004,7 +1936,7 @@ dispatch(struct session *s, const struct wire_msg *m)
 		    NULL);
 		return;
 	}
-	if (s->up != NULL && s->up->ready && m->op != WIRE_OP_END) {
+	if (s->c.up != NULL && s->c.up->ready && m->op != WIRE_OP_END) {
 		protocol_error(s, m->id, "bad_request", "only data and end may "
 		    "follow ready until the upload ends", NULL);
 		return;
@@ -2023,10 +1955,10 @@ dispatch(struct session *s, const struct wire_msg *m)
 		handle_status(s, m);
 		break;
 	case WIRE_OP_AUDIT_PULL:
-		auditpull_handle(s, m);
+		auditpull_handle(&s->c, m);
 		break;
 	default:
-		if (officer_dispatch(s, m))
+		if (officer_dispatch(&s->c, m))
 			break;
 		protocol_error(s, m->id, "unknown_op", "this message is not "
 		    "accepted from a client", "op");
@@ -2087,7 +2019,7 @@ process_input(struct session *s)
 		in = bufferevent_get_input(s->bev);
 		if ((avail = evbuffer_get_length(in)) == 0)
 			return;
-		if (s->up != NULL && s->up->remaining > 0) {
+		if (s->c.up != NULL && s->c.up->remaining > 0) {
 			if (write_data(s, in) != 0)
 				return;
 			continue;
@@ -2131,7 +2063,7 @@ session_read_cb(struct bufferevent *bev, void *arg)
 static void
 handshake_refuse(struct session *s, const char *why)
 {
-	refusals_note(s->b, s->source, s->peer, why);
+	refusals_note(s->c.b, s->source, s->c.peer, why);
 	session_close(s, why);
 }
 
@@ -2154,23 +2086,23 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->state == S_HANDSHAKE) {
 		snprintf(why, sizeof(why), "TLS handshake not finished within "
 		    "limits.handshake_timeout (%" PRIu64 "s)",
-		    s->b->cfg->handshake_timeout);
+		    s->c.b->cfg->handshake_timeout);
 		handshake_refuse(s, why);
 		return;
 	}
 	if (s->state == S_CLOSING)
 		return;
 	snprintf(why, sizeof(why), "limits.max_session_lifetime (%" PRIu64
-	    "s) reached", s->b->cfg->max_session_lifetime);
+	    "s) reached", s->c.b->cfg->max_session_lifetime);
 	log_kv("info", "disconnect", "user=%s peer=%s reason=\"%s\"",
-	    s->who.user, s->peer, why);
-	auditrec_init(&rec, "disconnect", &s->who, s->peer);
+	    s->c.who.user, s->c.peer, why);
+	auditrec_init(&rec, "disconnect", &s->c.who, s->c.peer);
 	auditrec_text(&rec, "reason", why);
-	audit_event(s->b, &rec);
-	send_error(s, 0, "session_expired", "this connection reached the "
+	request_audit(s->c.b, &rec);
+	reqconn_send_error_full(&s->c, 0, "session_expired", "this connection reached the "
 	    "broker's maximum session lifetime; connect again (an upload in "
 	    "progress can be resumed)", NULL, NULL,
-	    s->up != NULL ? s->up->id : NULL, 1);
+	    s->c.up != NULL ? s->c.up->id : NULL, 1);
 	upload_abort(s, why);
 	s->busy = 0;
 	session_close_after_flush(s);
@@ -2189,12 +2121,12 @@ handshake_done(struct session *s)
 	handshake_leave(s);
 	cert = SSL_get0_peer_certificate(s->ssl);
 	if (tlsserver_check(s->ssl, why, sizeof(why)) != 0 ||
-	    identity_from_cert(cert, &s->who, why, sizeof(why)) != 0) {
+	    identity_from_cert(cert, &s->c.who, why, sizeof(why)) != 0) {
 		char q[300];
 
-		log_kv("warn", "refuse", "peer=%s reason=%s", s->peer,
+		log_kv("warn", "refuse", "peer=%s reason=%s", s->c.peer,
 		    log_quote(why, q, sizeof(q)));
-		auditrec_init(&rec, "refuse", NULL, s->peer);
+		auditrec_init(&rec, "refuse", NULL, s->c.peer);
 		auditrec_text(&rec, "reason", why);
 		if (cert != NULL) {
 			char fp[UTIL_SHA256_HEX + 1];
@@ -2202,25 +2134,25 @@ handshake_done(struct session *s)
 			if (identity_fingerprint(cert, fp) == 0)
 				auditrec_text(&rec, "cert_fp", fp);
 		}
-		audit_event(s->b, &rec);
+		request_audit(s->c.b, &rec);
 		s->state = S_CONNECTED;
-		send_error(s, 0, "certificate_refused", why, NULL, NULL, NULL,
+		reqconn_send_error_full(&s->c, 0, "certificate_refused", why, NULL, NULL, NULL,
 		    0);
 		session_close_after_flush(s);
 		return;
 	}
 	s->state = S_CONNECTED;
-	idle.tv_sec = (time_t)s->b->cfg->idle_timeout;
+	idle.tv_sec = (time_t)s->c.b->cfg->idle_timeout;
 	idle.tv_usec = 0;
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
-	idle.tv_sec = (time_t)s->b->cfg->max_session_lifetime;
+	idle.tv_sec = (time_t)s->c.b->cfg->max_session_lifetime;
 	evtimer_add(s->timer, &idle);
 	log_kv("info", "connect", "user=%s dept=%s terminal=%s peer=%s "
-	    "serial=%s", s->who.user, s->who.dept, s->who.terminal, s->peer,
-	    s->who.serial);
-	auditrec_init(&rec, "connect", &s->who, s->peer);
-	auditrec_text(&rec, "serial", s->who.serial);
-	audit_event(s->b, &rec);
+	    "serial=%s", s->c.who.user, s->c.who.dept, s->c.who.terminal, s->c.peer,
+	    s->c.who.serial);
+	auditrec_init(&rec, "connect", &s->c.who, s->c.peer);
+	auditrec_text(&rec, "serial", s->c.who.serial);
+	request_audit(s->c.b, &rec);
 }
 
 static void
@@ -2263,13 +2195,13 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		ERR_clear_error();
 	}
 	log_kv("info", "disconnect", "user=%s peer=%s reason=\"%s\"",
-	    s->who.user, s->peer, why);
+	    s->c.who.user, s->c.peer, why);
 	{
 		struct auditrec rec;
 
-		auditrec_init(&rec, "disconnect", &s->who, s->peer);
+		auditrec_init(&rec, "disconnect", &s->c.who, s->c.peer);
 		auditrec_text(&rec, "reason", why);
-		audit_event(s->b, &rec);
+		request_audit(s->c.b, &rec);
 	}
 	session_close(s, why);
 }
@@ -2378,11 +2310,12 @@ session_accept(struct broker *b, evutil_socket_t fd,
 		return;
 	}
 	util_strlcpy(s->source, source, sizeof(s->source));
-	s->b = b;
+	s->c.ops = &session_ops;
+	s->c.b = b;
 	s->refs = 1;
 	s->state = S_HANDSHAKE;
-	util_strlcpy(s->peer, peer, sizeof(s->peer));
-	util_strlcpy(s->who.user, "-", sizeof(s->who.user));
+	util_strlcpy(s->c.peer, peer, sizeof(s->c.peer));
+	util_strlcpy(s->c.who.user, "-", sizeof(s->c.who.user));
 	s->bev = bufferevent_openssl_socket_new(b->base, fd, s->ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
@@ -2416,9 +2349,9 @@ session_shutdown(struct session *s)
 	if (s->closed)
 		return;
 	if (s->state == S_OPEN || s->state == S_CONNECTED)
-		send_error(s, 0, "shutting_down", "the broker is restarting; "
+		reqconn_send_error_full(&s->c, 0, "shutting_down", "the broker is restarting; "
 		    "resume the upload in a moment", NULL, NULL,
-		    s->up != NULL ? s->up->id : NULL, 5);
+		    s->c.up != NULL ? s->c.up->id : NULL, 5);
 	upload_abort(s, "broker shutting down");
 	s->busy = 0;
 	session_close_after_flush(s);
@@ -2444,7 +2377,7 @@ session_transfer_busy(struct broker *b, const char *id)
 	struct session *s;
 
 	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (s->up != NULL && strcmp(s->up->id, id) == 0)
+		if (s->c.up != NULL && strcmp(s->c.up->id, id) == 0)
 			return 1;
 	return 0;
 }
@@ -2457,19 +2390,19 @@ session_revoke(struct session *s, const char *why)
 	char q[320];
 	int dropped;
 
-	dropped = s->b->grants != NULL &&
-	    stepup_grant_drop(s->b->grants, s->who.cert_fp);
+	dropped = s->c.b->grants != NULL &&
+	    stepup_grant_drop(s->c.b->grants, s->c.who.cert_fp);
 	log_kv("warn", "session_revoked", "user=%s peer=%s serial=%s "
-	    "stepup_dropped=%d reason=%s", s->who.user, s->peer,
-	    s->who.serial, dropped, log_quote(why, q, sizeof(q)));
-	auditrec_init(&rec, "session_revoked", &s->who, s->peer);
-	auditrec_text(&rec, "serial", s->who.serial);
+	    "stepup_dropped=%d reason=%s", s->c.who.user, s->c.peer,
+	    s->c.who.serial, dropped, log_quote(why, q, sizeof(q)));
+	auditrec_init(&rec, "session_revoked", &s->c.who, s->c.peer);
+	auditrec_text(&rec, "serial", s->c.who.serial);
 	auditrec_text(&rec, "reason", why);
 	auditrec_bool(&rec, "stepup_dropped", dropped);
-	if (s->up != NULL)
-		auditrec_subject(&rec, s->up->id, s->up->interface);
-	audit_event(s->b, &rec);
-	send_error(s, 0, "certificate_refused", why, NULL, NULL, NULL, 0);
+	if (s->c.up != NULL)
+		auditrec_subject(&rec, s->c.up->id, s->c.up->interface);
+	request_audit(s->c.b, &rec);
+	reqconn_send_error_full(&s->c, 0, "certificate_refused", why, NULL, NULL, NULL, 0);
 	upload_abort(s, why);
 	s->busy = 0;
 	session_close_after_flush(s);
