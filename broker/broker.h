@@ -25,8 +25,10 @@ struct stepup;
 struct stepup_grants;
 struct tlskey;
 struct admission;
+struct upload;
 
 TAILQ_HEAD(session_list, session);
+LIST_HEAD(upload_list, upload);
 
 struct broker {
 	struct event_base *base;
@@ -45,6 +47,9 @@ struct broker {
 	struct session_list handshakes;	/* sessions still in their TLS
 					   handshake, oldest first */
 	size_t nhandshakes;
+	struct upload_list uploads;	/* every upload attached to a
+					   connection, of any transport
+					   (upload.h) */
 	struct admission *admission;	/* connections per source, refusals */
 	struct event *refusal_ev;	/* writes counted refusals */
 	int shutting_down;

@@ -827,6 +827,7 @@ run(const char *path)
 	memset(&sc, 0, sizeof(sc));
 	TAILQ_INIT(&d.b.sessions);
 	TAILQ_INIT(&d.b.handshakes);
+	LIST_INIT(&d.b.uploads);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread exists. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

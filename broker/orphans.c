@@ -11,7 +11,7 @@
 #include "broker/broker.h"
 #include "broker/committer.h"
 #include "broker/log.h"
-#include "broker/session.h"
+#include "broker/upload.h"
 #include "broker/spool.h"
 #include "broker/store.h"
 #include "lib/util.h"
@@ -177,7 +177,7 @@ done_sweep(struct commit_job *cj, int status)
 		log_kv("error", "spool_orphan", "reason=\"sweep failed: %s\"",
 		    cj->err);
 	for (i = 0; status == 0 && i < j->list.n; i++)
-		if (!session_transfer_busy(j->b, j->list.items[i].id))
+		if (!upload_transfer_busy(j->b, j->list.items[i].id))
 			remove_one(j->b->spool, &j->list.items[i]);
 	free(j);
 }

@@ -63,8 +63,7 @@ reqconn_wait(struct reqconn *c)
 {
 	c->ops->hold(c);
 	c->waits++;
-	if (!reqconn_gone(c))
-		c->ops->pause(c);
+	reqconn_pause(c);
 }
 
 void

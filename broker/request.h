@@ -45,10 +45,11 @@ struct reqconn_ops {
 	/* Keep / give back the memory of c (reference count). */
 	void (*hold)(struct reqconn *c);
 	void (*release)(struct reqconn *c);
-	/* Stop reading requests until resume: the answer to the current one
-	 * must come first (a job the client has to wait for). */
+	/* Stop reading requests (c->busy is set): the answer to the current
+	 * one must come first (a job the client has to wait for). */
 	void (*pause)(struct reqconn *c);
-	/* Read again, and pick up what arrived meanwhile. */
+	/* Clear c->busy and, unless the connection is gone or closing, read
+	 * again and pick up what arrived meanwhile. */
 	void (*resume)(struct reqconn *c);
 	/* Send what is queued, then end the connection. */
 	void (*close_after_flush)(struct reqconn *c);
@@ -62,6 +63,8 @@ struct reqconn {
 	struct principal who;
 	char peer[64];
 	int waits;			/* reqconn_wait not yet ended */
+	int busy;			/* a job the protocol waits for: the
+					   transport reads no request */
 	struct upload *up;		/* the upload attached (upload.h) */
 	uint64_t probed;		/* 1 + id of the put whose resume was
 					   looked up already; 0: none */
@@ -83,6 +86,28 @@ static inline int
 reqconn_send_data(struct reqconn *c, const uint8_t *buf, size_t len)
 {
 	return c->ops->send_data(c, buf, len);
+}
+
+/* Stops c reading until reqconn_resume (nothing once it is gone). */
+static inline void
+reqconn_pause(struct reqconn *c)
+{
+	if (c->ops->gone(c))
+		return;
+	c->busy = 1;
+	c->ops->pause(c);
+}
+
+static inline void
+reqconn_resume(struct reqconn *c)
+{
+	c->ops->resume(c);
+}
+
+static inline void
+reqconn_close_after_flush(struct reqconn *c)
+{
+	c->ops->close_after_flush(c);
 }
 
 static inline size_t

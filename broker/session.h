@@ -37,7 +37,4 @@ void session_shutdown_all(struct broker *b);
  * trusted), audited, dropping their step-up grants. Returns how many. */
 size_t session_recheck_certificates(struct broker *b);
 
-/* True when an upload for transfer id is attached to a live session. */
-int session_transfer_busy(struct broker *b, const char *id);
-
 #endif
