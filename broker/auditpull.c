@@ -359,9 +359,9 @@ done_start(struct commit_job *cj, int status)
 	pull_next(p);
 }
 
-/* Anyone but an auditor: refused, and the attempt recorded. */
-static void
-refuse(struct reqconn *s, const struct wire_msg *m, const char *why)
+void
+auditpull_refuse(struct reqconn *s, const struct wire_msg *m,
+    const char *code, const char *why)
 {
 	const struct principal *who = &s->who;
 	struct auditrec rec;
@@ -371,7 +371,7 @@ refuse(struct reqconn *s, const struct wire_msg *m, const char *why)
 	request_audit(s->b, &rec);
 	log_kv("warn", "audit_pull_refused", "user=%s peer=%s reason=\"%s\"",
 	    who->user, s->peer, why);
-	reqconn_send_error(s, m->id, "forbidden", why, NULL, 0);
+	reqconn_send_error(s, m->id, code, why, NULL, 0);
 }
 
 void
@@ -379,22 +379,11 @@ auditpull_handle(struct reqconn *s, const struct wire_msg *m)
 {
 	struct broker *b = s->b;
 	const struct principal *who = &s->who;
-	struct policy_principal pp;
 	const char *since = wire_msg_text(m, "since");
 	const char *until = wire_msg_text(m, "until");
 	struct pull *p;
 	time_t t1 = 0, t2 = 0;
 
-	memset(&pp, 0, sizeof(pp));
-	pp.user = who->user;
-	pp.dept = who->dept;
-	pp.terminal = who->terminal;
-	if ((policy_principal_roles(b->policy, &pp) & POLICY_ROLE_AUDITOR) ==
-	    0) {
-		refuse(s, m, "only principals with the auditor role in the "
-		    "interface register may pull the audit trail");
-		return;
-	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->buf = malloc(PULL_BUF)) == NULL) {
 		free(p);

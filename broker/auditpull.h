@@ -27,7 +27,13 @@
 struct reqconn;
 struct wire_msg;
 
-/* Handles an audit_pull message (loop thread). */
-void auditpull_handle(struct reqconn *s, const struct wire_msg *m);
+/* Handles an audit_pull message (loop thread); the table (handlers.h)
+ * has checked the auditor role. */
+void auditpull_handle(struct reqconn *c, const struct wire_msg *m);
+
+/* The refusal of a pull: audited ("audit_pull_refused", reason why),
+ * logged, answered with code and why. */
+void auditpull_refuse(struct reqconn *c, const struct wire_msg *m,
+    const char *code, const char *why);
 
 #endif

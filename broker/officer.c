@@ -34,8 +34,6 @@
 #include "broker/notify.h"
 #include "broker/request.h"
 #include "broker/spool.h"
-#include "broker/stepgate.h"
-#include "broker/stepup.h"
 #include "lib/util.h"
 
 #include <inttypes.h>
@@ -62,11 +60,8 @@ struct officer {
 	int sweep_busy;
 };
 
-/* Who may ask for what. */
-enum need { NEED_OFFICER, NEED_ANY };
-
 enum ojob_kind {
-	OJ_STEPUP, OJ_LIST, OJ_VOTE_READ, OJ_VOTE, OJ_EX_WRITE, OJ_EX_LIST,
+	OJ_LIST, OJ_VOTE_READ, OJ_VOTE, OJ_EX_WRITE, OJ_EX_LIST,
 	OJ_SWEEP
 };
 
@@ -94,12 +89,6 @@ struct ojob {
 	char code[32];			/* wire error code of a refusal */
 	struct auditrec rec;
 	int has_rec;
-	/* OJ_STEPUP */
-	const struct stepup *su;
-	char otp[WIRE_MAX_OTP + 1];
-	uint8_t *msg_buf;		/* the request, to run again */
-	size_t msg_len;
-	struct stepup_outcome so;
 	/* OJ_VOTE_READ, OJ_VOTE */
 	struct store_vote v;
 	struct approvals_vote_result vr;
@@ -249,11 +238,6 @@ ojob_new(struct officer *o, enum ojob_kind kind, struct reqconn *s,
 static void
 ojob_free(struct ojob *j)
 {
-	OPENSSL_cleanse(j->otp, sizeof(j->otp));
-	if (j->msg_buf != NULL) {
-		OPENSSL_cleanse(j->msg_buf, j->msg_len);
-		free(j->msg_buf);
-	}
 	free(j->items);
 	free(j->exs);
 	free(j->changes);
@@ -323,6 +307,13 @@ refuse(struct reqconn *s, const struct wire_msg *m, const char *code,
 	log_kv("warn", "officer_refused", "user=%s op=%s code=%s", who->user,
 	    wire_op_name(m->op), code);
 	reqconn_send_error(s, m->id, code, msg, NULL, 0);
+}
+
+void
+officer_refuse(struct reqconn *c, const struct wire_msg *m, const char *code,
+    const char *message)
+{
+	refuse(c, m, code, message, NULL, NULL);
 }
 
 static const char *
@@ -500,123 +491,6 @@ notify_transfer(struct officer *o, const char *event,
 	notify_send(o->notify, event, now, f, n);
 }
 
-/* ---- step-up gate ---------------------------------------------------------------- */
-
-static int run_op(struct reqconn *s, const struct wire_msg *m,
-    int verified);
-
-static int
-work_stepup(struct commit_job *cj, struct commit_env *env)
-{
-	struct ojob *j = cj->arg;
-
-	return stepgate_verify(j->su, env, &j->who, j->otp, sizeof(j->otp),
-	    j->now, &j->rec, &j->so, cj->err, sizeof(cj->err));
-}
-
-static void
-done_stepup(struct commit_job *cj, int status)
-{
-	struct ojob *j = cj->arg;
-	struct reqconn *s = ojob_conn(j);
-	struct wire_msg m;
-	struct wire_error werr;
-	size_t consumed = 0;
-	uint64_t dlen = 0, retry_after;
-	char msg[WIRE_MAX_MESSAGE + 1];
-	const char *code;
-
-	if (s == NULL)
-		goto out;
-	if (status != 0) {
-		log_kv("error", "officer_stepup", "user=%s reason=\"%s\"",
-		    j->who.user, cj->err);
-		reqconn_send_error(s, j->req_id, "unavailable", "the broker "
-		    "could not check the one-time code; try again later", NULL,
-		    30);
-		goto out;
-	}
-	code = stepgate_refusal(&j->so, msg, sizeof(msg), &retry_after);
-	if (code != NULL) {
-		reqconn_send_error(s, j->req_id, code, msg, "otp",
-		    retry_after);
-		goto out;
-	}
-	stepup_grant_record(j->o->b->grants, j->who.cert_fp, j->who.user,
-	    j->now);
-	memset(&werr, 0, sizeof(werr));
-	if (wire_decode(j->msg_buf, j->msg_len, &m, &dlen, &consumed,
-	    &werr) != WIRE_CONTROL) {
-		reqconn_send_error(s, j->req_id, "unavailable", "the broker "
-		    "lost the request; send it again", NULL, 0);
-		goto out;
-	}
-	run_op(s, &m, 1);
-	wire_msg_clear(&m);
-out:
-	ojob_finish(j);
-}
-
-/*
- * The officer role and a fresh step-up. Returns 1 when the request may go
- * on, 0 when it was answered (refused, or parked until a code is checked).
- */
-static int
-officer_gate(struct reqconn *s, const struct wire_msg *m, int verified,
-    enum need need)
-{
-	struct broker *b = s->b;
-	const struct principal *who = &s->who;
-	struct policy_principal pp = pp_of(who);
-	time_t now = broker_now(b), at;
-	uint64_t age = b->cfg->officer_stepup_max_age;
-	const char *otp = wire_msg_text(m, "otp");
-	struct wire_error werr;
-	struct ojob *j;
-	char msg[256];
-
-	if (need == NEED_ANY)
-		return 1;
-	if ((policy_principal_roles(b->policy, &pp) & POLICY_ROLE_OFFICER) ==
-	    0) {
-		refuse(s, m, "not_officer", "this needs the approval officer "
-		    "role in the interface register", NULL, NULL);
-		return 0;
-	}
-	at = b->grants != NULL ? stepup_grant_lookup(b->grants, who->cert_fp,
-	    who->user) : 0;
-	if (verified || (at != 0 && at <= now && (uint64_t)(now - at) <= age))
-		return 1;
-	if (b->stepup == NULL) {
-		refuse(s, m, "step_up_required", "officer actions need a "
-		    "one-time code, and this broker has no step-up key "
-		    "configured; tell the administrator", NULL, NULL);
-		return 0;
-	}
-	if (otp == NULL || otp[0] == '\0') {
-		snprintf(msg, sizeof(msg), "officer actions need a one-time "
-		    "code (TOTP) confirmed in the last %" PRIu64 " seconds; "
-		    "send the request again with the current code", age);
-		reqconn_send_error(s, m->id, "step_up_required", msg, "otp", 0);
-		return 0;
-	}
-	if ((j = ojob_new(b->officer, OJ_STEPUP, s, m->id, now)) == NULL ||
-	    util_strlcpy(j->otp, otp, sizeof(j->otp)) != 0 ||
-	    wire_encode(m, &j->msg_buf, &j->msg_len, &werr) != 0) {
-		if (j != NULL)
-			ojob_free(j);
-		reqconn_send_error(s, m->id, "unavailable", "the broker is out "
-		    "of resources; try again later", NULL, 30);
-		return 0;
-	}
-	j->su = b->stepup;
-	auditrec_init(&j->rec, "stepup", who, s->peer);
-	auditrec_text(&j->rec, "op", wire_op_name(m->op));
-	j->has_rec = 1;
-	ojob_submit(j, work_stepup, done_stepup);
-	return 0;
-}
-
 /* ---- approvals_ls ----------------------------------------------------------------- */
 
 struct list_ctx {
@@ -724,8 +598,8 @@ out:
 	ojob_finish(j);
 }
 
-static void
-handle_approvals_ls(struct reqconn *s, const struct wire_msg *m)
+void
+officer_handle_approvals_ls(struct reqconn *s, const struct wire_msg *m)
 {
 	struct broker *b = s->b;
 	struct ojob *j;
@@ -949,6 +823,18 @@ handle_vote(struct reqconn *s, const struct wire_msg *m, int approve)
 	ojob_submit(j, work_vote_read, done_vote_read);
 }
 
+void
+officer_handle_approve(struct reqconn *s, const struct wire_msg *m)
+{
+	handle_vote(s, m, 1);
+}
+
+void
+officer_handle_reject(struct reqconn *s, const struct wire_msg *m)
+{
+	handle_vote(s, m, 0);
+}
+
 /* ---- exceptions: writes ------------------------------------------------------------ */
 
 static int
@@ -1150,8 +1036,8 @@ scope_from_msg(struct reqconn *s, const struct wire_msg *m, time_t now,
 	return 0;
 }
 
-static void
-handle_ex_request(struct reqconn *s, const struct wire_msg *m)
+void
+officer_handle_exception_request(struct reqconn *s, const struct wire_msg *m)
 {
 	struct broker *b = s->b;
 	const struct principal *who = &s->who;
@@ -1214,8 +1100,8 @@ list_from_msg(struct reqconn *s, const struct wire_msg *m, const char *key,
 	return 0;
 }
 
-static void
-handle_ex_grant(struct reqconn *s, const struct wire_msg *m)
+void
+officer_handle_exception_grant(struct reqconn *s, const struct wire_msg *m)
 {
 	struct broker *b = s->b;
 	struct officer *o = b->officer;
@@ -1289,8 +1175,8 @@ handle_ex_grant(struct reqconn *s, const struct wire_msg *m)
 }
 
 /* refuse, revoke, confirm: an open exception from the cache. */
-static void
-handle_ex_change(struct reqconn *s, const struct wire_msg *m)
+void
+officer_handle_exception_change(struct reqconn *s, const struct wire_msg *m)
 {
 	struct broker *b = s->b;
 	struct officer *o = b->officer;
@@ -1466,8 +1352,8 @@ out:
 	ojob_finish(j);
 }
 
-static void
-handle_ex_ls(struct reqconn *s, const struct wire_msg *m)
+void
+officer_handle_exception_ls(struct reqconn *s, const struct wire_msg *m)
 {
 	struct broker *b = s->b;
 	const char *filter = wire_msg_text(m, "filter");
@@ -1498,77 +1384,6 @@ handle_ex_ls(struct reqconn *s, const struct wire_msg *m)
 	if (after != NULL)
 		util_strlcpy(j->after, after, sizeof(j->after));
 	ojob_submit(j, work_ex_list, done_ex_list);
-}
-
-/* ---- dispatch ----------------------------------------------------------------------- */
-
-static int
-run_op(struct reqconn *s, const struct wire_msg *m, int verified)
-{
-	struct broker *b = s->b;
-	const struct principal *who = &s->who;
-	struct policy_principal pp = pp_of(who);
-	enum need need = NEED_OFFICER;
-
-	switch (m->op) {
-	case WIRE_OP_EXCEPTION_REQUEST:
-		need = NEED_ANY;
-		break;
-	case WIRE_OP_EXCEPTION_LS:
-		/* Officers see everything (after a step-up); auditors read
-		 * the inventory; staff see their own. */
-		if ((policy_principal_roles(b->policy, &pp) &
-		    POLICY_ROLE_OFFICER) == 0)
-			need = NEED_ANY;
-		break;
-	case WIRE_OP_APPROVALS_LS:
-	case WIRE_OP_APPROVE:
-	case WIRE_OP_REJECT:
-	case WIRE_OP_EXCEPTION_GRANT:
-	case WIRE_OP_EXCEPTION_REFUSE:
-	case WIRE_OP_EXCEPTION_REVOKE:
-	case WIRE_OP_EXCEPTION_CONFIRM:
-		break;
-	default:
-		return 0;
-	}
-	if (b->officer == NULL) {
-		reqconn_send_error(s, m->id, "unavailable", "approvals are not "
-		    "running on this broker", NULL, 0);
-		return 1;
-	}
-	if (!officer_gate(s, m, verified, need))
-		return 1;
-	switch (m->op) {
-	case WIRE_OP_APPROVALS_LS:
-		handle_approvals_ls(s, m);
-		break;
-	case WIRE_OP_APPROVE:
-		handle_vote(s, m, 1);
-		break;
-	case WIRE_OP_REJECT:
-		handle_vote(s, m, 0);
-		break;
-	case WIRE_OP_EXCEPTION_REQUEST:
-		handle_ex_request(s, m);
-		break;
-	case WIRE_OP_EXCEPTION_GRANT:
-		handle_ex_grant(s, m);
-		break;
-	case WIRE_OP_EXCEPTION_LS:
-		handle_ex_ls(s, m);
-		break;
-	default:
-		handle_ex_change(s, m);
-		break;
-	}
-	return 1;
-}
-
-int
-officer_dispatch(struct reqconn *s, const struct wire_msg *m)
-{
-	return run_op(s, m, 0);
 }
 
 /* ---- sweep ----------------------------------------------------------------------- */

@@ -10,7 +10,7 @@
  */
 #include "broker/session.h"
 #include "broker/admission.h"
-#include "broker/auditpull.h"
+#include "broker/dispatch.h"
 #include "broker/auditrec.h"
 #include "broker/broker.h"
 #include "broker/committer.h"
@@ -370,34 +370,14 @@ dispatch(struct session *s, const struct wire_msg *m)
 		    NULL);
 		return;
 	}
-	if (upload_is_receiving(&s->c) && m->op != WIRE_OP_END) {
-		upload_protocol_error(&s->c, m->id, "bad_request", "only data and end may "
-		    "follow ready until the upload ends", NULL);
+	/* hello opens this transport; everything else is the request
+	 * layer's (which refuses a hello during an upload like any op but
+	 * end). */
+	if (m->op == WIRE_OP_HELLO && !upload_is_receiving(&s->c)) {
+		handle_hello(s, m);
 		return;
 	}
-	switch (m->op) {
-	case WIRE_OP_HELLO:
-		handle_hello(s, m);
-		break;
-	case WIRE_OP_PUT:
-		upload_handle_put(&s->c, m);
-		break;
-	case WIRE_OP_END:
-		upload_handle_end(&s->c, m);
-		break;
-	case WIRE_OP_STATUS:
-		upload_handle_status(&s->c, m);
-		break;
-	case WIRE_OP_AUDIT_PULL:
-		auditpull_handle(&s->c, m);
-		break;
-	default:
-		if (officer_dispatch(&s->c, m))
-			break;
-		upload_protocol_error(&s->c, m->id, "unknown_op", "this message is not "
-		    "accepted from a client", "op");
-		break;
-	}
+	dispatch_request(&s->c, m);
 }
 
 /*
