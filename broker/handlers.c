@@ -4,6 +4,7 @@
 #include "broker/handlers.h"
 #include "broker/auditpull.h"
 #include "broker/officer.h"
+#include "broker/status.h"
 #include "broker/upload.h"
 #include "policy/policy.h"
 
@@ -22,7 +23,7 @@ static const struct handlers_entry table[] = {
 	{ WIRE_OP_END, 0, HANDLERS_STEPUP_NONE, HANDLERS_IN_UPLOAD, NULL, NULL,
 	    upload_handle_end, NULL },
 	{ WIRE_OP_STATUS, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
-	    upload_handle_status, NULL },
+	    status_handle_request, NULL },
 	/* held transfers: officers, after a step-up */
 	{ WIRE_OP_APPROVALS_LS, OFFICER_ONLY, officer_handle_approvals_ls,
 	    officer_refuse },

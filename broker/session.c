@@ -10,41 +10,31 @@
  */
 #include "broker/session.h"
 #include "broker/admission.h"
-#include "broker/dispatch.h"
 #include "broker/auditrec.h"
 #include "broker/broker.h"
-#include "broker/committer.h"
 #include "broker/config.h"
-#include "broker/forward.h"
+#include "broker/dispatch.h"
 #include "broker/identity.h"
 #include "broker/log.h"
-#include "broker/officer.h"
 #include "broker/refusals.h"
 #include "broker/request.h"
-#include "broker/upload.h"
-#include "broker/spool.h"
-#include "broker/stepgate.h"
 #include "broker/stepup.h"
-#include "broker/store.h"
 #include "broker/tlsserver.h"
+#include "broker/upload.h"
 #include "lib/util.h"
 #include "lib/wire.h"
-#include "policy/policy.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 
 #define SOFTWARE "sekishod/" "0.1.0"
 #define READ_HIGH_WATER (256u * 1024)	/* bytes buffered per connection */

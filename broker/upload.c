@@ -30,7 +30,7 @@
 #include <openssl/evp.h>
 
 enum job_kind { J_AUDIT, J_CREATE, J_RESUME, J_SYNC, J_COMMIT, J_FAIL,
-	J_ABORT, J_STATUS, J_STEPUP, J_USAGE, J_PROBE };
+	J_ABORT, J_STEPUP, J_USAGE, J_PROBE };
 
 /* Today's usage of one interface by one user, for daily limits. */
 struct put_usage {
@@ -52,7 +52,7 @@ struct sjob {
 	char reason[WIRE_MAX_MESSAGE + 1];	/* why a transfer failed */
 	int close_after;		/* end the connection after answering */
 	struct transfer t;
-	struct principal who;		/* for resume / status checks */
+	struct principal who;		/* for resume checks and records */
 	struct auditrec rec;
 	int has_rec;
 	/* J_STEPUP */
@@ -66,12 +66,9 @@ struct sjob {
 	struct put_usage usage;		/* J_USAGE: the answer */
 	struct policy_decision d;	/* the step_up_required decision */
 	struct stepup_outcome so;
-	/* approval officers: the put's exception and hold; a held commit;
-	 * a status's approval request */
+	/* approval officers: the put's exception and hold; a held commit */
 	struct officer_put op;
 	int held;
-	struct store_approval ap;
-	int has_ap;
 	int was_stored;			/* J_RESUME: answered by its stored
 					   state, not continued */
 };
@@ -1494,109 +1491,6 @@ upload_handle_end(struct reqconn *c, const struct wire_msg *m)
 	j->has_rec = 1;
 	upload_free(up);
 	submit(c->b, c, j, work_commit, done_commit, 1);
-}
-
-/* ---- status ----------------------------------------------------------------------------- */
-
-static int
-work_status(struct commit_job *cj, struct commit_env *env)
-{
-	struct sjob *j = cj->arg;
-	int rc;
-
-	rc = store_transfer_get(env->store, j->id, &j->t, cj->err,
-	    sizeof(cj->err));
-	if (rc == STORE_NOTFOUND || (rc == 0 &&
-	    strcmp(j->t.user, j->who.user) != 0)) {
-		util_strlcpy(j->code, "not_found", sizeof(j->code));
-		return util_err(cj->err, sizeof(cj->err), "no transfer %s "
-		    "of yours is known to this broker", j->id);
-	}
-	if (rc != 0 || (j->has_ap = officer_status(env->store, j->id, &j->ap,
-	    cj->err, sizeof(cj->err))) < 0)
-		return -1;
-	return 0;
-}
-
-static void
-done_status(struct commit_job *cj, int status)
-{
-	struct sjob *j = cj->arg;
-	struct reqconn *c = j->c;
-	struct transfer *t = &j->t;
-	struct wire_msg r;
-	uint8_t sha[UTIL_SHA256_LEN];
-	char created[21], updated[21];
-
-	if (status != 0) {
-		reqconn_send_error_full(c, j->req_id, j->code[0] != '\0' ? j->code :
-		    "unavailable", j->code[0] != '\0' ? cj->err :
-		    "the broker could not read its state; try again later",
-		    "transfer", NULL, NULL, 0);
-	} else {
-		util_time_rfc3339((time_t)t->created, created);
-		util_time_rfc3339((time_t)t->updated, updated);
-		wire_msg_init(&r, WIRE_OP_STATE, j->req_id);
-		wire_msg_set_text(&r, "transfer", t->id);
-		wire_msg_set_text(&r, "state", t->state);
-		wire_msg_set_uint(&r, "size", t->size);
-		wire_msg_set_uint(&r, "received", t->received);
-		wire_msg_set_text(&r, "interface", t->interface);
-		wire_msg_set_uint(&r, "class", t->class);
-		wire_msg_set_text(&r, "name", t->name);
-		wire_msg_set_text(&r, "created", created);
-		wire_msg_set_text(&r, "updated", updated);
-		if (util_unhex(t->sha256, sha, sizeof(sha)) == 0)
-			wire_msg_set_bytes(&r, "sha256", sha, sizeof(sha));
-		if (t->error[0] != '\0')
-			wire_msg_set_text(&r, "error", t->error);
-		/* Delivery, once it has started. */
-		if (t->attempts > 0)
-			wire_msg_set_uint(&r, "attempts", t->attempts);
-		if (t->last_error[0] != '\0')
-			wire_msg_set_text(&r, "last_error", t->last_error);
-		if (t->upstream_status > 0) {
-			wire_msg_set_uint(&r, "upstream_status",
-			    t->upstream_status);
-			wire_msg_set_uint(&r, "upstream_bytes",
-			    t->upstream_bytes);
-			wire_msg_set_uint(&r, "upstream_duration_ms",
-			    t->upstream_duration_ms);
-		}
-		if (t->upstream_etag[0] != '\0')
-			wire_msg_set_text(&r, "etag", t->upstream_etag);
-		if (t->upstream_version[0] != '\0')
-			wire_msg_set_text(&r, "version_id",
-			    t->upstream_version);
-		if (j->has_ap > 0)
-			officer_status_fields(&j->ap, &r);
-		reqconn_send(c, &r);
-		wire_msg_clear(&r);
-	}
-	job_free(j);
-	reqconn_resume(c);
-}
-
-void
-upload_handle_status(struct reqconn *c, const struct wire_msg *m)
-{
-	const char *id = wire_msg_text(m, "transfer");
-	struct sjob *j;
-
-	if (!util_is_id(id)) {
-		reqconn_send_error_full(c, m->id, "bad_value", "transfer must be a transfer "
-		    "id (32 lowercase hex characters)", "transfer", NULL, NULL,
-		    0);
-		return;
-	}
-	if ((j = job_new(J_STATUS, c)) == NULL) {
-		reqconn_send_error_full(c, m->id, "unavailable", "the broker is out of "
-		    "resources; try again later", NULL, NULL, NULL, 30);
-		return;
-	}
-	j->req_id = m->id;
-	util_strlcpy(j->id, id, sizeof(j->id));
-	submit(c->b, c, j, work_status, done_status, 1);
 }
 
 int

@@ -1,6 +1,6 @@
 /*
  * upload — the request handlers of the upload path: put (new, resumed,
- * after a step-up, with daily limits), the data of an upload, end, status;
+ * after a step-up, with daily limits), the data of an upload, end;
  * and an upload's end when its connection drops. Part of the request
  * layer: it answers through the reqconn's responder (request.h) and knows
  * no transport.
@@ -80,11 +80,9 @@ struct upload {
 	LIST_ENTRY(upload) entry;	/* b->uploads: every live upload */
 };
 
-/* The handlers of the table (handlers.h): put (new or resume), end,
- * status. */
+/* The handlers of the table (handlers.h): put (new or resume), end. */
 void upload_handle_put(struct reqconn *c, const struct wire_msg *m);
 void upload_handle_end(struct reqconn *c, const struct wire_msg *m);
-void upload_handle_status(struct reqconn *c, const struct wire_msg *m);
 
 /* True when c has an upload whose "ready" was sent: only data and end
  * may come until it ends. */

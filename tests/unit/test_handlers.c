@@ -16,6 +16,7 @@
 #include "broker/auditpull.h"
 #include "broker/handlers.h"
 #include "broker/officer.h"
+#include "broker/status.h"
 #include "broker/upload.h"
 #include "lib/wire.h"
 #include "policy/policy.h"
@@ -28,7 +29,7 @@ static const char *ran;
 	{ (void)c; (void)m; ran = #fn; }
 STUB(upload_handle_put)
 STUB(upload_handle_end)
-STUB(upload_handle_status)
+STUB(status_handle_request)
 STUB(officer_handle_approvals_ls)
 STUB(officer_handle_approve)
 STUB(officer_handle_reject)
@@ -79,7 +80,7 @@ static const struct expect expected[] = {
 	    { 0 }, 0, 0, NULL },
 	{ WIRE_OP_END, "upload_handle_end", NULL, { 0, STAFF, EVERYONE },
 	    { 0 }, 0, 0, NULL },
-	{ WIRE_OP_STATUS, "upload_handle_status", NULL,
+	{ WIRE_OP_STATUS, "status_handle_request", NULL,
 	    { 0, STAFF, EVERYONE }, { 0 }, 0, 0, NULL },
 	{ WIRE_OP_APPROVALS_LS, "officer_handle_approvals_ls",
 	    "officer_refuse", { OFFICER, EVERYONE },
