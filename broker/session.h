@@ -1,6 +1,8 @@
 /*
- * session — one client connection: TLS handshake, identity, and the
- * sekisho/1 request loop (hello, put + data + end, status).
+ * session — one client connection of the CBOR transport: TLS handshake,
+ * identity, hello, and the sekisho/1 framing of requests and data items.
+ * The requests themselves are answered by the request layer (dispatch.h,
+ * request.h): the session is its struct reqconn and serves its responder.
  *
  * A session lives on the event loop. Anything that must reach stable
  * storage goes to the commit thread as a job; while a job the protocol must
