@@ -976,8 +976,8 @@ scope_from_msg(struct reqconn *s, const struct wire_msg *m, time_t now,
 		e->max_class = (unsigned)v;
 	if (wire_msg_uint(m, "max_size", &v) == 0) {
 		if (v == 0 || v > (uint64_t)INT64_MAX) {
-			reqconn_send_error(s, m->id, "bad_value", "max_size out "
-			    "of range", "max_size", 0);
+			reqconn_send_error(s, m->id, "bad_value", "max_size "
+			    "out of range", "max_size", 0);
 			return -1;
 		}
 		e->max_size = v;
@@ -1028,8 +1028,8 @@ scope_from_msg(struct reqconn *s, const struct wire_msg *m, time_t now,
 	e->not_before = (int64_t)from;
 	e->not_after = (int64_t)until;
 	if (reason == NULL || reason[0] == '\0') {
-		reqconn_send_error(s, m->id, "bad_value", "an exception needs a "
-		    "reason", "reason", 0);
+		reqconn_send_error(s, m->id, "bad_value", "an exception needs "
+		    "a reason", "reason", 0);
 		return -1;
 	}
 	util_strlcpy(e->reason, reason, sizeof(e->reason));
@@ -1138,8 +1138,8 @@ officer_handle_exception_grant(struct reqconn *s, const struct wire_msg *m)
 		    sizeof(e.groups)) != 0)
 			return;
 		if (e.users[0] == '\0' && e.groups[0] == '\0') {
-			reqconn_send_error(s, m->id, "bad_value", "name the users "
-			    "or groups the exception is for", "users", 0);
+			reqconn_send_error(s, m->id, "bad_value", "name the "
+			    "users or groups the exception is for", "users", 0);
 			return;
 		}
 		if (approvals_new_exception_id(e.id) != 0) {

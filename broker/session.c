@@ -323,14 +323,14 @@ handle_hello(struct session *s, const struct wire_msg *m)
 	uint64_t version = 0;
 
 	if (s->state != S_CONNECTED) {
-		upload_protocol_error(&s->c, m->id, "bad_request", "hello was already "
-		    "sent on this connection", NULL);
+		upload_protocol_error(&s->c, m->id, "bad_request", "hello was "
+		    "already sent on this connection", NULL);
 		return;
 	}
 	wire_msg_uint(m, "version", &version);
 	if (version != WIRE_VERSION) {
-		upload_protocol_error(&s->c, m->id, "version", "this broker speaks "
-		    "sekisho/1 only; update the client", "version");
+		upload_protocol_error(&s->c, m->id, "version", "this broker "
+		    "speaks sekisho/1 only; update the client", "version");
 		return;
 	}
 	if (request_refuse_unaudited(&s->c, m->id)) {
@@ -356,8 +356,8 @@ static void
 dispatch(struct session *s, const struct wire_msg *m)
 {
 	if (s->state != S_OPEN && m->op != WIRE_OP_HELLO) {
-		upload_protocol_error(&s->c, m->id, "bad_request", "send hello first",
-		    NULL);
+		upload_protocol_error(&s->c, m->id, "bad_request", "send hello "
+		    "first", NULL);
 		return;
 	}
 	/* hello opens this transport; everything else is the request
@@ -439,7 +439,8 @@ process_input(struct session *s)
 		case WIRE_NEED_MORE:
 			return;
 		case WIRE_ERROR:
-			upload_protocol_error(&s->c, 0, werr.code, werr.message, werr.field);
+			upload_protocol_error(&s->c, 0, werr.code, werr.message,
+			    werr.field);
 			return;
 		case WIRE_DATA:
 			evbuffer_drain(in, consumed);
@@ -503,9 +504,9 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	auditrec_init(&rec, "disconnect", &s->c.who, s->c.peer);
 	auditrec_text(&rec, "reason", why);
 	request_audit(s->c.b, &rec);
-	reqconn_send_error_full(&s->c, 0, "session_expired", "this connection reached the "
-	    "broker's maximum session lifetime; connect again (an upload in "
-	    "progress can be resumed)", NULL, NULL,
+	reqconn_send_error_full(&s->c, 0, "session_expired", "this connection "
+	    "reached the broker's maximum session lifetime; connect again (an "
+	    "upload in progress can be resumed)", NULL, NULL,
 	    s->c.up != NULL ? s->c.up->id : NULL, 1);
 	upload_abort(&s->c, why);
 	s->c.busy = 0;
@@ -540,8 +541,8 @@ handshake_done(struct session *s)
 		}
 		request_audit(s->c.b, &rec);
 		s->state = S_CONNECTED;
-		reqconn_send_error_full(&s->c, 0, "certificate_refused", why, NULL, NULL, NULL,
-		    0);
+		reqconn_send_error_full(&s->c, 0, "certificate_refused", why,
+		    NULL, NULL, NULL, 0);
 		session_close_after_flush(s);
 		return;
 	}
@@ -552,8 +553,8 @@ handshake_done(struct session *s)
 	idle.tv_sec = (time_t)s->c.b->cfg->max_session_lifetime;
 	evtimer_add(s->timer, &idle);
 	log_kv("info", "connect", "user=%s dept=%s terminal=%s peer=%s "
-	    "serial=%s", s->c.who.user, s->c.who.dept, s->c.who.terminal, s->c.peer,
-	    s->c.who.serial);
+	    "serial=%s", s->c.who.user, s->c.who.dept, s->c.who.terminal,
+	    s->c.peer, s->c.who.serial);
 	auditrec_init(&rec, "connect", &s->c.who, s->c.peer);
 	auditrec_text(&rec, "serial", s->c.who.serial);
 	request_audit(s->c.b, &rec);
@@ -753,8 +754,8 @@ session_shutdown(struct session *s)
 	if (s->closed)
 		return;
 	if (s->state == S_OPEN || s->state == S_CONNECTED)
-		reqconn_send_error_full(&s->c, 0, "shutting_down", "the broker is restarting; "
-		    "resume the upload in a moment", NULL, NULL,
+		reqconn_send_error_full(&s->c, 0, "shutting_down", "the broker "
+		    "is restarting; resume the upload in a moment", NULL, NULL,
 		    s->c.up != NULL ? s->c.up->id : NULL, 5);
 	upload_abort(&s->c, "broker shutting down");
 	s->c.busy = 0;
@@ -795,7 +796,8 @@ session_revoke(struct session *s, const char *why)
 	if (s->c.up != NULL)
 		auditrec_subject(&rec, s->c.up->id, s->c.up->interface);
 	request_audit(s->c.b, &rec);
-	reqconn_send_error_full(&s->c, 0, "certificate_refused", why, NULL, NULL, NULL, 0);
+	reqconn_send_error_full(&s->c, 0, "certificate_refused", why, NULL,
+	    NULL, NULL, 0);
 	upload_abort(&s->c, why);
 	s->c.busy = 0;
 	session_close_after_flush(s);

@@ -58,10 +58,10 @@ done_status(struct commit_job *cj, int status)
 	char created[21], updated[21];
 
 	if (status != 0) {
-		reqconn_send_error_full(c, j->req_id, j->code[0] != '\0' ? j->code :
-		    "unavailable", j->code[0] != '\0' ? cj->err :
-		    "the broker could not read its state; try again later",
-		    "transfer", NULL, NULL, 0);
+		reqconn_send_error_full(c, j->req_id,
+		    j->code[0] != '\0' ? j->code : "unavailable",
+		    j->code[0] != '\0' ? cj->err : "the broker could not read "
+		    "its state; try again later", "transfer", NULL, NULL, 0);
 	} else {
 		util_time_rfc3339((time_t)t->created, created);
 		util_time_rfc3339((time_t)t->updated, updated);
@@ -113,14 +113,15 @@ status_handle_request(struct reqconn *c, const struct wire_msg *m)
 	struct status_job *j;
 
 	if (!util_is_id(id)) {
-		reqconn_send_error_full(c, m->id, "bad_value", "transfer must be a transfer "
-		    "id (32 lowercase hex characters)", "transfer", NULL, NULL,
-		    0);
+		reqconn_send_error_full(c, m->id, "bad_value", "transfer must "
+		    "be a transfer id (32 lowercase hex characters)",
+		    "transfer", NULL, NULL, 0);
 		return;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		reqconn_send_error_full(c, m->id, "unavailable", "the broker is out of "
-		    "resources; try again later", NULL, NULL, NULL, 30);
+		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
+		    "is out of resources; try again later", NULL, NULL, NULL,
+		    30);
 		return;
 	}
 	j->c = c;

@@ -323,13 +323,13 @@ done_create(struct commit_job *cj, int status)
 		log_kv("error", "create", "user=%s transfer=%s reason=\"%s\"",
 		    c->who.user, j->id, cj->err);
 		if (j->code[0] != '\0')
-			reqconn_send_error_full(c, j->req_id, j->code, cj->err, NULL, NULL,
-			    NULL, 0);
+			reqconn_send_error_full(c, j->req_id, j->code, cj->err,
+			    NULL, NULL, NULL, 0);
 		else
-			reqconn_send_error_full(c, j->req_id, "unavailable", "the broker "
-			    "could not record the transfer durably; try again "
-			    "later or tell the administrator", NULL, NULL, j->id,
-			    0);
+			reqconn_send_error_full(c, j->req_id, "unavailable",
+			    "the broker could not record the transfer durably; "
+			    "try again later or tell the administrator", NULL,
+			    NULL, j->id, 0);
 		c->up = NULL;
 		upload_free(up);
 		spool_remove(c->b->spool, j->id, cj->err, sizeof(cj->err));
@@ -462,8 +462,9 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	int fd, decided;
 
 	if (c->up != NULL) {
-		upload_protocol_error(c, m->id, "bad_request", "an upload is already "
-		    "in progress on this connection; send end first", NULL);
+		upload_protocol_error(c, m->id, "bad_request", "an upload is "
+		    "already in progress on this connection; send end first",
+		    NULL);
 		return;
 	}
 	if (request_refuse_unaudited(c, m->id))
@@ -475,9 +476,9 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	wire_msg_uint(m, "size", &size);
 	req.size = size;
 	if (!util_is_token(req.interface, 64)) {
-		reqconn_send_error_full(c, m->id, "bad_value", "interface id must be 1-64 "
-		    "characters of A-Z a-z 0-9 . _ -", "interface", NULL, NULL,
-		    0);
+		reqconn_send_error_full(c, m->id, "bad_value", "interface id "
+		    "must be 1-64 characters of A-Z a-z 0-9 . _ -", "interface",
+		    NULL, NULL, 0);
 		return;
 	}
 	/* No class: the interface's explicit default, else refused; never
@@ -492,16 +493,17 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	}
 	req.class = (unsigned)class;
 	if (req.filename == NULL || req.filename[0] == '\0') {
-		reqconn_send_error_full(c, m->id, "bad_value", "name must not be empty: it "
-		    "is what the audit trail and the recipient see", "name",
-		    NULL, NULL, 0);
+		reqconn_send_error_full(c, m->id, "bad_value", "name must not "
+		    "be empty: it is what the audit trail and the recipient "
+		    "see", "name", NULL, NULL, 0);
 		return;
 	}
 	if (size > b->cfg->max_file_size) {
 		snprintf(msgbuf, sizeof(msgbuf), "the file is %" PRIu64 " bytes; "
 		    "this broker accepts at most %" PRIu64 " bytes per file",
 		    size, b->cfg->max_file_size);
-		reqconn_send_error_full(c, m->id, "too_large", msgbuf, "size", NULL, NULL, 0);
+		reqconn_send_error_full(c, m->id, "too_large", msgbuf, "size",
+		    NULL, NULL, 0);
 		return;
 	}
 
@@ -566,7 +568,8 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 		log_kv("warn", "disk_full", "user=%s size=%" PRIu64
 		    " free=%" PRIu64 " promised=%" PRIu64, c->who.user, size,
 		    free_bytes, promised);
-		reqconn_send_error_full(c, m->id, "disk_full", msgbuf, "size", NULL, NULL, 60);
+		reqconn_send_error_full(c, m->id, "disk_full", msgbuf, "size",
+		    NULL, NULL, 60);
 		return;
 	}
 	if (resume != NULL) {
@@ -579,8 +582,9 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	    EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1 ||
 	    util_new_id(up->id) != 0 || (j = job_new(J_CREATE, c)) == NULL) {
 		upload_free(up);
-		reqconn_send_error_full(c, m->id, "unavailable", "the broker is out of "
-		    "resources; try again later", NULL, NULL, NULL, 30);
+		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
+		    "is out of resources; try again later", NULL, NULL, NULL,
+		    30);
 		return;
 	}
 	up->fd = -1;
@@ -593,9 +597,9 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	if (spool_create(b->spool, up->id, &fd, j->job.err,
 	    sizeof(j->job.err)) != 0) {
 		log_kv("error", "spool", "reason=\"%s\"", j->job.err);
-		reqconn_send_error_full(c, m->id, errno == ENOSPC ? "disk_full" : "io_error",
-		    "the broker cannot create the spool file; tell the "
-		    "administrator", NULL, NULL, NULL, 60);
+		reqconn_send_error_full(c, m->id, errno == ENOSPC ? "disk_full"
+		    : "io_error", "the broker cannot create the spool file; "
+		    "tell the administrator", NULL, NULL, NULL, 60);
 		upload_free(up);
 		job_free(j);
 		return;
@@ -678,8 +682,9 @@ put_again(struct reqconn *c, struct sjob *j, const struct put_usage *usage)
 	memset(&werr, 0, sizeof(werr));
 	if (wire_decode(j->put_buf, j->put_len, &m, &dlen, &consumed,
 	    &werr) != WIRE_CONTROL) {
-		reqconn_send_error_full(c, j->req_id, "unavailable", "the broker lost the "
-		    "request; send it again", NULL, NULL, NULL, 0);
+		reqconn_send_error_full(c, j->req_id, "unavailable", "the "
+		    "broker lost the request; send it again", NULL, NULL, NULL,
+		    0);
 		reqconn_resume(c);
 		return;
 	}
@@ -706,9 +711,9 @@ done_usage(struct commit_job *cj, int status)
 		 * rather than guess (fail closed). */
 		log_kv("error", "usage", "user=%s reason=\"%s\"", c->who.user,
 		    cj->err);
-		reqconn_send_error_full(c, j->req_id, "unavailable", "the broker could not "
-		    "check today's usage of this interface; try again later",
-		    NULL, NULL, NULL, 30);
+		reqconn_send_error_full(c, j->req_id, "unavailable", "the "
+		    "broker could not check today's usage of this interface; "
+		    "try again later", NULL, NULL, NULL, 30);
 		job_free(j);
 		reqconn_resume(c);
 		return;
@@ -728,8 +733,9 @@ usage_begin(struct reqconn *c, const struct wire_msg *m,
 	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
 		if (j != NULL)
 			job_free(j);
-		reqconn_send_error_full(c, m->id, "unavailable", "the broker is out of "
-		    "resources; try again later", NULL, NULL, NULL, 30);
+		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
+		    "is out of resources; try again later", NULL, NULL, NULL,
+		    30);
 		return;
 	}
 	j->req_id = m->id;
@@ -767,9 +773,9 @@ done_stepup(struct commit_job *cj, int status)
 	if (status != 0) {
 		log_kv("error", "stepup", "user=%s reason=\"%s\"", c->who.user,
 		    cj->err);
-		reqconn_send_error_full(c, j->req_id, "unavailable", "the broker could not "
-		    "check the one-time code; try again later", NULL, NULL,
-		    NULL, 30);
+		reqconn_send_error_full(c, j->req_id, "unavailable", "the "
+		    "broker could not check the one-time code; try again later",
+		    NULL, NULL, NULL, 30);
 		goto out;
 	}
 	log_kv(o->result == STEPUP_OK || o->result == STEPUP_ACTIVATED ?
@@ -786,7 +792,8 @@ done_stepup(struct commit_job *cj, int status)
 		job_free(j);
 		return;
 	}
-	reqconn_send_error_full(c, j->req_id, code, msg, "otp", &j->d, NULL, retry_after);
+	reqconn_send_error_full(c, j->req_id, code, msg, "otp", &j->d, NULL,
+	    retry_after);
 out:
 	job_free(j);
 	reqconn_resume(c);
@@ -805,8 +812,9 @@ stepup_begin(struct reqconn *c, const struct wire_msg *m,
 	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
 		if (j != NULL)
 			job_free(j);
-		reqconn_send_error_full(c, m->id, "unavailable", "the broker is out of "
-		    "resources; try again later", NULL, NULL, NULL, 30);
+		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
+		    "is out of resources; try again later", NULL, NULL, NULL,
+		    30);
 		return;
 	}
 	j->req_id = m->id;
@@ -866,9 +874,9 @@ done_probe(struct commit_job *cj, int status)
 	if (status != 0) {
 		log_kv("error", "resume", "user=%s transfer=%s reason=\"%s\"",
 		    c->who.user, j->id, cj->err);
-		reqconn_send_error_full(c, j->req_id, "unavailable", "the broker could not "
-		    "look the transfer up; try again later", "resume", NULL,
-		    j->id, 30);
+		reqconn_send_error_full(c, j->req_id, "unavailable", "the "
+		    "broker could not look the transfer up; try again later",
+		    "resume", NULL, j->id, 30);
 		job_free(j);
 		reqconn_resume(c);
 		return;
@@ -895,8 +903,9 @@ probe_begin(struct reqconn *c, const struct wire_msg *m,
 	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
 		if (j != NULL)
 			job_free(j);
-		reqconn_send_error_full(c, m->id, "unavailable", "the broker is out of "
-		    "resources; try again later", NULL, NULL, NULL, 30);
+		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
+		    "is out of resources; try again later", NULL, NULL, NULL,
+		    30);
 		return;
 	}
 	j->req_id = m->id;
@@ -1007,9 +1016,9 @@ send_stored_again(struct reqconn *c, const struct sjob *j)
 	uint8_t sha[UTIL_SHA256_LEN];
 
 	if (util_unhex(j->t.sha256, sha, sizeof(sha)) != 0) {
-		reqconn_send_error_full(c, j->req_id, "internal", "the broker's record of "
-		    "this transfer is damaged; tell the administrator",
-		    "resume", NULL, j->id, 0);
+		reqconn_send_error_full(c, j->req_id, "internal", "the "
+		    "broker's record of this transfer is damaged; tell the "
+		    "administrator", "resume", NULL, j->id, 0);
 		return;
 	}
 	log_kv("info", "resume_stored", "user=%s transfer=%s state=%s "
@@ -1037,10 +1046,11 @@ done_resume(struct commit_job *cj, int status)
 	if (status != 0) {
 		log_kv("info", "resume_refused", "user=%s transfer=%s "
 		    "reason=\"%s\"", c->who.user, j->id, cj->err);
-		reqconn_send_error_full(c, j->req_id, j->code[0] != '\0' ? j->code :
-		    "unavailable", j->code[0] != '\0' ? cj->err :
-		    "the broker could not reopen the transfer; try again later",
-		    "resume", NULL, j->id, 0);
+		reqconn_send_error_full(c, j->req_id,
+		    j->code[0] != '\0' ? j->code : "unavailable",
+		    j->code[0] != '\0' ? cj->err : "the broker could not "
+		    "reopen the transfer; try again later", "resume", NULL,
+		    j->id, 0);
 		c->up = NULL;
 		upload_free(up);
 	} else if (j->was_stored) {
@@ -1073,22 +1083,23 @@ handle_resume(struct reqconn *c, const struct wire_msg *m,
 	struct sjob *j;
 
 	if (!util_is_id(resume)) {
-		reqconn_send_error_full(c, m->id, "bad_value", "resume must be a transfer "
-		    "id (32 lowercase hex characters)", "resume", NULL, NULL,
-		    0);
+		reqconn_send_error_full(c, m->id, "bad_value", "resume must be "
+		    "a transfer id (32 lowercase hex characters)", "resume",
+		    NULL, NULL, 0);
 		return;
 	}
 	if (upload_transfer_busy(c->b, resume)) {
-		reqconn_send_error_full(c, m->id, "busy", "this transfer is still attached "
-		    "to another connection; retry shortly", "resume", NULL,
-		    resume, 2);
+		reqconn_send_error_full(c, m->id, "busy", "this transfer is "
+		    "still attached to another connection; retry shortly",
+		    "resume", NULL, resume, 2);
 		return;
 	}
 	if ((up = upload_new(c->b)) == NULL ||
 	    (j = job_new(J_RESUME, c)) == NULL) {
 		upload_free(up);
-		reqconn_send_error_full(c, m->id, "unavailable", "the broker is out of "
-		    "resources; try again later", NULL, NULL, NULL, 30);
+		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
+		    "is out of resources; try again later", NULL, NULL, NULL,
+		    30);
 		return;
 	}
 	up->fd = -1;
@@ -1140,7 +1151,8 @@ done_sync(struct commit_job *cj, int status)
 	if (status != 0) {
 		log_kv("error", "sync", "transfer=%s reason=\"%s\"", j->id,
 		    cj->err);
-		if (!reqconn_gone(c) && c->up != NULL && strcmp(c->up->id, j->id) == 0)
+		if (!reqconn_gone(c) && c->up != NULL &&
+		    strcmp(c->up->id, j->id) == 0)
 			upload_fail(c, "io_error", "the broker could not store "
 			    "the data durably; the transfer failed", 1);
 	}
@@ -1236,8 +1248,8 @@ upload_take_data_head(struct reqconn *c, uint64_t len)
 	char msg[200];
 
 	if (up == NULL || !up->ready) {
-		upload_protocol_error(c, 0, "bad_request", "data arrived before the "
-		    "broker answered put with ready", NULL);
+		upload_protocol_error(c, 0, "bad_request", "data arrived "
+		    "before the broker answered put with ready", NULL);
 		return;
 	}
 	if (len > up->size - up->received) {
@@ -1337,10 +1349,10 @@ done_commit(struct commit_job *cj, int status)
 				submit(c->b, NULL, f, work_fail, done_free, 0);
 			}
 		}
-		reqconn_send_error_full(c, j->req_id, j->code[0] != '\0' ? j->code :
-		    "unavailable", "the broker could not store the file "
-		    "durably; the transfer failed, please upload it again",
-		    NULL, NULL, j->id, 0);
+		reqconn_send_error_full(c, j->req_id,
+		    j->code[0] != '\0' ? j->code : "unavailable", "the broker "
+		    "could not store the file durably; the transfer failed, "
+		    "please upload it again", NULL, NULL, j->id, 0);
 	} else {
 		log_kv("info", "stored", "user=%s transfer=%s size=%" PRIu64
 		    " sha256=%s", j->who.user, j->id, j->offset, hex);
@@ -1409,7 +1421,8 @@ upload_fail(struct reqconn *c, const char *code, const char *why,
 		return;
 	if ((j = job_new(J_FAIL, c)) == NULL) {
 		/* Leave it to the abort path; the partial expires later. */
-		reqconn_send_error_full(c, up->req_id, code, why, NULL, NULL, NULL, 0);
+		reqconn_send_error_full(c, up->req_id, code, why, NULL, NULL,
+		    NULL, 0);
 		reqconn_close_after_flush(c);
 		return;
 	}
@@ -1453,8 +1466,8 @@ upload_handle_end(struct reqconn *c, const struct wire_msg *m)
 		snprintf(msg, sizeof(msg), "end after %" PRIu64 " of %" PRIu64
 		    " declared bytes; resume the upload to send the rest",
 		    up->received, up->size);
-		reqconn_send_error_full(c, m->id, "size_mismatch", msg, "size", NULL, up->id,
-		    0);
+		reqconn_send_error_full(c, m->id, "size_mismatch", msg, "size",
+		    NULL, up->id, 0);
 		upload_abort(c, "end before all declared bytes arrived");
 		return;
 	}
