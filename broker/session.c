@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,9 @@ session_continue(struct session *s)
 }
 
 /* ---- the responder (request.h) ---------------------------------------------- */
+
+_Static_assert(offsetof(struct session, c) == 0,
+    "a struct reqconn * of the request layer is its session");
 
 static struct session *
 session_of(const struct reqconn *c)
