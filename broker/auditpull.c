@@ -247,7 +247,7 @@ done_chunk(struct commit_job *cj, int status)
 	struct pull *p = cj->arg;
 	struct wire_msg m;
 
-	if (reqconn_gone(p->s)) {
+	if (reqconn_ending(p->s)) {
 		pull_free(p);
 		return;
 	}
@@ -282,7 +282,7 @@ pull_next(struct pull *p)
 {
 	struct wire_msg m;
 
-	if (reqconn_gone(p->s)) {
+	if (reqconn_ending(p->s)) {
 		pull_free(p);
 		return;
 	}
@@ -330,7 +330,7 @@ done_start(struct commit_job *cj, int status)
 	struct pull *p = cj->arg;
 	struct wire_msg m;
 
-	if (reqconn_gone(p->s)) {
+	if (reqconn_ending(p->s)) {
 		pull_free(p);
 		return;
 	}

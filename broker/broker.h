@@ -25,9 +25,12 @@ struct stepup;
 struct stepup_grants;
 struct tlskey;
 struct admission;
+struct h2conn;
 struct upload;
+struct web;
 
 TAILQ_HEAD(session_list, session);
+TAILQ_HEAD(h2conn_list, h2conn);
 LIST_HEAD(upload_list, upload);
 
 struct broker {
@@ -51,6 +54,9 @@ struct broker {
 					   connection, of any transport
 					   (upload.h) */
 	struct admission *admission;	/* connections per source, refusals */
+	struct h2conn_list h2conns;	/* HTTP/2 connections (browsers); they
+					   count in nsessions too */
+	struct web *web;		/* the pages browsers get (web.h) */
 	struct event *refusal_ev;	/* writes counted refusals */
 	int shutting_down;
 	struct forwarder *forwarder;	/* delivery; NULL until started */

@@ -102,6 +102,8 @@ config_free(struct config *cfg)
 	free(cfg->notify_webhook);
 	free(cfg->notify_webhook_ca);
 	free(cfg->notify_command);
+	free(cfg->web_root);
+	free(cfg->web_origin);
 	free(cfg);
 }
 
@@ -326,6 +328,47 @@ parse_monitor(const struct yamlnode_doc *doc, const struct yamlnode *mo,
 		    "not a loopback address; the monitor has no "
 		    "authentication, so it listens on 127.0.0.1 or ::1 only",
 		    doc->path, mo->line, cfg->monitor_host);
+	return 0;
+}
+
+/*
+ * web: root (a directory, resolved like the other paths) and origin, the
+ * browsers' origin exactly as their Origin header gives it: https, a host,
+ * an optional port, nothing else (it is compared byte for byte).
+ */
+static int
+parse_web(const struct yamlnode_doc *doc, const struct yamlnode *we,
+    const char *basedir, struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "root", "origin", NULL };
+	const char *v = NULL, *p;
+	int rc;
+
+	if (we == NULL)
+		return 0;
+	if (yamlnode_check_keys(doc, we, "web", keys, err, errlen) != 0 ||
+	    get_opt_path(doc, we, "root", "web", basedir, &cfg->web_root, err,
+	    errlen) < 0)
+		return -1;
+	if ((rc = yamlnode_get_str(doc, we, "origin", 255, &v, err,
+	    errlen)) < 0)
+		return -1;
+	if (rc == 1)
+		return 0;
+	if (strncmp(v, "https://", 8) != 0 || v[8] == '\0')
+		return util_err(err, errlen, "%s:%u: web.origin: '%s' is not an "
+		    "https origin (for example \"https://sekisho.example.lg.jp"
+		    ":8443\")", doc->path, we->line, v);
+	for (p = v + 8; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '.' || *p == '-' || *p == ':' || *p == '[' ||
+		    *p == ']'))
+			return util_err(err, errlen, "%s:%u: web.origin: '%s': "
+			    "only a lowercase host and an optional port may "
+			    "follow https:// (no path, no trailing slash)",
+			    doc->path, we->line, v);
+	if ((cfg->web_origin = strdup(v)) == NULL)
+		return util_err(err, errlen, "out of memory");
 	return 0;
 }
 
@@ -701,7 +744,7 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	static const char *const top_keys[] = { "listen", "tls", "spool_dir",
 	    "state_db", "audit_log", "audit_dir", "audit", "register",
 	    "limits", "stepup", "delivery", "approvals", "notify", "monitor",
-	    NULL };
+	    "web", NULL };
 	static const char *const tls_keys[] = { "cert", "key", "ca", "crl",
 	    "crl_margin", NULL };
 	struct yamlnode_doc *doc = NULL;
@@ -808,6 +851,8 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    parse_notify(doc, yamlnode_get(root, "notify"), basedir, cfg, err,
 	    errlen) != 0 ||
 	    parse_monitor(doc, yamlnode_get(root, "monitor"), cfg, err,
+	    errlen) != 0 ||
+	    parse_web(doc, yamlnode_get(root, "web"), basedir, cfg, err,
 	    errlen) != 0 ||
 	    parse_delivery(doc, yamlnode_get(root, "delivery"), basedir, cfg,
 	    err, errlen) != 0)

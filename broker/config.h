@@ -116,6 +116,13 @@ struct config {
 	 * metrics; NULL: off. The host is a loopback address literal. */
 	char *monitor_host;
 	char *monitor_port;
+	/* web: what browsers get over HTTP/2 (h2conn.h, web.h). web_root is
+	 * the directory of the pages; NULL: the installed share directory,
+	 * which may be absent (then no page is served). web_origin is the
+	 * origin the browsers use ("https://host[:port]"); NULL: the
+	 * request's own :authority. */
+	char *web_root;
+	char *web_origin;
 };
 
 /* Loads and validates path. -1 with "file:line: field: problem" in err. */

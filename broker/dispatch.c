@@ -75,7 +75,7 @@ done_stepup(struct commit_job *cj, int status)
 	char msg[WIRE_MAX_MESSAGE + 1];
 	const char *code;
 
-	if (reqconn_gone(c))
+	if (reqconn_ending(c))
 		goto out;
 	if (status != 0) {
 		log_kv("error", "officer_stepup", "user=%s reason=\"%s\"",

@@ -24,6 +24,7 @@
 #include "broker/config.h"
 #include "broker/crlwatch.h"
 #include "broker/forward.h"
+#include "broker/h2conn.h"
 #include "broker/housekeeping.h"
 #include "broker/reconcile.h"
 #include "broker/officer.h"
@@ -38,6 +39,7 @@
 #include "broker/store.h"
 #include "broker/tlsserver.h"
 #include "broker/tlskey.h"
+#include "broker/web.h"
 #include "lib/cborjson.h"
 #include "lib/util.h"
 #include "lib/yamlnode.h"
@@ -180,6 +182,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	}
 	housekeeping_stop(&d->b);
 	session_shutdown_all(&d->b);
+	h2conn_shutdown_all(&d->b);
 	forward_shutdown(d->b.forwarder);
 	d->grace_ev = event_new(d->b.base, -1, EV_PERSIST, grace_cb, d);
 	if (d->grace_ev == NULL || event_add(d->grace_ev, &tick) != 0)
@@ -275,7 +278,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		tls_ok = 1;
 		/* A certificate revoked by the new CRL loses its open
 		 * connections too, not only its next handshake. */
-		revoked = session_recheck_certificates(&d->b);
+		revoked = session_recheck_certificates(&d->b) +
+		    h2conn_recheck_certificates(&d->b);
 	}
 	util_strlcpy(old_hash, policy_hash(d->b.policy), sizeof(old_hash));
 	memset(&ch, 0, sizeof(ch));
@@ -828,6 +832,7 @@ run(const char *path)
 	TAILQ_INIT(&d.b.sessions);
 	TAILQ_INIT(&d.b.handshakes);
 	LIST_INIT(&d.b.uploads);
+	TAILQ_INIT(&d.b.h2conns);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread exists. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -850,6 +855,12 @@ run(const char *path)
 	d.b.ssl_ctx = sc.ssl_ctx;
 	d.b.stepup = sc.stepup;
 	d.b.crl_next_update = sc.crl_next_update;
+	d.b.web = sc.web;
+	log_kv(sc.web_skipped > 0 ? "warn" : "info", "web", "root=%s pages=%zu "
+	    "skipped=%zu%s", log_quote(sc.web_root, q, sizeof(q)),
+	    web_count(sc.web), sc.web_skipped, sc.web_skipped > 0 ?
+	    " reason=\"links, hidden files and other names are never "
+	    "served\"" : "");
 	memset(&sc, 0, sizeof(sc));
 	if (spool_open(d.b.cfg->spool_dir, &d.b.spool, err, sizeof(err)) != 0 ||
 	    store_open(d.b.cfg->state_db, &d.store, err, sizeof(err)) != 0 ||
@@ -1002,6 +1013,7 @@ out:
 	regdiff_free(d.regdiff);
 	stepup_free(d.b.stepup);
 	free(d.b.grants);
+	web_free(d.b.web);
 	config_free(d.b.cfg);
 	curl_global_cleanup();
 	return rc;

@@ -257,14 +257,15 @@ ojob_submit(struct ojob *j, int (*work)(struct commit_job *,
 	committer_submit(j->o->b->committer, &j->job);
 }
 
-/* The job's connection while it is still there, else NULL
- * (the wait is ended by ojob_finish either way). */
+/* The job's connection while it is still there and not closing, else
+ * NULL: a revoked officer's vote waiting for its job is not written (the
+ * wait is ended by ojob_finish either way). */
 static struct reqconn *
 ojob_conn(struct ojob *j)
 {
 	struct reqconn *s = j->s;
 
-	if (s == NULL || reqconn_gone(s))
+	if (s == NULL || reqconn_ending(s))
 		return NULL;
 	return s;
 }

@@ -13,7 +13,8 @@
  * in its connection). ops->hold / ops->release count references: while a
  * handler holds one (reqconn_wait, or a job it queued), the memory stays
  * valid even after the connection ended; reqconn_gone tells whether it
- * did. Sending on a gone connection does nothing.
+ * did, reqconn_ending whether it did or is closing (then nothing more is
+ * done for it). Sending on a gone connection does nothing.
  *
  * Threads: everything here runs on the event loop.
  */
@@ -42,6 +43,10 @@ struct reqconn_ops {
 	size_t (*output_pending)(const struct reqconn *c);
 	/* True once the connection has ended. */
 	int (*gone)(const struct reqconn *c);
+	/* True while it only sends its last answers before it ends
+	 * (certificate revoked, lifetime reached, a protocol error,
+	 * shutdown): it reads no more requests. */
+	int (*closing)(const struct reqconn *c);
 	/* Keep / give back the memory of c (reference count). */
 	void (*hold)(struct reqconn *c);
 	void (*release)(struct reqconn *c);
@@ -74,6 +79,18 @@ static inline int
 reqconn_gone(const struct reqconn *c)
 {
 	return c->ops->gone(c);
+}
+
+/*
+ * True once the connection has ended or is closing. A job that ends now
+ * must not go on to act for it: no vote or decision is written, no put
+ * decided, no step-up grant given, for a connection whose certificate may
+ * just have been revoked. Its memory is still valid while held.
+ */
+static inline int
+reqconn_ending(const struct reqconn *c)
+{
+	return c->ops->gone(c) || c->ops->closing(c);
 }
 
 static inline void

@@ -14,6 +14,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/dispatch.h"
+#include "broker/h2conn.h"
 #include "broker/identity.h"
 #include "broker/log.h"
 #include "broker/refusals.h"
@@ -167,6 +168,12 @@ op_gone(const struct reqconn *c)
 	return session_of(c)->closed;
 }
 
+static int
+op_closing(const struct reqconn *c)
+{
+	return session_of(c)->state == S_CLOSING;
+}
+
 static void
 op_hold(struct reqconn *c)
 {
@@ -206,6 +213,7 @@ static const struct reqconn_ops session_ops = {
 	.send_data = op_send_data,
 	.output_pending = op_output_pending,
 	.gone = op_gone,
+	.closing = op_closing,
 	.hold = op_hold,
 	.release = op_release,
 	.pause = op_pause,
@@ -519,6 +527,25 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- connection events ------------------------------------------------------------------- */
 
+/*
+ * ALPN chose "h2" (a browser): h2conn takes the checked connection over
+ * with the same principal; the session ends here without closing it, its
+ * admission slot and count passing to the h2 connection (h2conn.h).
+ */
+static void
+handover_h2(struct session *s)
+{
+	struct bufferevent *bev = s->bev;
+	struct reqconn from = s->c;
+	char source[sizeof(s->source)];
+
+	util_strlcpy(source, s->source, sizeof(source));
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	s->bev = NULL;
+	session_free_conn(s);
+	(void)h2conn_start(bev, &from, source);
+}
+
 static void
 handshake_done(struct session *s)
 {
@@ -529,7 +556,12 @@ handshake_done(struct session *s)
 
 	handshake_leave(s);
 	cert = SSL_get0_peer_certificate(s->ssl);
+	/* Accepted before a CRL reload: the handshake verified against the
+	 * old context's CRL; the one in force now decides. */
 	if (tlsserver_check(s->ssl, why, sizeof(why)) != 0 ||
+	    (SSL_get_SSL_CTX(s->ssl) != s->c.b->ssl_ctx &&
+	    tlsserver_recheck(s->c.b->ssl_ctx, s->ssl, why,
+	    sizeof(why)) != 0) ||
 	    identity_from_cert(cert, &s->c.who, why, sizeof(why)) != 0) {
 		char q[300];
 
@@ -545,8 +577,9 @@ handshake_done(struct session *s)
 		}
 		request_audit(s->c.b, &rec);
 		s->state = S_CONNECTED;
-		reqconn_send_error_full(&s->c, 0, "certificate_refused", why,
-		    NULL, NULL, NULL, 0);
+		if (!tlsserver_is_h2(s->ssl))	/* not sekisho/1 to a browser */
+			reqconn_send_error_full(&s->c, 0, "certificate_refused",
+			    why, NULL, NULL, NULL, 0);
 		session_close_after_flush(s);
 		return;
 	}
@@ -561,7 +594,11 @@ handshake_done(struct session *s)
 	    s->c.peer, s->c.who.serial);
 	auditrec_init(&rec, "connect", &s->c.who, s->c.peer);
 	auditrec_text(&rec, "serial", s->c.who.serial);
+	if (tlsserver_is_h2(s->ssl))
+		auditrec_text(&rec, "protocol", "h2");
 	request_audit(s->c.b, &rec);
+	if (tlsserver_is_h2(s->ssl))
+		handover_h2(s);
 }
 
 static void
@@ -572,9 +609,11 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		s->refs++;	/* an h2 handover ends the session */
 		handshake_done(s);
 		if (!s->closed && s->state == S_CONNECTED)
 			process_input(s);
+		session_unref(s);
 		return;
 	}
 	if (s->state == S_HANDSHAKE) {

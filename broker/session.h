@@ -3,6 +3,8 @@
  * identity, hello, and the sekisho/1 framing of requests and data items.
  * The requests themselves are answered by the request layer (dispatch.h,
  * request.h): the session is its struct reqconn and serves its responder.
+ * It also does the handshake and certificate checks for browsers: when
+ * ALPN chose "h2" it hands the checked connection to h2conn (h2conn.h).
  *
  * A session lives on the event loop. Anything that must reach stable
  * storage goes to the commit thread as a job; while a job the protocol must

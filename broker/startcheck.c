@@ -11,11 +11,16 @@
 #include "broker/regdiff.h"
 #include "broker/stepup.h"
 #include "broker/tlsserver.h"
+#include "broker/web.h"
 #include "lib/util.h"
 #include "policy/policy.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef SEKISHO_WEB_ROOT
+#define SEKISHO_WEB_ROOT "/usr/local/share/sekisho/web"
+#endif
 
 int
 startcheck_register(const char *path, struct policy **p, struct regdiff **rd,
@@ -109,6 +114,11 @@ startcheck_run(const struct config *cfg, EVP_PKEY *tls_key, time_t now,
 		    "problem%s (listed above)", n, n == 1 ? "" : "s");
 		goto fail;
 	}
+	sc->web_root = cfg->web_root != NULL ? cfg->web_root :
+	    SEKISHO_WEB_ROOT;
+	if (web_load(sc->web_root, cfg->web_root != NULL, &sc->web,
+	    &sc->web_skipped, err, errlen) != 0)
+		goto fail;
 	return 0;
 fail:
 	startcheck_release(sc);
@@ -119,6 +129,7 @@ void
 startcheck_release(struct startcheck *sc)
 {
 	stepup_free(sc->stepup);
+	web_free(sc->web);
 	SSL_CTX_free(sc->ssl_ctx);
 	regdiff_free(sc->regdiff);
 	policy_free(sc->policy);

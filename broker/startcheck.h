@@ -15,7 +15,9 @@
  *   - the notification sinks (notify_check: URL, command absolute and
  *     executable);
  *   - delivery: every service and path template (forward_check), each
- *     problem on its own line to `problems`.
+ *     problem on its own line to `problems`;
+ *   - the browsers' pages (web_load from web.root, or the installed
+ *     directory, which may be absent).
  * A CRL within tls.crl_margin of its nextUpdate is not an error: the
  * caller reads sc->crl_next_update (a warning at --check-config, the
  * crlwatch log line and /health at run time).
@@ -40,6 +42,7 @@ struct config;
 struct policy;
 struct regdiff;
 struct stepup;
+struct web;
 
 struct startcheck {
 	struct policy *policy;
@@ -47,6 +50,10 @@ struct startcheck {
 	SSL_CTX *ssl_ctx;
 	struct stepup *stepup;		/* NULL without a stepup section */
 	time_t crl_next_update;		/* earliest nextUpdate; 0: none */
+	struct web *web;		/* the page table (web.h) */
+	const char *web_root;		/* where it was read from (static or
+					   cfg's) */
+	size_t web_skipped;		/* entries never served (links, ...) */
 };
 
 /*

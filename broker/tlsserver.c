@@ -31,11 +31,17 @@ ssl_errors(char *out, size_t outlen)
 	ERR_clear_error();
 }
 
+/*
+ * ALPN: "sekisho/1" for the command-line client, "h2" for browsers, in
+ * that order of preference. A client offering neither (an HTTP/1.1-only
+ * one) gets the no_application_protocol alert; tlsserver_failure words it.
+ */
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
-	static const unsigned char want[] = "\x09" WIRE_ALPN;
+	static const unsigned char want[] = "\x09" WIRE_ALPN "\x02"
+	    TLSSERVER_ALPN_H2;
 	unsigned char *sel = NULL;
 
 	(void)ssl;
@@ -180,6 +186,17 @@ tlsserver_crl_next_update(SSL_CTX *ctx, time_t *out)
 }
 
 int
+tlsserver_is_h2(SSL *ssl)
+{
+	const unsigned char *alpn = NULL;
+	unsigned int alpnlen = 0;
+
+	SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
+	return alpnlen == strlen(TLSSERVER_ALPN_H2) &&
+	    memcmp(alpn, TLSSERVER_ALPN_H2, alpnlen) == 0;
+}
+
+int
 tlsserver_check(SSL *ssl, char *err, size_t errlen)
 {
 	const unsigned char *alpn = NULL;
@@ -189,10 +206,9 @@ tlsserver_check(SSL *ssl, char *err, size_t errlen)
 	if (SSL_version(ssl) != TLS1_3_VERSION)
 		return util_err(err, errlen, "protocol is not TLS 1.3");
 	SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
-	if (alpnlen != strlen(WIRE_ALPN) ||
-	    memcmp(alpn, WIRE_ALPN, alpnlen) != 0)
-		return util_err(err, errlen, "client did not offer ALPN "
-		    "\"%s\"", WIRE_ALPN);
+	if (!(alpnlen == strlen(WIRE_ALPN) &&
+	    memcmp(alpn, WIRE_ALPN, alpnlen) == 0) && !tlsserver_is_h2(ssl))
+		return util_err(err, errlen, "%s", TLSSERVER_NO_ALPN);
 	if (SSL_get0_peer_certificate(ssl) == NULL)
 		return util_err(err, errlen, "no client certificate");
 	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK)
@@ -253,7 +269,7 @@ ssl_phrase(unsigned long e)
 	case SSL_R_NO_SHARED_CIPHER:
 		return "no cipher suite in common";
 	case SSL_R_NO_APPLICATION_PROTOCOL:
-		return "client did not offer ALPN \"" WIRE_ALPN "\"";
+		return TLSSERVER_NO_ALPN;
 	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
 	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
 	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:

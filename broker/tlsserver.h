@@ -1,7 +1,8 @@
 /*
  * tlsserver — the broker's TLS context: TLS 1.3 only, client certificate
  * mandatory and verified against the configured CA with CRL checking, ALPN
- * "sekisho/1" only, no session resumption of any kind (every connection
+ * "sekisho/1" (the sekisho client) or "h2" (HTTP/2, browsers; HTTP/1.1 is
+ * not served), no session resumption of any kind (every connection
  * runs a full handshake, so a revoked certificate is refused at once after a
  * CRL reload). Unexpected EOF stays an error (no
  * SSL_OP_IGNORE_UNEXPECTED_EOF), so a truncated upload can never look like
@@ -34,9 +35,19 @@ SSL_CTX *tlsserver_new(const struct config *cfg, EVP_PKEY *key, char *err,
  */
 int tlsserver_crl_next_update(SSL_CTX *ctx, time_t *out);
 
-/* After a handshake: checks that ALPN "sekisho/1" was negotiated, the
- * version is TLS 1.3 and the chain verified. -1 with the reason. */
+#define TLSSERVER_ALPN_H2 "h2"
+/* Why a client without a protocol in common is refused. */
+#define TLSSERVER_NO_ALPN "no application protocol in common: the broker " \
+	"serves ALPN \"sekisho/1\" (the sekisho client) and \"h2\" " \
+	"(HTTP/2, browsers); HTTP/1.1 is not served: use HTTP/2 or the " \
+	"sekisho client"
+
+/* After a handshake: checks that ALPN "sekisho/1" or "h2" was negotiated,
+ * the version is TLS 1.3 and the chain verified. -1 with the reason. */
 int tlsserver_check(SSL *ssl, char *err, size_t errlen);
+
+/* True when the handshake of ssl chose "h2". */
+int tlsserver_is_h2(SSL *ssl);
 
 /* Verifies the peer certificate of an established ssl again, against
  * ctx's store (its CA and CRL, e.g. after a reload): 0 when it still

@@ -313,9 +313,10 @@ done_create(struct commit_job *cj, int status)
 	struct reqconn *c = j->c;
 	struct upload *up = c->up;
 
-	if (reqconn_gone(c)) {
-		/* The client left meanwhile; the abort job queued behind this
-		 * one records the partial as resumable. */
+	/* The client left meanwhile, or the connection is ending (lifetime,
+	 * revocation, shutdown) and handed the upload to the abort job
+	 * queued behind this one, which records the partial as resumable. */
+	if (reqconn_gone(c) || up == NULL || strcmp(up->id, j->id) != 0) {
 		job_free(j);
 		return;
 	}
@@ -454,7 +455,7 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	struct policy_decision d;
 	struct upload *up;
 	struct sjob *j;
-	uint64_t size = 0, class = 0, free_bytes = 0, promised;
+	uint64_t size = 0, class = 0, free_bytes = 0, promised, need, have;
 	const char *resume = wire_msg_text(m, "resume");
 	struct policy_exception exb[OFFICER_CONTEXT_MAX];
 	struct officer_put op;
@@ -559,14 +560,20 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	}
 	officer_put_from_decision(&d, &op);
 	promised = spool_promised(b);
-	if (spool_has_room(b->spool, b->cfg->min_free_space, promised, size,
+	/* A resume grows the spool only by what is still to come: the bytes
+	 * of its partial file are on the disk already. */
+	need = size;
+	if (resume != NULL && util_is_id(resume) &&
+	    spool_stat(b->spool, resume, 0, &have) == 0)
+		need = have < size ? size - have : 0;
+	if (spool_has_room(b->spool, b->cfg->min_free_space, promised, need,
 	    &free_bytes) != 0) {
 		snprintf(msgbuf, sizeof(msgbuf), "the broker's spool does not "
 		    "have room for %" PRIu64 " bytes now (space is kept for "
 		    "uploads in progress); try again later or tell the "
-		    "administrator", size);
+		    "administrator", need);
 		log_kv("warn", "disk_full", "user=%s size=%" PRIu64
-		    " free=%" PRIu64 " promised=%" PRIu64, c->who.user, size,
+		    " free=%" PRIu64 " promised=%" PRIu64, c->who.user, need,
 		    free_bytes, promised);
 		reqconn_send_error_full(c, m->id, "disk_full", msgbuf, "size",
 		    NULL, NULL, 60);
@@ -679,6 +686,13 @@ put_again(struct reqconn *c, struct sjob *j, const struct put_usage *usage)
 	size_t consumed = 0;
 	uint64_t dlen = 0;
 
+	/* A connection that is ending (certificate revoked, lifetime
+	 * reached, shutdown) decides nothing more: only its last answers go
+	 * out. */
+	if (reqconn_ending(c)) {
+		reqconn_resume(c);
+		return;
+	}
 	memset(&werr, 0, sizeof(werr));
 	if (wire_decode(j->put_buf, j->put_len, &m, &dlen, &consumed,
 	    &werr) != WIRE_CONTROL) {
@@ -766,7 +780,8 @@ done_stepup(struct commit_job *cj, int status)
 	const char *code;
 	uint64_t retry_after;
 
-	if (reqconn_gone(c)) {
+	/* Ending (a revoked certificate among others): no grant, no put. */
+	if (reqconn_ending(c)) {
 		job_free(j);
 		return;
 	}

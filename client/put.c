@@ -213,8 +213,13 @@ broker_error(struct upload *u, const struct wire_msg *m, unsigned *wait)
 		*wait = (unsigned)after;
 		return ATTEMPT_RETRY;
 	}
-	/* Any definitive refusal makes the saved transfer id useless. */
-	if (code == NULL || strcmp(code, "internal") != 0)
+	/* Any definitive refusal makes the saved transfer id useless, except
+	 * those about the broker or the connection rather than the transfer
+	 * (its audit trail down, a certificate refused): the transfer may be
+	 * stored there, and forgetting its id would send it a second time. */
+	if (code == NULL || (strcmp(code, "internal") != 0 &&
+	    strcmp(code, "audit_unavailable") != 0 &&
+	    strcmp(code, "certificate_refused") != 0))
 		drop_state(u);
 	return ATTEMPT_FAIL;
 }

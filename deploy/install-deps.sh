@@ -9,9 +9,9 @@ set -eu
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev openssl libssl-dev \
 libevent-dev libcbor-dev liboath-dev libsqlite3-dev libcurl4-openssl-dev \
 libyaml-dev libqrencode-dev libicu-dev sqlite3 python3 python3-cbor2 nginx-light \
-libnginx-mod-http-dav-ext libxml2-dev libseccomp-dev"
+libnginx-mod-http-dav-ext libxml2-dev libseccomp-dev libnghttp2-dev"
 TEST_PKGS="libcmocka-dev python3-pytest oathtool clang libclang-rt-14-dev \
-tinyproxy curl golang-go golang-golang-x-mod-dev"
+tinyproxy curl golang-go golang-golang-x-mod-dev python3-h2"
 
 # oathtool computes the officers' one-time codes in the approvals demo.
 DEMO_PKGS="oathtool"

@@ -404,6 +404,61 @@ def test_audit_disk_full(broker, client, pki, tmp_path):
             umount(proc_dir)
 
 
+def test_resume_refused_for_audit_keeps_the_resume_state(broker, client,
+                                                          pki, tmp_path):
+    """A stored transfer whose "stored" answer was lost, resumed while the
+    broker refuses everything for its audit trail: the client must keep
+    its resume state (audit_unavailable says nothing about the transfer),
+    so the next run learns it is stored instead of uploading it again."""
+    from test_delivery_once import resume_state_file, upload_and_vanish
+
+    mnt = tmp_path / "auditfs"
+    mnt.mkdir()
+    why = can_mount_tmpfs(mnt)
+    if why is not None:
+        pytest.skip(why)
+    try:
+        b = start_broker(broker, pki, extra={"audit_log": str(mnt / "trail")},
+                         audit={"segment_size": "64KiB"})
+        staff = client(b)
+        f = tmp_path / "lost-answer.txt"
+        f.write_bytes(b"stored, answer lost\n")
+        tid = upload_and_vanish(pki, b, f, interface="IF-2026-001")
+        deadline = time.monotonic() + 10
+        while "event=stored" not in b.log_text():
+            assert time.monotonic() < deadline, "not stored"
+            time.sleep(0.05)
+        state = resume_state_file(staff, f, "IF-2026-001", 1)
+        state.write_text(tid + "\n")
+        filler = fill(mnt)
+        refused = False
+        for i in range(20):
+            g = tmp_path / f"during-{i}.txt"
+            g.write_bytes(b"during\n")
+            rc, obj, err = staff.json("put", g, "--to", "IF-2026-001",
+                                      "--class", 1, "--purpose", "t")
+            if rc != EXIT_OK and obj["error"]["code"] == "audit_unavailable":
+                refused = True
+                break
+        assert refused, "transfers were not refused"
+        rc, obj, err = staff.json("put", f, "--to", "IF-2026-001",
+                                  "--class", 1, "--purpose", "t",
+                                  "--retries", "0")
+        assert rc != EXIT_OK and obj["error"]["code"] == \
+            "audit_unavailable", (rc, obj, err)
+        assert state.exists(), "the refusal dropped the resume state"
+        filler.unlink()
+        b.stop()
+        b.start()
+        rc, obj, err = staff.json("put", f, "--to", "IF-2026-001",
+                                  "--class", 1, "--purpose", "t")
+        assert rc == EXIT_OK, (rc, obj, err)
+        assert obj["transfer"] == tid, "uploaded a second time"
+        b.stop()
+    finally:
+        umount(mnt)
+
+
 def test_keys_checked_and_never_replaced(broker, pki, tmp_path):
     b = start_broker(broker, pki)
     key = b.dir / "audit-signing.key"

@@ -178,3 +178,22 @@ def test_concurrent_puts_reserve_their_declared_size(small_spool, pki,
     finally:
         for c in clients:
             c.close()
+
+
+def test_resume_needs_room_only_for_what_is_left(small_spool, pki):
+    """A resume reserves the bytes still to come, not the whole declared
+    size again: what arrived before is on the disk already. 40 MiB
+    declared, 30 MiB received, 64 MiB spool: the 10 MiB left fit, the whole
+    40 MiB do not."""
+    from test_resume import resume_ready, send_and_abort, finish
+
+    b = small_spool(64, {"min_free_space": "4MiB"})
+    data = os.urandom(40 * MiB)
+    transfer = send_and_abort(pki, b, data, 30 * MiB)
+    c, ready = resume_ready(pki, b, len(data), transfer)
+    with c:
+        assert ready.get("op") == "ready", ready
+        assert ready["offset"] > 20 * MiB, ready
+        stored = finish(c, data, ready["offset"])
+        assert stored.get("op") == "stored", stored
+    assert (b.spool / transfer).read_bytes() == data

@@ -527,10 +527,49 @@ test_exhaustion_limits(void **state)
 	    "max_session_lifetime must be");
 }
 
+/* web: root resolved like the other paths, origin exactly an https
+ * origin (it is compared byte for byte with the browsers' Origin). */
+static void
+test_web(void **state)
+{
+	static const char base[] = "listen: \"127.0.0.1:8443\"\n"
+	    "tls: {cert: c, key: k, ca: a, crl: r}\n"
+	    "spool_dir: s\nstate_db: d\naudit_log: a\nregister: r\n";
+	char text[512], want[160];
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(base);
+	assert_null(cfg->web_root);
+	assert_null(cfg->web_origin);
+	config_free(cfg);
+	snprintf(text, sizeof(text), "%sweb: {root: pages, origin: "
+	    "\"https://sekisho.example.lg.jp:8443\"}\n", base);
+	cfg = load_ok(text);
+	snprintf(want, sizeof(want), "/pages");
+	assert_non_null(strstr(cfg->web_root, want));
+	assert_int_equal(cfg->web_root[0], '/');
+	assert_string_equal(cfg->web_origin,
+	    "https://sekisho.example.lg.jp:8443");
+	config_free(cfg);
+	snprintf(text, sizeof(text), "%sweb: {origin: \"http://x.example\"}\n",
+	    base);
+	load_bad(text, 7, "is not an https origin");
+	snprintf(text, sizeof(text), "%sweb: {origin: \"https://x.example/\"}"
+	    "\n", base);
+	load_bad(text, 7, "no path, no trailing slash");
+	snprintf(text, sizeof(text), "%sweb: {origin: \"https://X.example\"}"
+	    "\n", base);
+	load_bad(text, 7, "lowercase host");
+	snprintf(text, sizeof(text), "%sweb: {roots: x}\n", base);
+	load_bad(text, 7, "roots");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_web),
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_relative_config_path),
 		cmocka_unit_test(test_crl_margin),
