@@ -18,7 +18,7 @@
 #include "broker/committer.h"
 #include "broker/identity.h"
 #include "broker/log.h"
-#include "broker/session.h"
+#include "broker/request.h"
 #include "lib/auditfmt.h"
 #include "lib/util.h"
 #include "lib/wire.h"
@@ -42,7 +42,7 @@ enum pull_stage { P_START, P_CHUNK };
 struct pull {
 	struct commit_job job;
 	enum pull_stage stage;
-	struct session *s;
+	struct reqconn *s;
 	struct broker *b;
 	uint64_t req_id;
 	struct principal who;
@@ -80,14 +80,14 @@ static void pull_next(struct pull *p);
 static void
 pull_free(struct pull *p)
 {
-	struct session *s = p->s;
+	struct reqconn *s = p->s;
 
 	if (p->retry != NULL)
 		event_free(p->retry);
 	free(p->note);
 	free(p->buf);
 	free(p);
-	session_done_waiting(s);
+	reqconn_done_waiting(s);
 }
 
 /* "YYYY-MM-DDTHH:MM:SSZ" exactly, a real UTC time. */
@@ -236,7 +236,7 @@ send_failure(struct pull *p)
 	log_kv("error", "audit_pull", "user=%s code=%s reason=%s", p->who.user,
 	    p->code[0] != '\0' ? p->code : "unavailable",
 	    log_quote(p->job.err, q, sizeof(q)));
-	session_send_error(p->s, p->req_id, p->code[0] != '\0' ? p->code :
+	reqconn_send_error(p->s, p->req_id, p->code[0] != '\0' ? p->code :
 	    "unavailable", p->code[0] != '\0' ? p->job.err : "the broker "
 	    "could not serve the pull; try again later", NULL, 0);
 }
@@ -247,7 +247,7 @@ done_chunk(struct commit_job *cj, int status)
 	struct pull *p = cj->arg;
 	struct wire_msg m;
 
-	if (session_gone(p->s)) {
+	if (reqconn_ending(p->s)) {
 		pull_free(p);
 		return;
 	}
@@ -261,9 +261,9 @@ done_chunk(struct commit_job *cj, int status)
 	wire_msg_set_uint(&m, "count", p->chunk_count);
 	wire_msg_set_bytes(&m, "leaves", (const uint8_t *)p->leaves,
 	    (size_t)p->chunk_count * MERKLE_HASH_LEN);
-	session_send(p->s, &m);
+	reqconn_send(p->s, &m);
 	wire_msg_clear(&m);
-	session_send_data(p->s, p->buf, p->len);
+	reqconn_send_data(p->s, p->buf, p->len);
 	p->sent += p->chunk_count;
 	pull_next(p);
 }
@@ -282,7 +282,7 @@ pull_next(struct pull *p)
 {
 	struct wire_msg m;
 
-	if (session_gone(p->s)) {
+	if (reqconn_ending(p->s)) {
 		pull_free(p);
 		return;
 	}
@@ -297,7 +297,7 @@ pull_next(struct pull *p)
 	if (p->cur.seq >= p->end || p->a >= p->end) {
 		wire_msg_init(&m, WIRE_OP_AUDIT_DONE, p->req_id);
 		wire_msg_set_uint(&m, "count", p->sent);
-		session_send(p->s, &m);
+		reqconn_send(p->s, &m);
 		wire_msg_clear(&m);
 		log_kv("info", "audit_pull", "user=%s from_seq=%" PRIu64
 		    " count=%" PRIu64 " tree_size=%" PRIu64, p->who.user, p->a,
@@ -305,7 +305,7 @@ pull_next(struct pull *p)
 		pull_free(p);
 		return;
 	}
-	if (session_output_pending(p->s) > PULL_BACKLOG) {
+	if (reqconn_output_pending(p->s) > PULL_BACKLOG) {
 		struct timeval tv = { 0, PULL_RETRY_MS * 1000 };
 
 		if (p->retry == NULL)
@@ -330,7 +330,7 @@ done_start(struct commit_job *cj, int status)
 	struct pull *p = cj->arg;
 	struct wire_msg m;
 
-	if (session_gone(p->s)) {
+	if (reqconn_ending(p->s)) {
 		pull_free(p);
 		return;
 	}
@@ -353,52 +353,41 @@ done_start(struct commit_job *cj, int status)
 		wire_msg_set_bytes(&m, "previous", (const uint8_t *)p->prev,
 		    p->nprev * MERKLE_HASH_LEN);
 	}
-	session_send(p->s, &m);
+	reqconn_send(p->s, &m);
 	wire_msg_clear(&m);
 	p->job.done = done_chunk;
 	pull_next(p);
 }
 
-/* Anyone but an auditor: refused, and the attempt recorded. */
-static void
-refuse(struct session *s, const struct wire_msg *m, const char *why)
+void
+auditpull_refuse(struct reqconn *s, const struct wire_msg *m,
+    const char *code, const char *why)
 {
-	const struct principal *who = session_principal(s);
+	const struct principal *who = &s->who;
 	struct auditrec rec;
 
-	auditrec_init(&rec, "audit_pull_refused", who, session_peer(s));
+	auditrec_init(&rec, "audit_pull_refused", who, s->peer);
 	auditrec_text(&rec, "reason", why);
-	session_audit(session_broker(s), &rec);
+	request_audit(s->b, &rec);
 	log_kv("warn", "audit_pull_refused", "user=%s peer=%s reason=\"%s\"",
-	    who->user, session_peer(s), why);
-	session_send_error(s, m->id, "forbidden", why, NULL, 0);
+	    who->user, s->peer, why);
+	reqconn_send_error(s, m->id, code, why, NULL, 0);
 }
 
 void
-auditpull_handle(struct session *s, const struct wire_msg *m)
+auditpull_handle(struct reqconn *s, const struct wire_msg *m)
 {
-	struct broker *b = session_broker(s);
-	const struct principal *who = session_principal(s);
-	struct policy_principal pp;
+	struct broker *b = s->b;
+	const struct principal *who = &s->who;
 	const char *since = wire_msg_text(m, "since");
 	const char *until = wire_msg_text(m, "until");
 	struct pull *p;
 	time_t t1 = 0, t2 = 0;
 
-	memset(&pp, 0, sizeof(pp));
-	pp.user = who->user;
-	pp.dept = who->dept;
-	pp.terminal = who->terminal;
-	if ((policy_principal_roles(b->policy, &pp) & POLICY_ROLE_AUDITOR) ==
-	    0) {
-		refuse(s, m, "only principals with the auditor role in the "
-		    "interface register may pull the audit trail");
-		return;
-	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->buf = malloc(PULL_BUF)) == NULL) {
 		free(p);
-		session_send_error(s, m->id, "unavailable", "the broker is out "
+		reqconn_send_error(s, m->id, "unavailable", "the broker is out "
 		    "of resources; try again later", NULL, 30);
 		return;
 	}
@@ -407,21 +396,21 @@ auditpull_handle(struct session *s, const struct wire_msg *m)
 	p->has_previous = wire_msg_uint(m, "previous", &p->previous) == 0;
 	p->by_time = since != NULL || until != NULL;
 	if (p->by_time && (p->has_from || p->has_to)) {
-		session_send_error(s, m->id, "bad_request", "give a period "
+		reqconn_send_error(s, m->id, "bad_request", "give a period "
 		    "(since, until) or a range of records (from_seq, to_seq), "
 		    "not both", NULL, 0);
 		goto refused;
 	}
 	if ((since != NULL && parse_time(since, &t1) != 0) ||
 	    (until != NULL && parse_time(until, &t2) != 0)) {
-		session_send_error(s, m->id, "bad_value", "since and until are "
+		reqconn_send_error(s, m->id, "bad_value", "since and until are "
 		    "UTC times like 2026-04-01T00:00:00Z", since != NULL &&
 		    parse_time(since, &t1) != 0 ? "since" : "until", 0);
 		goto refused;
 	}
 	if ((since != NULL && until != NULL && t2 < t1) ||
 	    (p->has_from && p->has_to && p->to_seq < p->from_seq)) {
-		session_send_error(s, m->id, "bad_value", "the range ends "
+		reqconn_send_error(s, m->id, "bad_value", "the range ends "
 		    "before it starts", NULL, 0);
 		goto refused;
 	}
@@ -432,12 +421,12 @@ auditpull_handle(struct session *s, const struct wire_msg *m)
 	p->b = b;
 	p->req_id = m->id;
 	p->who = *who;
-	util_strlcpy(p->peer, session_peer(s), sizeof(p->peer));
+	util_strlcpy(p->peer, s->peer, sizeof(p->peer));
 	p->stage = P_START;
 	p->job.work = work_start;
 	p->job.done = done_start;
 	p->job.arg = p;
-	session_wait(s);
+	reqconn_wait(s);
 	committer_submit(b->committer, &p->job);
 	return;
 refused:

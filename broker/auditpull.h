@@ -17,17 +17,23 @@
  *
  * Reading the trail and making proofs happen on the commit thread (the
  * trail belongs to it), one chunk per job, so a long pull never holds up
- * the uploads' group commits for more than one chunk. The session does
+ * the uploads' group commits for more than one chunk. The connection does
  * not read while the pull runs; the next chunk is read only when the
  * client has taken most of the last one (bounded memory per pull).
  */
 #ifndef SEKISHO_AUDITPULL_H
 #define SEKISHO_AUDITPULL_H
 
-struct session;
+struct reqconn;
 struct wire_msg;
 
-/* Handles an audit_pull message (loop thread). */
-void auditpull_handle(struct session *s, const struct wire_msg *m);
+/* Handles an audit_pull message (loop thread); the table (handlers.h)
+ * has checked the auditor role. */
+void auditpull_handle(struct reqconn *c, const struct wire_msg *m);
+
+/* The refusal of a pull: audited ("audit_pull_refused", reason why),
+ * logged, answered with code and why. */
+void auditpull_refuse(struct reqconn *c, const struct wire_msg *m,
+    const char *code, const char *why);
 
 #endif

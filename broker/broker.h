@@ -14,8 +14,6 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
-#include "broker/h2conn.h"
-
 struct config;
 struct policy;
 struct committer;
@@ -27,9 +25,13 @@ struct stepup;
 struct stepup_grants;
 struct tlskey;
 struct admission;
+struct h2conn;
+struct upload;
 struct web;
 
 TAILQ_HEAD(session_list, session);
+TAILQ_HEAD(h2conn_list, h2conn);
+LIST_HEAD(upload_list, upload);
 
 struct broker {
 	struct event_base *base;
@@ -50,6 +52,9 @@ struct broker {
 	struct session_list handshakes;	/* sessions still in their TLS
 					   handshake, oldest first */
 	size_t nhandshakes;
+	struct upload_list uploads;	/* every upload attached to a
+					   connection, of any transport
+					   (upload.h) */
 	struct admission *admission;	/* connections per source, refusals */
 	struct h2conn_list h2conns;	/* HTTP/2 connections (browsers); they
 					   count in nsessions too */

@@ -14,7 +14,7 @@
 #include "broker/config.h"
 #include "broker/identity.h"
 #include "broker/log.h"
-#include "broker/session.h"
+#include "broker/request.h"
 #include "broker/stepup.h"
 #include "broker/tlsserver.h"
 #include "broker/web.h"
@@ -55,11 +55,13 @@ struct h2stream {
 };
 
 struct h2conn {
-	struct broker *b;
+	/* the request layer's view of the connection: broker, principal and
+	 * peer, as the session proved them (request.h). No responder yet
+	 * (ops NULL): no request of the layer is answered over h2 until the
+	 * JSON API is. */
+	struct reqconn req;
 	struct bufferevent *bev;
 	nghttp2_session *h2;
-	struct principal who;
-	char peer[64];
 	char source[ADMISSION_SOURCE_LEN];
 	struct event *timer;		/* max_session_lifetime */
 	int ending;			/* GOAWAY queued: close once written */
@@ -97,10 +99,10 @@ h2_audit_end(struct h2conn *c, const char *type, const char *why)
 {
 	struct auditrec rec;
 
-	auditrec_init(&rec, type, &c->who, c->peer);
+	auditrec_init(&rec, type, &c->req.who, c->req.peer);
 	auditrec_text(&rec, "protocol", "h2");
 	auditrec_text(&rec, "reason", why);
-	session_audit(c->b, &rec);
+	request_audit(c->req.b, &rec);
 }
 
 static void
@@ -114,7 +116,7 @@ stream_free(struct h2conn *c, struct h2stream *st)
 static void
 h2_free(struct h2conn *c)
 {
-	struct broker *b = c->b;
+	struct broker *b = c->req.b;
 
 	if (c->freed)
 		return;
@@ -147,7 +149,7 @@ h2_close(struct h2conn *c, const char *why)
 	char q[300];
 
 	log_kv("info", "disconnect", "user=%s peer=%s protocol=h2 reason=%s",
-	    c->who.user, c->peer, log_quote(why, q, sizeof(q)));
+	    c->req.who.user, c->req.peer, log_quote(why, q, sizeof(q)));
 	h2_audit_end(c, "disconnect", why);
 	h2_free(c);
 }
@@ -256,12 +258,13 @@ h2_answer(struct h2conn *c, struct h2stream *st)
 	rq.authority = st->authority[0] != '\0' ? st->authority : NULL;
 	rq.origin = st->has_origin && !st->origin_bad ? st->origin : NULL;
 	rq.custom = st->custom;
-	web_route(c->b->web, c->b->cfg->web_origin, &rq, &c->who, &st->resp);
+	web_route(c->req.b->web, c->req.b->cfg->web_origin, &rq, &c->req.who,
+	    &st->resp);
 	if (st->resp.status == 403) {
 		char q1[80], q2[300];
 
 		log_kv("warn", "web_refuse", "user=%s peer=%s code=%s "
-		    "method=%s origin=%s", c->who.user, c->peer,
+		    "method=%s origin=%s", c->req.who.user, c->req.peer,
 		    st->resp.code, log_quote(st->method, q1, sizeof(q1)),
 		    log_quote(rq.origin != NULL ? rq.origin : "-", q2,
 		    sizeof(q2)));
@@ -497,8 +500,8 @@ h2_report_abuse(struct h2conn *c)
 {
 	char q[200];
 
-	log_kv("warn", "h2_abuse", "user=%s peer=%s reason=%s", c->who.user,
-	    c->peer, log_quote(c->abuse, q, sizeof(q)));
+	log_kv("warn", "h2_abuse", "user=%s peer=%s reason=%s", c->req.who.user,
+	    c->req.peer, log_quote(c->abuse, q, sizeof(q)));
 	h2_ending(c);
 }
 
@@ -594,9 +597,9 @@ h2_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	snprintf(why, sizeof(why), "limits.max_session_lifetime (%" PRIu64
-	    "s) reached", c->b->cfg->max_session_lifetime);
+	    "s) reached", c->req.b->cfg->max_session_lifetime);
 	log_kv("info", "session_expired", "user=%s peer=%s protocol=h2",
-	    c->who.user, c->peer);
+	    c->req.who.user, c->req.peer);
 	h2_goaway(c, NGHTTP2_NO_ERROR, why);
 	(void)h2_settle(c, why);
 }
@@ -652,9 +655,11 @@ h2_session_new(struct h2conn *c)
 }
 
 int
-h2conn_start(struct broker *b, struct bufferevent *bev,
-    const struct principal *who, const char *peer, const char *source)
+h2conn_start(struct bufferevent *bev, const struct reqconn *from,
+    const char *source)
 {
+	struct broker *b = from->b;
+	const char *peer = from->peer;
 	struct h2conn *c;
 	struct timeval tv;
 
@@ -672,10 +677,10 @@ h2conn_start(struct broker *b, struct bufferevent *bev,
 		bufferevent_free(bev);
 		return -1;
 	}
-	c->b = b;
+	c->req.b = b;
+	c->req.who = from->who;
+	util_strlcpy(c->req.peer, peer, sizeof(c->req.peer));
 	c->bev = bev;
-	c->who = *who;
-	util_strlcpy(c->peer, peer, sizeof(c->peer));
 	util_strlcpy(c->source, source, sizeof(c->source));
 	c->reset_start = time(NULL);
 	TAILQ_INIT(&c->streams);
@@ -693,7 +698,8 @@ h2conn_start(struct broker *b, struct bufferevent *bev,
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	bufferevent_setcb(bev, h2_read_cb, h2_write_cb, h2_event_cb, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	log_kv("info", "h2_start", "user=%s peer=%s", c->who.user, c->peer);
+	log_kv("info", "h2_start", "user=%s peer=%s", c->req.who.user,
+	    c->req.peer);
 	if (h2_send(c) != 0) {
 		h2_close(c, "HTTP/2 session failed while sending");
 		return -1;
@@ -721,21 +727,21 @@ h2conn_recheck_certificates(struct broker *b)
 		if (tlsserver_recheck(b->ssl_ctx, ssl, why, sizeof(why)) == 0)
 			continue;
 		dropped = b->grants != NULL &&
-		    stepup_grant_drop(b->grants, c->who.cert_fp);
+		    stepup_grant_drop(b->grants, c->req.who.cert_fp);
 		log_kv("warn", "session_revoked", "user=%s peer=%s serial=%s "
-		    "protocol=h2 stepup_dropped=%d reason=%s", c->who.user,
-		    c->peer, c->who.serial, dropped, log_quote(why, q,
+		    "protocol=h2 stepup_dropped=%d reason=%s", c->req.who.user,
+		    c->req.peer, c->req.who.serial, dropped, log_quote(why, q,
 		    sizeof(q)));
 		{
 			struct auditrec rec;
 
-			auditrec_init(&rec, "session_revoked", &c->who,
-			    c->peer);
-			auditrec_text(&rec, "serial", c->who.serial);
+			auditrec_init(&rec, "session_revoked", &c->req.who,
+			    c->req.peer);
+			auditrec_text(&rec, "serial", c->req.who.serial);
 			auditrec_text(&rec, "protocol", "h2");
 			auditrec_text(&rec, "reason", why);
 			auditrec_bool(&rec, "stepup_dropped", dropped);
-			session_audit(b, &rec);
+			request_audit(b, &rec);
 		}
 		h2_goaway(c, NGHTTP2_NO_ERROR, why);
 		(void)h2_settle(c, why);

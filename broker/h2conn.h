@@ -31,14 +31,11 @@
 #define SEKISHO_H2CONN_H
 
 #include <stddef.h>
-#include <sys/queue.h>
 
 struct broker;
 struct bufferevent;
-struct principal;
+struct reqconn;
 struct h2conn;
-
-TAILQ_HEAD(h2conn_list, h2conn);
 
 #define H2_MAX_STREAMS 32
 #define H2_MAX_HEADER_LIST (16u * 1024)
@@ -52,14 +49,15 @@ TAILQ_HEAD(h2conn_list, h2conn);
 
 /*
  * Takes over bev, an established TLS connection that negotiated "h2", for
- * the principal who (copied), with peer ("address:port") and source (the
- * admission key). The caller has given back its own admission slot and
- * session count: h2conn_start takes them again for the new connection.
+ * the broker, principal and peer of from (the request layer's view of the
+ * connection, request.h; copied), with source (the admission key). The
+ * caller has given back its own admission slot and session count:
+ * h2conn_start takes them again for the new connection.
  * On failure (out of memory) the connection is closed, the reason logged,
  * and -1 returned.
  */
-int h2conn_start(struct broker *b, struct bufferevent *bev,
-    const struct principal *who, const char *peer, const char *source);
+int h2conn_start(struct bufferevent *bev, const struct reqconn *from,
+    const char *source);
 
 /* After a TLS reload: closes (GOAWAY, audited as session_revoked, step-up
  * grants dropped) every connection whose certificate no longer verifies

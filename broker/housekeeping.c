@@ -15,7 +15,7 @@
 #include "broker/log.h"
 #include "broker/reconcile.h"
 #include "broker/orphans.h"
-#include "broker/session.h"
+#include "broker/upload.h"
 #include "broker/spool.h"
 #include "broker/store.h"
 #include "lib/util.h"
@@ -362,7 +362,7 @@ done_expiry(struct commit_job *cj, int status)
 		return;
 	}
 	for (i = 0; i < j->n; i++)
-		if (!session_transfer_busy(j->b, j->ids[i]))
+		if (!upload_transfer_busy(j->b, j->ids[i]))
 			memmove(j->ids[keep++], j->ids[i], sizeof(j->ids[0]));
 	j->n = keep;
 	j->phase = 2;

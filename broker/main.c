@@ -24,6 +24,7 @@
 #include "broker/config.h"
 #include "broker/crlwatch.h"
 #include "broker/forward.h"
+#include "broker/h2conn.h"
 #include "broker/housekeeping.h"
 #include "broker/reconcile.h"
 #include "broker/officer.h"
@@ -865,6 +866,7 @@ run(const char *path)
 	memset(&sc, 0, sizeof(sc));
 	TAILQ_INIT(&d.b.sessions);
 	TAILQ_INIT(&d.b.handshakes);
+	LIST_INIT(&d.b.uploads);
 	TAILQ_INIT(&d.b.h2conns);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread exists. */

@@ -32,10 +32,8 @@
 #include "broker/identity.h"
 #include "broker/log.h"
 #include "broker/notify.h"
-#include "broker/session.h"
+#include "broker/request.h"
 #include "broker/spool.h"
-#include "broker/stepgate.h"
-#include "broker/stepup.h"
 #include "lib/util.h"
 
 #include <inttypes.h>
@@ -62,11 +60,8 @@ struct officer {
 	int sweep_busy;
 };
 
-/* Who may ask for what. */
-enum need { NEED_OFFICER, NEED_ANY };
-
 enum ojob_kind {
-	OJ_STEPUP, OJ_LIST, OJ_VOTE_READ, OJ_VOTE, OJ_EX_WRITE, OJ_EX_LIST,
+	OJ_LIST, OJ_VOTE_READ, OJ_VOTE, OJ_EX_WRITE, OJ_EX_LIST,
 	OJ_SWEEP
 };
 
@@ -87,19 +82,13 @@ struct ojob {
 	struct commit_job job;
 	enum ojob_kind kind;
 	struct officer *o;
-	struct session *s;		/* waited on; NULL for the sweep */
+	struct reqconn *s;		/* waited on; NULL for the sweep */
 	uint64_t req_id;
 	time_t now;
 	struct principal who;
 	char code[32];			/* wire error code of a refusal */
 	struct auditrec rec;
 	int has_rec;
-	/* OJ_STEPUP */
-	const struct stepup *su;
-	char otp[WIRE_MAX_OTP + 1];
-	uint8_t *msg_buf;		/* the request, to run again */
-	size_t msg_len;
-	struct stepup_outcome so;
 	/* OJ_VOTE_READ, OJ_VOTE */
 	struct store_vote v;
 	struct approvals_vote_result vr;
@@ -217,18 +206,18 @@ pp_of(const struct principal *w)
 
 /* Answers a request whose job could not read or write the store. */
 static void
-answer_unavailable(struct session *s, const struct ojob *j,
+answer_unavailable(struct reqconn *s, const struct ojob *j,
     const char *event, const char *why)
 {
 	log_kv("error", event, "user=%s reason=\"%s\"", j->who.user, why);
-	session_send_error(s, j->req_id, "unavailable", "the broker could not "
+	reqconn_send_error(s, j->req_id, "unavailable", "the broker could not "
 	    "read or record its state; try again later", NULL, 30);
 }
 
 /* ---- jobs ------------------------------------------------------------------- */
 
 static struct ojob *
-ojob_new(struct officer *o, enum ojob_kind kind, struct session *s,
+ojob_new(struct officer *o, enum ojob_kind kind, struct reqconn *s,
     uint64_t req_id, time_t now)
 {
 	struct ojob *j = calloc(1, sizeof(*j));
@@ -241,7 +230,7 @@ ojob_new(struct officer *o, enum ojob_kind kind, struct session *s,
 	j->now = now;
 	if (s != NULL) {
 		j->s = s;
-		j->who = *session_principal(s);
+		j->who = *&s->who;
 	}
 	return j;
 }
@@ -249,18 +238,13 @@ ojob_new(struct officer *o, enum ojob_kind kind, struct session *s,
 static void
 ojob_free(struct ojob *j)
 {
-	OPENSSL_cleanse(j->otp, sizeof(j->otp));
-	if (j->msg_buf != NULL) {
-		OPENSSL_cleanse(j->msg_buf, j->msg_len);
-		free(j->msg_buf);
-	}
 	free(j->items);
 	free(j->exs);
 	free(j->changes);
 	free(j);
 }
 
-/* Queues j; the session (if any) stops reading until done has run. */
+/* Queues j; the connection (if any) stops reading until done has run. */
 static void
 ojob_submit(struct ojob *j, int (*work)(struct commit_job *,
     struct commit_env *), void (*done)(struct commit_job *, int))
@@ -269,18 +253,19 @@ ojob_submit(struct ojob *j, int (*work)(struct commit_job *,
 	j->job.done = done;
 	j->job.arg = j;
 	if (j->s != NULL)
-		session_wait(j->s);
+		reqconn_wait(j->s);
 	committer_submit(j->o->b->committer, &j->job);
 }
 
-/* The job's session while its connection is still there, else NULL
- * (the wait is ended by ojob_finish either way). */
-static struct session *
-ojob_session(struct ojob *j)
+/* The job's connection while it is still there and not closing, else
+ * NULL: a revoked officer's vote waiting for its job is not written (the
+ * wait is ended by ojob_finish either way). */
+static struct reqconn *
+ojob_conn(struct ojob *j)
 {
-	struct session *s = j->s;
+	struct reqconn *s = j->s;
 
-	if (s == NULL || session_gone(s))
+	if (s == NULL || reqconn_ending(s))
 		return NULL;
 	return s;
 }
@@ -288,11 +273,11 @@ ojob_session(struct ojob *j)
 static void
 ojob_finish(struct ojob *j)
 {
-	struct session *s = j->s;
+	struct reqconn *s = j->s;
 
 	ojob_free(j);
 	if (s != NULL)
-		session_done_waiting(s);
+		reqconn_done_waiting(s);
 }
 
 static int
@@ -306,23 +291,30 @@ ojob_audit(struct ojob *j, struct commit_env *env)
 
 /* Records an officer action the rules refused, and tells the client. */
 static void
-refuse(struct session *s, const struct wire_msg *m, const char *code,
+refuse(struct reqconn *s, const struct wire_msg *m, const char *code,
     const char *msg, const char *subject_transfer, const char *exception)
 {
 	struct auditrec rec;
-	const struct principal *who = session_principal(s);
+	const struct principal *who = &s->who;
 
-	auditrec_init(&rec, "officer_refused", who, session_peer(s));
+	auditrec_init(&rec, "officer_refused", who, s->peer);
 	auditrec_subject(&rec, subject_transfer, NULL);
 	auditrec_text(&rec, "op", wire_op_name(m->op));
 	auditrec_text(&rec, "code", code);
 	auditrec_text(&rec, "message", msg);
 	if (exception != NULL && exception[0] != '\0')
 		auditrec_text(&rec, "exception", exception);
-	session_audit(session_broker(s), &rec);
+	request_audit(s->b, &rec);
 	log_kv("warn", "officer_refused", "user=%s op=%s code=%s", who->user,
 	    wire_op_name(m->op), code);
-	session_send_error(s, m->id, code, msg, NULL, 0);
+	reqconn_send_error(s, m->id, code, msg, NULL, 0);
+}
+
+void
+officer_refuse(struct reqconn *c, const struct wire_msg *m, const char *code,
+    const char *message)
+{
+	refuse(c, m, code, message, NULL, NULL);
 }
 
 static const char *
@@ -351,7 +343,7 @@ split_list(char *copy, const char *list, size_t copylen, const char **out,
 }
 
 static void
-send_exception(struct session *s, uint64_t id, const struct store_exception *e,
+send_exception(struct reqconn *s, uint64_t id, const struct store_exception *e,
     time_t now)
 {
 	struct wire_msg r;
@@ -409,12 +401,12 @@ send_exception(struct session *s, uint64_t id, const struct store_exception *e,
 		    e->ended_by : "(broker)");
 		wire_msg_set_text(&r, "end_reason", e->end_reason);
 	}
-	session_send(s, &r);
+	reqconn_send(s, &r);
 	wire_msg_clear(&r);
 }
 
 static void
-send_listed(struct session *s, uint64_t id, uint64_t count, const char *next)
+send_listed(struct reqconn *s, uint64_t id, uint64_t count, const char *next)
 {
 	struct wire_msg r;
 
@@ -422,12 +414,12 @@ send_listed(struct session *s, uint64_t id, uint64_t count, const char *next)
 	wire_msg_set_uint(&r, "count", count);
 	if (next != NULL && next[0] != '\0')
 		wire_msg_set_text(&r, "next", next);
-	session_send(s, &r);
+	reqconn_send(s, &r);
 	wire_msg_clear(&r);
 }
 
 static void
-send_approval(struct session *s, uint64_t id, const struct held_item *it)
+send_approval(struct reqconn *s, uint64_t id, const struct held_item *it)
 {
 	struct wire_msg r;
 	uint8_t sha[UTIL_SHA256_LEN];
@@ -454,7 +446,7 @@ send_approval(struct session *s, uint64_t id, const struct held_item *it)
 	wire_msg_set_bool(&r, "voted", it->voted);
 	if (it->exception[0] != '\0')
 		wire_msg_set_text(&r, "exception", it->exception);
-	session_send(s, &r);
+	reqconn_send(s, &r);
 	wire_msg_clear(&r);
 }
 
@@ -498,123 +490,6 @@ notify_transfer(struct officer *o, const char *event,
 	if (officer != NULL && officer[0] != '\0')
 		f[n++] = (struct notify_field){ "officer", officer, 0 };
 	notify_send(o->notify, event, now, f, n);
-}
-
-/* ---- step-up gate ---------------------------------------------------------------- */
-
-static int run_op(struct session *s, const struct wire_msg *m,
-    int verified);
-
-static int
-work_stepup(struct commit_job *cj, struct commit_env *env)
-{
-	struct ojob *j = cj->arg;
-
-	return stepgate_verify(j->su, env, &j->who, j->otp, sizeof(j->otp),
-	    j->now, &j->rec, &j->so, cj->err, sizeof(cj->err));
-}
-
-static void
-done_stepup(struct commit_job *cj, int status)
-{
-	struct ojob *j = cj->arg;
-	struct session *s = ojob_session(j);
-	struct wire_msg m;
-	struct wire_error werr;
-	size_t consumed = 0;
-	uint64_t dlen = 0, retry_after;
-	char msg[WIRE_MAX_MESSAGE + 1];
-	const char *code;
-
-	if (s == NULL)
-		goto out;
-	if (status != 0) {
-		log_kv("error", "officer_stepup", "user=%s reason=\"%s\"",
-		    j->who.user, cj->err);
-		session_send_error(s, j->req_id, "unavailable", "the broker "
-		    "could not check the one-time code; try again later", NULL,
-		    30);
-		goto out;
-	}
-	code = stepgate_refusal(&j->so, msg, sizeof(msg), &retry_after);
-	if (code != NULL) {
-		session_send_error(s, j->req_id, code, msg, "otp",
-		    retry_after);
-		goto out;
-	}
-	stepup_grant_record(j->o->b->grants, j->who.cert_fp, j->who.user,
-	    j->now);
-	memset(&werr, 0, sizeof(werr));
-	if (wire_decode(j->msg_buf, j->msg_len, &m, &dlen, &consumed,
-	    &werr) != WIRE_CONTROL) {
-		session_send_error(s, j->req_id, "unavailable", "the broker "
-		    "lost the request; send it again", NULL, 0);
-		goto out;
-	}
-	run_op(s, &m, 1);
-	wire_msg_clear(&m);
-out:
-	ojob_finish(j);
-}
-
-/*
- * The officer role and a fresh step-up. Returns 1 when the request may go
- * on, 0 when it was answered (refused, or parked until a code is checked).
- */
-static int
-officer_gate(struct session *s, const struct wire_msg *m, int verified,
-    enum need need)
-{
-	struct broker *b = session_broker(s);
-	const struct principal *who = session_principal(s);
-	struct policy_principal pp = pp_of(who);
-	time_t now = broker_now(b), at;
-	uint64_t age = b->cfg->officer_stepup_max_age;
-	const char *otp = wire_msg_text(m, "otp");
-	struct wire_error werr;
-	struct ojob *j;
-	char msg[256];
-
-	if (need == NEED_ANY)
-		return 1;
-	if ((policy_principal_roles(b->policy, &pp) & POLICY_ROLE_OFFICER) ==
-	    0) {
-		refuse(s, m, "not_officer", "this needs the approval officer "
-		    "role in the interface register", NULL, NULL);
-		return 0;
-	}
-	at = b->grants != NULL ? stepup_grant_lookup(b->grants, who->cert_fp,
-	    who->user) : 0;
-	if (verified || (at != 0 && at <= now && (uint64_t)(now - at) <= age))
-		return 1;
-	if (b->stepup == NULL) {
-		refuse(s, m, "step_up_required", "officer actions need a "
-		    "one-time code, and this broker has no step-up key "
-		    "configured; tell the administrator", NULL, NULL);
-		return 0;
-	}
-	if (otp == NULL || otp[0] == '\0') {
-		snprintf(msg, sizeof(msg), "officer actions need a one-time "
-		    "code (TOTP) confirmed in the last %" PRIu64 " seconds; "
-		    "send the request again with the current code", age);
-		session_send_error(s, m->id, "step_up_required", msg, "otp", 0);
-		return 0;
-	}
-	if ((j = ojob_new(b->officer, OJ_STEPUP, s, m->id, now)) == NULL ||
-	    util_strlcpy(j->otp, otp, sizeof(j->otp)) != 0 ||
-	    wire_encode(m, &j->msg_buf, &j->msg_len, &werr) != 0) {
-		if (j != NULL)
-			ojob_free(j);
-		session_send_error(s, m->id, "unavailable", "the broker is out "
-		    "of resources; try again later", NULL, 30);
-		return 0;
-	}
-	j->su = b->stepup;
-	auditrec_init(&j->rec, "stepup", who, session_peer(s));
-	auditrec_text(&j->rec, "op", wire_op_name(m->op));
-	j->has_rec = 1;
-	ojob_submit(j, work_stepup, done_stepup);
-	return 0;
 }
 
 /* ---- approvals_ls ----------------------------------------------------------------- */
@@ -694,7 +569,7 @@ static void
 done_list(struct commit_job *cj, int status)
 {
 	struct ojob *j = cj->arg;
-	struct session *s = ojob_session(j);
+	struct reqconn *s = ojob_conn(j);
 	struct broker *b;
 	struct policy_principal pp;
 	size_t i, sent = 0;
@@ -705,7 +580,7 @@ done_list(struct commit_job *cj, int status)
 		answer_unavailable(s, j, "approvals_ls", cj->err);
 		goto out;
 	}
-	b = session_broker(s);
+	b = s->b;
 	pp = pp_of(&j->who);
 	/* Only what this officer may decide: approver of the interface, not
 	 * the uploader, the wait not over. */
@@ -724,15 +599,15 @@ out:
 	ojob_finish(j);
 }
 
-static void
-handle_approvals_ls(struct session *s, const struct wire_msg *m)
+void
+officer_handle_approvals_ls(struct reqconn *s, const struct wire_msg *m)
 {
-	struct broker *b = session_broker(s);
+	struct broker *b = s->b;
 	struct ojob *j;
 
 	if ((j = ojob_new(b->officer, OJ_LIST, s, m->id, broker_now(b))) ==
 	    NULL) {
-		session_send_error(s, m->id, "unavailable", "the broker is out "
+		reqconn_send_error(s, m->id, "unavailable", "the broker is out "
 		    "of resources; try again later", NULL, 30);
 		return;
 	}
@@ -796,7 +671,7 @@ static void
 done_vote(struct commit_job *cj, int status)
 {
 	struct ojob *j = cj->arg;
-	struct session *s = ojob_session(j);
+	struct reqconn *s = ojob_conn(j);
 	struct officer *o = j->o;
 	struct wire_msg r;
 	char msg[256];
@@ -805,7 +680,7 @@ done_vote(struct commit_job *cj, int status)
 		log_kv("error", "vote", "user=%s transfer=%s reason=\"%s\"",
 		    j->who.user, j->v.transfer, cj->err);
 		if (s != NULL)
-			session_send_error(s, j->req_id, "unavailable", "the "
+			reqconn_send_error(s, j->req_id, "unavailable", "the "
 			    "broker could not record the decision; try again "
 			    "later", NULL, 30);
 		goto out;
@@ -818,7 +693,7 @@ done_vote(struct commit_job *cj, int status)
 			    j->vr.code == APPROVALS_ALREADY_VOTED ?
 			    "you have already decided on it" :
 			    "it was decided meanwhile");
-			session_send_error(s, j->req_id,
+			reqconn_send_error(s, j->req_id,
 			    approvals_code_name(j->vr.code), msg, "transfer",
 			    0);
 		}
@@ -845,7 +720,7 @@ done_vote(struct commit_job *cj, int status)
 		wire_msg_set_text(&r, "state", j->vr.state);
 		wire_msg_set_uint(&r, "approvals", j->vr.approvals);
 		wire_msg_set_uint(&r, "required", j->vr.required);
-		session_send(s, &r);
+		reqconn_send(s, &r);
 		wire_msg_clear(&r);
 	}
 out:
@@ -856,7 +731,7 @@ static void
 done_vote_read(struct commit_job *cj, int status)
 {
 	struct ojob *j = cj->arg;
-	struct session *s = ojob_session(j);
+	struct reqconn *s = ojob_conn(j);
 	struct broker *b;
 	struct policy_principal pp;
 	struct wire_msg fake;
@@ -870,11 +745,11 @@ done_vote_read(struct commit_job *cj, int status)
 		goto out;
 	}
 	if (!j->found) {
-		session_send_error(s, j->req_id, "not_found", "no transfer "
+		reqconn_send_error(s, j->req_id, "not_found", "no transfer "
 		    "with that id is waiting for approval", "transfer", 0);
 		goto out;
 	}
-	b = session_broker(s);
+	b = s->b;
 	pp = pp_of(&j->who);
 	c = approvals_check_vote(b->policy, &pp, &j->item.a, j->item.voted,
 	    j->now, msg, sizeof(msg));
@@ -886,13 +761,13 @@ done_vote_read(struct commit_job *cj, int status)
 		    NULL);
 		goto out;
 	}
-	/* Second job: the write, re-checked against the store. The session
+	/* Second job: the write, re-checked against the store. The connection
 	 * waits on it; this job's wait ends below. */
 	{
 		struct ojob *w = ojob_new(j->o, OJ_VOTE, s, j->req_id, j->now);
 
 		if (w == NULL) {
-			session_send_error(s, j->req_id, "unavailable", "the "
+			reqconn_send_error(s, j->req_id, "unavailable", "the "
 			    "broker is out of resources; try again later",
 			    NULL, 30);
 			goto out;
@@ -900,7 +775,7 @@ done_vote_read(struct commit_job *cj, int status)
 		w->v = j->v;
 		w->item = j->item;
 		auditrec_init(&w->rec, "approval_vote", &j->who,
-		    session_peer(s));
+		    s->peer);
 		auditrec_subject(&w->rec, j->v.transfer, j->item.a.interface);
 		auditrec_text(&w->rec, "vote", j->v.approve ? "approve" :
 		    "reject");
@@ -916,26 +791,26 @@ out:
 }
 
 static void
-handle_vote(struct session *s, const struct wire_msg *m, int approve)
+handle_vote(struct reqconn *s, const struct wire_msg *m, int approve)
 {
-	struct broker *b = session_broker(s);
+	struct broker *b = s->b;
 	const char *id = wire_msg_text(m, "transfer");
 	const char *comment = wire_msg_text(m, "comment");
 	struct ojob *j;
 
 	if (!util_is_id(id)) {
-		session_send_error(s, m->id, "bad_value", "transfer must be a "
+		reqconn_send_error(s, m->id, "bad_value", "transfer must be a "
 		    "transfer id (32 lowercase hex characters)", "transfer", 0);
 		return;
 	}
 	if (!approve && (comment == NULL || comment[0] == '\0')) {
-		session_send_error(s, m->id, "bad_value", "a rejection needs a "
+		reqconn_send_error(s, m->id, "bad_value", "a rejection needs a "
 		    "comment: the uploader is told why", "comment", 0);
 		return;
 	}
 	if ((j = ojob_new(b->officer, OJ_VOTE_READ, s, m->id,
 	    broker_now(b))) == NULL) {
-		session_send_error(s, m->id, "unavailable", "the broker is out "
+		reqconn_send_error(s, m->id, "unavailable", "the broker is out "
 		    "of resources; try again later", NULL, 30);
 		return;
 	}
@@ -947,6 +822,18 @@ handle_vote(struct session *s, const struct wire_msg *m, int approve)
 	j->v.approve = approve;
 	j->v.at = j->now;
 	ojob_submit(j, work_vote_read, done_vote_read);
+}
+
+void
+officer_handle_approve(struct reqconn *s, const struct wire_msg *m)
+{
+	handle_vote(s, m, 1);
+}
+
+void
+officer_handle_reject(struct reqconn *s, const struct wire_msg *m)
+{
+	handle_vote(s, m, 0);
 }
 
 /* ---- exceptions: writes ------------------------------------------------------------ */
@@ -977,14 +864,14 @@ static void
 done_ex_write(struct commit_job *cj, int status)
 {
 	struct ojob *j = cj->arg;
-	struct session *s = ojob_session(j);
+	struct reqconn *s = ojob_conn(j);
 	struct officer *o = j->o;
 
 	if (status != 0) {
 		log_kv("error", j->event, "user=%s exception=%s reason=\"%s\"",
 		    j->who.user, j->e.id, cj->err);
 		if (s != NULL)
-			session_send_error(s, j->req_id, j->code[0] != '\0' ?
+			reqconn_send_error(s, j->req_id, j->code[0] != '\0' ?
 			    j->code : "unavailable", j->code[0] != '\0' ?
 			    "the exception changed meanwhile; list it again" :
 			    "the broker could not record the change; try "
@@ -1010,21 +897,21 @@ out:
 /* Queues the write of e (insert when expect is NULL) with its audit
  * record; event names both. */
 static void
-ex_write(struct session *s, const struct wire_msg *m,
+ex_write(struct reqconn *s, const struct wire_msg *m,
     const struct store_exception *e, const char *expect, const char *event)
 {
-	struct broker *b = session_broker(s);
+	struct broker *b = s->b;
 	struct ojob *j;
 	char t[21];
 
 	if (expect == NULL && b->officer->cache.n >= APPROVALS_CACHE_MAX) {
-		session_send_error(s, m->id, "unavailable", "too many open "
+		reqconn_send_error(s, m->id, "unavailable", "too many open "
 		    "exceptions; refuse or revoke some first", NULL, 0);
 		return;
 	}
 	if ((j = ojob_new(b->officer, OJ_EX_WRITE, s, m->id,
 	    broker_now(b))) == NULL) {
-		session_send_error(s, m->id, "unavailable", "the broker is out "
+		reqconn_send_error(s, m->id, "unavailable", "the broker is out "
 		    "of resources; try again later", NULL, 30);
 		return;
 	}
@@ -1032,7 +919,7 @@ ex_write(struct session *s, const struct wire_msg *m,
 	j->event = event;
 	if (expect != NULL)
 		util_strlcpy(j->expect, expect, sizeof(j->expect));
-	auditrec_init(&j->rec, event, session_principal(s), session_peer(s));
+	auditrec_init(&j->rec, event, &s->who, s->peer);
 	auditrec_subject(&j->rec, NULL, e->interface);
 	auditrec_text(&j->rec, "exception", e->id);
 	auditrec_text(&j->rec, "state", e->state);
@@ -1069,7 +956,7 @@ ex_write(struct session *s, const struct wire_msg *m,
 /* Fills the scope of e from a request's fields. 0, or -1 with the
  * offending field answered. */
 static int
-scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
+scope_from_msg(struct reqconn *s, const struct wire_msg *m, time_t now,
     struct store_exception *e, int need_until)
 {
 	const char *interface = wire_msg_text(m, "interface");
@@ -1080,7 +967,7 @@ scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
 	size_t i;
 
 	if (!util_is_token(interface, 64)) {
-		session_send_error(s, m->id, "bad_value", "interface id must "
+		reqconn_send_error(s, m->id, "bad_value", "interface id must "
 		    "be 1-64 characters of A-Z a-z 0-9 . _ -", "interface", 0);
 		return -1;
 	}
@@ -1090,15 +977,15 @@ scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
 		e->max_class = (unsigned)v;
 	if (wire_msg_uint(m, "max_size", &v) == 0) {
 		if (v == 0 || v > (uint64_t)INT64_MAX) {
-			session_send_error(s, m->id, "bad_value", "max_size out "
-			    "of range", "max_size", 0);
+			reqconn_send_error(s, m->id, "bad_value", "max_size "
+			    "out of range", "max_size", 0);
 			return -1;
 		}
 		e->max_size = v;
 	}
 	if (wire_msg_uint(m, "max_count", &v) == 0) {
 		if (v == 0 || v > 1000000) {
-			session_send_error(s, m->id, "bad_value", "max_count "
+			reqconn_send_error(s, m->id, "bad_value", "max_count "
 			    "must be 1..1000000", "max_count", 0);
 			return -1;
 		}
@@ -1106,7 +993,7 @@ scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
 	}
 	if (hours != NULL && policy_parse_hours(hours, &e->hours_from,
 	    &e->hours_to) != 0) {
-		session_send_error(s, m->id, "bad_value", "hours must be "
+		reqconn_send_error(s, m->id, "bad_value", "hours must be "
 		    "HH:MM-HH:MM", "hours", 0);
 		return -1;
 	}
@@ -1115,7 +1002,7 @@ scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
 		 * policy_exception_check judges the rest. */
 		if (util_strlcpy(e->extensions, exts,
 		    sizeof(e->extensions)) != 0) {
-			session_send_error(s, m->id, "bad_value", "extensions: "
+			reqconn_send_error(s, m->id, "bad_value", "extensions: "
 			    "too long", "extensions", 0);
 			return -1;
 		}
@@ -1125,14 +1012,14 @@ scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
 	}
 	wire_msg_uint(m, "from", &from);
 	if (wire_msg_uint(m, "until", &until) != 0 && need_until) {
-		session_send_error(s, m->id, "bad_value", "an exception needs "
+		reqconn_send_error(s, m->id, "bad_value", "an exception needs "
 		    "a deadline (until)", "until", 0);
 		return -1;
 	}
 	/* A start in the past would make it longer than it looks. */
 	if (from + 300 < (uint64_t)now || from > (uint64_t)now + 400 * 86400 ||
 	    until > (uint64_t)now + 400 * 86400) {
-		session_send_error(s, m->id, "bad_value", "from must not be in "
+		reqconn_send_error(s, m->id, "bad_value", "from must not be in "
 		    "the past; from and until at most 400 days ahead", "from",
 		    0);
 		return -1;
@@ -1142,19 +1029,19 @@ scope_from_msg(struct session *s, const struct wire_msg *m, time_t now,
 	e->not_before = (int64_t)from;
 	e->not_after = (int64_t)until;
 	if (reason == NULL || reason[0] == '\0') {
-		session_send_error(s, m->id, "bad_value", "an exception needs a "
-		    "reason", "reason", 0);
+		reqconn_send_error(s, m->id, "bad_value", "an exception needs "
+		    "a reason", "reason", 0);
 		return -1;
 	}
 	util_strlcpy(e->reason, reason, sizeof(e->reason));
 	return 0;
 }
 
-static void
-handle_ex_request(struct session *s, const struct wire_msg *m)
+void
+officer_handle_exception_request(struct reqconn *s, const struct wire_msg *m)
 {
-	struct broker *b = session_broker(s);
-	const struct principal *who = session_principal(s);
+	struct broker *b = s->b;
+	const struct principal *who = &s->who;
 	struct policy_principal pp = pp_of(who);
 	struct store_exception e;
 	time_t now = broker_now(b);
@@ -1165,7 +1052,7 @@ handle_ex_request(struct session *s, const struct wire_msg *m)
 	if (scope_from_msg(s, m, now, &e, 1) != 0)
 		return;
 	if (approvals_new_exception_id(e.id) != 0) {
-		session_send_error(s, m->id, "unavailable", "no random bytes "
+		reqconn_send_error(s, m->id, "unavailable", "no random bytes "
 		    "for an id; try again later", NULL, 30);
 		return;
 	}
@@ -1184,7 +1071,7 @@ handle_ex_request(struct session *s, const struct wire_msg *m)
 
 /* Joins a text array into a normalised list; -1 answered. */
 static int
-list_from_msg(struct session *s, const struct wire_msg *m, const char *key,
+list_from_msg(struct reqconn *s, const struct wire_msg *m, const char *key,
     char *out, size_t outlen)
 {
 	const struct wire_value *v = wire_msg_get(m, key);
@@ -1198,7 +1085,7 @@ list_from_msg(struct session *s, const struct wire_msg *m, const char *key,
 	for (i = 0; i < v->len; i++) {
 		len = strlen(v->array[i]);
 		if (used + len + 2 > sizeof(joined)) {
-			session_send_error(s, m->id, "bad_value", "too many "
+			reqconn_send_error(s, m->id, "bad_value", "too many "
 			    "principals", key, 0);
 			return -1;
 		}
@@ -1208,18 +1095,18 @@ list_from_msg(struct session *s, const struct wire_msg *m, const char *key,
 		used += len;
 	}
 	if (approvals_list_parse(joined, out, outlen, err, sizeof(err)) != 0) {
-		session_send_error(s, m->id, "bad_value", err, key, 0);
+		reqconn_send_error(s, m->id, "bad_value", err, key, 0);
 		return -1;
 	}
 	return 0;
 }
 
-static void
-handle_ex_grant(struct session *s, const struct wire_msg *m)
+void
+officer_handle_exception_grant(struct reqconn *s, const struct wire_msg *m)
 {
-	struct broker *b = session_broker(s);
+	struct broker *b = s->b;
 	struct officer *o = b->officer;
-	const struct principal *who = session_principal(s);
+	const struct principal *who = &s->who;
 	struct policy_principal pp = pp_of(who);
 	const char *id = wire_msg_text(m, "exception");
 	const char *comment = wire_msg_text(m, "comment");
@@ -1237,7 +1124,7 @@ handle_ex_grant(struct session *s, const struct wire_msg *m)
 		/* Granting a request: exactly as asked. */
 		if (!approvals_is_exception_id(id) ||
 		    (cur = approvals_cache_find(&o->cache, id)) == NULL) {
-			session_send_error(s, m->id, "not_found", "no open "
+			reqconn_send_error(s, m->id, "not_found", "no open "
 			    "exception request with that id", "exception", 0);
 			return;
 		}
@@ -1252,12 +1139,12 @@ handle_ex_grant(struct session *s, const struct wire_msg *m)
 		    sizeof(e.groups)) != 0)
 			return;
 		if (e.users[0] == '\0' && e.groups[0] == '\0') {
-			session_send_error(s, m->id, "bad_value", "name the users "
-			    "or groups the exception is for", "users", 0);
+			reqconn_send_error(s, m->id, "bad_value", "name the "
+			    "users or groups the exception is for", "users", 0);
 			return;
 		}
 		if (approvals_new_exception_id(e.id) != 0) {
-			session_send_error(s, m->id, "unavailable", "no random "
+			reqconn_send_error(s, m->id, "unavailable", "no random "
 			    "bytes for an id; try again later", NULL, 30);
 			return;
 		}
@@ -1289,12 +1176,12 @@ handle_ex_grant(struct session *s, const struct wire_msg *m)
 }
 
 /* refuse, revoke, confirm: an open exception from the cache. */
-static void
-handle_ex_change(struct session *s, const struct wire_msg *m)
+void
+officer_handle_exception_change(struct reqconn *s, const struct wire_msg *m)
 {
-	struct broker *b = session_broker(s);
+	struct broker *b = s->b;
 	struct officer *o = b->officer;
-	const struct principal *who = session_principal(s);
+	const struct principal *who = &s->who;
 	struct policy_principal pp = pp_of(who);
 	const char *id = wire_msg_text(m, "exception");
 	const char *comment = wire_msg_text(m, "comment");
@@ -1308,14 +1195,14 @@ handle_ex_change(struct session *s, const struct wire_msg *m)
 
 	if (!approvals_is_exception_id(id) ||
 	    (cur = approvals_cache_find(&o->cache, id)) == NULL) {
-		session_send_error(s, m->id, "not_found", "no open exception "
+		reqconn_send_error(s, m->id, "not_found", "no open exception "
 		    "with that id", "exception", 0);
 		return;
 	}
 	if ((m->op == WIRE_OP_EXCEPTION_REFUSE && (comment == NULL ||
 	    comment[0] == '\0')) || (m->op == WIRE_OP_EXCEPTION_REVOKE &&
 	    (reason == NULL || reason[0] == '\0'))) {
-		session_send_error(s, m->id, "bad_value", "say why: the "
+		reqconn_send_error(s, m->id, "bad_value", "say why: the "
 		    "requester and the review see it", m->op ==
 		    WIRE_OP_EXCEPTION_REFUSE ? "comment" : "reason", 0);
 		return;
@@ -1431,7 +1318,7 @@ static void
 done_ex_list(struct commit_job *cj, int status)
 {
 	struct ojob *j = cj->arg;
-	struct session *s = ojob_session(j);
+	struct reqconn *s = ojob_conn(j);
 	struct broker *b;
 	struct policy_principal pp;
 	unsigned roles;
@@ -1444,7 +1331,7 @@ done_ex_list(struct commit_job *cj, int status)
 		answer_unavailable(s, j, "exception_ls", cj->err);
 		goto out;
 	}
-	b = session_broker(s);
+	b = s->b;
 	pp = pp_of(&j->who);
 	roles = policy_principal_roles(b->policy, &pp);
 	everyone = (roles & (POLICY_ROLE_OFFICER | POLICY_ROLE_AUDITOR)) != 0;
@@ -1466,10 +1353,10 @@ out:
 	ojob_finish(j);
 }
 
-static void
-handle_ex_ls(struct session *s, const struct wire_msg *m)
+void
+officer_handle_exception_ls(struct reqconn *s, const struct wire_msg *m)
 {
-	struct broker *b = session_broker(s);
+	struct broker *b = s->b;
 	const char *filter = wire_msg_text(m, "filter");
 	const char *after = wire_msg_text(m, "after");
 	struct ojob *j;
@@ -1479,18 +1366,18 @@ handle_ex_ls(struct session *s, const struct wire_msg *m)
 	if (strcmp(filter, "open") != 0 && strcmp(filter, "active") != 0 &&
 	    strcmp(filter, "expired") != 0 && strcmp(filter, "all") != 0 &&
 	    strcmp(filter, "requested") != 0) {
-		session_send_error(s, m->id, "bad_value", "filter must be one "
+		reqconn_send_error(s, m->id, "bad_value", "filter must be one "
 		    "of open, requested, active, expired, all", "filter", 0);
 		return;
 	}
 	if (after != NULL && !approvals_is_exception_id(after)) {
-		session_send_error(s, m->id, "bad_value", "after must be an "
+		reqconn_send_error(s, m->id, "bad_value", "after must be an "
 		    "exception id", "after", 0);
 		return;
 	}
 	if ((j = ojob_new(b->officer, OJ_EX_LIST, s, m->id,
 	    broker_now(b))) == NULL) {
-		session_send_error(s, m->id, "unavailable", "the broker is out "
+		reqconn_send_error(s, m->id, "unavailable", "the broker is out "
 		    "of resources; try again later", NULL, 30);
 		return;
 	}
@@ -1498,77 +1385,6 @@ handle_ex_ls(struct session *s, const struct wire_msg *m)
 	if (after != NULL)
 		util_strlcpy(j->after, after, sizeof(j->after));
 	ojob_submit(j, work_ex_list, done_ex_list);
-}
-
-/* ---- dispatch ----------------------------------------------------------------------- */
-
-static int
-run_op(struct session *s, const struct wire_msg *m, int verified)
-{
-	struct broker *b = session_broker(s);
-	const struct principal *who = session_principal(s);
-	struct policy_principal pp = pp_of(who);
-	enum need need = NEED_OFFICER;
-
-	switch (m->op) {
-	case WIRE_OP_EXCEPTION_REQUEST:
-		need = NEED_ANY;
-		break;
-	case WIRE_OP_EXCEPTION_LS:
-		/* Officers see everything (after a step-up); auditors read
-		 * the inventory; staff see their own. */
-		if ((policy_principal_roles(b->policy, &pp) &
-		    POLICY_ROLE_OFFICER) == 0)
-			need = NEED_ANY;
-		break;
-	case WIRE_OP_APPROVALS_LS:
-	case WIRE_OP_APPROVE:
-	case WIRE_OP_REJECT:
-	case WIRE_OP_EXCEPTION_GRANT:
-	case WIRE_OP_EXCEPTION_REFUSE:
-	case WIRE_OP_EXCEPTION_REVOKE:
-	case WIRE_OP_EXCEPTION_CONFIRM:
-		break;
-	default:
-		return 0;
-	}
-	if (b->officer == NULL) {
-		session_send_error(s, m->id, "unavailable", "approvals are not "
-		    "running on this broker", NULL, 0);
-		return 1;
-	}
-	if (!officer_gate(s, m, verified, need))
-		return 1;
-	switch (m->op) {
-	case WIRE_OP_APPROVALS_LS:
-		handle_approvals_ls(s, m);
-		break;
-	case WIRE_OP_APPROVE:
-		handle_vote(s, m, 1);
-		break;
-	case WIRE_OP_REJECT:
-		handle_vote(s, m, 0);
-		break;
-	case WIRE_OP_EXCEPTION_REQUEST:
-		handle_ex_request(s, m);
-		break;
-	case WIRE_OP_EXCEPTION_GRANT:
-		handle_ex_grant(s, m);
-		break;
-	case WIRE_OP_EXCEPTION_LS:
-		handle_ex_ls(s, m);
-		break;
-	default:
-		handle_ex_change(s, m);
-		break;
-	}
-	return 1;
-}
-
-int
-officer_dispatch(struct session *s, const struct wire_msg *m)
-{
-	return run_op(s, m, 0);
 }
 
 /* ---- sweep ----------------------------------------------------------------------- */

@@ -4,12 +4,14 @@
  * calls, the periodic sweep (expired waits, unconfirmed emergencies) and
  * the notifications. The rules themselves are in broker/approvals.h.
  *
- * Every officer action needs, checked here on the broker and never left
- * to the client: the officer role in the register in force, and a TOTP
- * step-up made with the same client certificate no longer ago than
+ * Every officer action needs, checked on the broker and never left to the
+ * client: the officer role in the register in force, and a TOTP step-up
+ * made with the same client certificate no longer ago than
  * approvals.officer_stepup_max_age (a request may carry "otp" to make
- * one). Separation of duties and authority over the interface are
- * checked by the approvals rules against the register in force.
+ * one); the request layer's table checks both before a handler here runs
+ * (handlers.h, dispatch.h). Separation of duties and authority over the
+ * interface are checked here by the approvals rules against the register
+ * in force.
  *
  * Threads: everything here runs on the event loop, except the functions
  * marked "commit thread".
@@ -28,7 +30,7 @@
 struct broker;
 struct config;
 struct notify_config;
-struct session;
+struct reqconn;
 struct store;
 struct transfer;
 struct wire_msg;
@@ -59,11 +61,28 @@ void officer_stop(struct officer *o);
 void officer_free(struct officer *o);
 
 /*
- * Handles an officer or exception op (approvals_ls, approve, reject,
- * exception_*). Returns 1 when m was one of them (answered or queued),
- * 0 when it is not an op of this module.
+ * The handlers of the table (handlers.h) for held transfers and
+ * exceptions. The table has checked, before they run, that the module
+ * runs, the principal's roles and the step-up; the approvals rules
+ * (separation of duties, authority over the interface) are checked here.
+ * officer_handle_exception_change serves exception_refuse, _revoke and
+ * _confirm.
  */
-int officer_dispatch(struct session *s, const struct wire_msg *m);
+void officer_handle_approvals_ls(struct reqconn *c, const struct wire_msg *m);
+void officer_handle_approve(struct reqconn *c, const struct wire_msg *m);
+void officer_handle_reject(struct reqconn *c, const struct wire_msg *m);
+void officer_handle_exception_request(struct reqconn *c,
+    const struct wire_msg *m);
+void officer_handle_exception_grant(struct reqconn *c,
+    const struct wire_msg *m);
+void officer_handle_exception_change(struct reqconn *c,
+    const struct wire_msg *m);
+void officer_handle_exception_ls(struct reqconn *c, const struct wire_msg *m);
+
+/* A refusal of an officer or exception op: audited ("officer_refused"),
+ * logged, answered with code and message. */
+void officer_refuse(struct reqconn *c, const struct wire_msg *m,
+    const char *code, const char *message);
 
 /* ---- hooks of the upload path ------------------------------------------ */
 

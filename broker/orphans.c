@@ -16,7 +16,7 @@
 #include "broker/broker.h"
 #include "broker/committer.h"
 #include "broker/log.h"
-#include "broker/session.h"
+#include "broker/upload.h"
 #include "broker/spool.h"
 #include "broker/store.h"
 #include "lib/util.h"
@@ -274,7 +274,7 @@ done_sweep(struct commit_job *cj, int status)
 	stuck = b->orphans_stuck;
 	/* Recorded earlier and kept: only the unlink is tried again. */
 	for (i = 0; stuck != NULL && i < stuck->n; ) {
-		if (session_transfer_busy(b, stuck->ids[i]) ||
+		if (upload_transfer_busy(b, stuck->ids[i]) ||
 		    spool_remove_partial(b->spool, stuck->ids[i], err,
 		    sizeof(err)) != 0) {
 			i++;
@@ -291,7 +291,7 @@ done_sweep(struct commit_job *cj, int status)
 	for (i = 0; status == 0 && i < j->list.n; i++) {
 		const struct orphan *o = &j->list.items[i];
 
-		if (session_transfer_busy(b, o->id) ||
+		if (upload_transfer_busy(b, o->id) ||
 		    remove_one(b->spool, o, err, sizeof(err)) == 0)
 			continue;
 		/* Without memory it may be recorded again; never lost. */

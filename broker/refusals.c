@@ -7,7 +7,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/log.h"
-#include "broker/session.h"
+#include "broker/request.h"
 #include "lib/util.h"
 
 #include <inttypes.h>
@@ -38,7 +38,7 @@ refusals_note(struct broker *b, const char *source,
 	auditrec_init(&rec, "refuse", NULL, peer);
 	auditrec_text(&rec, "reason", why);
 	auditrec_uint(&rec, "count", 1);
-	session_audit(b, &rec);
+	request_audit(b, &rec);
 }
 
 static void
@@ -60,7 +60,7 @@ emit_refusals(const struct admission_summary *sum, void *arg)
 	auditrec_text(&rec, "first", first);
 	auditrec_text(&rec, "last", last);
 	auditrec_text(&rec, "reasons", sum->reasons);
-	session_audit(b, &rec);
+	request_audit(b, &rec);
 }
 
 static void

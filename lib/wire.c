@@ -320,39 +320,43 @@ struct wire_schema {
 	const char *op;
 	const struct wire_key *keys;
 	size_t nkeys;
+	int from_client;	/* a client sends it; else the broker */
 };
 
-#define SCHEMA(name, keys) { (name), (keys), NITEMS(keys) }
+#define SCHEMA(name, keys) { (name), (keys), NITEMS(keys), 0 }
+#define CLIENT_SCHEMA(name, keys) { (name), (keys), NITEMS(keys), 1 }
 
 static const struct wire_schema schemas[WIRE_OP__COUNT] = {
-	[WIRE_OP_HELLO] = SCHEMA("hello", hello_keys),
-	[WIRE_OP_PUT] = SCHEMA("put", put_keys),
-	[WIRE_OP_END] = SCHEMA("end", end_keys),
-	[WIRE_OP_STATUS] = SCHEMA("status", status_keys),
+	[WIRE_OP_HELLO] = CLIENT_SCHEMA("hello", hello_keys),
+	[WIRE_OP_PUT] = CLIENT_SCHEMA("put", put_keys),
+	[WIRE_OP_END] = CLIENT_SCHEMA("end", end_keys),
+	[WIRE_OP_STATUS] = CLIENT_SCHEMA("status", status_keys),
 	[WIRE_OP_WELCOME] = SCHEMA("welcome", welcome_keys),
 	[WIRE_OP_READY] = SCHEMA("ready", ready_keys),
 	[WIRE_OP_STORED] = SCHEMA("stored", stored_keys),
 	[WIRE_OP_STATE] = SCHEMA("state", state_keys),
 	[WIRE_OP_ERROR] = SCHEMA("error", error_keys),
-	[WIRE_OP_APPROVALS_LS] = SCHEMA("approvals_ls", approvals_ls_keys),
-	[WIRE_OP_APPROVE] = SCHEMA("approve", approve_keys),
-	[WIRE_OP_REJECT] = SCHEMA("reject", reject_keys),
-	[WIRE_OP_EXCEPTION_REQUEST] = SCHEMA("exception_request",
+	[WIRE_OP_APPROVALS_LS] = CLIENT_SCHEMA("approvals_ls",
+	    approvals_ls_keys),
+	[WIRE_OP_APPROVE] = CLIENT_SCHEMA("approve", approve_keys),
+	[WIRE_OP_REJECT] = CLIENT_SCHEMA("reject", reject_keys),
+	[WIRE_OP_EXCEPTION_REQUEST] = CLIENT_SCHEMA("exception_request",
 	    exception_request_keys),
-	[WIRE_OP_EXCEPTION_GRANT] = SCHEMA("exception_grant",
+	[WIRE_OP_EXCEPTION_GRANT] = CLIENT_SCHEMA("exception_grant",
 	    exception_grant_keys),
-	[WIRE_OP_EXCEPTION_REFUSE] = SCHEMA("exception_refuse",
+	[WIRE_OP_EXCEPTION_REFUSE] = CLIENT_SCHEMA("exception_refuse",
 	    exception_refuse_keys),
-	[WIRE_OP_EXCEPTION_REVOKE] = SCHEMA("exception_revoke",
+	[WIRE_OP_EXCEPTION_REVOKE] = CLIENT_SCHEMA("exception_revoke",
 	    exception_revoke_keys),
-	[WIRE_OP_EXCEPTION_CONFIRM] = SCHEMA("exception_confirm",
+	[WIRE_OP_EXCEPTION_CONFIRM] = CLIENT_SCHEMA("exception_confirm",
 	    exception_confirm_keys),
-	[WIRE_OP_EXCEPTION_LS] = SCHEMA("exception_ls", exception_ls_keys),
+	[WIRE_OP_EXCEPTION_LS] = CLIENT_SCHEMA("exception_ls",
+	    exception_ls_keys),
 	[WIRE_OP_APPROVAL] = SCHEMA("approval", approval_keys),
 	[WIRE_OP_DECIDED] = SCHEMA("decided", decided_keys),
 	[WIRE_OP_EXCEPTION] = SCHEMA("exception", exception_keys),
 	[WIRE_OP_LISTED] = SCHEMA("listed", listed_keys),
-	[WIRE_OP_AUDIT_PULL] = SCHEMA("audit_pull", audit_pull_keys),
+	[WIRE_OP_AUDIT_PULL] = CLIENT_SCHEMA("audit_pull", audit_pull_keys),
 	[WIRE_OP_AUDIT_HEAD] = SCHEMA("audit_head", audit_head_keys),
 	[WIRE_OP_AUDIT_RECORDS] = SCHEMA("audit_records", audit_records_keys),
 	[WIRE_OP_AUDIT_DONE] = SCHEMA("audit_done", audit_done_keys),
@@ -421,6 +425,14 @@ wire_op_name(enum wire_op op)
 	const struct wire_schema *sc = schema_of(op);
 
 	return sc == NULL ? NULL : sc->op;
+}
+
+int
+wire_op_from_client(enum wire_op op)
+{
+	const struct wire_schema *sc = schema_of(op);
+
+	return sc != NULL && sc->from_client;
 }
 
 /* ----------------------------------------------------------------- errors */

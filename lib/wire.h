@@ -153,6 +153,10 @@ enum wire_item {
 /* Name of an op ("put"), or NULL for an invalid value. */
 const char *wire_op_name(enum wire_op op);
 
+/* 1 when op is one a client sends (a request, or hello), 0 for the
+ * broker's answers and invalid values. */
+int wire_op_from_client(enum wire_op op);
+
 /*
  * Decodes the next item of a sequence from buf[0..len).
  * WIRE_CONTROL: *msg is filled (caller clears it), *consumed = item bytes.

@@ -1,0 +1,15 @@
+/*
+ * status — the handler of "status": what the broker knows of one of the
+ * principal's transfers (state, sizes, delivery, an approval request), read
+ * on the commit thread. Someone else's transfer is answered like a missing
+ * one ("not_found"). Part of the request layer (request.h); loop thread.
+ */
+#ifndef SEKISHO_STATUS_H
+#define SEKISHO_STATUS_H
+
+struct reqconn;
+struct wire_msg;
+
+void status_handle_request(struct reqconn *c, const struct wire_msg *m);
+
+#endif
