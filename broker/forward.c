@@ -8,16 +8,11 @@
  *   - an attempt: the connector's state machine plus the libcurl easy
  *     handle of its current request; requests of one attempt run one after
  *     the other;
- *   - the libcurl multi handle, driven by libevent: curl tells us which
- *     sockets to watch (sock_cb) and when to call it back (timer_cb); we
- *     tell it what happened (curl_multi_socket_action) and collect finished
- *     requests (check_multi_info).
- *
- * Every connection is new (no reuse between requests, no TLS session
- * resumption), so every request proves the upstream's certificate again
- * and the SPKI hash audited for an attempt is the one its connections
- * actually presented. The cost is a handshake per request, small next to
- * a file transfer.
+ *   - the libcurl multi handle and the requests on it: broker/fwdhttp.c,
+ *     which hands each finished request back to attempt_step;
+ *   - a service's settings and an attempt's target from the register:
+ *     broker/fwdservice.c.
+ * The structures they share are in broker/forward_int.h.
  *
  * State changes go through commit jobs; each job's done callback continues
  * the item's story. An item has at most one job or one request outstanding
@@ -30,7 +25,10 @@
 #include "broker/committer.h"
 #include "broker/config.h"
 #include "broker/credentials.h"
+#include "broker/forward_int.h"
+#include "broker/fwdhttp.h"
 #include "broker/fwdqueue.h"
+#include "broker/fwdservice.h"
 #include "broker/log.h"
 #include "broker/pathtmpl.h"
 #include "broker/reconcile.h"
@@ -59,106 +57,10 @@
 #include <event2/event.h>
 #include <libxml/parser.h>
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
-#define SOFTWARE "sekishod/0.1.0"
 #define SWEEP_INTERVAL 60		/* seconds between retention sweeps */
-#define HASH_SLICE (1u << 20)		/* bytes hashed per loop turn */
-#define UPLOAD_BUFFER (2 * 1024 * 1024)	/* libcurl's largest */
 #define MAX_RETRY_AFTER_MS (3600ull * 1000)
 #define JOB_RETRY_MS 5000		/* after a failed state commit */
-#define MAX_PINS_TEXT 4096
-
-enum item_state {
-	I_WAITING,			/* in the queue, due at due_ms */
-	I_BUSY,				/* a job or an attempt is running */
-	I_DONE				/* finished; freed by its last job */
-};
-
-struct fwd_service {
-	TAILQ_ENTRY(fwd_service) entry;
-	char id[POLICY_ID_MAX + 1];
-	unsigned active;
-	struct retry_circuit circuit;
-};
-TAILQ_HEAD(fwd_service_list, fwd_service);
-
-struct fwd_attempt;
-
-struct fwd_item {
-	TAILQ_ENTRY(fwd_item) entry;
-	struct forwarder *f;
-	struct transfer t;		/* snapshot of the row */
-	enum item_state state;
-	uint64_t due_ms;		/* monotonic */
-	struct fwd_attempt *a;
-};
-TAILQ_HEAD(fwd_item_list, fwd_item);
-
-struct fwd_sock {
-	struct event *ev;
-};
-
-struct forwarder {
-	struct broker *b;
-	CURLM *multi;
-	struct event *curl_timer;
-	struct event *sched;
-	struct event *sweep;
-	struct fwd_item_list items;
-	struct fwd_service_list services;
-	size_t nitems;
-	int stopping;
-	int sweeping;
-	struct fwdqueue *requeue;	/* stored, queue commit failed */
-	unsigned test_fail_queue;	/* test hook: queue commits to fail
-					   (commit thread only) */
-};
-
-struct fwd_attempt {
-	struct fwd_item *it;
-	struct fwd_service *svc;
-	struct config_delivery d;	/* proxy points into the config */
-	const struct upstream_ops *ops;
-	void *conn;
-	struct upstream_target target;
-	struct credentials cred;
-	int plain_http;			/* endpoint is http:// (local demo) */
-	char ca[PATH_MAX];
-	char pins[MAX_PINS_TEXT];
-	char url[UPSTREAM_URL_MAX];	/* the object's URL, for the audit */
-	char prep_error[256];		/* set: the attempt fails at once */
-	enum retry_transport prep_transport;
-
-	/* current request */
-	struct upstream_request req;
-	struct upstream_response resp;
-	CURL *easy;
-	struct curl_slist *hdrs;
-	char curl_err[CURL_ERROR_SIZE];
-	char *body;
-	size_t bodylen;
-	EVP_MD_CTX *sent_md, *body_md;
-	uint64_t body_sent;
-	char local_error[200];
-	int spool_read_failed;		/* a read of the spool copy failed */
-	int fd;
-	unsigned nreq;
-
-	/* hashing a range (UPSTREAM_HASH) */
-	struct event *hash_ev;
-	uint64_t hash_pos;
-
-	/* results over the attempt */
-	char spki[UTIL_SHA256_HEX + 1];
-	char peer_ip[64];
-	char last_step[16];
-	uint64_t bytes;
-	uint64_t retry_after_ms;
-	uint64_t start_ms;
-	long main_status;
-};
 
 enum fjob_kind {
 	FJ_QUEUE, FJ_BEGIN, FJ_NOTE, FJ_END, FJ_LOAD, FJ_SWEEP, FJ_RELEASE,
@@ -339,561 +241,6 @@ item_add(struct forwarder *f, const struct transfer *t)
 	return it;
 }
 
-/* ---- curl multi <-> libevent -------------------------------------------- */
-
-static void check_multi_info(struct forwarder *f);
-
-static void
-on_socket(evutil_socket_t fd, short what, void *arg)
-{
-	struct forwarder *f = arg;
-	int running = 0, action = 0;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(f->multi, fd, action, &running);
-	check_multi_info(f);
-}
-
-static void
-on_curl_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct forwarder *f = arg;
-	int running = 0;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_multi_info(f);
-}
-
-static int
-sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct forwarder *f = userp;
-	struct fwd_sock *fs = socketp;
-	short kind;
-
-	(void)e;
-	if (what == CURL_POLL_REMOVE) {
-		if (fs != NULL) {
-			if (fs->ev != NULL)
-				event_free(fs->ev);
-			free(fs);
-		}
-		curl_multi_assign(f->multi, s, NULL);
-		return 0;
-	}
-	if (fs == NULL) {
-		if ((fs = calloc(1, sizeof(*fs))) == NULL)
-			return -1;
-		curl_multi_assign(f->multi, s, fs);
-	} else if (fs->ev != NULL) {
-		event_free(fs->ev);
-		fs->ev = NULL;
-	}
-	kind = EV_PERSIST;
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	if ((fs->ev = event_new(f->b->base, s, kind, on_socket, f)) == NULL ||
-	    event_add(fs->ev, NULL) != 0)
-		return -1;
-	return 0;
-}
-
-static int
-timer_cb(CURLM *m, long timeout_ms, void *userp)
-{
-	struct forwarder *f = userp;
-	struct timeval tv;
-
-	(void)m;
-	if (timeout_ms < 0) {
-		evtimer_del(f->curl_timer);
-		return 0;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	return evtimer_add(f->curl_timer, &tv) == 0 ? 0 : -1;
-}
-
-/* ---- one HTTP request --------------------------------------------------- */
-
-static size_t
-read_cb(char *buf, size_t size, size_t n, void *arg)
-{
-	struct fwd_attempt *a = arg;
-	uint64_t left = a->req.length - a->body_sent;
-	size_t want = size * n;
-	ssize_t r;
-
-	if (want > left)
-		want = (size_t)left;
-	if (want == 0)
-		return 0;
-	do
-		r = pread(a->fd, buf, want, (off_t)(a->req.offset +
-		    a->body_sent));
-	while (r < 0 && errno == EINTR);
-	if (r <= 0) {
-		snprintf(a->local_error, sizeof(a->local_error), "reading the "
-		    "spool file: %s", r < 0 ? strerror(errno) :
-		    "it is shorter than the transfer");
-		a->spool_read_failed = 1;
-		return CURL_READFUNC_ABORT;
-	}
-	EVP_DigestUpdate(a->sent_md, buf, (size_t)r);
-	a->body_sent += (uint64_t)r;
-	return (size_t)r;
-}
-
-/* curl rewinds a body it must send again (after a 100-continue refusal on
- * a reused connection, for instance): start over and hash afresh. */
-static int
-seek_cb(void *arg, curl_off_t off, int origin)
-{
-	struct fwd_attempt *a = arg;
-
-	if (origin != SEEK_SET || off != 0)
-		return CURL_SEEKFUNC_CANTSEEK;
-	a->body_sent = 0;
-	EVP_DigestInit_ex(a->sent_md, EVP_sha256(), NULL);
-	return CURL_SEEKFUNC_OK;
-}
-
-static size_t
-write_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct fwd_attempt *a = arg;
-	size_t len = size * n, room;
-
-	if (a->req.hash_body) {
-		EVP_DigestUpdate(a->body_md, p, len);
-		a->resp.body_bytes += len;
-	}
-	if (a->req.keep_body) {
-		room = UPSTREAM_BODY_MAX - a->bodylen;
-		if (len > room)
-			a->resp.body_truncated = 1;
-		if (a->body == NULL &&
-		    (a->body = malloc(UPSTREAM_BODY_MAX + 1)) == NULL)
-			return 0;
-		memcpy(a->body + a->bodylen, p, len < room ? len : room);
-		a->bodylen += len < room ? len : room;
-		a->body[a->bodylen] = '\0';
-	}
-	return len;
-}
-
-static void
-header_value(const char *v, size_t len, char *out, size_t outlen)
-{
-	while (len > 0 && (*v == ' ' || *v == '\t')) {
-		v++;
-		len--;
-	}
-	while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
-	    v[len - 1] == ' ' || v[len - 1] == '\t'))
-		len--;
-	if (len >= outlen)
-		len = outlen - 1;
-	memcpy(out, v, len);
-	out[len] = '\0';
-}
-
-static size_t
-header_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct fwd_attempt *a = arg;
-	struct upstream_response *r = &a->resp;
-	size_t len = size * n, klen;
-	const char *colon;
-	char num[32];
-
-	/* A new status line (100 Continue, a proxy's CONNECT answer, then
-	 * the real one): only the last response's headers count. */
-	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-		r->etag[0] = r->version_id[0] = r->meta_sha256[0] = '\0';
-		r->has_length = 0;
-		return len;
-	}
-	if ((colon = memchr(p, ':', len)) == NULL)
-		return len;
-	klen = (size_t)(colon - p);
-#define HDR(name) (klen == strlen(name) && strncasecmp(p, (name), klen) == 0)
-	if (HDR("etag"))
-		header_value(colon + 1, len - klen - 1, r->etag,
-		    sizeof(r->etag));
-	else if (HDR("x-amz-version-id"))
-		header_value(colon + 1, len - klen - 1, r->version_id,
-		    sizeof(r->version_id));
-	else if (HDR("x-amz-meta-sekisho-sha256"))
-		header_value(colon + 1, len - klen - 1, r->meta_sha256,
-		    sizeof(r->meta_sha256));
-	else if (HDR("content-length")) {
-		header_value(colon + 1, len - klen - 1, num, sizeof(num));
-		if (num[0] != '\0' && strspn(num, "0123456789") ==
-		    strlen(num) && strlen(num) <= 19) {
-			r->content_length = strtoull(num, NULL, 10);
-			r->has_length = 1;
-		}
-	}
-#undef HDR
-	return len;
-}
-
-/* The SPKI of the certificate the upstream presents, whatever the
- * verification's verdict (a refused key is worth auditing too). */
-static int
-verify_cb(int ok, X509_STORE_CTX *x)
-{
-	SSL *ssl = X509_STORE_CTX_get_ex_data(x,
-	    SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct fwd_attempt *a;
-	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	X509 *leaf;
-	int len;
-
-	if (ssl == NULL ||
-	    (a = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl))) == NULL ||
-	    (leaf = X509_STORE_CTX_get0_cert(x)) == NULL)
-		return ok;
-	if ((len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der)) > 0 &&
-	    EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1 &&
-	    mdlen == UTIL_SHA256_LEN)
-		util_hex(md, mdlen, a->spki);
-	OPENSSL_free(der);
-	return ok;
-}
-
-static CURLcode
-ssl_ctx_cb(CURL *e, void *sslctx, void *arg)
-{
-	SSL_CTX *ctx = sslctx;
-
-	(void)e;
-	SSL_CTX_set_app_data(ctx, arg);
-	SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), verify_cb);
-	return CURLE_OK;
-}
-
-static enum retry_transport
-classify_curl(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_OK:
-		return RETRY_T_OK;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-		return RETRY_T_CONNECT;
-	case CURLE_OPERATION_TIMEDOUT:
-		return RETRY_T_TIMEOUT;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-		return RETRY_T_TLS_VERIFY;
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		return RETRY_T_PIN;
-	case CURLE_READ_ERROR:
-	case CURLE_ABORTED_BY_CALLBACK:
-	case CURLE_OUT_OF_MEMORY:
-	case CURLE_WRITE_ERROR:
-		return RETRY_T_LOCAL;
-	default:
-		/* Resets, EOFs, handshake and proxy failures: the network. */
-		return RETRY_T_BROKEN;
-	}
-}
-
-static void
-request_cleanup(struct fwd_attempt *a)
-{
-	if (a->easy != NULL) {
-		curl_multi_remove_handle(a->it->f->multi, a->easy);
-		curl_easy_cleanup(a->easy);
-		a->easy = NULL;
-	}
-	curl_slist_free_all(a->hdrs);
-	a->hdrs = NULL;
-	free(a->body);
-	a->body = NULL;
-	a->bodylen = 0;
-}
-
-/* Sends a->req. On a local failure, the step gets a LOCAL response. */
-static void
-request_send(struct fwd_attempt *a)
-{
-	struct forwarder *f = a->it->f;
-	struct upstream_request *q = &a->req;
-	struct curl_slist *h;
-	CURL *e;
-	char aws[160];
-	size_t i;
-	int ok = 1;
-
-	memset(&a->resp, 0, sizeof(a->resp));
-	a->curl_err[0] = a->local_error[0] = '\0';
-	a->body_sent = 0;
-	if (++a->nreq > UPSTREAM_MAX_STEPS || (e = curl_easy_init()) == NULL) {
-		a->resp.transport = RETRY_T_LOCAL;
-		util_strlcpy(a->resp.error, a->nreq > UPSTREAM_MAX_STEPS ?
-		    "too many requests in one attempt" : "out of memory",
-		    sizeof(a->resp.error));
-		attempt_step(a, &a->resp);
-		return;
-	}
-	a->easy = e;
-	if (!q->cleanup)
-		util_strlcpy(a->last_step, q->step, sizeof(a->last_step));
-	EVP_DigestInit_ex(a->sent_md, EVP_sha256(), NULL);
-	EVP_DigestInit_ex(a->body_md, EVP_sha256(), NULL);
-
-#define SET(opt, val) do { if (curl_easy_setopt(e, (opt), (val)) != CURLE_OK) \
-	ok = 0; } while (0)
-	SET(CURLOPT_URL, q->url);
-	SET(CURLOPT_PRIVATE, a);
-	SET(CURLOPT_ERRORBUFFER, a->curl_err);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_USERAGENT, SOFTWARE);
-	SET(CURLOPT_PROTOCOLS_STR, a->plain_http ? "http,https" : "https");
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_FRESH_CONNECT, 1L);
-	SET(CURLOPT_FORBID_REUSE, 1L);
-	SET(CURLOPT_SSL_SESSIONID_CACHE, 0L);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_CONNECTTIMEOUT, (long)a->d.connect_timeout);
-	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SET(CURLOPT_LOW_SPEED_TIME, (long)a->d.stall_timeout);
-	SET(CURLOPT_UPLOAD_BUFFERSIZE, (long)UPLOAD_BUFFER);
-	/* Trust: the chain and the host name, always. */
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (a->ca[0] != '\0') {
-		/* Only this CA: no system store next to it. */
-		SET(CURLOPT_CAINFO, a->ca);
-		SET(CURLOPT_CAPATH, (char *)NULL);
-	}
-	if (a->pins[0] != '\0')
-		SET(CURLOPT_PINNEDPUBLICKEY, a->pins);
-	SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-	SET(CURLOPT_SSL_CTX_DATA, a);
-	/* An explicit empty proxy also keeps *_proxy variables out. */
-	SET(CURLOPT_PROXY, a->d.proxy != NULL ? a->d.proxy : "");
-	if (a->d.proxy != NULL)
-		SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
-	SET(CURLOPT_HEADERFUNCTION, header_cb);
-	SET(CURLOPT_HEADERDATA, a);
-	SET(CURLOPT_WRITEFUNCTION, write_cb);
-	SET(CURLOPT_WRITEDATA, a);
-
-	switch (a->cred.kind) {
-	case CREDENTIALS_BEARER:
-		SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-		SET(CURLOPT_XOAUTH2_BEARER, a->cred.secret);
-		break;
-	case CREDENTIALS_BASIC:
-		SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		SET(CURLOPT_USERNAME, a->cred.user);
-		SET(CURLOPT_PASSWORD, a->cred.secret);
-		break;
-	case CREDENTIALS_AWS:
-		snprintf(aws, sizeof(aws), "aws:amz:%s:s3",
-		    a->target.region);
-		SET(CURLOPT_AWS_SIGV4, aws);
-		SET(CURLOPT_USERNAME, a->cred.user);
-		SET(CURLOPT_PASSWORD, a->cred.secret);
-		break;
-	case CREDENTIALS_NONE:
-		break;
-	}
-
-	if (strcmp(q->method, "HEAD") == 0)
-		SET(CURLOPT_NOBODY, 1L);
-	else if (strcmp(q->method, "GET") == 0)
-		SET(CURLOPT_HTTPGET, 1L);
-	else if (q->body == UPSTREAM_BODY_SPOOL) {
-		SET(CURLOPT_UPLOAD, 1L);
-		SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->length);
-		SET(CURLOPT_READFUNCTION, read_cb);
-		SET(CURLOPT_READDATA, a);
-		SET(CURLOPT_SEEKFUNCTION, seek_cb);
-		SET(CURLOPT_SEEKDATA, a);
-		if (strcmp(q->method, "PUT") != 0)
-			SET(CURLOPT_CUSTOMREQUEST, q->method);
-	} else if (q->body == UPSTREAM_BODY_MEMORY) {
-		SET(CURLOPT_POST, 1L);
-		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->memlen);
-		SET(CURLOPT_POSTFIELDS, q->mem);
-		if (strcmp(q->method, "POST") != 0)
-			SET(CURLOPT_CUSTOMREQUEST, q->method);
-	} else
-		SET(CURLOPT_CUSTOMREQUEST, q->method);
-	for (i = 0; i < q->nheaders; i++) {
-		if ((h = curl_slist_append(a->hdrs, q->headers[i])) == NULL) {
-			ok = 0;
-			break;
-		}
-		a->hdrs = h;
-	}
-	/* No header may be blanked out here (such as "Expect:" to skip
-	 * 100-continue): libcurl's SigV4 would sign it, send nothing, and
-	 * the signature would not match what arrives. */
-	SET(CURLOPT_HTTPHEADER, a->hdrs);
-#undef SET
-	if (!ok || curl_multi_add_handle(f->multi, e) != CURLM_OK) {
-		request_cleanup(a);
-		memset(&a->resp, 0, sizeof(a->resp));
-		a->resp.transport = RETRY_T_LOCAL;
-		util_strlcpy(a->resp.error, "could not set up the request",
-		    sizeof(a->resp.error));
-		attempt_step(a, &a->resp);
-	}
-}
-
-/* A request finished: fill the response, clean up, run the next step. */
-static void
-request_done(struct fwd_attempt *a, CURLcode rc)
-{
-	struct upstream_response *r = &a->resp;
-	curl_off_t up = 0, ra = 0;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	long status = 0;
-	char *ip = NULL;
-
-	curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(a->easy, CURLINFO_SIZE_UPLOAD_T, &up);
-	if (curl_easy_getinfo(a->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
-	    ip != NULL && ip[0] != '\0')
-		util_strlcpy(a->peer_ip, ip, sizeof(a->peer_ip));
-	if (curl_easy_getinfo(a->easy, CURLINFO_RETRY_AFTER, &ra) ==
-	    CURLE_OK && ra > 0)
-		a->retry_after_ms = (uint64_t)ra * 1000;
-	if (up > 0)
-		a->bytes += (uint64_t)up;
-	r->transport = classify_curl(rc);
-	if (rc != CURLE_OK) {
-		if (a->local_error[0] != '\0') {
-			r->transport = RETRY_T_LOCAL;
-			util_strlcpy(r->error, a->local_error, sizeof(r->error));
-		} else
-			snprintf(r->error, sizeof(r->error), "%s",
-			    a->curl_err[0] != '\0' ? a->curl_err :
-			    curl_easy_strerror(rc));
-		status = 0;
-	}
-	r->status = status;
-	r->body_sent = a->body_sent;
-	if (a->req.main && status != 0)
-		a->main_status = status;
-	if (a->req.body == UPSTREAM_BODY_SPOOL &&
-	    a->body_sent == a->req.length &&
-	    EVP_DigestFinal_ex(a->sent_md, md, &mdlen) == 1 &&
-	    mdlen == UTIL_SHA256_LEN) {
-		memcpy(r->sent_sha256, md, mdlen);
-		r->sent_hashed = 1;
-	}
-	if (a->req.hash_body && EVP_DigestFinal_ex(a->body_md, md, &mdlen) ==
-	    1 && mdlen == UTIL_SHA256_LEN)
-		memcpy(r->body_sha256, md, mdlen);
-	r->body = a->body;
-	r->bodylen = a->bodylen;
-	curl_multi_remove_handle(a->it->f->multi, a->easy);
-	curl_easy_cleanup(a->easy);
-	a->easy = NULL;
-	curl_slist_free_all(a->hdrs);
-	a->hdrs = NULL;
-	attempt_step(a, r);
-}
-
-static void
-check_multi_info(struct forwarder *f)
-{
-	struct fwd_attempt *a;
-	CURLMsg *msg;
-	int left;
-
-	while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		a = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-		    (char **)&a);
-		if (a != NULL && a->easy == msg->easy_handle)
-			request_done(a, msg->data.result);
-	}
-}
-
-/* ---- hashing a range of the spool file (S3 parts) ---------------------- */
-
-static void
-on_hash(evutil_socket_t fd, short what, void *arg)
-{
-	struct fwd_attempt *a = arg;
-	static const struct timeval now = { 0, 0 };
-	unsigned char buf[64 * 1024], md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	uint64_t end = a->req.offset + a->req.length, done = 0;
-	ssize_t r;
-
-	(void)fd;
-	(void)what;
-	while (a->hash_pos < end && done < HASH_SLICE) {
-		size_t want = end - a->hash_pos < sizeof(buf) ?
-		    (size_t)(end - a->hash_pos) : sizeof(buf);
-
-		do
-			r = pread(a->fd, buf, want, (off_t)a->hash_pos);
-		while (r < 0 && errno == EINTR);
-		if (r <= 0) {
-			a->spool_read_failed = 1;
-			memset(&a->resp, 0, sizeof(a->resp));
-			attempt_step(a, &a->resp);	/* hashed == 0 */
-			return;
-		}
-		EVP_DigestUpdate(a->body_md, buf, (size_t)r);
-		a->hash_pos += (uint64_t)r;
-		done += (uint64_t)r;
-	}
-	if (a->hash_pos < end) {
-		/* Let the loop serve sockets before the next slice. */
-		evtimer_add(a->hash_ev, &now);
-		return;
-	}
-	memset(&a->resp, 0, sizeof(a->resp));
-	if (EVP_DigestFinal_ex(a->body_md, md, &mdlen) == 1 &&
-	    mdlen == UTIL_SHA256_LEN) {
-		memcpy(a->resp.range_sha256, md, mdlen);
-		a->resp.hashed = 1;
-	}
-	attempt_step(a, &a->resp);
-}
-
-static void
-hash_start(struct fwd_attempt *a)
-{
-	static const struct timeval now = { 0, 0 };
-
-	if (a->hash_ev == NULL && (a->hash_ev = evtimer_new(a->it->f->b->base,
-	    on_hash, a)) == NULL) {
-		memset(&a->resp, 0, sizeof(a->resp));
-		attempt_step(a, &a->resp);
-		return;
-	}
-	EVP_DigestInit_ex(a->body_md, EVP_sha256(), NULL);
-	a->hash_pos = a->req.offset;
-	evtimer_add(a->hash_ev, &now);
-}
-
 /* ---- attempts ------------------------------------------------------------------ */
 
 static void
@@ -901,7 +248,7 @@ attempt_free(struct fwd_attempt *a)
 {
 	if (a == NULL)
 		return;
-	request_cleanup(a);
+	fwdhttp_cleanup(a);
 	if (a->hash_ev != NULL)
 		event_free(a->hash_ev);
 	if (a->conn != NULL)
@@ -982,10 +329,10 @@ attempt_step(struct fwd_attempt *a, const struct upstream_response *r)
 	a->bodylen = 0;
 	switch (nx) {
 	case UPSTREAM_SEND:
-		request_send(a);
+		fwdhttp_send(a);
 		return;
 	case UPSTREAM_HASH:
-		hash_start(a);
+		fwdhttp_hash(a);
 		return;
 	case UPSTREAM_NOTE:
 		note_start(a);
@@ -994,192 +341,6 @@ attempt_step(struct fwd_attempt *a, const struct upstream_response *r)
 		attempt_finish(a, &o);
 		return;
 	}
-}
-
-/* Joins the service's pins into curl's "sha256//a;sha256//b" form. */
-static int
-join_pins(const struct policy_service *s, char *out, size_t outlen,
-    char *err, size_t errlen)
-{
-	size_t i, len = 0;
-	int n;
-
-	out[0] = '\0';
-	for (i = 0; i < s->npins; i++) {
-		const char *p = s->pins[i];
-		uint8_t raw[64];
-		int dl;
-
-		if (strncmp(p, "sha256//", 8) != 0 || strlen(p + 8) != 44 ||
-		    (dl = EVP_DecodeBlock(raw, (const unsigned char *)p + 8,
-		    44)) != 33 || p[8 + 43] != '=')
-			return util_err(err, errlen, "pins[%zu] of service %s "
-			    "is not sha256//<base64 of 32 bytes>", i, s->id);
-		n = snprintf(out + len, outlen - len, "%s%s", i > 0 ? ";" : "",
-		    p);
-		if (n < 0 || (size_t)n >= outlen - len)
-			return util_err(err, errlen, "too many pins for "
-			    "service %s", s->id);
-		len += (size_t)n;
-	}
-	return 0;
-}
-
-/* A service's CA file: as written when absolute, else relative to the
- * register's directory (the register is where it was written). "" when
- * the service names none. -1 if the path does not fit. */
-static int
-service_ca(const struct config *cfg, const struct policy_service *s,
-    char *out, size_t outlen)
-{
-	const char *slash;
-	int n;
-
-	out[0] = '\0';
-	if (s->ca == NULL || s->ca[0] == '\0')
-		return 0;
-	if (s->ca[0] == '/' || (slash = strrchr(cfg->register_path,
-	    '/')) == NULL)
-		return util_strlcpy(out, s->ca, outlen);
-	n = snprintf(out, outlen, "%.*s/%s",
-	    (int)(slash - cfg->register_path), cfg->register_path, s->ca);
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
-}
-
-/* Everything that can be checked without a network, for one service;
- * fills a (when not NULL) with the connection settings. */
-static int
-service_check(const struct config *cfg, const struct policy_service *s,
-    struct credentials *cred, char *pins, size_t pinslen, char *err,
-    size_t errlen)
-{
-	struct credentials tmp;
-	char pbuf[MAX_PINS_TEXT], ca[PATH_MAX];
-	const char *host;
-
-	if (s->endpoint == NULL || (strncmp(s->endpoint, "https://", 8) != 0 &&
-	    strncmp(s->endpoint, "http://", 7) != 0))
-		return util_err(err, errlen, "service %s: endpoint must be an "
-		    "https URL", s->id);
-	host = s->endpoint + (s->endpoint[4] == 's' ? 8 : 7);
-	if (strpbrk(s->endpoint, "?#") != NULL || host[0] == '/' ||
-	    host[0] == '\0')
-		return util_err(err, errlen, "service %s: endpoint must be "
-		    "scheme://host[:port][/path] without query or fragment",
-		    s->id);
-	if (s->connector == POLICY_CONNECTOR_S3 &&
-	    (s->region == NULL || s->region[0] == '\0' ||
-	    !util_is_token(s->region, 63)))
-		return util_err(err, errlen, "service %s: an s3 service needs "
-		    "a region (for example ap-northeast-1)", s->id);
-	if (s->bucket != NULL && s->bucket[0] != '\0' &&
-	    (strlen(s->bucket) > 63 || strspn(s->bucket,
-	    "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(s->bucket)))
-		return util_err(err, errlen, "service %s: bucket '%s' is not "
-		    "an S3 bucket name", s->id, s->bucket);
-	if (service_ca(cfg, s, ca, sizeof(ca)) != 0)
-		return util_err(err, errlen, "service %s: ca path too long",
-		    s->id);
-	if (ca[0] != '\0' && access(ca, R_OK) != 0)
-		return util_err(err, errlen, "service %s: ca %s: %s", s->id,
-		    ca, strerror(errno));
-	if (join_pins(s, pins != NULL ? pins : pbuf, pins != NULL ? pinslen :
-	    sizeof(pbuf), err, errlen) != 0)
-		return -1;
-	if (cred == NULL)
-		cred = &tmp;
-	if (s->credentials == NULL || s->credentials[0] == '\0') {
-		credentials_clear(cred);
-		if (s->connector == POLICY_CONNECTOR_S3)
-			return util_err(err, errlen, "service %s: an s3 "
-			    "service needs credentials", s->id);
-		return 0;
-	}
-	if (credentials_load(cfg->credentials_dir, s->credentials, cred, err,
-	    errlen) != 0)
-		return -1;
-	if ((s->connector == POLICY_CONNECTOR_S3) !=
-	    (cred->kind == CREDENTIALS_AWS)) {
-		util_err(err, errlen, "service %s: credentials of type %s do "
-		    "not fit a %s service", s->id,
-		    credentials_kind_name(cred->kind),
-		    s->connector == POLICY_CONNECTOR_S3 ? "s3" : "webdav");
-		credentials_clear(cred);
-		return -1;
-	}
-	if (cred == &tmp)
-		credentials_clear(&tmp);
-	return 0;
-}
-
-/* Builds the attempt from the register in force. -1 with a reason:
- * *gone says the interface or service left the register (the transfer
- * fails) rather than a fixable configuration problem (it is retried). */
-static int
-attempt_prepare(struct fwd_attempt *a, const struct policy_service *s,
-    const char *tmpl, char *err, size_t errlen)
-{
-	struct forwarder *f = a->it->f;
-	const struct config *cfg = f->b->cfg;
-	const struct transfer *t = &a->it->t;
-	struct upstream_target *g = &a->target;
-	struct pathtmpl_vars v;
-
-	a->ops = s->connector == POLICY_CONNECTOR_S3 ? &upstream_s3_ops :
-	    &upstream_webdav_ops;
-	a->plain_http = strncmp(s->endpoint, "http://", 7) == 0;
-	if (service_ca(cfg, s, a->ca, sizeof(a->ca)) != 0)
-		return util_err(err, errlen, "ca path too long");
-	util_strlcpy(g->service, s->id, sizeof(g->service));
-	util_strlcpy(g->transfer, t->id, sizeof(g->transfer));
-	g->size = t->size;
-	/* A retry looks first in case an earlier attempt arrived. S3 also
-	 * looks before the first attempt: its PUT replaces an object without
-	 * asking (WebDAV's MOVE has Overwrite: F), and a fixed destination
-	 * key must never overwrite someone else's file. */
-	g->check_existing = t->attempts > 0 ||
-	    s->connector == POLICY_CONNECTOR_S3;
-	g->multipart_threshold = a->d.multipart_threshold;
-	g->part_size = a->d.part_size;
-	if (util_unhex(t->sha256, g->sha256, sizeof(g->sha256)) != 0)
-		return util_err(err, errlen, "the transfer has no SHA-256");
-	if (util_strlcpy(g->endpoint, s->endpoint, sizeof(g->endpoint)) != 0)
-		return util_err(err, errlen, "endpoint too long");
-	if (s->region != NULL)
-		util_strlcpy(g->region, s->region, sizeof(g->region));
-	if (s->bucket != NULL)
-		util_strlcpy(g->bucket, s->bucket, sizeof(g->bucket));
-	memset(&v, 0, sizeof(v));
-	v.interface = t->interface;
-	v.transfer = t->id;
-	v.user = t->user;
-	v.dept = t->dept;
-	v.name = t->name;
-	v.created = (time_t)t->created;
-	v.tz = policy_interface_zone(f->b->policy, t->interface);
-	if (pathtmpl_expand(tmpl, &v, g->path, sizeof(g->path), err,
-	    errlen) != 0)
-		return -1;
-	{
-		char key[PATHTMPL_MAX + 300];
-
-		/* The object's URL, as the audit trail shows it. */
-		snprintf(key, sizeof(key), "%s%s%s", g->bucket[0] != '\0' ?
-		    "/" : "", g->bucket, g->path);
-		if (upstream_url(g->endpoint, key, NULL, a->url,
-		    sizeof(a->url)) != 0)
-			return util_err(err, errlen, "destination URL too "
-			    "long");
-	}
-	if (service_check(cfg, s, &a->cred, a->pins, sizeof(a->pins), err,
-	    errlen) != 0)
-		return -1;
-	if (a->cred.kind == CREDENTIALS_AWS && a->cred.session_token[0]) {
-		g->s3_session_token = 1;
-		util_strlcpy(g->s3_token, a->cred.session_token,
-		    sizeof(g->s3_token));
-	}
-	return 0;
 }
 
 static void done_begin(struct commit_job *cj, int status);
@@ -1218,7 +379,7 @@ attempt_start(struct forwarder *f, struct fwd_item *it,
 	it->a = a;
 	it->state = I_BUSY;
 	svc->active++;
-	if (attempt_prepare(a, s, tmpl, err, sizeof(err)) != 0) {
+	if (fwdservice_prepare(a, s, tmpl, err, sizeof(err)) != 0) {
 		/* Counted and audited like any failed attempt, retried
 		 * later: an administrator can fix a configuration. */
 		util_strlcpy(a->prep_error, err, sizeof(a->prep_error));
@@ -1454,7 +615,7 @@ attempt_finish(struct fwd_attempt *a, const struct upstream_outcome *o)
 	uint64_t now = now_ms();
 	int healthy, opened;
 
-	request_cleanup(a);
+	fwdhttp_cleanup(a);
 	if (a->hash_ev != NULL)
 		evtimer_del(a->hash_ev);
 	if (a->fd != -1) {
@@ -2152,8 +1313,7 @@ forward_start(struct broker *b, struct forwarder **out, char *err,
 	f->b = b;
 	TAILQ_INIT(&f->items);
 	TAILQ_INIT(&f->services);
-	if ((f->multi = curl_multi_init()) == NULL ||
-	    (f->curl_timer = evtimer_new(b->base, on_curl_timer, f)) == NULL ||
+	if (fwdhttp_setup(f, attempt_step) != 0 ||
 	    (f->sched = evtimer_new(b->base, on_sched, f)) == NULL ||
 	    (f->sweep = event_new(b->base, -1, EV_PERSIST, on_sweep,
 	    f)) == NULL || (f->requeue = fwdqueue_new(b->base, requeue_cb,
@@ -2174,10 +1334,6 @@ forward_start(struct broker *b, struct forwarder **out, char *err,
 			    f->test_fail_queue);
 	}
 #endif
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
 	event_add(f->sweep, &tv);
 	submit(f, j, work_load, done_load);
 	on_sweep(-1, 0, f);		/* spool copies left by a crash */
@@ -2247,10 +1403,7 @@ forward_free(struct forwarder *f)
 		TAILQ_REMOVE(&f->services, s, entry);
 		free(s);
 	}
-	if (f->multi != NULL)
-		curl_multi_cleanup(f->multi);
-	if (f->curl_timer != NULL)
-		event_free(f->curl_timer);
+	fwdhttp_teardown(f);
 	if (f->sched != NULL)
 		event_free(f->sched);
 	if (f->sweep != NULL)
@@ -2264,58 +1417,5 @@ forward_free(struct forwarder *f)
 size_t
 forward_check(const struct config *cfg, const struct policy *p, FILE *out)
 {
-	const struct policy_service *s;
-	const char *tmpl;
-	char err[512];
-	size_t i, n = policy_interface_count(p), problems = 0;
-
-	for (i = 0; i < n; i++) {
-		const char *id = policy_interface_id(p, i);
-
-		s = NULL;
-		tmpl = NULL;
-		if (policy_interface_target(p, id, &s, &tmpl) != 0 || s == NULL)
-			continue;
-		if (pathtmpl_check(tmpl != NULL ? tmpl : "", err,
-		    sizeof(err)) != 0) {
-			fprintf(out, "interface %s: path: %s\n", id, err);
-			problems++;
-		}
-	}
-	/* Each service once, through the interfaces that use it and the
-	 * ids delivery.services names. */
-	for (i = 0; i < n; i++) {
-		const char *id = policy_interface_id(p, i);
-		size_t k;
-		int seen = 0;
-
-		s = NULL;
-		if (policy_interface_target(p, id, &s, NULL) != 0 || s == NULL)
-			continue;
-		for (k = 0; k < i && !seen; k++) {
-			const struct policy_service *o = NULL;
-
-			if (policy_interface_target(p, policy_interface_id(p, k),
-			    &o, NULL) == 0 && o == s)
-				seen = 1;
-		}
-		if (seen)
-			continue;
-		if (service_check(cfg, s, NULL, NULL, 0, err,
-		    sizeof(err)) != 0) {
-			fprintf(out, "%s\n", err);
-			problems++;
-		}
-	}
-	for (i = 0; i < cfg->ndelivery_services; i++) {
-		if (policy_service_find(p, cfg->delivery_services[i].id) ==
-		    NULL) {
-			fprintf(out, "%s:%u: delivery.services.%s: no such "
-			    "service in the register\n", cfg->path,
-			    cfg->delivery_services[i].line,
-			    cfg->delivery_services[i].id);
-			problems++;
-		}
-	}
-	return problems;
+	return fwdservice_check_config(cfg, p, out);
 }
