@@ -12,6 +12,8 @@
  *     which hands each finished request back to attempt_step;
  *   - a service's settings and an attempt's target from the register:
  *     broker/fwdservice.c.
+ *   - what is unfinished at start, and the recording of interrupted
+ *     attempts: broker/fwdrecover.c (a commit-thread job's work).
  * The structures they share are in broker/forward_int.h.
  *
  * State changes go through commit jobs; each job's done callback continues
@@ -28,6 +30,7 @@
 #include "broker/forward_int.h"
 #include "broker/fwdhttp.h"
 #include "broker/fwdqueue.h"
+#include "broker/fwdrecover.h"
 #include "broker/fwdservice.h"
 #include "broker/log.h"
 #include "broker/pathtmpl.h"
@@ -97,9 +100,7 @@ struct fjob {
 	struct auditrec rec[2];
 	size_t nrec;
 	/* LOAD */
-	struct transfer *rows;
-	size_t nrows, cap;
-	size_t ninterrupted;
+	struct fwdrecover_rows load;
 	/* SWEEP / RELEASE */
 	char (*ids)[UTIL_ID_LEN + 1];
 	size_t nids, idcap;
@@ -154,7 +155,7 @@ fjob_new(struct forwarder *f, enum fjob_kind kind, struct fwd_item *it)
 static void
 fjob_free(struct fjob *j)
 {
-	free(j->rows);
+	fwdrecover_rows_free(&j->load);
 	free(j->ids);
 	free(j);
 }
@@ -1126,88 +1127,15 @@ forward_submit(struct forwarder *f, const char *transfer,
 	queue_transfer(f, transfer);
 }
 
-/* ---- recovery and retention ------------------------------------------------------------ */
-
-static int
-collect_row(const struct transfer *t, void *arg)
-{
-	struct fjob *j = arg;
-	struct transfer *rows;
-
-	if (j->nrows == j->cap) {
-		size_t cap = j->cap == 0 ? 16 : j->cap * 2;
-
-		if ((rows = reallocarray(j->rows, cap, sizeof(*rows))) == NULL)
-			return -1;
-		j->rows = rows;
-		j->cap = cap;
-	}
-	j->rows[j->nrows++] = *t;
-	return 0;
-}
-
-/*
- * A transfer still "forwarding" at start had its attempt cut off by a
- * crash or a stop: nothing recorded how it ended. Record it now (a
- * "forward" record with result "interrupted", the attempt number it had)
- * and put the transfer back to "queued" for an attempt at once. The
- * interrupted attempt stays counted in attempts, like a failed one; the
- * retry rule is applied when the next attempt ends, so a transfer whose
- * last allowed attempt was interrupted still gets that one more attempt:
- * the interrupted one may have completed upstream, and only an attempt
- * (which checks the destination first) can tell.
- */
-static int
-record_interrupted(struct fjob *j, struct commit_env *env)
-{
-	static const char reason[] = "interrupted: the broker stopped during "
-	    "the attempt (crash or shutdown)";
-	int64_t now = (int64_t)time(NULL);
-	struct store_upstream u;
-	struct auditrec r;
-	size_t i;
-
-	memset(&u, 0, sizeof(u));
-	for (i = 0; i < j->nrows; i++) {
-		struct transfer *t = &j->rows[i];
-
-		if (strcmp(t->state, STORE_FORWARDING) != 0)
-			continue;
-		if (store_transfer_attempt_end(env->store, t->id, STORE_QUEUED,
-		    &u, now, reason, NULL, 0, now, j->job.err,
-		    sizeof(j->job.err)) != 0)
-			return -1;
-		auditrec_init(&r, "forward", NULL, NULL);
-		auditrec_subject(&r, t->id, t->interface);
-		text_if(&r, "user", t->user);
-		text_if(&r, "url", t->destination);
-		auditrec_uint(&r, "attempt", t->attempts);
-		auditrec_text(&r, "result", "interrupted");
-		auditrec_text(&r, "error", reason);
-		if (auditrec_append(&r, env->audit, now, j->job.err,
-		    sizeof(j->job.err)) != 0)
-			return -1;
-		util_strlcpy(t->state, STORE_QUEUED, sizeof(t->state));
-		util_strlcpy(t->last_error, reason, sizeof(t->last_error));
-		t->next_attempt_at = now;
-		j->ninterrupted++;
-	}
-	return 0;
-}
+/* ---- recovery (broker/fwdrecover.c) and retention ------------------------------------------------------------ */
 
 static int
 work_load(struct commit_job *cj, struct commit_env *env)
 {
 	struct fjob *j = cj->arg;
-	static const char *const states[] = { STORE_FORWARDING, STORE_QUEUED,
-	    STORE_STORED };
-	size_t i;
 
-	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		if (store_transfer_each(env->store, states[i], 0, collect_row, j,
-		    cj->err, sizeof(cj->err)) != 0)
-			return -1;
-	return record_interrupted(j, env);
+	return fwdrecover_load(env->store, env->audit, &j->load, cj->err,
+	    sizeof(cj->err));
 }
 
 static void
@@ -1220,8 +1148,8 @@ done_load(struct commit_job *cj, int status)
 	if (status != 0)
 		log_kv("error", "forward", "reason=\"could not load unfinished "
 		    "deliveries: %s\"", cj->err);
-	for (i = 0; status == 0 && !f->stopping && i < j->nrows; i++) {
-		const struct transfer *t = &j->rows[i];
+	for (i = 0; status == 0 && !f->stopping && i < j->load.nrows; i++) {
+		const struct transfer *t = &j->load.rows[i];
 
 		if (strcmp(t->state, STORE_STORED) == 0) {
 			if (wants_delivery(f, t->interface)) {
@@ -1233,7 +1161,7 @@ done_load(struct commit_job *cj, int status)
 	}
 	if (status == 0)
 		log_kv("info", "forward", "recovered=%zu queued=%zu "
-		    "interrupted=%zu", resumed, queued, j->ninterrupted);
+		    "interrupted=%zu", resumed, queued, j->load.ninterrupted);
 	fjob_free(j);
 	schedule(f);
 }

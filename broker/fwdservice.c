@@ -211,7 +211,8 @@ fwdservice_prepare(struct fwd_attempt *a, const struct policy_service *s,
 
 
 size_t
-fwdservice_check_config(const struct config *cfg, const struct policy *p, FILE *out)
+fwdservice_check_config(const struct config *cfg, const struct policy *p,
+    FILE *out)
 {
 	const struct policy_service *s;
 	const char *tmpl;
