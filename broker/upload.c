@@ -907,6 +907,22 @@ done_probe(struct commit_job *cj, int status)
 	job_free(j);
 }
 
+/* What a resume asks for, and its audit record: the same for the probe of
+ * a transfer stored before and for a resume of a partial upload. */
+static void
+resume_job_fill(struct sjob *j, const struct reqconn *c,
+    const struct policy_request *req, const char *resume)
+{
+	util_strlcpy(j->id, resume, sizeof(j->id));
+	util_strlcpy(j->t.interface, req->interface, sizeof(j->t.interface));
+	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
+	j->t.size = req->size;
+	j->t.class = req->class;
+	auditrec_init(&j->rec, "resume", &c->who, c->peer);
+	auditrec_subject(&j->rec, resume, req->interface);
+	j->has_rec = 1;
+}
+
 static void
 probe_begin(struct reqconn *c, const struct wire_msg *m,
     const struct policy_request *req, const char *resume, int verified)
@@ -925,14 +941,7 @@ probe_begin(struct reqconn *c, const struct wire_msg *m,
 	}
 	j->req_id = m->id;
 	j->verified = verified;
-	util_strlcpy(j->id, resume, sizeof(j->id));
-	util_strlcpy(j->t.interface, req->interface, sizeof(j->t.interface));
-	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
-	j->t.size = req->size;
-	j->t.class = req->class;
-	auditrec_init(&j->rec, "resume", &c->who, c->peer);
-	auditrec_subject(&j->rec, resume, req->interface);
-	j->has_rec = 1;
+	resume_job_fill(j, c, req, resume);
 	submit(c->b, c, j, work_probe, done_probe, 1);
 }
 
@@ -1129,14 +1138,7 @@ handle_resume(struct reqconn *c, const struct wire_msg *m,
 	j->req_id = m->id;
 	j->op = *op;
 	j->now = now;
-	util_strlcpy(j->id, resume, sizeof(j->id));
-	util_strlcpy(j->t.interface, req->interface, sizeof(j->t.interface));
-	util_strlcpy(j->t.name, req->filename, sizeof(j->t.name));
-	j->t.size = req->size;
-	j->t.class = req->class;
-	auditrec_init(&j->rec, "resume", &c->who, c->peer);
-	auditrec_subject(&j->rec, resume, req->interface);
-	j->has_rec = 1;
+	resume_job_fill(j, c, req, resume);
 	submit(c->b, c, j, work_resume, done_resume, 1);
 }
 
