@@ -198,10 +198,22 @@ def pki(tmp_path_factory):
 
 # --- broker ----------------------------------------------------------------
 
+# Ports this test run has handed out. A port is free when asked for, but a
+# server may bind it only later (an upstream made with start=False): without
+# this, the kernel could hand the same number to the next server, and a
+# broker once delivered to itself ("certificate required").
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise RuntimeError("no loopback port this run has not handed out yet")
 
 
 STARTED_LINE = "level=info event=start "
