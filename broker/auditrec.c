@@ -3,6 +3,7 @@
  * code, so only values are copied.
  */
 #include "broker/auditrec.h"
+#include "broker/store.h"
 
 #include <string.h>
 
@@ -28,6 +29,26 @@ auditrec_subject(struct auditrec *r, const char *transfer,
 		util_strlcpy(r->transfer, transfer, sizeof(r->transfer));
 	if (interface != NULL)
 		util_strlcpy(r->interface, interface, sizeof(r->interface));
+}
+
+void
+auditrec_init_owner(struct auditrec *r, const char *type, const char *id,
+    const struct transfer *t)
+{
+	struct principal who;
+
+	if (t == NULL) {
+		auditrec_init(r, type, NULL, NULL);
+		auditrec_subject(r, id, NULL);
+		return;
+	}
+	memset(&who, 0, sizeof(who));
+	util_strlcpy(who.user, t->user, sizeof(who.user));
+	util_strlcpy(who.dept, t->dept, sizeof(who.dept));
+	util_strlcpy(who.terminal, t->terminal, sizeof(who.terminal));
+	util_strlcpy(who.cert_fp, t->cert_fp, sizeof(who.cert_fp));
+	auditrec_init(r, type, &who, NULL);
+	auditrec_subject(r, id, t->interface);
 }
 
 void

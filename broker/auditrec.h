@@ -50,6 +50,14 @@ void auditrec_init(struct auditrec *r, const char *type,
     const struct principal *who, const char *peer);
 void auditrec_subject(struct auditrec *r, const char *transfer,
     const char *interface);
+
+/* A record about transfer id whose actor is the transfer's owner as the
+ * state knows it (user, department, terminal, certificate), for what the
+ * broker writes on the owner's behalf with no connection (recovery,
+ * reconciliation). t NULL: no actor, subject id alone. */
+struct transfer;
+void auditrec_init_owner(struct auditrec *r, const char *type,
+    const char *id, const struct transfer *t);
 /* The specified cloud service the subject's interface leads to. */
 void auditrec_service(struct auditrec *r, const char *service);
 void auditrec_text(struct auditrec *r, const char *key, const char *v);

@@ -129,16 +129,9 @@ housekeeping_recover(struct store *st, struct audit *a, struct spool *sp,
 	for (i = 0; i < rc.nfix; i++) {
 		struct fix *f = &rc.fixes[i];
 		struct auditrec rec;
-		struct principal who;
 
-		memset(&who, 0, sizeof(who));
-		util_strlcpy(who.user, f->t.user, sizeof(who.user));
-		util_strlcpy(who.dept, f->t.dept, sizeof(who.dept));
-		util_strlcpy(who.terminal, f->t.terminal, sizeof(who.terminal));
-		util_strlcpy(who.cert_fp, f->t.cert_fp, sizeof(who.cert_fp));
-		auditrec_init(&rec, f->action == FIX_UNCOMMIT ? "recover" :
-		    "failed", &who, NULL);
-		auditrec_subject(&rec, f->id, f->t.interface);
+		auditrec_init_owner(&rec, f->action == FIX_UNCOMMIT ?
+		    "recover" : "failed", f->id, &f->t);
 		auditrec_text(&rec, "reason", f->reason);
 		if (f->action == FIX_UNCOMMIT) {
 			if (spool_uncommit(sp, f->id, err, errlen) != 0 ||
@@ -227,16 +220,9 @@ housekeeping_verify_spool(struct store *st, struct audit *a, struct spool *sp,
 	for (i = 0; i < rc.nfix; i++) {
 		struct fix *f = &rc.fixes[i];
 		struct auditrec rec;
-		struct principal who;
 		char ignored[128];
 
-		memset(&who, 0, sizeof(who));
-		util_strlcpy(who.user, f->t.user, sizeof(who.user));
-		util_strlcpy(who.dept, f->t.dept, sizeof(who.dept));
-		util_strlcpy(who.terminal, f->t.terminal, sizeof(who.terminal));
-		util_strlcpy(who.cert_fp, f->t.cert_fp, sizeof(who.cert_fp));
-		auditrec_init(&rec, "failed", &who, NULL);
-		auditrec_subject(&rec, f->id, f->t.interface);
+		auditrec_init_owner(&rec, "failed", f->id, &f->t);
 		auditrec_text(&rec, "reason", f->reason);
 		auditrec_text(&rec, "code", "spool_damaged");
 		auditrec_text(&rec, "state_before", f->t.state);
@@ -314,7 +300,6 @@ work_expiry(struct commit_job *cj, struct commit_env *env)
 	for (i = 0; i < j->n; i++) {
 		struct transfer t;
 		struct auditrec rec;
-		struct principal who;
 		char ignored[128];
 
 		if (store_transfer_get(env->store, j->ids[i], &t, cj->err,
@@ -328,13 +313,7 @@ work_expiry(struct commit_job *cj, struct commit_env *env)
 		    NULL, "upload not completed within limits.partial_ttl",
 		    time(NULL), cj->err, sizeof(cj->err)) != 0)
 			return -1;
-		memset(&who, 0, sizeof(who));
-		util_strlcpy(who.user, t.user, sizeof(who.user));
-		util_strlcpy(who.dept, t.dept, sizeof(who.dept));
-		util_strlcpy(who.terminal, t.terminal, sizeof(who.terminal));
-		util_strlcpy(who.cert_fp, t.cert_fp, sizeof(who.cert_fp));
-		auditrec_init(&rec, "expired", &who, NULL);
-		auditrec_subject(&rec, t.id, t.interface);
+		auditrec_init_owner(&rec, "expired", t.id, &t);
 		auditrec_uint(&rec, "received", t.received);
 		auditrec_uint(&rec, "size", t.size);
 		if (auditrec_append(&rec, env->audit, time(NULL), cj->err,

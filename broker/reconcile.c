@@ -692,7 +692,6 @@ apply_one(struct rebuilt *rb, struct store *st, struct audit *a,
 {
 	struct transfer *t = &rb->t;
 	struct auditrec rec;
-	struct principal who;
 
 	if (store_transfer_insert(st, t, err, errlen) != 0)
 		return -1;
@@ -702,13 +701,7 @@ apply_one(struct rebuilt *rb, struct store *st, struct audit *a,
 			return -1;
 		util_strlcpy(t->state, STORE_HELD, sizeof(t->state));
 	}
-	memset(&who, 0, sizeof(who));
-	util_strlcpy(who.user, t->user, sizeof(who.user));
-	util_strlcpy(who.dept, t->dept, sizeof(who.dept));
-	util_strlcpy(who.terminal, t->terminal, sizeof(who.terminal));
-	util_strlcpy(who.cert_fp, t->cert_fp, sizeof(who.cert_fp));
-	auditrec_init(&rec, "state_rebuilt", &who, NULL);
-	auditrec_subject(&rec, t->id, t->interface);
+	auditrec_init_owner(&rec, "state_rebuilt", t->id, t);
 	auditrec_text(&rec, "state", t->state);
 	auditrec_uint(&rec, "size", t->size);
 	auditrec_bytes(&rec, "sha256", rb->e->sha, sizeof(rb->e->sha));
@@ -811,19 +804,10 @@ compensate(struct comp *c, struct rtx *e, const char *state,
     const struct transfer *t)
 {
 	struct auditrec rec;
-	struct principal who;
 	uint64_t seq = e->story == S_FINISHED ? e->end_seq : e->accept_seq;
 
-	memset(&who, 0, sizeof(who));
-	if (t != NULL) {
-		util_strlcpy(who.user, t->user, sizeof(who.user));
-		util_strlcpy(who.dept, t->dept, sizeof(who.dept));
-		util_strlcpy(who.terminal, t->terminal, sizeof(who.terminal));
-		util_strlcpy(who.cert_fp, t->cert_fp, sizeof(who.cert_fp));
-	}
 	/* No actor when the state has no row: the broker did it. */
-	auditrec_init(&rec, "reconcile", t != NULL ? &who : NULL, NULL);
-	auditrec_subject(&rec, e->id, t != NULL ? t->interface : NULL);
+	auditrec_init_owner(&rec, "reconcile", e->id, t);
 	auditrec_uint(&rec, "void_seq", seq);
 	auditrec_text(&rec, "void_type", e->story == S_FINISHED ? e->end_type :
 	    "accept");
@@ -844,18 +828,9 @@ void_dup(struct comp *c, struct rtx *e, struct rdup *dp,
     const struct transfer *t)
 {
 	struct auditrec rec;
-	struct principal who;
 	char why[160];
 
-	memset(&who, 0, sizeof(who));
-	if (t != NULL) {
-		util_strlcpy(who.user, t->user, sizeof(who.user));
-		util_strlcpy(who.dept, t->dept, sizeof(who.dept));
-		util_strlcpy(who.terminal, t->terminal, sizeof(who.terminal));
-		util_strlcpy(who.cert_fp, t->cert_fp, sizeof(who.cert_fp));
-	}
-	auditrec_init(&rec, "reconcile", t != NULL ? &who : NULL, NULL);
-	auditrec_subject(&rec, e->id, t != NULL ? t->interface : NULL);
+	auditrec_init_owner(&rec, "reconcile", e->id, t);
 	auditrec_uint(&rec, "void_seq", dp->seq);
 	auditrec_text(&rec, "void_type", dp->type);
 	auditrec_text(&rec, "state", t != NULL ? t->state : "none");
