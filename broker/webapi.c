@@ -36,7 +36,7 @@
 #define API_PREFIX "/api/"
 #define API_ID 1
 #define LIST_MAX 1000			/* items of one list answer */
-#define PUMP_MIN (128u * 1024)		/* body bytes written at once */
+#define PUMP_MIN (256u * 1024)		/* body bytes written at once */
 #define TUS_VERSION "1.0.0"
 #define PARAM_MAX 128
 
