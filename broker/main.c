@@ -792,15 +792,22 @@ totp_enrol_code(const char *path, const char *user, const char *ttl_text,
 	zone_time(p != NULL ? policy_interface_zone(p, NULL) : NULL,
 	    (time_t)out.expires, when, sizeof(when));
 	util_time_rfc3339((time_t)out.expires, utc);
-	printf("Enrolment code for %s%s:\n\n    %s\n\n"
-	    "Valid until %s (%s), for one use.\n"
+	printf("%s の TOTP 登録コード / TOTP enrolment code for %s%s:\n\n"
+	    "    %s\n\n"
+	    "有効期限 / valid until: %s = %s\n"
+	    "1 回だけ使えます / one use only.\n\n"
+	    "利用者はこのコードをブラウザー(またはクライアント)に入力し、表示される "
+	    "QR コードを読み取って最初のワンタイムコードで確認します。\n"
 	    "%s enters it in the browser (or the client), scans the QR code "
-	    "shown then\nand confirms with the first one-time code.%s\n"
-	    "The code is not shown again. Hand it over in person or by "
-	    "telephone;\ndo not send it by e-mail.\n", user,
-	    out.replaced ? " (the previous code no longer works)" : "",
-	    out.code, when, utc, user, out.active ? "\nWhen it is used, the "
-	    "active TOTP secret stops working." : "");
+	    "shown then\nand confirms with the first one-time code.\n%s"
+	    "\nこのコードは二度と表示されません。対面か電話で渡し、電子メールで"
+	    "送らないでください。\nThe code is not shown again. Hand it over "
+	    "in person or by telephone;\ndo not send it by e-mail.\n", user,
+	    user, out.replaced ? " (the previous code no longer works / "
+	    "以前のコードは無効になりました)" : "", out.code, when, utc, user,
+	    out.active ? "\n使われた時点で、現在有効な TOTP 秘密鍵は無効になります"
+	    "。\nWhen it is used, the active TOTP secret stops working.\n" :
+	    "");
 	rc = fflush(stdout) == 0 ? 0 : 1;
 out:
 	OPENSSL_cleanse(&out, sizeof(out));
