@@ -510,10 +510,12 @@ test_audit_event_and_storage(void **state)
 		assert_non_null(buf);
 		assert_int_equal(fread(buf, 1, (size_t)len, fp), (size_t)len);
 		fclose(fp);
-		for (i = 0; i + ENROLCODE_CHARS <= (size_t)len; i++)
+		for (i = 0; i + ENROLCODE_CHARS <= (size_t)len; i++) {
 			assert_false(memcmp(buf + i, canon,
-			    ENROLCODE_CHARS) == 0 ||
+			    ENROLCODE_CHARS) == 0);
+			assert_false(i + ENROLCODE_SHOWN <= (size_t)len &&
 			    memcmp(buf + i, is.code, ENROLCODE_SHOWN) == 0);
+		}
 		free(buf);
 	}
 	/* Bad input changes nothing. */
