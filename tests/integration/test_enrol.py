@@ -16,9 +16,10 @@ import time
 import pytest
 
 from conftest import EXIT_OK, raw_client
-from stepup_helpers import (URI_RE, enroll, hooks_built, need_oathtool,
-                            records, sekishod, stepup_broker, totp, values,
-                            wait_records, wrong_code)
+from stepup_helpers import (STEPUP_REGISTER, URI_RE, enroll, hooks_built,
+                            need_oathtool, records, second_cert, sekishod,
+                            stepup_broker, totp, values, wait_records,
+                            wrong_code)
 
 CODE_RE = re.compile(r"^    ([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})$", re.M)
 UNTIL_RE = re.compile(r"valid until: (\d{4}-\d\d-\d\d \d\d:\d\d) "
@@ -351,3 +352,44 @@ def test_without_stepup_section(broker, pki):
         assert "step-up key" in ans["message"]
         ans = ask(r, "totp_confirm", otp="123456")
         assert ans["code"] == "unavailable", ans
+
+
+def test_same_code_twice_at_once(broker, pki):
+    """Two connections send the same code without waiting: exactly one
+    gets the secret."""
+    b = stepup_broker(broker)
+    code, _ = issue(b, "alice")
+    with raw_client(pki, b) as r1, \
+            raw_client(pki, b, user=second_cert(pki)) as r2:
+        r1.hello()
+        r2.hello()
+        r1.request("totp_enrol", code=code)
+        r2.request("totp_enrol", code=code)
+        answers = [r1.recv(), r2.recv()]
+    ops = sorted(a["op"] for a in answers)
+    assert ops == ["error", "totp_secret"], answers
+    err = next(a for a in answers if a["op"] == "error")
+    assert err["code"] == "enrol_code_used", err
+    assert len(records(b, "totp_enrol_redeemed")) == 1
+
+
+def test_register_must_admit_the_user(broker, pki):
+    register = dict(STEPUP_REGISTER)
+    register["principals"] = {"users": [
+        {"id": "bob", "department": "kikaku", "disabled": True}]}
+    b = stepup_broker(broker, register=register)
+    code, _ = issue(b, "bob")
+    ans = redeem(pki, b, code, user="bob")
+    assert ans["op"] == "error" and ans["code"] == "forbidden", ans
+    with raw_client(pki, b, user="bob") as r:
+        r.hello()
+        assert ask(r, "totp_confirm", otp="123456")["code"] == "forbidden"
+    refused = records(b, "totp_enrol_refused")
+    assert [x["details"]["reason"] for x in refused] == ["not_allowed"]
+    assert [x["details"]["result"] for x in records(b, "totp_confirm")] \
+        == ["not_allowed"]
+    # Nothing was used up: once the account is enabled, the code works.
+    register["principals"]["users"][0]["disabled"] = False
+    b.write_register(register)
+    b.reload_and_wait()
+    assert redeem(pki, b, code, user="bob")["op"] == "totp_secret"
