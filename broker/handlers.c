@@ -3,6 +3,7 @@
  */
 #include "broker/handlers.h"
 #include "broker/auditpull.h"
+#include "broker/enrol.h"
 #include "broker/officer.h"
 #include "broker/status.h"
 #include "broker/upload.h"
@@ -52,6 +53,13 @@ static const struct handlers_entry table[] = {
 	    "forbidden", "only principals with the auditor role in the "
 	    "interface register may pull the audit trail", auditpull_handle,
 	    auditpull_refuse },
+	/* TOTP enrolment: the certificate's own user, with the one-time
+	 * enrolment code the administrator issued (no step-up: there is no
+	 * secret yet); the handler asks the register to admit the user */
+	{ WIRE_OP_TOTP_ENROL, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    enrol_handle_totp_enrol, NULL },
+	{ WIRE_OP_TOTP_CONFIRM, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    enrol_handle_totp_confirm, NULL },
 };
 
 const struct handlers_entry *

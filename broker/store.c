@@ -334,6 +334,21 @@ static const char *const store_migrations[] = {
 	/* 7: the comment of the officer who confirmed an emergency grant. */
 	"ALTER TABLE exceptions ADD COLUMN confirm_comment TEXT NOT NULL "
 	"DEFAULT '' CHECK (length(CAST(confirm_comment AS BLOB)) <= 512);",
+	/* 8: one-time TOTP enrolment codes (broker/enrolcode.h): only their
+	 * MAC, and the failures of their owner's attempts. A row may outlive
+	 * its code (mac NULL) to keep counting failures. */
+	"CREATE TABLE totp_enrol_codes ("
+	" user TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" mac BLOB CHECK (mac IS NULL OR length(mac) = 32),"
+	" issued INTEGER NOT NULL DEFAULT 0 CHECK (issued >= 0),"
+	" expires INTEGER NOT NULL DEFAULT 0 CHECK (expires >= 0),"
+	" used INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0),"
+	" force INTEGER NOT NULL DEFAULT 0 CHECK (force IN (0, 1)),"
+	" failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),"
+	" locked_until INTEGER NOT NULL DEFAULT 0 CHECK (locked_until >= 0),"
+	" lock_count INTEGER NOT NULL DEFAULT 0 CHECK (lock_count >= 0)"
+	") STRICT;",
 };
 #define STORE_NMIGRATIONS \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -403,6 +418,8 @@ enum store_stmt {
 	S_UPLOAD_FORGET,
 	S_UPLOAD_GET,
 	S_COUNT_STATES,
+	S_ENROL_GET,
+	S_ENROL_PUT,
 	S_COUNT
 };
 
@@ -511,6 +528,11 @@ static const char *const store_sql[S_COUNT] = {
 	    "WHERE transfer = ?1",
 	[S_COUNT_STATES] = "SELECT state, count(*) FROM transfers "
 	    "GROUP BY state ORDER BY state",
+	[S_ENROL_GET] = "SELECT mac, issued, expires, used, force, failures, "
+	    "locked_until, lock_count FROM totp_enrol_codes WHERE user = ?1",
+	[S_ENROL_PUT] = "INSERT OR REPLACE INTO totp_enrol_codes (user, mac, "
+	    "issued, expires, used, force, failures, locked_until, lock_count) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 };
 
 struct store {
@@ -1566,6 +1588,81 @@ store_totp_event_delete(struct store *st, int64_t id, char *err,
 	snprintf(what, sizeof(what), "%lld", (long long)id);
 	return store_update(st, s, sqlite3_bind_int64(s, 1, id), what,
 	    "delete totp event", err, errlen);
+}
+
+/* ---- TOTP enrolment codes (migration 8) ------------------------------- */
+
+int
+store_enrol_code_get(struct store *st, const char *user,
+    struct store_enrol_code *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_ENROL_GET];
+	const void *b;
+	int rc, n;
+
+	memset(out, 0, sizeof(*out));
+	if (bind_text(s, 1, user) != SQLITE_OK ||
+	    util_strlcpy(out->user, user, sizeof(out->user)) != 0) {
+		store_done(s);
+		return store_fail(st, err, errlen, "get enrolment code");
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		store_done(s);
+		util_err(err, errlen, "store: no enrolment code for %s", user);
+		return STORE_NOTFOUND;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = store_fail(st, err, errlen, "get enrolment code");
+		store_done(s);
+		return rc;
+	}
+	b = sqlite3_column_blob(s, 0);
+	n = sqlite3_column_bytes(s, 0);
+	if (b != NULL && (size_t)n == sizeof(out->mac)) {
+		memcpy(out->mac, b, sizeof(out->mac));
+		out->has_mac = 1;
+	}
+	out->issued = sqlite3_column_int64(s, 1);
+	out->expires = sqlite3_column_int64(s, 2);
+	out->used = sqlite3_column_int64(s, 3);
+	out->force = sqlite3_column_int(s, 4) != 0;
+	out->failures = (uint64_t)sqlite3_column_int64(s, 5);
+	out->locked_until = sqlite3_column_int64(s, 6);
+	out->lock_count = (uint64_t)sqlite3_column_int64(s, 7);
+	store_done(s);
+	return 0;
+}
+
+int
+store_enrol_code_put(struct store *st, const struct store_enrol_code *c,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_ENROL_PUT];
+	sqlite3_int64 failures, lock_count;
+	int rc;
+
+	if (totp_int64(c->failures, &failures) != 0 ||
+	    totp_int64(c->lock_count, &lock_count) != 0)
+		return util_err(err, errlen, "store: enrolment code of %s: "
+		    "value out of range", c->user);
+	rc = bind_text(s, 1, c->user);
+	if (rc == SQLITE_OK)
+		rc = c->has_mac ? sqlite3_bind_blob(s, 2, c->mac,
+		    sizeof(c->mac), SQLITE_STATIC) : sqlite3_bind_null(s, 2);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, c->issued);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, c->expires);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 5, c->used);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 6, c->force ? 1 : 0);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, failures);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 8, c->locked_until);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 9, lock_count);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	if (rc != SQLITE_OK)
+		store_fail(st, err, errlen, "put enrolment code");
+	store_done(s);
+	return rc == SQLITE_OK ? 0 : -1;
 }
 
 /* ---- held transfers and exceptions (migration 4) ------------------------ */

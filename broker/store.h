@@ -24,7 +24,7 @@
 
 /* Number of the newest migration this code applies (store_schema_version of
  * an up-to-date database). Bumped with every new migration. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /* Transfer states. "receiving": bytes may still arrive (also after a broken
  * connection, until partial_ttl); "stored": complete, verified, durable;
@@ -243,6 +243,33 @@ int store_totp_event_list(struct store *st, struct store_totp_event *out,
     size_t max, size_t *n, char *err, size_t errlen);
 int store_totp_event_delete(struct store *st, int64_t id, char *err,
     size_t errlen);
+
+/*
+ * One-time TOTP enrolment codes (see broker/enrolcode.h), migration 8: per
+ * user at most one code, kept only as a MAC, with its expiry, when it was
+ * used, whether it may replace an active secret, and the failures of the
+ * user's attempts (their own lockout, apart from the step-up's).
+ */
+struct store_enrol_code {
+	char user[65];
+	uint8_t mac[32];
+	int has_mac;			/* 0: no code (failures only) */
+	int64_t issued;
+	int64_t expires;		/* unix seconds */
+	int64_t used;			/* when redeemed; 0: not yet */
+	int force;			/* may replace an active secret */
+	uint64_t failures;		/* consecutive failed attempts */
+	int64_t locked_until;		/* 0: not locked */
+	uint64_t lock_count;		/* locks since the last success */
+};
+
+/* user's row; STORE_NOTFOUND when there is none (*out then names the user
+ * and is otherwise zero). */
+int store_enrol_code_get(struct store *st, const char *user,
+    struct store_enrol_code *out, char *err, size_t errlen);
+/* Inserts c, replacing any row of the same user. */
+int store_enrol_code_put(struct store *st, const struct store_enrol_code *c,
+    char *err, size_t errlen);
 
 /*
  * Held transfers and exceptions (see broker/approvals.h), migration 4.

@@ -320,6 +320,27 @@ static const struct wire_key listed_keys[] = {
 	K_TEXT("next", OPT, WIRE_MAX_TOKEN),
 };
 
+/* TOTP enrolment: the user redeems the administrator's one-time code,
+ * gets a pending secret, and activates it with its first code. */
+static const struct wire_key totp_enrol_keys[] = {
+	K_TEXT("code", REQ, WIRE_MAX_ENROL_CODE),
+};
+
+static const struct wire_key totp_secret_keys[] = {
+	K_TEXT("user", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("uri", REQ, WIRE_MAX_URI),
+	K_TEXT("secret", REQ, WIRE_MAX_SECRET),
+	K_TEXT("qr_svg", REQ, WIRE_MAX_QR_SVG),
+};
+
+static const struct wire_key totp_confirm_keys[] = {
+	K_TEXT("otp", REQ, WIRE_MAX_OTP),
+};
+
+static const struct wire_key totp_enrolled_keys[] = {
+	K_TEXT("user", REQ, WIRE_MAX_TOKEN),
+};
+
 struct wire_schema {
 	const char *op;
 	const struct wire_key *keys;
@@ -364,6 +385,11 @@ static const struct wire_schema schemas[WIRE_OP__COUNT] = {
 	[WIRE_OP_AUDIT_HEAD] = SCHEMA("audit_head", audit_head_keys),
 	[WIRE_OP_AUDIT_RECORDS] = SCHEMA("audit_records", audit_records_keys),
 	[WIRE_OP_AUDIT_DONE] = SCHEMA("audit_done", audit_done_keys),
+	[WIRE_OP_TOTP_ENROL] = CLIENT_SCHEMA("totp_enrol", totp_enrol_keys),
+	[WIRE_OP_TOTP_SECRET] = SCHEMA("totp_secret", totp_secret_keys),
+	[WIRE_OP_TOTP_CONFIRM] = CLIENT_SCHEMA("totp_confirm",
+	    totp_confirm_keys),
+	[WIRE_OP_TOTP_ENROLLED] = SCHEMA("totp_enrolled", totp_enrolled_keys),
 };
 
 /* "op" and "id" live in struct wire_msg itself, so a schema never lists them

@@ -45,6 +45,10 @@
 #define WIRE_MAX_CHECKPOINT 2048	/* a signed audit checkpoint */
 #define WIRE_MAX_PROOF 2048		/* 64 hashes of 32 bytes */
 #define WIRE_MAX_LEAVES 8192		/* 256 leaf hashes of 32 bytes */
+#define WIRE_MAX_ENROL_CODE 32		/* a TOTP enrolment code as typed */
+#define WIRE_MAX_URI 512		/* an otpauth:// URI */
+#define WIRE_MAX_SECRET 64		/* a TOTP secret in base32 */
+#define WIRE_MAX_QR_SVG 12288		/* the SVG drawing of a QR code */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -89,6 +93,11 @@ enum wire_op {
 	WIRE_OP_AUDIT_RECORDS,	/* from_seq, count, leaves; a data item with
 				   the records follows */
 	WIRE_OP_AUDIT_DONE,	/* count */
+	/* TOTP enrolment by the user (docs/protocol.md) */
+	WIRE_OP_TOTP_ENROL,	/* client: code */
+	WIRE_OP_TOTP_SECRET,	/* user, uri, secret, qr_svg */
+	WIRE_OP_TOTP_CONFIRM,	/* client: otp */
+	WIRE_OP_TOTP_ENROLLED,	/* user */
 	WIRE_OP__COUNT
 };
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "broker/auditpull.h"
+#include "broker/enrol.h"
 #include "broker/handlers.h"
 #include "broker/officer.h"
 #include "broker/status.h"
@@ -38,6 +39,8 @@ STUB(officer_handle_exception_grant)
 STUB(officer_handle_exception_change)
 STUB(officer_handle_exception_ls)
 STUB(auditpull_handle)
+STUB(enrol_handle_totp_enrol)
+STUB(enrol_handle_totp_confirm)
 
 void
 officer_refuse(struct reqconn *c, const struct wire_msg *m, const char *code,
@@ -119,6 +122,12 @@ static const struct expect expected[] = {
 	    { AUDITOR, EVERYONE },
 	    { STAFF, OFFICER, ADMIN, STAFF | OFFICER | ADMIN }, 0, 0,
 	    "forbidden" },
+	/* TOTP enrolment: anyone with a certificate (the handler asks the
+	 * register), never a step-up (there is no secret yet) */
+	{ WIRE_OP_TOTP_ENROL, "enrol_handle_totp_enrol", NULL,
+	    { 0, STAFF, OFFICER, EVERYONE }, { 0 }, 0, 0, NULL },
+	{ WIRE_OP_TOTP_CONFIRM, "enrol_handle_totp_confirm", NULL,
+	    { 0, STAFF, OFFICER, EVERYONE }, { 0 }, 0, 0, NULL },
 };
 
 #define NEXPECT (sizeof(expected) / sizeof(expected[0]))
