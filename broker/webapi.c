@@ -116,6 +116,10 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/exceptions/", "/confirm",
 	    WIRE_OP_EXCEPTION_CONFIRM, "exception", SRC_BODY, SH_ONE, 200,
 	    NULL, NULL },
+	{ "POST", "/api/v1/totp/enrol", NULL, WIRE_OP_TOTP_ENROL, NULL,
+	    SRC_BODY, SH_ONE, 200, NULL, NULL },
+	{ "POST", "/api/v1/totp/confirm", NULL, WIRE_OP_TOTP_CONFIRM, NULL,
+	    SRC_BODY, SH_ONE, 200, NULL, NULL },
 	{ "GET", "/api/v1/audit/bundle", NULL, WIRE_OP_AUDIT_PULL, NULL,
 	    SRC_QUERY, SH_RAW, 200, NULL, "sekisho-audit.bundle" },
 };
