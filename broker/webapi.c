@@ -649,85 +649,11 @@ parse_u64(const char *v, uint64_t *out)
 	return 0;
 }
 
-/*
- * Upload-Metadata: "key base64,key base64,...". The keys the broker
- * knows become the put's fields; another key is refused (a typo must not
- * quietly drop the classification).
- */
-static int
-tus_metadata(struct webapi_stream *s, const char *hdr, char *why,
-    size_t whylen)
-{
-	static const struct { const char *tus, *field; } keys[] = {
-		{ "interface", "interface" }, { "filename", "name" },
-		{ "name", "name" }, { "class", "class" },
-		{ "purpose", "purpose" }, { "sha256", "sha256" },
-		{ "otp", "otp" }, { "filetype", NULL },
-	};
-	const char *p = hdr;
-
-	if ((s->meta = json_object()) == NULL)
-		return util_err(why, whylen, "out of memory");
-	while (p != NULL && *p != '\0') {
-		size_t len = strcspn(p, ","), klen = strcspn(p, " ,"), i;
-		char key[32];
-		unsigned char val[WIRE_MAX_NAME + 4];
-		int vlen = 0;
-
-		while (*p == ' ')
-			p++, len--, klen--;
-		if (klen == 0 || klen >= sizeof(key))
-			return util_err(why, whylen, "Upload-Metadata is not "
-			    "\"key base64,...\"");
-		memcpy(key, p, klen);
-		key[klen] = '\0';
-		if (klen < len) {
-			const char *b64 = p + klen + 1;
-			size_t blen = len - klen - 1;
-
-			if (blen > 4 * (sizeof(val) - 4) / 3 ||
-			    (vlen = EVP_DecodeBlock(val, (const unsigned char *)
-			    b64, (int)blen)) < 0)
-				return util_err(why, whylen, "Upload-Metadata "
-				    "%s is not base64 or is too long", key);
-			/* EVP_DecodeBlock counts the padding as bytes */
-			while (blen > 0 && b64[blen - 1] == '=' && vlen > 0)
-				blen--, vlen--;
-		}
-		val[vlen] = '\0';
-		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (strcmp(keys[i].tus, key) == 0)
-				break;
-		if (i == sizeof(keys) / sizeof(keys[0]))
-			return util_err(why, whylen, "Upload-Metadata has an "
-			    "unknown key \"%s\" (known: interface, filename, "
-			    "class, purpose, sha256, otp)", key);
-		if (keys[i].field != NULL) {
-			json_t *v;
-
-			if (memchr(val, '\0', (size_t)vlen) != NULL ||
-			    (v = json_string((const char *)val)) == NULL)
-				return util_err(why, whylen, "Upload-Metadata "
-				    "%s is not UTF-8 text", key);
-			if (json_object_get(s->meta, keys[i].field) != NULL) {
-				json_decref(v);
-				return util_err(why, whylen, "Upload-Metadata "
-				    "names %s twice", key);
-			}
-			json_object_set_new(s->meta, keys[i].field, v);
-		}
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
-}
-
 static void
 tus_create(struct webapi_stream *s, const struct webapi_req *rq)
 {
 	const json_t *sha;
-	char why[200];
+	struct wire_error err;
 
 	if (parse_u64(rq->upload_length, &s->size) != 0) {
 		answer_error(s, "length_required", "Upload-Length (the file's "
@@ -735,8 +661,9 @@ tus_create(struct webapi_stream *s, const struct webapi_req *rq)
 		    "supported", "Upload-Length");
 		return;
 	}
-	if (tus_metadata(s, rq->upload_metadata, why, sizeof(why)) != 0) {
-		answer_error(s, "bad_value", why, "Upload-Metadata");
+	if ((s->meta = webjson_parse_tus_metadata(rq->upload_metadata,
+	    &err)) == NULL) {
+		answer_error(s, err.code, err.message, err.field);
 		return;
 	}
 	sha = json_object_get(s->meta, "sha256");
@@ -946,13 +873,12 @@ tus_message(struct webapi_stream *s, const struct wire_msg *m)
  * rest when the body has ended. At the end of the body, either end (the
  * file is complete) or the upload is let go at its offset.
  */
-static void
-pump(struct webapi_stream *s)
+static int
+pump_write(struct webapi_stream *s, int all)
 {
 	struct reqconn *c = &s->req;
 
-	while (!s->gone && !s->done && s->step == T_DATA && c->up != NULL &&
-	    upload_is_receiving(c) && !c->busy &&
+	while (c->up != NULL && upload_is_receiving(c) && !c->busy &&
 	    evbuffer_get_length(s->in) > 0) {
 		struct evbuffer_iovec vec[UPLOAD_MAX_IOV];
 		struct iovec iov[UPLOAD_MAX_IOV];
@@ -961,12 +887,12 @@ pump(struct webapi_stream *s)
 		ssize_t w;
 		int n, i;
 
-		if (avail < PUMP_MIN && !s->in_ended)
-			return;
+		if (avail < PUMP_MIN && !all)
+			return 0;
 		if ((pending = upload_data_pending(c)) == 0) {
 			upload_take_data_head(c, avail);
 			if (c->up == NULL || s->done)
-				return;
+				return -1;
 			pending = upload_data_pending(c);
 		}
 		n = evbuffer_peek(s->in, (ev_ssize_t)(pending < avail ?
@@ -978,14 +904,30 @@ pump(struct webapi_stream *s)
 			iov[i].iov_len = vec[i].iov_len;
 		}
 		if ((w = upload_write_data(c, iov, n)) < 0)
-			return;
+			return -1;
 		evbuffer_drain(s->in, (size_t)w);
 		if (s->io != NULL)
 			s->io->consume(s->t, (size_t)w);
 	}
-	if (s->gone || s->done || s->step != T_DATA || !s->in_ended ||
-	    evbuffer_get_length(s->in) > 0 || c->up == NULL || c->busy ||
-	    upload_data_pending(c) > 0)
+	return 0;
+}
+
+/*
+ * Moves the body of a PATCH into the upload while the layer takes data:
+ * in writes of at least PUMP_MIN bytes (HTTP/2 frames are small), the
+ * rest when the body has ended. At the end of the body, either end (the
+ * file is complete) or the upload is let go at its offset.
+ */
+static void
+pump(struct webapi_stream *s)
+{
+	struct reqconn *c = &s->req;
+
+	if (s->gone || s->done || s->step != T_DATA ||
+	    pump_write(s, s->in_ended) != 0)
+		return;
+	if (!s->in_ended || evbuffer_get_length(s->in) > 0 || c->up == NULL ||
+	    c->busy || upload_data_pending(c) > 0)
 		return;
 	if (c->up->received == s->size) {
 		tus_end(s);
@@ -1527,7 +1469,10 @@ webapi_gone(struct webapi_stream *s)
 	s->gone = 1;
 	s->io = NULL;
 	s->t = NULL;
-	/* An upload cut off mid-body stays resumable at what arrived. */
+	/* An upload cut off mid-body stays resumable at what arrived: the
+	 * bytes that came before the cut are kept too. */
+	if (s->step == T_DATA && !s->done)
+		(void)pump_write(s, 1);
 	if (s->req.up != NULL)
 		upload_abort(&s->req, "the request's stream ended before its "
 		    "end");
