@@ -5,6 +5,7 @@
  */
 #include "client/i18n.h"
 #include "client/auditshow.h"
+#include "client/auditbundle.h"
 #include "client/output.h"
 #include "lib/auditfmt.h"
 #include "lib/cborjson.h"
@@ -25,53 +26,89 @@
 typedef int (*record_fn)(const uint8_t *rec, size_t len,
     const struct auditfmt_record *r, void *arg, char *err, size_t errlen);
 
-/* Calls fn for every record of dir/records.audit, decoded. */
-static long
-each_record(const char *dir, record_fn fn, void *arg, char *err,
+/* Calls fn for every record of fd[start, end), decoded; adds them to *n.
+ * 0, or -1 with err. */
+static int
+each_in_range(int fd, uint64_t start, uint64_t end, const char *what,
+    struct auditfmt_record *r, record_fn fn, void *arg, long *n, char *err,
     size_t errlen)
 {
 	struct auditfmt_reader *rd = NULL;
-	struct auditfmt_record *r;
 	struct auditfmt_head h;
 	const uint8_t *rec;
-	char path[PATH_MAX], why[256];
+	char why[256];
 	uint64_t off;
-	long n = 0;
-	int fd, rc;
+	int rc, ret = 0;
 
-	snprintf(path, sizeof(path), "%s/records.audit", dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return util_err(err, errlen, "%s: %s", path, strerror(errno));
-	if ((r = malloc(sizeof(*r))) == NULL ||
-	    auditfmt_reader_open(fd, 0, UINT64_MAX, &rd, err, errlen) != 0) {
-		free(r);
-		close(fd);
-		return r == NULL ? util_err(err, errlen, "out of memory") : -1;
-	}
+	if (auditfmt_reader_open(fd, start, end, &rd, err, errlen) != 0)
+		return -1;
 	for (;;) {
 		rc = auditfmt_reader_next(rd, &rec, &off, &h, why, sizeof(why));
 		if (rc == AUDITFMT_READ_END)
 			break;
 		if (rc == AUDITFMT_READ_TORN) {
-			n = util_err(err, errlen, "%s: incomplete record at "
+			ret = util_err(err, errlen, "%s: incomplete record at "
 			    "offset %" PRIu64 " (run sekisho audit verify)",
-			    path, off);
+			    what, off);
 			break;
 		}
 		if (rc < 0 || auditfmt_decode(rec, h.len, r, why,
 		    sizeof(why)) != 0) {
-			n = util_err(err, errlen, "%s: record at offset %"
-			    PRIu64 ": %s (run sekisho audit verify)", path, off,
+			ret = util_err(err, errlen, "%s: record at offset %"
+			    PRIu64 ": %s (run sekisho audit verify)", what, off,
 			    why);
 			break;
 		}
 		if (fn(rec, h.len, r, arg, err, errlen) != 0) {
-			n = -1;
+			ret = -1;
 			break;
 		}
-		n++;
+		(*n)++;
 	}
 	auditfmt_reader_free(rd);
+	return ret;
+}
+
+/* Calls fn for every record of dir/records.audit (or of the bundle file
+ * dir, auditbundle.h), decoded. */
+static long
+each_record(const char *dir, record_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	struct auditfmt_record *r;
+	struct auditbundle *b = NULL;
+	char path[PATH_MAX];
+	long n = 0;
+	size_t i;
+	int fd;
+
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return util_err(err, errlen, "out of memory");
+	if (auditbundle_is_bundle(dir)) {
+		if (auditbundle_open(dir, &b, err, errlen) != 0) {
+			free(r);
+			return -1;
+		}
+		for (i = 0; i < b->nranges && n >= 0; i++)
+			if (each_in_range(b->fd, b->ranges[i].start,
+			    b->ranges[i].end, dir, r, fn, arg, &n, err,
+			    errlen) != 0)
+				n = -1;
+		if (n >= 0 && b->broken[0] != '\0')
+			n = util_err(err, errlen, "%s: %s (run sekisho audit "
+			    "verify)", dir, b->broken);
+		auditbundle_free(b);
+		free(r);
+		return n;
+	}
+	snprintf(path, sizeof(path), "%s/records.audit", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		free(r);
+		return util_err(err, errlen, "%s: %s", path, strerror(errno));
+	}
+	if (each_in_range(fd, 0, UINT64_MAX, path, r, fn, arg, &n, err,
+	    errlen) != 0)
+		n = -1;
 	free(r);
 	close(fd);
 	return n;
