@@ -17,7 +17,9 @@
 #include "client/conn.h"
 #include "client/failure.h"
 #include "client/output.h"
+#include "lib/auditcsv.h"
 #include "lib/auditfmt.h"
+#include "policy/tzone.h"
 #include "lib/util.h"
 #include "lib/wire.h"
 
@@ -803,10 +805,33 @@ cmd_show(const struct audit_args *a, struct failure *f)
 	return SEKISHO_EXIT_OK;
 }
 
+/* The offset of a zone given with --zone. */
+static int32_t
+zone_offset(const void *ctx, int64_t t)
+{
+	return tzone_offset(ctx, t);
+}
+
+/* This machine's zone (TZ, /etc/localtime) at instant t. */
+static int32_t
+local_offset(const void *ctx, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	(void)ctx;
+	if (localtime_r(&tt, &tm) == NULL)
+		return 0;
+	return (int32_t)tm.tm_gmtoff;
+}
+
 static int
 cmd_export(const struct audit_args *a, struct failure *f)
 {
 	enum auditshow_format fmt;
+	enum auditcsv_lang lang = AUDITCSV_EN;
+	struct auditcsv_zone zone;
+	struct tzone *tz = NULL;
 	char err[1024], ab[128];
 	FILE *out = stdout;
 	long n;
@@ -822,6 +847,18 @@ cmd_export(const struct audit_args *a, struct failure *f)
 	else
 		return usage_fail(f, N_("--format '%s': give csv or jsonl"),
 		    output_sanitize(a->format, ab, sizeof(ab)));
+	if (a->header != NULL && strcmp(a->header, "ja") == 0)
+		lang = AUDITCSV_JA;
+	else if (a->header != NULL && strcmp(a->header, "en") != 0)
+		return usage_fail(f, N_("--header '%s': give en or ja"),
+		    output_sanitize(a->header, ab, sizeof(ab)));
+	if (a->zone != NULL && tzone_load(a->zone, &tz, err,
+	    sizeof(err)) != 0)
+		return usage_fail(f, N_("--zone '%s' is not a time zone (give "
+		    "an IANA name such as Asia/Tokyo, or +09:00)"),
+		    output_sanitize(a->zone, ab, sizeof(ab)));
+	zone.offset = tz != NULL ? zone_offset : local_offset;
+	zone.ctx = tz;
 	if (a->output != NULL) {
 		int fd = open(a->output, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, BUNDLE_FILE_MODE);
@@ -829,12 +866,15 @@ cmd_export(const struct audit_args *a, struct failure *f)
 		if (fd == -1 || (out = fdopen(fd, "w")) == NULL) {
 			if (fd != -1)
 				close(fd);
+			tzone_free(tz);
 			return failure_set(f, SEKISHO_EXIT_LOCAL, "output",
 			    "%s: %s", output_sanitize(a->output, ab,
 			    sizeof(ab)), strerror(errno));
 		}
 	}
-	n = auditshow_export(a->pos[0], fmt, out, err, sizeof(err));
+	n = auditshow_export(a->pos[0], fmt, lang, &zone, out, err,
+	    sizeof(err));
+	tzone_free(tz);
 	if (out != stdout && fclose(out) != 0 && n >= 0)
 		n = util_err(err, sizeof(err), "%s: %s", a->output,
 		    strerror(errno));
