@@ -3,6 +3,7 @@
  */
 #include "broker/handlers.h"
 #include "broker/auditpull.h"
+#include "broker/auditsearch.h"
 #include "broker/officer.h"
 #include "broker/status.h"
 #include "broker/upload.h"
@@ -52,6 +53,14 @@ static const struct handlers_entry table[] = {
 	    "forbidden", "only principals with the auditor role in the "
 	    "interface register may pull the audit trail", auditpull_handle,
 	    auditpull_refuse },
+	{ WIRE_OP_AUDIT_SEARCH, POLICY_ROLE_AUDITOR, HANDLERS_STEPUP_NONE, 0,
+	    "forbidden", "only principals with the auditor role in the "
+	    "interface register may search the audit trail",
+	    auditsearch_handle_search, auditpull_refuse },
+	{ WIRE_OP_AUDIT_CSV, POLICY_ROLE_AUDITOR, HANDLERS_STEPUP_NONE, 0,
+	    "forbidden", "only principals with the auditor role in the "
+	    "interface register may export the audit trail",
+	    auditsearch_handle_csv, auditpull_refuse },
 };
 
 const struct handlers_entry *

@@ -45,6 +45,9 @@
 #define WIRE_MAX_CHECKPOINT 2048	/* a signed audit checkpoint */
 #define WIRE_MAX_PROOF 2048		/* 64 hashes of 32 bytes */
 #define WIRE_MAX_LEAVES 8192		/* 256 leaf hashes of 32 bytes */
+#define WIRE_MAX_WHEN 25		/* "2026-04-01T09:00:00+09:00" */
+#define WIRE_MAX_SEARCH 500		/* records one audit_search answers */
+#define WIRE_MAX_DETAILS 8192		/* a record's details as JSON text */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -89,6 +92,14 @@ enum wire_op {
 	WIRE_OP_AUDIT_RECORDS,	/* from_seq, count, leaves; a data item with
 				   the records follows */
 	WIRE_OP_AUDIT_DONE,	/* count */
+	/* the auditor's search and CSV export (docs/audit.md) */
+	WIRE_OP_AUDIT_SEARCH,	/* client: ?user, ?interface, ?transfer, ?type,
+				   ?since, ?until, ?after, ?limit */
+	WIRE_OP_AUDIT_RECORD,	/* one record, flattened; answers audit_search
+				   (then listed) */
+	WIRE_OP_AUDIT_CSV,	/* client: ?since, ?until, ?header */
+	WIRE_OP_AUDIT_CSV_HEAD,	/* content_type, filename, zone; data items of
+				   CSV follow, then audit_done */
 	WIRE_OP__COUNT
 };
 

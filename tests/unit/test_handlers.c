@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "broker/auditpull.h"
+#include "broker/auditsearch.h"
 #include "broker/handlers.h"
 #include "broker/officer.h"
 #include "broker/status.h"
@@ -38,6 +39,8 @@ STUB(officer_handle_exception_grant)
 STUB(officer_handle_exception_change)
 STUB(officer_handle_exception_ls)
 STUB(auditpull_handle)
+STUB(auditsearch_handle_search)
+STUB(auditsearch_handle_csv)
 
 void
 officer_refuse(struct reqconn *c, const struct wire_msg *m, const char *code,
@@ -116,6 +119,14 @@ static const struct expect expected[] = {
 	    "officer_refuse", { 0, STAFF, AUDITOR, EVERYONE }, { 0 }, 0, 1,
 	    NULL },
 	{ WIRE_OP_AUDIT_PULL, "auditpull_handle", "auditpull_refuse",
+	    { AUDITOR, EVERYONE },
+	    { STAFF, OFFICER, ADMIN, STAFF | OFFICER | ADMIN }, 0, 0,
+	    "forbidden" },
+	{ WIRE_OP_AUDIT_SEARCH, "auditsearch_handle_search",
+	    "auditpull_refuse", { AUDITOR, EVERYONE },
+	    { STAFF, OFFICER, ADMIN, STAFF | OFFICER | ADMIN }, 0, 0,
+	    "forbidden" },
+	{ WIRE_OP_AUDIT_CSV, "auditsearch_handle_csv", "auditpull_refuse",
 	    { AUDITOR, EVERYONE },
 	    { STAFF, OFFICER, ADMIN, STAFF | OFFICER | ADMIN }, 0, 0,
 	    "forbidden" },
