@@ -62,7 +62,7 @@ struct search {
 	char code[32];
 	uint64_t start, end;
 	struct audit_cursor cur;
-	uint64_t scanned;
+	uint64_t scanned, scan_max;
 	uint8_t *buf;
 	struct auditfmt_record *rec;
 	/* search: answers built by the commit thread */
@@ -77,6 +77,22 @@ struct search {
 };
 
 static void search_next(struct search *p);
+
+/* Records one search request may read. */
+static uint64_t
+scan_max(void)
+{
+#ifdef SEKISHO_TEST_HOOKS
+	/* A smaller budget, so tests can page through it on a short trail. */
+	const char *v = getenv("SEKISHO_TEST_SEARCH_SCAN");
+	unsigned long n;
+
+	if (v != NULL && (n = strtoul(v, NULL, 10)) > 0 &&
+	    n < AUDITSEARCH_SCAN_MAX)
+		return n;
+#endif
+	return AUDITSEARCH_SCAN_MAX;
+}
 static void csv_next(struct search *p);
 
 static void
@@ -370,8 +386,8 @@ work_chunk(struct commit_job *cj, struct commit_env *env)
 	char e[256];
 
 	want = AUDITFMT_CHUNK_RECORDS;
-	if (p->kind == K_SEARCH && AUDITSEARCH_SCAN_MAX - p->scanned < want)
-		want = AUDITSEARCH_SCAN_MAX - p->scanned;
+	if (p->kind == K_SEARCH && p->scan_max - p->scanned < want)
+		want = p->scan_max - p->scanned;
 	if (audit_read(env->audit, &p->cur, p->end, want, p->buf, CHUNK_BYTES,
 	    &len, &count, e, sizeof(e)) != 0)
 		return fail(p, "io_error", "reading the trail: %s", e);
@@ -463,7 +479,7 @@ search_next(struct search *p)
 		return;
 	}
 	if (p->nout < p->limit && p->cur.seq < p->end &&
-	    p->scanned < AUDITSEARCH_SCAN_MAX) {
+	    p->scanned < p->scan_max) {
 		p->job.work = work_chunk;
 		committer_submit(p->b->committer, &p->job);
 		return;
@@ -696,6 +712,7 @@ search_new(struct reqconn *s, const struct wire_msg *m, enum kind kind)
 		return NULL;
 	}
 	p->kind = kind;
+	p->scan_max = scan_max();
 	p->s = s;
 	p->b = s->b;
 	p->req_id = m->id;

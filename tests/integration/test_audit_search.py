@@ -280,3 +280,36 @@ def test_csv_filename_and_records(trail, pki):
     assert rec[-1]["details"]["until"] == "2026-01-31"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
                         rec[-1]["details"]["since"])
+
+
+def test_search_work_is_bounded_and_resumable(broker, client, pki, tmp_path,
+                                              monkeypatch):
+    """A search reads a bounded number of records per request (here 7, by
+    a test hook; 50,000 in a real broker): a rare match over a longer
+    trail comes in several answers, each with next, none lost."""
+    monkeypatch.setenv("SEKISHO_TEST_SEARCH_SCAN", "7")
+    b = start_broker(broker, pki)
+    alice = client(b)
+    ids = []
+    for i in range(3):
+        f = tmp_path / f"r{i}.txt"
+        f.write_bytes(b"x" * (i + 1))
+        ids.append(upload(alice, f))
+    want = [r["seq"] for r in b.audit_records() if r["type"] == "stored"]
+    got, after, answers, first = [], None, 0, None
+    while True:
+        fields = {"type": "stored", "limit": 500}
+        if after is not None:
+            fields["after"] = int(after)
+        recs, after = search(pki, b, **fields)
+        answers += 1
+        if first is None:
+            first = (len(recs), after)
+        got += [r["seq"] for r in recs]
+        if after is None:
+            break
+        assert answers < 100
+    assert got == want
+    # The first answer read only 7 records: not all matches, a next.
+    assert first[0] < len(want) and first[1] is not None
+    assert answers >= len(want)
