@@ -114,6 +114,17 @@ search_free(struct search *p)
 	reqconn_done_waiting(s);
 }
 
+/* The date in tm exists (no 2026-02-30). */
+static int
+real_day(const struct tm *in)
+{
+	struct tm tm = *in, back;
+	time_t t = timegm(&tm);
+
+	return gmtime_r(&t, &back) != NULL && back.tm_year == in->tm_year &&
+	    back.tm_mon == in->tm_mon && back.tm_mday == in->tm_mday;
+}
+
 int
 auditsearch_parse_when(const char *s, const struct tzone *tz, int end_of_day,
     time_t *out)
@@ -123,8 +134,9 @@ auditsearch_parse_when(const char *s, const struct tzone *tz, int end_of_day,
 	int64_t t;
 
 	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || (rest = strptime(s, "%Y-%m-%d", &tm)) == NULL ||
-	    tm.tm_year < 70)
+	if (s == NULL || strlen(s) < 10 || s[4] != '-' || s[7] != '-' ||
+	    (rest = strptime(s, "%Y-%m-%d", &tm)) == NULL ||
+	    rest != s + 10 || tm.tm_year < 70 || !real_day(&tm))
 		return -1;
 	if (*rest == '\0') {
 		int64_t day = (int64_t)timegm(&tm) / 86400;
@@ -134,7 +146,9 @@ auditsearch_parse_when(const char *s, const struct tzone *tz, int end_of_day,
 		t = end_of_day ? tzone_from_local(tz, (day + 1) * 86400) - 1 :
 		    tzone_from_local(tz, day * 86400);
 	} else {
-		if ((rest = strptime(rest, "T%H:%M:%S", &tm)) == NULL)
+		if (strlen(rest) < 9 || (rest = strptime(rest, "T%H:%M:%S",
+		    &tm)) == NULL || tm.tm_hour > 23 || tm.tm_min > 59 ||
+		    tm.tm_sec > 59)
 			return -1;
 		t = timegm(&tm);
 		if (strcmp(rest, "Z") != 0) {

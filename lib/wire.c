@@ -151,15 +151,15 @@ static const struct wire_key error_keys[] = {
 	K_UINT("retry_after", OPT),
 };
 
-/* The auditor's pull. Times are RFC 3339 UTC with seconds (20 bytes);
- * hashes travel concatenated in one byte string. */
+/* The auditor's pull. Times are RFC 3339 with seconds (Z or an offset)
+ * or dates; hashes travel concatenated in one byte string. */
 #define K_VBYTES(n, r, lo, hi)	{ (n), WIRE_T_BYTES, (r), (lo), (hi), 0, 0 }
 
 static const struct wire_key audit_pull_keys[] = {
 	K_UINT("from_seq", OPT),
 	K_UINT("to_seq", OPT),
-	K_TEXT("since", OPT, 20),
-	K_TEXT("until", OPT, 20),
+	K_TEXT("since", OPT, WIRE_MAX_WHEN),
+	K_TEXT("until", OPT, WIRE_MAX_WHEN),
 	K_UINT("previous", OPT),
 };
 

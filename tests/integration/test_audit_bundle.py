@@ -191,3 +191,45 @@ def test_record_removed_from_bundle_is_named(trail, tmp_path):
     assert res["ok"] is False and res["fault"] in ("missing", "malformed"), \
         res
     assert res["seq"] == 3, res
+
+
+def test_pull_by_dates_of_the_register_zone(trail, pki, tmp_path):
+    """The browser's date fields give dates (a whole day in the register's
+    zone, Asia/Tokyo by default) or times with an offset; a pull takes
+    them as it takes UTC times."""
+    import datetime
+
+    b, staff, auditor, ids = trail
+    tokyo = datetime.timezone(datetime.timedelta(hours=9))
+    today = datetime.datetime.now(tokyo).date()
+
+    def answer(**fields):
+        with raw_client(pki, b, user=AUDITOR) as c:
+            c.hello()
+            c.request("audit_pull", **fields)
+            items = []
+            while True:
+                item = c.recv()
+                items.append(item)
+                if isinstance(item, dict) and item["op"] in ("audit_done",
+                                                             "error"):
+                    return items
+
+    items = answer(since=today.isoformat(), until=today.isoformat())
+    assert items[0]["op"] == "audit_head", items[0]
+    assert items[0]["count"] > 10 and items[-1]["op"] == "audit_done"
+    # The period is the Tokyo day: its start is 15:00 UTC the day before.
+    items = answer(since=today.isoformat())
+    assert items[0]["from_seq"] == 0
+    tomorrow = (today + datetime.timedelta(days=1)).isoformat()
+    items = answer(since=tomorrow)
+    assert items[0]["count"] == 0
+    items = answer(since=f"{today.isoformat()}T00:00:00+09:00")
+    assert items[0]["count"] > 10
+    items = answer(since="2026-02-30")
+    assert items[-1]["op"] == "error" and items[-1]["field"] == "since"
+    assert "register" in items[-1]["message"]
+    pulls = [r for r in b.audit_records() if r["type"] == "audit_pull"]
+    # Recorded as the UTC instants the dates stand for.
+    assert pulls[0]["details"]["since"].endswith("T15:00:00Z")
+    assert pulls[0]["details"]["until"].endswith("T14:59:59Z")
