@@ -164,6 +164,121 @@ auditcsv_row_put(struct auditcsv_buf *b, const struct auditcsv_row *row)
 	put(b, "\r\n", 2);
 }
 
+/* ---- personal numbers ------------------------------------------------------ */
+
+/* The digit at s[i] (ASCII or full-width): its value and byte length, or
+ * 0 when there is none. */
+static size_t
+digit_at(const char *s, size_t len, size_t i, int *val)
+{
+	const unsigned char *p = (const unsigned char *)s + i;
+
+	if (i >= len)
+		return 0;
+	if (p[0] >= '0' && p[0] <= '9') {
+		*val = p[0] - '0';
+		return 1;
+	}
+	/* U+FF10..U+FF19: EF BC 90..99 */
+	if (len - i >= 3 && p[0] == 0xef && p[1] == 0xbc && p[2] >= 0x90 &&
+	    p[2] <= 0x99) {
+		*val = p[2] - 0x90;
+		return 3;
+	}
+	return 0;
+}
+
+/* 1 when the digit before s[i] exists (so no number starts at i). */
+static int
+digit_before(const char *s, size_t i)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (i >= 1 && p[i - 1] >= '0' && p[i - 1] <= '9')
+		return 1;
+	return i >= 3 && p[i - 3] == 0xef && p[i - 2] == 0xbc &&
+	    p[i - 1] >= 0x90 && p[i - 1] <= 0x99;
+}
+
+/* The bytes of a personal number (個人番号: 12 digits, the last a valid
+ * check digit, optionally grouped 4-4-4 by '-' or ' ') starting at s[i],
+ * or 0. */
+static size_t
+mynumber_at(const char *s, size_t len, size_t i)
+{
+	int d[12], sum = 0, n, check;
+	size_t at = i, k;
+
+	if (digit_before(s, i))
+		return 0;
+	for (n = 0; n < 12; n++) {
+		if ((n == 4 || n == 8) && at < len &&
+		    (s[at] == '-' || s[at] == ' '))
+			at++;
+		if ((k = digit_at(s, len, at, &d[n])) == 0)
+			return 0;
+		at += k;
+	}
+	if (digit_at(s, len, at, &n) != 0)
+		return 0;		/* a longer number */
+	for (n = 1; n <= 11; n++)
+		sum += d[11 - n] * (n <= 6 ? n + 1 : n - 5);
+	check = sum % 11 <= 1 ? 0 : 11 - sum % 11;
+	return d[11] == check ? at - i : 0;
+}
+
+size_t
+auditcsv_mask_mynumber(const char *in, size_t len, char *out)
+{
+	size_t i = 0, o = 0, n, k;
+	int v;
+
+	while (i < len) {
+		if ((n = mynumber_at(in, len, i)) == 0) {
+			out[o++] = in[i++];
+			continue;
+		}
+		for (k = i; k < i + n;) {
+			size_t dl = digit_at(in, len, k, &v);
+
+			if (dl == 0) {
+				out[o++] = in[k++];	/* a separator */
+				continue;
+			}
+			out[o++] = '*';
+			k += dl;
+		}
+		i += n;
+	}
+	return o;
+}
+
+int
+auditcsv_has_mynumber(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (mynumber_at(s, len, i) != 0)
+			return 1;
+	return 0;
+}
+
+/* Hashes and ids written as hex text are never personal numbers. */
+static int
+is_hex_text(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 32)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
 /* ---- flattening ------------------------------------------------------------ */
 
 /* "YYYY-MM-DDTHH:MM:SSZ" (exactly) as an instant. */
@@ -252,9 +367,23 @@ details_json(struct auditcsv_buf *b, const struct auditfmt_record *r)
 		auditcsv_json_quote(b, d->key.p, d->key.len);
 		putc1(b, ':');
 		switch (d->type) {
-		case AUDITFMT_V_TEXT:
-			auditcsv_json_quote(b, (const char *)d->data, d->len);
+		case AUDITFMT_V_TEXT: {
+			const char *t = (const char *)d->data;
+			char *m;
+
+			if (!is_hex_text(t, d->len) &&
+			    auditcsv_has_mynumber(t, d->len)) {
+				if ((m = malloc(d->len)) == NULL) {
+					b->failed = 1;
+					break;
+				}
+				auditcsv_json_quote(b, m,
+				    auditcsv_mask_mynumber(t, d->len, m));
+				free(m);
+			} else
+				auditcsv_json_quote(b, t, d->len);
 			break;
+		}
 		case AUDITFMT_V_UINT:
 			snprintf(num, sizeof(num), "%" PRIu64, d->u);
 			put(b, num, strlen(num));
@@ -285,8 +414,29 @@ details_json(struct auditcsv_buf *b, const struct auditfmt_record *r)
 void
 auditcsv_row_clear(struct auditcsv_row *row)
 {
+	int c;
+
 	free(row->details);
 	row->details = NULL;
+	for (c = 0; c < AUDITCSV_NCOLS; c++) {
+		free(row->masked[c]);
+		row->masked[c] = NULL;
+	}
+}
+
+/* A cell with its personal numbers masked, in a copy the row owns. */
+static int
+mask_cell(struct auditcsv_row *row, enum auditcsv_col c)
+{
+	struct auditcsv_cell *x = &row->cell[c];
+
+	if (x->p == NULL || !auditcsv_has_mynumber(x->p, x->len))
+		return 0;
+	if ((row->masked[c] = malloc(x->len)) == NULL)
+		return -1;
+	x->len = auditcsv_mask_mynumber(x->p, x->len, row->masked[c]);
+	x->p = row->masked[c];
+	return 0;
 }
 
 int
@@ -373,9 +523,20 @@ auditcsv_flatten(const uint8_t *rec, size_t len,
 			break;
 		}
 	}
+	/* Free text a person typed (a file name, a purpose, a comment) may
+	 * hold a personal number: never shown. */
+	if (mask_cell(row, AUDITCSV_NAME) != 0 ||
+	    mask_cell(row, AUDITCSV_STATE) != 0 ||
+	    mask_cell(row, AUDITCSV_RESULT) != 0 ||
+	    mask_cell(row, AUDITCSV_REASON) != 0 ||
+	    mask_cell(row, AUDITCSV_COMMENT) != 0) {
+		auditcsv_row_clear(row);
+		return util_err(err, errlen, "out of memory");
+	}
 	details_json(&jb, r);
 	if (jb.failed) {
 		auditcsv_buf_free(&jb);
+		auditcsv_row_clear(row);
 		return util_err(err, errlen, "out of memory");
 	}
 	row->details = jb.p;

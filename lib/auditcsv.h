@@ -21,6 +21,13 @@
  * details of those names, when the record has them with the usual type
  * (class and size numbers, sha256 bytes, the rest text).
  *
+ * Personal numbers (個人番号, 12 digits with a valid check digit, ASCII or
+ * full-width, optionally grouped 4-4-4) in the free text of name, state,
+ * result, reason, comment and of the details' text values are shown as
+ * '*' per digit: a flattened record is for reading, and such a number
+ * must never be shown. Evidence keeps the bytes: a pull, a bundle, JSON
+ * Lines.
+ *
  * Nothing here prints or allocates beyond what the caller frees: a row
  * owns its details text (auditcsv_row_clear), a buffer its bytes.
  */
@@ -68,6 +75,8 @@ struct auditcsv_row {
 	char sha256[2 * AUDITFMT_HASH_LEN + 1];
 	char record_sha256[2 * AUDITFMT_HASH_LEN + 1];
 	char *details;			/* malloc'd JSON object */
+	char *masked[AUDITCSV_NCOLS];	/* malloc'd cells, personal numbers
+					   masked */
 	size_t details_len;
 	/* Which details made their own column (the rest is only in
 	 * details): a bit per index of r->details. */
@@ -112,6 +121,13 @@ void auditcsv_header(struct auditcsv_buf *b, enum auditcsv_lang lang,
 
 /* Appends row as one CSV line. */
 void auditcsv_row_put(struct auditcsv_buf *b, const struct auditcsv_row *row);
+
+/* Copies in[0:len] to out (at least len bytes) with every digit of a
+ * personal number replaced by '*'; returns the bytes written (<= len). */
+size_t auditcsv_mask_mynumber(const char *in, size_t len, char *out);
+
+/* 1 when s[0:len] holds a personal number. */
+int auditcsv_has_mynumber(const char *s, size_t len);
 
 /* Appends s[0:len] as a JSON string (UTF-8 kept, quotes, backslashes and
  * control characters escaped). */

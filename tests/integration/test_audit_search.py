@@ -313,3 +313,30 @@ def test_search_work_is_bounded_and_resumable(broker, client, pki, tmp_path,
     # The first answer read only 7 records: not all matches, a next.
     assert first[0] < len(want) and first[1] is not None
     assert answers >= len(want)
+
+
+def test_personal_numbers_never_shown(trail, pki, tmp_path):
+    """A personal number (個人番号) typed into a file name or a purpose is
+    in the trail as typed (the evidence keeps its bytes), but the search
+    and the CSV show its digits as '*'."""
+    b, alice, bob, ids, bob_id = trail
+    f = tmp_path / "個人番号_123456789018.txt"
+    f.write_bytes(b"x\n")
+    rc, obj, err = alice.json("put", f, "--to", "IF-2026-001", "--class",
+                              1, "--purpose", "番号 1234-5678-9018 の照会")
+    assert rc == 0, (rc, obj, err)
+    tid = obj["transfer"]
+    raw = [r for r in trail_records(b) if r["subject"].get("transfer") == tid]
+    assert raw[0]["details"]["name"] == "個人番号_123456789018.txt"
+    recs, _ = search(pki, b, transfer=tid)
+    accept = next(r for r in recs if r["type"] == "accept")
+    assert accept["name"] == "個人番号_************.txt"
+    assert "****-****-****" in accept["details"]
+    for r in recs:
+        for v in r.values():
+            s = v if isinstance(v, str) else ""
+            assert "123456789018" not in s and "5678-9018" not in s, r
+    items = request(pki, b, "audit_csv", header="ja")
+    text = b"".join(items[1:-1]).decode()
+    assert "個人番号_************.txt" in text
+    assert "123456789018" not in text and "1234-5678-9018" not in text

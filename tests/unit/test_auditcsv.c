@@ -254,6 +254,77 @@ test_json_quote(void **state)
 	auditcsv_buf_free(&b);
 }
 
+static char *
+masked(const char *in)
+{
+	size_t len = strlen(in);
+	char *out = malloc(len + 1);
+
+	assert_non_null(out);
+	out[auditcsv_mask_mynumber(in, len, out)] = '\0';
+	return out;
+}
+
+#define MASK_IS(in, want) do {						\
+	char *got_ = masked(in);					\
+	assert_string_equal(got_, (want));				\
+	assert_int_equal(auditcsv_has_mynumber((in), strlen(in)),	\
+	    strcmp((in), (want)) != 0);					\
+	free(got_);							\
+} while (0)
+
+/* 123456789018 and 987654321093 have valid check digits. */
+static void
+test_personal_numbers_masked(void **state)
+{
+	(void)state;
+	MASK_IS("123456789018", "************");
+	MASK_IS("mynumber_123456789018.xlsx", "mynumber_************.xlsx");
+	MASK_IS("1234-5678-9018 and 9876 5432 1093",
+	    "****-****-**** and **** **** ****");
+	/* Full-width digits, as typed in Japanese text. */
+	MASK_IS("番号１２３４５６７８９０１８です", "番号************です");
+	/* A wrong check digit, a longer or shorter run: not one. */
+	MASK_IS("123456789012", "123456789012");
+	MASK_IS("1123456789018", "1123456789018");
+	MASK_IS("1234567890180", "1234567890180");
+	MASK_IS("23456789018", "23456789018");
+	MASK_IS("1234--5678-9018", "1234--5678-9018");
+	MASK_IS("", "");
+	MASK_IS("12345678901", "12345678901");
+}
+
+static void
+test_flatten_masks_personal_numbers(void **state)
+{
+	struct auditfmt_record *r = malloc(sizeof(*r));
+	struct auditcsv_row row;
+	char err[256], *line;
+	uint8_t *rec;
+	size_t len;
+
+	(void)state;
+	assert_non_null(r);
+	rec = make_record(&len, "個人番号 1234-5678-9018.pdf", 0);
+	assert_int_equal(auditfmt_decode(rec, len, r, err, sizeof(err)), 0);
+	assert_int_equal(auditcsv_flatten(rec, len, r, NULL, &row, err,
+	    sizeof(err)), 0);
+	assert_int_equal(row.cell[AUDITCSV_NAME].len,
+	    strlen("個人番号 ****-****-****.pdf"));
+	assert_memory_equal(row.cell[AUDITCSV_NAME].p,
+	    "個人番号 ****-****-****.pdf", row.cell[AUDITCSV_NAME].len);
+	assert_null(strstr(row.details, "9018"));
+	assert_non_null(strstr(row.details, "****-****-****"));
+	line = row_text(&row);
+	assert_null(strstr(line, "1234-5678"));
+	free(line);
+	/* The record's own hash is of the bytes, unmasked. */
+	assert_int_equal(strlen(row.record_sha256), 64);
+	auditcsv_row_clear(&row);
+	free(rec);
+	free(r);
+}
+
 int
 main(void)
 {
@@ -264,6 +335,8 @@ main(void)
 		cmocka_unit_test(test_local_time),
 		cmocka_unit_test(test_flatten),
 		cmocka_unit_test(test_json_quote),
+		cmocka_unit_test(test_personal_numbers_masked),
+		cmocka_unit_test(test_flatten_masks_personal_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
