@@ -54,7 +54,8 @@ struct search {
 	char transfer[WIRE_MAX_TOKEN + 1], type[WIRE_MAX_CODE + 1];
 	char since_in[WIRE_MAX_WHEN + 1], until_in[WIRE_MAX_WHEN + 1];
 	int has_since, has_until, has_after;
-	char since[21], until_next[21];	/* UTC, for audit_find_time */
+	char since[21], until[21];	/* UTC, as recorded */
+	char until_next[21];		/* until + 1 s, for audit_find_time */
 	uint64_t after;
 	unsigned limit;
 	enum auditcsv_lang lang;
@@ -239,7 +240,7 @@ work_start(struct commit_job *cj, struct commit_env *env)
 	if (p->has_since)
 		auditrec_text(&p->ar, "since", p->since);
 	if (p->has_until)
-		auditrec_text(&p->ar, "until", p->until_in);
+		auditrec_text(&p->ar, "until", p->until);
 	if (p->has_after)
 		auditrec_uint(&p->ar, "after", p->after);
 	auditrec_uint(&p->ar, "from_seq", p->start);
@@ -700,6 +701,7 @@ take_period(struct reqconn *s, const struct wire_msg *m, struct search *p)
 	if (until != NULL) {
 		p->has_until = 1;
 		util_strlcpy(p->until_in, until, sizeof(p->until_in));
+		util_time_rfc3339(t2, p->until);
 		util_time_rfc3339(t2 + 1, p->until_next);
 	}
 	return 0;

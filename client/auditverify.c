@@ -259,9 +259,17 @@ int
 auditverify_path(const char *path, const char *keyfile, const char *previous,
     struct auditverify_result *res, char *err, size_t errlen)
 {
+	struct stat sb;
+
 	if (auditbundle_is_bundle(path))
 		return auditverify_bundle(path, keyfile, previous, res, err,
 		    errlen);
+	if (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		memset(res, 0, sizeof(*res));
+		return util_err(err, errlen, "%s is neither a pulled directory "
+		    "nor a pull saved as one file (sekisho audit pull --raw)",
+		    path);
+	}
 	return auditverify_dir(path, keyfile, previous, res, err, errlen);
 }
 

@@ -144,9 +144,12 @@ def test_truncated_bundle_fails(trail, tmp_path):
     assert rc == EXIT_INVALID and res["fault"] == "missing", res
     assert res["seq"] == 0, res
     # Not a bundle at all.
-    f.write_bytes(b"")
-    rc, out, err = audit(auditor, "verify", f, "--key", verifier_key(b))
-    assert rc != EXIT_OK
+    for junk in (b"", b"hello\n"):
+        f.write_bytes(junk)
+        rc, out, err = audit(auditor, "verify", f, "--key", verifier_key(b))
+        assert rc == 2, (rc, out, err)
+        assert "neither a pulled directory nor a pull saved as one file" \
+            in err
 
 
 def test_record_removed_from_bundle_is_named(trail, tmp_path):

@@ -277,9 +277,10 @@ def test_csv_filename_and_records(trail, pki):
     request(pki, b, "audit_csv", since="2026-01-01", until="2026-01-31")
     rec = [r for r in trail_records(b) if r["type"] == "audit_csv"]
     assert rec and rec[-1]["actor"]["user"] == AUDITOR
-    assert rec[-1]["details"]["until"] == "2026-01-31"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
-                        rec[-1]["details"]["since"])
+    # The period as the UTC instants the register's days stand for.
+    assert rec[-1]["details"]["since"] == "2025-12-31T15:00:00Z"
+    assert rec[-1]["details"]["until"] == "2026-01-31T14:59:59Z"
+    assert re.fullmatch(r"\d+", str(rec[-1]["details"]["to_seq"]))
 
 
 def test_search_work_is_bounded_and_resumable(broker, client, pki, tmp_path,
