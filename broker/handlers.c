@@ -4,6 +4,7 @@
 #include "broker/handlers.h"
 #include "broker/auditpull.h"
 #include "broker/enrol.h"
+#include "broker/auditsearch.h"
 #include "broker/officer.h"
 #include "broker/status.h"
 #include "broker/upload.h"
@@ -60,6 +61,14 @@ static const struct handlers_entry table[] = {
 	    enrol_handle_totp_enrol, NULL },
 	{ WIRE_OP_TOTP_CONFIRM, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
 	    enrol_handle_totp_confirm, NULL },
+	{ WIRE_OP_AUDIT_SEARCH, POLICY_ROLE_AUDITOR, HANDLERS_STEPUP_NONE, 0,
+	    "forbidden", "only principals with the auditor role in the "
+	    "interface register may search the audit trail",
+	    auditsearch_handle_search, auditpull_refuse },
+	{ WIRE_OP_AUDIT_CSV, POLICY_ROLE_AUDITOR, HANDLERS_STEPUP_NONE, 0,
+	    "forbidden", "only principals with the auditor role in the "
+	    "interface register may export the audit trail",
+	    auditsearch_handle_csv, auditpull_refuse },
 };
 
 const struct handlers_entry *

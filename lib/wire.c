@@ -155,15 +155,15 @@ static const struct wire_key error_keys[] = {
 	K_UINT("retry_after", OPT),
 };
 
-/* The auditor's pull. Times are RFC 3339 UTC with seconds (20 bytes);
- * hashes travel concatenated in one byte string. */
+/* The auditor's pull. Times are RFC 3339 with seconds (Z or an offset)
+ * or dates; hashes travel concatenated in one byte string. */
 #define K_VBYTES(n, r, lo, hi)	{ (n), WIRE_T_BYTES, (r), (lo), (hi), 0, 0 }
 
 static const struct wire_key audit_pull_keys[] = {
 	K_UINT("from_seq", OPT),
 	K_UINT("to_seq", OPT),
-	K_TEXT("since", OPT, 20),
-	K_TEXT("until", OPT, 20),
+	K_TEXT("since", OPT, WIRE_MAX_WHEN),
+	K_TEXT("until", OPT, WIRE_MAX_WHEN),
 	K_UINT("previous", OPT),
 };
 
@@ -186,6 +186,58 @@ static const struct wire_key audit_records_keys[] = {
 
 static const struct wire_key audit_done_keys[] = {
 	K_UINT("count", REQ),
+};
+
+/* The auditor's search and CSV export. Times: RFC 3339 (with Z or an
+ * offset) or a date, a whole day in the register's zone. */
+static const struct wire_key audit_search_keys[] = {
+	K_TEXT("user", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("interface", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("transfer", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("type", OPT, WIRE_MAX_CODE),
+	K_TEXT("since", OPT, WIRE_MAX_WHEN),
+	K_TEXT("until", OPT, WIRE_MAX_WHEN),
+	K_UINT("after", OPT),
+	K_RANGE("limit", OPT, 1, WIRE_MAX_SEARCH),
+};
+
+static const struct wire_key audit_record_keys[] = {
+	K_UINT("seq", REQ),
+	K_TEXT("time", REQ, WIRE_MAX_CODE),
+	K_TEXT("time_local", OPT, WIRE_MAX_CODE),
+	K_TEXT("zone", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("clock", OPT, WIRE_MAX_CODE),
+	K_TEXT("type", REQ, WIRE_MAX_CODE),
+	K_TEXT("user", OPT, WIRE_MAX_TEXT),
+	K_TEXT("dept", OPT, WIRE_MAX_TEXT),
+	K_TEXT("terminal", OPT, WIRE_MAX_TEXT),
+	K_TEXT("cert_fp", OPT, WIRE_MAX_TOKEN * 2),
+	K_TEXT("peer", OPT, WIRE_MAX_TEXT),
+	K_TEXT("transfer", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("interface", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("service", OPT, WIRE_MAX_TEXT),
+	K_UINT("class", OPT),
+	K_TEXT("name", OPT, WIRE_MAX_NAME),
+	K_UINT("size", OPT),
+	K_BYTES("sha256", OPT, SHA256_LEN),
+	K_TEXT("state", OPT, WIRE_MAX_TEXT),
+	K_TEXT("result", OPT, WIRE_MAX_TEXT),
+	K_TEXT("reason", OPT, WIRE_MAX_TEXT),
+	K_TEXT("comment", OPT, WIRE_MAX_TEXT),
+	K_TEXT("details", OPT, WIRE_MAX_DETAILS),
+	K_BOOL("truncated", OPT),
+};
+
+static const struct wire_key audit_csv_keys[] = {
+	K_TEXT("since", OPT, WIRE_MAX_WHEN),
+	K_TEXT("until", OPT, WIRE_MAX_WHEN),
+	K_TEXT("header", OPT, 2),
+};
+
+static const struct wire_key audit_csv_head_keys[] = {
+	K_TEXT("content_type", REQ, WIRE_MAX_CODE),
+	K_TEXT("filename", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("zone", REQ, WIRE_MAX_TOKEN),
 };
 
 /* Approval officers and exceptions. Every officer request may carry a
@@ -390,6 +442,12 @@ static const struct wire_schema schemas[WIRE_OP__COUNT] = {
 	[WIRE_OP_TOTP_CONFIRM] = CLIENT_SCHEMA("totp_confirm",
 	    totp_confirm_keys),
 	[WIRE_OP_TOTP_ENROLLED] = SCHEMA("totp_enrolled", totp_enrolled_keys),
+	[WIRE_OP_AUDIT_SEARCH] = CLIENT_SCHEMA("audit_search",
+	    audit_search_keys),
+	[WIRE_OP_AUDIT_RECORD] = SCHEMA("audit_record", audit_record_keys),
+	[WIRE_OP_AUDIT_CSV] = CLIENT_SCHEMA("audit_csv", audit_csv_keys),
+	[WIRE_OP_AUDIT_CSV_HEAD] = SCHEMA("audit_csv_head",
+	    audit_csv_head_keys),
 };
 
 /* "op" and "id" live in struct wire_msg itself, so a schema never lists them
@@ -399,6 +457,8 @@ _Static_assert(NITEMS(state_keys) + 2 <= WIRE_MAX_FIELDS,
 _Static_assert(NITEMS(exception_keys) + 2 <= WIRE_MAX_FIELDS,
     "a schema must fit in struct wire_msg");
 _Static_assert(NITEMS(approval_keys) + 2 <= WIRE_MAX_FIELDS,
+    "a schema must fit in struct wire_msg");
+_Static_assert(NITEMS(audit_record_keys) + 2 <= WIRE_MAX_FIELDS,
     "a schema must fit in struct wire_msg");
 _Static_assert(NITEMS(exception_grant_keys) + 2 <= WIRE_MAX_FIELDS,
     "a schema must fit in struct wire_msg");

@@ -49,6 +49,9 @@
 #define WIRE_MAX_URI 512		/* an otpauth:// URI */
 #define WIRE_MAX_SECRET 64		/* a TOTP secret in base32 */
 #define WIRE_MAX_QR_SVG 12288		/* the SVG drawing of a QR code */
+#define WIRE_MAX_WHEN 25		/* "2026-04-01T09:00:00+09:00" */
+#define WIRE_MAX_SEARCH 500		/* records one audit_search answers */
+#define WIRE_MAX_DETAILS 8192		/* a record's details as JSON text */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -98,6 +101,14 @@ enum wire_op {
 	WIRE_OP_TOTP_SECRET,	/* user, uri, secret, qr_svg */
 	WIRE_OP_TOTP_CONFIRM,	/* client: otp */
 	WIRE_OP_TOTP_ENROLLED,	/* user */
+	/* the auditor's search and CSV export (docs/audit.md) */
+	WIRE_OP_AUDIT_SEARCH,	/* client: ?user, ?interface, ?transfer, ?type,
+				   ?since, ?until, ?after, ?limit */
+	WIRE_OP_AUDIT_RECORD,	/* one record, flattened; answers audit_search
+				   (then listed) */
+	WIRE_OP_AUDIT_CSV,	/* client: ?since, ?until, ?header */
+	WIRE_OP_AUDIT_CSV_HEAD,	/* content_type, filename, zone; data items of
+				   CSV follow, then audit_done */
 	WIRE_OP__COUNT
 };
 

@@ -15,6 +15,7 @@
 
 #include "broker/auditpull.h"
 #include "broker/enrol.h"
+#include "broker/auditsearch.h"
 #include "broker/handlers.h"
 #include "broker/officer.h"
 #include "broker/status.h"
@@ -41,6 +42,8 @@ STUB(officer_handle_exception_ls)
 STUB(auditpull_handle)
 STUB(enrol_handle_totp_enrol)
 STUB(enrol_handle_totp_confirm)
+STUB(auditsearch_handle_search)
+STUB(auditsearch_handle_csv)
 
 void
 officer_refuse(struct reqconn *c, const struct wire_msg *m, const char *code,
@@ -128,6 +131,14 @@ static const struct expect expected[] = {
 	    { 0, STAFF, OFFICER, EVERYONE }, { 0 }, 0, 0, NULL },
 	{ WIRE_OP_TOTP_CONFIRM, "enrol_handle_totp_confirm", NULL,
 	    { 0, STAFF, OFFICER, EVERYONE }, { 0 }, 0, 0, NULL },
+	{ WIRE_OP_AUDIT_SEARCH, "auditsearch_handle_search",
+	    "auditpull_refuse", { AUDITOR, EVERYONE },
+	    { STAFF, OFFICER, ADMIN, STAFF | OFFICER | ADMIN }, 0, 0,
+	    "forbidden" },
+	{ WIRE_OP_AUDIT_CSV, "auditsearch_handle_csv", "auditpull_refuse",
+	    { AUDITOR, EVERYONE },
+	    { STAFF, OFFICER, ADMIN, STAFF | OFFICER | ADMIN }, 0, 0,
+	    "forbidden" },
 };
 
 #define NEXPECT (sizeof(expected) / sizeof(expected[0]))
