@@ -45,6 +45,8 @@
 #define WIRE_MAX_CHECKPOINT 2048	/* a signed audit checkpoint */
 #define WIRE_MAX_PROOF 2048		/* 64 hashes of 32 bytes */
 #define WIRE_MAX_LEAVES 8192		/* 256 leaf hashes of 32 bytes */
+#define WIRE_MAX_PAGE 200		/* items one list request may ask for */
+#define WIRE_MAX_DEST 2048		/* a delivery destination (URL) */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -89,6 +91,16 @@ enum wire_op {
 	WIRE_OP_AUDIT_RECORDS,	/* from_seq, count, leaves; a data item with
 				   the records follows */
 	WIRE_OP_AUDIT_DONE,	/* count */
+	/* the browser pages' own views (docs/protocol.md, "Transfers") */
+	WIRE_OP_INTERFACES_LS,	/* client: ?after, ?limit */
+	WIRE_OP_INTERFACE,	/* one interface the caller may use */
+	WIRE_OP_TRANSFERS_LS,	/* client: ?after, ?limit; answered by state
+				   items, then listed */
+	WIRE_OP_WITHDRAW,	/* client: transfer, ?reason */
+	WIRE_OP_HELD_OPEN,	/* client: transfer, ?otp */
+	WIRE_OP_FILE,		/* transfer, name, size, sha256, content_type,
+				   filename; data items follow */
+	WIRE_OP_FILE_DONE,	/* transfer, size: the file was sent whole */
 	WIRE_OP__COUNT
 };
 
