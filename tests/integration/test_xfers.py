@@ -426,3 +426,53 @@ def test_held_open_damaged_copy_is_not_sent_whole(officers, officer_pki):
     assert failed and failed[0]["subject"]["transfer"] == tid
     assert failed[0]["details"]["bytes"] == 0
     assert "SHA-256" in failed[0]["details"]["reason"]
+
+
+def test_cli_transfers_withdraw_and_open(officers, officer_pki, tmp_path):
+    o = officers(upstream=False)
+    pki, b = officer_pki, o.broker
+    data = os.urandom(1500 * 1024)
+    f = tmp_path / "申請書.pdf"
+    f.write_bytes(data)
+    tid = o.put("u-staff", f, "IF-HOLD")["transfer"]
+    tid2 = o.put("u-staff", f, "IF-HOLD")["transfer"]
+
+    rc, ls, err = o.json("u-staff", "transfers")
+    assert rc == 0, (ls, err)
+    assert ls["count"] == 2
+    assert {t["transfer"] for t in ls["transfers"]} == {tid, tid2}
+    assert ls["transfers"][0]["state"] == "held"
+    assert ls["transfers"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+    rc, out, err = o.run("u-staff", "transfers", "--limit", "1")
+    assert rc == 0, err
+    assert "more: sekisho transfers --after" in out
+    rc, out, err = o.run("u-staff", "transfers", "--limit", "0")
+    assert rc == 1 and "--limit" in err
+
+    # The officer reads it before deciding; never over an existing file.
+    dst = tmp_path / "out.pdf"
+    rc, got, err = o.json("u-off1", "approvals", "open", tid, "-o",
+                          str(dst), otp=True)
+    assert rc == 0, (got, err)
+    assert dst.read_bytes() == data
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()
+    rc, out, err = o.run("u-off1", "approvals", "open", tid, "-o",
+                         str(dst))
+    assert rc == 2 and "exists" in err, (out, err)
+    assert [p.name for p in tmp_path.iterdir()
+            if p.name.startswith(".sekisho-open")] == []
+    # Not one of its approvers: refused by policy, nothing written.
+    rc, out, err = o.run("u-off3", "approvals", "open", tid, "-o",
+                         str(tmp_path / "x.pdf"), otp=True)
+    assert rc == 4, (out, err)
+    assert "approvers" in err, err
+    assert not (tmp_path / "x.pdf").exists()
+
+    rc, st, err = o.json("u-staff", "withdraw", tid, "--reason", "誤送信")
+    assert rc == 0, (st, err)
+    assert st["state"] == "withdrawn"
+    rc, out, err = o.run("u-staff", "withdraw", tid)
+    assert rc == 5 and "is withdrawn" in err, (rc, out, err)
+    rc, out, err = o.run("u-staff2", "withdraw", tid2)
+    assert rc == 6, (rc, out, err)
+    assert o.status("u-staff", tid2)["state"] == "held"
