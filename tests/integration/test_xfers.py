@@ -476,3 +476,30 @@ def test_cli_transfers_withdraw_and_open(officers, officer_pki, tmp_path):
     rc, out, err = o.run("u-staff2", "withdraw", tid2)
     assert rc == 6, (rc, out, err)
     assert o.status("u-staff", tid2)["state"] == "held"
+
+
+def test_held_open_connection_ends_mid_stream(officers, officer_pki):
+    o = officers(upstream=False)
+    pki, b = officer_pki, o.broker
+    data = os.urandom(24 * 1024 * 1024)
+    tid = upload_raw(pki, b, "u-staff@T100", "IF-HOLD", data)[0]
+    c = raw_client(pki, b, user="u-off1")
+    try:
+        c.hello()
+        c.request("held_open", transfer=tid, otp=o.code("u-off1"))
+        head = c.recv(timeout=20)
+        assert head["op"] == "file", head
+        first = c.recv(timeout=20)
+        assert isinstance(first, bytes) and len(first) == 1 << 20
+    finally:
+        c.close()
+    # The broker paces the stream by the client's reading, so it cannot
+    # have sent all of it to a client that stopped after one chunk.
+    failed = o.wait_records("held_open_failed")
+    assert failed, b.log_text()[-2000:]
+    assert failed[0]["subject"]["transfer"] == tid
+    assert 1 << 20 <= failed[0]["details"]["bytes"] < len(data)
+    assert "connection ended" in failed[0]["details"]["reason"]
+    # The copy stays held and readable.
+    assert o.status("u-staff", tid)["state"] == "held"
+    assert tid in b.spool_entries()
