@@ -161,67 +161,59 @@ xfers_handle_interfaces_ls(struct reqconn *c, const struct wire_msg *m)
 
 /* ---- transfers_ls -------------------------------------------------------- */
 
+/* Rows one job reads: a page of up to WIRE_MAX_PAGE items is read in
+ * batches so that a list holds little memory (a row is about 5 KiB). */
+#define LIST_BATCH 25
+
 struct list_job {
 	struct commit_job job;
 	struct reqconn *c;		/* waited on */
 	uint64_t req_id;
 	char user[sizeof(((struct principal *)0)->user)];
 	char after[UTIL_ID_LEN + 1];	/* "" from the newest */
-	size_t limit;
+	int has_cursor;			/* the last row sent (or "after") */
+	int64_t cur_created;
+	char cur_id[UTIL_ID_LEN + 1];
+	size_t remaining;		/* items the page may still hold */
+	size_t sent;
+	size_t want;			/* rows this batch sends */
 	char code[32];
-	size_t n;			/* rows read: limit + 1 means more */
-	struct transfer *t;
-	struct store_approval *ap;
-	int *has_ap;
+	size_t n;			/* rows read: want + 1 means more */
+	struct transfer t[LIST_BATCH + 1];
+	struct store_approval ap[LIST_BATCH];
+	int has_ap[LIST_BATCH];
 };
-
-static void
-list_job_free(struct list_job *j)
-{
-	free(j->t);
-	free(j->ap);
-	free(j->has_ap);
-	free(j);
-}
 
 static int
 work_list(struct commit_job *cj, struct commit_env *env)
 {
 	struct list_job *j = cj->arg;
-	struct transfer *first = NULL;
-	const char *before_id = NULL;
-	int64_t before = 0;
 	size_t i;
 	int rc;
 
-	if (j->after[0] != '\0') {
+	if (j->after[0] != '\0' && !j->has_cursor) {
 		/* Where the previous page ended: one of the caller's own. */
-		if ((first = malloc(sizeof(*first))) == NULL)
-			return util_err(cj->err, sizeof(cj->err), "out of "
-			    "memory");
-		rc = store_transfer_get(env->store, j->after, first, cj->err,
-		    sizeof(cj->err));
+		rc = store_transfer_get(env->store, j->after, &j->t[0],
+		    cj->err, sizeof(cj->err));
 		if (rc == STORE_NOTFOUND || (rc == 0 &&
-		    strcmp(first->user, j->user) != 0)) {
-			free(first);
+		    strcmp(j->t[0].user, j->user) != 0)) {
 			util_strlcpy(j->code, "bad_value", sizeof(j->code));
 			return util_err(cj->err, sizeof(cj->err), "after must "
 			    "be the next of a previous page of your transfers; "
 			    "%s is not one of them", j->after);
 		}
-		if (rc != 0) {
-			free(first);
+		if (rc != 0)
 			return -1;
-		}
-		before = first->created;
-		before_id = j->after;
+		j->has_cursor = 1;
+		j->cur_created = j->t[0].created;
+		util_strlcpy(j->cur_id, j->after, sizeof(j->cur_id));
 	}
-	rc = store_transfer_list_own(env->store, j->user, before, before_id,
-	    j->t, j->limit + 1, &j->n, cj->err, sizeof(cj->err));
-	free(first);
-	if (rc != 0)
+	j->want = j->remaining < LIST_BATCH ? j->remaining : LIST_BATCH;
+	if (store_transfer_list_own(env->store, j->user, j->cur_created,
+	    j->has_cursor ? j->cur_id : NULL, j->t, j->want + 1, &j->n,
+	    cj->err, sizeof(cj->err)) != 0)
 		return -1;
-	for (i = 0; i < j->n && i < j->limit; i++)
+	for (i = 0; i < j->n && i < j->want; i++)
 		if ((j->has_ap[i] = officer_status(env->store, j->t[i].id,
 		    &j->ap[i], cj->err, sizeof(cj->err))) < 0)
 			return -1;
@@ -235,6 +227,7 @@ done_list(struct commit_job *cj, int status)
 	struct reqconn *c = j->c;
 	struct wire_msg r;
 	size_t i, shown;
+	int more;
 
 	if (reqconn_ending(c))
 		goto out;
@@ -249,7 +242,7 @@ done_list(struct commit_job *cj, int status)
 		    j->code[0] != '\0' ? 0 : 30);
 		goto out;
 	}
-	shown = j->n > j->limit ? j->limit : j->n;
+	shown = j->n > j->want ? j->want : j->n;
 	for (i = 0; i < shown; i++) {
 		wire_msg_init(&r, WIRE_OP_STATE, j->req_id);
 		status_fill_state(&j->t[i], j->has_ap[i] > 0 ? &j->ap[i] :
@@ -257,10 +250,23 @@ done_list(struct commit_job *cj, int status)
 		reqconn_send(c, &r);
 		wire_msg_clear(&r);
 	}
-	send_listed(c, j->req_id, shown, j->n > j->limit && shown > 0 ?
-	    j->t[shown - 1].id : NULL);
+	j->sent += shown;
+	j->remaining -= shown;
+	more = j->n > j->want;
+	if (shown > 0) {
+		j->has_cursor = 1;
+		j->cur_created = j->t[shown - 1].created;
+		util_strlcpy(j->cur_id, j->t[shown - 1].id, sizeof(j->cur_id));
+	}
+	if (more && j->remaining > 0 && !c->b->shutting_down) {
+		/* The next batch; the connection still waits. */
+		committer_submit(c->b->committer, &j->job);
+		return;
+	}
+	send_listed(c, j->req_id, j->sent, more && j->sent > 0 ?
+	    j->cur_id : NULL);
 out:
-	list_job_free(j);
+	free(j);
 	reqconn_done_waiting(c);
 }
 
@@ -275,15 +281,12 @@ xfers_handle_transfers_ls(struct reqconn *c, const struct wire_msg *m)
 		    "transfer id (the next of the previous page)", "after", 0);
 		return;
 	}
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		goto nomem;
-	j->limit = page_limit(m);
-	if ((j->t = calloc(j->limit + 1, sizeof(*j->t))) == NULL ||
-	    (j->ap = calloc(j->limit, sizeof(*j->ap))) == NULL ||
-	    (j->has_ap = calloc(j->limit, sizeof(*j->has_ap))) == NULL) {
-		list_job_free(j);
-		goto nomem;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		reqconn_send_error(c, m->id, "unavailable", NO_MEMORY, NULL,
+		    30);
+		return;
 	}
+	j->remaining = page_limit(m);
 	j->c = c;
 	j->req_id = m->id;
 	util_strlcpy(j->user, c->who.user, sizeof(j->user));
@@ -294,9 +297,6 @@ xfers_handle_transfers_ls(struct reqconn *c, const struct wire_msg *m)
 	j->job.arg = j;
 	reqconn_wait(c);
 	committer_submit(c->b->committer, &j->job);
-	return;
-nomem:
-	reqconn_send_error(c, m->id, "unavailable", NO_MEMORY, NULL, 30);
 }
 
 /* ---- withdraw -------------------------------------------------------------- */

@@ -503,3 +503,50 @@ def test_held_open_connection_ends_mid_stream(officers, officer_pki):
     # The copy stays held and readable.
     assert o.status("u-staff", tid)["state"] == "held"
     assert tid in b.spool_entries()
+
+
+def test_transfers_ls_pages_over_batches(officers, officer_pki):
+    """More transfers than the broker reads in one batch (25): a page is
+    whole, in order, and paging ends exactly at the last one."""
+    o = officers(upstream=False)
+    pki, b = officer_pki, o.broker
+    ids = []
+    with raw_client(pki, b, user="u-staff2") as c:
+        c.hello()
+        for i in range(53):
+            data = f"file {i}\n".encode()
+            c.request("put", interface="IF-HOLD", name=f"f{i}.pdf",
+                      size=len(data), purpose="p", **{"class": 1})
+            ready = c.recv()
+            assert ready["op"] == "ready", ready
+            c.send_raw(cbor2.dumps(data))
+            c.request("end", sha256=hashlib.sha256(data).digest())
+            assert c.recv()["op"] == "stored"
+            ids.append(ready["transfer"])
+    with raw_client(pki, b, user="u-staff2") as c:
+        c.hello()
+        got = ask(c, "transfers_ls")
+        items = got[:-1]
+        assert got[-1]["count"] == 53 and "next" not in got[-1]
+        keys = [(i["created"], i["transfer"]) for i in items]
+        assert keys == sorted(keys, reverse=True)
+        assert sorted(k[1] for k in keys) == sorted(ids)
+        full = [k[1] for k in keys]
+        seen, after = [], None
+        while True:
+            args = {"limit": 26}
+            if after:
+                args["after"] = after
+            got = ask(c, "transfers_ls", **args)
+            seen += [i["transfer"] for i in got[:-1]]
+            assert got[-1]["count"] == len(got) - 1
+            after = got[-1].get("next")
+            if after is None:
+                break
+            assert after == seen[-1]
+        assert seen == full
+        # A page that ends exactly at the last transfer has no next.
+        got = ask(c, "transfers_ls", limit=53)
+        assert got[-1]["count"] == 53 and "next" not in got[-1]
+        got = ask(c, "transfers_ls", limit=52)
+        assert got[-1]["next"] == full[51]
