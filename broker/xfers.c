@@ -5,6 +5,7 @@
 #include "broker/auditrec.h"
 #include "broker/broker.h"
 #include "broker/committer.h"
+#include "broker/download.h"
 #include "broker/identity.h"
 #include "broker/log.h"
 #include "broker/officer.h"
@@ -487,59 +488,6 @@ struct hopen {
 	struct event *retry;
 };
 
-static const char *const content_types[][2] = {
-	{ "pdf", "application/pdf" },
-	{ "txt", "text/plain; charset=utf-8" },
-	{ "csv", "text/csv; charset=utf-8" },
-	{ "png", "image/png" },
-	{ "jpg", "image/jpeg" },
-	{ "jpeg", "image/jpeg" },
-	{ "gif", "image/gif" },
-	{ "zip", "application/zip" },
-	{ "doc", "application/msword" },
-	{ "xls", "application/vnd.ms-excel" },
-	{ "ppt", "application/vnd.ms-powerpoint" },
-	{ "docx", "application/vnd.openxmlformats-officedocument."
-	    "wordprocessingml.document" },
-	{ "xlsx", "application/vnd.openxmlformats-officedocument."
-	    "spreadsheetml.sheet" },
-	{ "pptx", "application/vnd.openxmlformats-officedocument."
-	    "presentationml.presentation" },
-};
-
-const char *
-xfers_content_type(const char *name)
-{
-	const char *dot = name != NULL ? strrchr(name, '.') : NULL;
-	size_t i;
-
-	if (dot != NULL && strchr(dot, '/') == NULL &&
-	    strchr(dot, '\\') == NULL)
-		for (i = 0; i < sizeof(content_types) /
-		    sizeof(content_types[0]); i++)
-			if (strcasecmp(dot + 1, content_types[i][0]) == 0)
-				return content_types[i][1];
-	return "application/octet-stream";
-}
-
-void
-xfers_download_name(const char *name, const char *fallback, char *out,
-    size_t outlen)
-{
-	const char *base = name != NULL ? name : "", *p;
-	size_t i;
-
-	for (p = base; *p != '\0'; p++)
-		if (*p == '/' || *p == '\\')
-			base = p + 1;
-	cut_utf8(out, outlen, base, outlen - 1);
-	for (i = 0; out[i] != '\0'; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			out[i] = '_';
-	if (out[0] == '\0' || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
-		util_strlcpy(out, fallback, outlen);
-}
-
 static void open_next(struct hopen *o);
 
 static void
@@ -824,13 +772,13 @@ done_open_audit(struct commit_job *cj, int status)
 		hopen_free(o);
 		return;
 	}
-	xfers_download_name(o->t.name, o->id, fname, sizeof(fname));
+	download_filename(o->t.name, o->id, fname, sizeof(fname));
 	wire_msg_init(&m, WIRE_OP_FILE, o->req_id);
 	wire_msg_set_text(&m, "transfer", o->id);
 	wire_msg_set_text(&m, "name", o->t.name);
 	wire_msg_set_uint(&m, "size", o->t.size);
 	wire_msg_set_bytes(&m, "sha256", o->want, sizeof(o->want));
-	wire_msg_set_text(&m, "content_type", xfers_content_type(o->t.name));
+	wire_msg_set_text(&m, "content_type", download_content_type(o->t.name));
 	wire_msg_set_text(&m, "filename", fname);
 	reqconn_send(o->c, &m);
 	wire_msg_clear(&m);

@@ -26,8 +26,6 @@
 #ifndef SEKISHO_XFERS_H
 #define SEKISHO_XFERS_H
 
-#include <stddef.h>
-
 struct reqconn;
 struct wire_msg;
 
@@ -35,21 +33,5 @@ void xfers_handle_interfaces_ls(struct reqconn *c, const struct wire_msg *m);
 void xfers_handle_transfers_ls(struct reqconn *c, const struct wire_msg *m);
 void xfers_handle_withdraw(struct reqconn *c, const struct wire_msg *m);
 void xfers_handle_held_open(struct reqconn *c, const struct wire_msg *m);
-
-/*
- * The Content-Type a held file is offered with, from the extension of
- * name among a short list of types browsers do not run (PDF, text, CSV,
- * images, office documents, zip); application/octet-stream for anything
- * else (HTML, SVG, XML and scripts included). Pure.
- */
-const char *xfers_content_type(const char *name);
-
-/*
- * The file name a download is saved as: the last component of name (after
- * '/' or '\'), control characters replaced by '_', cut to fit out (on a
- * UTF-8 boundary); fallback when nothing is left. Pure.
- */
-void xfers_download_name(const char *name, const char *fallback, char *out,
-    size_t outlen);
 
 #endif
