@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -513,27 +512,18 @@ work_open_read(struct commit_job *cj, struct commit_env *env)
 	struct hopen *o = cj->arg;
 	int rc;
 
+	/* Only transfers that were ever held for approval are an officer's
+	 * business; whether this one still is comes after the officer's
+	 * authority over it (done_open_read). */
 	rc = store_transfer_get(env->store, o->id, &o->t, cj->err,
 	    sizeof(cj->err));
+	if (rc == 0)
+		rc = store_approval_get(env->store, o->id, &o->ap, cj->err,
+		    sizeof(cj->err));
 	if (rc == STORE_NOTFOUND) {
 		util_strlcpy(o->code, "not_found", sizeof(o->code));
 		return util_err(cj->err, sizeof(cj->err), "no transfer %s is "
-		    "known to this broker", o->id);
-	}
-	if (rc != 0)
-		return -1;
-	if (strcmp(o->t.state, STORE_HELD) != 0) {
-		util_strlcpy(o->code, "wrong_state", sizeof(o->code));
-		return util_err(cj->err, sizeof(cj->err), "transfer %s is %s: "
-		    "only a transfer held for approval can be opened", o->id,
-		    o->t.state);
-	}
-	rc = store_approval_get(env->store, o->id, &o->ap, cj->err,
-	    sizeof(cj->err));
-	if (rc == STORE_NOTFOUND) {
-		util_strlcpy(o->code, "wrong_state", sizeof(o->code));
-		return util_err(cj->err, sizeof(cj->err), "transfer %s has no "
-		    "approval request", o->id);
+		    "held for approval on this broker", o->id);
 	}
 	return rc == 0 ? 0 : -1;
 }
@@ -822,6 +812,12 @@ done_open_read(struct commit_job *cj, int status)
 		log_kv("warn", "officer_refused", "user=%s op=held_open "
 		    "code=no_authority", o->who.user);
 		open_fail(o, "no_authority", msg, 0);
+		return;
+	}
+	if (strcmp(o->t.state, STORE_HELD) != 0) {
+		snprintf(msg, sizeof(msg), "transfer %s is %s: only a transfer "
+		    "held for approval can be opened", o->id, o->t.state);
+		open_fail(o, "wrong_state", msg, 0);
 		return;
 	}
 	if (util_unhex(o->t.sha256, o->want, sizeof(o->want)) != 0) {

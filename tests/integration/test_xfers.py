@@ -403,6 +403,16 @@ def test_held_open(officers, officer_pki):
         c.hello()
         err, _, _ = held_open(c, tid)
         assert err["code"] == "wrong_state", err
+        # Never held: not an officer's business.
+        never = upload_raw(pki, b, "u-staff@T100", "IF-EX", b"plain\n")[0]
+        err, _, _ = held_open(c, never)
+        assert err["code"] == "not_found", err
+    # Authority comes before the state: another group's officer learns
+    # nothing about the transfer.
+    with raw_client(pki, b, user="u-off3") as c:
+        c.hello()
+        err, _, _ = held_open(c, tid, otp=o.code("u-off3"))
+        assert err["code"] == "no_authority", err
 
 
 def test_held_open_damaged_copy_is_not_sent_whole(officers, officer_pki):
