@@ -360,7 +360,7 @@ static const struct wire_key file_keys[] = {
 	K_TEXT("name", REQ, WIRE_MAX_NAME),
 	K_UINT("size", REQ),
 	K_BYTES("sha256", REQ, SHA256_LEN),
-	K_TEXT("content_type", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("content_type", REQ, 255),	/* RFC 6838: 127 + "/" + 127 */
 	K_TEXT("filename", REQ, WIRE_MAX_NAME),
 };
 

@@ -387,7 +387,20 @@ def test_held_open(officers, officer_pki):
         # Unknown, and not held.
         err, _, _ = held_open(c, "0" * 32)
         assert err["code"] == "not_found", err
-    rec = o.wait_records("held_open")
+        # Office documents carry their long media types; active content
+        # is never offered as something a browser would run.
+        for name, ctype in (
+                ("表.xlsx", "application/vnd.openxmlformats-officedocument."
+                 "spreadsheetml.sheet"),
+                ("page.html", "application/octet-stream")):
+            other = upload_raw(pki, b, "u-staff@T100", "IF-HOLD", b"x\n",
+                               name=name)[0]
+            h, body, fin = held_open(c, other)
+            assert h["op"] == "file", h
+            assert h["content_type"] == ctype and h["filename"] == name
+            assert body == b"x\n" and fin["op"] == "file_done"
+    rec = [r for r in o.wait_records("held_open", 3)
+           if r["subject"]["transfer"] == tid]
     assert len(rec) == 1
     assert rec[0]["actor"]["user"] == "u-off1"
     assert rec[0]["subject"]["transfer"] == tid

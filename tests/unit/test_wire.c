@@ -897,8 +897,10 @@ test_own_views(void **state)
 	assert_int_equal(wire_msg_set_text(&m, "name", "a/申請書.pdf"), 0);
 	assert_int_equal(wire_msg_set_uint(&m, "size", 5), 0);
 	assert_int_equal(wire_msg_set_bytes(&m, "sha256", digest, 32), 0);
+	/* The longest type held files are offered with (pptx). */
 	assert_int_equal(wire_msg_set_text(&m, "content_type",
-	    "application/pdf"), 0);
+	    "application/vnd.openxmlformats-officedocument.presentationml."
+	    "presentation"), 0);
 	/* The head is incomplete without the saved name. */
 	assert_int_equal(wire_encode(&m, &out, &outlen, NULL) == 0, 0);
 	assert_int_equal(wire_msg_set_text(&m, "filename", "申請書.pdf"), 0);
