@@ -42,6 +42,8 @@ REGISTER = {
          "approval": {"when": "class>=2", "approvers": "g-ok",
                       "count": 1}},
         {"id": "IF-B", "max_class": 1, "allow": {"users": ["alice"]}},
+        {"id": "IF-C", "max_class": 1, "allow": {"users": ["alice"]},
+         "extensions": {"allow": [f"e{i:02d}" for i in range(20)]}},
         {"id": "IF-BOB", "max_class": 1, "allow": {"users": ["bob"]}},
         {"id": "IF-OLD", "max_class": 1, "allow": {"users": ["alice"]},
          "valid_until": "2020-01-01"},
@@ -87,8 +89,8 @@ def test_interfaces_ls_lists_what_the_caller_may_use(pki, broker):
         items, end = got[:-1], got[-1]
         # Not IF-BOB (not hers), IF-OLD (expired), IF-NO (forbidden),
         # IF-T9 (another terminal).
-        assert [i["interface"] for i in items] == ["IF-A", "IF-B"]
-        assert end["op"] == "listed" and end["count"] == 2
+        assert [i["interface"] for i in items] == ["IF-A", "IF-B", "IF-C"]
+        assert end["op"] == "listed" and end["count"] == 3
         assert "next" not in end
         a = items[0]
         assert a["title"] == "月次報告の提出"
@@ -105,6 +107,11 @@ def test_interfaces_ls_lists_what_the_caller_may_use(pki, broker):
         for k in ("max_size", "hours", "extensions", "default_class",
                   "destination", "approvals_required"):
             assert k not in bb, (k, bb)
+        # A longer allow list than one item carries says so.
+        cc = items[2]
+        assert cc["extensions"] == [f"e{i:02d}" for i in range(16)]
+        assert cc["extensions_more"] is True
+        assert "extensions_more" not in a
 
         # Paging by interface id.
         got = ask(c, "interfaces_ls", limit=1)
@@ -113,6 +120,9 @@ def test_interfaces_ls_lists_what_the_caller_may_use(pki, broker):
                            "next": "IF-A"}
         got = ask(c, "interfaces_ls", limit=1, after="IF-A")
         assert [i["interface"] for i in got[:-1]] == ["IF-B"]
+        assert got[-1]["next"] == "IF-B"
+        got = ask(c, "interfaces_ls", limit=2, after="IF-B")
+        assert [i["interface"] for i in got[:-1]] == ["IF-C"]
         assert "next" not in got[-1]
         err = one(c, "interfaces_ls", after="../x")
         assert err["op"] == "error" and err["code"] == "bad_value"
