@@ -333,6 +333,11 @@ def test_withdraw_refused_once_released(officers, officer_pki):
         assert item["destination"].startswith(o.upstream.endpoint.rstrip(
             "/")), item
         assert item["approval"] == "approved"
+        # Interfaces name the service they deliver to.
+        got = ask(c, "interfaces_ls")
+        hold = [i for i in got[:-1] if i["interface"] == "IF-HOLD"][0]
+        assert hold["destination"] == "dav"
+        assert hold["approval"] is True and hold["approvals_required"] == 1
     assert o.records("withdrawn") == []
 
 
