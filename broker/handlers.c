@@ -8,6 +8,7 @@
 #include "broker/officer.h"
 #include "broker/status.h"
 #include "broker/upload.h"
+#include "broker/xfers.h"
 #include "policy/policy.h"
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -32,6 +33,17 @@ static const struct handlers_entry table[] = {
 	{ WIRE_OP_APPROVE, OFFICER_ONLY, officer_handle_approve,
 	    officer_refuse },
 	{ WIRE_OP_REJECT, OFFICER_ONLY, officer_handle_reject,
+	    officer_refuse },
+	/* the caller's own view: interfaces it may use, its transfers, and
+	 * withdrawing one of them (the handlers check ownership) */
+	{ WIRE_OP_INTERFACES_LS, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    xfers_handle_interfaces_ls, NULL },
+	{ WIRE_OP_TRANSFERS_LS, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    xfers_handle_transfers_ls, NULL },
+	{ WIRE_OP_WITHDRAW, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    xfers_handle_withdraw, NULL },
+	/* a held file's bytes: officers, after a step-up, as approvals_ls */
+	{ WIRE_OP_HELD_OPEN, OFFICER_ONLY, xfers_handle_held_open,
 	    officer_refuse },
 	/* exceptions: anyone asks; officers decide, after a step-up */
 	{ WIRE_OP_EXCEPTION_REQUEST, 0, HANDLERS_STEPUP_NONE, HANDLERS_OFFICERS,

@@ -483,9 +483,9 @@ conn_recv_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
 	}
 }
 
-int
-conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
-    char *err, size_t errlen)
+static int
+recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    struct wire_msg *out, char *err, size_t errlen)
 {
 	struct wire_error werr;
 	struct wire_msg msg;
@@ -502,6 +502,13 @@ conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
 			    &consumed, &werr);
 			if (item == WIRE_DATA)
 				break;
+			if (item == WIRE_CONTROL && out != NULL) {
+				memmove(c->rbuf, c->rbuf + consumed,
+				    c->rlen - consumed);
+				c->rlen -= consumed;
+				*out = msg;
+				return CONN_OK;
+			}
 			if (item == WIRE_CONTROL) {
 				const char *op = wire_op_name(msg.op);
 
@@ -544,6 +551,21 @@ conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
 	}
 	*len = (size_t)dlen;
 	return CONN_OK;
+}
+
+int
+conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    char *err, size_t errlen)
+{
+	return recv_item(c, buf, cap, len, NULL, err, errlen);
+}
+
+int
+conn_recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    struct wire_msg *msg, char *err, size_t errlen)
+{
+	memset(msg, 0, sizeof(*msg));
+	return recv_item(c, buf, cap, len, msg, err, errlen);
 }
 
 int

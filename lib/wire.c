@@ -143,6 +143,8 @@ static const struct wire_key state_keys[] = {
 	K_UINT("approvals", OPT),
 	K_UINT("required", OPT),
 	K_TEXT("comment", OPT, WIRE_MAX_COMMENT),
+	/* where it was delivered */
+	K_TEXT("destination", OPT, WIRE_MAX_DEST),
 };
 
 static const struct wire_key error_keys[] = {
@@ -393,6 +395,57 @@ static const struct wire_key totp_enrolled_keys[] = {
 	K_TEXT("user", REQ, WIRE_MAX_TOKEN),
 };
 
+/* The browser pages' views: interfaces and transfers of the caller, the
+ * owner's withdrawal, an officer's read of a held file. */
+static const struct wire_key interfaces_ls_keys[] = {
+	K_TEXT("after", OPT, WIRE_MAX_TOKEN),
+	K_RANGE("limit", OPT, 1, WIRE_MAX_PAGE),
+};
+
+static const struct wire_key interface_keys[] = {
+	K_TEXT("interface", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("title", OPT, WIRE_MAX_PURPOSE),
+	K_TEXTS("classes", REQ, 1),
+	K_RANGE("default_class", OPT, CLASS_MIN, CLASS_MAX),
+	K_TEXT("hours", OPT, WIRE_MAX_TEXT),
+	K_UINT("max_size", OPT),
+	K_TEXTS("extensions", OPT, 31),
+	K_BOOL("extensions_more", OPT),
+	K_BOOL("approval", REQ),
+	K_UINT("approvals_required", OPT),
+	K_BOOL("stepup", REQ),
+	K_TEXT("destination", OPT, WIRE_MAX_TOKEN),
+};
+
+static const struct wire_key transfers_ls_keys[] = {
+	K_TEXT("after", OPT, WIRE_MAX_TOKEN),
+	K_RANGE("limit", OPT, 1, WIRE_MAX_PAGE),
+};
+
+static const struct wire_key withdraw_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("reason", OPT, WIRE_MAX_COMMENT),
+};
+
+static const struct wire_key held_open_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key file_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("name", REQ, WIRE_MAX_NAME),
+	K_UINT("size", REQ),
+	K_BYTES("sha256", REQ, SHA256_LEN),
+	K_TEXT("content_type", REQ, 255),	/* RFC 6838: 127 + "/" + 127 */
+	K_TEXT("filename", REQ, WIRE_MAX_NAME),
+};
+
+static const struct wire_key file_done_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_UINT("size", REQ),
+};
+
 struct wire_schema {
 	const char *op;
 	const struct wire_key *keys;
@@ -448,6 +501,15 @@ static const struct wire_schema schemas[WIRE_OP__COUNT] = {
 	[WIRE_OP_AUDIT_CSV] = CLIENT_SCHEMA("audit_csv", audit_csv_keys),
 	[WIRE_OP_AUDIT_CSV_HEAD] = SCHEMA("audit_csv_head",
 	    audit_csv_head_keys),
+	[WIRE_OP_INTERFACES_LS] = CLIENT_SCHEMA("interfaces_ls",
+	    interfaces_ls_keys),
+	[WIRE_OP_INTERFACE] = SCHEMA("interface", interface_keys),
+	[WIRE_OP_TRANSFERS_LS] = CLIENT_SCHEMA("transfers_ls",
+	    transfers_ls_keys),
+	[WIRE_OP_WITHDRAW] = CLIENT_SCHEMA("withdraw", withdraw_keys),
+	[WIRE_OP_HELD_OPEN] = CLIENT_SCHEMA("held_open", held_open_keys),
+	[WIRE_OP_FILE] = SCHEMA("file", file_keys),
+	[WIRE_OP_FILE_DONE] = SCHEMA("file_done", file_done_keys),
 };
 
 /* "op" and "id" live in struct wire_msg itself, so a schema never lists them

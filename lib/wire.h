@@ -52,6 +52,8 @@
 #define WIRE_MAX_WHEN 25		/* "2026-04-01T09:00:00+09:00" */
 #define WIRE_MAX_SEARCH 500		/* records one audit_search answers */
 #define WIRE_MAX_DETAILS 8192		/* a record's details as JSON text */
+#define WIRE_MAX_PAGE 200		/* items one list request may ask for */
+#define WIRE_MAX_DEST 2048		/* a delivery destination (URL) */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -109,6 +111,16 @@ enum wire_op {
 	WIRE_OP_AUDIT_CSV,	/* client: ?since, ?until, ?header */
 	WIRE_OP_AUDIT_CSV_HEAD,	/* content_type, filename, zone; data items of
 				   CSV follow, then audit_done */
+	/* the browser pages' own views (docs/protocol.md, "Transfers") */
+	WIRE_OP_INTERFACES_LS,	/* client: ?after, ?limit */
+	WIRE_OP_INTERFACE,	/* one interface the caller may use */
+	WIRE_OP_TRANSFERS_LS,	/* client: ?after, ?limit; answered by state
+				   items, then listed */
+	WIRE_OP_WITHDRAW,	/* client: transfer, ?reason */
+	WIRE_OP_HELD_OPEN,	/* client: transfer, ?otp */
+	WIRE_OP_FILE,		/* transfer, name, size, sha256, content_type,
+				   filename; data items follow */
+	WIRE_OP_FILE_DONE,	/* transfer, size: the file was sent whole */
 	WIRE_OP__COUNT
 };
 
