@@ -52,6 +52,7 @@ enum shape {
 	SH_TUS_CREATE,
 	SH_TUS_HEAD,
 	SH_TUS_PATCH,
+	SH_TUS_DELETE,		/* termination: the owner's withdrawal */
 };
 
 enum src { SRC_NONE, SRC_QUERY, SRC_BODY };
@@ -90,8 +91,18 @@ static const struct route routes[] = {
 	    SRC_NONE, SH_TUS_HEAD, 200, NULL, NULL },
 	{ "PATCH", "/api/v1/uploads/", "", WIRE_OP_STATUS, "transfer",
 	    SRC_NONE, SH_TUS_PATCH, 204, NULL, NULL },
+	{ "DELETE", "/api/v1/uploads/", "", WIRE_OP_WITHDRAW, "transfer",
+	    SRC_NONE, SH_TUS_DELETE, 204, NULL, NULL },
+	{ "GET", "/api/v1/interfaces", NULL, WIRE_OP_INTERFACES_LS, NULL,
+	    SRC_QUERY, SH_LIST, 200, NULL, NULL },
+	{ "GET", "/api/v1/transfers", NULL, WIRE_OP_TRANSFERS_LS, NULL,
+	    SRC_QUERY, SH_LIST, 200, NULL, NULL },
 	{ "GET", "/api/v1/transfers/", "", WIRE_OP_STATUS, "transfer",
 	    SRC_NONE, SH_ONE, 200, NULL, NULL },
+	{ "POST", "/api/v1/transfers/", "/withdraw", WIRE_OP_WITHDRAW,
+	    "transfer", SRC_BODY, SH_ONE, 200, NULL, NULL },
+	{ "GET", "/api/v1/approvals/", "/file", WIRE_OP_HELD_OPEN, "transfer",
+	    SRC_NONE, SH_DOWNLOAD, 200, NULL, NULL },
 	{ "GET", "/api/v1/approvals", NULL, WIRE_OP_APPROVALS_LS, NULL,
 	    SRC_QUERY, SH_LIST, 200, NULL, NULL },
 	{ "POST", "/api/v1/approvals/", "/approve", WIRE_OP_APPROVE,
@@ -122,6 +133,12 @@ static const struct route routes[] = {
 	    SRC_BODY, SH_ONE, 200, NULL, NULL },
 	{ "GET", "/api/v1/audit/bundle", NULL, WIRE_OP_AUDIT_PULL, NULL,
 	    SRC_QUERY, SH_RAW, 200, NULL, "sekisho-audit.bundle" },
+	{ "GET", "/api/v1/audit/records", NULL, WIRE_OP_AUDIT_SEARCH, NULL,
+	    SRC_QUERY, SH_LIST, 200, NULL, NULL },
+	{ "GET", "/api/v1/audit/transfers/", "", WIRE_OP_AUDIT_SEARCH,
+	    "transfer", SRC_QUERY, SH_LIST, 200, NULL, NULL },
+	{ "GET", "/api/v1/audit/export.csv", NULL, WIRE_OP_AUDIT_CSV, NULL,
+	    SRC_QUERY, SH_DOWNLOAD, 200, NULL, NULL },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -229,7 +246,7 @@ is_tus(const struct webapi_stream *s)
 {
 	return s->rt != NULL && (s->rt->shape == SH_TUS_CREATE ||
 	    s->rt->shape == SH_TUS_HEAD || s->rt->shape == SH_TUS_PATCH ||
-	    s->rt->shape == SH_TUS_OPTIONS);
+	    s->rt->shape == SH_TUS_OPTIONS || s->rt->shape == SH_TUS_DELETE);
 }
 
 /*
@@ -808,6 +825,11 @@ tus_message(struct webapi_stream *s, const struct wire_msg *m)
 		answer_error_msg(s, m);
 		return;
 	}
+	if (s->rt->shape == SH_TUS_DELETE) {
+		/* withdrawn: the upload is terminated */
+		tus_answer(s, 204, 0, 0, wire_msg_text(m, "state"), NULL);
+		return;
+	}
 	switch (s->step) {
 	case T_CREATE:
 		if (m->op != WIRE_OP_READY)
@@ -1339,6 +1361,7 @@ webapi_begin(struct broker *b, const struct principal *who,
 		break;
 	case SH_TUS_HEAD:
 	case SH_TUS_PATCH:
+	case SH_TUS_DELETE:
 		if (tus_parse_url(s) != 0) {
 			answer_error(s, "not_found", "no such upload (the "
 			    "address is /api/v1/uploads/<transfer>-<sha256> "
@@ -1360,6 +1383,16 @@ webapi_begin(struct broker *b, const struct principal *who,
 				    "Upload-Offset");
 				break;
 			}
+		}
+		if (s->rt->shape == SH_TUS_DELETE) {
+			json_t *o = json_object();
+
+			json_object_set_new(o, "transfer", json_string(s->id));
+			json_object_set_new(o, "reason", json_string("tus "
+			    "termination (DELETE) by the owner"));
+			dispatch_msg(s, WIRE_OP_WITHDRAW, o);
+			json_decref(o);
+			break;
 		}
 		tus_status(s);
 		break;
@@ -1423,6 +1456,7 @@ webapi_body_end(struct webapi_stream *s)
 		break;
 	case SH_TUS_CREATE:
 	case SH_TUS_HEAD:
+	case SH_TUS_DELETE:
 		break;
 	default:
 		if (s->in_over) {
