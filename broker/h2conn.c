@@ -808,15 +808,18 @@ h2_process(struct h2conn *c)
 
 	while (!c->ending && !output_full(c) &&
 	    (avail = evbuffer_get_length(in)) > 0) {
-		size_t n = avail < 16384 ? avail : 16384;
-		unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)n);
+		struct evbuffer_iovec v;
+		size_t n;
 		ssize_t rv;
 
-		if (p == NULL) {
+		/* The first chunk as it lies in the buffer, no copy: nghttp2
+		 * keeps a frame cut between chunks itself. */
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
 			h2_close(c, "out of memory");
 			return;
 		}
-		rv = nghttp2_session_mem_recv(c->h2, p, n);
+		n = v.iov_len < avail ? v.iov_len : avail;
+		rv = nghttp2_session_mem_recv(c->h2, v.iov_base, n);
 		if (rv < 0) {
 			char why[160];
 
