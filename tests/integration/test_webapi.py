@@ -286,3 +286,40 @@ def test_enrolment_and_a_step_up_upload_through_the_api(pki, broker):
         assert status == 201, body
         status, rh, body = tus_patch(c, rh["location"], data, 0)
         assert status == 204 and rh["x-sekisho-state"] == "stored", body
+
+
+def test_uploads_in_flight_per_connection_are_bounded(pki, broker):
+    """Each upload may hold a stream window of body in the broker: a fifth
+    PATCH on one connection while four are open is refused at once (429),
+    and the four go on."""
+    import h2.events
+    b = broker()
+    datas = [os.urandom(1000 + i) for i in range(5)]
+    with api(b, pki) as c:
+        urls = [tus_create(c, d)[1]["location"] for d in datas]
+        sids = []
+        for url in urls:
+            sid = c.conn.get_next_available_stream_id()
+            c.conn.send_headers(sid, [
+                (":method", "PATCH"), (":path", url), (":scheme", "https"),
+                (":authority", f"localhost:{b.port}"),
+                ("origin", c.origin), ("x-sekisho-request", "1"),
+                ("tus-resumable", "1.0.0"), ("upload-offset", "0"),
+                ("content-type", "application/offset+octet-stream")])
+            sids.append(sid)
+        c.flush()
+        statuses = {}
+        while sids[4] not in statuses:
+            for ev in c._events():
+                if isinstance(ev, h2.events.ResponseReceived):
+                    statuses[ev.stream_id] = int(dict(ev.headers)[":status"])
+        assert statuses[sids[4]] == 429
+        assert not any(s in statuses for s in sids[:4]), statuses
+        for sid, d in zip(sids[:4], datas[:4]):
+            c.conn.send_data(sid, d, end_stream=True)
+        c.flush()
+        while not all(s in statuses for s in sids[:4]):
+            for ev in c._events():
+                if isinstance(ev, h2.events.ResponseReceived):
+                    statuses[ev.stream_id] = int(dict(ev.headers)[":status"])
+        assert [statuses[s] for s in sids[:4]] == [204] * 4, statuses
