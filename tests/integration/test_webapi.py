@@ -323,3 +323,55 @@ def test_uploads_in_flight_per_connection_are_bounded(pki, broker):
                 if isinstance(ev, h2.events.ResponseReceived):
                     statuses[ev.stream_id] = int(dict(ev.headers)[":status"])
         assert [statuses[s] for s in sids[:4]] == [204] * 4, statuses
+
+
+@pytest.mark.parametrize("how", ["restart", "kill"])
+def test_an_upload_cut_by_the_broker_resumes_after_it_returns(pki, broker,
+                                                              how):
+    """The broker goes away mid-PATCH (a restart, or kill -9); after it is
+    back, HEAD gives an offset no larger than what was sent, and the rest
+    sent from there completes the file with the declared hash."""
+    import signal
+    import threading
+    b = broker(limits={"sync_interval": "1MiB"})
+    data = os.urandom(6_000_000)
+    with api(b, pki) as c:
+        status, rh, _ = tus_create(c, data)
+        url = rh["location"]
+
+    def cut():
+        time.sleep(0.3)
+        if how == "kill":
+            b.proc.send_signal(signal.SIGKILL)
+            b.proc.wait(timeout=30)
+        else:
+            b.stop()
+
+    c = api(b, pki)
+    t = threading.Thread(target=cut)
+    t.start()
+    try:
+        # Slowly enough that the cut comes mid-body.
+        for off in range(0, 4_000_000, 200_000):
+            st, rh, body = c.request("PATCH", url, [
+                ("tus-resumable", "1.0.0"), ("upload-offset", str(off)),
+                ("content-type", "application/offset+octet-stream")],
+                body=data[off:off + 200_000])
+            assert st == 204, body
+            time.sleep(0.05)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        t.join()
+        c.close()
+    b.start()
+    with api(b, pki) as c:
+        status, hh = tus_head(c, url)
+        assert status == 200, hh
+        offset = int(hh["upload-offset"])
+        assert 0 <= offset < len(data)
+        status, rh, body = tus_patch(c, url, data, offset)
+        assert status == 204, body
+        assert rh["x-sekisho-state"] == "stored"
+    tid = url.rsplit("/", 1)[1].split("-")[0]
+    assert transfer_state(b, tid)[2] == hashlib.sha256(data).hexdigest()
