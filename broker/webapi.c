@@ -213,7 +213,9 @@ op_gone(const struct reqconn *c)
 static int
 op_closing(const struct reqconn *c)
 {
-	return stream_of(c)->gone;
+	const struct webapi_stream *s = stream_of(c);
+
+	return s->gone || s->io->ending(s->t);
 }
 
 static void
