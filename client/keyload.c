@@ -60,8 +60,21 @@ open_refused(struct i18n_msg *err, const char *what, const char *path,
 		    "group or others access it; chmod 600 it (and consider "
 		    "what it holds disclosed)"), _(what), path,
 		    (unsigned)(sb.st_mode & 07777));
-	else
-		snprintf(err->text, sizeof(err->text), "%s", uerr);
+	else {
+		/* Mode and type are fine: the open itself failed (not
+		 * permitted to read it, say). */
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		    O_NOCTTY | O_NONBLOCK);
+
+		if (fd == -1)
+			snprintf(err->text, sizeof(err->text), _("%s %s: "
+			    "cannot open it (%s)"), _(what), path,
+			    strerror(errno));
+		else {
+			close(fd);
+			snprintf(err->text, sizeof(err->text), "%s", uerr);
+		}
+	}
 	return -1;
 }
 
