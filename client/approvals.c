@@ -123,21 +123,9 @@ home_dir(void)
 }
 
 static int
-conn_fail(struct ocli *o, int rc, const char *err)
+conn_fail(struct ocli *o, int rc, const struct i18n_msg *err)
 {
-	switch (rc) {
-	case CONN_ELOCAL:
-		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "local", "%s",
-		    err);
-	case CONN_ENET:
-		return failure_set(&o->f, SEKISHO_EXIT_CONN, "connection",
-		    "%s", err);
-	case CONN_ETLS:
-		return failure_set(&o->f, SEKISHO_EXIT_CONN, "tls", "%s", err);
-	default:
-		return failure_set(&o->f, SEKISHO_EXIT_BROKER, "protocol",
-		    "%s", err);
-	}
+	return failure_from_conn(&o->f, rc, err);
 }
 
 int
@@ -145,8 +133,7 @@ ocli_connect(struct ocli *o, const char *software)
 {
 	struct clientcfg_env env;
 	struct wire_msg refusal;
-	struct i18n_msg cm;
-	char err[1024];
+	struct i18n_msg cm, err;
 	int rc;
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
@@ -154,8 +141,7 @@ ocli_connect(struct ocli *o, const char *software)
 	if (clientcfg_load(&o->flags, &env, &o->cfg, &cm) != 0)
 		return failure_set_msg(&o->f, SEKISHO_EXIT_LOCAL, "config",
 		    &cm);
-	rc = conn_open(&o->cfg, software, &o->conn, &refusal, err,
-	    sizeof(err));
+	rc = conn_open(&o->cfg, software, &o->conn, &refusal, &err);
 	if (rc != CONN_OK) {
 		o->conn = NULL;
 		if (refusal.op == WIRE_OP_ERROR) {
@@ -163,7 +149,7 @@ ocli_connect(struct ocli *o, const char *software)
 			wire_msg_clear(&refusal);
 			return rc;
 		}
-		return conn_fail(o, rc, err);
+		return conn_fail(o, rc, &err);
 	}
 	return SEKISHO_EXIT_OK;
 }
@@ -171,15 +157,15 @@ ocli_connect(struct ocli *o, const char *software)
 static int
 send_and_read(struct ocli *o, struct wire_msg *m, struct wire_msg *ans)
 {
-	char err[512];
+	struct i18n_msg err;
 	int rc;
 
 	m->id = conn_next_id(o->conn);
-	rc = conn_send_msg(o->conn, m, err, sizeof(err));
+	rc = conn_send_msg(o->conn, m, &err);
 	if (rc == CONN_OK)
-		rc = conn_recv_msg(o->conn, ans, err, sizeof(err));
+		rc = conn_recv_msg(o->conn, ans, &err);
 	if (rc != CONN_OK)
-		return conn_fail(o, rc, err);
+		return conn_fail(o, rc, &err);
 	return SEKISHO_EXIT_OK;
 }
 
@@ -187,12 +173,13 @@ send_and_read(struct ocli *o, struct wire_msg *m, struct wire_msg *ans)
 static int
 set_otp(struct ocli *o, struct wire_msg *m, const char *src)
 {
-	char code[OTP_MAX + 1], err[256];
+	char code[OTP_MAX + 1];
+	struct i18n_msg err;
 	size_t i;
 
-	if (otp_read(src, "one-time code for the officer action: ", code,
-	    err, sizeof(err)) != 0)
-		return failure_set(&o->f, SEKISHO_EXIT_LOCAL, "otp", "%s", err);
+	if (otp_read(src, _("one-time code for the officer action: "), code,
+	    &err) != 0)
+		return failure_set_msg(&o->f, SEKISHO_EXIT_LOCAL, "otp", &err);
 	for (i = 0; i < m->nfields; i++)
 		if (strcmp(m->fields[i].key, "otp") == 0) {
 			OPENSSL_cleanse(m->fields[i].v.text,
@@ -256,12 +243,12 @@ ocli_request(struct ocli *o, struct wire_msg *m, struct wire_msg *ans)
 int
 ocli_next(struct ocli *o, struct wire_msg *ans)
 {
-	char err[512];
+	struct i18n_msg err;
 	int rc;
 
-	rc = conn_recv_msg(o->conn, ans, err, sizeof(err));
+	rc = conn_recv_msg(o->conn, ans, &err);
 	if (rc != CONN_OK)
-		return conn_fail(o, rc, err);
+		return conn_fail(o, rc, &err);
 	if (ans->op == WIRE_OP_ERROR) {
 		rc = failure_from_broker(&o->f, ans);
 		wire_msg_clear(ans);
