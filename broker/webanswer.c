@@ -23,10 +23,18 @@
 void
 webapi_stream_unref(struct webapi_stream *s)
 {
+	const json_t *otp;
+
 	if (--s->refs > 0)
 		return;
+	otp = s->meta != NULL ? json_object_get(s->meta, "otp") : NULL;
 	json_decref(s->query);
 	json_decref(s->items);
+	/* The one-time code of a tus creation: jansson frees its strings
+	 * without wiping them. */
+	if (json_is_string(otp))
+		OPENSSL_cleanse((char *)json_string_value(otp),
+		    json_string_length(otp));
 	json_decref(s->meta);
 	if (s->in != NULL)
 		evbuffer_free(s->in);
