@@ -162,6 +162,23 @@ webanswer_error_full(struct webapi_stream *s, const char *code, const char *en,
 }
 
 void
+webanswer_error_with(struct webapi_stream *s, int status, const char *code,
+    const char *en, const struct web_header *h, size_t n)
+{
+	json_t *o = json_object(), *msg = json_object();
+
+	if (o != NULL && msg != NULL) {
+		json_object_set_new(msg, "ja", json_string(webmsg_ja(code,
+		    NULL)));
+		json_object_set_new(msg, "en", json_string(en));
+		json_object_set_new(o, "code", json_string(code));
+		json_object_set(o, "message", msg);
+	}
+	json_decref(msg);
+	webanswer_json(s, status, o, h, n);
+}
+
+void
 webanswer_error(struct webapi_stream *s, const char *code, const char *en,
     const char *field)
 {

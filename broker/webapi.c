@@ -18,7 +18,6 @@
 #include "broker/upload.h"
 #include "broker/web.h"
 #include "broker/webjson.h"
-#include "broker/webmsg.h"
 #include "lib/util.h"
 #include "lib/wire.h"
 #include "policy/policy.h"
@@ -449,18 +448,9 @@ webapi_begin(struct broker *b, const struct principal *who,
 		if (allow[0] == '\0')
 			webanswer_error(s, "not_found", "no such API endpoint",
 			    NULL);
-		else {
-			json_t *o = json_object(), *msg = json_object();
-
-			json_object_set_new(msg, "ja", json_string(webmsg_ja(
-			    "method_not_allowed", NULL)));
-			json_object_set_new(msg, "en", json_string("this "
-			    "method is not allowed here"));
-			json_object_set_new(o, "code",
-			    json_string("method_not_allowed"));
-			json_object_set_new(o, "message", msg);
-			webanswer_json(s, 405, o, &h, 1);
-		}
+		else
+			webanswer_error_with(s, 405, "method_not_allowed",
+			    "this method is not allowed here", &h, 1);
 		return s;
 	}
 	if (s->rt->src == SRC_QUERY && rq->path[plen] == '?' &&

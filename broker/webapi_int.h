@@ -104,6 +104,9 @@ void webanswer_error_full(struct webapi_stream *s, const char *code,
     const char *transfer, uint64_t retry_after, const char *offset);
 void webanswer_error(struct webapi_stream *s, const char *code,
     const char *en, const char *field);
+/* An error with its own status and extra headers (Allow, Tus-Version). */
+void webanswer_error_with(struct webapi_stream *s, int status,
+    const char *code, const char *en, const struct web_header *h, size_t n);
 /* The request layer's error message m as the answer. */
 void webanswer_error_msg(struct webapi_stream *s, const struct wire_msg *m);
 /* 1 when the stream's route is one of tus's. */

@@ -47,13 +47,12 @@ hexval(int ch)
 	return -1;
 }
 
-/* A decimal string without sign, spaces or leading "+" into *out. */
-static int
-parse_uint(const char *s, uint64_t *out)
+int
+webjson_parse_uint(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
 
-	if (*s == '\0')
+	if (s == NULL || *s == '\0')
 		return -1;
 	for (; *s != '\0'; s++) {
 		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
@@ -93,7 +92,7 @@ set_field(struct wire_msg *m, enum wire_op op, const char *name,
 		if (json_is_integer(v) && json_integer_value(v) >= 0)
 			u = (uint64_t)json_integer_value(v);
 		else if (!json_is_string(v) ||
-		    parse_uint(json_string_value(v), &u) != 0)
+		    webjson_parse_uint(json_string_value(v), &u) != 0)
 			return fail(err, "bad_value", key, "%s must be a whole "
 			    "number of 0 or more", key);
 		rc = wire_msg_set_uint(m, key, u);

@@ -56,6 +56,10 @@ json_t *webjson_parse_body(const uint8_t *buf, size_t len,
  */
 json_t *webjson_parse_query(const char *q, struct wire_error *err);
 
+/* A decimal number without sign or spaces (a query value, a header) into
+ * *out; -1 when s is NULL, empty, not digits or over UINT64_MAX. */
+int webjson_parse_uint(const char *s, uint64_t *out);
+
 /* Bytes of one decoded Upload-Metadata value. */
 #define WEBJSON_MAX_META 1024
 

@@ -13,7 +13,6 @@
 #include "broker/log.h"
 #include "broker/upload.h"
 #include "broker/webjson.h"
-#include "broker/webmsg.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -79,29 +78,13 @@ tus_parse_url(struct webapi_stream *s)
 	return 0;
 }
 
-static int
-parse_u64(const char *v, uint64_t *out)
-{
-	uint64_t x = 0;
-
-	if (v == NULL || *v == '\0' || strlen(v) > 20)
-		return -1;
-	for (; *v != '\0'; v++) {
-		if (*v < '0' || *v > '9' || x > (UINT64_MAX - 9) / 10)
-			return -1;
-		x = x * 10 + (uint64_t)(*v - '0');
-	}
-	*out = x;
-	return 0;
-}
-
 static void
 tus_create(struct webapi_stream *s, const struct webapi_req *rq)
 {
 	const json_t *sha;
 	struct wire_error err;
 
-	if (parse_u64(rq->upload_length, &s->size) != 0) {
+	if (webjson_parse_uint(rq->upload_length, &s->size) != 0) {
 		webanswer_error(s, "length_required", "Upload-Length (the file's "
 		    "size in bytes) is required; deferred lengths are not "
 		    "supported", "Upload-Length");
@@ -420,16 +403,9 @@ webtus_begin(struct webapi_stream *s, const struct webapi_req *rq)
 	    strcmp(rq->tus_resumable, TUS_VERSION) != 0) {
 		struct web_header h[2] = { { "tus-version", TUS_VERSION },
 		    { "tus-resumable", TUS_VERSION } };
-		json_t *o = json_object(), *msg = json_object();
 
-		json_object_set_new(msg, "ja", json_string(webmsg_ja(
-		    "unsupported_version", NULL)));
-		json_object_set_new(msg, "en", json_string("Tus-Resumable: "
-		    "1.0.0 is required"));
-		json_object_set_new(o, "code",
-		    json_string("unsupported_version"));
-		json_object_set_new(o, "message", msg);
-		webanswer_json(s, 412, o, h, 2);
+		webanswer_error_with(s, 412, "unsupported_version",
+		    "Tus-Resumable: 1.0.0 is required", h, 2);
 		return;
 	}
 	switch (s->rt->shape) {
@@ -454,7 +430,7 @@ webtus_begin(struct webapi_stream *s, const struct webapi_req *rq)
 				    "Content-Type");
 				break;
 			}
-			if (parse_u64(rq->upload_offset, &s->offset) != 0) {
+			if (webjson_parse_uint(rq->upload_offset, &s->offset) != 0) {
 				webanswer_error(s, "bad_value", "Upload-Offset "
 				    "(a number of bytes) is required",
 				    "Upload-Offset");
