@@ -115,6 +115,9 @@ job_new(enum job_kind kind, struct reqconn *c)
 	return j;
 }
 
+/* Drops the job's hold on its connection, which may be the last one:
+ * whatever the job still does with the connection (resume it) comes
+ * before. */
 static void
 job_free(struct sjob *j)
 {
@@ -360,8 +363,8 @@ done_create(struct commit_job *cj, int status)
 		    up->interface, up->size, up->class);
 		send_ready(c, j->req_id, up->id, 0);
 	}
-	job_free(j);
 	reqconn_resume(c);
+	job_free(j);
 }
 
 static void done_fail(struct commit_job *cj, int status);
@@ -763,8 +766,8 @@ done_usage(struct commit_job *cj, int status)
 		reqconn_send_error_full(c, j->req_id, "unavailable", "the "
 		    "broker could not check today's usage of this interface; "
 		    "try again later", NULL, NULL, NULL, 30);
-		job_free(j);
 		reqconn_resume(c);
+		job_free(j);
 		return;
 	}
 	put_again(c, j, &j->usage);
@@ -845,8 +848,8 @@ done_stepup(struct commit_job *cj, int status)
 	reqconn_send_error_full(c, j->req_id, code, msg, "otp", &j->d, NULL,
 	    retry_after);
 out:
-	job_free(j);
 	reqconn_resume(c);
+	job_free(j);
 }
 
 static void
@@ -927,14 +930,14 @@ done_probe(struct commit_job *cj, int status)
 		reqconn_send_error_full(c, j->req_id, "unavailable", "the "
 		    "broker could not look the transfer up; try again later",
 		    "resume", NULL, j->id, 30);
-		job_free(j);
 		reqconn_resume(c);
+		job_free(j);
 		return;
 	}
 	if (j->was_stored) {
 		send_stored_again(c, j);
-		job_free(j);
 		reqconn_resume(c);
+		job_free(j);
 		return;
 	}
 	c->probed = j->req_id + 1;
@@ -1129,8 +1132,8 @@ done_resume(struct commit_job *cj, int status)
 		    " size=%" PRIu64, c->who.user, up->id, j->offset, up->size);
 		send_ready(c, j->req_id, up->id, j->offset);
 	}
-	job_free(j);
 	reqconn_resume(c);
+	job_free(j);
 }
 
 static void
@@ -1435,8 +1438,8 @@ done_commit(struct commit_job *cj, int status)
 			forward_submit(c->b->forwarder, j->id,
 			    j->rec.interface);
 	}
-	job_free(j);
 	reqconn_resume(c);
+	job_free(j);
 }
 
 /*
@@ -1458,8 +1461,8 @@ done_fail(struct commit_job *cj, int status)
 	    j->id[0] != '\0' ? j->id : NULL, 0);
 	if (j->close_after && !reqconn_gone(c))
 		reqconn_close_after_flush(c);
-	job_free(j);
 	reqconn_resume(c);
+	job_free(j);
 }
 
 /* Ends the attached upload as failed: the spool copy is removed and the

@@ -566,9 +566,9 @@ webapi_gone(struct webapi_stream *s)
 	s->io = NULL;
 	s->t = NULL;
 	/* An upload cut off mid-body stays resumable at what arrived: the
-	 * bytes that came before the cut are kept too. */
-	if (s->step == T_DATA && !s->done)
-		(void)webtus_write(s, 1);
+	 * bytes that came before the cut are kept too (and a file complete
+	 * but for its end is stored: webtus_gone). */
+	webtus_gone(s);
 	if (s->req.up != NULL)
 		upload_abort(&s->req, "the request's stream ended before its "
 		    "end");

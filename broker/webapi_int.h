@@ -139,6 +139,10 @@ void webtus_pump(struct webapi_stream *s);
 /* Writes what the body has brought, all of it (all) or in big writes;
  * -1 when the upload failed. */
 int webtus_write(struct webapi_stream *s, int all);
+/* The stream went (reset, connection closed): what its body brought is
+ * written; a file complete but for its end is stored. The caller then
+ * aborts what is still attached. */
+void webtus_gone(struct webapi_stream *s);
 /* OPTIONS: the server's tus capabilities. */
 void webtus_options(struct webapi_stream *s);
 

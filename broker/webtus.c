@@ -394,6 +394,22 @@ webtus_options(struct webapi_stream *s)
 	webanswer_raw(s, 204, h, 4, NULL, 0);
 }
 
+void
+webtus_gone(struct webapi_stream *s)
+{
+	struct reqconn *c = &s->req;
+
+	if (s->step != T_DATA || s->done || webtus_write(s, 1) != 0)
+		return;
+	/* Every byte is in but the stream went before its answer: store
+	 * the file now. Left receiving, a HEAD would report it complete
+	 * (offset = length) and a tus client would stop there, with the
+	 * transfer never stored. */
+	if (c->up != NULL && !c->busy && upload_data_pending(c) == 0 &&
+	    c->up->received == s->size)
+		tus_end(s);
+}
+
 /* ---- the start of a request ------------------------------------------------ */
 
 void

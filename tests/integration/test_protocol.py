@@ -413,3 +413,4 @@ def test_put_with_bad_name_refused(pki, broker, name):
             assert err["field"] == "name", err
     assert b.spool_entries() == []
     assert_still_serving(pki, b)
+

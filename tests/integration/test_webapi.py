@@ -422,3 +422,28 @@ def test_the_reference_tus_client_uploads_and_resumes(pki, broker,
     resumes = [r for r in wait_records(b, "resume")
                if r["subject"].get("transfer") == tid]
     assert len(resumes) >= 2
+
+
+def test_a_file_complete_but_for_its_end_is_stored(pki, broker):
+    """Every byte sent, then the stream reset before the answer: the broker
+    stores the file. Left receiving, HEAD would say offset = length and a
+    tus client would stop there with the transfer never stored."""
+    b = broker()
+    data = os.urandom(700_000)
+    with api(b, pki) as c:
+        status, rh, _ = tus_create(c, data)
+        url = rh["location"]
+        # The broker takes the bytes (status, resume, body) before the
+        # reset comes.
+        tus_patch(c, url, data, 0, stop_after=len(data), reset_delay=1.0)
+    tid = url.rsplit("/", 1)[1].split("-")[0]
+    deadline = time.monotonic() + 10
+    while transfer_state(b, tid)[0] == "receiving" and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert transfer_state(b, tid)[0] != "receiving"
+    with api(b, pki) as c:
+        status, hh = tus_head(c, url)
+        assert status == 200 and hh["x-sekisho-state"] != "receiving", hh
+        assert hh["upload-offset"] == str(len(data))
+    assert transfer_state(b, tid)[2] == hashlib.sha256(data).hexdigest()

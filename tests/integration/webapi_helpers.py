@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import socket
+import time
 
 import h2.config
 import h2.connection
@@ -46,10 +47,10 @@ class Api:
         return evs
 
     def request(self, method, path, headers=(), body=None, same_origin=True,
-                stop_after=None):
+                stop_after=None, reset_delay=0.0):
         """(status, headers, body). The body is sent as the windows allow;
-        stop_after: send only that many bytes, then reset the stream (a
-        cut-off upload)."""
+        stop_after: send only that many bytes, then (reset_delay seconds
+        later) reset the stream (a cut-off upload)."""
         if body is not None and len(body) == 0:
             body = None
         sid = self.conn.get_next_available_stream_id()
@@ -77,6 +78,8 @@ class Api:
                 self.flush()
             if body is not None and stop_after is not None and \
                     sent >= limit:
+                if reset_delay:
+                    time.sleep(reset_delay)
                 self.conn.reset_stream(sid)
                 self.flush()
                 return None, {}, b""
@@ -145,11 +148,12 @@ def tus_create(api, data, interface="IF-2026-001", name="report.pdf",
     return status, rh, (json.loads(body) if body else None)
 
 
-def tus_patch(api, url, data, offset, stop_after=None, extra=()):
+def tus_patch(api, url, data, offset, stop_after=None, extra=(),
+              reset_delay=0.0):
     status, rh, body = api.request("PATCH", url, [
         ("tus-resumable", "1.0.0"), ("upload-offset", str(offset)),
         ("content-type", "application/offset+octet-stream"), *extra],
-        body=data[offset:], stop_after=stop_after)
+        body=data[offset:], stop_after=stop_after, reset_delay=reset_delay)
     return status, rh, (json.loads(body) if body else None)
 
 
