@@ -11,6 +11,11 @@ selenium (chromedriver), with a user's client certificate.
   (by pid), and the policy file is removed, whatever the test's outcome.
 - `screenshot(driver, name)`: saves a PNG under SCREENSHOTS (tests/run.sh
   sets SEKISHO_SCREENSHOTS; default build-results/screenshots).
+- `drop_files(driver, css, paths)`: drops local files on an element as a
+  user dragging them from the desktop would (see its docstring).
+- `answer_otp(driver, code)`: types a one-time code into the page's prompt.
+- `wait_for(driver, fn, what)`: bounded wait for fn(driver) to be truthy.
+- browser(user, downloads=DIR): files the page downloads land in DIR.
 
 A missing browser, driver, selenium or NSS tool fails the test with what
 to install: the suite installs them (deploy/install-deps.sh --test), so
@@ -164,7 +169,7 @@ def browser(pki, tmp_path):
     profiles = []     # (driver or None, service, home)
     policies = []
 
-    def make(user, lang="ja"):
+    def make(user, lang="ja", downloads=None):
         home = tmp_path / f"browser-{len(profiles)}-{user or 'nocert'}"
         home.mkdir()
         if user is None:
@@ -181,8 +186,12 @@ def browser(pki, tmp_path):
             opts.add_argument(f)
         opts.add_argument(f"--user-data-dir={home / 'profile'}")
         opts.add_argument(f"--lang={lang}")
-        opts.add_experimental_option("prefs", {
-            "intl.accept_languages": "ja,en" if lang == "ja" else "en"})
+        prefs = {"intl.accept_languages": "ja,en" if lang == "ja" else "en"}
+        if downloads is not None:
+            prefs.update({"download.default_directory": str(downloads),
+                          "download.prompt_for_download": False,
+                          "safebrowsing.enabled": False})
+        opts.add_experimental_option("prefs", prefs)
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         env = dict(os.environ, HOME=str(home), LANGUAGE=lang)
         service = Service(CHROMEDRIVER, env=env,
@@ -210,3 +219,56 @@ def browser(pki, tmp_path):
             kill_home(home)
         for p in policies:
             p.unlink(missing_ok=True)
+
+
+def wait_for(driver, fn, what, timeout=WAIT):
+    """fn(driver)'s first truthy value within timeout seconds."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(
+        fn, message=f"{what} within {timeout}s")
+
+
+def drop_files(driver, css, paths):
+    """Drops the local files PATHS on the element CSS.
+
+    WebDriver cannot drag from the desktop, and a page cannot build a File
+    from a path. The technique: the test adds a hidden <input type=file
+    multiple> to the page (through WebDriver, not the page's code),
+    send_keys() sets the files on it as for a file picker (the files are
+    real, read by the browser from disk), then a DataTransfer is built from
+    input.files and dragenter, dragover and drop events carrying it are
+    dispatched on the target. The page's drop handler sees exactly what a
+    real drop gives it (event.dataTransfer.files); the helper input is
+    removed afterwards."""
+    from selenium.webdriver.common.by import By
+    driver.execute_script("""
+        const i = document.createElement('input');
+        i.type = 'file'; i.multiple = true; i.id = 'test-drop-source';
+        i.hidden = true;
+        document.body.appendChild(i);""")
+    source = driver.find_element(By.ID, "test-drop-source")
+    source.send_keys("\n".join(str(p) for p in paths))
+    n = driver.execute_script("""
+        const src = document.getElementById('test-drop-source');
+        const target = document.querySelector(arguments[0]);
+        const dt = new DataTransfer();
+        for (const f of src.files) dt.items.add(f);
+        for (const type of ['dragenter', 'dragover', 'drop']) {
+          target.dispatchEvent(new DragEvent(type, {bubbles: true,
+            cancelable: true, dataTransfer: dt}));
+        }
+        src.remove();
+        return dt.files.length;""", css)
+    assert n == len(paths), (n, paths)
+
+
+def answer_otp(driver, code, timeout=WAIT):
+    """Waits for the page's one-time code prompt and answers it."""
+    from selenium.webdriver.common.by import By
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR,
+                                               "#otp-dialog[open]"),
+             "the one-time code prompt", timeout)
+    box = driver.find_element(By.ID, "otp-input")
+    box.clear()
+    box.send_keys(code)
+    driver.find_element(By.ID, "otp-ok").click()

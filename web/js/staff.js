@@ -46,7 +46,8 @@ function rulesOf(i) {
     ["staff.rules.max_size", typeof i.max_size === "number" ?
       formatSize(i.max_size) : t("who.none")],
     ["staff.rules.extensions", (i.extensions || []).length ?
-      i.extensions.join(" ") : t("staff.rules.any_extension")],
+      `${i.extensions.join(" ")}${i.extensions_more ? " …" : ""}` :
+      t("staff.rules.any_extension")],
     ["staff.rules.approval", i.approval ? t("staff.rules.approval_yes",
       { n: i.approvals_required || 1 }) : yes(false)],
     ["staff.rules.stepup", yes(Boolean(i.stepup))],
@@ -497,7 +498,10 @@ export async function mount(app) {
   replace(app, top);
   try {
     const r = await getJSON("/api/v1/interfaces");
-    s.interfaces = Array.isArray(r && r.items) ? r.items : [];
+    // The op's items name the interface "interface" (API.md said "id").
+    s.interfaces = (Array.isArray(r && r.items) ? r.items : [])
+      .map((i) => ({ ...i, id: i.id || i.interface }))
+      .filter((i) => typeof i.id === "string" && i.id);
   } catch (e) {
     showError(top, e);
   }
