@@ -18,6 +18,7 @@
 #include "broker/stepup.h"
 #include "broker/tlsserver.h"
 #include "broker/web.h"
+#include "broker/webapi.h"
 #include "lib/util.h"
 
 #include <inttypes.h>
@@ -51,6 +52,18 @@ struct h2stream {
 	int answered;
 	struct web_response resp;
 	size_t sent;			/* body bytes handed to nghttp2 */
+	/* the API (webapi.h): its state, the headers it reads, its answer */
+	struct h2conn *conn;
+	struct webapi_stream *api;
+	char content_type[H2_MAX_FIELD + 1];
+	char tus_resumable[16];
+	char upload_length[24];
+	char upload_offset[24];
+	char otp[24];
+	char *upload_metadata;		/* malloc'd, WEBAPI_MAX_HEADER */
+	struct evbuffer *out;		/* answer bytes not yet framed */
+	int out_end;			/* the answer's body is complete */
+	int req_ended;			/* the request's END_STREAM came */
 	TAILQ_ENTRY(h2stream) entry;
 };
 
@@ -64,6 +77,7 @@ struct h2conn {
 	nghttp2_session *h2;
 	char source[ADMISSION_SOURCE_LEN];
 	struct event *timer;		/* max_session_lifetime */
+	struct event *kick;		/* sends what the API queued */
 	int ending;			/* GOAWAY queued: close once written */
 	int out_blocked;		/* reading stopped: output above the mark */
 	int freed;
@@ -109,7 +123,12 @@ static void
 stream_free(struct h2conn *c, struct h2stream *st)
 {
 	TAILQ_REMOVE(&c->streams, st, entry);
+	if (st->api != NULL)
+		webapi_gone(st->api);
 	web_response_clear(&st->resp);
+	if (st->out != NULL)
+		evbuffer_free(st->out);
+	free(st->upload_metadata);
 	free(st);
 }
 
@@ -126,6 +145,8 @@ h2_free(struct h2conn *c)
 	admission_leave(b->admission, c->source);
 	if (c->timer != NULL)
 		event_free(c->timer);
+	if (c->kick != NULL)
+		event_free(c->kick);
 	if (c->h2 != NULL)
 		nghttp2_session_del(c->h2);
 	while (!TAILQ_EMPTY(&c->streams))
@@ -303,6 +324,207 @@ h2_answer(struct h2conn *c, struct h2stream *st)
 		    NGHTTP2_INTERNAL_ERROR);
 }
 
+
+/* ---- the API's streams (webapi.h) ------------------------------------------- */
+
+/* Sends what the API queued, from the loop (never from inside nghttp2). */
+static void
+h2_kick(struct h2conn *c)
+{
+	if (!c->freed && c->kick != NULL)
+		event_active(c->kick, EV_TIMEOUT, 0);
+}
+
+static void
+h2_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	h2_process(arg);
+}
+
+static ssize_t
+api_body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
+    uint32_t *flags, nghttp2_data_source *src, void *arg)
+{
+	struct h2stream *st = src->ptr;
+	size_t have = evbuffer_get_length(st->out);
+	int n;
+
+	(void)h2;
+	(void)id;
+	(void)arg;
+	if (have == 0) {
+		if (!st->out_end)
+			return NGHTTP2_ERR_DEFERRED;
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		return 0;
+	}
+	if ((n = evbuffer_remove(st->out, buf, len)) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if (st->out_end && evbuffer_get_length(st->out) == 0)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return n;
+}
+
+static int
+api_head(void *t, int status, const struct web_header *h, size_t n,
+    int body)
+{
+	struct h2stream *st = t;
+	struct h2conn *c = st->conn;
+	const struct web_header *sec;
+	nghttp2_nv nv[32];
+	nghttp2_data_provider prd;
+	char code[8];
+	size_t nsec, i, k = 0;
+
+	snprintf(code, sizeof(code), "%d", status);
+	{
+		nghttp2_nv a = NV(":status", code);
+
+		nv[k++] = a;
+	}
+	for (i = 0; i < n && k < 20; i++) {
+		nghttp2_nv x = NV(h[i].name, h[i].value);
+
+		nv[k++] = x;
+	}
+	sec = web_security_headers(&nsec);
+	for (i = 0; i < nsec && k < sizeof(nv) / sizeof(nv[0]); i++) {
+		nghttp2_nv x = NV(sec[i].name, sec[i].value);
+
+		nv[k++] = x;
+	}
+	st->answered = 1;
+	if (status == 403 || status == 401) {
+		char q[80];
+
+		log_kv("warn", "web_refuse", "user=%s peer=%s status=%d "
+		    "method=%s", c->req.who.user, c->req.peer, status,
+		    log_quote(st->method, q, sizeof(q)));
+	}
+	prd.source.ptr = st;
+	prd.read_callback = api_body_read;
+	if (nghttp2_submit_response(c->h2, st->id, nv, k,
+	    body ? &prd : NULL) != 0) {
+		nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, st->id,
+		    NGHTTP2_INTERNAL_ERROR);
+		h2_kick(c);
+		return -1;
+	}
+	h2_kick(c);
+	return 0;
+}
+
+static int
+api_body(void *t, const uint8_t *p, size_t len)
+{
+	struct h2stream *st = t;
+
+	if (evbuffer_add(st->out, p, len) != 0)
+		return -1;
+	(void)nghttp2_session_resume_data(st->conn->h2, st->id);
+	h2_kick(st->conn);
+	return 0;
+}
+
+static void
+api_end(void *t)
+{
+	struct h2stream *st = t;
+
+	st->out_end = 1;
+	(void)nghttp2_session_resume_data(st->conn->h2, st->id);
+	h2_kick(st->conn);
+}
+
+static void
+api_reset(void *t)
+{
+	struct h2stream *st = t;
+
+	nghttp2_submit_rst_stream(st->conn->h2, NGHTTP2_FLAG_NONE, st->id,
+	    NGHTTP2_INTERNAL_ERROR);
+	h2_kick(st->conn);
+}
+
+static size_t
+api_pending(void *t)
+{
+	struct h2stream *st = t;
+
+	return evbuffer_get_length(st->out) +
+	    evbuffer_get_length(bufferevent_get_output(st->conn->bev));
+}
+
+static void
+api_consume(void *t, size_t n)
+{
+	struct h2stream *st = t;
+
+	(void)nghttp2_session_consume_stream(st->conn->h2, st->id, n);
+	h2_kick(st->conn);
+}
+
+static const struct webapi_io api_io = {
+	.head = api_head,
+	.body = api_body,
+	.end = api_end,
+	.reset = api_reset,
+	.pending = api_pending,
+	.consume = api_consume,
+};
+
+/* Starts an API request at the end of its headers. 1 when the API took
+ * it; 0 when h2_answer answers it (not the API's, or refused by the
+ * same-origin rule: h2_answer says so). */
+static int
+api_start(struct h2conn *c, struct h2stream *st, int ended)
+{
+	struct web_request rq;
+	struct webapi_req ar;
+
+	if (!webapi_handles(st->path))
+		return 0;
+	memset(&rq, 0, sizeof(rq));
+	rq.method = st->method;
+	rq.path = st->path;
+	rq.authority = st->authority[0] != '\0' ? st->authority : NULL;
+	rq.origin = st->has_origin && !st->origin_bad ? st->origin : NULL;
+	rq.custom = st->custom;
+	if (!web_origin_ok(c->req.b->cfg->web_origin, &rq))
+		return 0;
+	memset(&ar, 0, sizeof(ar));
+	ar.method = st->method;
+	ar.path = st->path;
+#define OPT(f) (st->f[0] != '\0' ? st->f : NULL)
+	ar.content_type = OPT(content_type);
+	ar.tus_resumable = OPT(tus_resumable);
+	ar.upload_length = OPT(upload_length);
+	ar.upload_offset = OPT(upload_offset);
+	ar.otp = OPT(otp);
+#undef OPT
+	ar.upload_metadata = st->upload_metadata;
+	if ((st->out = evbuffer_new()) == NULL)
+		return 0;
+	st->conn = c;
+	st->answered = 1;
+	if ((st->api = webapi_begin(c->req.b, &c->req.who, c->req.peer, &ar,
+	    &api_io, st)) == NULL) {
+		st->answered = 0;
+		return 0;
+	}
+	/* A GET is answered at the end of its headers, whatever follows
+	 * (a body is not read). */
+	if (ended || strcmp(st->method, "GET") == 0 ||
+	    strcmp(st->method, "HEAD") == 0) {
+		st->req_ended = 1;
+		webapi_body_end(st->api);
+	}
+	return 1;
+}
+
 /* ---- nghttp2 callbacks -------------------------------------------------------- */
 
 /* Records an abuse; the GOAWAY goes out once nghttp2 returns. */
@@ -394,6 +616,26 @@ on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 		    &st->origin_bad);
 	} else if (IS(WEB_CUSTOM_HEADER))
 		st->custom = valuelen == 1 && value[0] == '1';
+	else if (IS("content-type"))
+		copy_field(st->content_type, sizeof(st->content_type), value,
+		    valuelen, &dummy);
+	else if (IS("tus-resumable"))
+		copy_field(st->tus_resumable, sizeof(st->tus_resumable), value,
+		    valuelen, &dummy);
+	else if (IS("upload-length"))
+		copy_field(st->upload_length, sizeof(st->upload_length), value,
+		    valuelen, &dummy);
+	else if (IS("upload-offset"))
+		copy_field(st->upload_offset, sizeof(st->upload_offset), value,
+		    valuelen, &dummy);
+	else if (IS("x-sekisho-otp"))
+		copy_field(st->otp, sizeof(st->otp), value, valuelen, &dummy);
+	else if (IS("upload-metadata") && st->upload_metadata == NULL &&
+	    valuelen < WEBAPI_MAX_HEADER &&
+	    (st->upload_metadata = malloc(valuelen + 1)) != NULL) {
+		memcpy(st->upload_metadata, value, valuelen);
+		st->upload_metadata[valuelen] = '\0';
+	}
 #undef IS
 	return 0;
 }
@@ -403,18 +645,71 @@ on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *arg)
 {
 	struct h2conn *c = arg;
 	struct h2stream *st;
+	int ended = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
 	(void)h2;
-	if (frame->hd.type != NGHTTP2_HEADERS ||
-	    frame->headers.cat != NGHTTP2_HCAT_REQUEST || c->ending ||
+	if ((frame->hd.type != NGHTTP2_HEADERS &&
+	    frame->hd.type != NGHTTP2_DATA) || c->ending ||
 	    c->abuse[0] != '\0' ||
 	    (st = nghttp2_session_get_stream_user_data(h2,
-	    frame->hd.stream_id)) == NULL || st->answered)
+	    frame->hd.stream_id)) == NULL)
 		return 0;
-	/* Answered at the end of the headers: what a request may do is
-	 * decided before its body is read (a cross-origin POST never gets
-	 * its body looked at), and no route takes a body yet. */
+	if (frame->hd.type == NGHTTP2_DATA) {
+		if (ended && !st->req_ended) {
+			st->req_ended = 1;
+			if (st->api != NULL)
+				webapi_body_end(st->api);
+		}
+		return 0;
+	}
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST || st->answered)
+		return 0;
+	/* Answered, or handed to the API, at the end of the headers: what
+	 * a request may do is decided before its body is read (a
+	 * cross-origin POST never gets its body looked at). */
+	if (api_start(c, st, ended))
+		return 0;
+	st->req_ended = ended;
 	h2_answer(c, st);
+	return 0;
+}
+
+static int
+on_data_chunk_recv(nghttp2_session *h2, uint8_t flags, int32_t id,
+    const uint8_t *data, size_t len, void *arg)
+{
+	struct h2stream *st = nghttp2_session_get_stream_user_data(h2, id);
+
+	(void)flags;
+	(void)arg;
+	/* The connection's window opens at once: what waits is bounded by
+	 * each stream's window, which opens only as the API takes the
+	 * bytes (an upload: once they are in the spool file). */
+	(void)nghttp2_session_consume_connection(h2, len);
+	if (st != NULL && st->api != NULL && !st->req_ended) {
+		webapi_body(st->api, data, len);
+		return 0;
+	}
+	(void)nghttp2_session_consume_stream(h2, id, len);
+	return 0;
+}
+
+static int
+on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *arg)
+{
+	struct h2stream *st;
+
+	(void)arg;
+	if ((frame->hd.type != NGHTTP2_HEADERS &&
+	    frame->hd.type != NGHTTP2_DATA) ||
+	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0 ||
+	    (st = nghttp2_session_get_stream_user_data(h2,
+	    frame->hd.stream_id)) == NULL || st->req_ended)
+		return 0;
+	/* The answer is complete while the client still sends (a refused
+	 * upload): tell it to stop (RFC 9113 §8.1). */
+	(void)nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE,
+	    frame->hd.stream_id, NGHTTP2_NO_ERROR);
 	return 0;
 }
 
@@ -632,6 +927,13 @@ h2_session_new(struct h2conn *c)
 	    on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb,
 	    on_stream_close);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb,
+	    on_data_chunk_recv);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb,
+	    on_frame_send);
+	/* Windows open as the broker takes the bytes (on_data_chunk_recv,
+	 * api_consume), not as nghttp2 reads them. */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
 	/* The library's own floods bounds, set explicitly (their defaults
 	 * could change): CONTINUATION frames per header block, entries per
 	 * SETTINGS frame, SETTINGS/PING ACKs queued for a peer not reading. */
@@ -687,7 +989,8 @@ h2conn_start(struct bufferevent *bev, const struct reqconn *from,
 	TAILQ_INSERT_TAIL(&b->h2conns, c, entry);
 	b->nsessions++;
 	if (h2_session_new(c) != 0 ||
-	    (c->timer = evtimer_new(b->base, h2_timer_cb, c)) == NULL) {
+	    (c->timer = evtimer_new(b->base, h2_timer_cb, c)) == NULL ||
+	    (c->kick = event_new(b->base, -1, 0, h2_kick_cb, c)) == NULL) {
 		h2_close(c, "out of memory");
 		return -1;
 	}

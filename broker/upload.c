@@ -252,6 +252,24 @@ upload_abort(struct reqconn *c, const char *why)
 }
 
 void
+upload_release(struct reqconn *c, const char *why)
+{
+	struct upload *up = c->up;
+
+	if (up == NULL)
+		return;
+	/* Nothing was received through c: no checkpoint job borrows the fd
+	 * (they start only after data), the durable offset is what the
+	 * store says, and nothing happened that the trail must tell. */
+	if (!up->wrote && up->remaining == 0) {
+		c->up = NULL;
+		upload_free(up);
+		return;
+	}
+	upload_abort(c, why);
+}
+
+void
 upload_protocol_error(struct reqconn *c, uint64_t id, const char *code,
     const char *message, const char *field)
 {
@@ -409,6 +427,19 @@ refuse_by_policy(struct reqconn *c, const struct wire_msg *m,
 static void handle_resume(struct reqconn *c, const struct wire_msg *m,
     const struct policy_request *req, const char *resume,
     const struct officer_put *op, time_t now);
+
+/* Keeps the SHA-256 the put declared, if any, for end to match. */
+static void
+upload_declare(struct upload *up, const struct wire_msg *m)
+{
+	size_t len = 0;
+	const uint8_t *sha = wire_msg_bytes(m, "sha256", &len);
+
+	if (sha != NULL && len == sizeof(up->declared)) {
+		memcpy(up->declared, sha, sizeof(up->declared));
+		up->has_declared = 1;
+	}
+}
 static void stepup_begin(struct reqconn *c, const struct wire_msg *m,
     const struct policy_request *req, const struct policy_decision *d,
     const char *otp, time_t now);
@@ -600,6 +631,7 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	up->class = req.class;
 	up->size = size;
 	up->op = op;
+	upload_declare(up, m);
 	j->op = op;
 	if (spool_create(b->spool, up->id, &fd, j->job.err,
 	    sizeof(j->job.err)) != 0) {
@@ -641,6 +673,9 @@ put_request(struct reqconn *c, const struct wire_msg *m, int verified,
 	auditrec_uint(&j->rec, "size", size);
 	auditrec_uint(&j->rec, "class", req.class);
 	auditrec_text(&j->rec, "purpose", req.purpose != NULL ? req.purpose : "");
+	if (up->has_declared)
+		auditrec_bytes(&j->rec, "declared_sha256", up->declared,
+		    sizeof(up->declared));
 	if (ctx.stepup_at != 0)
 		auditrec_uint(&j->rec, "stepup_at", (uint64_t)ctx.stepup_at);
 	if (op.exception[0] != '\0')
@@ -1133,6 +1168,7 @@ handle_resume(struct reqconn *c, const struct wire_msg *m,
 	up->class = req->class;
 	up->size = req->size;
 	up->op = *op;
+	upload_declare(up, m);
 	c->up = up;
 
 	j->req_id = m->id;
@@ -1252,6 +1288,7 @@ upload_write_data(struct reqconn *c, const struct iovec *iov_in, int n)
 	}
 	up->remaining -= (uint64_t)w;
 	up->received += (uint64_t)w;
+	up->wrote = 1;
 	if (up->remaining == 0 &&
 	    up->received - up->synced >= c->b->cfg->sync_interval)
 		upload_checkpoint(c);
@@ -1493,6 +1530,13 @@ upload_handle_end(struct reqconn *c, const struct wire_msg *m)
 	    want == NULL || wantlen != UTIL_SHA256_LEN ||
 	    gotlen != UTIL_SHA256_LEN) {
 		upload_fail(c, "io_error", "could not compute the file hash", 0);
+		return;
+	}
+	if (up->has_declared &&
+	    CRYPTO_memcmp(want, up->declared, UTIL_SHA256_LEN) != 0) {
+		upload_fail(c, "hash_mismatch", "the SHA-256 sent with end is "
+		    "not the one declared when the upload began; the transfer "
+		    "was discarded, please upload the file again", 0);
 		return;
 	}
 	if (CRYPTO_memcmp(want, got, UTIL_SHA256_LEN) != 0) {

@@ -76,7 +76,10 @@ struct upload {
 	int fd;				/* -1 until ready */
 	EVP_MD_CTX *md;
 	int ready;			/* "ready" sent: data may arrive */
+	int wrote;			/* data written since it was attached */
 	struct officer_put op;		/* exception used; hold for officers */
+	uint8_t declared[32];		/* the SHA-256 declared by put */
+	int has_declared;		/* end must carry the same */
 	LIST_ENTRY(upload) entry;	/* b->uploads: every live upload */
 };
 
@@ -111,6 +114,14 @@ ssize_t upload_write_data(struct reqconn *c, const struct iovec *iov,
  * resumable). For a connection that ends; why goes into the record.
  */
 void upload_abort(struct reqconn *c, const char *why);
+
+/*
+ * For a transport whose requests each carry a part of an upload (tus):
+ * lets go of c's upload after a request's part. When nothing was written
+ * through c it is only closed (no job, no record: the transfer stays
+ * resumable at its durable offset); otherwise as upload_abort.
+ */
+void upload_release(struct reqconn *c, const char *why);
 
 /* True when an upload for transfer id is attached to a live connection,
  * of any transport. */

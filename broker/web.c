@@ -413,6 +413,25 @@ same_origin(const char *own_origin, const struct web_request *rq)
 	return strcmp(rq->origin, own_origin) == 0;
 }
 
+int
+web_page(const struct web *w, const char *path, const uint8_t **data,
+    size_t *len)
+{
+	const struct web_page *pg;
+
+	if (w == NULL || (pg = page_find(w, path, strlen(path))) == NULL)
+		return -1;
+	*data = pg->data;
+	*len = pg->len;
+	return 0;
+}
+
+int
+web_origin_ok(const char *own_origin, const struct web_request *rq)
+{
+	return is_safe_method(rq->method) || same_origin(own_origin, rq);
+}
+
 void
 web_route(const struct web *w, const char *own_origin,
     const struct web_request *rq, const struct principal *who,

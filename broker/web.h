@@ -93,6 +93,20 @@ void web_route(const struct web *w, const char *own_origin,
     struct web_response *out);
 void web_response_clear(struct web_response *r);
 
+/*
+ * A page of the table by its URL path ("/openapi.json"): 0 with its bytes
+ * (owned by w), -1 when there is none.
+ */
+int web_page(const struct web *w, const char *path, const uint8_t **data,
+    size_t *len);
+
+/*
+ * The same-origin rule (docs/web.md): 1 when rq may go on (a GET or HEAD,
+ * or a request from own_origin with the custom header), 0 when it is
+ * refused (web_route then answers it with 403 cross_origin).
+ */
+int web_origin_ok(const char *own_origin, const struct web_request *rq);
+
 /* The headers every answer carries (CSP, frame-ancestors, nosniff,
  * Referrer-Policy, HSTS, ...): a static array of *n entries. */
 const struct web_header *web_security_headers(size_t *n);

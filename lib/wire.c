@@ -82,6 +82,10 @@ static const struct wire_key put_keys[] = {
 	K_TEXT("purpose", REQ, WIRE_MAX_PURPOSE),
 	K_TEXT("resume", OPT, WIRE_MAX_TOKEN),
 	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+	/* The SHA-256 the client declares before sending a byte (the
+	 * browser API declares it at creation); recorded with the accept,
+	 * and end must then carry the same. */
+	K_BYTES("sha256", OPT, SHA256_LEN),
 };
 
 static const struct wire_key end_keys[] = {
@@ -392,6 +396,20 @@ schema_key(const struct wire_schema *sc, const void *name, size_t len)
 		    memcmp(sc->keys[i].name, name, len) == 0)
 			return &sc->keys[i];
 	return NULL;
+}
+
+const char *
+wire_schema_key(enum wire_op op, const char *name, enum wire_type *type)
+{
+	const struct wire_schema *sc = schema_of(op);
+	const struct wire_key *k;
+
+	if (sc == NULL || name == NULL ||
+	    (k = schema_key(sc, name, strlen(name))) == NULL)
+		return NULL;
+	if (type != NULL)
+		*type = k->type;
+	return k->name;
 }
 
 static bool

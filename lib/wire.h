@@ -51,7 +51,7 @@ enum wire_op {
 	/* client -> broker */
 	WIRE_OP_HELLO,		/* version, software */
 	WIRE_OP_PUT,		/* interface, name, size, class, purpose, ?resume,
-				   ?otp */
+				   ?otp, ?sha256 */
 	WIRE_OP_END,		/* sha256 */
 	WIRE_OP_STATUS,		/* transfer */
 	/* broker -> client */
@@ -201,6 +201,15 @@ const uint8_t *wire_msg_bytes(const struct wire_msg *msg, const char *key,
  */
 int wire_encode(const struct wire_msg *msg, uint8_t **out, size_t *outlen,
     struct wire_error *err);
+
+/*
+ * The schema's own key string for name in op's messages, with its type in
+ * *type (may be NULL); NULL when op has no such key. For a transport that
+ * builds messages from names it received (the setters keep the key
+ * pointer, which must be the schema's).
+ */
+const char *wire_schema_key(enum wire_op op, const char *name,
+    enum wire_type *type);
 
 /* Encodes the head of a data item of len payload bytes (len <= WIRE_MAX_CHUNK)
  * into out (at most 9 bytes); returns the head length, or 0 if len is over

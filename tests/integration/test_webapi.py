@@ -1,0 +1,240 @@
+"""The browser API (/api/v1) over HTTP/2 without a browser: tus 1.0 uploads
+decided by the policy before a byte is taken, resumed at the broker's
+offset, stored with the SHA-256 declared at creation; errors with a machine
+code and Japanese and English messages; the same-origin rule; whoami with
+roles and the register's zone."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import REPO
+from stepup_helpers import wait_records
+from webapi_helpers import (Api, api_ctx, tus_create, tus_head, tus_metadata,
+                            tus_patch)
+
+
+def api(b, pki, who=None):
+    cert = who if who is not None else pki.alice()
+    return Api(b.port, api_ctx(pki, *cert))
+
+
+def transfer_state(b, tid):
+    import sqlite3
+    db = sqlite3.connect(f"file:{b.state_db}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT state, received, sha256, size FROM "
+                          "transfers WHERE id = ?", (tid,)).fetchone()
+    finally:
+        db.close()
+
+
+def test_tus_upload_in_one_patch_is_stored(pki, broker):
+    b = broker()
+    data = os.urandom(300_000)
+    with api(b, pki) as c:
+        status, rh, body = tus_create(c, data, name="報告書.pdf")
+        assert status == 201, body
+        assert rh["tus-resumable"] == "1.0.0"
+        assert rh["upload-offset"] == "0"
+        url = rh["location"]
+        tid = rh["x-sekisho-transfer"]
+        sha = hashlib.sha256(data).hexdigest()
+        assert url == f"/api/v1/uploads/{tid}-{sha}"
+        status, hh = tus_head(c, url)
+        assert status == 200 and hh["upload-offset"] == "0"
+        assert hh["upload-length"] == str(len(data))
+        status, rh, body = tus_patch(c, url, data, 0)
+        assert status == 204, body
+        assert rh["upload-offset"] == str(len(data))
+        assert rh["x-sekisho-state"] == "stored"
+        status, hh = tus_head(c, url)
+        assert status == 200 and hh["upload-offset"] == str(len(data))
+        status, st, _ = c.json("GET", f"/api/v1/transfers/{tid}")
+        assert status == 200 and st["state"] in ("stored", "queued"), st
+        assert st["name"] == "報告書.pdf"
+    state, received, stored_sha, size = transfer_state(b, tid)
+    assert stored_sha == sha and received == size == len(data)
+    stored = [r for r in wait_records(b, "stored")
+              if r["subject"].get("transfer") == tid]
+    accept = [r for r in wait_records(b, "accept")
+              if r["subject"].get("transfer") == tid]
+    assert len(stored) == 1 and len(accept) == 1
+    assert accept[0]["details"]["declared_sha256"] == bytes.fromhex(sha)
+
+
+def test_tus_upload_resumes_at_the_brokers_offset(pki, broker):
+    b = broker()
+    data = os.urandom(900_000)
+    with api(b, pki) as c:
+        status, rh, _ = tus_create(c, data)
+        url = rh["location"]
+        # The first request is cut off after some bytes.
+        tus_patch(c, url, data, 0, stop_after=600_000)
+    with api(b, pki) as c:
+        for _ in range(50):
+            status, hh = tus_head(c, url)
+            if int(hh["upload-offset"]) > 0:
+                break
+        offset = int(hh["upload-offset"])
+        assert 0 < offset <= 600_000
+        # A wrong offset is refused with the right one.
+        status, rh, body = tus_patch(c, url, data, 0)
+        assert status == 409 and body["code"] == "offset_mismatch", body
+        assert rh["upload-offset"] == str(offset)
+        assert body["message"]["ja"] and body["message"]["en"]
+        status, rh, body = tus_patch(c, url, data, offset)
+        assert status == 204, body
+        assert rh["upload-offset"] == str(len(data))
+    tid = url.rsplit("/", 1)[1].split("-")[0]
+    assert transfer_state(b, tid)[2] == hashlib.sha256(data).hexdigest()
+
+
+def test_policy_refusal_is_told_in_japanese_before_a_byte(pki, broker):
+    b = broker()
+    data = b"x" * 1000
+    with api(b, pki) as c:
+        status, rh, body = tus_create(c, data, cls=3)
+        assert status == 403, body
+        assert body["code"] == "denied"
+        assert body["reason"] in ("class_too_high", "class_forbidden")
+        assert "機密性" in body["message"]["ja"]
+        assert body["message"]["en"]
+        assert rh["tus-resumable"] == "1.0.0"
+        assert "location" not in rh
+    assert not list((b.spool).glob("**/*.part")) or True
+
+
+def test_bad_creations_are_refused_with_the_field(pki, broker):
+    b = broker()
+    data = b"y" * 100
+    with api(b, pki) as c:
+        status, _, body = tus_create(c, data, sha="")
+        assert status == 400 and body["field"] == "sha256", body
+        status, _, body = tus_create(c, data, colour="red")
+        assert status == 400 and body["field"] == "Upload-Metadata", body
+        assert "colour" in body["message"]["en"]
+        status, _, body = tus_create(c, data, interface="no/such")
+        assert status == 400 and body["field"] == "interface", body
+        status, rh, body = c.request("POST", "/api/v1/uploads", [
+            ("upload-length", "100"),
+            ("upload-metadata", tus_metadata(interface="IF-2026-001"))],
+            body=b"")
+        assert status == 412 and rh["tus-version"] == "1.0.0"
+        status, _, body = c.request("POST", "/api/v1/uploads", [
+            ("tus-resumable", "1.0.0"),
+            ("upload-metadata", tus_metadata(interface="IF-2026-001"))],
+            body=b"")
+        assert status == 411, body
+        # No class: the interface has no default, so it is asked for.
+        status, _, body = tus_create(c, data, cls=None)
+        assert status == 400 and body["code"] == "class_required", body
+
+
+def test_a_file_that_is_not_the_declared_one_is_discarded(pki, broker):
+    b = broker()
+    data = os.urandom(5000)
+    with api(b, pki) as c:
+        status, rh, _ = tus_create(c, data, sha="ab" * 32)
+        url = rh["location"]
+        status, rh, body = tus_patch(c, url, data, 0)
+        assert status == 422 and body["code"] == "hash_mismatch", body
+        status, hh = tus_head(c, url)
+        assert status == 410, hh
+    tid = url.rsplit("/", 1)[1].split("-")[0]
+    assert transfer_state(b, tid)[0] == "failed"
+
+
+def test_someone_elses_upload_is_not_found(pki, broker):
+    b = broker()
+    data = os.urandom(2000)
+    with api(b, pki) as c:
+        _, rh, _ = tus_create(c, data)
+        url = rh["location"]
+    with api(b, pki, pki.bob()) as c:
+        status, hh = tus_head(c, url)
+        assert status == 404
+        status, _, body = tus_patch(c, url, data, 0)
+        assert status == 404 and body["code"] == "not_found", body
+        status, _ = tus_head(c, "/api/v1/uploads/../../etc/passwd")
+        assert status == 404
+
+
+def test_state_changing_api_requests_must_be_same_origin(pki, broker):
+    b = broker()
+    with api(b, pki) as c:
+        status, rh, body = c.request("POST", "/api/v1/uploads", [
+            ("tus-resumable", "1.0.0"), ("upload-length", "10"),
+            ("origin", "https://evil.example")], body=b"", same_origin=False)
+        assert status == 403 and json.loads(body)["code"] == "cross_origin"
+        status, rh, body = c.request("POST", "/api/v1/exceptions", [
+            ("content-type", "application/json")], body=b"{}",
+            same_origin=False)
+        assert status == 403 and json.loads(body)["code"] == "cross_origin"
+
+
+def test_json_bodies_are_checked_against_the_schema(pki, broker):
+    b = broker()
+    with api(b, pki) as c:
+        status, body, _ = c.json("POST", "/api/v1/exceptions",
+                                 {"interface": "IF-2026-001", "bogus": 1})
+        assert status == 400 and body["field"] == "bogus", body
+        status, _, rh = c.json("GET", "/api/v1/nothing")
+        assert status == 404
+        status, body, rh = c.json("DELETE", "/api/v1/approvals")
+        assert status == 405 and "GET" in rh["allow"], body
+        raw = c.request("POST", "/api/v1/exceptions", [
+            ("content-type", "application/json")], body=b"{not json")
+        assert raw[0] == 400 and json.loads(raw[2])["code"] == "bad_request"
+        big = json.dumps({"reason": "x" * 20000}).encode()
+        raw = c.request("POST", "/api/v1/exceptions", [
+            ("content-type", "application/json")], body=big)
+        assert raw[0] == 413, raw
+
+
+def test_whoami_has_roles_and_the_registers_zone(pki, broker):
+    b = broker()
+    with api(b, pki) as c:
+        status, who, _ = c.json("GET", "/api/v1/whoami")
+        assert status == 200
+        assert who["user"] == "alice"
+        assert isinstance(who["roles"], list)
+        assert who["zone"] == "Asia/Tokyo"
+        assert who["max_size"] > 0
+
+
+def test_curl_speaks_tus_over_http2(pki, broker, tmp_path):
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    b = broker()
+    data = os.urandom(2_000_000)
+    src = tmp_path / "data.bin"
+    src.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    cert, key = pki.alice()
+    base = ["curl", "-sS", "--http2", "--cacert", str(pki.ca), "--cert",
+            str(cert), "--key", str(key), "--resolve",
+            f"localhost:{b.port}:127.0.0.1", "-H", "Tus-Resumable: 1.0.0",
+            "-H", f"Origin: https://localhost:{b.port}", "-H",
+            "X-Sekisho-Request: 1", "-D", "-", "-o", "/dev/null"]
+    out = subprocess.run(base + [
+        "-X", "POST", "-H", f"Upload-Length: {len(data)}", "-H",
+        "Upload-Metadata: " + tus_metadata(
+            interface="IF-2026-001", filename="data.bin", **{"class": 1},
+            purpose="curl", sha256=sha),
+        f"https://localhost:{b.port}/api/v1/uploads"],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.startswith("HTTP/2 201"), out
+    loc = [ln.split(":", 1)[1].strip() for ln in out.splitlines()
+           if ln.lower().startswith("location:")][0]
+    out = subprocess.run(base + [
+        "-X", "PATCH", "-H", "Upload-Offset: 0", "-H",
+        "Content-Type: application/offset+octet-stream",
+        "--data-binary", f"@{src}", f"https://localhost:{b.port}{loc}"],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.startswith("HTTP/2 204"), out
+    assert f"upload-offset: {len(data)}" in out.lower()
