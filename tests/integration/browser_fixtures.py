@@ -222,10 +222,21 @@ def browser(pki, tmp_path):
 
 
 def wait_for(driver, fn, what, timeout=WAIT):
-    """fn(driver)'s first truthy value within timeout seconds."""
+    """fn(driver)'s first truthy value within timeout seconds; else fails
+    with what the page's main part says (and a screenshot, failed-*.png)."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(
-        fn, message=f"{what} within {timeout}s")
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(fn)
+    except TimeoutException:
+        try:
+            shown = driver.find_element("tag name", "body").text
+            screenshot(driver, "failed-" + "".join(
+                c if c.isalnum() else "-" for c in what)[:60])
+        except Exception as e:  # noqa: BLE001 (the page may be gone)
+            shown = f"(page unreadable: {e})"
+        raise AssertionError(f"not seen within {timeout}s: {what}\n"
+                             f"--- the page shows:\n{shown[-3000:]}")
 
 
 def drop_files(driver, css, paths):

@@ -3,7 +3,7 @@
 // withdraw a held one, and ask for an exception.
 
 import { el, replace, setText } from "./dom.js";
-import { getJSON, postJSON, query, PageError } from "./api.js";
+import { getJSON, postJSON, query, ApiError, PageError } from "./api.js";
 import { onLanguage, t, tn, ta } from "./i18n.js";
 import { sha256File } from "./sha256.js";
 import { Upload, storageKey } from "./tus.js";
@@ -58,7 +58,10 @@ function rulesOf(i) {
       v)]))];
 }
 
-function classOptions(select, i) {
+// Rebuilds the class choices for interface i; nothing to do when i is the
+// one they were built for (unless force: a language switch).
+function classOptions(select, i, force = false) {
+  if (!force && select.options.length && i === s.lastIface) return;
   const allowed = new Set(i ? (i.classes || []).map(String) : CLASSES);
   const def = i && i.default_class !== undefined && i.default_class !== null ?
     String(i.default_class) : "";
@@ -106,7 +109,7 @@ function addFiles(list) {
   for (const file of Array.from(list || [])) {
     // The same file twice is one file.
     if (s.files.some((x) => storageKey(x.file) === storageKey(file))) continue;
-    const f = { file, id: s.nextFileId++, sha256: null };
+    const f = { file, id: s.nextFileId++, sha256: null, state: "ready" };
     s.files.push(f);
     box.appendChild(fileRow(f));
     f.hash = sha256File(file, (done, total) => {
@@ -181,6 +184,7 @@ async function sendOne(f, meta) {
     }, "otp.why.upload");
     f.transfer = transfer;
     f.row.dataset.transfer = transfer;
+    rememberSent(transfer);
     if (up.resumedFrom !== null) f.row.dataset.resumedFrom = String(up.resumedFrom);
     f.pauseBtn.hidden = true;
     setFileState(f, "sent", "staff.file.sent", { transfer });
@@ -220,8 +224,12 @@ async function send(ev) {
 }
 
 function sendCard() {
-  const ifSel = el("select", { id: "interface", name: "interface",
-    required: "required" });
+  // Without the list (a broker before interfaces_ls), the interface is
+  // typed in; the broker checks it as for the sekisho command.
+  const ifSel = s.noList ?
+    el("input", { id: "interface", name: "interface", type: "text",
+      required: "required", autocomplete: "off", maxlength: "64" }) :
+    el("select", { id: "interface", name: "interface", required: "required" });
   const clSel = el("select", { id: "class", name: "class", required: "required" });
   const purpose = el("input", { id: "purpose", name: "purpose", type: "text",
     maxlength: "200", required: "required", autocomplete: "off" });
@@ -232,7 +240,7 @@ function sendCard() {
     role: "button", "aria-describedby": "drop-hint" },
   el("p", { id: "drop-hint" }, tn("staff.drop")),
   el("label", { for: "file-input", class: "pick" }, tn("staff.pick")), picker);
-  interfaceOptions(ifSel);
+  if (!s.noList) interfaceOptions(ifSel);
   classOptions(clSel, null);
   ifSel.addEventListener("change", () => {
     const i = iface(ifSel.value);
@@ -278,10 +286,10 @@ function sendCard() {
   onLanguage(() => {
     const i = iface(ifSel.value);
     const v = ifSel.value;
-    interfaceOptions(ifSel);
+    if (!s.noList) interfaceOptions(ifSel);
     ifSel.value = v;
     const c = clSel.value;
-    classOptions(clSel, i);
+    classOptions(clSel, i, true);
     clSel.value = c;
     replace(rules, ...rulesOf(i));
     for (const f of s.files) {
@@ -317,8 +325,8 @@ function detail(tr) {
   if (tr.state === "held") {
     bits.push(t("staff.detail.held", { n: tr.approvals || 0, m: tr.required || 1 }));
   }
-  if (tr.state === "delivered") {
-    bits.push(t("staff.detail.delivered", { dest: tr.destination || t("who.none") }));
+  if (tr.state === "delivered" && tr.destination) {
+    bits.push(t("staff.detail.delivered", { dest: tr.destination }));
   }
   if (tr.state === "queued" || tr.state === "forwarding") {
     if (tr.destination) bits.push(t("staff.detail.to", { dest: tr.destination }));
@@ -384,11 +392,57 @@ function renderTransfers() {
     "data-transfer": x.transfer, "data-state": x.state })));
 }
 
+// The transfers sent from this browser (newest first), for a broker that
+// has no list of a user's transfers yet: the page asks for each one's
+// status instead.
+const SENT_KEY = "sekisho.sent";
+const SENT_MAX = 20;
+
+function sentHere() {
+  try {
+    const v = JSON.parse(window.localStorage.getItem(SENT_KEY));
+    return Array.isArray(v) ? v.filter((x) => typeof x === "string") : [];
+  } catch (e) {
+    return [];
+  }
+}
+
+function rememberSent(transfer) {
+  const list = [transfer, ...sentHere().filter((x) => x !== transfer)]
+    .slice(0, SENT_MAX);
+  try {
+    window.localStorage.setItem(SENT_KEY, JSON.stringify(list));
+  } catch (e) {
+    // the list then covers this page only
+  }
+}
+
+async function statusesOfSentHere() {
+  const out = [];
+  for (const id of sentHere()) {
+    try {
+      out.push(await getJSON(`/api/v1/transfers/${encodeURIComponent(id)}`));
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    }
+  }
+  return out;
+}
+
 async function refreshTransfers() {
   const err = document.getElementById("transfers-error");
   try {
-    const r = await getJSON(`/api/v1/transfers${query({ limit: 50 })}`);
-    s.transfers = Array.isArray(r && r.items) ? r.items : [];
+    if (!s.noTransferList) {
+      try {
+        const r = await getJSON(`/api/v1/transfers${query({ limit: 50 })}`);
+        s.transfers = Array.isArray(r && r.items) ? r.items : [];
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.code !== "not_found" ||
+            e.detail.transfer) throw e;
+        s.noTransferList = true;
+      }
+    }
+    if (s.noTransferList) s.transfers = await statusesOfSentHere();
     replace(err);
     renderTransfers();
   } catch (e) {
@@ -408,7 +462,10 @@ function transfersCard() {
 // ---- exception request -------------------------------------------------------
 
 function exceptionCard() {
-  const ifSel = el("select", { id: "ex-interface", required: "required" });
+  const ifSel = s.noList ?
+    el("input", { id: "ex-interface", type: "text", required: "required",
+      autocomplete: "off", maxlength: "64" }) :
+    el("select", { id: "ex-interface", required: "required" });
   const clSel = el("select", { id: "ex-class" });
   const maxCount = el("input", { id: "ex-count", type: "number", min: "1", max: "10000" });
   const until = el("input", { id: "ex-until", type: "date", required: "required" });
@@ -416,7 +473,7 @@ function exceptionCard() {
     required: "required" });
   const out = el("div", { id: "ex-result", "aria-live": "polite" });
   const list = el("div", { id: "ex-list" });
-  interfaceOptions(ifSel);
+  if (!s.noList) interfaceOptions(ifSel);
   const fillClasses = () => replace(clSel, el("option", { value: "" }, t("ex.class.same")),
     ...CLASSES.slice(0, 2).map((c) => el("option", { value: c }, t("class.name", { n: c }))));
   fillClasses();
@@ -450,7 +507,7 @@ function exceptionCard() {
   });
   onLanguage(() => {
     const v = ifSel.value;
-    interfaceOptions(ifSel);
+    if (!s.noList) interfaceOptions(ifSel);
     ifSel.value = v;
     const c = clSel.value;
     fillClasses();
@@ -503,9 +560,10 @@ export async function mount(app) {
       .map((i) => ({ ...i, id: i.id || i.interface }))
       .filter((i) => typeof i.id === "string" && i.id);
   } catch (e) {
-    showError(top, e);
+    if (e instanceof ApiError && e.code === "not_found") s.noList = true;
+    else showError(top, e);
   }
-  if (!s.interfaces.length && !top.firstChild) {
+  if (!s.noList && !s.interfaces.length && !top.firstChild) {
     replace(top, el("p", { class: "notice" }, tn("staff.no_interfaces")));
   }
   app.append(sendCard(), transfersCard(), exceptionCard());

@@ -75,13 +75,19 @@ export class Upload {
     this.url = null;
     this.offset = 0;
     this.resumedFrom = null;   // offset found at the broker on a resume
+    this.id = null;            // the transfer
+    this.state = null;         // X-Sekisho-State of the last answer ("held")
     this.xhr = null;
     this.paused = false;
     this.wake = null;
   }
 
+  // The transfer's id: the broker names it in X-Sekisho-Transfer at the
+  // creation (the URL is "<transfer>-<sha256>").
   get transfer() {
-    return this.url ? decodeURIComponent(this.url.split("/").pop()) : null;
+    if (this.id) return this.id;
+    return this.url ? decodeURIComponent(this.url.split("/").pop())
+      .replace(/-[0-9a-f]{64}$/, "") : null;
   }
 
   // Runs the upload to its end. Resolves with the transfer id; rejects
@@ -95,6 +101,7 @@ export class Upload {
       this.onStatus("resuming");
       try {
         this.url = old.url;
+        this.id = old.transfer || null;
         this.offset = await this.head();
         this.resumedFrom = this.offset;
       } catch (e) {
@@ -107,7 +114,7 @@ export class Upload {
     if (!this.url) {
       this.onStatus("creating");
       await this.create();
-      remember(this.file, { url: this.url, ...fp });
+      remember(this.file, { url: this.url, transfer: this.transfer, ...fp });
     }
     this.onProgress(this.offset, this.file.size);
     let failures = 0;
@@ -185,6 +192,7 @@ export class Upload {
       throw new NetworkError(`upload address on another origin: ${u.origin}`);
     }
     this.url = u.pathname;
+    this.id = r.headers.get("X-Sekisho-Transfer") || null;
     this.offset = Number(r.headers.get("Upload-Offset") || 0);
   }
 
@@ -224,6 +232,7 @@ export class Upload {
         this.xhr = null;
         if (x.status === 204 || x.status === 200) {
           const off = Number(x.getResponseHeader("Upload-Offset"));
+          this.state = x.getResponseHeader("X-Sekisho-State") || this.state;
           if (Number.isSafeInteger(off) && off >= start &&
               off <= this.file.size) {
             this.onProgress(off, this.file.size);
