@@ -41,7 +41,8 @@ async function decide(item, verb, comment) {
 function heldActions(x) {
   const id = `c-${x.transfer}`;
   const comment = el("input", { type: "text", id, class: "comment",
-    maxlength: "500", "aria-label": t("officer.comment") });
+    maxlength: "500", "aria-label": t("officer.comment"),
+    "data-key": x.transfer });
   comment.placeholder = t("officer.comment");
   const approve = button(null, "officer.approve", () => decide(x, "approve",
     comment.value.trim()), { class: "approve", "data-transfer": x.transfer,
@@ -72,12 +73,34 @@ const HELD_COLUMNS = [
   { key: "col.actions", name: "actions", cell: heldActions },
 ];
 
-function renderHeld() {
+// What was typed in the comment boxes, by transfer or exception, so that
+// a refresh of the list does not lose it.
+function typedComments(box) {
+  const out = new Map();
+  for (const i of box.querySelectorAll("input.comment[data-key]")) {
+    if (i.value) out.set(i.dataset.key, i.value);
+  }
+  return out;
+}
+
+function restoreComments(box, typed) {
+  for (const i of box.querySelectorAll("input.comment[data-key]")) {
+    if (typed.has(i.dataset.key)) i.value = typed.get(i.dataset.key);
+  }
+}
+
+function renderHeld(force = true) {
   const box = document.getElementById("held-list");
   if (!box) return;
+  // The timer's refresh leaves the table alone when nothing changed.
+  const now = JSON.stringify(s.held);
+  if (!force && now === s.heldShown) return;
+  s.heldShown = now;
+  const typed = typedComments(box);
   replace(box, s.held.length ? table("held-table", HELD_COLUMNS, s.held,
     (x) => ({ "data-transfer": x.transfer })) :
     el("p", { class: "muted", id: "held-empty" }, t("officer.none")));
+  restoreComments(box, typed);
 }
 
 // ask: whether a one-time code may be asked for (not on the timer).
@@ -89,7 +112,7 @@ async function loadHeld(ask = true) {
     s.held = Array.isArray(r && r.items) ? r.items : [];
     s.steppedUp = true;
     replace(err);
-    renderHeld();
+    renderHeld(ask);
   } catch (e) {
     if (!ask && e.code === "step_up_required") s.steppedUp = false;
     showError(err, e);
@@ -97,7 +120,7 @@ async function loadHeld(ask = true) {
 }
 
 function heldCard() {
-  onLanguage(renderHeld);
+  onLanguage(() => renderHeld(true));
   return card("held", "officer.held.title",
     el("p", { class: "muted" }, tn("officer.held.lead")),
     el("p", {}, button("held-reload", "officer.reload", () => loadHeld(true))),
@@ -140,7 +163,7 @@ function exActions(x) {
     x.emergency);
   if (!verbs.length) return null;
   const text = el("input", { type: "text", class: "comment", maxlength: "500",
-    "aria-label": t("officer.comment") });
+    "aria-label": t("officer.comment"), "data-key": x.exception });
   text.placeholder = t("officer.comment");
   return el("div", { class: "actions" }, text, el("br"),
     ...verbs.flatMap((v) => [button(null, `officer.ex.${v}`, () => exAction(x, v,
@@ -150,9 +173,11 @@ function exActions(x) {
 function renderExceptions() {
   const box = document.getElementById("ex-list");
   if (!box) return;
+  const typed = typedComments(box);
   replace(box, s.exceptions.length ? table("ex-table", exceptionColumns(exActions),
     s.exceptions, (x) => ({ "data-exception": x.exception, "data-status": x.status })) :
     el("p", { class: "muted" }, t("ex.none")));
+  restoreComments(box, typed);
 }
 
 async function loadExceptions(ask = true) {
