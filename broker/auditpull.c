@@ -13,6 +13,7 @@
 #include "broker/auditpull.h"
 #include "broker/audit.h"
 #include "broker/auditrec.h"
+#include "broker/auditsearch.h"
 #include "broker/audittree.h"
 #include "broker/broker.h"
 #include "broker/committer.h"
@@ -381,6 +382,7 @@ auditpull_handle(struct reqconn *s, const struct wire_msg *m)
 	const struct principal *who = &s->who;
 	const char *since = wire_msg_text(m, "since");
 	const char *until = wire_msg_text(m, "until");
+	const struct tzone *zone;
 	struct pull *p;
 	time_t t1 = 0, t2 = 0;
 
@@ -401,11 +403,17 @@ auditpull_handle(struct reqconn *s, const struct wire_msg *m)
 		    "not both", NULL, 0);
 		goto refused;
 	}
-	if ((since != NULL && parse_time(since, &t1) != 0) ||
-	    (until != NULL && parse_time(until, &t2) != 0)) {
+	/* RFC 3339 (Z or an offset) or a date, a whole day in the
+	 * register's zone, as the browser's date fields give them. */
+	zone = policy_interface_zone(b->policy, NULL);
+	if ((since != NULL && auditsearch_parse_when(since, zone, 0,
+	    &t1) != 0) || (until != NULL && auditsearch_parse_when(until,
+	    zone, 1, &t2) != 0)) {
 		reqconn_send_error(s, m->id, "bad_value", "since and until are "
-		    "UTC times like 2026-04-01T00:00:00Z", since != NULL &&
-		    parse_time(since, &t1) != 0 ? "since" : "until", 0);
+		    "times like 2026-04-01T00:00:00Z or 2026-04-01T09:00:00+09:00"
+		    ", or dates like 2026-04-01 (a whole day in the register's "
+		    "time zone)", since != NULL && auditsearch_parse_when(since,
+		    zone, 0, &t1) != 0 ? "since" : "until", 0);
 		goto refused;
 	}
 	if ((since != NULL && until != NULL && t2 < t1) ||
@@ -414,9 +422,13 @@ auditpull_handle(struct reqconn *s, const struct wire_msg *m)
 		    "before it starts", NULL, 0);
 		goto refused;
 	}
-	util_strlcpy(p->since, since != NULL ? since : "1970-01-01T00:00:00Z",
-	    sizeof(p->since));
-	util_strlcpy(p->until, until != NULL ? until : "", sizeof(p->until));
+	if (since != NULL)
+		util_time_rfc3339(t1, p->since);
+	else
+		util_strlcpy(p->since, "1970-01-01T00:00:00Z",
+		    sizeof(p->since));
+	if (until != NULL)
+		util_time_rfc3339(t2, p->until);
 	p->s = s;
 	p->b = b;
 	p->req_id = m->id;

@@ -3,9 +3,12 @@
  */
 #include "broker/handlers.h"
 #include "broker/auditpull.h"
+#include "broker/enrol.h"
+#include "broker/auditsearch.h"
 #include "broker/officer.h"
 #include "broker/status.h"
 #include "broker/upload.h"
+#include "broker/xfers.h"
 #include "policy/policy.h"
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -31,6 +34,17 @@ static const struct handlers_entry table[] = {
 	    officer_refuse },
 	{ WIRE_OP_REJECT, OFFICER_ONLY, officer_handle_reject,
 	    officer_refuse },
+	/* the caller's own view: interfaces it may use, its transfers, and
+	 * withdrawing one of them (the handlers check ownership) */
+	{ WIRE_OP_INTERFACES_LS, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    xfers_handle_interfaces_ls, NULL },
+	{ WIRE_OP_TRANSFERS_LS, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    xfers_handle_transfers_ls, NULL },
+	{ WIRE_OP_WITHDRAW, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    xfers_handle_withdraw, NULL },
+	/* a held file's bytes: officers, after a step-up, as approvals_ls */
+	{ WIRE_OP_HELD_OPEN, OFFICER_ONLY, xfers_handle_held_open,
+	    officer_refuse },
 	/* exceptions: anyone asks; officers decide, after a step-up */
 	{ WIRE_OP_EXCEPTION_REQUEST, 0, HANDLERS_STEPUP_NONE, HANDLERS_OFFICERS,
 	    NULL, NULL, officer_handle_exception_request, officer_refuse },
@@ -52,6 +66,21 @@ static const struct handlers_entry table[] = {
 	    "forbidden", "only principals with the auditor role in the "
 	    "interface register may pull the audit trail", auditpull_handle,
 	    auditpull_refuse },
+	/* TOTP enrolment: the certificate's own user, with the one-time
+	 * enrolment code the administrator issued (no step-up: there is no
+	 * secret yet); the handler asks the register to admit the user */
+	{ WIRE_OP_TOTP_ENROL, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    enrol_handle_totp_enrol, NULL },
+	{ WIRE_OP_TOTP_CONFIRM, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    enrol_handle_totp_confirm, NULL },
+	{ WIRE_OP_AUDIT_SEARCH, POLICY_ROLE_AUDITOR, HANDLERS_STEPUP_NONE, 0,
+	    "forbidden", "only principals with the auditor role in the "
+	    "interface register may search the audit trail",
+	    auditsearch_handle_search, auditpull_refuse },
+	{ WIRE_OP_AUDIT_CSV, POLICY_ROLE_AUDITOR, HANDLERS_STEPUP_NONE, 0,
+	    "forbidden", "only principals with the auditor role in the "
+	    "interface register may export the audit trail",
+	    auditsearch_handle_csv, auditpull_refuse },
 };
 
 const struct handlers_entry *

@@ -23,6 +23,7 @@
 #include "broker/committer.h"
 #include "broker/config.h"
 #include "broker/crlwatch.h"
+#include "broker/enrolcode.h"
 #include "broker/forward.h"
 #include "broker/h2conn.h"
 #include "broker/housekeeping.h"
@@ -44,6 +45,7 @@
 #include "lib/util.h"
 #include "lib/yamlnode.h"
 #include "policy/policy.h"
+#include "policy/tzone.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -91,6 +93,7 @@ usage(FILE *f)
 	    "usage: sekishod -c CONFIG [--check-config | --print-audit |\n"
 	    "                --recover-state [--abandon ID --reason TEXT] |\n"
 	    "                --totp-enroll USER [--force] | --totp-reset USER |\n"
+	    "                --totp-enrol-code USER [--ttl DURATION] [--force] |\n"
 	    "                --audit-keygen]\n"
 	    "       sekishod -V | --version\n"
 	    "\n"
@@ -117,6 +120,13 @@ usage(FILE *f)
 	    "                      with the first code the user sends. Replacing\n"
 	    "                      an active secret needs --force\n"
 	    "      --totp-reset USER   remove USER's TOTP secret\n"
+	    "      --totp-enrol-code USER  issue a one-time enrolment code\n"
+	    "                      with which USER sets up TOTP from the browser\n"
+	    "                      (it replaces USER's previous code);\n"
+	    "                      printed once. An active secret is replaced\n"
+	    "                      only with --force\n"
+	    "      --ttl DURATION  how long the code is valid (5m..7d, default\n"
+	    "                      24h)\n"
 	    "      --audit-keygen  write the audit signing key (audit.signing_key,\n"
 	    "                      0600) and its verifier key for the auditors\n"
 	    "  -V, --version       print the version\n"
@@ -710,6 +720,105 @@ out:
 	return rc;
 }
 
+/* t as local time of the register's zone: "2026-12-08 21:00 (+09:00
+ * Asia/Tokyo)"; UTC when the register cannot be read. */
+static void
+zone_time(const struct tzone *z, time_t t, char *out, size_t outlen)
+{
+	int32_t off = z != NULL ? tzone_offset(z, (int64_t)t) : 0;
+	time_t local = t + off;
+	struct tm tm;
+	char day[32];
+	int a = off < 0 ? -off : off;
+
+	if (gmtime_r(&local, &tm) == NULL ||
+	    strftime(day, sizeof(day), "%Y-%m-%d %H:%M", &tm) == 0)
+		util_strlcpy(day, "?", sizeof(day));
+	snprintf(out, outlen, "%s (%c%02d:%02d %s)", day, off < 0 ? '-' : '+',
+	    a / 3600, a % 3600 / 60, z != NULL ? tzone_name(z) : "UTC");
+}
+
+/*
+ * --totp-enrol-code: a one-time code with which USER enrols from the
+ * browser or client (op totp_enrol). Like --totp-enroll it runs beside a
+ * live broker and leaves its audit event queued in the store.
+ */
+static int
+totp_enrol_code(const char *path, const char *user, const char *ttl_text,
+    int force)
+{
+	struct config *cfg = NULL;
+	struct store *st = NULL;
+	struct stepup *su = NULL;
+	struct stepup_limits lim;
+	struct enrolcode_issued out;
+	struct policy *p = NULL;
+	struct regdiff *rd = NULL;
+	char err[1024], actor[128], when[96], utc[21];
+	time_t now = time(NULL) + test_clock_offset();
+	uint64_t ttl = ENROLCODE_TTL_DEFAULT;
+	int rc = 1;
+
+	memset(&out, 0, sizeof(out));
+	if (ttl_text != NULL && enrolcode_parse_ttl(ttl_text, &ttl, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: %s\n", err);
+		return 2;
+	}
+	if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: %s\n", err);
+		goto out;
+	}
+	if (cfg->stepup_key_file == NULL) {
+		fprintf(stderr, "sekishod: %s has no stepup section (key_file): "
+		    "TOTP secrets cannot be stored\n", path);
+		goto out;
+	}
+	admin_actor(actor, sizeof(actor));
+	limits_of(cfg, &lim);
+	if (store_open(cfg->state_db, &st, err, sizeof(err)) != 0 ||
+	    stepup_new(cfg->stepup_key_file, &lim, &su, err,
+	    sizeof(err)) != 0 ||
+	    enrolcode_issue(su, st, user, actor, force, ttl, now, &out, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: %s\n", err);
+		goto out;
+	}
+	/* The register's zone, as for every date users see. */
+	if (startcheck_register(cfg->register_path, &p, &rd, err,
+	    sizeof(err)) != 0)
+		fprintf(stderr, "sekishod: warning: %s; the expiry is shown in "
+		    "UTC\n", err);
+	zone_time(p != NULL ? policy_interface_zone(p, NULL) : NULL,
+	    (time_t)out.expires, when, sizeof(when));
+	util_time_rfc3339((time_t)out.expires, utc);
+	printf("%s の TOTP 登録コード / TOTP enrolment code for %s%s:\n\n"
+	    "    %s\n\n"
+	    "有効期限 / valid until: %s = %s\n"
+	    "1 回だけ使えます / one use only.\n\n"
+	    "利用者はこのコードをブラウザーに入力し、表示される QR コードを"
+	    "読み取って最初のワンタイムコードで確認します。\n"
+	    "%s enters it in the browser, scans the QR code shown then and\n"
+	    "confirms with the first one-time code.\n%s"
+	    "\nこのコードは二度と表示されません。対面か電話で渡し、電子メールで"
+	    "送らないでください。\nThe code is not shown again. Hand it over "
+	    "in person or by telephone;\ndo not send it by e-mail.\n", user,
+	    user, out.replaced ? " (the previous code no longer works / "
+	    "以前のコードは無効になりました)" : "", out.code, when, utc, user,
+	    out.active ? "\n使われた時点で、現在有効な TOTP 秘密鍵は無効になります"
+	    "。\nWhen it is used, the active TOTP secret stops working.\n" :
+	    "");
+	rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+	OPENSSL_cleanse(&out, sizeof(out));
+	policy_free(p);
+	regdiff_free(rd);
+	stepup_free(su);
+	store_close(st);
+	config_free(cfg);
+	return rc;
+}
+
 static int
 print_record(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
 {
@@ -1067,12 +1176,15 @@ main(int argc, char **argv)
 		{ "audit-keygen", no_argument, NULL, 'K' },
 		{ "totp-enroll", required_argument, NULL, 'E' },
 		{ "totp-reset", required_argument, NULL, 'R' },
+		{ "totp-enrol-code", required_argument, NULL, 'O' },
+		{ "ttl", required_argument, NULL, 'L' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = NULL, *enroll = NULL, *reset = NULL;
+	const char *enrol_code = NULL, *ttl = NULL;
 	const char *reason = NULL;
 	char *abandon[MAX_ABANDON];
 	size_t nabandon = 0;
@@ -1111,6 +1223,12 @@ main(int argc, char **argv)
 		case 'R':
 			reset = optarg;
 			break;
+		case 'O':
+			enrol_code = optarg;
+			break;
+		case 'L':
+			ttl = optarg;
+			break;
 		case 'f':
 			force = 1;
 			break;
@@ -1129,8 +1247,10 @@ main(int argc, char **argv)
 		}
 	}
 	if (config == NULL || optind != argc ||
-	    check + dump + rebuild + (enroll != NULL) + (reset != NULL) > 1 ||
-	    (force && enroll == NULL)) {
+	    check + dump + rebuild + (enroll != NULL) + (reset != NULL) +
+	    (enrol_code != NULL) > 1 ||
+	    (force && enroll == NULL && enrol_code == NULL) ||
+	    (ttl != NULL && enrol_code == NULL)) {
 		usage(stderr);
 		return 2;
 	}
@@ -1145,6 +1265,8 @@ main(int argc, char **argv)
 	}
 	if (enroll != NULL || reset != NULL)
 		return totp_admin(config, enroll, reset, force);
+	if (enrol_code != NULL)
+		return totp_enrol_code(config, enrol_code, ttl, force);
 	if (keygen) {
 		if (check || dump || rebuild) {
 			usage(stderr);

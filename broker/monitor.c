@@ -333,7 +333,7 @@ metrics_send(struct monitor *m, struct evhttp_request *req)
 {
 	static const char *const states[] = { STORE_RECEIVING, STORE_STORED,
 	    STORE_HELD, STORE_QUEUED, STORE_FORWARDING, STORE_DELIVERED,
-	    STORE_FAILED, STORE_EXPIRED, STORE_REJECTED };
+	    STORE_FAILED, STORE_EXPIRED, STORE_REJECTED, STORE_WITHDRAWN };
 	struct evbuffer *b = evbuffer_new();
 	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
 	struct health *h = malloc(sizeof(*h));

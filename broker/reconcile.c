@@ -36,7 +36,8 @@ enum story {
 	S_ACCEPTED,		/* receiving: accepted, not stored */
 	S_STORED,		/* stored (maybe held), not finished */
 	S_APPROVED,		/* held, then approved: waits for delivery */
-	S_FINISHED,		/* delivered, failed, expired, rejected */
+	S_FINISHED,		/* delivered, failed, expired, rejected,
+				   withdrawn */
 	S_VOID			/* a "reconcile" said the state has no row */
 };
 
@@ -280,7 +281,8 @@ apply(struct reconcile *r, const struct auditfmt_record *rec)
 	    !text_is(ty, "delivered") && !text_is(ty, "delivery_failed") &&
 	    !text_is(ty, "failed") && !text_is(ty, "expired") &&
 	    !text_is(ty, "approval_expired") && !text_is(ty, "state_rebuilt") &&
-	    !text_is(ty, "reconcile") && !text_is(ty, "state_abandoned"))
+	    !text_is(ty, "reconcile") && !text_is(ty, "state_abandoned") &&
+	    !text_is(ty, "withdrawn"))
 		return 0;
 	if ((e = get(r, id)) == NULL)
 		return -1;

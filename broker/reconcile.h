@@ -5,7 +5,8 @@
  * The trail is synced before the state commits, so it knows every transfer
  * the state should know. One sequential read of the trail (all records still
  * in segments) gives each transfer's story: accepted, stored (held or not),
- * approved, finished (delivered, failed, expired, rejected, ...). Then:
+ * approved, finished (delivered, failed, expired, rejected, withdrawn,
+ * ...). Then:
  *
  *   - a transfer the trail says was stored and not finished, for which the
  *     state has no row, is LOST: the state lost acknowledged work (a deleted,

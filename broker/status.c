@@ -27,6 +27,53 @@ struct status_job {
 	int has_ap;
 };
 
+void
+status_fill_state(const struct transfer *t, const struct store_approval *ap,
+    struct wire_msg *r)
+{
+	uint8_t sha[UTIL_SHA256_LEN];
+	char created[21], updated[21];
+
+	util_time_rfc3339((time_t)t->created, created);
+	util_time_rfc3339((time_t)t->updated, updated);
+	wire_msg_set_text(r, "transfer", t->id);
+	wire_msg_set_text(r, "state", t->state);
+	wire_msg_set_uint(r, "size", t->size);
+	wire_msg_set_uint(r, "received", t->received);
+	wire_msg_set_text(r, "interface", t->interface);
+	wire_msg_set_uint(r, "class", t->class);
+	wire_msg_set_text(r, "name", t->name);
+	wire_msg_set_text(r, "created", created);
+	wire_msg_set_text(r, "updated", updated);
+	if (util_unhex(t->sha256, sha, sizeof(sha)) == 0)
+		wire_msg_set_bytes(r, "sha256", sha, sizeof(sha));
+	if (t->error[0] != '\0')
+		wire_msg_set_text(r, "error", t->error);
+	/* Delivery, once it has started. */
+	if (t->attempts > 0)
+		wire_msg_set_uint(r, "attempts", t->attempts);
+	if (t->last_error[0] != '\0')
+		wire_msg_set_text(r, "last_error", t->last_error);
+	if (t->upstream_status > 0) {
+		wire_msg_set_uint(r, "upstream_status",
+		    t->upstream_status);
+		wire_msg_set_uint(r, "upstream_bytes",
+		    t->upstream_bytes);
+		wire_msg_set_uint(r, "upstream_duration_ms",
+		    t->upstream_duration_ms);
+	}
+	if (t->upstream_etag[0] != '\0')
+		wire_msg_set_text(r, "etag", t->upstream_etag);
+	if (t->upstream_version[0] != '\0')
+		wire_msg_set_text(r, "version_id",
+		    t->upstream_version);
+	if (strcmp(t->state, STORE_DELIVERED) == 0 &&
+	    t->destination[0] != '\0')
+		wire_msg_set_text(r, "destination", t->destination);
+	if (ap != NULL)
+		officer_status_fields(ap, r);
+}
+
 static int
 work_status(struct commit_job *cj, struct commit_env *env)
 {
@@ -54,8 +101,6 @@ done_status(struct commit_job *cj, int status)
 	struct reqconn *c = j->c;
 	struct transfer *t = &j->t;
 	struct wire_msg r;
-	uint8_t sha[UTIL_SHA256_LEN];
-	char created[21], updated[21];
 
 	if (status != 0) {
 		reqconn_send_error_full(c, j->req_id,
@@ -63,42 +108,8 @@ done_status(struct commit_job *cj, int status)
 		    j->code[0] != '\0' ? cj->err : "the broker could not read "
 		    "its state; try again later", "transfer", NULL, NULL, 0);
 	} else {
-		util_time_rfc3339((time_t)t->created, created);
-		util_time_rfc3339((time_t)t->updated, updated);
 		wire_msg_init(&r, WIRE_OP_STATE, j->req_id);
-		wire_msg_set_text(&r, "transfer", t->id);
-		wire_msg_set_text(&r, "state", t->state);
-		wire_msg_set_uint(&r, "size", t->size);
-		wire_msg_set_uint(&r, "received", t->received);
-		wire_msg_set_text(&r, "interface", t->interface);
-		wire_msg_set_uint(&r, "class", t->class);
-		wire_msg_set_text(&r, "name", t->name);
-		wire_msg_set_text(&r, "created", created);
-		wire_msg_set_text(&r, "updated", updated);
-		if (util_unhex(t->sha256, sha, sizeof(sha)) == 0)
-			wire_msg_set_bytes(&r, "sha256", sha, sizeof(sha));
-		if (t->error[0] != '\0')
-			wire_msg_set_text(&r, "error", t->error);
-		/* Delivery, once it has started. */
-		if (t->attempts > 0)
-			wire_msg_set_uint(&r, "attempts", t->attempts);
-		if (t->last_error[0] != '\0')
-			wire_msg_set_text(&r, "last_error", t->last_error);
-		if (t->upstream_status > 0) {
-			wire_msg_set_uint(&r, "upstream_status",
-			    t->upstream_status);
-			wire_msg_set_uint(&r, "upstream_bytes",
-			    t->upstream_bytes);
-			wire_msg_set_uint(&r, "upstream_duration_ms",
-			    t->upstream_duration_ms);
-		}
-		if (t->upstream_etag[0] != '\0')
-			wire_msg_set_text(&r, "etag", t->upstream_etag);
-		if (t->upstream_version[0] != '\0')
-			wire_msg_set_text(&r, "version_id",
-			    t->upstream_version);
-		if (j->has_ap > 0)
-			officer_status_fields(&j->ap, &r);
+		status_fill_state(t, j->has_ap > 0 ? &j->ap : NULL, &r);
 		reqconn_send(c, &r);
 		wire_msg_clear(&r);
 	}

@@ -8,8 +8,16 @@
 #define SEKISHO_STATUS_H
 
 struct reqconn;
+struct store_approval;
+struct transfer;
 struct wire_msg;
 
 void status_handle_request(struct reqconn *c, const struct wire_msg *m);
+
+/* Sets the fields of a "state" message r (initialised by the caller) from
+ * t and its approval request ap (NULL: none): the answer to status and
+ * one item of transfers_ls. */
+void status_fill_state(const struct transfer *t,
+    const struct store_approval *ap, struct wire_msg *r);
 
 #endif

@@ -29,6 +29,7 @@
 #include <liboath/oath.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <qrencode.h>
 
 _Static_assert(STORE_TOTP_SEALED_MAX == STEPUP_SEALED_MAX,
@@ -125,6 +126,32 @@ stepup_free(struct stepup *su)
 		return;
 	OPENSSL_cleanse(su->key, sizeof(su->key));
 	free(su);
+}
+
+const struct stepup_limits *
+stepup_get_limits(const struct stepup *su)
+{
+	return &su->lim;
+}
+
+int
+stepup_mac(const struct stepup *su, const char *purpose, const uint8_t *msg,
+    size_t len, uint8_t out[STEPUP_MAC_LEN])
+{
+	uint8_t k[STEPUP_MAC_LEN];
+	unsigned int klen = 0, olen = 0;
+	int rc = -1;
+
+	/* A key of its own per purpose: the sealing key itself never keys
+	 * an HMAC. */
+	if (HMAC(EVP_sha256(), su->key, sizeof(su->key),
+	    (const unsigned char *)purpose, strlen(purpose), k, &klen) !=
+	    NULL && klen == sizeof(k) &&
+	    HMAC(EVP_sha256(), k, sizeof(k), msg, len, out, &olen) != NULL &&
+	    olen == STEPUP_MAC_LEN)
+		rc = 0;
+	OPENSSL_cleanse(k, sizeof(k));
+	return rc;
 }
 
 /* ---- AES-256-GCM ------------------------------------------------------------ */
@@ -406,8 +433,8 @@ stepup_uri(const char *user, const char *base32, char *out, size_t outlen)
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-static int
-queue_event(struct store *st, const char *type, const char *user,
+int
+stepup_queue_event(struct store *st, const char *type, const char *user,
     const char *actor, const char *detail, time_t now, char *err,
     size_t errlen)
 {
@@ -425,13 +452,13 @@ queue_event(struct store *st, const char *type, const char *user,
 }
 
 int
-stepup_enroll(const struct stepup *su, struct store *st, const char *user,
-    const char *actor, int force, time_t now, struct stepup_enrolment *out,
+stepup_enroll_pending(const struct stepup *su, struct store *st,
+    const char *user, int force, time_t now, struct stepup_enrolment *out,
     char *err, size_t errlen)
 {
 	struct store_totp t, cur;
 	uint8_t secret[STEPUP_SECRET_LEN];
-	char *b32 = NULL, detail[64];
+	char *b32 = NULL;
 	size_t b32len = 0;
 	int rc;
 
@@ -439,18 +466,14 @@ stepup_enroll(const struct stepup *su, struct store *st, const char *user,
 	if (!util_is_token(user, 64))
 		return util_err(err, errlen, "'%s' is not a user id (1-64 of "
 		    "A-Z a-z 0-9 . _ -)", user);
-	if (store_begin(st, err, errlen) != 0)
-		return -1;
 	rc = store_totp_get(st, user, &cur, err, errlen);
 	if (rc != 0 && rc != STORE_NOTFOUND)
-		goto fail;
+		return -1;
 	if (rc == 0) {
-		if (strcmp(cur.state, STORE_TOTP_ACTIVE) == 0 && !force) {
-			util_err(err, errlen, "user %s already has an active "
-			    "TOTP secret; give --force to replace it (the old "
-			    "one stops working at once)", user);
-			goto fail;
-		}
+		if (strcmp(cur.state, STORE_TOTP_ACTIVE) == 0 && !force)
+			return util_err(err, errlen, "user %s already has an "
+			    "active TOTP secret; give --force to replace it "
+			    "(the old one stops working at once)", user);
 		out->replaced = strcmp(cur.state, STORE_TOTP_ACTIVE) == 0 ?
 		    2 : 1;
 	}
@@ -458,42 +481,62 @@ stepup_enroll(const struct stepup *su, struct store *st, const char *user,
 	util_strlcpy(t.user, user, sizeof(t.user));
 	util_strlcpy(t.state, STORE_TOTP_PENDING, sizeof(t.state));
 	t.created = (int64_t)now;
+	rc = -1;
 	if (random_bytes(secret, sizeof(secret)) != 0) {
 		util_err(err, errlen, "step-up: the CSPRNG failed");
-		goto fail;
+		goto out;
 	}
 	if (stepup_seal(su->key, user, secret, sizeof(secret), t.nonce,
 	    t.sealed, sizeof(t.sealed), &t.sealed_len, err, errlen) != 0)
-		goto fail;
+		goto out;
 	if (oath_base32_encode((const char *)secret, sizeof(secret), &b32,
 	    &b32len) != OATH_OK || b32len >= sizeof(out->base32)) {
 		util_err(err, errlen, "step-up: base32 encoding failed");
-		goto fail;
+		goto out;
 	}
 	memcpy(out->base32, b32, b32len);
 	out->base32[b32len] = '\0';
 	if (stepup_uri(user, out->base32, out->uri, sizeof(out->uri)) != 0) {
 		util_err(err, errlen, "step-up: cannot build the URI");
-		goto fail;
+		goto out;
 	}
-	snprintf(detail, sizeof(detail), "replaced=%s forced=%s",
-	    out->replaced == 2 ? "active" : out->replaced == 1 ? "pending" :
-	    "none", force ? "yes" : "no");
-	if (store_totp_put(st, &t, err, errlen) != 0 ||
-	    queue_event(st, "totp_enrol", user, actor, detail, now, err,
-	    errlen) != 0 || store_commit(st, err, errlen) != 0)
-		goto fail;
-	OPENSSL_cleanse(secret, sizeof(secret));
-	OPENSSL_cleanse(b32, b32len);
-	free(b32);
-	return 0;
-fail:
-	store_rollback(st);
+	rc = store_totp_put(st, &t, err, errlen);
+out:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (b32 != NULL) {
 		OPENSSL_cleanse(b32, b32len);
 		free(b32);
 	}
+	if (rc != 0)
+		OPENSSL_cleanse(out, sizeof(*out));
+	return rc;
+}
+
+int
+stepup_enroll(const struct stepup *su, struct store *st, const char *user,
+    const char *actor, int force, time_t now, struct stepup_enrolment *out,
+    char *err, size_t errlen)
+{
+	char detail[64];
+
+	memset(out, 0, sizeof(*out));
+	if (!util_is_token(user, 64))
+		return util_err(err, errlen, "'%s' is not a user id (1-64 of "
+		    "A-Z a-z 0-9 . _ -)", user);
+	if (store_begin(st, err, errlen) != 0)
+		return -1;
+	if (stepup_enroll_pending(su, st, user, force, now, out, err,
+	    errlen) != 0)
+		goto fail;
+	snprintf(detail, sizeof(detail), "replaced=%s forced=%s",
+	    out->replaced == 2 ? "active" : out->replaced == 1 ? "pending" :
+	    "none", force ? "yes" : "no");
+	if (stepup_queue_event(st, "totp_enrol", user, actor, detail, now,
+	    err, errlen) != 0 || store_commit(st, err, errlen) != 0)
+		goto fail;
+	return 0;
+fail:
+	store_rollback(st);
 	OPENSSL_cleanse(out, sizeof(*out));
 	return -1;
 }
@@ -514,7 +557,7 @@ stepup_reset(struct store *st, const char *user, const char *actor,
 		util_err(err, errlen, "user %s has no TOTP secret", user);
 		return STORE_NOTFOUND;
 	}
-	if (rc != 0 || queue_event(st, "totp_reset", user, actor, "", now,
+	if (rc != 0 || stepup_queue_event(st, "totp_reset", user, actor, "", now,
 	    err, errlen) != 0 || store_commit(st, err, errlen) != 0) {
 		store_rollback(st);
 		return -1;

@@ -55,6 +55,7 @@ struct audit;
 #define STEPUP_BASE32_MAX 64	/* base32 of a secret, with NUL */
 #define STEPUP_URI_MAX 320
 #define STEPUP_GRANTS 1024	/* step-ups remembered on the loop */
+#define STEPUP_MAC_LEN 32	/* HMAC-SHA256 */
 
 struct stepup_limits {
 	uint64_t max_failures;	/* consecutive failures before a lock */
@@ -78,6 +79,18 @@ int stepup_key_load(const char *path, uint8_t key[STEPUP_KEY_LEN],
 int stepup_new(const char *key_file, const struct stepup_limits *lim,
     struct stepup **out, char *err, size_t errlen);
 void stepup_free(struct stepup *su);
+
+/* The limits given to stepup_new. */
+const struct stepup_limits *stepup_get_limits(const struct stepup *su);
+
+/*
+ * HMAC-SHA256 of msg under a key derived from the step-up key for purpose
+ * (a fixed text naming what the MAC is for), so values kept for one
+ * purpose never match another's and the sealing key never keys an HMAC
+ * itself. -1 only when OpenSSL fails.
+ */
+int stepup_mac(const struct stepup *su, const char *purpose,
+    const uint8_t *msg, size_t len, uint8_t out[STEPUP_MAC_LEN]);
 
 /*
  * AES-256-GCM. stepup_seal draws a fresh nonce from the OS CSPRNG into
@@ -168,6 +181,25 @@ struct stepup_enrolment {
 int stepup_enroll(const struct stepup *su, struct store *st,
     const char *user, const char *actor, int force, time_t now,
     struct stepup_enrolment *out, char *err, size_t errlen);
+
+/*
+ * The heart of stepup_enroll without its transaction and audit event, for
+ * a caller that runs inside one (the commit thread's batch): creates the
+ * secret, stores it sealed as pending (replacing a pending one, an active
+ * one only with force, else -1 saying so) and fills *out, which the caller
+ * must wipe after use. On failure *out is wiped and the caller rolls back.
+ */
+int stepup_enroll_pending(const struct stepup *su, struct store *st,
+    const char *user, int force, time_t now, struct stepup_enrolment *out,
+    char *err, size_t errlen);
+
+/* Queues an audit event of type about user, done by actor (the
+ * administrator's login), with detail (no secret, no code), for
+ * stepup_audit_pending to move into the trail. In the caller's
+ * transaction. */
+int stepup_queue_event(struct store *st, const char *type, const char *user,
+    const char *actor, const char *detail, time_t now, char *err,
+    size_t errlen);
 
 /* Removes user's secret and queues a "totp_reset" audit event. Returns
  * 1 (from store.h: STORE_NOTFOUND) when the user had none. Runs its own

@@ -334,6 +334,117 @@ static const char *const store_migrations[] = {
 	/* 7: the comment of the officer who confirmed an emergency grant. */
 	"ALTER TABLE exceptions ADD COLUMN confirm_comment TEXT NOT NULL "
 	"DEFAULT '' CHECK (length(CAST(confirm_comment AS BLOB)) <= 512);",
+	/* 8: one-time TOTP enrolment codes (broker/enrolcode.h): only their
+	 * MAC, and the failures of their owner's attempts. A row may outlive
+	 * its code (mac NULL) to keep counting failures. */
+	"CREATE TABLE totp_enrol_codes ("
+	" user TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" mac BLOB CHECK (mac IS NULL OR length(mac) = 32),"
+	" issued INTEGER NOT NULL DEFAULT 0 CHECK (issued >= 0),"
+	" expires INTEGER NOT NULL DEFAULT 0 CHECK (expires >= 0),"
+	" used INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0),"
+	" force INTEGER NOT NULL DEFAULT 0 CHECK (force IN (0, 1)),"
+	" failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),"
+	" locked_until INTEGER NOT NULL DEFAULT 0 CHECK (locked_until >= 0),"
+	" lock_count INTEGER NOT NULL DEFAULT 0 CHECK (lock_count >= 0)"
+	") STRICT;",
+	/* 9: the owner may withdraw a held or partial transfer: state
+	 * "withdrawn" for transfers and their approval requests. Both tables
+	 * are rebuilt (SQLite cannot change a CHECK in place); foreign keys
+	 * are off while migrations run and checked before each commit. The
+	 * user index gains (created, id) for the owner's newest-first list. */
+	"CREATE TABLE transfers_v8 ("
+	" id TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(id) = 32 AND id NOT GLOB '*[^0-9a-f]*'),"
+	" user TEXT NOT NULL"
+	"  CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" dept TEXT NOT NULL CHECK (length(CAST(dept AS BLOB)) <= 64),"
+	" terminal TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(terminal AS BLOB)) <= 64),"
+	" cert_fp TEXT NOT NULL"
+	"  CHECK (length(cert_fp) = 64 AND cert_fp NOT GLOB '*[^0-9a-f]*'),"
+	" interface TEXT NOT NULL"
+	"  CHECK (length(CAST(interface AS BLOB)) BETWEEN 1 AND 64),"
+	" name TEXT NOT NULL CHECK (length(CAST(name AS BLOB)) <= 1024),"
+	" purpose TEXT NOT NULL CHECK (length(CAST(purpose AS BLOB)) <= 512),"
+	" size INTEGER NOT NULL CHECK (size >= 0),"
+	" class INTEGER NOT NULL CHECK (class BETWEEN 1 AND 3),"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('receiving', 'stored', 'held', 'rejected',"
+	"   'queued', 'forwarding', 'delivered', 'failed', 'expired',"
+	"   'withdrawn')),"
+	" received INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (received >= 0 AND received <= size),"
+	" sha256 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (sha256 = '' OR (length(sha256) = 64"
+	"   AND sha256 NOT GLOB '*[^0-9a-f]*')),"
+	" error TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(error AS BLOB)) < 256),"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" queued_at INTEGER NOT NULL DEFAULT 0 CHECK (queued_at >= 0),"
+	" attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts BETWEEN 0 AND 1000000),"
+	" next_attempt_at INTEGER NOT NULL DEFAULT 0 CHECK (next_attempt_at >= 0),"
+	" last_error TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(last_error AS BLOB)) < 256),"
+	" destination TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(destination AS BLOB)) <= 2048),"
+	" upstream_status INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (upstream_status BETWEEN 0 AND 999),"
+	" upstream_etag TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(upstream_etag AS BLOB)) <= 128),"
+	" upstream_version TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(upstream_version AS BLOB)) <= 128),"
+	" upstream_bytes INTEGER NOT NULL DEFAULT 0 CHECK (upstream_bytes >= 0),"
+	" upstream_duration_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (upstream_duration_ms >= 0),"
+	" upstream_spki TEXT NOT NULL DEFAULT ''"
+	"  CHECK (upstream_spki = '' OR (length(upstream_spki) = 64"
+	"   AND upstream_spki NOT GLOB '*[^0-9a-f]*')),"
+	" spool_until INTEGER NOT NULL DEFAULT 0 CHECK (spool_until >= 0),"
+	" CHECK (state NOT IN ('stored', 'held', 'queued', 'forwarding',"
+	"  'delivered') OR sha256 <> '')"
+	") STRICT;"
+	"INSERT INTO transfers_v8 SELECT id, user, dept, terminal, cert_fp,"
+	" interface, name, purpose, size, class, state, received, sha256, error,"
+	" created, updated, queued_at, attempts, next_attempt_at, last_error,"
+	" destination, upstream_status, upstream_etag, upstream_version,"
+	" upstream_bytes, upstream_duration_ms, upstream_spki, spool_until"
+	" FROM transfers;"
+	"DROP TABLE transfers;"
+	"ALTER TABLE transfers_v8 RENAME TO transfers;"
+	"CREATE INDEX transfers_state_updated ON transfers (state, updated);"
+	"CREATE INDEX transfers_user ON transfers (user, created, id);"
+	"CREATE INDEX transfers_spool_until ON transfers (spool_until)"
+	" WHERE spool_until > 0;"
+	"CREATE TABLE approval_requests_v8 ("
+	" transfer TEXT PRIMARY KEY NOT NULL REFERENCES transfers (id),"
+	" interface TEXT NOT NULL"
+	"  CHECK (length(CAST(interface AS BLOB)) BETWEEN 1 AND 64),"
+	" user TEXT NOT NULL CHECK (length(CAST(user AS BLOB)) BETWEEN 1 AND 64),"
+	" approvers TEXT NOT NULL"
+	"  CHECK (length(CAST(approvers AS BLOB)) BETWEEN 1 AND 64),"
+	" required INTEGER NOT NULL CHECK (required BETWEEN 1 AND 16),"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('pending', 'approved', 'rejected', 'expired',"
+	"   'withdrawn')),"
+	" created INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" decided INTEGER NOT NULL DEFAULT 0,"
+	" decided_by TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(decided_by AS BLOB)) <= 64),"
+	" comment TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(comment AS BLOB)) <= 512),"
+	" CHECK (state = 'pending' OR decided > 0)"
+	") STRICT;"
+	"INSERT INTO approval_requests_v8 SELECT transfer, interface, user,"
+	" approvers, required, state, created, expires, decided, decided_by,"
+	" comment FROM approval_requests;"
+	"DROP TABLE approval_requests;"
+	"ALTER TABLE approval_requests_v8 RENAME TO approval_requests;"
+	"CREATE INDEX approval_requests_state ON approval_requests "
+	" (state, created);",
 };
 #define STORE_NMIGRATIONS \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -403,6 +514,10 @@ enum store_stmt {
 	S_UPLOAD_FORGET,
 	S_UPLOAD_GET,
 	S_COUNT_STATES,
+	S_ENROL_GET,
+	S_ENROL_PUT,
+	S_LIST_OWN,
+	S_WITHDRAW,
 	S_COUNT
 };
 
@@ -422,7 +537,7 @@ static const char *const store_sql[S_COUNT] = {
 	 * count, transfers still arriving do. */
 	[S_USAGE] = "SELECT count(*), coalesce(sum(size), 0) FROM transfers "
 	    "WHERE user = ?1 AND interface = ?2 AND created >= ?3 AND "
-	    "state NOT IN ('failed', 'expired', 'rejected')",
+	    "state NOT IN ('failed', 'expired', 'rejected', 'withdrawn')",
 	[S_PROGRESS] = "UPDATE transfers SET received = ?2, updated = ?3 "
 	    "WHERE id = ?1 AND state = 'receiving'",
 	[S_SET_STATE] = "UPDATE transfers SET state = ?2, "
@@ -511,6 +626,20 @@ static const char *const store_sql[S_COUNT] = {
 	    "WHERE transfer = ?1",
 	[S_COUNT_STATES] = "SELECT state, count(*) FROM transfers "
 	    "GROUP BY state ORDER BY state",
+	[S_ENROL_GET] = "SELECT mac, issued, expires, used, force, failures, "
+	    "locked_until, lock_count FROM totp_enrol_codes WHERE user = ?1",
+	[S_ENROL_PUT] = "INSERT OR REPLACE INTO totp_enrol_codes (user, mac, "
+	    "issued, expires, used, force, failures, locked_until, lock_count) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	/* The owner's list, newest first; keyset (created, id) before the
+	 * last row seen (?2 = INT64_MAX to start). */
+	[S_LIST_OWN] = "SELECT " TRANSFER_SELECT " FROM transfers "
+	    "WHERE user = ?1 AND (created < ?2 OR (created = ?2 AND id < ?3)) "
+	    "ORDER BY created DESC, id DESC LIMIT ?4",
+	/* Compare-and-set: only from a state the owner may withdraw. */
+	[S_WITHDRAW] = "UPDATE transfers SET state = 'withdrawn', error = ?3, "
+	    "updated = ?4 WHERE id = ?1 AND user = ?2 "
+	    "AND state IN ('receiving', 'held')",
 };
 
 struct store {
@@ -669,6 +798,26 @@ store_read_version(struct store *st, int *version, char *err, size_t errlen)
 	return 0;
 }
 
+/* -1 when any row refers to a row that does not exist. */
+static int
+store_fk_check(struct store *st, const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA foreign_key_check", -1, &s,
+	    NULL) != SQLITE_OK)
+		return store_fail(st, err, errlen, what);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return util_err(err, errlen, "store: %s: a row refers to a "
+		    "missing row (foreign key); refusing the database", what);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, err, errlen, what);
+	return 0;
+}
+
 static int
 store_migrate(struct store *st, char *err, size_t errlen)
 {
@@ -695,6 +844,12 @@ store_migrate(struct store *st, char *err, size_t errlen)
 	    "(version, applied) VALUES (?1, ?2)", -1, &ins, NULL) != SQLITE_OK)
 		return store_fail(st, err, errlen, "preparing migrations");
 
+	/* Rebuilding a table others refer to (migration 9) needs foreign
+	 * keys off, which only takes effect outside a transaction; each
+	 * migration checks them itself before it commits. */
+	if (store_exec(st, "PRAGMA foreign_keys = OFF", err, errlen,
+	    "foreign_keys") == -1)
+		goto fail;
 	for (v = 1; v <= STORE_NMIGRATIONS; v++) {
 		snprintf(what, sizeof(what), "migration %d", v);
 		if (store_exec(st, "BEGIN IMMEDIATE", err, errlen, what) == -1)
@@ -718,10 +873,14 @@ store_migrate(struct store *st, char *err, size_t errlen)
 			goto rollback;
 		}
 		store_done(ins);
-		if (store_exec(st, "COMMIT", err, errlen, what) == -1)
+		if (store_fk_check(st, what, err, errlen) == -1 ||
+		    store_exec(st, "COMMIT", err, errlen, what) == -1)
 			goto rollback;
 	}
 	sqlite3_finalize(ins);
+	if (store_exec(st, "PRAGMA foreign_keys = ON", err, errlen,
+	    "foreign_keys") == -1)
+		return -1;
 	st->version = STORE_NMIGRATIONS;
 	return 0;
 
@@ -730,6 +889,7 @@ rollback:
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 fail:
 	sqlite3_finalize(ins);
+	sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	return -1;
 }
 
@@ -1568,6 +1728,81 @@ store_totp_event_delete(struct store *st, int64_t id, char *err,
 	    "delete totp event", err, errlen);
 }
 
+/* ---- TOTP enrolment codes (migration 8) ------------------------------- */
+
+int
+store_enrol_code_get(struct store *st, const char *user,
+    struct store_enrol_code *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_ENROL_GET];
+	const void *b;
+	int rc, n;
+
+	memset(out, 0, sizeof(*out));
+	if (bind_text(s, 1, user) != SQLITE_OK ||
+	    util_strlcpy(out->user, user, sizeof(out->user)) != 0) {
+		store_done(s);
+		return store_fail(st, err, errlen, "get enrolment code");
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		store_done(s);
+		util_err(err, errlen, "store: no enrolment code for %s", user);
+		return STORE_NOTFOUND;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = store_fail(st, err, errlen, "get enrolment code");
+		store_done(s);
+		return rc;
+	}
+	b = sqlite3_column_blob(s, 0);
+	n = sqlite3_column_bytes(s, 0);
+	if (b != NULL && (size_t)n == sizeof(out->mac)) {
+		memcpy(out->mac, b, sizeof(out->mac));
+		out->has_mac = 1;
+	}
+	out->issued = sqlite3_column_int64(s, 1);
+	out->expires = sqlite3_column_int64(s, 2);
+	out->used = sqlite3_column_int64(s, 3);
+	out->force = sqlite3_column_int(s, 4) != 0;
+	out->failures = (uint64_t)sqlite3_column_int64(s, 5);
+	out->locked_until = sqlite3_column_int64(s, 6);
+	out->lock_count = (uint64_t)sqlite3_column_int64(s, 7);
+	store_done(s);
+	return 0;
+}
+
+int
+store_enrol_code_put(struct store *st, const struct store_enrol_code *c,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_ENROL_PUT];
+	sqlite3_int64 failures, lock_count;
+	int rc;
+
+	if (totp_int64(c->failures, &failures) != 0 ||
+	    totp_int64(c->lock_count, &lock_count) != 0)
+		return util_err(err, errlen, "store: enrolment code of %s: "
+		    "value out of range", c->user);
+	rc = bind_text(s, 1, c->user);
+	if (rc == SQLITE_OK)
+		rc = c->has_mac ? sqlite3_bind_blob(s, 2, c->mac,
+		    sizeof(c->mac), SQLITE_STATIC) : sqlite3_bind_null(s, 2);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, c->issued);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, c->expires);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 5, c->used);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 6, c->force ? 1 : 0);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, failures);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 8, c->locked_until);
+	if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 9, lock_count);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	if (rc != SQLITE_OK)
+		store_fail(st, err, errlen, "put enrolment code");
+	store_done(s);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
 /* ---- held transfers and exceptions (migration 4) ------------------------ */
 
 /* Binds an unsigned count or size that must fit SQLite's int64. */
@@ -2028,4 +2263,61 @@ store_exception_of(struct store *st, const char *transfer, char *id,
 		ret = store_fail(st, err, errlen, "exception of transfer");
 	store_done(s);
 	return ret;
+}
+
+/* ---- the owner's view (transfers_ls, withdraw) ---------------------------- */
+
+int
+store_transfer_list_own(struct store *st, const char *user,
+    int64_t before_created, const char *before_id, struct transfer *out,
+    size_t max, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_LIST_OWN];
+	int rc;
+
+	*n = 0;
+	if (max > INT32_MAX)
+		return util_err(err, errlen, "store: list: page too large");
+	rc = bind_text(s, 1, user);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, before_id != NULL ?
+		    before_created : INT64_MAX);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 3, before_id != NULL ? before_id : "");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 4, (int)max);
+	while (rc == SQLITE_OK && *n < max &&
+	    (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (store_row(s, &out[*n]) == -1) {
+			store_done(s);
+			return util_err(err, errlen, "store: list: a column "
+			    "does not fit its field");
+		}
+		(*n)++;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+		store_fail(st, err, errlen, "list own transfers");
+		store_done(s);
+		return -1;
+	}
+	store_done(s);
+	return 0;
+}
+
+int
+store_transfer_withdraw(struct store *st, const char *id, const char *user,
+    const char *error, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = st->stmt[S_WITHDRAW];
+	int rc;
+
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 2, user);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 3, error);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, now);
+	return store_update(st, s, rc, id, "withdraw", err, errlen);
 }

@@ -24,7 +24,7 @@
 
 /* Number of the newest migration this code applies (store_schema_version of
  * an up-to-date database). Bumped with every new migration. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 9
 
 /* Transfer states. "receiving": bytes may still arrive (also after a broken
  * connection, until partial_ttl); "stored": complete, verified, durable;
@@ -39,6 +39,9 @@
 #define STORE_QUEUED "queued"
 #define STORE_FORWARDING "forwarding"
 #define STORE_DELIVERED "delivered"
+/* Migration 9: the owner withdrew it while held or still receiving; its
+ * spool copy is removed, its approval request (if any) closed. */
+#define STORE_WITHDRAWN "withdrawn"
 #define STORE_MAX_DEST 2048		/* bytes of a destination URL */
 #define STORE_MAX_TAG 128		/* bytes of an ETag or version id */
 
@@ -166,6 +169,20 @@ int store_transfer_each_spool_due(struct store *st, int64_t now,
     int (*fn)(const char *id, void *arg), void *arg, char *err,
     size_t errlen);
 
+/*
+ * The owner's transfers, newest first (created, then id, descending): up
+ * to max rows into out, *n of them, strictly before (before_created,
+ * before_id) when before_id is not NULL (keyset paging).
+ */
+int store_transfer_list_own(struct store *st, const char *user,
+    int64_t before_created, const char *before_id, struct transfer *out,
+    size_t max, size_t *n, char *err, size_t errlen);
+/* receiving|held -> withdrawn with error, only for user's own transfer
+ * (compare-and-set); STORE_NOTFOUND when it is not in such a state. */
+int store_transfer_withdraw(struct store *st, const char *id,
+    const char *user, const char *error, int64_t now, char *err,
+    size_t errlen);
+
 /* Calls fn(state, count) for every state that has transfers, in state
  * order (for the monitor's metrics). fn must not use the store. */
 int store_transfer_count_states(struct store *st,
@@ -245,6 +262,33 @@ int store_totp_event_delete(struct store *st, int64_t id, char *err,
     size_t errlen);
 
 /*
+ * One-time TOTP enrolment codes (see broker/enrolcode.h), migration 8: per
+ * user at most one code, kept only as a MAC, with its expiry, when it was
+ * used, whether it may replace an active secret, and the failures of the
+ * user's attempts (their own lockout, apart from the step-up's).
+ */
+struct store_enrol_code {
+	char user[65];
+	uint8_t mac[32];
+	int has_mac;			/* 0: no code (failures only) */
+	int64_t issued;
+	int64_t expires;		/* unix seconds */
+	int64_t used;			/* when redeemed; 0: not yet */
+	int force;			/* may replace an active secret */
+	uint64_t failures;		/* consecutive failed attempts */
+	int64_t locked_until;		/* 0: not locked */
+	uint64_t lock_count;		/* locks since the last success */
+};
+
+/* user's row; STORE_NOTFOUND when there is none (*out then names the user
+ * and is otherwise zero). */
+int store_enrol_code_get(struct store *st, const char *user,
+    struct store_enrol_code *out, char *err, size_t errlen);
+/* Inserts c, replacing any row of the same user. */
+int store_enrol_code_put(struct store *st, const struct store_enrol_code *c,
+    char *err, size_t errlen);
+
+/*
  * Held transfers and exceptions (see broker/approvals.h), migration 4.
  *
  * approval_requests: one row per transfer held for approval officers
@@ -260,6 +304,7 @@ int store_totp_event_delete(struct store *st, int64_t id, char *err,
 #define STORE_AP_APPROVED "approved"
 #define STORE_AP_REJECTED "rejected"
 #define STORE_AP_EXPIRED "expired"
+#define STORE_AP_WITHDRAWN "withdrawn"	/* the owner withdrew it (m. 8) */
 
 #define STORE_EX_REQUESTED "requested"
 #define STORE_EX_ACTIVE "active"

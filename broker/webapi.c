@@ -36,7 +36,7 @@
 #define API_PREFIX "/api/"
 #define API_ID 1
 #define LIST_MAX 1000			/* items of one list answer */
-#define PUMP_MIN (128u * 1024)		/* body bytes written at once */
+#define PUMP_MIN (256u * 1024)		/* body bytes written at once */
 #define TUS_VERSION "1.0.0"
 #define PARAM_MAX 128
 
@@ -52,6 +52,7 @@ enum shape {
 	SH_TUS_CREATE,
 	SH_TUS_HEAD,
 	SH_TUS_PATCH,
+	SH_TUS_DELETE,		/* termination: the owner's withdrawal */
 };
 
 enum src { SRC_NONE, SRC_QUERY, SRC_BODY };
@@ -90,8 +91,18 @@ static const struct route routes[] = {
 	    SRC_NONE, SH_TUS_HEAD, 200, NULL, NULL },
 	{ "PATCH", "/api/v1/uploads/", "", WIRE_OP_STATUS, "transfer",
 	    SRC_NONE, SH_TUS_PATCH, 204, NULL, NULL },
+	{ "DELETE", "/api/v1/uploads/", "", WIRE_OP_WITHDRAW, "transfer",
+	    SRC_NONE, SH_TUS_DELETE, 204, NULL, NULL },
+	{ "GET", "/api/v1/interfaces", NULL, WIRE_OP_INTERFACES_LS, NULL,
+	    SRC_QUERY, SH_LIST, 200, NULL, NULL },
+	{ "GET", "/api/v1/transfers", NULL, WIRE_OP_TRANSFERS_LS, NULL,
+	    SRC_QUERY, SH_LIST, 200, NULL, NULL },
 	{ "GET", "/api/v1/transfers/", "", WIRE_OP_STATUS, "transfer",
 	    SRC_NONE, SH_ONE, 200, NULL, NULL },
+	{ "POST", "/api/v1/transfers/", "/withdraw", WIRE_OP_WITHDRAW,
+	    "transfer", SRC_BODY, SH_ONE, 200, NULL, NULL },
+	{ "GET", "/api/v1/approvals/", "/file", WIRE_OP_HELD_OPEN, "transfer",
+	    SRC_NONE, SH_DOWNLOAD, 200, NULL, NULL },
 	{ "GET", "/api/v1/approvals", NULL, WIRE_OP_APPROVALS_LS, NULL,
 	    SRC_QUERY, SH_LIST, 200, NULL, NULL },
 	{ "POST", "/api/v1/approvals/", "/approve", WIRE_OP_APPROVE,
@@ -116,8 +127,18 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/exceptions/", "/confirm",
 	    WIRE_OP_EXCEPTION_CONFIRM, "exception", SRC_BODY, SH_ONE, 200,
 	    NULL, NULL },
+	{ "POST", "/api/v1/totp/enrol", NULL, WIRE_OP_TOTP_ENROL, NULL,
+	    SRC_BODY, SH_ONE, 200, NULL, NULL },
+	{ "POST", "/api/v1/totp/confirm", NULL, WIRE_OP_TOTP_CONFIRM, NULL,
+	    SRC_BODY, SH_ONE, 200, NULL, NULL },
 	{ "GET", "/api/v1/audit/bundle", NULL, WIRE_OP_AUDIT_PULL, NULL,
 	    SRC_QUERY, SH_RAW, 200, NULL, "sekisho-audit.bundle" },
+	{ "GET", "/api/v1/audit/records", NULL, WIRE_OP_AUDIT_SEARCH, NULL,
+	    SRC_QUERY, SH_LIST, 200, NULL, NULL },
+	{ "GET", "/api/v1/audit/transfers/", "", WIRE_OP_AUDIT_SEARCH,
+	    "transfer", SRC_QUERY, SH_LIST, 200, NULL, NULL },
+	{ "GET", "/api/v1/audit/export.csv", NULL, WIRE_OP_AUDIT_CSV, NULL,
+	    SRC_QUERY, SH_DOWNLOAD, 200, NULL, NULL },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -225,7 +246,7 @@ is_tus(const struct webapi_stream *s)
 {
 	return s->rt != NULL && (s->rt->shape == SH_TUS_CREATE ||
 	    s->rt->shape == SH_TUS_HEAD || s->rt->shape == SH_TUS_PATCH ||
-	    s->rt->shape == SH_TUS_OPTIONS);
+	    s->rt->shape == SH_TUS_OPTIONS || s->rt->shape == SH_TUS_DELETE);
 }
 
 /*
@@ -645,85 +666,11 @@ parse_u64(const char *v, uint64_t *out)
 	return 0;
 }
 
-/*
- * Upload-Metadata: "key base64,key base64,...". The keys the broker
- * knows become the put's fields; another key is refused (a typo must not
- * quietly drop the classification).
- */
-static int
-tus_metadata(struct webapi_stream *s, const char *hdr, char *why,
-    size_t whylen)
-{
-	static const struct { const char *tus, *field; } keys[] = {
-		{ "interface", "interface" }, { "filename", "name" },
-		{ "name", "name" }, { "class", "class" },
-		{ "purpose", "purpose" }, { "sha256", "sha256" },
-		{ "otp", "otp" }, { "filetype", NULL },
-	};
-	const char *p = hdr;
-
-	if ((s->meta = json_object()) == NULL)
-		return util_err(why, whylen, "out of memory");
-	while (p != NULL && *p != '\0') {
-		size_t len = strcspn(p, ","), klen = strcspn(p, " ,"), i;
-		char key[32];
-		unsigned char val[WIRE_MAX_NAME + 4];
-		int vlen = 0;
-
-		while (*p == ' ')
-			p++, len--, klen--;
-		if (klen == 0 || klen >= sizeof(key))
-			return util_err(why, whylen, "Upload-Metadata is not "
-			    "\"key base64,...\"");
-		memcpy(key, p, klen);
-		key[klen] = '\0';
-		if (klen < len) {
-			const char *b64 = p + klen + 1;
-			size_t blen = len - klen - 1;
-
-			if (blen > 4 * (sizeof(val) - 4) / 3 ||
-			    (vlen = EVP_DecodeBlock(val, (const unsigned char *)
-			    b64, (int)blen)) < 0)
-				return util_err(why, whylen, "Upload-Metadata "
-				    "%s is not base64 or is too long", key);
-			/* EVP_DecodeBlock counts the padding as bytes */
-			while (blen > 0 && b64[blen - 1] == '=' && vlen > 0)
-				blen--, vlen--;
-		}
-		val[vlen] = '\0';
-		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (strcmp(keys[i].tus, key) == 0)
-				break;
-		if (i == sizeof(keys) / sizeof(keys[0]))
-			return util_err(why, whylen, "Upload-Metadata has an "
-			    "unknown key \"%s\" (known: interface, filename, "
-			    "class, purpose, sha256, otp)", key);
-		if (keys[i].field != NULL) {
-			json_t *v;
-
-			if (memchr(val, '\0', (size_t)vlen) != NULL ||
-			    (v = json_string((const char *)val)) == NULL)
-				return util_err(why, whylen, "Upload-Metadata "
-				    "%s is not UTF-8 text", key);
-			if (json_object_get(s->meta, keys[i].field) != NULL) {
-				json_decref(v);
-				return util_err(why, whylen, "Upload-Metadata "
-				    "names %s twice", key);
-			}
-			json_object_set_new(s->meta, keys[i].field, v);
-		}
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
-}
-
 static void
 tus_create(struct webapi_stream *s, const struct webapi_req *rq)
 {
 	const json_t *sha;
-	char why[200];
+	struct wire_error err;
 
 	if (parse_u64(rq->upload_length, &s->size) != 0) {
 		answer_error(s, "length_required", "Upload-Length (the file's "
@@ -731,8 +678,9 @@ tus_create(struct webapi_stream *s, const struct webapi_req *rq)
 		    "supported", "Upload-Length");
 		return;
 	}
-	if (tus_metadata(s, rq->upload_metadata, why, sizeof(why)) != 0) {
-		answer_error(s, "bad_value", why, "Upload-Metadata");
+	if ((s->meta = webjson_parse_tus_metadata(rq->upload_metadata,
+	    &err)) == NULL) {
+		answer_error(s, err.code, err.message, err.field);
 		return;
 	}
 	sha = json_object_get(s->meta, "sha256");
@@ -877,6 +825,11 @@ tus_message(struct webapi_stream *s, const struct wire_msg *m)
 		answer_error_msg(s, m);
 		return;
 	}
+	if (s->rt->shape == SH_TUS_DELETE) {
+		/* withdrawn: the upload is terminated */
+		tus_answer(s, 204, 0, 0, wire_msg_text(m, "state"), NULL);
+		return;
+	}
 	switch (s->step) {
 	case T_CREATE:
 		if (m->op != WIRE_OP_READY)
@@ -942,13 +895,12 @@ tus_message(struct webapi_stream *s, const struct wire_msg *m)
  * rest when the body has ended. At the end of the body, either end (the
  * file is complete) or the upload is let go at its offset.
  */
-static void
-pump(struct webapi_stream *s)
+static int
+pump_write(struct webapi_stream *s, int all)
 {
 	struct reqconn *c = &s->req;
 
-	while (!s->gone && !s->done && s->step == T_DATA && c->up != NULL &&
-	    upload_is_receiving(c) && !c->busy &&
+	while (c->up != NULL && upload_is_receiving(c) && !c->busy &&
 	    evbuffer_get_length(s->in) > 0) {
 		struct evbuffer_iovec vec[UPLOAD_MAX_IOV];
 		struct iovec iov[UPLOAD_MAX_IOV];
@@ -957,12 +909,12 @@ pump(struct webapi_stream *s)
 		ssize_t w;
 		int n, i;
 
-		if (avail < PUMP_MIN && !s->in_ended)
-			return;
+		if (avail < PUMP_MIN && !all)
+			return 0;
 		if ((pending = upload_data_pending(c)) == 0) {
 			upload_take_data_head(c, avail);
 			if (c->up == NULL || s->done)
-				return;
+				return -1;
 			pending = upload_data_pending(c);
 		}
 		n = evbuffer_peek(s->in, (ev_ssize_t)(pending < avail ?
@@ -974,14 +926,30 @@ pump(struct webapi_stream *s)
 			iov[i].iov_len = vec[i].iov_len;
 		}
 		if ((w = upload_write_data(c, iov, n)) < 0)
-			return;
+			return -1;
 		evbuffer_drain(s->in, (size_t)w);
 		if (s->io != NULL)
 			s->io->consume(s->t, (size_t)w);
 	}
-	if (s->gone || s->done || s->step != T_DATA || !s->in_ended ||
-	    evbuffer_get_length(s->in) > 0 || c->up == NULL || c->busy ||
-	    upload_data_pending(c) > 0)
+	return 0;
+}
+
+/*
+ * Moves the body of a PATCH into the upload while the layer takes data:
+ * in writes of at least PUMP_MIN bytes (HTTP/2 frames are small), the
+ * rest when the body has ended. At the end of the body, either end (the
+ * file is complete) or the upload is let go at its offset.
+ */
+static void
+pump(struct webapi_stream *s)
+{
+	struct reqconn *c = &s->req;
+
+	if (s->gone || s->done || s->step != T_DATA ||
+	    pump_write(s, s->in_ended) != 0)
+		return;
+	if (!s->in_ended || evbuffer_get_length(s->in) > 0 || c->up == NULL ||
+	    c->busy || upload_data_pending(c) > 0)
 		return;
 	if (c->up->received == s->size) {
 		tus_end(s);
@@ -1393,6 +1361,7 @@ webapi_begin(struct broker *b, const struct principal *who,
 		break;
 	case SH_TUS_HEAD:
 	case SH_TUS_PATCH:
+	case SH_TUS_DELETE:
 		if (tus_parse_url(s) != 0) {
 			answer_error(s, "not_found", "no such upload (the "
 			    "address is /api/v1/uploads/<transfer>-<sha256> "
@@ -1414,6 +1383,16 @@ webapi_begin(struct broker *b, const struct principal *who,
 				    "Upload-Offset");
 				break;
 			}
+		}
+		if (s->rt->shape == SH_TUS_DELETE) {
+			json_t *o = json_object();
+
+			json_object_set_new(o, "transfer", json_string(s->id));
+			json_object_set_new(o, "reason", json_string("tus "
+			    "termination (DELETE) by the owner"));
+			dispatch_msg(s, WIRE_OP_WITHDRAW, o);
+			json_decref(o);
+			break;
 		}
 		tus_status(s);
 		break;
@@ -1477,6 +1456,7 @@ webapi_body_end(struct webapi_stream *s)
 		break;
 	case SH_TUS_CREATE:
 	case SH_TUS_HEAD:
+	case SH_TUS_DELETE:
 		break;
 	default:
 		if (s->in_over) {
@@ -1523,7 +1503,10 @@ webapi_gone(struct webapi_stream *s)
 	s->gone = 1;
 	s->io = NULL;
 	s->t = NULL;
-	/* An upload cut off mid-body stays resumable at what arrived. */
+	/* An upload cut off mid-body stays resumable at what arrived: the
+	 * bytes that came before the cut are kept too. */
+	if (s->step == T_DATA && !s->done)
+		(void)pump_write(s, 1);
 	if (s->req.up != NULL)
 		upload_abort(&s->req, "the request's stream ended before its "
 		    "end");

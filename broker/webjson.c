@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #define QUERY_MAX_PAIRS 32
 
 static int fail(struct wire_error *err, const char *code, const char *field,
@@ -359,4 +361,99 @@ webjson_parse_query(const char *q, struct wire_error *err)
 			q++;
 	}
 	return o;
+}
+
+json_t *
+webjson_parse_tus_metadata(const char *hdr, struct wire_error *err)
+{
+	static const struct { const char *tus, *field; } keys[] = {
+		{ "interface", "interface" }, { "filename", "name" },
+		{ "name", "name" }, { "class", "class" },
+		{ "purpose", "purpose" }, { "sha256", "sha256" },
+		{ "otp", "otp" }, { "filetype", NULL },
+	};
+	const char *p = hdr;
+	json_t *o = json_object();
+
+	if (o == NULL) {
+		fail(err, "unavailable", NULL, "out of memory");
+		return NULL;
+	}
+	while (p != NULL && *p != '\0') {
+		size_t len = strcspn(p, ","), klen, i;
+		char key[32];
+		unsigned char val[WEBJSON_MAX_META + 4];
+		int vlen = 0;
+		json_t *v;
+
+		while (*p == ' ' && len > 0)
+			p++, len--;
+		klen = strcspn(p, " ,");
+		if (klen == 0 || klen >= sizeof(key) || klen > len) {
+			fail(err, "bad_value", "Upload-Metadata", "Upload-Metadata "
+			    "is not \"key base64,key base64,...\"");
+			goto bad;
+		}
+		memcpy(key, p, klen);
+		key[klen] = '\0';
+		if (klen < len) {
+			const char *b64 = p + klen + 1;
+			size_t blen = len - klen - 1, pad = 0;
+
+			if (blen % 4 != 0 || blen > 4 * (WEBJSON_MAX_META / 3 +
+			    1) || strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+			    "ghijklmnopqrstuvwxyz0123456789+/=") < blen ||
+			    (vlen = EVP_DecodeBlock(val, (const unsigned char *)
+			    b64, (int)blen)) < 0) {
+				fail(err, "bad_value", "Upload-Metadata",
+				    "Upload-Metadata %s is not base64 or is "
+				    "longer than %d bytes", key, WEBJSON_MAX_META);
+				goto bad;
+			}
+			/* EVP_DecodeBlock counts the padding as bytes */
+			while (pad < 2 && blen > pad && b64[blen - 1 - pad] ==
+			    '=')
+				pad++;
+			vlen -= (int)pad;
+			if (vlen < 0 || vlen > WEBJSON_MAX_META) {
+				fail(err, "bad_value", "Upload-Metadata",
+				    "Upload-Metadata %s is longer than %d bytes",
+				    key, WEBJSON_MAX_META);
+				goto bad;
+			}
+		}
+		val[vlen] = '\0';
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcmp(keys[i].tus, key) == 0)
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			fail(err, "bad_value", "Upload-Metadata", "Upload-Metadata "
+			    "has an unknown key \"%s\" (known: interface, "
+			    "filename, class, purpose, sha256, otp)", key);
+			goto bad;
+		}
+		if (keys[i].field != NULL) {
+			/* json_string refuses text that is not UTF-8 */
+			if (memchr(val, '\0', (size_t)vlen) != NULL ||
+			    (v = json_string((const char *)val)) == NULL) {
+				fail(err, "bad_value", "Upload-Metadata",
+				    "Upload-Metadata %s is not UTF-8 text", key);
+				goto bad;
+			}
+			if (json_object_get(o, keys[i].field) != NULL) {
+				json_decref(v);
+				fail(err, "bad_value", "Upload-Metadata",
+				    "Upload-Metadata names %s twice", key);
+				goto bad;
+			}
+			json_object_set_new(o, keys[i].field, v);
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return o;
+bad:
+	json_decref(o);
+	return NULL;
 }

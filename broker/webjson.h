@@ -56,4 +56,17 @@ json_t *webjson_parse_body(const uint8_t *buf, size_t len,
  */
 json_t *webjson_parse_query(const char *q, struct wire_error *err);
 
+/* Bytes of one decoded Upload-Metadata value. */
+#define WEBJSON_MAX_META 1024
+
+/*
+ * tus Upload-Metadata ("key base64,key base64,..."; hdr NULL: none) into a
+ * JSON object of the put's fields: interface, filename -> name, class,
+ * purpose, sha256, otp (filetype is accepted and dropped). An unknown or
+ * repeated key, a value that is not base64 or not UTF-8 text, or one over
+ * WEBJSON_MAX_META bytes is refused (a misspelt key must not quietly drop
+ * the classification). NULL with err filled (field "Upload-Metadata").
+ */
+json_t *webjson_parse_tus_metadata(const char *hdr, struct wire_error *err);
+
 #endif

@@ -16,6 +16,7 @@
 #include "client/otp.h"
 #include "client/output.h"
 #include "client/progress.h"
+#include "client/transfers.h"
 #include "lib/util.h"
 
 #include <ctype.h>
@@ -36,6 +37,7 @@
 
 static const char *const usage_text = N_(
 "usage: sekisho approvals ls [--json]\n"
+"       sekisho approvals open TRANSFER -o FILE [--otp CODE]\n"
 "       sekisho approvals approve TRANSFER [--comment TEXT] [--otp CODE]\n"
 "       sekisho approvals reject TRANSFER --comment TEXT [--otp CODE]\n"
 "       (also: sekisho approve ..., sekisho reject ...)\n"
@@ -46,6 +48,10 @@ static const char *const usage_text = N_(
 "  ls                 the held transfers you may decide: who sent what\n"
 "                     (file, size, SHA-256, classification, purpose), from\n"
 "                     which terminal, to which interface, and until when\n"
+"  open TRANSFER -o FILE\n"
+"                     save the held file to FILE (a new file) to read it\n"
+"                     before deciding; checked against its SHA-256, and\n"
+"                     recorded in the audit trail\n"
 "  approve TRANSFER   approve; the transfer is delivered once the\n"
 "                     interface's number of approvals is reached\n"
 "  reject TRANSFER    reject; it is never delivered and the broker's copy\n"
@@ -453,22 +459,25 @@ approvals_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "comment", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		OCLI_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ocli o;
 	struct wire_msg m, ans;
-	const char *verb, *comment = NULL;
+	const char *verb, *comment = NULL, *output = NULL;
 	char id[UTIL_ID_LEN + 1], line[200];
 	int c, rc, argi;
 
 	memset(&o, 0, sizeof(o));
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
 		if (c == 'c')
 			comment = optarg;
+		else if (c == 'o')
+			output = optarg;
 		else if (c == 'h') {
 			fputs(_(usage_text), stdout);
 			return SEKISHO_EXIT_OK;
@@ -508,6 +517,22 @@ approvals_main(int argc, char **argv)
 			rc = print_list(&o, &ans, WIRE_OP_APPROVAL,
 			    "approvals");
 		return ocli_finish(&o, rc);
+	}
+	if (strcmp(verb, "open") == 0) {
+		if (argi + 1 != argc || output == NULL || output[0] == '\0' ||
+		    comment != NULL) {
+			ocli_usage(&o, N_("approvals open needs one transfer "
+			    "id and -o FILE"));
+			return ocli_finish(&o, SEKISHO_EXIT_USAGE);
+		}
+		if ((rc = parse_id(&o, argv[argi], id)) != SEKISHO_EXIT_OK ||
+		    (rc = ocli_connect(&o, SOFTWARE)) != SEKISHO_EXIT_OK)
+			return ocli_finish(&o, rc);
+		return ocli_finish(&o, transfers_open_held(&o, id, output));
+	}
+	if (output != NULL) {
+		ocli_usage(&o, N_("-o is for approvals open only"));
+		return ocli_finish(&o, SEKISHO_EXIT_USAGE);
 	}
 	if (strcmp(verb, "approve") != 0 && strcmp(verb, "reject") != 0) {
 		ocli_usage(&o, N_("unknown approvals command '%s'"),

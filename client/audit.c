@@ -17,7 +17,9 @@
 #include "client/conn.h"
 #include "client/failure.h"
 #include "client/output.h"
+#include "lib/auditcsv.h"
 #include "lib/auditfmt.h"
+#include "policy/tzone.h"
 #include "lib/util.h"
 #include "lib/wire.h"
 
@@ -45,7 +47,7 @@ enum {
 	O_CONFIG = CLIENTCFG_OPT_CONFIG, O_BROKER, O_SERVER_NAME, O_CA, O_CERT,
 	O_TLS_KEY, O_TIMEOUT, O_KEY_PASSPHRASE_FILE,
 	O_JSON = CLIENTCFG_OPT_END, O_SINCE, O_UNTIL, O_FROM, O_TO, O_OUT, O_PREVIOUS,
-	O_KEY, O_FORMAT, O_OUTPUT
+	O_KEY, O_FORMAT, O_OUTPUT, O_RAW, O_HEADER, O_ZONE
 };
 
 static const struct option audit_opts[] = {
@@ -60,16 +62,21 @@ static const struct option audit_opts[] = {
 	{ "key", required_argument, NULL, O_KEY },
 	{ "format", required_argument, NULL, O_FORMAT },
 	{ "output", required_argument, NULL, O_OUTPUT },
+	{ "raw", required_argument, NULL, O_RAW },
+	{ "header", required_argument, NULL, O_HEADER },
+	{ "zone", required_argument, NULL, O_ZONE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
 
 static const char *const audit_usage = N_(
 "usage: sekisho audit pull (--since T1 [--until T2] | [--from-seq A]\n"
-"                          [--to-seq B]) --out DIR [--previous CHECKPOINT]\n"
-"       sekisho audit verify DIR --key KEYFILE [--previous CHECKPOINT]\n"
-"       sekisho audit show TRANSFER_ID DIR\n"
-"       sekisho audit export DIR --format csv|jsonl [--output FILE]\n"
+"                          [--to-seq B]) (--out DIR | --raw FILE)\n"
+"                          [--previous CHECKPOINT]\n"
+"       sekisho audit verify DIR|FILE --key KEYFILE [--previous CHECKPOINT]\n"
+"       sekisho audit show TRANSFER_ID DIR|FILE\n"
+"       sekisho audit export DIR|FILE --format csv|jsonl [--output FILE]\n"
+"                          [--header en|ja] [--zone ZONE]\n"
 "\n"
 "The auditor's commands (監査人). pull fetches the audit trail of a period\n"
 "(T1, T2: YYYY-MM-DD in local time, or YYYY-MM-DDTHH:MM:SSZ, or with an\n"
@@ -77,13 +84,17 @@ static const char *const audit_usage = N_(
 "signed checkpoint and the proofs, into the new directory DIR. It needs the\n"
 "auditor role. Keep checkpoint.note of each pull: given as --previous to\n"
 "the next pull and verify, it proves that nothing was removed or rewritten\n"
-"in between.\n"
+"in between. --raw FILE saves the pull as one file instead, exactly the\n"
+"messages the broker sent (the file the browser downloads as a bundle).\n"
 "\n"
 "verify checks DIR offline with the broker's verifier key only: signature,\n"
 "every record against the signed tree, order, completeness and, with\n"
 "--previous, that the log only grew. It names the first bad record.\n"
 "show prints every event of one transfer in a pulled DIR; export writes\n"
-"DIR's records as CSV (UTF-8 with BOM) or JSON Lines (stdout by default).\n"
+"DIR's records as CSV (UTF-8 with BOM) or JSON Lines (stdout by default);\n"
+"every command takes a bundle FILE where it takes DIR. CSV: --header ja\n"
+"writes the header row in Japanese, --zone ZONE (Asia/Tokyo, +09:00) the\n"
+"local_time column in that zone (default: this machine's).\n"
 "\n"
 "Connection options as for the other commands (--config, --broker,\n"
 "--server-name, --ca, --cert, --timeout, --key-passphrase-file); --tls-key\n"
@@ -99,7 +110,7 @@ struct audit_args {
 	int json;
 	int help;
 	const char *since, *until, *from, *to, *out, *previous, *key;
-	const char *format, *output;
+	const char *format, *output, *raw, *header, *zone;
 	const char *sub;
 	int npos;
 	char **pos;
@@ -177,6 +188,15 @@ parse_args(int argc, char **argv, struct audit_args *a, struct failure *f)
 			break;
 		case O_OUTPUT:
 			a->output = optarg;
+			break;
+		case O_RAW:
+			a->raw = optarg;
+			break;
+		case O_HEADER:
+			a->header = optarg;
+			break;
+		case O_ZONE:
+			a->zone = optarg;
 			break;
 		case 'h':
 			a->help = 1;
@@ -396,7 +416,7 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	uint8_t *buf = NULL;
 	uint64_t from = 0, to = 0, prev = 0, expect, got = 0;
 	size_t len, textlen;
-	int rc, rfd = -1, lfd = -1, ret;
+	int rc, rfd = -1, lfd = -1, rawfd = -1, ret;
 	struct i18n_msg cm;
 	struct stat sb;
 
@@ -405,8 +425,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	if (a->npos != 0)
 		return usage_fail(f, N_("pull takes no arguments besides "
 		    "options"));
-	if (a->out == NULL)
-		return usage_fail(f, N_("pull needs --out DIR"));
+	if ((a->out == NULL) == (a->raw == NULL))
+		return usage_fail(f, N_("pull needs --out DIR or --raw FILE"));
 	if ((a->since != NULL || a->until != NULL) &&
 	    (a->from != NULL || a->to != NULL))
 		return usage_fail(f, N_("give a period (--since, --until) or "
@@ -428,15 +448,25 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	if (a->previous != NULL && previous_size(a->previous, &prev, err,
 	    sizeof(err)) != 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "previous", "%s", err);
-	if (stat(a->out, &sb) == 0)
+	if (a->out != NULL && stat(a->out, &sb) == 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("%s exists "
 		    "already; pull into a new directory"),
 		    output_sanitize(a->out, ab, sizeof(ab)));
+	if (a->raw != NULL && (rawfd = open(a->raw, O_WRONLY | O_CREAT |
+	    O_EXCL | O_CLOEXEC, BUNDLE_FILE_MODE)) == -1)
+		return failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("%s: %s "
+		    "(--raw writes a new file)"), output_sanitize(a->raw, ab,
+		    sizeof(ab)), strerror(errno));
 
 	env.sekisho_config = getenv("SEKISHO_CONFIG");
 	env.home = home_dir();
-	if (clientcfg_load(&a->flags, &env, &cfg, &cm) != 0)
+	if (clientcfg_load(&a->flags, &env, &cfg, &cm) != 0) {
+		if (rawfd != -1) {
+			close(rawfd);
+			unlink(a->raw);
+		}
 		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "config", &cm);
+	}
 	if ((rc = conn_open(&cfg, SOFTWARE, &c, &m, err, sizeof(err))) !=
 	    CONN_OK) {
 		if (m.op == WIRE_OP_ERROR) {
@@ -445,8 +475,14 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		} else
 			ret = conn_fail(rc, err, f);
 		clientcfg_free(&cfg);
+		if (rawfd != -1) {
+			close(rawfd);
+			unlink(a->raw);
+		}
 		return ret;
 	}
+	if (rawfd != -1)
+		conn_tap(c, rawfd);
 	wire_msg_init(&req, WIRE_OP_AUDIT_PULL, conn_next_id(c));
 	if (a->since != NULL)
 		wire_msg_set_text(&req, "since", since);
@@ -490,6 +526,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	}
 	proof->has_previous = wire_msg_uint(&m, "previous_size",
 	    &proof->previous_size) == 0;
+	if (a->out == NULL)
+		goto records;
 	if (mkdir(a->out, BUNDLE_DIR_MODE) != 0) {
 		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("mkdir %s: "
 		    "%s"), output_sanitize(a->out, ab, sizeof(ab)),
@@ -537,6 +575,7 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 			goto out;
 		}
 	}
+records:
 	expect = proof->from_seq;
 	for (;;) {
 		const uint8_t *leaves;
@@ -579,8 +618,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 			ret = conn_fail(rc, err, f);
 			goto out;
 		}
-		if (append_fd(lfd, leaves, llen) != 0 ||
-		    append_fd(rfd, buf, len) != 0) {
+		if (a->out != NULL && (append_fd(lfd, leaves, llen) != 0 ||
+		    append_fd(rfd, buf, len) != 0)) {
 			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out",
 			    N_("writing %s: %s"), output_sanitize(a->out, ab,
 			    sizeof(ab)),
@@ -590,9 +629,11 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		got += count;
 		expect += count;
 	}
-	if (fsync(rfd) != 0 || fsync(lfd) != 0) {
-		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("fsync: %s"),
-		    strerror(errno));
+	if ((a->out != NULL && (fsync(rfd) != 0 || fsync(lfd) != 0)) ||
+	    (rawfd != -1 && (conn_tap_error(c) != 0 || fsync(rawfd) != 0))) {
+		ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("writing "
+		    "the pull: %s"), strerror(rawfd != -1 &&
+		    conn_tap_error(c) != 0 ? conn_tap_error(c) : errno));
 		goto out;
 	}
 	if (a->previous != NULL && !proof->has_previous) {
@@ -608,7 +649,8 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		struct output_json j;
 
 		output_json_begin(&j, stdout);
-		output_json_str(&j, "dir", a->out);
+		output_json_str(&j, a->out != NULL ? "dir" : "file",
+		    a->out != NULL ? a->out : a->raw);
 		output_json_uint(&j, "from_seq", proof->from_seq);
 		output_json_uint(&j, "count", got);
 		output_json_uint(&j, "tree_size", proof->tree_size);
@@ -628,14 +670,22 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		printf(P_("pulled %" PRIu64 " record%s of a trail of %" PRIu64
 		    " into %s\n", "pulled %" PRIu64 " records%s of a trail of %"
 		    PRIu64 " into %s\n", got), got, span, proof->tree_size,
-		    output_sanitize(a->out, ab, sizeof(ab)));
+		    output_sanitize(a->out != NULL ? a->out : a->raw, ab,
+		    sizeof(ab)));
 		printf(_("verify with: sekisho audit verify %s --key "
 		    "KEYFILE%s\n"),
-		    output_sanitize(a->out, ab, sizeof(ab)), a->previous !=
+		    output_sanitize(a->out != NULL ? a->out : a->raw, ab,
+		    sizeof(ab)), a->previous !=
 		    NULL ? " --previous CHECKPOINT" : "");
 	}
 	ret = SEKISHO_EXIT_OK;
 out:
+	if (rawfd != -1) {
+		close(rawfd);
+		/* A pull that failed leaves no file that looks like one. */
+		if (ret != SEKISHO_EXIT_OK && ret != AUDIT_EXIT_INVALID)
+			unlink(a->raw);
+	}
 	if (rfd != -1)
 		close(rfd);
 	if (lfd != -1)
@@ -662,7 +712,7 @@ cmd_verify(struct audit_args *a, struct failure *f)
 	if (a->key == NULL)
 		return usage_fail(f, N_("verify needs --key KEYFILE (the "
 		    "broker's verifier key)"));
-	if (auditverify_dir(a->pos[0], a->key, a->previous, &res, err,
+	if (auditverify_path(a->pos[0], a->key, a->previous, &res, err,
 	    sizeof(err)) != 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "verify", "%s", err);
 	if (a->json) {
@@ -755,10 +805,33 @@ cmd_show(const struct audit_args *a, struct failure *f)
 	return SEKISHO_EXIT_OK;
 }
 
+/* The offset of a zone given with --zone. */
+static int32_t
+zone_offset(const void *ctx, int64_t t)
+{
+	return tzone_offset(ctx, t);
+}
+
+/* This machine's zone (TZ, /etc/localtime) at instant t. */
+static int32_t
+local_offset(const void *ctx, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	(void)ctx;
+	if (localtime_r(&tt, &tm) == NULL)
+		return 0;
+	return (int32_t)tm.tm_gmtoff;
+}
+
 static int
 cmd_export(const struct audit_args *a, struct failure *f)
 {
 	enum auditshow_format fmt;
+	enum auditcsv_lang lang = AUDITCSV_EN;
+	struct auditcsv_zone zone;
+	struct tzone *tz = NULL;
 	char err[1024], ab[128];
 	FILE *out = stdout;
 	long n;
@@ -774,6 +847,18 @@ cmd_export(const struct audit_args *a, struct failure *f)
 	else
 		return usage_fail(f, N_("--format '%s': give csv or jsonl"),
 		    output_sanitize(a->format, ab, sizeof(ab)));
+	if (a->header != NULL && strcmp(a->header, "ja") == 0)
+		lang = AUDITCSV_JA;
+	else if (a->header != NULL && strcmp(a->header, "en") != 0)
+		return usage_fail(f, N_("--header '%s': give en or ja"),
+		    output_sanitize(a->header, ab, sizeof(ab)));
+	if (a->zone != NULL && tzone_load(a->zone, &tz, err,
+	    sizeof(err)) != 0)
+		return usage_fail(f, N_("--zone '%s' is not a time zone (give "
+		    "an IANA name such as Asia/Tokyo, or +09:00)"),
+		    output_sanitize(a->zone, ab, sizeof(ab)));
+	zone.offset = tz != NULL ? zone_offset : local_offset;
+	zone.ctx = tz;
 	if (a->output != NULL) {
 		int fd = open(a->output, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, BUNDLE_FILE_MODE);
@@ -781,12 +866,15 @@ cmd_export(const struct audit_args *a, struct failure *f)
 		if (fd == -1 || (out = fdopen(fd, "w")) == NULL) {
 			if (fd != -1)
 				close(fd);
+			tzone_free(tz);
 			return failure_set(f, SEKISHO_EXIT_LOCAL, "output",
 			    "%s: %s", output_sanitize(a->output, ab,
 			    sizeof(ab)), strerror(errno));
 		}
 	}
-	n = auditshow_export(a->pos[0], fmt, out, err, sizeof(err));
+	n = auditshow_export(a->pos[0], fmt, lang, &zone, out, err,
+	    sizeof(err));
+	tzone_free(tz);
 	if (out != stdout && fclose(out) != 0 && n >= 0)
 		n = util_err(err, sizeof(err), "%s: %s", a->output,
 		    strerror(errno));

@@ -5,7 +5,9 @@
  */
 #include "client/i18n.h"
 #include "client/auditshow.h"
+#include "client/auditbundle.h"
 #include "client/output.h"
+#include "lib/auditcsv.h"
 #include "lib/auditfmt.h"
 #include "lib/cborjson.h"
 #include "lib/util.h"
@@ -18,60 +20,94 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #define SHOW_TEXT 1024		/* bytes of one value shown */
 
 typedef int (*record_fn)(const uint8_t *rec, size_t len,
     const struct auditfmt_record *r, void *arg, char *err, size_t errlen);
 
-/* Calls fn for every record of dir/records.audit, decoded. */
-static long
-each_record(const char *dir, record_fn fn, void *arg, char *err,
+/* Calls fn for every record of fd[start, end), decoded; adds them to *n.
+ * 0, or -1 with err. */
+static int
+each_in_range(int fd, uint64_t start, uint64_t end, const char *what,
+    struct auditfmt_record *r, record_fn fn, void *arg, long *n, char *err,
     size_t errlen)
 {
 	struct auditfmt_reader *rd = NULL;
-	struct auditfmt_record *r;
 	struct auditfmt_head h;
 	const uint8_t *rec;
-	char path[PATH_MAX], why[256];
+	char why[256];
 	uint64_t off;
-	long n = 0;
-	int fd, rc;
+	int rc, ret = 0;
 
-	snprintf(path, sizeof(path), "%s/records.audit", dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return util_err(err, errlen, "%s: %s", path, strerror(errno));
-	if ((r = malloc(sizeof(*r))) == NULL ||
-	    auditfmt_reader_open(fd, 0, UINT64_MAX, &rd, err, errlen) != 0) {
-		free(r);
-		close(fd);
-		return r == NULL ? util_err(err, errlen, "out of memory") : -1;
-	}
+	if (auditfmt_reader_open(fd, start, end, &rd, err, errlen) != 0)
+		return -1;
 	for (;;) {
 		rc = auditfmt_reader_next(rd, &rec, &off, &h, why, sizeof(why));
 		if (rc == AUDITFMT_READ_END)
 			break;
 		if (rc == AUDITFMT_READ_TORN) {
-			n = util_err(err, errlen, "%s: incomplete record at "
+			ret = util_err(err, errlen, "%s: incomplete record at "
 			    "offset %" PRIu64 " (run sekisho audit verify)",
-			    path, off);
+			    what, off);
 			break;
 		}
 		if (rc < 0 || auditfmt_decode(rec, h.len, r, why,
 		    sizeof(why)) != 0) {
-			n = util_err(err, errlen, "%s: record at offset %"
-			    PRIu64 ": %s (run sekisho audit verify)", path, off,
+			ret = util_err(err, errlen, "%s: record at offset %"
+			    PRIu64 ": %s (run sekisho audit verify)", what, off,
 			    why);
 			break;
 		}
 		if (fn(rec, h.len, r, arg, err, errlen) != 0) {
-			n = -1;
+			ret = -1;
 			break;
 		}
-		n++;
+		(*n)++;
 	}
 	auditfmt_reader_free(rd);
+	return ret;
+}
+
+/* Calls fn for every record of dir/records.audit (or of the bundle file
+ * dir, auditbundle.h), decoded. */
+static long
+each_record(const char *dir, record_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	struct auditfmt_record *r;
+	struct auditbundle *b = NULL;
+	char path[PATH_MAX];
+	long n = 0;
+	size_t i;
+	int fd;
+
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return util_err(err, errlen, "out of memory");
+	if (auditbundle_is_bundle(dir)) {
+		if (auditbundle_open(dir, &b, err, errlen) != 0) {
+			free(r);
+			return -1;
+		}
+		for (i = 0; i < b->nranges && n >= 0; i++)
+			if (each_in_range(b->fd, b->ranges[i].start,
+			    b->ranges[i].end, dir, r, fn, arg, &n, err,
+			    errlen) != 0)
+				n = -1;
+		if (n >= 0 && b->broken[0] != '\0')
+			n = util_err(err, errlen, "%s: %s (run sekisho audit "
+			    "verify)", dir, b->broken);
+		auditbundle_free(b);
+		free(r);
+		return n;
+	}
+	snprintf(path, sizeof(path), "%s/records.audit", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		free(r);
+		return util_err(err, errlen, "%s: %s", path, strerror(errno));
+	}
+	if (each_in_range(fd, 0, UINT64_MAX, path, r, fn, arg, &n, err,
+	    errlen) != 0)
+		n = -1;
 	free(r);
 	close(fd);
 	return n;
@@ -240,105 +276,18 @@ auditshow_transfer(const char *dir, const char *transfer, FILE *out,
 
 struct export {
 	enum auditshow_format fmt;
+	const struct auditcsv_zone *zone;
 	FILE *out;
 };
-
-/* One CSV field: quoted when needed, defused against formulas. */
-static void
-csv_field(FILE *out, const char *p, size_t len, int first)
-{
-	size_t i;
-	int quote = 0, defuse;
-
-	if (!first)
-		fputc(',', out);
-	defuse = len > 0 && strchr("=+-@\t\r", p[0]) != NULL;
-	for (i = 0; i < len; i++)
-		if (p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r')
-			quote = 1;
-	if (quote)
-		fputc('"', out);
-	if (defuse)
-		fputc('\'', out);
-	for (i = 0; i < len; i++) {
-		if (p[i] == '"')
-			fputc('"', out);
-		fputc(p[i], out);
-	}
-	if (quote)
-		fputc('"', out);
-}
-
-static void
-csv_text(FILE *out, const struct auditfmt_text *t)
-{
-	csv_field(out, t->p != NULL ? t->p : "", t->p != NULL ? t->len : 0, 0);
-}
-
-/* The details as one JSON object, malloc'd. */
-static char *
-details_json(const struct auditfmt_record *r)
-{
-	char *buf = NULL, hex[2 * 256 + 1];
-	size_t cap = 0, i;
-	FILE *f = open_memstream(&buf, &cap);
-
-	if (f == NULL)
-		return NULL;
-	fputc('{', f);
-	for (i = 0; i < r->ndetails; i++) {
-		const struct auditfmt_detail *d = &r->details[i];
-		char *q = output_json_quote(d->key.p, d->key.len), *v = NULL;
-
-		if (i > 0)
-			fputc(',', f);
-		fprintf(f, "%s:", q != NULL ? q : "\"\"");
-		free(q);
-		switch (d->type) {
-		case AUDITFMT_V_TEXT:
-			v = output_json_quote((const char *)d->data, d->len);
-			fputs(v != NULL ? v : "\"\"", f);
-			free(v);
-			break;
-		case AUDITFMT_V_UINT:
-			fprintf(f, "%" PRIu64, d->u);
-			break;
-		case AUDITFMT_V_BOOL:
-			fputs(d->u ? "true" : "false", f);
-			break;
-		case AUDITFMT_V_BYTES: {
-			size_t done = 0;
-
-			fputc('"', f);
-			while (done < d->len) {
-				size_t n = d->len - done < 256 ?
-				    d->len - done : 256;
-
-				util_hex(d->data + done, n, hex);
-				fputs(hex, f);
-				done += n;
-			}
-			fputc('"', f);
-			break;
-		}
-		}
-	}
-	fputc('}', f);
-	if (fclose(f) != 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
 
 static int
 export_one(const uint8_t *rec, size_t len, const struct auditfmt_record *r,
     void *arg, char *err, size_t errlen)
 {
 	struct export *ex = arg;
-	char num[24], hex[UTIL_SHA256_HEX + 1], *json;
-	uint8_t sha[UTIL_SHA256_LEN];
-	unsigned int shalen = sizeof(sha);
+	struct auditcsv_buf b = { NULL, 0, 0, 0 };
+	struct auditcsv_row row;
+	char *json;
 
 	if (ex->fmt == AUDITSHOW_JSONL) {
 		if (cborjson_encode(rec, len, &json, err, errlen) != 0)
@@ -347,40 +296,37 @@ export_one(const uint8_t *rec, size_t len, const struct auditfmt_record *r,
 		free(json);
 		return 0;
 	}
-	snprintf(num, sizeof(num), "%" PRIu64, r->seq);
-	csv_field(ex->out, num, strlen(num), 1);
-	csv_text(ex->out, &r->time);
-	csv_text(ex->out, &r->clock);
-	csv_text(ex->out, &r->type);
-	csv_text(ex->out, &r->user);
-	csv_text(ex->out, &r->dept);
-	csv_text(ex->out, &r->terminal);
-	csv_text(ex->out, &r->cert_fp);
-	csv_text(ex->out, &r->peer);
-	csv_text(ex->out, &r->transfer);
-	csv_text(ex->out, &r->interface);
-	csv_text(ex->out, &r->service);
-	if ((json = details_json(r)) == NULL)
+	if (auditcsv_flatten(rec, len, r, ex->zone, &row, err, errlen) != 0)
+		return -1;
+	auditcsv_row_put(&b, &row);
+	auditcsv_row_clear(&row);
+	if (b.failed) {
+		auditcsv_buf_free(&b);
 		return util_err(err, errlen, "out of memory");
-	csv_field(ex->out, json, strlen(json), 0);
-	free(json);
-	if (EVP_Digest(rec, len, sha, &shalen, EVP_sha256(), NULL) != 1)
-		return util_err(err, errlen, "SHA-256 failed");
-	util_hex(sha, sizeof(sha), hex);
-	csv_field(ex->out, hex, strlen(hex), 0);
-	fputs("\r\n", ex->out);
+	}
+	fwrite(b.p, 1, b.len, ex->out);
+	auditcsv_buf_free(&b);
 	return 0;
 }
 
 long
-auditshow_export(const char *dir, enum auditshow_format fmt, FILE *out,
+auditshow_export(const char *dir, enum auditshow_format fmt,
+    enum auditcsv_lang lang, const struct auditcsv_zone *zone, FILE *out,
     char *err, size_t errlen)
 {
-	struct export ex = { fmt, out };
+	struct export ex = { fmt, zone, out };
 
-	if (fmt == AUDITSHOW_CSV)
-		fputs("\xef\xbb\xbf" "seq,time,clock,type,user,dept,terminal,"
-		    "cert_fp,peer,transfer,interface,service,details,"
-		    "record_sha256\r\n", out);
+	if (fmt == AUDITSHOW_CSV) {
+		struct auditcsv_buf b = { NULL, 0, 0, 0 };
+
+		/* Always with a byte order mark: Excel reads UTF-8 only then. */
+		auditcsv_header(&b, lang, 1);
+		if (b.failed) {
+			auditcsv_buf_free(&b);
+			return util_err(err, errlen, "out of memory");
+		}
+		fwrite(b.p, 1, b.len, out);
+		auditcsv_buf_free(&b);
+	}
 	return each_record(dir, export_one, &ex, err, errlen);
 }

@@ -11,16 +11,8 @@
  * `sekisho audit verify` first). Text from records is untrusted: show
  * sanitises it for the terminal, the exports escape it for their format.
  *
- * CSV (RFC 4180, UTF-8 with a byte order mark, CRLF line ends, every field
- * quoted when it holds a comma, quote or line break) has these columns,
- * in this order, and only ever gains columns at the end:
- *   seq, time, clock, type, user, dept, terminal, cert_fp, peer, transfer,
- *   interface, service, details, record_sha256
- * details is the record's details as one JSON object (byte strings as
- * lowercase hex); record_sha256 is the SHA-256 of the record's bytes (the
- * "prev" of the next record). A text field that starts with =, +, -, @,
- * tab or CR gets a leading apostrophe so a spreadsheet never runs it as a
- * formula.
+ * CSV: lib/auditcsv.h (the same rows the broker's audit_csv answers), with
+ * the header row in English or Japanese and local_time in the zone given.
  *
  * JSON Lines: one JSON object per record, the record itself (byte strings
  * as lowercase hex), keys in the record's order.
@@ -31,6 +23,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "lib/auditcsv.h"
+
 enum auditshow_format { AUDITSHOW_CSV, AUDITSHOW_JSONL };
 
 /* Prints the events of transfer (32 hex digits) to out. Returns the number
@@ -40,7 +34,8 @@ int auditshow_transfer(const char *dir, const char *transfer, FILE *out,
 
 /* Writes every record of dir to out. Returns the number of records, or -1
  * with err (a record that cannot be decoded stops the export). */
-long auditshow_export(const char *dir, enum auditshow_format fmt, FILE *out,
+long auditshow_export(const char *dir, enum auditshow_format fmt,
+    enum auditcsv_lang lang, const struct auditcsv_zone *zone, FILE *out,
     char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "client/i18n.h"
 #include "client/auditverify.h"
+#include "client/auditbundle.h"
 #include "lib/util.h"
 
 #include <sys/mman.h>
@@ -130,23 +131,161 @@ note_reconcile(struct auditverify_result *res, const uint8_t *rec,
 	}
 }
 
+/* Feeds the records of fd[start, end) to the verifier. In a pulled
+ * directory a cut record ends the records (the verifier then names what
+ * is missing); inside a bundle's chunk it is damage. */
+static int
+verify_range(struct auditfmt_verify *vf, struct auditverify_result *res,
+    struct auditfmt_record *dec, int fd, uint64_t start, uint64_t end,
+    int torn_is_end, char *err, size_t errlen)
+{
+	struct auditfmt_reader *rd = NULL;
+	struct auditfmt_head h;
+	const uint8_t *rec;
+	char why[512];
+	uint64_t off;
+	int rc;
+
+	if (auditfmt_reader_open(fd, start, end, &rd, err, errlen) != 0)
+		return -1;
+	while (vf->v.fault == AUDITFMT_FAULT_NONE || vf->pending) {
+		rc = auditfmt_reader_next(rd, &rec, &off, &h, why, sizeof(why));
+		if (rc == AUDITFMT_READ_END)
+			break;
+		if (rc == AUDITFMT_READ_TORN) {
+			if (!torn_is_end)
+				auditfmt_verify_malformed(vf, off, "an "
+				    "incomplete record ends the chunk");
+			break;
+		}
+		if (rc < 0) {
+			auditfmt_verify_malformed(vf, off, why);
+			break;
+		}
+		if (auditfmt_verify_record(vf, rec, h.len, off) == 0)
+			note_reconcile(res, rec, h.len, dec, &vf->v);
+	}
+	auditfmt_reader_free(rd);
+	return 0;
+}
+
+/* The earlier checkpoint the auditor kept, once the pull holds. */
+static int
+verify_previous(const char *previous, const struct note_verifier *vk,
+    const struct note_checkpoint *cp, const struct auditfmt_proof *proof,
+    struct auditverify_result *res, char *err, size_t errlen)
+{
+	struct note_checkpoint prev;
+	int rc;
+
+	if (res->v.fault != AUDITFMT_FAULT_NONE || previous == NULL)
+		return 0;
+	res->has_previous = 1;
+	if ((rc = open_checkpoint(previous, vk, &prev, &res->v, err,
+	    errlen)) != 0)
+		return rc < 0 ? -1 : 0;
+	res->previous_size = prev.size;
+	auditfmt_verify_previous(&prev, cp, proof, &res->v);
+	return 0;
+}
+
+int
+auditverify_bundle(const char *path, const char *keyfile,
+    const char *previous, struct auditverify_result *res, char *err,
+    size_t errlen)
+{
+	struct auditbundle *b = NULL;
+	struct auditfmt_verify *vf = NULL;
+	struct auditfmt_record *dec = NULL;
+	struct note_verifier vk;
+	struct note_checkpoint cp;
+	char why[256];
+	size_t i;
+	int ret = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (note_verifier_load(keyfile, &vk, err, errlen) != 0)
+		return -1;
+	util_strlcpy(res->origin, vk.name, sizeof(res->origin));
+	if (auditbundle_open(path, &b, err, errlen) != 0)
+		return -1;
+	if (note_checkpoint_open(b->note, b->notelen, &vk, 1, vk.name, &cp,
+	    why, sizeof(why)) != 0) {
+		verdict(&res->v, AUDITFMT_FAULT_SIGNATURE, "the bundle's "
+		    "checkpoint is not signed by the key %s (%s): it was "
+		    "changed, or comes from another key or log", vk.name, why);
+		ret = 0;
+		goto out;
+	}
+	res->tree_size = cp.size;
+	res->from_seq = b->proof.from_seq;
+	if ((vf = malloc(sizeof(*vf))) == NULL ||
+	    (dec = malloc(sizeof(*dec))) == NULL) {
+		util_err(err, errlen, "out of memory");
+		goto out;
+	}
+	auditfmt_verify_begin(vf, &cp, &b->proof,
+	    (const uint8_t (*)[AUDITFMT_HASH_LEN])b->leaves, b->nleaves);
+	for (i = 0; i < b->nranges; i++)
+		if (verify_range(vf, res, dec, b->fd, b->ranges[i].start,
+		    b->ranges[i].end, i + 1 == b->nranges &&
+		    b->broken_is_cut, err, errlen) != 0)
+			goto out;
+	auditfmt_verify_end(vf);
+	res->v = vf->v;
+	res->count = vf->pos;
+	/* The records that are there hold; the bundle itself is not whole
+	 * (cut, damaged framing, counts that disagree): that fails too. */
+	if (res->v.fault == AUDITFMT_FAULT_NONE && b->broken[0] != '\0') {
+		verdict(&res->v, b->broken_is_cut ? AUDITFMT_FAULT_MISSING :
+		    AUDITFMT_FAULT_MALFORMED, "%s", b->broken);
+		if (b->broken_is_cut && vf->pos < b->proof.count) {
+			res->v.has_seq = 1;
+			res->v.seq = b->proof.from_seq + vf->pos;
+		}
+	}
+	if (verify_previous(previous, &vk, &cp, &b->proof, res, err,
+	    errlen) != 0)
+		goto out;
+	ret = 0;
+out:
+	auditbundle_free(b);
+	free(vf);
+	free(dec);
+	return ret;
+}
+
+int
+auditverify_path(const char *path, const char *keyfile, const char *previous,
+    struct auditverify_result *res, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (auditbundle_is_bundle(path))
+		return auditverify_bundle(path, keyfile, previous, res, err,
+		    errlen);
+	if (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		memset(res, 0, sizeof(*res));
+		return util_err(err, errlen, "%s is neither a pulled directory "
+		    "nor a pull saved as one file (sekisho audit pull --raw)",
+		    path);
+	}
+	return auditverify_dir(path, keyfile, previous, res, err, errlen);
+}
+
 int
 auditverify_dir(const char *dir, const char *keyfile, const char *previous,
     struct auditverify_result *res, char *err, size_t errlen)
 {
 	struct auditfmt_proof *proof = NULL;
-	struct auditfmt_reader *rd = NULL;
 	struct auditfmt_verify *vf = NULL;
 	struct auditfmt_record *dec = NULL;	/* large: not on the stack */
 	struct note_verifier vk;
-	struct note_checkpoint cp, prev;
-	struct auditfmt_head h;
+	struct note_checkpoint cp;
 	struct stat sb;
-	const uint8_t *rec;
 	void *map = MAP_FAILED;
 	char path[PATH_MAX], why[512], *text = NULL;
 	size_t len, maplen = 0;
-	uint64_t off;
 	int rc, fd = -1, ret = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -208,43 +347,20 @@ auditverify_dir(const char *dir, const char *keyfile, const char *previous,
 		util_err(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (auditfmt_reader_open(fd, 0, UINT64_MAX, &rd, err, errlen) != 0)
+	if (verify_range(vf, res, dec, fd, 0, UINT64_MAX, 1, err,
+	    errlen) != 0)
 		goto out;
-	while (vf->v.fault == AUDITFMT_FAULT_NONE || vf->pending) {
-		rc = auditfmt_reader_next(rd, &rec, &off, &h, why, sizeof(why));
-		if (rc == AUDITFMT_READ_END || rc == AUDITFMT_READ_TORN)
-			break;		/* a cut record ends the records */
-		if (rc < 0) {
-			auditfmt_verify_malformed(vf, off, why);
-			break;
-		}
-		if (auditfmt_verify_record(vf, rec, h.len, off) == 0)
-			note_reconcile(res, rec, h.len, dec, &vf->v);
-	}
 	auditfmt_verify_end(vf);
 	res->v = vf->v;
 	res->count = vf->pos;
-	if (res->v.fault != AUDITFMT_FAULT_NONE || previous == NULL) {
-		ret = 0;
+	if (verify_previous(previous, &vk, &cp, proof, res, err, errlen) != 0)
 		goto out;
-	}
-
-	/* An earlier checkpoint the auditor kept. */
-	res->has_previous = 1;
-	if ((rc = open_checkpoint(previous, &vk, &prev, &res->v, err,
-	    errlen)) != 0) {
-		ret = rc < 0 ? -1 : 0;
-		goto out;
-	}
-	res->previous_size = prev.size;
-	auditfmt_verify_previous(&prev, &cp, proof, &res->v);
 	ret = 0;
 out:
 	if (fd != -1)
 		close(fd);
 	if (map != MAP_FAILED)
 		munmap(map, maplen);
-	auditfmt_reader_free(rd);
 	free(text);
 	free(proof);
 	free(vf);

@@ -2,6 +2,7 @@
  * auditverify — `sekisho audit verify DIR --key KEYFILE [--previous CP]`:
  * checks a pulled trail offline with nothing but the broker's public key.
  *
+ * PATH is a pulled directory or a pull saved as one file (auditbundle.h).
  * A pulled directory (written by `sekisho audit pull`, docs/audit.md):
  *   checkpoint.note   the signed checkpoint the pull was proven against
  *   proof.txt         from_seq, count, tree_size and the proof hashes
@@ -46,6 +47,21 @@ struct auditverify_result {
  * missing or unreadable, the key file bad).
  */
 int auditverify_dir(const char *dir, const char *keyfile,
+    const char *previous, struct auditverify_result *res, char *err,
+    size_t errlen);
+
+/* The same checks on a pull saved as one file (auditbundle.h): the
+ * checkpoint, proof and leaf hashes come from its messages, the records
+ * from its data items. A bundle that is cut, has broken framing or counts
+ * that disagree fails (missing / malformed) even when the records it has
+ * hold. Same returns as auditverify_dir. */
+int auditverify_bundle(const char *path, const char *keyfile,
+    const char *previous, struct auditverify_result *res, char *err,
+    size_t errlen);
+
+/* auditverify_bundle when path is a bundle (by its first byte), else
+ * auditverify_dir. */
+int auditverify_path(const char *path, const char *keyfile,
     const char *previous, struct auditverify_result *res, char *err,
     size_t errlen);
 

@@ -37,6 +37,8 @@ struct conn {
 	uint64_t next_id;
 	struct wire_msg welcome_msg;
 	struct conn_welcome welcome;
+	int tap_fd;			/* -1: none; else items received go here */
+	int tap_errno;			/* first write error on it */
 	size_t rlen;
 	uint8_t rbuf[CONN_RBUF];
 };
@@ -406,6 +408,35 @@ read_some(struct conn *c, int block, char *err, size_t errlen)
 	}
 }
 
+/* Copies bytes received to the tap, if any (the first error is kept). */
+static void
+tap(struct conn *c, const uint8_t *p, size_t len)
+{
+	while (c->tap_fd != -1 && c->tap_errno == 0 && len > 0) {
+		ssize_t n = write(c->tap_fd, p, len);
+
+		if (n <= 0) {
+			c->tap_errno = n < 0 ? errno : EIO;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void
+conn_tap(struct conn *c, int fd)
+{
+	c->tap_fd = fd;
+	c->tap_errno = 0;
+}
+
+int
+conn_tap_error(const struct conn *c)
+{
+	return c->tap_errno;
+}
+
 /* Decodes a buffered message: 1 got one, 0 need more, <0 failure. */
 static int
 take_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
@@ -423,6 +454,7 @@ take_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
 	case WIRE_CONTROL:
 		if (consumed > c->rlen)
 			consumed = c->rlen;
+		tap(c, c->rbuf, consumed);
 		memmove(c->rbuf, c->rbuf + consumed, c->rlen - consumed);
 		c->rlen -= consumed;
 		return 1;
@@ -451,9 +483,9 @@ conn_recv_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
 	}
 }
 
-int
-conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
-    char *err, size_t errlen)
+static int
+recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    struct wire_msg *out, char *err, size_t errlen)
 {
 	struct wire_error werr;
 	struct wire_msg msg;
@@ -470,6 +502,13 @@ conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
 			    &consumed, &werr);
 			if (item == WIRE_DATA)
 				break;
+			if (item == WIRE_CONTROL && out != NULL) {
+				memmove(c->rbuf, c->rbuf + consumed,
+				    c->rlen - consumed);
+				c->rlen -= consumed;
+				*out = msg;
+				return CONN_OK;
+			}
 			if (item == WIRE_CONTROL) {
 				const char *op = wire_op_name(msg.op);
 
@@ -495,6 +534,7 @@ conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
 		    cap);
 		return CONN_EPROTO;
 	}
+	tap(c, c->rbuf, consumed);
 	memmove(c->rbuf, c->rbuf + consumed, c->rlen - consumed);
 	c->rlen -= consumed;
 	while (got < dlen) {
@@ -504,12 +544,28 @@ conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
 			return rc;
 		take = c->rlen < dlen - got ? c->rlen : (size_t)(dlen - got);
 		memcpy(buf + got, c->rbuf, take);
+		tap(c, c->rbuf, take);
 		memmove(c->rbuf, c->rbuf + take, c->rlen - take);
 		c->rlen -= take;
 		got += take;
 	}
 	*len = (size_t)dlen;
 	return CONN_OK;
+}
+
+int
+conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    char *err, size_t errlen)
+{
+	return recv_item(c, buf, cap, len, NULL, err, errlen);
+}
+
+int
+conn_recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    struct wire_msg *msg, char *err, size_t errlen)
+{
+	memset(msg, 0, sizeof(*msg));
+	return recv_item(c, buf, cap, len, msg, err, errlen);
 }
 
 int
@@ -663,6 +719,7 @@ conn_open(const struct clientcfg *cfg, const char *software,
 		return CONN_ELOCAL;
 	}
 	c->fd = -1;
+	c->tap_fd = -1;
 	c->timeout_ms = (int)(cfg->timeout != 0 ? cfg->timeout :
 	    CLIENTCFG_DEFAULT_TIMEOUT) * 1000;
 	c->next_id = 1;

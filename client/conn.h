@@ -88,6 +88,13 @@ int conn_recv_msg(struct conn *c, struct wire_msg *msg, char *err,
 int conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
     char *err, size_t errlen);
 
+/* Like conn_recv_data, but a control message where a data item could be
+ * is returned in *msg (msg->op set, *len 0; caller clears it) instead of
+ * being a protocol error: for a download that may end early with an
+ * error (held_open). msg->op is WIRE_OP_INVALID after a data item. */
+int conn_recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
+    struct wire_msg *msg, char *err, size_t errlen);
+
 /*
  * Non-blocking: returns 1 with msg filled if a complete message has
  * arrived, 0 if not (any partial bytes stay buffered), or a negative class
@@ -96,6 +103,14 @@ int conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
  */
 int conn_poll_msg(struct conn *c, struct wire_msg *msg, char *err,
     size_t errlen);
+
+/* From now on, writes every item received (control messages and data
+ * items, exactly the bytes that arrived) to fd; -1 stops. The fd stays
+ * the caller's. A write error is kept, not reported at once: ask
+ * conn_tap_error (0, or the errno of the first failed write). Used to
+ * save an audit pull as one file (`sekisho audit pull --raw`). */
+void conn_tap(struct conn *c, int fd);
+int conn_tap_error(const struct conn *c);
 
 /* Sends close_notify (best effort, not waited for) and frees everything. */
 void conn_close(struct conn *c);

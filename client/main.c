@@ -20,6 +20,7 @@
 #include "client/put.h"
 #include "client/resume.h"
 #include "client/status.h"
+#include "client/transfers.h"
 #include "lib/util.h"
 #include "lib/wire.h"
 
@@ -93,10 +94,12 @@ static const char *const usage_main = N_(
 "Commands:\n"
 "  put FILE --to INTERFACE  upload FILE through an approved interface\n"
 "  status TRANSFER          show the state of an earlier transfer\n"
+"  transfers                list your own transfers, newest first\n"
+"  withdraw TRANSFER        withdraw a held or unfinished transfer of yours\n"
 "  whoami                   show user, department and terminal as the broker\n"
 "                           sees them\n"
-"  approvals ls|approve|reject  (approval officers) held transfers; see\n"
-"                           sekisho help approvals\n"
+"  approvals ls|open|approve|reject  (approval officers) held transfers;\n"
+"                           see sekisho help approvals\n"
 "  exception ...            request, grant, revoke and list exceptions\n"
 "                           (例外措置); see sekisho help exception\n"
 "  policy explain ...       (administrators) show how a register file decides\n"
@@ -194,6 +197,10 @@ command_usage(const char *cmd)
 		return approvals_usage();
 	if (strcmp(cmd, "exception") == 0)
 		return exception_usage();
+	if (strcmp(cmd, "transfers") == 0)
+		return transfers_usage();
+	if (strcmp(cmd, "withdraw") == 0)
+		return withdraw_usage();
 	if (strcmp(cmd, "audit") == 0)
 		return audit_usage_text();
 	return NULL;
@@ -684,6 +691,15 @@ main(int argc, char **argv)
 	}
 	if (ci > 0 && strcmp(argv[ci], "audit") == 0)
 		return audit_main(argc, argv);
+	if (ci > 0 && (strcmp(argv[ci], "transfers") == 0 ||
+	    strcmp(argv[ci], "withdraw") == 0)) {
+		char *cmd = argv[ci];
+
+		for (; ci > 1; ci--)
+			argv[ci] = argv[ci - 1];
+		argv[1] = cmd;
+		return transfers_main(argc - 1, argv + 1);
+	}
 	memset(&f, 0, sizeof(f));
 	rc = run(argc, argv, &a, &f);
 	if (rc != SEKISHO_EXIT_OK)

@@ -12,8 +12,11 @@ libyaml-dev libqrencode-dev libicu-dev sqlite3 python3 python3-cbor2 nginx-light
 libnginx-mod-http-dav-ext libxml2-dev libseccomp-dev libnghttp2-dev libjansson-dev gettext"
 TEST_PKGS="libcmocka-dev python3-pytest oathtool clang libclang-rt-14-dev \
 tinyproxy curl golang-go golang-golang-x-mod-dev python3-h2 \
-chromium chromium-driver python3-selenium libnss3-tools fonts-ipafont-gothic"
+chromium chromium-driver python3-selenium libnss3-tools fonts-ipafont-gothic \
+librsvg2-bin zbar-tools"
 
+# librsvg2-bin (rsvg-convert) and zbar-tools (zbarimg) turn the enrolment QR
+# code's SVG into an image and read it back in tests/integration/test_enrol.py.
 # oathtool computes the officers' one-time codes in the approvals demo.
 DEMO_PKGS="oathtool"
 

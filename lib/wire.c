@@ -143,6 +143,8 @@ static const struct wire_key state_keys[] = {
 	K_UINT("approvals", OPT),
 	K_UINT("required", OPT),
 	K_TEXT("comment", OPT, WIRE_MAX_COMMENT),
+	/* where it was delivered */
+	K_TEXT("destination", OPT, WIRE_MAX_DEST),
 };
 
 static const struct wire_key error_keys[] = {
@@ -155,15 +157,15 @@ static const struct wire_key error_keys[] = {
 	K_UINT("retry_after", OPT),
 };
 
-/* The auditor's pull. Times are RFC 3339 UTC with seconds (20 bytes);
- * hashes travel concatenated in one byte string. */
+/* The auditor's pull. Times are RFC 3339 with seconds (Z or an offset)
+ * or dates; hashes travel concatenated in one byte string. */
 #define K_VBYTES(n, r, lo, hi)	{ (n), WIRE_T_BYTES, (r), (lo), (hi), 0, 0 }
 
 static const struct wire_key audit_pull_keys[] = {
 	K_UINT("from_seq", OPT),
 	K_UINT("to_seq", OPT),
-	K_TEXT("since", OPT, 20),
-	K_TEXT("until", OPT, 20),
+	K_TEXT("since", OPT, WIRE_MAX_WHEN),
+	K_TEXT("until", OPT, WIRE_MAX_WHEN),
 	K_UINT("previous", OPT),
 };
 
@@ -186,6 +188,58 @@ static const struct wire_key audit_records_keys[] = {
 
 static const struct wire_key audit_done_keys[] = {
 	K_UINT("count", REQ),
+};
+
+/* The auditor's search and CSV export. Times: RFC 3339 (with Z or an
+ * offset) or a date, a whole day in the register's zone. */
+static const struct wire_key audit_search_keys[] = {
+	K_TEXT("user", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("interface", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("transfer", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("type", OPT, WIRE_MAX_CODE),
+	K_TEXT("since", OPT, WIRE_MAX_WHEN),
+	K_TEXT("until", OPT, WIRE_MAX_WHEN),
+	K_UINT("after", OPT),
+	K_RANGE("limit", OPT, 1, WIRE_MAX_SEARCH),
+};
+
+static const struct wire_key audit_record_keys[] = {
+	K_UINT("seq", REQ),
+	K_TEXT("time", REQ, WIRE_MAX_CODE),
+	K_TEXT("time_local", OPT, WIRE_MAX_CODE),
+	K_TEXT("zone", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("clock", OPT, WIRE_MAX_CODE),
+	K_TEXT("type", REQ, WIRE_MAX_CODE),
+	K_TEXT("user", OPT, WIRE_MAX_TEXT),
+	K_TEXT("dept", OPT, WIRE_MAX_TEXT),
+	K_TEXT("terminal", OPT, WIRE_MAX_TEXT),
+	K_TEXT("cert_fp", OPT, WIRE_MAX_TOKEN * 2),
+	K_TEXT("peer", OPT, WIRE_MAX_TEXT),
+	K_TEXT("transfer", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("interface", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("service", OPT, WIRE_MAX_TEXT),
+	K_UINT("class", OPT),
+	K_TEXT("name", OPT, WIRE_MAX_NAME),
+	K_UINT("size", OPT),
+	K_BYTES("sha256", OPT, SHA256_LEN),
+	K_TEXT("state", OPT, WIRE_MAX_TEXT),
+	K_TEXT("result", OPT, WIRE_MAX_TEXT),
+	K_TEXT("reason", OPT, WIRE_MAX_TEXT),
+	K_TEXT("comment", OPT, WIRE_MAX_TEXT),
+	K_TEXT("details", OPT, WIRE_MAX_DETAILS),
+	K_BOOL("truncated", OPT),
+};
+
+static const struct wire_key audit_csv_keys[] = {
+	K_TEXT("since", OPT, WIRE_MAX_WHEN),
+	K_TEXT("until", OPT, WIRE_MAX_WHEN),
+	K_TEXT("header", OPT, 2),
+};
+
+static const struct wire_key audit_csv_head_keys[] = {
+	K_TEXT("content_type", REQ, WIRE_MAX_CODE),
+	K_TEXT("filename", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("zone", REQ, WIRE_MAX_TOKEN),
 };
 
 /* Approval officers and exceptions. Every officer request may carry a
@@ -320,6 +374,78 @@ static const struct wire_key listed_keys[] = {
 	K_TEXT("next", OPT, WIRE_MAX_TOKEN),
 };
 
+/* TOTP enrolment: the user redeems the administrator's one-time code,
+ * gets a pending secret, and activates it with its first code. */
+static const struct wire_key totp_enrol_keys[] = {
+	K_TEXT("code", REQ, WIRE_MAX_ENROL_CODE),
+};
+
+static const struct wire_key totp_secret_keys[] = {
+	K_TEXT("user", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("uri", REQ, WIRE_MAX_URI),
+	K_TEXT("secret", REQ, WIRE_MAX_SECRET),
+	K_TEXT("qr_svg", REQ, WIRE_MAX_QR_SVG),
+};
+
+static const struct wire_key totp_confirm_keys[] = {
+	K_TEXT("otp", REQ, WIRE_MAX_OTP),
+};
+
+static const struct wire_key totp_enrolled_keys[] = {
+	K_TEXT("user", REQ, WIRE_MAX_TOKEN),
+};
+
+/* The browser pages' views: interfaces and transfers of the caller, the
+ * owner's withdrawal, an officer's read of a held file. */
+static const struct wire_key interfaces_ls_keys[] = {
+	K_TEXT("after", OPT, WIRE_MAX_TOKEN),
+	K_RANGE("limit", OPT, 1, WIRE_MAX_PAGE),
+};
+
+static const struct wire_key interface_keys[] = {
+	K_TEXT("interface", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("title", OPT, WIRE_MAX_PURPOSE),
+	K_TEXTS("classes", REQ, 1),
+	K_RANGE("default_class", OPT, CLASS_MIN, CLASS_MAX),
+	K_TEXT("hours", OPT, WIRE_MAX_TEXT),
+	K_UINT("max_size", OPT),
+	K_TEXTS("extensions", OPT, 31),
+	K_BOOL("extensions_more", OPT),
+	K_BOOL("approval", REQ),
+	K_UINT("approvals_required", OPT),
+	K_BOOL("stepup", REQ),
+	K_TEXT("destination", OPT, WIRE_MAX_TOKEN),
+};
+
+static const struct wire_key transfers_ls_keys[] = {
+	K_TEXT("after", OPT, WIRE_MAX_TOKEN),
+	K_RANGE("limit", OPT, 1, WIRE_MAX_PAGE),
+};
+
+static const struct wire_key withdraw_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("reason", OPT, WIRE_MAX_COMMENT),
+};
+
+static const struct wire_key held_open_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key file_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("name", REQ, WIRE_MAX_NAME),
+	K_UINT("size", REQ),
+	K_BYTES("sha256", REQ, SHA256_LEN),
+	K_TEXT("content_type", REQ, 255),	/* RFC 6838: 127 + "/" + 127 */
+	K_TEXT("filename", REQ, WIRE_MAX_NAME),
+};
+
+static const struct wire_key file_done_keys[] = {
+	K_TEXT("transfer", REQ, WIRE_MAX_TOKEN),
+	K_UINT("size", REQ),
+};
+
 struct wire_schema {
 	const char *op;
 	const struct wire_key *keys;
@@ -364,6 +490,26 @@ static const struct wire_schema schemas[WIRE_OP__COUNT] = {
 	[WIRE_OP_AUDIT_HEAD] = SCHEMA("audit_head", audit_head_keys),
 	[WIRE_OP_AUDIT_RECORDS] = SCHEMA("audit_records", audit_records_keys),
 	[WIRE_OP_AUDIT_DONE] = SCHEMA("audit_done", audit_done_keys),
+	[WIRE_OP_TOTP_ENROL] = CLIENT_SCHEMA("totp_enrol", totp_enrol_keys),
+	[WIRE_OP_TOTP_SECRET] = SCHEMA("totp_secret", totp_secret_keys),
+	[WIRE_OP_TOTP_CONFIRM] = CLIENT_SCHEMA("totp_confirm",
+	    totp_confirm_keys),
+	[WIRE_OP_TOTP_ENROLLED] = SCHEMA("totp_enrolled", totp_enrolled_keys),
+	[WIRE_OP_AUDIT_SEARCH] = CLIENT_SCHEMA("audit_search",
+	    audit_search_keys),
+	[WIRE_OP_AUDIT_RECORD] = SCHEMA("audit_record", audit_record_keys),
+	[WIRE_OP_AUDIT_CSV] = CLIENT_SCHEMA("audit_csv", audit_csv_keys),
+	[WIRE_OP_AUDIT_CSV_HEAD] = SCHEMA("audit_csv_head",
+	    audit_csv_head_keys),
+	[WIRE_OP_INTERFACES_LS] = CLIENT_SCHEMA("interfaces_ls",
+	    interfaces_ls_keys),
+	[WIRE_OP_INTERFACE] = SCHEMA("interface", interface_keys),
+	[WIRE_OP_TRANSFERS_LS] = CLIENT_SCHEMA("transfers_ls",
+	    transfers_ls_keys),
+	[WIRE_OP_WITHDRAW] = CLIENT_SCHEMA("withdraw", withdraw_keys),
+	[WIRE_OP_HELD_OPEN] = CLIENT_SCHEMA("held_open", held_open_keys),
+	[WIRE_OP_FILE] = SCHEMA("file", file_keys),
+	[WIRE_OP_FILE_DONE] = SCHEMA("file_done", file_done_keys),
 };
 
 /* "op" and "id" live in struct wire_msg itself, so a schema never lists them
@@ -373,6 +519,8 @@ _Static_assert(NITEMS(state_keys) + 2 <= WIRE_MAX_FIELDS,
 _Static_assert(NITEMS(exception_keys) + 2 <= WIRE_MAX_FIELDS,
     "a schema must fit in struct wire_msg");
 _Static_assert(NITEMS(approval_keys) + 2 <= WIRE_MAX_FIELDS,
+    "a schema must fit in struct wire_msg");
+_Static_assert(NITEMS(audit_record_keys) + 2 <= WIRE_MAX_FIELDS,
     "a schema must fit in struct wire_msg");
 _Static_assert(NITEMS(exception_grant_keys) + 2 <= WIRE_MAX_FIELDS,
     "a schema must fit in struct wire_msg");

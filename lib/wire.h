@@ -45,6 +45,15 @@
 #define WIRE_MAX_CHECKPOINT 2048	/* a signed audit checkpoint */
 #define WIRE_MAX_PROOF 2048		/* 64 hashes of 32 bytes */
 #define WIRE_MAX_LEAVES 8192		/* 256 leaf hashes of 32 bytes */
+#define WIRE_MAX_ENROL_CODE 32		/* a TOTP enrolment code as typed */
+#define WIRE_MAX_URI 512		/* an otpauth:// URI */
+#define WIRE_MAX_SECRET 64		/* a TOTP secret in base32 */
+#define WIRE_MAX_QR_SVG 12288		/* the SVG drawing of a QR code */
+#define WIRE_MAX_WHEN 25		/* "2026-04-01T09:00:00+09:00" */
+#define WIRE_MAX_SEARCH 500		/* records one audit_search answers */
+#define WIRE_MAX_DETAILS 8192		/* a record's details as JSON text */
+#define WIRE_MAX_PAGE 200		/* items one list request may ask for */
+#define WIRE_MAX_DEST 2048		/* a delivery destination (URL) */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -89,6 +98,29 @@ enum wire_op {
 	WIRE_OP_AUDIT_RECORDS,	/* from_seq, count, leaves; a data item with
 				   the records follows */
 	WIRE_OP_AUDIT_DONE,	/* count */
+	/* TOTP enrolment by the user (docs/protocol.md) */
+	WIRE_OP_TOTP_ENROL,	/* client: code */
+	WIRE_OP_TOTP_SECRET,	/* user, uri, secret, qr_svg */
+	WIRE_OP_TOTP_CONFIRM,	/* client: otp */
+	WIRE_OP_TOTP_ENROLLED,	/* user */
+	/* the auditor's search and CSV export (docs/audit.md) */
+	WIRE_OP_AUDIT_SEARCH,	/* client: ?user, ?interface, ?transfer, ?type,
+				   ?since, ?until, ?after, ?limit */
+	WIRE_OP_AUDIT_RECORD,	/* one record, flattened; answers audit_search
+				   (then listed) */
+	WIRE_OP_AUDIT_CSV,	/* client: ?since, ?until, ?header */
+	WIRE_OP_AUDIT_CSV_HEAD,	/* content_type, filename, zone; data items of
+				   CSV follow, then audit_done */
+	/* the browser pages' own views (docs/protocol.md, "Transfers") */
+	WIRE_OP_INTERFACES_LS,	/* client: ?after, ?limit */
+	WIRE_OP_INTERFACE,	/* one interface the caller may use */
+	WIRE_OP_TRANSFERS_LS,	/* client: ?after, ?limit; answered by state
+				   items, then listed */
+	WIRE_OP_WITHDRAW,	/* client: transfer, ?reason */
+	WIRE_OP_HELD_OPEN,	/* client: transfer, ?otp */
+	WIRE_OP_FILE,		/* transfer, name, size, sha256, content_type,
+				   filename; data items follow */
+	WIRE_OP_FILE_DONE,	/* transfer, size: the file was sent whole */
 	WIRE_OP__COUNT
 };
 

@@ -3103,6 +3103,72 @@ policy_interface_approval(const struct policy *p, const char *interface,
 	return 0;
 }
 
+int
+policy_interface_usable(const struct policy *p, size_t i,
+    const struct policy_principal *who, time_t now,
+    struct policy_interface_view *out)
+{
+	struct policy_request req;
+	struct policy_context ctx;
+	struct policy_decision dec;
+	struct eval e;
+	const struct iface *f;
+	const char *why;
+	size_t k;
+
+	if (p == NULL || who == NULL || out == NULL || i >= p->nifaces)
+		return -1;
+	if (who->user == NULL || !util_is_token(who->user, POLICY_ID_MAX))
+		return 0;
+	f = &p->ifaces[i];
+	/* The mildest request there is: class 1, no bytes, no extension. A
+	 * forbid that still matches it refuses everything. */
+	memset(&req, 0, sizeof(req));
+	req.interface = f->id;
+	req.class = 1;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.now = now;
+	memset(&e, 0, sizeof(e));
+	e.p = p;
+	e.who = who;
+	e.req = &req;
+	e.ctx = &ctx;
+	e.out = &dec;
+	e.ext_kind = 0;
+	if (resolve_principal(&e) != 0)
+		return 0;
+	if (f->legacy_open) {
+		if (!(e.roles & POLICY_ROLE_STAFF))
+			return 0;
+	} else if (!sel_principal(&e, &f->allow, &why) ||
+	    (sel_has_terminals(&f->allow) && !sel_terminal(&e, &f->allow)))
+		return 0;
+	if (now < f->valid_from || now >= f->valid_until ||
+	    (p->review_deny && now >= f->review_late))
+		return 0;
+	for (k = 0; k < p->nforbids; k++)
+		if (forbid_hits(&e, &p->forbids[k], (uint32_t)i))
+			return 0;
+	memset(out, 0, sizeof(*out));
+	out->id = f->id;
+	out->title = f->purpose;
+	/* Classification 3 never leaves (builtin:class3). */
+	out->max_class = f->max_class < 3 ? f->max_class : 2;
+	out->default_class = f->default_class <= out->max_class ?
+	    f->default_class : 0;
+	out->max_size = f->max_size;
+	out->hours = f->has_sched ? f->sched_txt : NULL;
+	out->extensions = f->ext_allow.v;
+	out->nextensions = f->ext_allow.n;
+	out->approval = f->approval.set;
+	out->approval_always = f->approval.set && f->approval.always;
+	out->approvals_required = f->approval.set ? f->approvals : 0;
+	out->stepup = f->stepup.set;
+	out->service = f->service != NONE ? p->services[f->service].id :
+	    NULL;
+	return 1;
+}
+
 /* The extensions an exception adds: "pdf,xlsx", each within the
  * interface's exception_limits.extensions. */
 static int

@@ -238,6 +238,43 @@ int policy_exception_check(const struct policy *p,
  * "1 day 12 hours (1日12時間)", "45 seconds (45秒)". Always terminated;
  * returns buf. */
 const char *policy_duration_text(uint64_t seconds, char *buf, size_t len);
+/*
+ * What the register says one interface offers a principal: for a staff
+ * member's list of "where may I send files" (interfaces_ls). Pointers are
+ * owned by the register.
+ */
+struct policy_interface_view {
+	const char *id;
+	const char *title;		/* the interface's purpose as written */
+	unsigned max_class;		/* 1..2: classes 1..max_class allowed */
+	unsigned default_class;		/* 0: a put must name its class */
+	uint64_t max_size;		/* UINT64_MAX: no limit */
+	const char *hours;		/* "Mon-Fri 08:00-18:00 (Asia/Tokyo)";
+					   NULL: any time */
+	const char *const *extensions;	/* allow list, lower-case, sorted; */
+	size_t nextensions;		/* 0: any extension not denied */
+	int approval;			/* an approval rule may hold a put */
+	int approval_always;		/* it holds every put */
+	unsigned approvals_required;	/* 0 when no approval rule */
+	int stepup;			/* a step-up rule may apply */
+	const char *service;		/* delivery service id, NULL: none */
+};
+
+/*
+ * Whether who may use the i-th interface (policy_interface_id order) at
+ * now, and if so what it offers: 1 with *out filled, 0 when not (the
+ * principal is refused by the register, not in the interface's allow
+ * list or its terminals, the interface not valid at now or suspended for
+ * an overdue review, or a forbid rule refuses every transfer of who
+ * through it), -1 when i is out of range or an argument is NULL. Rules
+ * that depend on a file (extension, class, size forbids), the time of
+ * day and daily limits are not judged here: a put is still decided by
+ * policy_decide. Pure; never allocates.
+ */
+int policy_interface_usable(const struct policy *p, size_t i,
+    const struct policy_principal *who, time_t now,
+    struct policy_interface_view *out);
+
 /* Roles of who as the register sees them (0 when the register refuses the
  * principal: disabled, mismatched department, unknown where required). */
 unsigned policy_principal_roles(const struct policy *p,

@@ -267,13 +267,21 @@ def test_show_and_export(trail, tmp_path):
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"),
                                        newline="")))
-    assert rows[0] == ["seq", "time", "clock", "type", "user", "dept",
-                       "terminal", "cert_fp", "peer", "transfer",
-                       "interface", "service", "details", "record_sha256"]
+    # The first columns never change; new ones only come at the end.
+    assert rows[0][:14] == ["seq", "time", "clock", "type", "user", "dept",
+                            "terminal", "cert_fp", "peer", "transfer",
+                            "interface", "service", "details",
+                            "record_sha256"]
+    assert rows[0][14:] == ["local_time", "class", "name", "size", "sha256",
+                            "state", "result", "reason", "comment"]
     assert len(rows) == obj["count"] + 1
     assert [int(r[0]) for r in rows[1:]] == list(range(obj["count"]))
     stored = [r for r in rows[1:] if r[3] == "stored" and r[9] == ids[0]]
     assert stored and json.loads(stored[0][12])["size"] > 0
+    # The flattened columns repeat what details says.
+    det = json.loads(stored[0][12])
+    assert stored[0][17] == str(det["size"])
+    assert stored[0][18] == det["sha256"]
 
     rc, out, err = audit(auditor, "export", d, "--format", "jsonl")
     assert rc == EXIT_OK, err

@@ -71,7 +71,8 @@ def test_sekisho_help_names_only_commands_that_have_help():
 
 
 @pytest.mark.parametrize("cmd", [["put"], ["approvals"], ["exception"],
-                                 ["status"], ["whoami"]])
+                                 ["status"], ["whoami"], ["transfers"],
+                                 ["withdraw"]])
 def test_sekisho_usage_lines_name_every_option(cmd):
     need_binary(SEKISHO, "sekisho")
     r = run(SEKISHO, "help", *cmd)

@@ -32,7 +32,7 @@ REGISTER = {
 }
 
 HELP_COMMANDS = ["put", "status", "whoami", "approvals", "exception",
-                 "audit"]
+                 "audit", "transfers", "withdraw"]
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 

@@ -1480,6 +1480,105 @@ test_interface_defaults(void **state)
 	policy_free(p);
 }
 
+/* The interfaces a principal may use, as a comma list in id order. */
+static void
+usable_list(const struct policy *p, const struct policy_principal *who,
+    time_t now, char *buf, size_t len)
+{
+	struct policy_interface_view v;
+	size_t i, n = 0;
+	int r;
+
+	buf[0] = '\0';
+	for (i = 0; i < policy_interface_count(p); i++) {
+		r = policy_interface_usable(p, i, who, now, &v);
+		assert_true(r == 0 || r == 1);
+		if (r == 1) {
+			assert_string_equal(v.id, policy_interface_id(p, i));
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+			    n > 0 ? "," : "", v.id);
+		}
+	}
+}
+
+static void
+test_interface_usable(void **state)
+{
+	struct policy *p = load_reg(REG);
+	struct policy_principal alice = { "alice", "kikaku", NULL };
+	struct policy_principal alice_t3 = { "alice", "kikaku", "T3" };
+	struct policy_principal erin = { "erin", "kikaku", NULL };
+	struct policy_principal carol = { "carol", "somu", NULL };
+	struct policy_principal bad = { "../x", "kikaku", NULL };
+	struct policy_interface_view v;
+	char buf[1024];
+	size_t i, n = policy_interface_count(p);
+
+	(void)state;
+	/* Not: IF-TERM/IF-TERM3 (terminals), IF-FORBIDDEN-G (forbid on her
+	 * group), IF-OFFICER/IF-NAMED/IF-HOIKU (not in their allow lists). */
+	usable_list(p, &alice, MON10, buf, sizeof(buf));
+	assert_string_equal(buf, "IF-A,IF-APPR,IF-EXTDENY,IF-FIXED,IF-NIGHT,"
+	    "IF-NY,IF-OPEN,IF-REVIEW,IF-STEP,IF-STEPALL,IF-VALID,IF-VOL");
+	/* From terminal T3: IF-TERM3 too (FB-T3-C2 only forbids class 2). */
+	usable_list(p, &alice_t3, MON10, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "IF-TERM3"));
+	assert_null(strstr(buf, "IF-TERM,"));
+	/* After IF-VALID's valid_until. */
+	usable_list(p, &alice, JST(2026, 7, 1, 10, 0), buf, sizeof(buf));
+	assert_null(strstr(buf, "IF-VALID"));
+	/* Disabled, malformed: nothing. An officer-only account. */
+	usable_list(p, &erin, MON10, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	usable_list(p, &bad, MON10, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	usable_list(p, &carol, MON10, buf, sizeof(buf));
+	assert_string_equal(buf, "IF-APPR,IF-OFFICER");
+
+	/* What each one offers agrees with the register. */
+	for (i = 0; i < n; i++)
+		if (strcmp(policy_interface_id(p, i), "IF-A") == 0)
+			break;
+	assert_true(i < n);
+	assert_int_equal(policy_interface_usable(p, i, &alice, MON10, &v), 1);
+	assert_string_equal(v.id, "IF-A");
+	assert_int_equal(v.max_class, 1);
+	assert_int_equal(v.default_class, 0);
+	assert_true(v.max_size == 10 * MiB);
+	assert_non_null(v.hours);
+	assert_non_null(strstr(v.hours, "Mon-Fri 08:00-18:00"));
+	assert_int_equal(v.nextensions, 2);
+	assert_string_equal(v.extensions[0], "csv");
+	assert_string_equal(v.extensions[1], "pdf");
+	assert_false(v.approval);
+	assert_false(v.stepup);
+	assert_string_equal(v.service, "dav");
+	for (i = 0; i < n; i++) {
+		const char *id = policy_interface_id(p, i);
+
+		if (strcmp(id, "IF-APPR") == 0) {
+			assert_int_equal(policy_interface_usable(p, i, &alice,
+			    MON10, &v), 1);
+			assert_true(v.approval);
+			assert_false(v.approval_always);
+			assert_int_equal(v.approvals_required, 2);
+			assert_null(v.service);
+			assert_null(v.hours);
+			assert_true(v.max_size == UINT64_MAX);
+		} else if (strcmp(id, "IF-STEPALL") == 0) {
+			assert_int_equal(policy_interface_usable(p, i, &alice,
+			    MON10, &v), 1);
+			assert_true(v.stepup);
+			assert_false(v.approval);
+			assert_int_equal(v.approvals_required, 0);
+		}
+	}
+	assert_int_equal(policy_interface_usable(p, n, &alice, MON10, &v), -1);
+	assert_int_equal(policy_interface_usable(NULL, 0, &alice, MON10, &v),
+	    -1);
+	policy_free(p);
+}
+
 static void
 test_lookups(void **state)
 {
@@ -1550,6 +1649,7 @@ main(void)
 		cmocka_unit_test(test_exception_check),
 		cmocka_unit_test(test_exception_extensions),
 		cmocka_unit_test(test_lookups),
+		cmocka_unit_test(test_interface_usable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,7 @@
 #define DONE "66666666666666666666666666666666"	/* delivered, no row */
 #define THRICE "77777777777777777777777777777777"	/* delivered 3 times */
 #define PRUNED "88888888888888888888888888888888"	/* stored, no accept */
+#define WDRAWN "99999999999999999999999999999999"	/* withdrawn, no row */
 
 static const char content[] = "the file's bytes";
 
@@ -167,6 +168,11 @@ setup(void **state)
 	append(f, "accept", DONE, 'a');
 	append(f, "stored", DONE, 's');
 	append(f, "delivered", DONE, 0);
+
+	/* Held, then withdrawn by its owner: finished, not lost. */
+	append(f, "accept", WDRAWN, 'a');
+	append(f, "stored", WDRAWN, 's');
+	append(f, "withdrawn", WDRAWN, 0);
 	if (audit_sync(f->a, err, sizeof(err)) != 0)
 		return -1;
 	*state = f;

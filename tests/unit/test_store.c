@@ -454,6 +454,142 @@ test_each(void **state)
 	assert_int_equal(c.count, 0);
 }
 
+/* The owner's list is newest first, paged by (created, id), and only the
+ * owner's; withdraw moves only receiving or held transfers of the owner. */
+static void
+test_list_own_and_withdraw(void **state)
+{
+	struct fixture *f = *state;
+	struct transfer t[5], other, *out, got;
+	char err[256];
+	size_t n, i;
+
+	out = calloc(8, sizeof(*out));
+	assert_non_null(out);
+	for (i = 0; i < 5; i++) {
+		make_transfer(&t[i], 1000 + (int64_t)(i / 2));
+		insert_ok(f->st, &t[i]);
+	}
+	make_transfer(&other, 5000);
+	strcpy(other.user, "suzuki.hanako");
+	insert_ok(f->st, &other);
+
+	assert_int_equal(store_transfer_list_own(f->st, "yamada.taro", 0,
+	    NULL, out, 8, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 5);
+	for (i = 1; i < n; i++)
+		assert_true(out[i - 1].created > out[i].created ||
+		    (out[i - 1].created == out[i].created &&
+		    strcmp(out[i - 1].id, out[i].id) > 0));
+	assert_int_equal(out[0].created, 1002);
+	/* The page after the second row holds the last three. */
+	memcpy(&got, &out[1], sizeof(got));
+	assert_int_equal(store_transfer_list_own(f->st, "yamada.taro",
+	    got.created, got.id, out, 8, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	for (i = 0; i < n; i++)
+		assert_true(out[i].created < got.created ||
+		    (out[i].created == got.created &&
+		    strcmp(out[i].id, got.id) < 0));
+	assert_int_equal(store_transfer_list_own(f->st, "yamada.taro", 0,
+	    NULL, out, 2, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_transfer_list_own(f->st, "nobody", 0, NULL,
+	    out, 8, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+
+	/* Not the owner, then the owner; a second time finds nothing. */
+	assert_int_equal(store_transfer_withdraw(f->st, t[0].id,
+	    "suzuki.hanako", "x", 2000, err, sizeof(err)), STORE_NOTFOUND);
+	assert_int_equal(store_transfer_withdraw(f->st, t[0].id,
+	    "yamada.taro", "withdrawn by its owner", 2000, err, sizeof(err)),
+	    0);
+	assert_int_equal(store_transfer_get(f->st, t[0].id, &got, err,
+	    sizeof(err)), 0);
+	assert_string_equal(got.state, STORE_WITHDRAWN);
+	assert_string_equal(got.error, "withdrawn by its owner");
+	assert_int_equal(got.updated, 2000);
+	assert_int_equal(store_transfer_withdraw(f->st, t[0].id,
+	    "yamada.taro", "x", 2001, err, sizeof(err)), STORE_NOTFOUND);
+	/* Stored: released for delivery, not withdrawable. */
+	assert_int_equal(store_transfer_set_state(f->st, t[1].id,
+	    STORE_STORED, "0123456789abcdef0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef", NULL, 2000, err, sizeof(err)), 0);
+	assert_int_equal(store_transfer_withdraw(f->st, t[1].id,
+	    "yamada.taro", "x", 2001, err, sizeof(err)), STORE_NOTFOUND);
+	assert_int_equal(store_transfer_set_state(f->st, t[2].id,
+	    STORE_HELD, "0123456789abcdef0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef", NULL, 2000, err, sizeof(err)), 0);
+	assert_int_equal(store_transfer_withdraw(f->st, t[2].id,
+	    "yamada.taro", "x", 2001, err, sizeof(err)), 0);
+	free(out);
+}
+
+/* Migration 9 rebuilds transfers and approval_requests while other tables
+ * refer to them: the rows and the references survive, and foreign keys
+ * are enforced again afterwards. */
+static void
+test_migration_9_with_references(void **state)
+{
+	struct fixture *f = *state;
+	struct transfer t, got;
+	struct store_approval a, ga;
+	struct store_vote v;
+	char err[256];
+	size_t n;
+	struct store_vote votes[2];
+
+	make_transfer(&t, 1000);
+	strcpy(t.state, STORE_STORED);
+	memset(t.sha256, 'b', UTIL_SHA256_HEX);
+	insert_ok(f->st, &t);
+	memset(&a, 0, sizeof(a));
+	strcpy(a.transfer, t.id);
+	strcpy(a.interface, t.interface);
+	strcpy(a.user, t.user);
+	strcpy(a.approvers, "approvers");
+	a.required = 2;
+	strcpy(a.state, STORE_AP_PENDING);
+	a.created = 1000;
+	a.expires = 9000;
+	assert_int_equal(store_approval_insert(f->st, &a, err, sizeof(err)),
+	    0);
+	memset(&v, 0, sizeof(v));
+	strcpy(v.transfer, t.id);
+	strcpy(v.officer, "sato");
+	memset(v.cert_fp, 'c', UTIL_SHA256_HEX);
+	v.approve = 1;
+	v.at = 1100;
+	assert_int_equal(store_vote_insert(f->st, &v, err, sizeof(err)), 0);
+	assert_int_equal(store_upload_set(f->st, t.id, "https://s3/x", "up-1",
+	    1200, err, sizeof(err)), 0);
+	store_close(f->st);
+	f->st = NULL;
+	/* As if migration 9 had not run yet. */
+	raw_exec(f->db, "DELETE FROM schema_version WHERE version = 9");
+
+	if (store_open(f->db, &f->st, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_schema_version(f->st), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_transfer_get(f->st, t.id, &got, err,
+	    sizeof(err)), 0);
+	assert_string_equal(got.name, t.name);
+	assert_int_equal(store_approval_get(f->st, t.id, &ga, err,
+	    sizeof(err)), 0);
+	assert_int_equal(ga.approvals, 1);
+	assert_int_equal(store_vote_list(f->st, t.id, votes, 2, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	/* The new states are accepted... */
+	assert_int_equal(store_approval_close(f->st, t.id, STORE_AP_WITHDRAWN,
+	    "yamada.taro", "r", 1300, err, sizeof(err)), 0);
+	assert_int_equal(store_transfer_set_state(f->st, t.id,
+	    STORE_WITHDRAWN, NULL, "w", 1300, err, sizeof(err)), 0);
+	/* ...and references are checked again. */
+	strcpy(v.transfer, "00000000000000000000000000000000");
+	assert_int_equal(store_vote_insert(f->st, &v, err, sizeof(err)), -1);
+}
+
 int
 main(void)
 {
@@ -473,6 +609,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_savepoints, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_each, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_own_and_withdraw,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migration_9_with_references, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

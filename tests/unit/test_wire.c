@@ -843,6 +843,79 @@ test_text_bounds(void **state)
 	}
 }
 
+/* The page bound of the list requests, and the new messages round trip
+ * through the codec. */
+static void
+test_own_views(void **state)
+{
+	static const char *const ops[] = { "interfaces_ls", "transfers_ls" };
+	static const char *const classes[] = { "1", "2" };
+	static const char *const exts[] = { "csv", "pdf" };
+	struct wire_msg m, d;
+	uint8_t *out;
+	size_t outlen, i;
+	struct cb *c;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		c = cb_new();
+		t_start(c, ops[i], 1);
+		t_text(c, "limit"); t_uint(c, WIRE_MAX_PAGE);
+		decode_ok(c->b, c->n, &d);
+		wire_msg_clear(&d);
+		free(c);
+		c = cb_new();
+		t_start(c, ops[i], 1);
+		t_text(c, "limit"); t_uint(c, WIRE_MAX_PAGE + 1);
+		expect_error(c->b, c->n, "bad_value", "limit");
+		free(c);
+		c = cb_new();
+		t_start(c, ops[i], 1);
+		t_text(c, "limit"); t_uint(c, 0);
+		expect_error(c->b, c->n, "bad_value", "limit");
+		free(c);
+	}
+	wire_msg_init(&m, WIRE_OP_INTERFACE, 7);
+	assert_int_equal(wire_msg_set_text(&m, "interface", "IF-A"), 0);
+	assert_int_equal(wire_msg_set_text(&m, "title", "月次報告"), 0);
+	assert_int_equal(wire_msg_set_text_array(&m, "classes", classes, 2),
+	    0);
+	assert_int_equal(wire_msg_set_text_array(&m, "extensions", exts, 2),
+	    0);
+	assert_int_equal(wire_msg_set_bool(&m, "approval", 1), 0);
+	assert_int_equal(wire_msg_set_uint(&m, "approvals_required", 2), 0);
+	assert_int_equal(wire_msg_set_bool(&m, "stepup", 0), 0);
+	encode_ok(&m, &out, &outlen);
+	decode_ok(out, outlen, &d);
+	assert_msg_equal(&m, &d);
+	free(out);
+	wire_msg_clear(&d);
+	wire_msg_clear(&m);
+
+	wire_msg_init(&m, WIRE_OP_FILE, 8);
+	assert_int_equal(wire_msg_set_text(&m, "transfer", TID), 0);
+	assert_int_equal(wire_msg_set_text(&m, "name", "a/申請書.pdf"), 0);
+	assert_int_equal(wire_msg_set_uint(&m, "size", 5), 0);
+	assert_int_equal(wire_msg_set_bytes(&m, "sha256", digest, 32), 0);
+	/* The longest type held files are offered with (pptx). */
+	assert_int_equal(wire_msg_set_text(&m, "content_type",
+	    "application/vnd.openxmlformats-officedocument.presentationml."
+	    "presentation"), 0);
+	/* The head is incomplete without the saved name. */
+	assert_int_equal(wire_encode(&m, &out, &outlen, NULL) == 0, 0);
+	assert_int_equal(wire_msg_set_text(&m, "filename", "申請書.pdf"), 0);
+	encode_ok(&m, &out, &outlen);
+	decode_ok(out, outlen, &d);
+	assert_msg_equal(&m, &d);
+	free(out);
+	wire_msg_clear(&d);
+	wire_msg_clear(&m);
+	assert_int_equal(wire_op_from_client(WIRE_OP_WITHDRAW), 1);
+	assert_int_equal(wire_op_from_client(WIRE_OP_HELD_OPEN), 1);
+	assert_int_equal(wire_op_from_client(WIRE_OP_FILE_DONE), 0);
+	assert_string_equal(wire_op_name(WIRE_OP_FILE_DONE), "file_done");
+}
+
 static void
 test_array_bounds(void **state)
 {
@@ -1624,6 +1697,7 @@ main(void)
 		cmocka_unit_test(test_encode_error),
 		cmocka_unit_test(test_text_bounds),
 		cmocka_unit_test(test_array_bounds),
+		cmocka_unit_test(test_own_views),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_pairs),
 		cmocka_unit_test(test_hostile_counts),
