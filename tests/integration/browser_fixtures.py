@@ -283,3 +283,21 @@ def answer_otp(driver, code, timeout=WAIT):
     box.clear()
     box.send_keys(code)
     driver.find_element(By.ID, "otp-ok").click()
+
+
+def downloaded(d, directory, before, what):
+    """The one new complete file in directory: Chromium may show the final
+    name before the bytes are all there, so the size must be non-zero and
+    the same on two looks."""
+    sizes = {}
+
+    def new(_):
+        files = [p for p in directory.iterdir()
+                 if p.name not in before and
+                 not p.name.endswith((".crdownload", ".tmp"))]
+        if len(files) != 1:
+            return None
+        size = files[0].stat().st_size
+        last, sizes[files[0]] = sizes.get(files[0]), size
+        return files[0] if size > 0 and size == last else None
+    return wait_for(d, new, what, 30)

@@ -14,13 +14,12 @@ import zoneinfo
 import pytest
 
 from approvals_fixtures import officer_pki, register  # noqa: F401
-from browser_fixtures import (answer_otp, browser, screenshot,  # noqa: F401
-                              wait_for)
+from browser_fixtures import (answer_otp, browser, downloaded,  # noqa: F401
+                              screenshot, wait_for)
 from delivery_fixtures import FAST, make_file, nginx  # noqa: F401
 from stepup_helpers import enroll, need_oathtool, totp
 from test_browser import console_problems, url, wait_text, web_root
 
-HELD_OPEN_API = "GET /api/v1/approvals/{id}/file (held_open) not merged"
 
 
 @pytest.fixture
@@ -155,7 +154,6 @@ def test_officer_rejection_needs_a_comment_and_reaches_the_sender(
     assert up.objects() == {}
 
 
-@pytest.mark.xfail(strict=True, reason=HELD_OPEN_API)
 def test_officer_opens_the_held_file(held_broker, browser, tmp_path):
     b, up, secret, _ = held_broker
     staff, f, t = staff_sends_held(b, browser, tmp_path)
@@ -167,11 +165,9 @@ def test_officer_opens_the_held_file(held_broker, browser, tmp_path):
         "css selector", f"#held-table tr[data-transfer='{t}']"),
         "listed", 20)[0]
     row.find_element("css selector", "a.download").click()
-    got = wait_for(officer, lambda x: [p for p in downloads.iterdir()
-                                       if not p.name.endswith(".crdownload")],
-                   "the held file downloaded", 20)
-    assert got[0].read_bytes() == f.read_bytes()
-    assert got[0].name == f.name
+    got = downloaded(officer, downloads, set(), "the held file")
+    assert got.read_bytes() == f.read_bytes()
+    assert got.name == f.name
 
 
 def test_exception_requested_by_staff_is_granted_by_the_officer(

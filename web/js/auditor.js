@@ -5,7 +5,7 @@
 import { el, replace } from "./dom.js";
 import { getJSON, query } from "./api.js";
 import { onLanguage, t, tn } from "./i18n.js";
-import { button, card, dayBoundary, field, formatTime, showError, table } from "./ui.js";
+import { button, card, ctx, field, formatTime, showError, table } from "./ui.js";
 
 const PAGE = 50;
 const s = { records: [], next: null, params: null, timeline: null,
@@ -18,15 +18,19 @@ function dateInput(id, value) {
   return el("input", { id, type: "date", value });
 }
 
-function isoDay(d) {
-  return d.toISOString().slice(0, 10);
+// "2026-12-08": the day of date d in the register's zone (not the
+// terminal's, and not UTC: at 08:00 in Tokyo it is still yesterday in UTC).
+function zoneDay(d) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: ctx.zone, year: "numeric",
+    month: "2-digit", day: "2-digit" }).format(d);
 }
 
-// The period's bounds as RFC 3339 UTC, from days in the register's zone.
+// The period as days; the broker takes a day as that day in the register's
+// zone, the whole of it (until included).
 function period() {
   return {
-    since: dayBoundary(document.getElementById("since").value, false),
-    until: dayBoundary(document.getElementById("until").value, true),
+    since: document.getElementById("since").value,
+    until: document.getElementById("until").value,
   };
 }
 
@@ -43,8 +47,8 @@ function updateLinks() {
 function periodCard() {
   const today = new Date();
   const week = new Date(today.getTime() - 6 * 86400000);
-  const since = dateInput("since", isoDay(week));
-  const until = dateInput("until", isoDay(today));
+  const since = dateInput("since", zoneDay(week));
+  const until = dateInput("until", zoneDay(today));
   since.addEventListener("change", updateLinks);
   until.addEventListener("change", updateLinks);
   return card("period", "auditor.period.title",
@@ -137,7 +141,7 @@ function searchCard() {
     renderRecords();
     renderTimeline();
   });
-  return card("search", "auditor.search.title",
+  return card("search-card", "auditor.search.title",
     el("p", { class: "muted" }, tn("auditor.search.lead")), form,
     el("div", { id: "search-error" }), el("div", { id: "records" }), more);
 }
