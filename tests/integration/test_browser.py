@@ -209,10 +209,16 @@ class _Pages(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_cross_origin_post_is_refused(pki, web_broker, browser, tmp_path):
+@pytest.mark.parametrize("target", [
+    "/api/v1/whoami", "/api/v1/uploads",
+    "/api/v1/transfers/0123456789abcdef0123456789abcdef/withdraw",
+    "/api/v1/approvals/0123456789abcdef0123456789abcdef/approve"])
+def test_cross_origin_post_is_refused(pki, web_broker, browser, tmp_path,
+                                      target):
     """A page on another origin (http://127.0.0.1:P) posts to the broker
     with the user's credentials: the broker refuses it (403 cross_origin)
-    and logs it; the page learns nothing."""
+    and logs it; the page learns nothing. Also for the routes that change
+    something (a new upload, a withdrawal, an approval)."""
     b = web_broker
     site = tmp_path / "evil"
     site.mkdir()
@@ -220,7 +226,7 @@ def test_cross_origin_post_is_refused(pki, web_broker, browser, tmp_path):
         '<!doctype html><html><head><meta charset="utf-8">'
         '<script src="evil.js"></script></head><body>evil</body></html>')
     (site / "evil.js").write_text(f"""
-const target = "https://localhost:{b.port}/api/v1/whoami";
+const target = "https://localhost:{b.port}{target}";
 // A "simple" request: no preflight, so it reaches the broker as a POST.
 const simple = fetch(target, {{method: "POST", mode: "no-cors",
   credentials: "include", body: "x"}})

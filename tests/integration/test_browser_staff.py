@@ -397,3 +397,50 @@ def test_interface_rules_and_destination_are_shown(pki, staff_broker, browser,
     assert f"配送先：{up.endpoint}/in/IF-WEB/" in d.find_element(
         "css selector", sel).text
     screenshot(d, "staff-rules-ja")
+
+
+def test_reloaded_page_resumes_the_upload_it_remembered(
+        pki, staff_broker, browser, tmp_path):
+    """The page is reloaded in the middle of an upload: it names the
+    unfinished file, and when the user chooses the same file again with
+    the same interface and class, it asks the broker for the offset and
+    sends only the rest (the upload's address was kept in localStorage)."""
+    b, up = staff_broker()
+    size = 40 * 1024 * 1024
+    f = make_file(tmp_path, "再開.bin", size, seed=12)
+    d = browser("alice@T001")
+    open_staff(d, b)
+    choose(d, "IF-WEB", 1, "reload")
+    drop_files(d, "#drop", [f])
+    wait_hashed(d, 1)
+    d.set_network_conditions(offline=False, latency=1,
+                             download_throughput=50 * 1024 * 1024,
+                             upload_throughput=3 * 1024 * 1024)
+    d.find_element("id", "send-button").click()
+    row = file_rows(d)[0]
+    wait_for(d, lambda x: int(row.get_attribute("data-offset") or 0)
+             > 18 * 1024 * 1024, "18 MiB sent", 60)
+    d.refresh()
+    d.set_network_conditions(offline=False, latency=1,
+                             download_throughput=50 * 1024 * 1024,
+                             upload_throughput=100 * 1024 * 1024)
+    open_staff(d, b)
+    assert f.name in d.find_element("id", "unfinished").text
+    choose(d, "IF-WEB", 1, "reload")
+    drop_files(d, "#drop", [f])
+    wait_hashed(d, 1)
+    d.find_element("id", "send-button").click()
+    row = file_rows(d)[0]
+    wait_for(d, lambda x: row.get_attribute("data-state") == "sent",
+             "the upload finished after the reload", 90)
+    resumed = int(row.get_attribute("data-resumed-from"))
+    assert 16 * 1024 * 1024 <= resumed < size, resumed
+    t = row.get_attribute("data-transfer")
+    wait_for(d, lambda x: x.find_elements(
+        "css selector",
+        f"#transfers-table tr[data-transfer='{t}'][data-state='delivered']"),
+        "delivered", 90)
+    assert list(up.objects().values()) == [f.read_bytes()]
+    # One transfer, not two: the first one went on.
+    assert len(d.find_elements("css selector", "#transfers-table tbody tr")) \
+        == 1
