@@ -10,9 +10,12 @@ alternating order (A B, then B A, ...):
 
   sekisho/1  `sekisho put FILE` (the command-line client: TLS, hello, put,
              1 MiB data items, end, durable commit, "stored");
-  tus/h2     `curl --http2` speaking tus 1.0 as a browser's page does:
-             POST /api/v1/uploads (creation, decided by the policy) then one
-             PATCH with the whole body, answered once the file is durable.
+  tus/h2     tus 1.0 as a browser's page does: POST /api/v1/uploads
+             (creation, decided by the policy) then one PATCH with the whole
+             body, answered once the file is durable; by bench/tus_put (a
+             small client on libnghttp2, reading 1 MiB blocks) and by
+             `curl --http2` (a general-purpose client, which spends about
+             twice the CPU of either other client on the same bytes).
 
 Both are client-perceived wall times from process start to exit; the SHA-256
 that tus declares at creation is computed beforehand (a page computes it
@@ -112,6 +115,20 @@ def put_tus(work, port, src, sha):
     return dt, loc[0].rsplit("/", 1)[1].split("-")[0]
 
 
+def put_tus_small(build, work, port, src, sha):
+    pki = work / "pki"
+    cmd = [str(build / "bench" / "tus_put"), "--port", str(port), "--ca",
+           str(pki / "ca.crt"), "--cert", str(pki / "users" / "bench@B001.crt"),
+           "--key", str(pki / "users" / "bench@B001.key"), "--file", str(src),
+           "--sha256", sha]
+    t0 = time.monotonic()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.monotonic() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"tus_put failed: {out.stderr}")
+    return dt, out.stdout.split()[0].rsplit("/", 1)[1].split("-")[0]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=str(REPO / "build"))
@@ -135,13 +152,16 @@ def main():
                        stdout=subprocess.DEVNULL)
         hash_time = time.monotonic() - t0
         size = args.size_mib << 20
-        cli, tus, ratios = [], [], []
+        cli, tus, small, ratios, sratios = [], [], [], [], []
         for r in range(args.rounds):
-            order = ("cli", "tus") if r % 2 == 0 else ("tus", "cli")
+            order = ("cli", "small", "tus") if r % 2 == 0 else \
+                ("tus", "small", "cli")
             got = {}
             for which in order:
                 if which == "cli":
                     dt, tid = put_cli(build, work, src)
+                elif which == "small":
+                    dt, tid = put_tus_small(build, work, port, src, sha)
                 else:
                     dt, tid = put_tus(work, port, src, sha)
                 if spooled_sha(work, tid) != sha:
@@ -150,16 +170,23 @@ def main():
                 got[which] = dt
             cli.append(got["cli"])
             tus.append(got["tus"])
+            small.append(got["small"])
             ratios.append(got["cli"] / got["tus"])
+            sratios.append(got["cli"] / got["small"])
+            mbs = {k: size / v / 1e6 for k, v in got.items()}
             print(f"round {r + 1} ({order[0]} first): sekisho/1 "
-                  f"{got['cli']:.2f} s ({size / got['cli'] / 1e6:.0f} MB/s)"
-                  f"  tus/h2 {got['tus']:.2f} s "
-                  f"({size / got['tus'] / 1e6:.0f} MB/s)  ratio "
-                  f"{ratios[-1]:.2f}", flush=True)
+                  f"{got['cli']:.2f} s ({mbs['cli']:.0f} MB/s)  tus_put "
+                  f"{got['small']:.2f} s ({mbs['small']:.0f} MB/s)  curl "
+                  f"{got['tus']:.2f} s ({mbs['tus']:.0f} MB/s)  ratios "
+                  f"{sratios[-1]:.2f} / {ratios[-1]:.2f}", flush=True)
         print(f"size {size} bytes, {args.rounds} rounds")
-        print(f"sekisho/1 median {statistics.median(cli):.2f} s, tus/h2 "
-              f"median {statistics.median(tus):.2f} s")
-        print(f"ratio sekisho/1 time / tus time: median "
+        print(f"medians: sekisho/1 {statistics.median(cli):.2f} s, tus_put "
+              f"{statistics.median(small):.2f} s, curl tus "
+              f"{statistics.median(tus):.2f} s")
+        print(f"ratio sekisho/1 time / tus_put time: median "
+              f"{statistics.median(sratios):.2f} (min {min(sratios):.2f}, "
+              f"max {max(sratios):.2f})")
+        print(f"ratio sekisho/1 time / curl tus time: median "
               f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
               f"max {max(ratios):.2f})")
         print(f"sha256sum of the file (the page's hash before a tus "

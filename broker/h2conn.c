@@ -64,6 +64,7 @@ struct h2stream {
 	struct evbuffer *out;		/* answer bytes not yet framed */
 	int out_end;			/* the answer's body is complete */
 	int req_ended;			/* the request's END_STREAM came */
+	int upload;			/* counted in c->uploads */
 	TAILQ_ENTRY(h2stream) entry;
 };
 
@@ -81,6 +82,7 @@ struct h2conn {
 	int ending;			/* GOAWAY queued: close once written */
 	int out_blocked;		/* reading stopped: output above the mark */
 	int freed;
+	unsigned uploads;		/* PATCH streams of the API */
 	char abuse[160];		/* set by a callback: end with GOAWAY */
 	char end_why[200];		/* why the broker ended it (GOAWAY) */
 	time_t reset_start;		/* the current reset interval */
@@ -123,6 +125,8 @@ static void
 stream_free(struct h2conn *c, struct h2stream *st)
 {
 	TAILQ_REMOVE(&c->streams, st, entry);
+	if (st->upload)
+		c->uploads--;
 	if (st->api != NULL)
 		webapi_gone(st->api);
 	web_response_clear(&st->resp);
@@ -261,10 +265,10 @@ body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), \
 	NGHTTP2_NV_FLAG_NONE }
 
+/* Submits st->resp, an answer built whole. */
 static void
-h2_answer(struct h2conn *c, struct h2stream *st)
+h2_submit_static(struct h2conn *c, struct h2stream *st)
 {
-	struct web_request rq;
 	const struct web_header *sec;
 	nghttp2_nv nv[24];
 	nghttp2_data_provider prd;
@@ -272,24 +276,6 @@ h2_answer(struct h2conn *c, struct h2stream *st)
 	size_t nsec, i, n = 0;
 	int head;
 
-	st->answered = 1;
-	memset(&rq, 0, sizeof(rq));
-	rq.method = st->method;
-	rq.path = st->path;
-	rq.authority = st->authority[0] != '\0' ? st->authority : NULL;
-	rq.origin = st->has_origin && !st->origin_bad ? st->origin : NULL;
-	rq.custom = st->custom;
-	web_route(c->req.b->web, c->req.b->cfg->web_origin, &rq, &c->req.who,
-	    &st->resp);
-	if (st->resp.status == 403) {
-		char q1[80], q2[300];
-
-		log_kv("warn", "web_refuse", "user=%s peer=%s code=%s "
-		    "method=%s origin=%s", c->req.who.user, c->req.peer,
-		    st->resp.code, log_quote(st->method, q1, sizeof(q1)),
-		    log_quote(rq.origin != NULL ? rq.origin : "-", q2,
-		    sizeof(q2)));
-	}
 	snprintf(status, sizeof(status), "%d", st->resp.status);
 	snprintf(clen, sizeof(clen), "%zu", st->resp.len);
 	{
@@ -322,6 +308,32 @@ h2_answer(struct h2conn *c, struct h2stream *st)
 	    head || st->resp.len == 0 ? NULL : &prd) != 0)
 		nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, st->id,
 		    NGHTTP2_INTERNAL_ERROR);
+}
+
+static void
+h2_answer(struct h2conn *c, struct h2stream *st)
+{
+	struct web_request rq;
+
+	st->answered = 1;
+	memset(&rq, 0, sizeof(rq));
+	rq.method = st->method;
+	rq.path = st->path;
+	rq.authority = st->authority[0] != '\0' ? st->authority : NULL;
+	rq.origin = st->has_origin && !st->origin_bad ? st->origin : NULL;
+	rq.custom = st->custom;
+	web_route(c->req.b->web, c->req.b->cfg->web_origin, &rq, &c->req.who,
+	    &st->resp);
+	if (st->resp.status == 403) {
+		char q1[80], q2[300];
+
+		log_kv("warn", "web_refuse", "user=%s peer=%s code=%s "
+		    "method=%s origin=%s", c->req.who.user, c->req.peer,
+		    st->resp.code, log_quote(st->method, q1, sizeof(q1)),
+		    log_quote(rq.origin != NULL ? rq.origin : "-", q2,
+		    sizeof(q2)));
+	}
+	h2_submit_static(c, st);
 }
 
 
@@ -495,6 +507,25 @@ api_start(struct h2conn *c, struct h2stream *st, int ended)
 	rq.custom = st->custom;
 	if (!web_origin_ok(c->req.b->cfg->web_origin, &rq))
 		return 0;
+	/* Each upload may hold a stream window of body in the broker: a few
+	 * per connection, as a page sends a few files at once. */
+	if (strcmp(st->method, "PATCH") == 0) {
+		if (c->uploads >= H2_MAX_UPLOADS) {
+			char en[120];
+
+			snprintf(en, sizeof(en), "at most %u uploads at once on "
+			    "one connection; send this one when another has "
+			    "finished", H2_MAX_UPLOADS);
+			web_error(&st->resp, 429, "too_many_uploads", "同時に"
+			    "送れるファイルの数を超えています。ほかの送信が終わって"
+			    "から送ってください。", en);
+			st->answered = 1;
+			h2_submit_static(c, st);
+			return 1;
+		}
+		st->upload = 1;
+		c->uploads++;
+	}
 	memset(&ar, 0, sizeof(ar));
 	ar.method = st->method;
 	ar.path = st->path;
@@ -808,15 +839,18 @@ h2_process(struct h2conn *c)
 
 	while (!c->ending && !output_full(c) &&
 	    (avail = evbuffer_get_length(in)) > 0) {
-		size_t n = avail < 16384 ? avail : 16384;
-		unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)n);
+		struct evbuffer_iovec v;
+		size_t n;
 		ssize_t rv;
 
-		if (p == NULL) {
+		/* The first chunk as it lies in the buffer, no copy: nghttp2
+		 * keeps a frame cut between chunks itself. */
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
 			h2_close(c, "out of memory");
 			return;
 		}
-		rv = nghttp2_session_mem_recv(c->h2, p, n);
+		n = v.iov_len < avail ? v.iov_len : avail;
+		rv = nghttp2_session_mem_recv(c->h2, v.iov_base, n);
 		if (rv < 0) {
 			char why[160];
 

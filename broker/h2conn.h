@@ -41,6 +41,7 @@ struct h2conn;
 #define H2_MAX_HEADER_LIST (16u * 1024)
 #define H2_WINDOW (1024u * 1024)
 #define H2_MAX_CONTINUATIONS 8
+#define H2_MAX_UPLOADS 4		/* PATCH streams in flight */
 #define H2_RESET_BUDGET 100
 #define H2_RESET_INTERVAL 10		/* seconds */
 #define H2_READ_HIGH (64u * 1024)

@@ -385,6 +385,14 @@ answer_whoami(struct web_response *r, const struct principal *who)
 	answer_json(r, 200, kv, NULL, NULL);
 }
 
+void
+web_error(struct web_response *r, int status, const char *code,
+    const char *ja, const char *en)
+{
+	memset(r, 0, sizeof(*r));
+	answer_error(r, status, code, ja, en);
+}
+
 static int
 is_safe_method(const char *m)
 {

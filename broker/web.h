@@ -107,6 +107,10 @@ int web_page(const struct web *w, const char *path, const uint8_t **data,
  */
 int web_origin_ok(const char *own_origin, const struct web_request *rq);
 
+/* A JSON error answer: code, the Japanese and the English message. */
+void web_error(struct web_response *r, int status, const char *code,
+    const char *ja, const char *en);
+
 /* The headers every answer carries (CSP, frame-ancestors, nosniff,
  * Referrer-Policy, HSTS, ...): a static array of *n entries. */
 const struct web_header *web_security_headers(size_t *n);

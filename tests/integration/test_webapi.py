@@ -286,3 +286,92 @@ def test_enrolment_and_a_step_up_upload_through_the_api(pki, broker):
         assert status == 201, body
         status, rh, body = tus_patch(c, rh["location"], data, 0)
         assert status == 204 and rh["x-sekisho-state"] == "stored", body
+
+
+def test_uploads_in_flight_per_connection_are_bounded(pki, broker):
+    """Each upload may hold a stream window of body in the broker: a fifth
+    PATCH on one connection while four are open is refused at once (429),
+    and the four go on."""
+    import h2.events
+    b = broker()
+    datas = [os.urandom(1000 + i) for i in range(5)]
+    with api(b, pki) as c:
+        urls = [tus_create(c, d)[1]["location"] for d in datas]
+        sids = []
+        for url in urls:
+            sid = c.conn.get_next_available_stream_id()
+            c.conn.send_headers(sid, [
+                (":method", "PATCH"), (":path", url), (":scheme", "https"),
+                (":authority", f"localhost:{b.port}"),
+                ("origin", c.origin), ("x-sekisho-request", "1"),
+                ("tus-resumable", "1.0.0"), ("upload-offset", "0"),
+                ("content-type", "application/offset+octet-stream")])
+            sids.append(sid)
+        c.flush()
+        statuses = {}
+        while sids[4] not in statuses:
+            for ev in c._events():
+                if isinstance(ev, h2.events.ResponseReceived):
+                    statuses[ev.stream_id] = int(dict(ev.headers)[":status"])
+        assert statuses[sids[4]] == 429
+        assert not any(s in statuses for s in sids[:4]), statuses
+        for sid, d in zip(sids[:4], datas[:4]):
+            c.conn.send_data(sid, d, end_stream=True)
+        c.flush()
+        while not all(s in statuses for s in sids[:4]):
+            for ev in c._events():
+                if isinstance(ev, h2.events.ResponseReceived):
+                    statuses[ev.stream_id] = int(dict(ev.headers)[":status"])
+        assert [statuses[s] for s in sids[:4]] == [204] * 4, statuses
+
+
+@pytest.mark.parametrize("how", ["restart", "kill"])
+def test_an_upload_cut_by_the_broker_resumes_after_it_returns(pki, broker,
+                                                              how):
+    """The broker goes away mid-PATCH (a restart, or kill -9); after it is
+    back, HEAD gives an offset no larger than what was sent, and the rest
+    sent from there completes the file with the declared hash."""
+    import signal
+    import threading
+    b = broker(limits={"sync_interval": "1MiB"})
+    data = os.urandom(6_000_000)
+    with api(b, pki) as c:
+        status, rh, _ = tus_create(c, data)
+        url = rh["location"]
+
+    def cut():
+        time.sleep(0.3)
+        if how == "kill":
+            b.proc.send_signal(signal.SIGKILL)
+            b.proc.wait(timeout=30)
+        else:
+            b.stop()
+
+    c = api(b, pki)
+    t = threading.Thread(target=cut)
+    t.start()
+    try:
+        # Slowly enough that the cut comes mid-body.
+        for off in range(0, 4_000_000, 200_000):
+            st, rh, body = c.request("PATCH", url, [
+                ("tus-resumable", "1.0.0"), ("upload-offset", str(off)),
+                ("content-type", "application/offset+octet-stream")],
+                body=data[off:off + 200_000])
+            assert st == 204, body
+            time.sleep(0.05)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        t.join()
+        c.close()
+    b.start()
+    with api(b, pki) as c:
+        status, hh = tus_head(c, url)
+        assert status == 200, hh
+        offset = int(hh["upload-offset"])
+        assert 0 <= offset < len(data)
+        status, rh, body = tus_patch(c, url, data, offset)
+        assert status == 204, body
+        assert rh["x-sekisho-state"] == "stored"
+    tid = url.rsplit("/", 1)[1].split("-")[0]
+    assert transfer_state(b, tid)[2] == hashlib.sha256(data).hexdigest()
