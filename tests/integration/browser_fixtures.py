@@ -131,9 +131,22 @@ def kill_home(home):
 
 
 def screenshot(driver, name):
+    """The whole page (beyond the window, through the DevTools protocol)
+    as NAME.png; the window only if that is refused."""
+    import base64
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    driver.save_screenshot(str(path))
+    try:
+        w, h = driver.execute_script(
+            "return [document.documentElement.scrollWidth, "
+            "document.documentElement.scrollHeight]")
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": w, "height": min(h, 6000),
+                     "scale": 1}})
+        path.write_bytes(base64.b64decode(shot["data"]))
+    except Exception:  # noqa: BLE001 (an error page, a closed window)
+        driver.save_screenshot(str(path))
     return path
 
 

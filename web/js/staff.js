@@ -8,7 +8,7 @@ import { onLanguage, t, tn, ta } from "./i18n.js";
 import { sha256File } from "./sha256.js";
 import { Upload, storageKey } from "./tus.js";
 import {
-  button, card, dayBoundary, errorText, every, field, formatSize,
+  button, card, ctx, dayBoundary, errorText, every, field, formatSize,
   formatTime, showError, showOk, stateName, table, withStepUp, word,
 } from "./ui.js";
 
@@ -43,8 +43,10 @@ function rulesOf(i) {
     ["staff.rules.classes", (i.classes || []).map((c) => t("class.name",
       { n: c })).join(t("list.sep")) || t("who.none")],
     ["staff.rules.hours", i.hours || t("staff.rules.any_time")],
+    // Without a limit of its own, the broker's limit for every file.
     ["staff.rules.max_size", typeof i.max_size === "number" ?
-      formatSize(i.max_size) : t("who.none")],
+      formatSize(i.max_size) : ctx.who && typeof ctx.who.max_size === "number" ?
+        formatSize(ctx.who.max_size) : t("staff.rules.any_size")],
     ["staff.rules.extensions", (i.extensions || []).length ?
       `${i.extensions.join(" ")}${i.extensions_more ? " …" : ""}` :
       t("staff.rules.any_extension")],
@@ -320,13 +322,23 @@ function unfinished() {
 
 // ---- the user's own transfers ---------------------------------------------
 
+// A destination URL with its %-escapes shown as the characters they are
+// (a Japanese file name), as text; the URL as given if it is not UTF-8.
+function readable(url) {
+  try {
+    return decodeURI(String(url));
+  } catch (e) {
+    return String(url);
+  }
+}
+
 function detail(tr) {
   const bits = [];
   if (tr.state === "held") {
     bits.push(t("staff.detail.held", { n: tr.approvals || 0, m: tr.required || 1 }));
   }
   if (tr.state === "delivered" && tr.destination) {
-    bits.push(t("staff.detail.delivered", { dest: tr.destination }));
+    bits.push(t("staff.detail.delivered", { dest: readable(tr.destination) }));
   }
   if (tr.state === "queued" || tr.state === "forwarding") {
     if (tr.destination) bits.push(t("staff.detail.to", { dest: tr.destination }));
