@@ -14,7 +14,7 @@ import pytest
 from browser_fixtures import (answer_otp, browser, drop_files,  # noqa
                               screenshot, wait_for)
 from delivery_fixtures import FAST, make_file, nginx  # noqa: F401
-from stepup_helpers import enroll, need_oathtool, totp
+from stepup_helpers import enroll, need_oathtool, totp, wrong_code
 from test_browser import console_problems, url, wait_text, web_root
 
 HOSTILE = "<img src=x onerror=alert(1)>.pdf"
@@ -277,8 +277,14 @@ def test_step_up_code_typed_into_the_page(pki, staff_broker, browser,
     drop_files(d, "#drop", [f])
     wait_hashed(d, 1)
     d.find_element("id", "send-button").click()
-    answer_otp(d, totp(secret))
+    # A wrong code first: the page says so and asks again.
+    answer_otp(d, wrong_code(secret))
+    wait_for(d, lambda x: "受け付けられませんでした" in x.find_element(
+        "id", "otp-why").text if x.find_elements(
+        "css selector", "#otp-dialog[open]") else False,
+        "the prompt again after a wrong code", 20)
     screenshot(d, "staff-stepup-ja")
+    answer_otp(d, totp(secret))
     wait_for(d, lambda x: file_rows(x)[0].get_attribute("data-state")
              == "sent", "the file sent after the code", 30)
     t = file_rows(d)[0].get_attribute("data-transfer")

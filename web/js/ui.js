@@ -84,8 +84,10 @@ export function askOtp(reasonKey = "otp.why") {
   });
 }
 
-const STEP_UP_CODES = new Set(["step_up_required", "otp_invalid", "otp_reused",
-  "bad_otp", "otp_wrong"]);
+// The broker's answers that call for a (new) one-time code: none given
+// yet, or the one given was wrong or used before. "locked" (too many wrong
+// codes) is not one: it is shown, with when to try again.
+const STEP_UP_CODES = new Set(["step_up_required", "step_up_failed"]);
 
 // Runs fn(otp) (otp undefined at first); when the broker answers that a
 // one-time code is needed (or the one given was wrong), asks for one and
