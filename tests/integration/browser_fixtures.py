@@ -314,3 +314,17 @@ def downloaded(d, directory, before, what):
         last, sizes[files[0]] = sizes.get(files[0]), size
         return files[0] if size > 0 and size == last else None
     return wait_for(d, new, what, 30)
+
+
+def text_of(driver, css, timeout=WAIT):
+    """The text of the first element matching CSS, read again if the page
+    replaced the element meanwhile (the lists refresh themselves)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def get(d):
+        try:
+            found = d.find_elements("css selector", css)
+            return found[0].text if found else False
+        except StaleElementReferenceException:
+            return False
+    return wait_for(driver, get, f"the text of {css}", timeout)

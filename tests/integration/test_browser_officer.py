@@ -15,7 +15,7 @@ import pytest
 
 from approvals_fixtures import officer_pki, register  # noqa: F401
 from browser_fixtures import (answer_otp, browser, downloaded,  # noqa: F401
-                              screenshot, wait_for)
+                              screenshot, text_of, wait_for)
 from delivery_fixtures import FAST, make_file, nginx  # noqa: F401
 from stepup_helpers import enroll, need_oathtool, totp
 from test_browser import console_problems, url, wait_text, web_root
@@ -81,7 +81,7 @@ def staff_sends_held(b, browser, tmp_path, name="住民票の写し.pdf"):
     sel = f"#transfers-table tr[data-transfer='{t}']"
     wait_for(staff, lambda x: x.find_elements(
         "css selector", sel + "[data-state='held']"), "held in the list", 20)
-    assert "承認待ち" in staff.find_element("css selector", sel).text
+    assert "承認待ち" in text_of(staff, sel)
     return staff, f, t
 
 
@@ -150,7 +150,7 @@ def test_officer_rejection_needs_a_comment_and_reaches_the_sender(
     sel = f"#transfers-table tr[data-transfer='{t}']"
     wait_for(staff, lambda x: x.find_elements(
         "css selector", sel + "[data-state='rejected']"), "rejected", 30)
-    assert "却下" in staff.find_element("css selector", sel).text
+    assert "却下" in text_of(staff, sel)
     assert up.objects() == {}
 
 

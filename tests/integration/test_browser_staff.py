@@ -12,7 +12,7 @@ import secrets
 import pytest
 
 from browser_fixtures import (answer_otp, browser, drop_files,  # noqa
-                              screenshot, wait_for)
+                              screenshot, text_of, wait_for)
 from delivery_fixtures import FAST, make_file, nginx  # noqa: F401
 from stepup_helpers import enroll, need_oathtool, totp, wrong_code
 from test_browser import console_problems, url, wait_text, web_root
@@ -216,12 +216,10 @@ def test_staff_drops_two_files_and_sees_them_delivered(
             "css selector",
             f"#transfers-table tr[data-transfer='{t}'][data-state='delivered']"),
             f"{t} delivered", 60)
-        row = d.find_element("css selector",
-                             f"#transfers-table tr[data-transfer='{t}']")
-        assert "配送済み" in row.text, row.text
-    hostile_row = d.find_element(
-        "css selector", f"#transfers-table tr[data-transfer='{transfers[1]}']")
-    assert HOSTILE in hostile_row.text
+        text = text_of(d, f"#transfers-table tr[data-transfer='{t}']")
+        assert "配送済み" in text, text
+    assert HOSTILE in text_of(
+        d, f"#transfers-table tr[data-transfer='{transfers[1]}']")
     assert d.execute_script(
         "return document.querySelectorAll('main img').length") == 0
     # The bytes arrived upstream as they were on disk.
@@ -229,9 +227,8 @@ def test_staff_drops_two_files_and_sees_them_delivered(
     assert stored == sorted(p.read_bytes() for p in paths)
     screenshot(d, "staff-delivered-ja")
     d.find_element("css selector", "#lang-en").click()
-    row = d.find_element("css selector",
-                         f"#transfers-table tr[data-transfer='{transfers[0]}']")
-    assert "delivered" in row.text
+    assert "delivered" in text_of(
+        d, f"#transfers-table tr[data-transfer='{transfers[0]}']")
     assert d.find_element("id", "purpose").get_attribute("value") == \
         "月次報告の提出"
     screenshot(d, "staff-delivered-en")
@@ -363,13 +360,13 @@ def test_withdraw_a_held_transfer(pki, broker, nginx, browser,  # noqa: F811
     sel = f"#transfers-table tr[data-transfer='{t}']"
     wait_for(d, lambda x: x.find_elements(
         "css selector", sel + "[data-state='held']"), "held", 30)
-    assert "承認待ち" in d.find_element("css selector", sel).text
+    assert "承認待ち" in text_of(d, sel)
     btn = d.find_element("css selector", sel + " button.withdraw")
     btn.click()
     d.find_element("css selector", sel + " button.withdraw").click()
     wait_for(d, lambda x: x.find_elements(
         "css selector", sel + "[data-state='withdrawn']"), "withdrawn", 30)
-    assert "取り下げ済み" in d.find_element("css selector", sel).text
+    assert "取り下げ済み" in text_of(d, sel)
     screenshot(d, "staff-withdrawn-ja")
 
 
@@ -400,8 +397,7 @@ def test_interface_rules_and_destination_are_shown(pki, staff_broker, browser,
                                           sel + "[data-state='delivered']"),
              "the command's transfer delivered in the list", 60)
     # The destination is where the object was written.
-    assert f"配送先：{up.endpoint}/in/IF-WEB/" in d.find_element(
-        "css selector", sel).text
+    assert f"配送先：{up.endpoint}/in/IF-WEB/" in text_of(d, sel)
     screenshot(d, "staff-rules-ja")
 
 
@@ -450,3 +446,33 @@ def test_reloaded_page_resumes_the_upload_it_remembered(
     # One transfer, not two: the first one went on.
     assert len(d.find_elements("css selector", "#transfers-table tbody tr")) \
         == 1
+
+
+def test_class_is_chosen_only_by_the_interfaces_default(pki, broker, browser,
+                                                        tmp_path):
+    """No class is chosen for the user, except the interface's
+    default_class; sending without one says what is missing."""
+    reg = staff_register()
+    reg["interfaces"].append({"id": "IF-DEF", "max_class": 2,
+                              "default_class": 2})
+    b = broker(register=reg, extra={"web": {"root": str(web_root(tmp_path))}})
+    from selenium.webdriver.support.ui import Select
+    d = browser("alice@T001")
+    open_staff(d, b)
+    wait_for(d, lambda x: x.find_elements(
+        "css selector", "#interface option[value='IF-DEF']"), "IF-DEF")
+    Select(d.find_element("id", "interface")).select_by_value("IF-WEB")
+    assert d.find_element("id", "class").get_attribute("value") == ""
+    f = make_file(tmp_path, "a.pdf", 100, seed=13)
+    drop_files(d, "#drop", [f])
+    wait_hashed(d, 1)
+    d.find_element("id", "purpose").send_keys("x")
+    d.find_element("id", "send-button").click()
+    err = wait_for(d, lambda x: x.find_elements(
+        "css selector", "#send-result .error"), "the missing class")[0]
+    assert err.text == "機密性の区分を選んでください。"
+    assert file_rows(d)[0].get_attribute("data-state") == "ready"
+    Select(d.find_element("id", "interface")).select_by_value("IF-DEF")
+    assert d.find_element("id", "class").get_attribute("value") == "2"
+    opts = [o.text for o in Select(d.find_element("id", "class")).options]
+    assert opts[3] == "機密性3（外部への送信は禁止）", opts

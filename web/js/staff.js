@@ -71,8 +71,10 @@ function classOptions(select, i, force = false) {
   // No class is chosen for the user unless the interface says so.
   replace(select, el("option", { value: "" }, t("staff.choose")),
     ...CLASSES.map((c) => el("option", { value: c },
-      allowed.has(c) ? t("class.name", { n: c }) :
-        t("class.not_here", { n: c }))));
+      // 機密性3 never leaves (policy.md: builtin:class3).
+      c === "3" ? t("class.never", { n: c }) :
+        allowed.has(c) ? t("class.name", { n: c }) :
+          t("class.not_here", { n: c }))));
   select.value = def || (CLASSES.includes(keep) && i === s.lastIface ? keep : "");
   s.lastIface = i;
 }
@@ -393,9 +395,14 @@ const TRANSFER_COLUMNS = [
   { key: "col.actions", name: "actions", cell: withdrawButton },
 ];
 
-function renderTransfers() {
+// force: rebuild even when the list did not change (a language switch, a
+// withdraw button waiting for its confirmation).
+function renderTransfers(force = true) {
   const box = document.getElementById("transfers-list");
   if (!box) return;
+  const now = JSON.stringify(s.transfers);
+  if (!force && now === s.transfersShown) return;
+  s.transfersShown = now;
   if (!s.transfers.length) {
     replace(box, el("p", { class: "muted", id: "transfers-empty" }, t("staff.transfers.none")));
     return;
@@ -456,14 +463,14 @@ async function refreshTransfers() {
     }
     if (s.noTransferList) s.transfers = await statusesOfSentHere();
     replace(err);
-    renderTransfers();
+    renderTransfers(false);
   } catch (e) {
     showError(err, e);
   }
 }
 
 function transfersCard() {
-  onLanguage(renderTransfers);
+  onLanguage(() => renderTransfers(true));
   return card("transfers", "staff.transfers.title",
     el("p", { class: "muted" }, tn("staff.transfers.lead")),
     el("div", { id: "transfers-error" }),
