@@ -8,6 +8,7 @@ names shown as text. Screenshots go to build-results/screenshots."""
 import hashlib
 import os
 import secrets
+import time
 
 import pytest
 
@@ -476,3 +477,46 @@ def test_class_is_chosen_only_by_the_interfaces_default(pki, broker, browser,
     assert d.find_element("id", "class").get_attribute("value") == "2"
     opts = [o.text for o in Select(d.find_element("id", "class")).options]
     assert opts[3] == "機密性3（外部への送信は禁止）", opts
+
+
+def test_pause_stops_the_upload_and_resume_goes_on(pki, staff_broker, browser,
+                                                   tmp_path):
+    b, up = staff_broker()
+    size = 24 * 1024 * 1024
+    f = make_file(tmp_path, "pause.bin", size, seed=14)
+    d = browser("alice@T001")
+    open_staff(d, b)
+    choose(d, "IF-WEB", 1, "pause")
+    drop_files(d, "#drop", [f])
+    wait_hashed(d, 1)
+    d.set_network_conditions(offline=False, latency=1,
+                             download_throughput=50 * 1024 * 1024,
+                             upload_throughput=2 * 1024 * 1024)
+    d.find_element("id", "send-button").click()
+    row = file_rows(d)[0]
+    wait_for(d, lambda x: int(row.get_attribute("data-offset") or 0)
+             > 2 * 1024 * 1024, "2 MiB sent", 30)
+    pause = row.find_element("css selector", "button.pause")
+    assert pause.text == "一時停止"
+    pause.click()
+    wait_for(d, lambda x: row.get_attribute("data-state") == "paused",
+             "paused")
+    assert pause.text == "再開"
+    screenshot(d, "staff-paused-ja")
+    # Nothing moves while paused.
+    at = row.get_attribute("data-offset")
+    time.sleep(2)
+    assert row.get_attribute("data-offset") == at
+    assert row.get_attribute("data-state") == "paused"
+    d.set_network_conditions(offline=False, latency=1,
+                             download_throughput=50 * 1024 * 1024,
+                             upload_throughput=100 * 1024 * 1024)
+    pause.click()
+    wait_for(d, lambda x: row.get_attribute("data-state") == "sent",
+             "sent after the resume", 60)
+    t = row.get_attribute("data-transfer")
+    wait_for(d, lambda x: x.find_elements(
+        "css selector",
+        f"#transfers-table tr[data-transfer='{t}'][data-state='delivered']"),
+        "delivered", 60)
+    assert list(up.objects().values()) == [f.read_bytes()]
