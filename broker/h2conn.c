@@ -479,6 +479,14 @@ api_consume(void *t, size_t n)
 	h2_kick(st->conn);
 }
 
+static int
+api_ending(void *t)
+{
+	struct h2stream *st = t;
+
+	return st->conn->ending || st->conn->abuse[0] != '\0';
+}
+
 static const struct webapi_io api_io = {
 	.head = api_head,
 	.body = api_body,
@@ -486,6 +494,7 @@ static const struct webapi_io api_io = {
 	.reset = api_reset,
 	.pending = api_pending,
 	.consume = api_consume,
+	.ending = api_ending,
 };
 
 /* Starts an API request at the end of its headers. 1 when the API took

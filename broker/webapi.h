@@ -64,6 +64,10 @@ struct webapi_io {
 	size_t (*pending)(void *t);
 	/* n request body bytes were dealt with: the peer may send more. */
 	void (*consume)(void *t, size_t n);
+	/* True once the connection is ending (GOAWAY: a revoked
+	 * certificate, the lifetime reached, shutdown): a job that ends now
+	 * must not act for the request any more (request.h). */
+	int (*ending)(void *t);
 };
 
 /* One request as the transport collected it; strings are borrowed for
