@@ -526,3 +526,42 @@ def test_pause_stops_the_upload_and_resume_goes_on(pki, staff_broker, browser,
         f"#transfers-table tr[data-transfer='{t}'][data-state='delivered']"),
         "delivered", 60)
     assert list(up.objects().values()) == [f.read_bytes()]
+
+
+def test_files_added_while_sending_are_sent_once_each(
+        pki, staff_broker, browser, tmp_path):
+    """A file dropped while others are being sent, then 送信する again:
+    every file goes once, none twice."""
+    b, up = staff_broker()
+    files = [make_file(tmp_path, f"f{i}.bin", 3 * 1024 * 1024, seed=30 + i)
+             for i in range(3)]
+    d = browser("alice@T001")
+    open_staff(d, b)
+    choose(d, "IF-WEB", 1, "twice")
+    drop_files(d, "#drop", files[:2])
+    wait_hashed(d, 2)
+    d.set_network_conditions(offline=False, latency=1,
+                             download_throughput=50 * 1024 * 1024,
+                             upload_throughput=2 * 1024 * 1024)
+    d.find_element("id", "send-button").click()
+    wait_for(d, lambda x: int(file_rows(x)[0].get_attribute("data-offset")
+                              or 0) > 0, "the first file under way", 20)
+    drop_files(d, "#drop", files[2:])
+    wait_hashed(d, 3)
+    d.find_element("id", "send-button").click()
+    d.set_network_conditions(offline=False, latency=1,
+                             download_throughput=50 * 1024 * 1024,
+                             upload_throughput=100 * 1024 * 1024)
+    wait_for(d, lambda x: all(r.get_attribute("data-state") == "sent"
+                              for r in file_rows(x)), "all sent", 60)
+    transfers = {r.get_attribute("data-transfer") for r in file_rows(d)}
+    assert len(transfers) == 3, transfers
+    for t in transfers:
+        wait_for(d, lambda x: x.find_elements(
+            "css selector",
+            f"#transfers-table tr[data-transfer='{t}'][data-state='delivered']"),
+            f"{t} delivered", 60)
+    assert len(d.find_elements("css selector",
+                               "#transfers-table tbody tr")) == 3
+    assert sorted(up.objects().values()) == sorted(
+        p.read_bytes() for p in files)

@@ -7,8 +7,8 @@ import { el, replace } from "./dom.js";
 import { getJSON, postJSON, query, PageError } from "./api.js";
 import { onLanguage, t, tn } from "./i18n.js";
 import {
-  button, card, every, formatSize, formatTime, showError, showOk, table,
-  withStepUp,
+  button, card, every, formatSize, formatTime, showError, showOk, stateName,
+  table, withStepUp,
 } from "./ui.js";
 import { exceptionColumns } from "./staff.js";
 
@@ -31,7 +31,7 @@ async function decide(item, verb, comment) {
       { ...(comment ? { comment } : {}), ...(otp ? { otp } : {}) }),
     "otp.why.officer");
     showOk(out, verb === "approve" ? "officer.approved" : "officer.rejected",
-      { transfer: item.transfer, state: r && r.state ? r.state : "" });
+      { transfer: item.transfer, state: r && r.state ? stateName(r.state) : "" });
   } catch (e) {
     showError(out, e);
   }

@@ -134,7 +134,7 @@ function addFiles(list) {
 }
 
 function removeFile(f) {
-  if (f.upload) return;
+  if (f.upload || (f.state !== "ready" && f.state !== "error")) return;
   s.files = s.files.filter((x) => x !== f);
   f.row.remove();
   updateSendButton();
@@ -221,9 +221,11 @@ async function send(ev) {
   }
   const b = document.getElementById("send-button");
   b.disabled = true;
-  for (const f of s.files.filter((x) => x.state === "ready" || x.state === "error")) {
-    await sendOne(f, meta);
-  }
+  // Taken now, so that files added meanwhile (and a second click) never
+  // send one of these twice.
+  const batch = s.files.filter((x) => x.state === "ready" || x.state === "error");
+  for (const f of batch) setFileState(f, "queued", "staff.file.queued");
+  for (const f of batch) await sendOne(f, meta);
   updateSendButton();
 }
 
