@@ -89,12 +89,13 @@ export function onLanguage(fn) {
 }
 
 function relabel() {
+  // The switch runs from a click, never while a part is half built, so a
+  // node not in the page is gone from it for good.
   for (const entry of live) {
-    if (!entry.node.isConnected && entry.seen) {
-      live.delete(entry);   // gone from the page
+    if (!entry.node.isConnected) {
+      live.delete(entry);
       continue;
     }
-    entry.seen = entry.seen || entry.node.isConnected;
     if (entry.attr) entry.node.setAttribute(entry.attr, t(entry.key, entry.params));
     else entry.node.data = t(entry.key, entry.params);
   }
