@@ -289,23 +289,6 @@ home_dir(void)
 	    pw->pw_dir : NULL;
 }
 
-static int
-conn_fail(int rc, const char *err, struct failure *f)
-{
-	switch (rc) {
-	case CONN_ELOCAL:
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "local", "%s", err);
-	case CONN_ENET:
-		return failure_set(f, SEKISHO_EXIT_CONN, "connection", "%s",
-		    err);
-	case CONN_ETLS:
-		return failure_set(f, SEKISHO_EXIT_CONN, "tls", "%s", err);
-	default:
-		return failure_set(f, SEKISHO_EXIT_BROKER, "protocol", "%s",
-		    err);
-	}
-}
-
 /* ---- pull --------------------------------------------------------------- */
 
 /* The bundle holds the whole trail (names, users, purposes): its
@@ -360,23 +343,23 @@ append_fd(int fd, const void *buf, size_t len)
 /* The size a checkpoint file names, read without checking its signature
  * (verify does that); for asking the broker for a consistency proof. */
 static int
-previous_size(const char *path, uint64_t *size, char *err, size_t errlen)
+previous_size(const char *path, uint64_t *size, struct i18n_msg *err)
 {
 	struct note_checkpoint cp;
-	char *buf, *sep, *p;
+	char *buf, *sep, *p, why[256];
 	size_t len;
 
-	if (auditverify_read_small(path, AUDITVERIFY_NOTE_MAX, &buf, &len, err,
-	    errlen) != 0)
+	if (auditverify_read_small(path, AUDITVERIFY_NOTE_MAX, &buf, &len,
+	    err) != 0)
 		return -1;
 	/* The text ends at the last blank line. */
 	sep = NULL;
 	for (p = buf; (p = strstr(p, "\n\n")) != NULL; p++)
 		sep = p;
 	if (sep == NULL || note_checkpoint_parse(buf, (size_t)(sep - buf) + 1,
-	    &cp, err, errlen) != 0) {
+	    &cp, why, sizeof(why)) != 0) {
 		free(buf);
-		return util_err(err, errlen, "%s is not a signed checkpoint",
+		return i18n_msg_set(err, N_("%s is not a signed checkpoint"),
 		    path);
 	}
 	free(buf);
@@ -417,7 +400,7 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 	uint64_t from = 0, to = 0, prev = 0, expect, got = 0;
 	size_t len, textlen;
 	int rc, rfd = -1, lfd = -1, rawfd = -1, ret;
-	struct i18n_msg cm;
+	struct i18n_msg cm, cerr;
 	struct stat sb;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -445,9 +428,10 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		    "numbers"));
 	if (a->from != NULL && a->to != NULL && to < from)
 		return usage_fail(f, N_("--to-seq is before --from-seq"));
-	if (a->previous != NULL && previous_size(a->previous, &prev, err,
-	    sizeof(err)) != 0)
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "previous", "%s", err);
+	if (a->previous != NULL && previous_size(a->previous, &prev,
+	    &cerr) != 0)
+		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "previous",
+		    &cerr);
 	if (a->out != NULL && stat(a->out, &sb) == 0)
 		return failure_set(f, SEKISHO_EXIT_LOCAL, "out", N_("%s exists "
 		    "already; pull into a new directory"),
@@ -467,13 +451,12 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		}
 		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "config", &cm);
 	}
-	if ((rc = conn_open(&cfg, SOFTWARE, &c, &m, err, sizeof(err))) !=
-	    CONN_OK) {
+	if ((rc = conn_open(&cfg, SOFTWARE, &c, &m, &cerr)) != CONN_OK) {
 		if (m.op == WIRE_OP_ERROR) {
 			ret = failure_from_broker(f, &m);
 			wire_msg_clear(&m);
 		} else
-			ret = conn_fail(rc, err, f);
+			ret = failure_from_conn(f, rc, &cerr);
 		clientcfg_free(&cfg);
 		if (rawfd != -1) {
 			close(rawfd);
@@ -494,11 +477,10 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		wire_msg_set_uint(&req, "to_seq", to);
 	if (a->previous != NULL)
 		wire_msg_set_uint(&req, "previous", prev);
-	rc = conn_send_msg(c, &req, err, sizeof(err));
+	rc = conn_send_msg(c, &req, &cerr);
 	wire_msg_clear(&req);
-	if (rc != CONN_OK || (rc = conn_recv_msg(c, &m, err,
-	    sizeof(err))) != CONN_OK) {
-		ret = conn_fail(rc, err, f);
+	if (rc != CONN_OK || (rc = conn_recv_msg(c, &m, &cerr)) != CONN_OK) {
+		ret = failure_from_conn(f, rc, &cerr);
 		goto out;
 	}
 	if (m.op == WIRE_OP_ERROR) {
@@ -546,9 +528,9 @@ cmd_pull(const struct audit_args *a, struct failure *f)
 		size_t plen;
 
 		if (auditverify_read_small(a->previous, AUDITVERIFY_NOTE_MAX,
-		    &pbuf, &plen, err, sizeof(err)) != 0) {
-			ret = failure_set(f, SEKISHO_EXIT_LOCAL, "out", "%s",
-			    err);
+		    &pbuf, &plen, &cerr) != 0) {
+			ret = failure_set_msg(f, SEKISHO_EXIT_LOCAL, "out",
+			    &cerr);
 			goto out;
 		}
 		rc = write_new(a->out, "previous.note", pbuf, plen, err,
@@ -583,8 +565,8 @@ records:
 		size_t llen = 0;
 
 		wire_msg_clear(&m);
-		if ((rc = conn_recv_msg(c, &m, err, sizeof(err))) != CONN_OK) {
-			ret = conn_fail(rc, err, f);
+		if ((rc = conn_recv_msg(c, &m, &cerr)) != CONN_OK) {
+			ret = failure_from_conn(f, rc, &cerr);
 			goto out;
 		}
 		if (m.op == WIRE_OP_ERROR) {
@@ -613,9 +595,9 @@ records:
 			    PRIu64), expect);
 			goto out;
 		}
-		if ((rc = conn_recv_data(c, buf, WIRE_MAX_CHUNK, &len, err,
-		    sizeof(err))) != CONN_OK) {
-			ret = conn_fail(rc, err, f);
+		if ((rc = conn_recv_data(c, buf, WIRE_MAX_CHUNK, &len,
+		    &cerr)) != CONN_OK) {
+			ret = failure_from_conn(f, rc, &cerr);
 			goto out;
 		}
 		if (a->out != NULL && (append_fd(lfd, leaves, llen) != 0 ||
@@ -705,16 +687,15 @@ static int
 cmd_verify(struct audit_args *a, struct failure *f)
 {
 	struct auditverify_result res;
-	char err[1024];
+	struct i18n_msg err;
 
 	if (a->npos != 1)
 		return usage_fail(f, N_("verify takes one directory"));
 	if (a->key == NULL)
 		return usage_fail(f, N_("verify needs --key KEYFILE (the "
 		    "broker's verifier key)"));
-	if (auditverify_path(a->pos[0], a->key, a->previous, &res, err,
-	    sizeof(err)) != 0)
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "verify", "%s", err);
+	if (auditverify_path(a->pos[0], a->key, a->previous, &res, &err) != 0)
+		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "verify", &err);
 	if (a->json) {
 		struct output_json j;
 
@@ -740,13 +721,19 @@ cmd_verify(struct audit_args *a, struct failure *f)
 	if (res.v.fault != AUDITFMT_FAULT_NONE) {
 		char safe[600];
 
+		/* The detail in the user's language when auditverify found
+		 * the fault; lib/auditfmt's own detail is English only, and
+		 * the advice line after says what it means. */
 		fprintf(stderr, _("sekisho: verification FAILED (%s%s): %s\n"),
 		    auditfmt_fault_name(res.v.fault), res.v.has_seq ?
-		    _(", first bad record") : "", output_sanitize(res.v.msg,
-		    safe, sizeof(safe)));
+		    _(", first bad record") : "", output_sanitize(
+		    res.text[0] != '\0' ? res.text : res.v.msg, safe,
+		    sizeof(safe)));
 		if (res.v.has_seq)
 			fprintf(stderr, _("sekisho: first bad record: %" PRIu64
 			    "\n"), res.v.seq);
+		fprintf(stderr, "sekisho: %s\n",
+		    auditverify_fault_advice(res.v.fault));
 		a->printed = 1;
 		return AUDIT_EXIT_INVALID;
 	}

@@ -23,7 +23,7 @@
 
 int
 auditverify_read_small(const char *path, size_t max, char **out, size_t *len,
-    char *err, size_t errlen)
+    struct i18n_msg *err)
 {
 	struct stat sb;
 	char *buf;
@@ -33,22 +33,23 @@ auditverify_read_small(const char *path, size_t max, char **out, size_t *len,
 	*out = NULL;
 	*len = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return util_err(err, errlen, "%s: %s", path, strerror(errno));
+		return i18n_msg_pair(err, "%s: %s", N_("cannot read %s: %s"),
+		    path, strerror(errno));
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
 	    (uint64_t)sb.st_size > max) {
 		close(fd);
-		return util_err(err, errlen, "%s: not a regular file of at most "
-		    "%zu bytes", path, max);
+		return i18n_msg_set(err, N_("%s: not a regular file of at most "
+		    "%zu bytes"), path, max);
 	}
 	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
 		close(fd);
-		return util_err(err, errlen, "out of memory");
+		return i18n_msg_set(err, N_("out of memory"));
 	}
 	n = read(fd, buf, (size_t)sb.st_size);
 	close(fd);
 	if (n != sb.st_size) {
 		free(buf);
-		return util_err(err, errlen, "%s: short read", path);
+		return i18n_msg_set(err, N_("%s: short read"), path);
 	}
 	buf[n] = '\0';
 	*out = buf;
@@ -56,14 +57,17 @@ auditverify_read_small(const char *path, size_t max, char **out, size_t *len,
 	return 0;
 }
 
+/* A fault found here: fmt (a msgid) formatted into res->v.msg in
+ * English and into res->text translated. */
 static void
-verdict(struct auditfmt_verdict *v, enum auditfmt_fault f, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
+verdict(struct auditverify_result *res, enum auditfmt_fault f,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
-verdict(struct auditfmt_verdict *v, enum auditfmt_fault f, const char *fmt,
-    ...)
+verdict(struct auditverify_result *res, enum auditfmt_fault f,
+    const char *fmt, ...)
 {
+	struct auditfmt_verdict *v = &res->v;
 	va_list ap;
 
 	memset(v, 0, sizeof(*v));
@@ -71,26 +75,31 @@ verdict(struct auditfmt_verdict *v, enum auditfmt_fault f, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(v->msg, sizeof(v->msg), fmt, ap);
 	va_end(ap);
+	va_start(ap, fmt);
+	vsnprintf(res->text, sizeof(res->text), _(fmt), ap);
+	va_end(ap);
 }
 
 /* Opens a checkpoint file against the key. 0, or 1 with the verdict. */
 static int
 open_checkpoint(const char *path, const struct note_verifier *vk,
-    struct note_checkpoint *cp, struct auditfmt_verdict *v, char *err,
-    size_t errlen)
+    struct note_checkpoint *cp, struct auditverify_result *res,
+    struct i18n_msg *err)
 {
 	char *buf, why[256];
 	size_t len;
 
-	if (auditverify_read_small(path, AUDITVERIFY_NOTE_MAX, &buf, &len, err,
-	    errlen) != 0)
+	if (auditverify_read_small(path, AUDITVERIFY_NOTE_MAX, &buf, &len,
+	    err) != 0)
 		return -1;
 	if (note_checkpoint_open(buf, len, vk, 1, vk->name, cp, why,
 	    sizeof(why)) != 0) {
 		free(buf);
-		verdict(v, AUDITFMT_FAULT_SIGNATURE, "%s is not a checkpoint "
-		    "signed by the key %s (%s): it was changed, or comes from "
-		    "another key or log", path, vk->name, why);
+		/* TRANSLATORS: the file, the key's name, why (English,
+		 * from the checkpoint reader). */
+		verdict(res, AUDITFMT_FAULT_SIGNATURE, N_("%s is not a "
+		    "checkpoint signed by the key %s (%s): it was changed, or "
+		    "comes from another key or log"), path, vk->name, why);
 		return 1;
 	}
 	free(buf);
@@ -128,6 +137,9 @@ note_reconcile(struct auditverify_result *res, const uint8_t *rec,
 		snprintf(v->msg, sizeof(v->msg), "record %llu is a reconcile "
 		    "record without a void_seq before it",
 		    (unsigned long long)r->seq);
+		snprintf(res->text, sizeof(res->text), _("record %llu is a "
+		    "reconcile record without a void_seq before it"),
+		    (unsigned long long)r->seq);
 	}
 }
 
@@ -137,7 +149,7 @@ note_reconcile(struct auditverify_result *res, const uint8_t *rec,
 static int
 verify_range(struct auditfmt_verify *vf, struct auditverify_result *res,
     struct auditfmt_record *dec, int fd, uint64_t start, uint64_t end,
-    int torn_is_end, char *err, size_t errlen)
+    int torn_is_end, struct i18n_msg *err)
 {
 	struct auditfmt_reader *rd = NULL;
 	struct auditfmt_head h;
@@ -146,8 +158,11 @@ verify_range(struct auditfmt_verify *vf, struct auditverify_result *res,
 	uint64_t off;
 	int rc;
 
-	if (auditfmt_reader_open(fd, start, end, &rd, err, errlen) != 0)
+	if (auditfmt_reader_open(fd, start, end, &rd, why, sizeof(why)) != 0) {
+		i18n_msg_pair(err, "%s", N_("cannot read the records: %s"),
+		    why);
 		return -1;
+	}
 	while (vf->v.fault == AUDITFMT_FAULT_NONE || vf->pending) {
 		rc = auditfmt_reader_next(rd, &rec, &off, &h, why, sizeof(why));
 		if (rc == AUDITFMT_READ_END)
@@ -173,7 +188,7 @@ verify_range(struct auditfmt_verify *vf, struct auditverify_result *res,
 static int
 verify_previous(const char *previous, const struct note_verifier *vk,
     const struct note_checkpoint *cp, const struct auditfmt_proof *proof,
-    struct auditverify_result *res, char *err, size_t errlen)
+    struct auditverify_result *res, struct i18n_msg *err)
 {
 	struct note_checkpoint prev;
 	int rc;
@@ -181,8 +196,7 @@ verify_previous(const char *previous, const struct note_verifier *vk,
 	if (res->v.fault != AUDITFMT_FAULT_NONE || previous == NULL)
 		return 0;
 	res->has_previous = 1;
-	if ((rc = open_checkpoint(previous, vk, &prev, &res->v, err,
-	    errlen)) != 0)
+	if ((rc = open_checkpoint(previous, vk, &prev, res, err)) != 0)
 		return rc < 0 ? -1 : 0;
 	res->previous_size = prev.size;
 	auditfmt_verify_previous(&prev, cp, proof, &res->v);
@@ -191,8 +205,8 @@ verify_previous(const char *previous, const struct note_verifier *vk,
 
 int
 auditverify_bundle(const char *path, const char *keyfile,
-    const char *previous, struct auditverify_result *res, char *err,
-    size_t errlen)
+    const char *previous, struct auditverify_result *res,
+    struct i18n_msg *err)
 {
 	struct auditbundle *b = NULL;
 	struct auditfmt_verify *vf = NULL;
@@ -204,16 +218,21 @@ auditverify_bundle(const char *path, const char *keyfile,
 	int ret = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (note_verifier_load(keyfile, &vk, err, errlen) != 0)
+	if (note_verifier_load(keyfile, &vk, why, sizeof(why)) != 0) {
+		i18n_msg_pair(err, "%s", N_("cannot use the verifier key: %s"),
+		    why);
 		return -1;
+	}
 	util_strlcpy(res->origin, vk.name, sizeof(res->origin));
-	if (auditbundle_open(path, &b, err, errlen) != 0)
+	if (auditbundle_open(path, &b, why, sizeof(why)) != 0) {
+		i18n_msg_pair(err, "%s", N_("cannot read the bundle: %s"), why);
 		return -1;
+	}
 	if (note_checkpoint_open(b->note, b->notelen, &vk, 1, vk.name, &cp,
 	    why, sizeof(why)) != 0) {
-		verdict(&res->v, AUDITFMT_FAULT_SIGNATURE, "the bundle's "
+		verdict(res, AUDITFMT_FAULT_SIGNATURE, N_("the bundle's "
 		    "checkpoint is not signed by the key %s (%s): it was "
-		    "changed, or comes from another key or log", vk.name, why);
+		    "changed, or comes from another key or log"), vk.name, why);
 		ret = 0;
 		goto out;
 	}
@@ -221,7 +240,7 @@ auditverify_bundle(const char *path, const char *keyfile,
 	res->from_seq = b->proof.from_seq;
 	if ((vf = malloc(sizeof(*vf))) == NULL ||
 	    (dec = malloc(sizeof(*dec))) == NULL) {
-		util_err(err, errlen, "out of memory");
+		i18n_msg_set(err, N_("out of memory"));
 		goto out;
 	}
 	auditfmt_verify_begin(vf, &cp, &b->proof,
@@ -229,7 +248,7 @@ auditverify_bundle(const char *path, const char *keyfile,
 	for (i = 0; i < b->nranges; i++)
 		if (verify_range(vf, res, dec, b->fd, b->ranges[i].start,
 		    b->ranges[i].end, i + 1 == b->nranges &&
-		    b->broken_is_cut, err, errlen) != 0)
+		    b->broken_is_cut, err) != 0)
 			goto out;
 	auditfmt_verify_end(vf);
 	res->v = vf->v;
@@ -237,15 +256,14 @@ auditverify_bundle(const char *path, const char *keyfile,
 	/* The records that are there hold; the bundle itself is not whole
 	 * (cut, damaged framing, counts that disagree): that fails too. */
 	if (res->v.fault == AUDITFMT_FAULT_NONE && b->broken[0] != '\0') {
-		verdict(&res->v, b->broken_is_cut ? AUDITFMT_FAULT_MISSING :
+		verdict(res, b->broken_is_cut ? AUDITFMT_FAULT_MISSING :
 		    AUDITFMT_FAULT_MALFORMED, "%s", b->broken);
 		if (b->broken_is_cut && vf->pos < b->proof.count) {
 			res->v.has_seq = 1;
 			res->v.seq = b->proof.from_seq + vf->pos;
 		}
 	}
-	if (verify_previous(previous, &vk, &cp, &b->proof, res, err,
-	    errlen) != 0)
+	if (verify_previous(previous, &vk, &cp, &b->proof, res, err) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -257,25 +275,24 @@ out:
 
 int
 auditverify_path(const char *path, const char *keyfile, const char *previous,
-    struct auditverify_result *res, char *err, size_t errlen)
+    struct auditverify_result *res, struct i18n_msg *err)
 {
 	struct stat sb;
 
 	if (auditbundle_is_bundle(path))
-		return auditverify_bundle(path, keyfile, previous, res, err,
-		    errlen);
+		return auditverify_bundle(path, keyfile, previous, res, err);
 	if (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
 		memset(res, 0, sizeof(*res));
-		return util_err(err, errlen, "%s is neither a pulled directory "
-		    "nor a pull saved as one file (sekisho audit pull --raw)",
+		return i18n_msg_set(err, N_("%s is neither a pulled directory "
+		    "nor a pull saved as one file (sekisho audit pull --raw)"),
 		    path);
 	}
-	return auditverify_dir(path, keyfile, previous, res, err, errlen);
+	return auditverify_dir(path, keyfile, previous, res, err);
 }
 
 int
 auditverify_dir(const char *dir, const char *keyfile, const char *previous,
-    struct auditverify_result *res, char *err, size_t errlen)
+    struct auditverify_result *res, struct i18n_msg *err)
 {
 	struct auditfmt_proof *proof = NULL;
 	struct auditfmt_verify *vf = NULL;
@@ -289,12 +306,17 @@ auditverify_dir(const char *dir, const char *keyfile, const char *previous,
 	int rc, fd = -1, ret = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (note_verifier_load(keyfile, &vk, err, errlen) != 0)
+	if (note_verifier_load(keyfile, &vk, why, sizeof(err->en)) != 0) {
+		/* The reader's English text names the file and the fault. */
+		util_strlcpy(err->en, why, sizeof(err->en));
+		snprintf(err->text, sizeof(err->text), _("cannot use the "
+		    "verifier key: %s"), err->en);
 		return -1;
+	}
 	util_strlcpy(res->origin, vk.name, sizeof(res->origin));
 
 	snprintf(path, sizeof(path), "%s/checkpoint.note", dir);
-	if ((rc = open_checkpoint(path, &vk, &cp, &res->v, err, errlen)) != 0)
+	if ((rc = open_checkpoint(path, &vk, &cp, res, err)) != 0)
 		return rc < 0 ? -1 : 0;
 	res->tree_size = cp.size;
 
@@ -302,14 +324,18 @@ auditverify_dir(const char *dir, const char *keyfile, const char *previous,
 	if ((proof = malloc(sizeof(*proof))) == NULL ||
 	    (vf = malloc(sizeof(*vf))) == NULL ||
 	    (dec = malloc(sizeof(*dec))) == NULL) {
-		util_err(err, errlen, "out of memory");
+		i18n_msg_set(err, N_("out of memory"));
 		goto out;
 	}
 	if (auditverify_read_small(path, AUDITFMT_PROOF_TEXT_MAX, &text, &len,
-	    err, errlen) != 0)
+	    err) != 0)
 		goto out;
 	if (auditfmt_proof_parse(text, len, proof, why, sizeof(why)) != 0) {
-		verdict(&res->v, AUDITFMT_FAULT_PROOF, "%s: %s", path, why);
+		verdict(res, AUDITFMT_FAULT_PROOF, "%s: %s", path, why);
+		/* TRANSLATORS: the proof file, then why (English, from the
+		 * proof reader). */
+		snprintf(res->text, sizeof(res->text), _("%s is not a valid "
+		    "proof: %s"), path, why);
 		ret = 0;
 		goto out;
 	}
@@ -319,21 +345,25 @@ auditverify_dir(const char *dir, const char *keyfile, const char *previous,
 	snprintf(path, sizeof(path), "%s/leaves.bin", dir);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		util_err(err, errlen, "%s: %s", path, fd == -1 ?
-		    strerror(errno) : "not a regular file");
+		if (fd == -1)
+			i18n_msg_pair(err, "%s: %s", N_("cannot read %s: %s"),
+			    path, strerror(errno));
+		else
+			i18n_msg_set(err, N_("%s: not a regular file"), path);
 		goto out;
 	}
 	maplen = (size_t)sb.st_size;
 	if (maplen > 0 && (map = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE,
 	    fd, 0)) == MAP_FAILED) {
-		util_err(err, errlen, "%s: %s", path, strerror(errno));
+		i18n_msg_pair(err, "%s: %s", N_("cannot read %s: %s"),
+		    path, strerror(errno));
 		goto out;
 	}
 	close(fd);
 	fd = -1;
 	if (maplen % AUDITFMT_HASH_LEN != 0) {
-		verdict(&res->v, AUDITFMT_FAULT_PROOF, "%s is %zu bytes, not a "
-		    "whole number of 32-byte hashes", path, maplen);
+		verdict(res, AUDITFMT_FAULT_PROOF, N_("%s is %zu bytes, not a "
+		    "whole number of 32-byte hashes"), path, maplen);
 		ret = 0;
 		goto out;
 	}
@@ -344,16 +374,16 @@ auditverify_dir(const char *dir, const char *keyfile, const char *previous,
 	/* The records, in file order. */
 	snprintf(path, sizeof(path), "%s/records.audit", dir);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		util_err(err, errlen, "%s: %s", path, strerror(errno));
+		i18n_msg_pair(err, "%s: %s", N_("cannot read %s: %s"),
+		    path, strerror(errno));
 		goto out;
 	}
-	if (verify_range(vf, res, dec, fd, 0, UINT64_MAX, 1, err,
-	    errlen) != 0)
+	if (verify_range(vf, res, dec, fd, 0, UINT64_MAX, 1, err) != 0)
 		goto out;
 	auditfmt_verify_end(vf);
 	res->v = vf->v;
 	res->count = vf->pos;
-	if (verify_previous(previous, &vk, &cp, proof, res, err, errlen) != 0)
+	if (verify_previous(previous, &vk, &cp, proof, res, err) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -366,4 +396,42 @@ out:
 	free(vf);
 	free(dec);
 	return ret;
+}
+
+const char *
+auditverify_fault_advice(enum auditfmt_fault f)
+{
+	switch (f) {
+	case AUDITFMT_FAULT_NONE:
+		return "";
+	case AUDITFMT_FAULT_CHANGED:
+		return _("a record differs from what the broker signed: do not "
+		    "rely on this copy; pull the trail again, and if it fails "
+		    "again tell the broker's administrator");
+	case AUDITFMT_FAULT_MISSING:
+		return _("records are missing from this copy: pull the trail "
+		    "again, and if it fails again tell the broker's "
+		    "administrator");
+	case AUDITFMT_FAULT_REORDERED:
+		return _("records are out of order or repeated: pull the trail "
+		    "again, and if it fails again tell the broker's "
+		    "administrator");
+	case AUDITFMT_FAULT_MALFORMED:
+		return _("the records file holds bytes that are not a record: "
+		    "pull the trail again, and if it fails again tell the "
+		    "broker's administrator");
+	case AUDITFMT_FAULT_SIGNATURE:
+		return _("the checkpoint's signature does not hold for this "
+		    "key: check that --key is the broker's verifier key, then "
+		    "pull the trail again");
+	case AUDITFMT_FAULT_ROLLBACK:
+		return _("the log shrank or was rewritten since your previous "
+		    "checkpoint: keep both pulls and tell the broker's "
+		    "administrator and your audit lead");
+	case AUDITFMT_FAULT_PROOF:
+		return _("the proof does not match the records: pull the trail "
+		    "again, and if it fails again tell the broker's "
+		    "administrator");
+	}
+	return "";
 }

@@ -25,12 +25,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/i18n.h"
 #include "lib/auditfmt.h"
 
 #define AUDITVERIFY_NOTE_MAX 8192	/* bytes of a checkpoint file */
 
 struct auditverify_result {
-	struct auditfmt_verdict v;	/* fault NONE when everything holds */
+	struct auditfmt_verdict v;	/* fault NONE when everything holds;
+					 * v.msg in English (--json) */
+	/* v.msg in the user's language when this module found the fault;
+	 * "" when lib/auditfmt's verifier did (its detail is English only,
+	 * auditverify_fault_advice says what it means). */
+	char text[sizeof(((struct auditfmt_verdict *)0)->msg)];
 	char origin[NOTE_ORIGIN_MAX + 1];
 	uint64_t tree_size;
 	uint64_t from_seq;
@@ -47,8 +53,8 @@ struct auditverify_result {
  * missing or unreadable, the key file bad).
  */
 int auditverify_dir(const char *dir, const char *keyfile,
-    const char *previous, struct auditverify_result *res, char *err,
-    size_t errlen);
+    const char *previous, struct auditverify_result *res,
+    struct i18n_msg *err);
 
 /* The same checks on a pull saved as one file (auditbundle.h): the
  * checkpoint, proof and leaf hashes come from its messages, the records
@@ -56,18 +62,22 @@ int auditverify_dir(const char *dir, const char *keyfile,
  * that disagree fails (missing / malformed) even when the records it has
  * hold. Same returns as auditverify_dir. */
 int auditverify_bundle(const char *path, const char *keyfile,
-    const char *previous, struct auditverify_result *res, char *err,
-    size_t errlen);
+    const char *previous, struct auditverify_result *res,
+    struct i18n_msg *err);
 
 /* auditverify_bundle when path is a bundle (by its first byte), else
  * auditverify_dir. */
 int auditverify_path(const char *path, const char *keyfile,
-    const char *previous, struct auditverify_result *res, char *err,
-    size_t errlen);
+    const char *previous, struct auditverify_result *res,
+    struct i18n_msg *err);
 
 /* Reads a small file (at most max bytes) into a malloc'd, NUL-terminated
- * buffer. For checkpoint and proof files. */
+ * buffer. For checkpoint and proof files. -1 with err. */
 int auditverify_read_small(const char *path, size_t max, char **out,
-    size_t *len, char *err, size_t errlen);
+    size_t *len, struct i18n_msg *err);
+
+/* What fault f means for the auditor and what to do, one sentence in the
+ * user's language (static storage); "" for AUDITFMT_FAULT_NONE. */
+const char *auditverify_fault_advice(enum auditfmt_fault f);
 
 #endif

@@ -62,37 +62,64 @@ ssl_errstr(char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Errors that name the stage of the connection they happened in: stage
+ * is a phrase marked with N_ ("during the TLS handshake"), which en gets
+ * in English and text translated. The macros keep one literal for both.
+ */
+#define STAGE_MSG(m, fmt, stage, ...) do {				\
+	snprintf((m)->en, sizeof((m)->en), fmt, stage, __VA_ARGS__);	\
+	snprintf((m)->text, sizeof((m)->text), _(fmt), _(stage),	\
+	    __VA_ARGS__);						\
+} while (0)
+
+/* 0 when path can be opened for reading, else -1 with errno. */
 static int
-check_readable(const char *what, const char *path, char *err, size_t errlen)
+check_readable(const char *path)
 {
 	FILE *f = fopen(path, "r");
 
 	if (f == NULL)
-		return util_err(err, errlen, "%s %s: %s", what, path,
-		    strerror(errno));
+		return -1;
 	fclose(f);
 	return 0;
 }
 
 static int
-setup_ctx(struct conn *c, const struct clientcfg *cfg, char *err,
-    size_t errlen)
+setup_ctx(struct conn *c, const struct clientcfg *cfg, struct i18n_msg *err)
 {
 	char e[256];
 	EVP_PKEY *key;
 	int rc;
 
-	if (check_readable("ca", cfg->ca, err, errlen) != 0 ||
-	    check_readable("cert", cfg->cert, err, errlen) != 0 ||
-	    check_readable("key", cfg->key, err, errlen) != 0)
+	/* The English stays "SETTING PATH: reason". TRANSLATORS: ca,
+	 * cert and key are the settings' names. */
+	if (check_readable(cfg->ca) != 0) {
+		i18n_msg_pair(err, "ca %s: %s", N_("cannot read the CA "
+		    "certificate %s (%s); check ca in the configuration"),
+		    cfg->ca, strerror(errno));
 		return CONN_ELOCAL;
+	}
+	if (check_readable(cfg->cert) != 0) {
+		i18n_msg_pair(err, "cert %s: %s", N_("cannot read the "
+		    "certificate %s (%s); check cert in the configuration"),
+		    cfg->cert, strerror(errno));
+		return CONN_ELOCAL;
+	}
+	if (check_readable(cfg->key) != 0) {
+		i18n_msg_pair(err, "key %s: %s", N_("cannot read the private "
+		    "key %s (%s); check key in the configuration"), cfg->key,
+		    strerror(errno));
+		return CONN_ELOCAL;
+	}
 	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		util_err(err, errlen, "TLS setup: %s", ssl_errstr(e, sizeof(e)));
+		i18n_msg_set(err, N_("TLS setup: %s"), ssl_errstr(e,
+		    sizeof(e)));
 		return CONN_ELOCAL;
 	}
 	if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(c->ctx, TLS1_3_VERSION) != 1) {
-		util_err(err, errlen, "TLS setup: cannot require TLS 1.3");
+		i18n_msg_set(err, N_("TLS setup: cannot require TLS 1.3"));
 		return CONN_ELOCAL;
 	}
 	/* Each run is one connection; nothing is gained by resumption and
@@ -103,42 +130,43 @@ setup_ctx(struct conn *c, const struct clientcfg *cfg, char *err,
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_load_verify_locations(c->ctx, cfg->ca, NULL) != 1) {
-		util_err(err, errlen, "ca %s: cannot load CA certificates: %s",
+		i18n_msg_set(err, N_("ca %s: cannot load CA certificates: %s"),
 		    cfg->ca, ssl_errstr(e, sizeof(e)));
 		return CONN_ELOCAL;
 	}
 	if (SSL_CTX_use_certificate_chain_file(c->ctx, cfg->cert) != 1) {
-		util_err(err, errlen, "cert %s: cannot load certificate: %s",
+		i18n_msg_set(err, N_("cert %s: cannot load certificate: %s"),
 		    cfg->cert, ssl_errstr(e, sizeof(e)));
 		return CONN_ELOCAL;
 	}
-	if (keyload_private_key(cfg->key, cfg->key_passphrase_file, &key, err,
-	    errlen) != 0)
+	if (keyload_private_key(cfg->key, cfg->key_passphrase_file, &key,
+	    err) != 0)
 		return CONN_ELOCAL;
 	rc = SSL_CTX_use_PrivateKey(c->ctx, key);
 	EVP_PKEY_free(key);
 	if (rc != 1) {
-		util_err(err, errlen, "key %s: cannot use the private key: %s",
+		i18n_msg_set(err, N_("key %s: cannot use the private key: %s"),
 		    cfg->key, ssl_errstr(e, sizeof(e)));
 		return CONN_ELOCAL;
 	}
 	if (SSL_CTX_check_private_key(c->ctx) != 1) {
 		ERR_clear_error();
-		util_err(err, errlen, "key %s does not match certificate %s",
+		i18n_msg_set(err, N_("key %s does not match certificate %s"),
 		    cfg->key, cfg->cert);
 		return CONN_ELOCAL;
 	}
 	if (SSL_CTX_set_alpn_protos(c->ctx, alpn_wire,
 	    sizeof(alpn_wire) - 1) != 0) {
-		util_err(err, errlen, "TLS setup: cannot set ALPN");
+		i18n_msg_set(err, N_("TLS setup: cannot set ALPN"));
 		return CONN_ELOCAL;
 	}
 	return CONN_OK;
 }
 
-/* Waits for ev on the socket; CONN_ENET on timeout or poll failure. */
+/* Waits for ev on the socket; CONN_ENET on timeout or poll failure. what
+ * is a stage phrase (STAGE_MSG). */
 static int
-wait_fd(struct conn *c, short ev, const char *what, char *err, size_t errlen)
+wait_fd(struct conn *c, short ev, const char *what, struct i18n_msg *err)
 {
 	struct pollfd pfd;
 	int n;
@@ -150,23 +178,25 @@ wait_fd(struct conn *c, short ev, const char *what, char *err, size_t errlen)
 		n = poll(&pfd, 1, c->timeout_ms);
 	while (n < 0 && errno == EINTR);
 	if (n == 0) {
-		util_err(err, errlen, "timed out after %d s %s",
-		    c->timeout_ms / 1000, what);
+		/* TRANSLATORS: the stage ("connecting", "while
+		 * sending"...) comes first; %2$d is seconds. */
+		STAGE_MSG(err, N_("timed out after %2$d s %1$s"), what,
+		    c->timeout_ms / 1000);
 		return CONN_ENET;
 	}
 	if (n < 0) {
-		util_err(err, errlen, "poll: %s", strerror(errno));
+		i18n_msg_set(err, N_("poll: %s"), strerror(errno));
 		return CONN_ENET;
 	}
 	return CONN_OK;
 }
 
 static int
-connect_tcp(struct conn *c, const struct clientcfg *cfg, char *err,
-    size_t errlen)
+connect_tcp(struct conn *c, const struct clientcfg *cfg,
+    struct i18n_msg *err)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	char lasterr[128] = "no address";
+	struct i18n_msg lasterr;
 	int gai, fd, soerr, one = 1;
 	socklen_t slen;
 
@@ -174,8 +204,9 @@ connect_tcp(struct conn *c, const struct clientcfg *cfg, char *err,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
+	i18n_msg_set(&lasterr, N_("no address"));
 	if ((gai = getaddrinfo(cfg->host, cfg->port, &hints, &res)) != 0) {
-		util_err(err, errlen, "cannot resolve broker %s: %s",
+		i18n_msg_set(err, N_("cannot resolve broker %s: %s"),
 		    cfg->host, gai_strerror(gai));
 		return CONN_ENET;
 	}
@@ -183,27 +214,24 @@ connect_tcp(struct conn *c, const struct clientcfg *cfg, char *err,
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0) {
-			snprintf(lasterr, sizeof(lasterr), "%s",
-			    strerror(errno));
+			i18n_msg_set(&lasterr, "%s", strerror(errno));
 			continue;
 		}
 		c->fd = fd;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 			if (errno != EINPROGRESS) {
-				snprintf(lasterr, sizeof(lasterr), "%s",
-				    strerror(errno));
+				i18n_msg_set(&lasterr, "%s", strerror(errno));
 				goto next;
 			}
-			if (wait_fd(c, POLLOUT, "connecting", lasterr,
-			    sizeof(lasterr)) != CONN_OK)
+			if (wait_fd(c, POLLOUT, N_("connecting"), &lasterr) !=
+			    CONN_OK)
 				goto next;
 			slen = sizeof(soerr);
 			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
 			    &slen) != 0)
 				soerr = errno;
 			if (soerr != 0) {
-				snprintf(lasterr, sizeof(lasterr), "%s",
-				    strerror(soerr));
+				i18n_msg_set(&lasterr, "%s", strerror(soerr));
 				goto next;
 			}
 		}
@@ -216,8 +244,10 @@ next:
 		c->fd = -1;
 	}
 	freeaddrinfo(res);
-	util_err(err, errlen, "cannot connect to broker %s: %s", cfg->broker,
-	    lasterr);
+	snprintf(err->en, sizeof(err->en), "cannot connect to broker %s: "
+	    "%.300s", cfg->broker, lasterr.en);
+	snprintf(err->text, sizeof(err->text), _("cannot connect to broker "
+	    "%s: %s"), cfg->broker, lasterr.text);
 	return CONN_ENET;
 }
 
@@ -242,13 +272,22 @@ is_cert_alert(int reason)
 	return 0;
 }
 
+static void
+closed_msg(struct i18n_msg *err, const char *what)
+{
+	snprintf(err->en, sizeof(err->en), "the broker closed the connection "
+	    "%s", what);
+	snprintf(err->text, sizeof(err->text), _("the broker closed the "
+	    "connection %s"), _(what));
+}
+
 /*
  * Classifies a failed SSL_* call. Returns 1 when the caller should wait
  * for *ev and try again, else a negative conn_fail with err filled.
  */
 static int
-ssl_fail(struct conn *c, int ret, const char *what, short *ev, char *err,
-    size_t errlen)
+ssl_fail(struct conn *c, int ret, const char *what, short *ev,
+    struct i18n_msg *err)
 {
 	int e = SSL_get_error(c->ssl, ret), saved = errno;
 	unsigned long le;
@@ -262,42 +301,39 @@ ssl_fail(struct conn *c, int ret, const char *what, short *ev, char *err,
 		*ev = POLLOUT;
 		return 1;
 	case SSL_ERROR_ZERO_RETURN:
-		util_err(err, errlen, "the broker closed the connection %s",
-		    what);
+		closed_msg(err, what);
 		return CONN_ENET;
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
 		if (saved != 0)
-			util_err(err, errlen, "connection lost %s: %s", what,
+			STAGE_MSG(err, N_("connection lost %s: %s"), what,
 			    strerror(saved));
 		else
-			util_err(err, errlen, "the broker closed the "
-			    "connection %s", what);
+			closed_msg(err, what);
 		return CONN_ENET;
 	case SSL_ERROR_SSL:
 		le = ERR_peek_last_error();
 		if (ERR_GET_LIB(le) == ERR_LIB_SSL &&
 		    ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 			ERR_clear_error();
-			util_err(err, errlen, "the broker closed the "
-			    "connection %s", what);
+			closed_msg(err, what);
 			return CONN_ENET;
 		}
 		if (ERR_GET_LIB(le) == ERR_LIB_SSL &&
 		    is_cert_alert(ERR_GET_REASON(le))) {
-			util_err(err, errlen, "the broker refused the TLS "
+			STAGE_MSG(err, N_("the broker refused the TLS "
 			    "connection %s (%s); check that your certificate "
 			    "is valid, not revoked and issued by the "
-			    "deployment's CA", what, ssl_errstr(buf,
+			    "deployment's CA"), what, ssl_errstr(buf,
 			    sizeof(buf)));
 			return CONN_ETLS;
 		}
-		util_err(err, errlen, "TLS error %s: %s", what,
-		    ssl_errstr(buf, sizeof(buf)));
+		STAGE_MSG(err, N_("TLS error %s: %s"), what, ssl_errstr(buf,
+		    sizeof(buf)));
 		return CONN_ETLS;
 	default:
 		ERR_clear_error();
-		util_err(err, errlen, "TLS error %s (code %d)", what, e);
+		STAGE_MSG(err, N_("TLS error %s (code %d)"), what, e);
 		return CONN_ETLS;
 	}
 }
@@ -312,8 +348,7 @@ is_ip_literal(const char *name)
 }
 
 static int
-handshake(struct conn *c, const struct clientcfg *cfg, char *err,
-    size_t errlen)
+handshake(struct conn *c, const struct clientcfg *cfg, struct i18n_msg *err)
 {
 	const unsigned char *alpn = NULL;
 	unsigned int alpnlen = 0;
@@ -323,14 +358,14 @@ handshake(struct conn *c, const struct clientcfg *cfg, char *err,
 
 	if ((c->ssl = SSL_new(c->ctx)) == NULL ||
 	    SSL_set_fd(c->ssl, c->fd) != 1) {
-		util_err(err, errlen, "TLS setup failed");
+		i18n_msg_set(err, N_("TLS setup failed"));
 		return CONN_ELOCAL;
 	}
 	if (is_ip_literal(cfg->server_name)) {
 		/* SNI must not carry an address; check the IP SAN instead. */
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
 		    cfg->server_name) != 1) {
-			util_err(err, errlen, "server_name %s: bad address",
+			i18n_msg_set(err, N_("server_name %s: bad address"),
 			    cfg->server_name);
 			return CONN_ELOCAL;
 		}
@@ -338,7 +373,7 @@ handshake(struct conn *c, const struct clientcfg *cfg, char *err,
 		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		if (SSL_set_tlsext_host_name(c->ssl, cfg->server_name) != 1 ||
 		    SSL_set1_host(c->ssl, cfg->server_name) != 1) {
-			util_err(err, errlen, "server_name %s: not usable",
+			i18n_msg_set(err, N_("server_name %s: not usable"),
 			    cfg->server_name);
 			return CONN_ELOCAL;
 		}
@@ -351,25 +386,25 @@ handshake(struct conn *c, const struct clientcfg *cfg, char *err,
 		vr = SSL_get_verify_result(c->ssl);
 		if (vr != X509_V_OK) {
 			ERR_clear_error();
-			util_err(err, errlen, "broker certificate rejected: %s "
-			    "(expected name %s, CA %s)",
+			i18n_msg_set(err, N_("broker certificate rejected: %s "
+			    "(expected name %s, CA %s)"),
 			    X509_verify_cert_error_string(vr), cfg->server_name,
 			    cfg->ca);
 			return CONN_ETLS;
 		}
-		rc = ssl_fail(c, ret, "during the TLS handshake", &ev, err,
-		    errlen);
+		rc = ssl_fail(c, ret, N_("during the TLS handshake"), &ev,
+		    err);
 		if (rc != 1)
 			return rc;
-		if ((rc = wait_fd(c, ev, "during the TLS handshake", err,
-		    errlen)) != CONN_OK)
+		if ((rc = wait_fd(c, ev, N_("during the TLS handshake"),
+		    err)) != CONN_OK)
 			return rc;
 	}
 	SSL_get0_alpn_selected(c->ssl, &alpn, &alpnlen);
 	if (alpnlen != sizeof(WIRE_ALPN) - 1 ||
 	    memcmp(alpn, WIRE_ALPN, alpnlen) != 0) {
-		util_err(err, errlen, "the server at %s did not select "
-		    "protocol %s; is it a sekisho broker?", cfg->broker,
+		i18n_msg_set(err, N_("the server at %s did not select "
+		    "protocol %s; is it a sekisho broker?"), cfg->broker,
 		    WIRE_ALPN);
 		return CONN_ETLS;
 	}
@@ -379,13 +414,13 @@ handshake(struct conn *c, const struct clientcfg *cfg, char *err,
 /* One SSL_read into rbuf. Returns >0 bytes read, 0 when nothing is
  * available and !block, or a negative conn_fail. */
 static int
-read_some(struct conn *c, int block, char *err, size_t errlen)
+read_some(struct conn *c, int block, struct i18n_msg *err)
 {
 	short ev;
 	int ret, rc;
 
 	if (c->rlen >= sizeof(c->rbuf)) {
-		util_err(err, errlen, "broker message too large");
+		i18n_msg_set(err, N_("broker message too large"));
 		return CONN_EPROTO;
 	}
 	for (;;) {
@@ -397,13 +432,13 @@ read_some(struct conn *c, int block, char *err, size_t errlen)
 			c->rlen += (size_t)ret;
 			return ret;
 		}
-		rc = ssl_fail(c, ret, "while reading", &ev, err, errlen);
+		rc = ssl_fail(c, ret, N_("while reading"), &ev, err);
 		if (rc != 1)
 			return rc;
 		if (!block)
 			return 0;
-		if ((rc = wait_fd(c, ev, "waiting for the broker", err,
-		    errlen)) != CONN_OK)
+		if ((rc = wait_fd(c, ev, N_("waiting for the broker"),
+		    err)) != CONN_OK)
 			return rc;
 	}
 }
@@ -439,7 +474,7 @@ conn_tap_error(const struct conn *c)
 
 /* Decodes a buffered message: 1 got one, 0 need more, <0 failure. */
 static int
-take_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
+take_msg(struct conn *c, struct wire_msg *msg, struct i18n_msg *err)
 {
 	struct wire_error werr;
 	uint64_t dlen = 0;
@@ -459,33 +494,33 @@ take_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
 		c->rlen -= consumed;
 		return 1;
 	case WIRE_DATA:
-		util_err(err, errlen, "protocol error: the broker sent file "
-		    "data");
+		i18n_msg_set(err, N_("protocol error: the broker sent file "
+		    "data"));
 		return CONN_EPROTO;
 	case WIRE_ERROR:
 	default:
-		util_err(err, errlen, "protocol error: undecodable message "
-		    "from the broker (%s: %s)", werr.code, werr.message);
+		i18n_msg_set(err, N_("protocol error: undecodable message "
+		    "from the broker (%s: %s)"), werr.code, werr.message);
 		return CONN_EPROTO;
 	}
 }
 
 int
-conn_recv_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
+conn_recv_msg(struct conn *c, struct wire_msg *msg, struct i18n_msg *err)
 {
 	int rc;
 
 	for (;;) {
-		if ((rc = take_msg(c, msg, err, errlen)) != 0)
+		if ((rc = take_msg(c, msg, err)) != 0)
 			return rc > 0 ? CONN_OK : rc;
-		if ((rc = read_some(c, 1, err, errlen)) < 0)
+		if ((rc = read_some(c, 1, err)) < 0)
 			return rc;
 	}
 }
 
 static int
 recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
-    struct wire_msg *out, char *err, size_t errlen)
+    struct wire_msg *out, struct i18n_msg *err)
 {
 	struct wire_error werr;
 	struct wire_msg msg;
@@ -512,25 +547,30 @@ recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
 			if (item == WIRE_CONTROL) {
 				const char *op = wire_op_name(msg.op);
 
-				util_err(err, errlen, "protocol error: expected "
-				    "data from the broker, got %s",
-				    op != NULL ? op : "a message");
+				if (op != NULL)
+					i18n_msg_set(err, N_("protocol error: "
+					    "expected data from the broker, got "
+					    "%s"), op);
+				else
+					i18n_msg_set(err, N_("protocol error: "
+					    "expected data from the broker, got "
+					    "a message"));
 				wire_msg_clear(&msg);
 				return CONN_EPROTO;
 			}
 			if (item == WIRE_ERROR) {
-				util_err(err, errlen, "protocol error: "
-				    "undecodable item from the broker (%s: %s)",
+				i18n_msg_set(err, N_("protocol error: "
+				    "undecodable item from the broker (%s: %s)"),
 				    werr.code, werr.message);
 				return CONN_EPROTO;
 			}
 		}
-		if ((rc = read_some(c, 1, err, errlen)) < 0)
+		if ((rc = read_some(c, 1, err)) < 0)
 			return rc;
 	}
 	if (dlen > cap) {
-		util_err(err, errlen, "protocol error: a data item of %llu "
-		    "bytes, at most %zu expected", (unsigned long long)dlen,
+		i18n_msg_set(err, N_("protocol error: a data item of %llu "
+		    "bytes, at most %zu expected"), (unsigned long long)dlen,
 		    cap);
 		return CONN_EPROTO;
 	}
@@ -540,7 +580,7 @@ recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
 	while (got < dlen) {
 		size_t take;
 
-		if (c->rlen == 0 && (rc = read_some(c, 1, err, errlen)) < 0)
+		if (c->rlen == 0 && (rc = read_some(c, 1, err)) < 0)
 			return rc;
 		take = c->rlen < dlen - got ? c->rlen : (size_t)(dlen - got);
 		memcpy(buf + got, c->rbuf, take);
@@ -555,35 +595,35 @@ recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
 
 int
 conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
-    char *err, size_t errlen)
+    struct i18n_msg *err)
 {
-	return recv_item(c, buf, cap, len, NULL, err, errlen);
+	return recv_item(c, buf, cap, len, NULL, err);
 }
 
 int
 conn_recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
-    struct wire_msg *msg, char *err, size_t errlen)
+    struct wire_msg *msg, struct i18n_msg *err)
 {
 	memset(msg, 0, sizeof(*msg));
-	return recv_item(c, buf, cap, len, msg, err, errlen);
+	return recv_item(c, buf, cap, len, msg, err);
 }
 
 int
-conn_poll_msg(struct conn *c, struct wire_msg *msg, char *err, size_t errlen)
+conn_poll_msg(struct conn *c, struct wire_msg *msg, struct i18n_msg *err)
 {
 	int rc;
 
 	for (;;) {
-		if ((rc = take_msg(c, msg, err, errlen)) != 0)
+		if ((rc = take_msg(c, msg, err)) != 0)
 			return rc;
-		if ((rc = read_some(c, 0, err, errlen)) <= 0)
+		if ((rc = read_some(c, 0, err)) <= 0)
 			return rc;
 	}
 }
 
 static int
-write_all(struct conn *c, const uint8_t *buf, size_t len, char *err,
-    size_t errlen)
+write_all(struct conn *c, const uint8_t *buf, size_t len,
+    struct i18n_msg *err)
 {
 	size_t off = 0;
 	short ev;
@@ -601,19 +641,19 @@ write_all(struct conn *c, const uint8_t *buf, size_t len, char *err,
 			off += (size_t)ret;
 			continue;
 		}
-		rc = ssl_fail(c, ret, "while sending", &ev, err, errlen);
+		rc = ssl_fail(c, ret, N_("while sending"), &ev, err);
 		if (rc != 1)
 			return rc;
-		if ((rc = wait_fd(c, ev, "sending to the broker", err,
-		    errlen)) != CONN_OK)
+		if ((rc = wait_fd(c, ev, N_("sending to the broker"), err)) !=
+		    CONN_OK)
 			return rc;
 	}
 	return CONN_OK;
 }
 
 int
-conn_send_msg(struct conn *c, const struct wire_msg *msg, char *err,
-    size_t errlen)
+conn_send_msg(struct conn *c, const struct wire_msg *msg,
+    struct i18n_msg *err)
 {
 	struct wire_error werr;
 	uint8_t *buf = NULL;
@@ -622,50 +662,49 @@ conn_send_msg(struct conn *c, const struct wire_msg *msg, char *err,
 
 	memset(&werr, 0, sizeof(werr));
 	if (wire_encode(msg, &buf, &len, &werr) != 0) {
-		util_err(err, errlen, "cannot encode %s: %s",
+		i18n_msg_set(err, N_("cannot encode %s: %s"),
 		    wire_op_name(msg->op) != NULL ? wire_op_name(msg->op) : "?",
 		    werr.message);
 		return CONN_ELOCAL;
 	}
-	rc = write_all(c, buf, len, err, errlen);
+	rc = write_all(c, buf, len, err);
 	free(buf);
 	return rc;
 }
 
 int
-conn_send_data(struct conn *c, const uint8_t *buf, size_t len, char *err,
-    size_t errlen)
+conn_send_data(struct conn *c, const uint8_t *buf, size_t len,
+    struct i18n_msg *err)
 {
 	uint8_t head[9];
 	size_t hlen;
 	int rc;
 
 	if ((hlen = wire_encode_data_head(len, head)) == 0) {
-		util_err(err, errlen, "data chunk of %zu bytes is too large",
+		i18n_msg_set(err, N_("data chunk of %zu bytes is too large"),
 		    len);
 		return CONN_ELOCAL;
 	}
-	if ((rc = write_all(c, head, hlen, err, errlen)) != CONN_OK)
+	if ((rc = write_all(c, head, hlen, err)) != CONN_OK)
 		return rc;
-	return write_all(c, buf, len, err, errlen);
+	return write_all(c, buf, len, err);
 }
 
 static int
-read_welcome(struct conn *c, struct wire_msg *refusal, char *err,
-    size_t errlen)
+read_welcome(struct conn *c, struct wire_msg *refusal, struct i18n_msg *err)
 {
 	struct wire_msg *m = &c->welcome_msg;
 	struct conn_welcome *w = &c->welcome;
 	int rc;
 
-	if ((rc = conn_recv_msg(c, m, err, errlen)) != CONN_OK)
+	if ((rc = conn_recv_msg(c, m, err)) != CONN_OK)
 		return rc;
 	if (m->op == WIRE_OP_ERROR) {
 		const char *code = wire_msg_text(m, "code");
 		const char *text = wire_msg_text(m, "message");
 
-		util_err(err, errlen, "the broker refused the session (%s): "
-		    "%s", code != NULL ? code : "?", text != NULL ? text : "");
+		i18n_msg_set(err, N_("the broker refused the session (%s): "
+		    "%s"), code != NULL ? code : "?", text != NULL ? text : "");
 		if (refusal != NULL) {
 			*refusal = *m;
 			memset(m, 0, sizeof(*m));
@@ -674,8 +713,8 @@ read_welcome(struct conn *c, struct wire_msg *refusal, char *err,
 		return CONN_EPROTO;
 	}
 	if (m->op != WIRE_OP_WELCOME) {
-		util_err(err, errlen, "protocol error: expected welcome, got "
-		    "%s", wire_op_name(m->op) != NULL ? wire_op_name(m->op) :
+		i18n_msg_set(err, N_("protocol error: expected welcome, got "
+		    "%s"), wire_op_name(m->op) != NULL ? wire_op_name(m->op) :
 		    "?");
 		return CONN_EPROTO;
 	}
@@ -689,12 +728,12 @@ read_welcome(struct conn *c, struct wire_msg *refusal, char *err,
 	    wire_msg_uint(m, "max_chunk", &w->max_chunk) != 0 ||
 	    wire_msg_uint(m, "max_size", &w->max_size) != 0 ||
 	    w->max_chunk == 0) {
-		util_err(err, errlen, "protocol error: incomplete welcome");
+		i18n_msg_set(err, N_("protocol error: incomplete welcome"));
 		return CONN_EPROTO;
 	}
 	if (w->version != WIRE_VERSION) {
-		util_err(err, errlen, "the broker speaks protocol version %llu, "
-		    "this client %d", (unsigned long long)w->version,
+		i18n_msg_set(err, N_("the broker speaks protocol version %llu, "
+		    "this client %d"), (unsigned long long)w->version,
 		    WIRE_VERSION);
 		return CONN_EPROTO;
 	}
@@ -705,7 +744,7 @@ read_welcome(struct conn *c, struct wire_msg *refusal, char *err,
 
 int
 conn_open(const struct clientcfg *cfg, const char *software,
-    struct conn **out, struct wire_msg *refusal, char *err, size_t errlen)
+    struct conn **out, struct wire_msg *refusal, struct i18n_msg *err)
 {
 	struct wire_msg hello;
 	struct conn *c;
@@ -715,7 +754,7 @@ conn_open(const struct clientcfg *cfg, const char *software,
 	if (refusal != NULL)
 		memset(refusal, 0, sizeof(*refusal));
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		util_err(err, errlen, "out of memory");
+		i18n_msg_set(err, N_("out of memory"));
 		return CONN_ELOCAL;
 	}
 	c->fd = -1;
@@ -723,23 +762,23 @@ conn_open(const struct clientcfg *cfg, const char *software,
 	c->timeout_ms = (int)(cfg->timeout != 0 ? cfg->timeout :
 	    CLIENTCFG_DEFAULT_TIMEOUT) * 1000;
 	c->next_id = 1;
-	if ((rc = setup_ctx(c, cfg, err, errlen)) != CONN_OK ||
-	    (rc = connect_tcp(c, cfg, err, errlen)) != CONN_OK ||
-	    (rc = handshake(c, cfg, err, errlen)) != CONN_OK)
+	if ((rc = setup_ctx(c, cfg, err)) != CONN_OK ||
+	    (rc = connect_tcp(c, cfg, err)) != CONN_OK ||
+	    (rc = handshake(c, cfg, err)) != CONN_OK)
 		goto fail;
 	wire_msg_init(&hello, WIRE_OP_HELLO, 0);
 	if (wire_msg_set_uint(&hello, "version", WIRE_VERSION) != 0 ||
 	    wire_msg_set_text(&hello, "software", software) != 0) {
 		wire_msg_clear(&hello);
-		util_err(err, errlen, "cannot build hello");
+		i18n_msg_set(err, N_("cannot build hello"));
 		rc = CONN_ELOCAL;
 		goto fail;
 	}
-	rc = conn_send_msg(c, &hello, err, errlen);
+	rc = conn_send_msg(c, &hello, err);
 	wire_msg_clear(&hello);
 	if (rc != CONN_OK)
 		goto fail;
-	if ((rc = read_welcome(c, refusal, err, errlen)) != CONN_OK)
+	if ((rc = read_welcome(c, refusal, err)) != CONN_OK)
 		goto fail;
 	*out = c;
 	return CONN_OK;

@@ -18,6 +18,8 @@
  *                verification, no common protocol, ALPN not selected);
  *   CONN_EPROTO  the broker broke the protocol (undecodable or unexpected
  *                message).
+ * The failure's text comes back in err: English in err->en (for --json and
+ * scripts), the user's language in err->text (the terminal).
  * Ownership: conn_open returns a connection freed by conn_close; received
  * messages belong to the caller (wire_msg_clear).
  */
@@ -28,6 +30,7 @@
 #include <stdint.h>
 
 #include "client/clientcfg.h"
+#include "client/i18n.h"
 #include "lib/wire.h"
 
 enum conn_fail {
@@ -59,7 +62,7 @@ struct conn;
  * Returns CONN_OK with *out set, or a negative enum conn_fail with err.
  */
 int conn_open(const struct clientcfg *cfg, const char *software,
-    struct conn **out, struct wire_msg *refusal, char *err, size_t errlen);
+    struct conn **out, struct wire_msg *refusal, struct i18n_msg *err);
 
 /* The welcome of an open connection. */
 const struct conn_welcome *conn_welcome(const struct conn *c);
@@ -68,32 +71,32 @@ const struct conn_welcome *conn_welcome(const struct conn *c);
 uint64_t conn_next_id(struct conn *c);
 
 /* Encodes and sends a control message. CONN_OK or a negative class. */
-int conn_send_msg(struct conn *c, const struct wire_msg *msg, char *err,
-    size_t errlen);
+int conn_send_msg(struct conn *c, const struct wire_msg *msg,
+    struct i18n_msg *err);
 
 /* Sends len (<= WIRE_MAX_CHUNK) bytes as one data item. */
-int conn_send_data(struct conn *c, const uint8_t *buf, size_t len, char *err,
-    size_t errlen);
+int conn_send_data(struct conn *c, const uint8_t *buf, size_t len,
+    struct i18n_msg *err);
 
 /* Waits (bounded by the timeout) for the next control message from the
  * broker into msg (caller clears it). Data items from the broker are a
  * protocol error. */
-int conn_recv_msg(struct conn *c, struct wire_msg *msg, char *err,
-    size_t errlen);
+int conn_recv_msg(struct conn *c, struct wire_msg *msg,
+    struct i18n_msg *err);
 
 /* Waits (bounded by the timeout) for the next item from the broker, which
  * must be a data item of at most cap bytes, and copies its payload into
  * buf (*len bytes). A control message there is a protocol error. Used by
  * the auditor's pull, where the broker sends records as data items. */
 int conn_recv_data(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
-    char *err, size_t errlen);
+    struct i18n_msg *err);
 
 /* Like conn_recv_data, but a control message where a data item could be
  * is returned in *msg (msg->op set, *len 0; caller clears it) instead of
  * being a protocol error: for a download that may end early with an
  * error (held_open). msg->op is WIRE_OP_INVALID after a data item. */
 int conn_recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
-    struct wire_msg *msg, char *err, size_t errlen);
+    struct wire_msg *msg, struct i18n_msg *err);
 
 /*
  * Non-blocking: returns 1 with msg filled if a complete message has
@@ -101,8 +104,8 @@ int conn_recv_item(struct conn *c, uint8_t *buf, size_t cap, size_t *len,
  * (e.g. CONN_ENET when the broker closed). Used during an upload to notice
  * a refusal without stopping the data stream.
  */
-int conn_poll_msg(struct conn *c, struct wire_msg *msg, char *err,
-    size_t errlen);
+int conn_poll_msg(struct conn *c, struct wire_msg *msg,
+    struct i18n_msg *err);
 
 /* From now on, writes every item received (control messages and data
  * items, exactly the bytes that arrived) to fd; -1 stops. The fd stays

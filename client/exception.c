@@ -15,7 +15,7 @@
  */
 #include "client/i18n.h"
 #include "client/exception.h"
-#include "client/approvals.h"
+#include "client/ocli.h"
 #include "client/output.h"
 #include "lib/util.h"
 

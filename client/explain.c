@@ -7,6 +7,7 @@
  */
 #include "client/explain.h"
 #include "client/failure.h"
+#include "client/i18n.h"
 #include "client/output.h"
 #include "lib/util.h"
 #include "policy/policy.h"
@@ -22,7 +23,9 @@ enum {
 	OPT_CLASS, OPT_SIZE, OPT_NAME, OPT_PURPOSE, OPT_AT, OPT_STEPUP_AGE
 };
 
-static const char usage_text[] =
+/* The default register is written out (EXPLAIN_DEFAULT_REGISTER): a
+ * macro inside the text would hide it from xgettext. */
+static const char *const usage_text = N_(
 "usage: sekisho policy explain --user USER --to INTERFACE [--class N]\n"
 "           [--size SIZE] [--name FILE] [--terminal T] [--dept D]\n"
 "           [--at TIME] [--step-up-age DURATION] [--register FILE]\n"
@@ -31,7 +34,7 @@ static const char usage_text[] =
 "and the chain of checks that led there. Reads the register file only;\n"
 "does not contact a broker.\n"
 "\n"
-"  --register FILE   register to load (default " EXPLAIN_DEFAULT_REGISTER ")\n"
+"  --register FILE   register to load (default /etc/sekisho/register.yaml)\n"
 "  --user USER       user id as in the certificate (required)\n"
 "  --dept D          department from the certificate (default: none)\n"
 "  --terminal T      terminal id (default: none)\n"
@@ -45,12 +48,12 @@ static const char usage_text[] =
 "  --step-up-age D   assume a TOTP step-up D ago (e.g. 5m; default: none)\n"
 "\n"
 "Exit status: 0 allowed, 4 refused or needing step-up or approval,\n"
-"1 usage error, 2 the register cannot be loaded.\n";
+"1 usage error, 2 the register cannot be loaded.\n");
 
 const char *
 explain_usage(void)
 {
-	return usage_text;
+	return _(usage_text);
 }
 
 static int
@@ -139,18 +142,47 @@ explain_parse_time(const char *s, time_t *out)
 static int
 usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Arguments quoted in fmt must have been sanitised by the caller (arg()). */
+/* fmt is an English msgid (N_), shown translated. Arguments quoted in
+ * fmt must have been sanitised by the caller (arg()). */
 static int
 usage_error(const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	fprintf(stderr, "sekisho: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), _(fmt), ap);
 	va_end(ap);
-	fprintf(stderr, " (see sekisho help policy)\n");
+	fprintf(stderr, "sekisho: ");
+	fprintf(stderr, _("%s (see %s)"), msg, "sekisho help policy");
+	fputc('\n', stderr);
 	return SEKISHO_EXIT_USAGE;
+}
+
+/* The headings of the trace: values start one column after the widest,
+ * in the user's language (10 columns in English). TRANSLATORS: keep
+ * them short. */
+static const char *const headings[] = {
+	N_("register"), N_("sha256"), N_("request"), N_("at"), N_("step-up"),
+	N_("verdict"), N_("code"), N_("rule"), N_("reason"), N_("flags"),
+	N_("exception"), N_("approval"),
+};
+
+static size_t
+heading_width(void)
+{
+	size_t i, c, w = 0;
+
+	for (i = 0; i < sizeof(headings) / sizeof(headings[0]); i++)
+		if ((c = i18n_columns(_(headings[i]))) > w)
+			w = c;
+	return w + 1;
+}
+
+static void
+heading(const char *msgid, size_t width)
+{
+	i18n_pad(stdout, _(msgid), width);
 }
 
 static void
@@ -202,6 +234,7 @@ explain_main(int argc, char **argv)
 	uint64_t v, age = 0;
 	char ab[128];
 	int c, have_age = 0, rc;
+	size_t w;
 	size_t chainlen = 65536;
 
 	memset(&who, 0, sizeof(who));
@@ -233,14 +266,14 @@ explain_main(int argc, char **argv)
 		case OPT_CLASS:
 			if (optarg[0] < '1' || optarg[0] > '3' ||
 			    optarg[1] != '\0')
-				return usage_error("--class '%s': give 1, 2 or "
-				    "3", output_sanitize(optarg, ab, sizeof(ab)));
+				return usage_error(N_("--class '%s': give 1, 2 "
+				    "or 3"), output_sanitize(optarg, ab, sizeof(ab)));
 			req.class = (unsigned)(optarg[0] - '0');
 			break;
 		case OPT_SIZE:
 			if (util_parse_size(optarg, &v) != 0)
-				return usage_error("--size '%s': give bytes or "
-				    "a size such as 150MiB", output_sanitize(optarg, ab,
+				return usage_error(N_("--size '%s': give bytes "
+				    "or a size such as 150MiB"), output_sanitize(optarg, ab,
 				    sizeof(ab)));
 			req.size = v;
 			break;
@@ -253,16 +286,16 @@ explain_main(int argc, char **argv)
 		case OPT_AT:
 			at = optarg;
 			if (explain_parse_time(optarg, &ctx.now) != 0)
-				return usage_error("--at '%s': give an RFC 3339 "
-				    "time such as 2026-11-24T10:30:00+09:00, or "
-				    "@UNIXSECONDS", output_sanitize(optarg, ab,
+				return usage_error(N_("--at '%s': give an RFC "
+				    "3339 time such as 2026-11-24T10:30:00+09:00, "
+				    "or @UNIXSECONDS"), output_sanitize(optarg, ab,
 				    sizeof(ab)));
 			break;
 		case OPT_STEPUP_AGE:
 			if (util_parse_duration(optarg, &age) != 0 ||
 			    age > 365u * 86400)
-				return usage_error("--step-up-age '%s': give a "
-				    "duration such as 5m", output_sanitize(optarg, ab,
+				return usage_error(N_("--step-up-age '%s': give "
+				    "a duration such as 5m"), output_sanitize(optarg, ab,
 				    sizeof(ab)));
 			have_age = 1;
 			break;
@@ -270,22 +303,23 @@ explain_main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return SEKISHO_EXIT_OK;
 		case ':':
-			return usage_error("option %s needs a value",
+			return usage_error(N_("option %s needs a value"),
 			    output_sanitize(argv[optind - 1], ab, sizeof(ab)));
 		default:
-			return usage_error("unknown option '%s'",
+			return usage_error(N_("unknown option '%s'"),
 			    output_sanitize(argv[optind - 1], ab, sizeof(ab)));
 		}
 	}
 	if (optind >= argc || strcmp(argv[optind], "explain") != 0)
-		return usage_error("%s", optind < argc ? "unknown policy "
-		    "command; the one there is: policy explain" :
-		    "policy needs a command: policy explain");
+		return usage_error(optind < argc ? N_("unknown policy "
+		    "command; the one there is: policy explain") :
+		    N_("policy needs a command: policy explain"));
 	if (optind + 1 != argc)
-		return usage_error("policy explain takes no argument ('%s')",
+		return usage_error(N_("policy explain takes no argument "
+		    "('%s')"),
 		    output_sanitize(argv[optind + 1], ab, sizeof(ab)));
 	if (who.user == NULL || req.interface == NULL)
-		return usage_error("%s", "policy explain needs --user and --to");
+		return usage_error(N_("policy explain needs --user and --to"));
 	if (have_age)
 		ctx.stepup_at = ctx.now - (time_t)age;
 
@@ -297,25 +331,30 @@ explain_main(int argc, char **argv)
 	/* What the broker does with a put that names no class. */
 	if (req.class == 0 && (req.class = policy_interface_default_class(p,
 	    req.interface)) == 0) {
-		fprintf(stderr, "sekisho: class_required: %s has no "
+		fprintf(stderr, _("sekisho: class_required: %s has no "
 		    "default_class, so the broker refuses a put without a class; "
-		    "give --class 1, 2 or 3\n", output_sanitize(req.interface,
+		    "give --class 1, 2 or 3\n"), output_sanitize(req.interface,
 		    line, sizeof(line)));
 		policy_free(p);
 		return SEKISHO_EXIT_USAGE;
 	}
 	if ((chain = malloc(chainlen)) == NULL) {
 		policy_free(p);
-		fprintf(stderr, "sekisho: out of memory\n");
+		fprintf(stderr, "sekisho: %s\n", _("out of memory"));
 		return SEKISHO_EXIT_LOCAL;
 	}
 	policy_explain(p, &who, &req, &ctx, &d, chain, chainlen);
 
 	util_time_rfc3339(ctx.now, when);
-	printf("register  %s\n", output_sanitize(reg, line, sizeof(line)));
-	printf("sha256    %s\n", policy_hash(p));
-	printf("request   user=%s", output_sanitize(who.user, line,
-	    sizeof(line)));
+	w = heading_width();
+	heading(N_("register"), w);
+	printf("%s\n", output_sanitize(reg, line, sizeof(line)));
+	heading(N_("sha256"), w);
+	printf("%s\n", policy_hash(p));
+	/* The request as key=value, the values of the trace as they are:
+	 * both are for comparing with the register and the broker's log. */
+	heading(N_("request"), w);
+	printf("user=%s", output_sanitize(who.user, line, sizeof(line)));
 	if (who.dept != NULL)
 		printf(" dept=%s", output_sanitize(who.dept, line,
 		    sizeof(line)));
@@ -326,28 +365,43 @@ explain_main(int argc, char **argv)
 	printf(" class=%u size=%llu name=%s\n", req.class,
 	    (unsigned long long)req.size, output_sanitize(req.filename, line,
 	    sizeof(line)));
-	printf("at        %s%s\n", when, at == NULL ? " (now)" : "");
-	if (have_age)
-		printf("step-up   %llu s ago\n", (unsigned long long)age);
-	printf("verdict   %s\n", policy_verdict_name(d.verdict));
-	printf("code      %s\n", d.code);
-	printf("rule      %s\n", d.rule[0] != '\0' ?
+	heading(N_("at"), w);
+	printf("%s%s\n", when, at == NULL ? _(" (now)") : "");
+	if (have_age) {
+		heading(N_("step-up"), w);
+		printf(_("%llu s ago\n"), (unsigned long long)age);
+	}
+	heading(N_("verdict"), w);
+	printf("%s\n", policy_verdict_name(d.verdict));
+	heading(N_("code"), w);
+	printf("%s\n", d.code);
+	heading(N_("rule"), w);
+	printf("%s\n", d.rule[0] != '\0' ?
 	    output_sanitize(d.rule, line, sizeof(line)) : "-");
-	printf("reason    %s\n", output_sanitize(d.reason, line,
-	    sizeof(line)));
-	printf("flags     ");
+	heading(N_("reason"), w);
+	printf("%s\n", output_sanitize(d.reason, line, sizeof(line)));
+	heading(N_("flags"), w);
 	print_flags(d.flags);
 	printf("\n");
-	if (d.exception[0] != '\0')
-		printf("exception %s\n", output_sanitize(d.exception, line,
+	if (d.exception[0] != '\0') {
+		heading(N_("exception"), w);
+		printf("%s\n", output_sanitize(d.exception, line,
 		    sizeof(line)));
-	if (d.verdict == POLICY_STEP_UP_REQUIRED)
-		printf("step-up   within %llu s\n",
+	}
+	if (d.verdict == POLICY_STEP_UP_REQUIRED) {
+		heading(N_("step-up"), w);
+		printf(_("within %llu s\n"),
 		    (unsigned long long)d.stepup_max_age);
-	if (d.verdict == POLICY_APPROVAL_REQUIRED)
-		printf("approval  %u of group %s\n", d.approvals,
+	}
+	if (d.verdict == POLICY_APPROVAL_REQUIRED) {
+		heading(N_("approval"), w);
+		/* TRANSLATORS: the number of approvals, the group. */
+		printf(_("%u of group %s\n"), d.approvals,
 		    output_sanitize(d.approvers, line, sizeof(line)));
-	printf("chain:\n");
+	}
+	/* TRANSLATORS: heading of the engine's trace (kept in English:
+	 * it names the register's fields and values). */
+	printf("%s\n", _("chain:"));
 	for (l = strtok_r(chain, "\n", &save); l != NULL;
 	    l = strtok_r(NULL, "\n", &save))
 		printf("  %s\n", output_sanitize(l, line, sizeof(line)));

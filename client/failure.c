@@ -5,6 +5,7 @@
  * escapes them exactly) and only sanitised when formatted for a terminal.
  */
 #include "client/failure.h"
+#include "client/conn.h"
 #include "client/i18n.h"
 #include "client/output.h"
 
@@ -72,6 +73,21 @@ failure_set_msg(struct failure *f, int exit, const char *code,
 	copy(f->message, sizeof(f->message), m->en);
 	copy(f->text, sizeof(f->text), m->text);
 	return exit;
+}
+
+int
+failure_from_conn(struct failure *f, int conn_rc, const struct i18n_msg *m)
+{
+	switch (conn_rc) {
+	case CONN_ELOCAL:
+		return failure_set_msg(f, SEKISHO_EXIT_LOCAL, "local", m);
+	case CONN_ENET:
+		return failure_set_msg(f, SEKISHO_EXIT_CONN, "connection", m);
+	case CONN_ETLS:
+		return failure_set_msg(f, SEKISHO_EXIT_CONN, "tls", m);
+	default:
+		return failure_set_msg(f, SEKISHO_EXIT_BROKER, "protocol", m);
+	}
 }
 
 int

@@ -60,6 +60,15 @@ int failure_set(struct failure *f, int exit, const char *code,
 int failure_set_msg(struct failure *f, int exit, const char *code,
     const struct i18n_msg *m);
 
+/*
+ * A failure of the connection (conn_rc: a negative enum conn_fail) with
+ * conn's message: CONN_ELOCAL is a local failure ("local"), CONN_ENET
+ * ("connection") and CONN_ETLS ("tls") connection failures, anything
+ * else a protocol error ("protocol"). Returns the exit code.
+ */
+int failure_from_conn(struct failure *f, int conn_rc,
+    const struct i18n_msg *m);
+
 /* A usage failure from a module's message, with "(see HELP)" after it
  * when help is not NULL, as failure_vusage. Returns SEKISHO_EXIT_USAGE. */
 int failure_usage_msg(struct failure *f, const char *help,

@@ -47,6 +47,20 @@ i18n_msg_set(struct i18n_msg *m, const char *fmt, ...)
 }
 
 int
+i18n_msg_pair(struct i18n_msg *m, const char *en_fmt, const char *msgid, ...)
+{
+	va_list ap;
+
+	va_start(ap, msgid);
+	vsnprintf(m->en, sizeof(m->en), en_fmt, ap);
+	va_end(ap);
+	va_start(ap, msgid);
+	vsnprintf(m->text, sizeof(m->text), _(msgid), ap);
+	va_end(ap);
+	return -1;
+}
+
+int
 i18n_is_japanese(void)
 {
 	/* TRANSLATORS: the code of the language of this catalogue ("ja");

@@ -59,6 +59,15 @@ int i18n_msg_set(struct i18n_msg *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
+ * As i18n_msg_set, for a message whose English wording stays as it was
+ * (terse, e.g. "PATH: reason", which scripts may already match) while the
+ * translation says more: en from en_fmt, text from the translation of
+ * msgid. Both take the same arguments. Returns -1.
+ */
+int i18n_msg_pair(struct i18n_msg *m, const char *en_fmt, const char *msgid,
+    ...) __attribute__((format(printf, 3, 4)));
+
+/*
  * The label of a field of the broker's answers (status, approvals ls,
  * exception) in the user's language, or NULL for a field the client does
  * not know (callers show its wire name). Static storage.

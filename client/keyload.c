@@ -9,6 +9,8 @@
 #include "client/keyload.h"
 #include "lib/util.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,27 +27,76 @@ struct pass {
 	const char *key;		/* for the prompt and messages */
 	const char *file;		/* NULL: ask on the terminal */
 	int asked;			/* OpenSSL wanted a passphrase */
-	char why[384];			/* why none could be given */
+	struct i18n_msg why;		/* why none could be given */
 };
+
+/*
+ * util_open_key_file refused path (what: N_("key") or N_("key passphrase
+ * file")) with uerr, English, which en keeps as it is. The decision is
+ * util's; this only looks again at the file to say the same in the user's
+ * language (a file changed in between gets a less precise text, never a
+ * different decision).
+ */
+static int
+open_refused(struct i18n_msg *err, const char *what, const char *path,
+    const char *uerr)
+{
+	struct stat sb;
+
+	snprintf(err->en, sizeof(err->en), "%s", uerr);
+	if (lstat(path, &sb) != 0)
+		/* TRANSLATORS: "key" or "key passphrase file", the path,
+		 * the system's reason. */
+		snprintf(err->text, sizeof(err->text), _("%s %s: cannot open "
+		    "it (%s)"), _(what), path, strerror(errno));
+	else if (S_ISLNK(sb.st_mode))
+		snprintf(err->text, sizeof(err->text), _("%s %s: is a symbolic "
+		    "link; give the file itself"), _(what), path);
+	else if (!S_ISREG(sb.st_mode))
+		snprintf(err->text, sizeof(err->text), _("%s %s: not a regular "
+		    "file"), _(what), path);
+	else if ((sb.st_mode & 077) != 0)
+		snprintf(err->text, sizeof(err->text), _("%s %s: mode %04o lets "
+		    "group or others access it; chmod 600 it (and consider "
+		    "what it holds disclosed)"), _(what), path,
+		    (unsigned)(sb.st_mode & 07777));
+	else {
+		/* Mode and type are fine: the open itself failed (not
+		 * permitted to read it, say). */
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		    O_NOCTTY | O_NONBLOCK);
+
+		if (fd == -1)
+			snprintf(err->text, sizeof(err->text), _("%s %s: "
+			    "cannot open it (%s)"), _(what), path,
+			    strerror(errno));
+		else {
+			close(fd);
+			snprintf(err->text, sizeof(err->text), "%s", uerr);
+		}
+	}
+	return -1;
+}
 
 int
 keyload_read_passphrase_file(const char *file, char *buf, size_t buflen,
-    char *err, size_t errlen)
+    struct i18n_msg *err)
 {
+	char uerr[sizeof(err->en)];
 	ssize_t n;
 	size_t len = 0;
 	int fd;
 	char *nl;
 
 	if ((fd = util_open_key_file("key passphrase file", file, 1, NULL,
-	    err, errlen)) == -1)
-		return -1;
+	    uerr, sizeof(uerr))) == -1)
+		return open_refused(err, N_("key passphrase file"), file, uerr);
 	while (len + 1 < buflen &&
 	    (n = read(fd, buf + len, buflen - 1 - len)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			util_err(err, errlen, "key passphrase file %s: %s",
+			i18n_msg_set(err, N_("key passphrase file %s: %s"),
 			    file, strerror(errno));
 			close(fd);
 			OPENSSL_cleanse(buf, buflen);
@@ -61,13 +112,13 @@ keyload_read_passphrase_file(const char *file, char *buf, size_t buflen,
 			len--;
 	} else if (len + 1 >= buflen) {
 		OPENSSL_cleanse(buf, buflen);
-		return util_err(err, errlen, "key passphrase file %s: longer "
-		    "than %zu bytes", file, buflen - 1);
+		return i18n_msg_set(err, N_("key passphrase file %s: longer "
+		    "than %zu bytes"), file, buflen - 1);
 	}
 	OPENSSL_cleanse(buf + len, buflen - len);
 	if (len == 0)
-		return util_err(err, errlen, "key passphrase file %s: the "
-		    "first line is empty", file);
+		return i18n_msg_set(err, N_("key passphrase file %s: the "
+		    "first line is empty"), file);
 	return (int)len;
 }
 
@@ -87,31 +138,31 @@ ask_terminal(struct pass *p, char *buf, int size)
 	unsigned char c;
 
 	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1) {
-		snprintf(p->why, sizeof(p->why), "the key is encrypted and "
-		    "there is no terminal to ask for its passphrase on; give "
+		i18n_msg_set(&p->why, N_("the key is encrypted and there is "
+		    "no terminal to ask for its passphrase on; give "
 		    "--key-passphrase-file FILE (or key_passphrase_file in "
-		    "the configuration)");
+		    "the configuration)"));
 		return -1;
 	}
 	if (tcgetattr(fd, &old) != 0) {
 		close(fd);
-		snprintf(p->why, sizeof(p->why), "the key is encrypted and "
-		    "the terminal cannot be set up to ask for its passphrase");
+		i18n_msg_set(&p->why, N_("the key is encrypted and the "
+		    "terminal cannot be set up to ask for its passphrase"));
 		return -1;
 	}
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | ISIG);
 	quiet.c_cc[VMIN] = 1;
 	quiet.c_cc[VTIME] = 0;
-	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", p->key);
+	snprintf(prompt, sizeof(prompt), _("Passphrase for %s: "), p->key);
 	/* Echo goes off before the prompt shows, so nothing typed at the
 	 * prompt can be echoed. */
 	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0 ||
 	    write(fd, prompt, strlen(prompt)) < 0) {
 		tcsetattr(fd, TCSAFLUSH, &old);
 		close(fd);
-		snprintf(p->why, sizeof(p->why), "the key is encrypted and "
-		    "the terminal cannot be set up to ask for its passphrase");
+		i18n_msg_set(&p->why, N_("the key is encrypted and the "
+		    "terminal cannot be set up to ask for its passphrase"));
 		return -1;
 	}
 	for (;;) {
@@ -152,8 +203,8 @@ ask_terminal(struct pass *p, char *buf, int size)
 	}
 	if (!restored || len == 0) {
 		OPENSSL_cleanse(buf, (size_t)size);
-		snprintf(p->why, sizeof(p->why), "no passphrase was given for "
-		    "the encrypted key");
+		i18n_msg_set(&p->why, N_("no passphrase was given for the "
+		    "encrypted key"));
 		return -1;
 	}
 	return len;
@@ -163,8 +214,6 @@ static int
 pass_cb(char *buf, int size, int rwflag, void *u)
 {
 	struct pass *p = u;
-	char e[384];
-	int n;
 
 	(void)rwflag;
 	p->asked = 1;
@@ -172,17 +221,15 @@ pass_cb(char *buf, int size, int rwflag, void *u)
 		return -1;
 	if (p->file == NULL)
 		return ask_terminal(p, buf, size);
-	n = keyload_read_passphrase_file(p->file, buf, (size_t)size, e,
-	    sizeof(e));
-	if (n < 0)
-		snprintf(p->why, sizeof(p->why), "%s", e);
-	return n;
+	return keyload_read_passphrase_file(p->file, buf, (size_t)size,
+	    &p->why);
 }
 
 int
 keyload_private_key(const char *path, const char *passphrase_file,
-    EVP_PKEY **out, char *err, size_t errlen)
+    EVP_PKEY **out, struct i18n_msg *err)
 {
+	char uerr[sizeof(err->en)];
 	struct pass p;
 	FILE *f;
 	EVP_PKEY *k;
@@ -194,11 +241,12 @@ keyload_private_key(const char *path, const char *passphrase_file,
 	p.file = passphrase_file;
 	/* The same rule as every private key of the project, encrypted or
 	 * not: a key others can read is a key others may already have. */
-	if ((fd = util_open_key_file("key", path, 1, NULL, err, errlen)) == -1)
-		return -1;
+	if ((fd = util_open_key_file("key", path, 1, NULL, uerr,
+	    sizeof(uerr))) == -1)
+		return open_refused(err, N_("key"), path, uerr);
 	if ((f = fdopen(fd, "r")) == NULL) {
 		close(fd);
-		return util_err(err, errlen, "key %s: %s", path,
+		return i18n_msg_set(err, N_("key %s: %s"), path,
 		    strerror(errno));
 	}
 	k = PEM_read_PrivateKey(f, NULL, pass_cb, &p);
@@ -208,13 +256,18 @@ keyload_private_key(const char *path, const char *passphrase_file,
 		const char *r = ERR_reason_error_string(e);
 
 		ERR_clear_error();
-		if (p.why[0] != '\0')
-			return util_err(err, errlen, "key %s: %s", path, p.why);
+		if (p.why.en[0] != '\0') {
+			snprintf(err->en, sizeof(err->en), "key %s: %.384s",
+			    path, p.why.en);
+			snprintf(err->text, sizeof(err->text), _("key %s: %s"),
+			    path, p.why.text);
+			return -1;
+		}
 		if (p.asked)
-			return util_err(err, errlen, "key %s: wrong passphrase "
-			    "(or the key is damaged)", path);
-		return util_err(err, errlen, "key %s: not a PEM private key "
-		    "(%s)", path, r != NULL ? r : "unreadable");
+			return i18n_msg_set(err, N_("key %s: wrong passphrase "
+			    "(or the key is damaged)"), path);
+		return i18n_msg_set(err, N_("key %s: not a PEM private key "
+		    "(%s)"), path, r != NULL ? r : "unreadable");
 	}
 	*out = k;
 	return 0;

@@ -14,21 +14,25 @@
 
 #include <openssl/evp.h>
 
+#include "client/i18n.h"
+
 #define KEYLOAD_MAX_PASSPHRASE 1023
 
 /*
  * Reads the PEM private key at path (PKCS#8, encrypted or not, or a
  * traditional EC/RSA key), which must be a regular file, not a symbolic
- * link, that neither group nor others can access (util_open_key_file). For an encrypted key the passphrase is the first
+ * link, that neither group nor others can access (util_open_key_file).
+ * For an encrypted key the passphrase is the first
  * line of passphrase_file when it is not NULL — the file must be a regular
  * file that neither group nor others can read — else it is asked for on
  * /dev/tty. On success *out is a key the caller frees with EVP_PKEY_free.
- * -1 with err filled (naming the file and what to do) on any failure: no
- * such file, a mode others can read, not a key, a wrong passphrase, no
- * terminal to ask on.
+ * -1 with err filled (naming the file and what to do; English in err->en,
+ * the user's language in err->text) on any failure: no such file, a mode
+ * others can read, not a key, a wrong passphrase, no terminal to ask on.
+ * The prompt on the terminal is in the user's language.
  */
 int keyload_private_key(const char *path, const char *passphrase_file,
-    EVP_PKEY **out, char *err, size_t errlen);
+    EVP_PKEY **out, struct i18n_msg *err);
 
 /*
  * The first line of file (without its line end) into buf, as a passphrase;
@@ -36,6 +40,6 @@ int keyload_private_key(const char *path, const char *passphrase_file,
  * tests.
  */
 int keyload_read_passphrase_file(const char *file, char *buf, size_t buflen,
-    char *err, size_t errlen);
+    struct i18n_msg *err);
 
 #endif

@@ -370,23 +370,6 @@ warn_key_mode(const struct clientcfg *cfg)
 }
 
 static int
-conn_exit(int rc, const char *err, struct failure *f)
-{
-	switch (rc) {
-	case CONN_ELOCAL:
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "local", "%s", err);
-	case CONN_ENET:
-		return failure_set(f, SEKISHO_EXIT_CONN, "connection", "%s",
-		    err);
-	case CONN_ETLS:
-		return failure_set(f, SEKISHO_EXIT_CONN, "tls", "%s", err);
-	default:
-		return failure_set(f, SEKISHO_EXIT_BROKER, "protocol", "%s",
-		    err);
-	}
-}
-
-static int
 cmd_whoami(const struct args *a, const struct clientcfg *cfg,
     struct failure *f)
 {
@@ -394,17 +377,18 @@ cmd_whoami(const struct args *a, const struct clientcfg *cfg,
 	struct output_json j;
 	struct wire_msg refusal;
 	struct conn *c = NULL;
-	char err[1024], user[256], dept[256], term[256];
+	struct i18n_msg err;
+	char user[256], dept[256], term[256];
 	int rc;
 
-	rc = conn_open(cfg, SOFTWARE, &c, &refusal, err, sizeof(err));
+	rc = conn_open(cfg, SOFTWARE, &c, &refusal, &err);
 	if (rc != CONN_OK) {
 		if (refusal.op == WIRE_OP_ERROR) {
 			rc = failure_from_broker(f, &refusal);
 			wire_msg_clear(&refusal);
 			return rc;
 		}
-		return conn_exit(rc, err, f);
+		return failure_from_conn(f, rc, &err);
 	}
 	w = conn_welcome(c);
 	if (a->json) {

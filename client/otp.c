@@ -75,20 +75,19 @@ read_line(int fd, char *buf, size_t len)
 }
 
 static int
-from_tty(const char *prompt, char *line, size_t len, char *err,
-    size_t errlen)
+from_tty(const char *prompt, char *line, size_t len, struct i18n_msg *err)
 {
 	struct termios old, quiet;
 	int fd, rc, e;
 
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd == -1)
-		return util_err(err, errlen, "this transfer needs a one-time "
+		return i18n_msg_set(err, N_("this transfer needs a one-time "
 		    "code and there is no terminal to ask for it; give --otp "
-		    "CODE, or --otp - to read it from standard input");
+		    "CODE, or --otp - to read it from standard input"));
 	if (tcgetattr(fd, &old) != 0) {
 		close(fd);
-		return util_err(err, errlen, "cannot use the terminal: %s",
+		return i18n_msg_set(err, N_("cannot use the terminal: %s"),
 		    strerror(errno));
 	}
 	quiet = old;
@@ -99,7 +98,7 @@ from_tty(const char *prompt, char *line, size_t len, char *err,
 		e = errno;
 		tcsetattr(fd, TCSAFLUSH, &old);
 		close(fd);
-		return util_err(err, errlen, "cannot use the terminal: %s",
+		return i18n_msg_set(err, N_("cannot use the terminal: %s"),
 		    strerror(e));
 	}
 	rc = read_line(fd, line, len);
@@ -109,30 +108,30 @@ from_tty(const char *prompt, char *line, size_t len, char *err,
 	}
 	close(fd);
 	if (rc != 0)
-		return util_err(err, errlen, "no one-time code was entered");
+		return i18n_msg_set(err, N_("no one-time code was entered"));
 	return 0;
 }
 
 int
 otp_read(const char *src, const char *prompt, char out[OTP_MAX + 1],
-    char *err, size_t errlen)
+    struct i18n_msg *err)
 {
 	char line[LINE_MAX_OTP];
 	int rc;
 
 	if (src == NULL)
-		rc = from_tty(prompt, line, sizeof(line), err, errlen);
+		rc = from_tty(prompt, line, sizeof(line), err);
 	else if (strcmp(src, "-") == 0) {
 		rc = read_line(STDIN_FILENO, line, sizeof(line));
 		if (rc != 0)
-			util_err(err, errlen, "--otp -: no one-time code on "
-			    "standard input");
+			i18n_msg_set(err, N_("--otp -: no one-time code on "
+			    "standard input"));
 	} else
 		rc = util_strlcpy(line, src, sizeof(line)) == 0 ? 0 :
-		    util_err(err, errlen, "--otp: not a one-time code");
+		    i18n_msg_set(err, N_("--otp: not a one-time code"));
 	if (rc == 0 && otp_normalize(line, out) != 0)
-		rc = util_err(err, errlen, "a one-time code is 6 digits (as "
-		    "your authenticator app shows it)");
+		rc = i18n_msg_set(err, N_("a one-time code is 6 digits (as "
+		    "your authenticator app shows it)"));
 	OPENSSL_cleanse(line, sizeof(line));
 	return rc;
 }

@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "client/i18n.h"
+
 #define OTP_MAX 10		/* digits */
 
 /* Copies in without blanks and dashes into out (OTP_MAX + 1 bytes); -1
@@ -24,9 +26,10 @@ int otp_normalize(const char *in, char out[OTP_MAX + 1]);
 /*
  * Gets a code: src NULL reads the terminal after writing prompt to it;
  * src "-" reads one line from stdin; anything else is the code. -1 with a
- * message in err (no terminal, end of input, not a code).
+ * message in err (no terminal, end of input, not a code): English in
+ * err->en, the user's language in err->text.
  */
 int otp_read(const char *src, const char *prompt, char out[OTP_MAX + 1],
-    char *err, size_t errlen);
+    struct i18n_msg *err);
 
 #endif

@@ -230,15 +230,15 @@ broker_error(struct upload *u, const struct wire_msg *m, unsigned *wait)
  * message the broker may have sent before closing); the rest are final.
  */
 static enum attempt_result
-conn_failure(struct upload *u, struct conn *c, int rc, const char *err,
-    unsigned *wait)
+conn_failure(struct upload *u, struct conn *c, int rc,
+    const struct i18n_msg *err, unsigned *wait)
 {
 	struct wire_msg m;
-	char perr[64];
+	struct i18n_msg perr;
 
 	if (rc == CONN_ENET && c != NULL) {
 		memset(&m, 0, sizeof(m));
-		if (conn_poll_msg(c, &m, perr, sizeof(perr)) == 1 &&
+		if (conn_poll_msg(c, &m, &perr) == 1 &&
 		    m.op == WIRE_OP_ERROR) {
 			enum attempt_result r = broker_error(u, &m, wait);
 
@@ -247,29 +247,30 @@ conn_failure(struct upload *u, struct conn *c, int rc, const char *err,
 		}
 		wire_msg_clear(&m);
 	}
-	switch (rc) {
-	case CONN_ENET:
-		failure_set(u->f, SEKISHO_EXIT_CONN, "connection", "%s", err);
-		return ATTEMPT_RETRY;
-	case CONN_ETLS:
-		failure_set(u->f, SEKISHO_EXIT_CONN, "tls", "%s", err);
-		return ATTEMPT_FAIL;
-	case CONN_ELOCAL:
-		failure_set(u->f, SEKISHO_EXIT_LOCAL, "local", "%s", err);
-		return ATTEMPT_FAIL;
-	default:
-		failure_set(u->f, SEKISHO_EXIT_BROKER, "protocol", "%s", err);
-		return ATTEMPT_FAIL;
-	}
+	failure_from_conn(u->f, rc, err);
+	return rc == CONN_ENET ? ATTEMPT_RETRY : ATTEMPT_FAIL;
 }
 
+/* what: a phrase marked with N_ ("expected ready"); m: the message that
+ * came instead, if any. */
 static enum attempt_result
 protocol_error(struct upload *u, const char *what, const struct wire_msg *m)
 {
 	const char *op = m != NULL ? wire_op_name(m->op) : NULL;
+	struct i18n_msg pm;
 
-	failure_set(u->f, SEKISHO_EXIT_BROKER, "protocol", N_("protocol error: "
-	    "%s%s%s"), what, op != NULL ? ", got " : "", op != NULL ? op : "");
+	if (op != NULL) {
+		snprintf(pm.en, sizeof(pm.en), "protocol error: %s, got %s",
+		    what, op);
+		/* TRANSLATORS: what was wrong, then the message's op name. */
+		snprintf(pm.text, sizeof(pm.text), _("protocol error: %s, got "
+		    "%s"), _(what), op);
+	} else {
+		snprintf(pm.en, sizeof(pm.en), "protocol error: %s", what);
+		snprintf(pm.text, sizeof(pm.text), _("protocol error: %s"),
+		    _(what));
+	}
+	failure_set_msg(u->f, SEKISHO_EXIT_BROKER, "protocol", &pm);
 	return ATTEMPT_FAIL;
 }
 
@@ -377,7 +378,8 @@ hash_prefix(struct upload *u, EVP_MD_CTX *md, uint64_t offset)
 static enum attempt_result
 next_code(struct upload *u, const struct wire_msg *m, int failed)
 {
-	char prompt[160], iface[80], msg[WIRE_MAX_MESSAGE + 1], err[256];
+	char prompt[160], iface[80], msg[WIRE_MAX_MESSAGE + 1];
+	struct i18n_msg err;
 	int rc;
 
 	OPENSSL_cleanse(u->otp, sizeof(u->otp));
@@ -392,11 +394,11 @@ next_code(struct upload *u, const struct wire_msg *m, int failed)
 	snprintf(prompt, sizeof(prompt), _("One-time code (TOTP) for %s: "),
 	    output_sanitize(u->o->interface, iface, sizeof(iface)));
 	progress_clear(&u->bar);
-	rc = otp_read(u->o->otp, prompt, u->otp, err, sizeof(err));
+	rc = otp_read(u->o->otp, prompt, u->otp, &err);
 	u->otp_tries++;
 	if (rc != 0) {
-		failure_set(u->f, SEKISHO_EXIT_POLICY, "step_up_required",
-		    "%s", err);
+		failure_set_msg(u->f, SEKISHO_EXIT_POLICY, "step_up_required",
+		    &err);
 		return ATTEMPT_FAIL;
 	}
 	return ATTEMPT_DONE;
@@ -413,7 +415,7 @@ already_stored(struct upload *u, const struct wire_msg *m)
 	if (transfer == NULL || strcmp(transfer, u->transfer) != 0 ||
 	    wire_msg_uint(m, "size", &u->stored_size) != 0 ||
 	    msg_sha256(m, u->stored_sha) != 0)
-		return protocol_error(u, "malformed stored", NULL);
+		return protocol_error(u, N_("malformed stored"), NULL);
 	util_strlcpy(u->stored_state, st != NULL && util_is_token(st,
 	    sizeof(u->stored_state) - 1) ? st : "stored",
 	    sizeof(u->stored_state));
@@ -477,7 +479,8 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 {
 	struct wire_msg m;
 	const char *transfer, *code;
-	char err[512], sid[UTIL_ID_LEN + 1], scode[WIRE_MAX_CODE + 4];
+	char sid[UTIL_ID_LEN + 1], scode[WIRE_MAX_CODE + 4];
+	struct i18n_msg err;
 	int rc, sent_resume;
 	enum attempt_result r;
 
@@ -485,12 +488,12 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 		if (build_put(u, &m, conn_next_id(c)) != 0)
 			return ATTEMPT_FAIL;
 		sent_resume = u->transfer[0] != '\0';
-		rc = conn_send_msg(c, &m, err, sizeof(err));
+		rc = conn_send_msg(c, &m, &err);
 		wire_msg_clear(&m);
 		if (rc != CONN_OK)
-			return conn_failure(u, c, rc, err, wait);
-		if ((rc = conn_recv_msg(c, &m, err, sizeof(err))) != CONN_OK)
-			return conn_failure(u, c, rc, err, wait);
+			return conn_failure(u, c, rc, &err, wait);
+		if ((rc = conn_recv_msg(c, &m, &err)) != CONN_OK)
+			return conn_failure(u, c, rc, &err, wait);
 		if (m.op == WIRE_OP_ERROR) {
 			code = wire_msg_text(&m, "code");
 			if (code != NULL && (strcmp(code, "step_up_failed") == 0 ||
@@ -536,7 +539,7 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 			return r;
 		}
 		if (m.op != WIRE_OP_READY) {
-			r = protocol_error(u, "expected ready", &m);
+			r = protocol_error(u, N_("expected ready"), &m);
 			wire_msg_clear(&m);
 			return r;
 		}
@@ -545,7 +548,7 @@ request(struct upload *u, struct conn *c, uint64_t *offset, unsigned *wait)
 		    wire_msg_uint(&m, "offset", offset) != 0 ||
 		    *offset > u->size) {
 			wire_msg_clear(&m);
-			return protocol_error(u, "malformed ready", NULL);
+			return protocol_error(u, N_("malformed ready"), NULL);
 		}
 		memcpy(u->transfer, transfer, UTIL_ID_LEN + 1);
 		wire_msg_clear(&m);
@@ -562,7 +565,7 @@ stream(struct upload *u, struct conn *c, EVP_MD_CTX *md, uint64_t offset,
 {
 	uint64_t chunk = conn_welcome(c)->max_chunk, pos = offset;
 	struct wire_msg m;
-	char err[512];
+	struct i18n_msg err;
 	int rc, shortread;
 	enum attempt_result r;
 
@@ -583,20 +586,20 @@ stream(struct upload *u, struct conn *c, EVP_MD_CTX *md, uint64_t offset,
 			    N_("SHA-256 failed"));
 			return ATTEMPT_FAIL;
 		}
-		if ((rc = conn_send_data(c, u->buf, n, err, sizeof(err))) !=
+		if ((rc = conn_send_data(c, u->buf, n, &err)) !=
 		    CONN_OK)
-			return conn_failure(u, c, rc, err, wait);
+			return conn_failure(u, c, rc, &err, wait);
 		pos += n;
 		memset(&m, 0, sizeof(m));
-		rc = conn_poll_msg(c, &m, err, sizeof(err));
+		rc = conn_poll_msg(c, &m, &err);
 		if (rc < 0)
-			return conn_failure(u, c, rc, err, wait);
+			return conn_failure(u, c, rc, &err, wait);
 		if (rc == 1) {
 			if (m.op == WIRE_OP_ERROR)
 				r = broker_error(u, &m, wait);
 			else
-				r = protocol_error(u, "unexpected message "
-				    "during the upload", &m);
+				r = protocol_error(u, N_("unexpected message "
+				    "during the upload"), &m);
 			wire_msg_clear(&m);
 			return r;
 		}
@@ -612,7 +615,8 @@ finish(struct upload *u, struct conn *c, const uint8_t digest[32],
     struct put_result *res, unsigned *wait)
 {
 	struct wire_msg m;
-	char hex[UTIL_SHA256_HEX + 1], shex[UTIL_SHA256_HEX + 1], err[512];
+	char hex[UTIL_SHA256_HEX + 1], shex[UTIL_SHA256_HEX + 1];
+	struct i18n_msg err;
 	uint8_t sdigest[UTIL_SHA256_LEN];
 	const char *transfer;
 	uint64_t ssize = 0;
@@ -629,19 +633,19 @@ finish(struct upload *u, struct conn *c, const uint8_t digest[32],
 		    "build the end message"));
 		return ATTEMPT_FAIL;
 	}
-	rc = conn_send_msg(c, &m, err, sizeof(err));
+	rc = conn_send_msg(c, &m, &err);
 	wire_msg_clear(&m);
 	if (rc != CONN_OK)
-		return conn_failure(u, c, rc, err, wait);
-	if ((rc = conn_recv_msg(c, &m, err, sizeof(err))) != CONN_OK)
-		return conn_failure(u, c, rc, err, wait);
+		return conn_failure(u, c, rc, &err, wait);
+	if ((rc = conn_recv_msg(c, &m, &err)) != CONN_OK)
+		return conn_failure(u, c, rc, &err, wait);
 	if (m.op == WIRE_OP_ERROR) {
 		r = broker_error(u, &m, wait);
 		wire_msg_clear(&m);
 		return r;
 	}
 	if (m.op != WIRE_OP_STORED) {
-		r = protocol_error(u, "expected stored", &m);
+		r = protocol_error(u, N_("expected stored"), &m);
 		wire_msg_clear(&m);
 		return r;
 	}
@@ -650,7 +654,7 @@ finish(struct upload *u, struct conn *c, const uint8_t digest[32],
 	    wire_msg_uint(&m, "size", &ssize) != 0 ||
 	    msg_sha256(&m, sdigest) != 0) {
 		wire_msg_clear(&m);
-		return protocol_error(u, "malformed stored", NULL);
+		return protocol_error(u, N_("malformed stored"), NULL);
 	}
 	{
 		/* "held": the interface wants approval officers first. */
@@ -686,21 +690,22 @@ attempt(struct upload *u, int first, struct put_result *res, unsigned *wait)
 	uint8_t digest[UTIL_SHA256_LEN];
 	unsigned int dlen = 0;
 	uint64_t offset = 0;
-	char err[512], sid[UTIL_ID_LEN + 1];
+	char sid[UTIL_ID_LEN + 1];
+	struct i18n_msg err;
 	int rc;
 	enum attempt_result r;
 
 	*wait = 0;
 	if (file_changed(u))
 		return fail_changed(u);
-	rc = conn_open(u->cfg, u->o->software, &c, &refusal, err, sizeof(err));
+	rc = conn_open(u->cfg, u->o->software, &c, &refusal, &err);
 	if (rc != CONN_OK) {
 		if (refusal.op == WIRE_OP_ERROR) {
 			r = broker_error(u, &refusal, wait);
 			wire_msg_clear(&refusal);
 			return r;
 		}
-		r = conn_failure(u, NULL, rc, err, wait);
+		r = conn_failure(u, NULL, rc, &err, wait);
 		/* The very first connection is not retried: a wrong address
 		 * or a broker that is down should be reported at once. */
 		if (r == ATTEMPT_RETRY && first)

@@ -7,6 +7,7 @@
  * whoever holds the user's certificate continue that upload.
  */
 #include "client/resume.h"
+#include "client/i18n.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,11 +65,11 @@ resume_dir(const char *xdg_state_home, const char *home, char *out,
 		n = snprintf(out, outlen, "%s/.local/state/sekisho/uploads",
 		    home);
 	else
-		return util_err(err, errlen, "cannot place resume state: "
-		    "neither XDG_STATE_HOME nor HOME is an absolute path");
+		return util_err(err, errlen, _("cannot place resume state: "
+		    "neither XDG_STATE_HOME nor HOME is an absolute path"));
 	if (n < 0 || (size_t)n >= outlen)
-		return util_err(err, errlen, "resume state directory path is "
-		    "too long");
+		return util_err(err, errlen, _("resume state directory path is "
+		    "too long"));
 	return 0;
 }
 
@@ -85,10 +86,10 @@ state_path(const char *dir, const char *key, const char *suffix, char *out,
 		    (key[i] >= 'a' && key[i] <= 'f')))
 			break;
 	if (i != RESUME_KEY_LEN || key[i] != '\0')
-		return util_err(err, errlen, "malformed resume key");
+		return util_err(err, errlen, _("malformed resume key"));
 	n = snprintf(out, outlen, "%s/%s%s", dir, key, suffix);
 	if (n < 0 || (size_t)n >= outlen)
-		return util_err(err, errlen, "resume state path is too long");
+		return util_err(err, errlen, _("resume state path is too long"));
 	return 0;
 }
 
@@ -102,14 +103,14 @@ make_dirs(const char *dir, char *err, size_t errlen)
 	size_t i, len = strlen(dir);
 
 	if (len == 0 || len >= sizeof(buf))
-		return util_err(err, errlen, "bad state directory");
+		return util_err(err, errlen, _("bad state directory"));
 	memcpy(buf, dir, len + 1);
 	for (i = 1; i <= len; i++) {
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
 		buf[i] = '\0';
 		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return util_err(err, errlen, "cannot create %s: %s",
+			return util_err(err, errlen, _("cannot create %s: %s"),
 			    buf, strerror(errno));
 		if (i < len)
 			buf[i] = '/';
@@ -117,12 +118,12 @@ make_dirs(const char *dir, char *err, size_t errlen)
 	if (lstat(dir, &st) != 0)
 		return util_err(err, errlen, "%s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return util_err(err, errlen, "%s is not a directory", dir);
+		return util_err(err, errlen, _("%s is not a directory"), dir);
 	if (st.st_uid != geteuid())
-		return util_err(err, errlen, "%s is not owned by you", dir);
+		return util_err(err, errlen, _("%s is not owned by you"), dir);
 	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) != 0)
-		return util_err(err, errlen, "cannot make %s private: %s", dir,
-		    strerror(errno));
+		return util_err(err, errlen, _("cannot make %s private: %s"),
+		    dir, strerror(errno));
 	return 0;
 }
 
@@ -143,18 +144,21 @@ resume_load(const char *dir, const char *key, char id[UTIL_ID_LEN + 1],
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return util_err(err, errlen, "%s: %s", path, strerror(errno));
+		return util_err(err, errlen, _("cannot read %s: %s"), path,
+		    strerror(errno));
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return util_err(err, errlen, "%s: not a regular file", path);
+		return util_err(err, errlen, _("%s: not a regular file"),
+		    path);
 	}
 	while (got < sizeof(buf) - 1) {
 		n = read(fd, buf + got, sizeof(buf) - 1 - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			util_err(err, errlen, "%s: %s", path, strerror(errno));
+			util_err(err, errlen, _("cannot read %s: %s"), path,
+			    strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -184,7 +188,7 @@ resume_save(const char *dir, const char *key, const char *id,
 	int fd, saved;
 
 	if (!util_is_id(id))
-		return util_err(err, errlen, "malformed transfer id");
+		return util_err(err, errlen, _("malformed transfer id"));
 	if (state_path(dir, key, "", path, sizeof(path), err, errlen) != 0 ||
 	    state_path(dir, key, ".tmp", tmp, sizeof(tmp), err, errlen) != 0)
 		return -1;
@@ -195,17 +199,20 @@ resume_save(const char *dir, const char *key, const char *id,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd < 0)
-		return util_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		return util_err(err, errlen, _("cannot write %s: %s"), tmp,
+		    strerror(errno));
 	if (write(fd, line, len) != (ssize_t)len || fsync(fd) != 0) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);
-		return util_err(err, errlen, "%s: %s", tmp, strerror(saved));
+		return util_err(err, errlen, _("cannot write %s: %s"), tmp,
+		    strerror(saved));
 	}
 	if (close(fd) != 0 || rename(tmp, path) != 0) {
 		saved = errno;
 		unlink(tmp);
-		return util_err(err, errlen, "%s: %s", path, strerror(saved));
+		return util_err(err, errlen, _("cannot write %s: %s"), path,
+		    strerror(saved));
 	}
 	return 0;
 }
@@ -218,7 +225,7 @@ resume_drop(const char *dir, const char *key, char *err, size_t errlen)
 	if (state_path(dir, key, "", path, sizeof(path), err, errlen) != 0)
 		return -1;
 	if (unlink(path) != 0 && errno != ENOENT)
-		return util_err(err, errlen, "cannot remove %s: %s", path,
+		return util_err(err, errlen, _("cannot remove %s: %s"), path,
 		    strerror(errno));
 	return 0;
 }

@@ -10,7 +10,9 @@
  * id, while a file that changed in between does not. The file holds the
  * transfer id and a newline.
  *
- * Nothing here prints; failures come back in err.
+ * Nothing here prints; failures come back in err, in the user's language:
+ * they are only ever shown on the terminal, as warnings (an upload goes
+ * on without its resume state), never in --json.
  */
 #ifndef SEKISHO_RESUME_H
 #define SEKISHO_RESUME_H

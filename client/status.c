@@ -28,12 +28,12 @@ status_run(const struct clientcfg *cfg, const char *software,
 {
 	struct conn *c = NULL;
 	struct wire_msg m, refusal;
-	char err[512];
+	struct i18n_msg err;
 	int rc;
 
 	memset(state, 0, sizeof(*state));
 	memset(f, 0, sizeof(*f));
-	rc = conn_open(cfg, software, &c, &refusal, err, sizeof(err));
+	rc = conn_open(cfg, software, &c, &refusal, &err);
 	if (rc != CONN_OK) {
 		if (refusal.op == WIRE_OP_ERROR) {
 			rc = failure_from_broker(f, &refusal);
@@ -49,10 +49,10 @@ status_run(const struct clientcfg *cfg, const char *software,
 		return failure_set(f, SEKISHO_EXIT_USAGE, "usage", N_("not a "
 		    "transfer id"));
 	}
-	rc = conn_send_msg(c, &m, err, sizeof(err));
+	rc = conn_send_msg(c, &m, &err);
 	wire_msg_clear(&m);
 	if (rc == CONN_OK)
-		rc = conn_recv_msg(c, &m, err, sizeof(err));
+		rc = conn_recv_msg(c, &m, &err);
 	conn_close(c);
 	if (rc != CONN_OK)
 		goto connfail;
@@ -69,18 +69,7 @@ status_run(const struct clientcfg *cfg, const char *software,
 	*state = m;
 	return SEKISHO_EXIT_OK;
 connfail:
-	switch (rc) {
-	case CONN_ELOCAL:
-		return failure_set(f, SEKISHO_EXIT_LOCAL, "local", "%s", err);
-	case CONN_ENET:
-		return failure_set(f, SEKISHO_EXIT_CONN, "connection", "%s",
-		    err);
-	case CONN_ETLS:
-		return failure_set(f, SEKISHO_EXIT_CONN, "tls", "%s", err);
-	default:
-		return failure_set(f, SEKISHO_EXIT_BROKER, "protocol", "%s",
-		    err);
-	}
+	return failure_from_conn(f, rc, &err);
 }
 
 static int

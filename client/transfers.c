@@ -286,7 +286,8 @@ int
 transfers_open_held(struct ocli *o, const char *id, const char *path)
 {
 	struct wire_msg m, ans, item;
-	char tmp[PATH_MAX], dirbuf[PATH_MAX], err[512], hex[65];
+	char tmp[PATH_MAX], dirbuf[PATH_MAX], hex[65];
+	struct i18n_msg cerr;
 	const uint8_t *want;
 	uint8_t *buf = NULL, got[EVP_MAX_MD_SIZE];
 	EVP_MD_CTX *md = NULL;
@@ -331,11 +332,9 @@ transfers_open_held(struct ocli *o, const char *id, const char *path)
 	}
 	for (;;) {
 		rc = conn_recv_item(o->conn, buf, WIRE_MAX_CHUNK, &len, &item,
-		    err, sizeof(err));
+		    &cerr);
 		if (rc != CONN_OK) {
-			rc = failure_set(&o->f, rc == CONN_EPROTO ?
-			    SEKISHO_EXIT_BROKER : SEKISHO_EXIT_CONN,
-			    "connection", "%s", err);
+			rc = failure_from_conn(&o->f, rc, &cerr);
 			goto out;
 		}
 		if (item.op == WIRE_OP_ERROR) {

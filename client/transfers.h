@@ -11,7 +11,7 @@
 #ifndef SEKISHO_TRANSFERS_CLI_H
 #define SEKISHO_TRANSFERS_CLI_H
 
-#include "client/approvals.h"
+#include "client/ocli.h"
 
 /* argv[0] is "transfers" or "withdraw". Returns the exit code. */
 int transfers_main(int argc, char **argv);

@@ -100,8 +100,9 @@ test_cfg_good_relative_paths(void **state)
 static void
 test_passphrase_file(void **state)
 {
-	char *dir = make_tmpdir(), path[512], err[512], buf[16];
+	char *dir = make_tmpdir(), path[512], buf[16];
 	char long_line[64];
+	struct i18n_msg e;
 
 	(void)state;
 	write_file(dir, "pw", "s3cret phrase\r\nsecond line\n", path,
@@ -109,12 +110,12 @@ test_passphrase_file(void **state)
 	/* Readable by others: refused, with the fix. */
 	chmod(path, 0644);
 	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
-	    err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "chmod 600"));
+	    &e), -1);
+	assert_non_null(strstr(e.en, "chmod 600"));
 	chmod(path, 0600);
 	/* The first line, without its CRLF. */
 	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
-	    err, sizeof(err)), 13);
+	    &e), 13);
 	assert_string_equal(buf, "s3cret phrase");
 	/* Longer than the buffer and no line end in it: refused, not cut. */
 	memset(long_line, 'a', sizeof(long_line) - 1);
@@ -122,20 +123,20 @@ test_passphrase_file(void **state)
 	write_file(dir, "long", long_line, path, sizeof(path));
 	chmod(path, 0600);
 	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
-	    err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "longer than 15 bytes"));
+	    &e), -1);
+	assert_non_null(strstr(e.en, "longer than 15 bytes"));
 	write_file(dir, "empty", "\nnext\n", path, sizeof(path));
 	chmod(path, 0600);
 	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
-	    err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "empty"));
+	    &e), -1);
+	assert_non_null(strstr(e.en, "empty"));
 	/* Not a regular file, and a missing one. */
 	assert_int_equal(keyload_read_passphrase_file(dir, buf, sizeof(buf),
-	    err, sizeof(err)), -1);
+	    &e), -1);
 	snprintf(path, sizeof(path), "%s/none", dir);
 	assert_int_equal(keyload_read_passphrase_file(path, buf, sizeof(buf),
-	    err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "No such file"));
+	    &e), -1);
+	assert_non_null(strstr(e.en, "No such file"));
 	rm_rf(dir);
 	free(dir);
 }

@@ -40,14 +40,15 @@ test_normalize(void **state)
 static void
 test_read_sources(void **state)
 {
-	char out[OTP_MAX + 1], err[256];
+	char out[OTP_MAX + 1];
+	struct i18n_msg err;
 	int fds[2], saved;
 
 	(void)state;
-	assert_int_equal(otp_read("654 321", "", out, err, sizeof(err)), 0);
+	assert_int_equal(otp_read("654 321", "", out, &err), 0);
 	assert_string_equal(out, "654321");
-	assert_int_equal(otp_read("nope", "", out, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "6 digits"));
+	assert_int_equal(otp_read("nope", "", out, &err), -1);
+	assert_non_null(strstr(err.en, "6 digits"));
 
 	/* "-": one line from stdin. */
 	assert_int_equal(pipe(fds), 0);
@@ -56,13 +57,13 @@ test_read_sources(void **state)
 	saved = dup(STDIN_FILENO);
 	assert_true(dup2(fds[0], STDIN_FILENO) >= 0);
 	close(fds[0]);
-	assert_int_equal(otp_read("-", "", out, err, sizeof(err)), 0);
+	assert_int_equal(otp_read("-", "", out, &err), 0);
 	assert_string_equal(out, "111222");
 	/* The rest of the input is not a code. */
-	assert_int_equal(otp_read("-", "", out, err, sizeof(err)), -1);
+	assert_int_equal(otp_read("-", "", out, &err), -1);
 	/* End of input. */
-	assert_int_equal(otp_read("-", "", out, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "standard input"));
+	assert_int_equal(otp_read("-", "", out, &err), -1);
+	assert_non_null(strstr(err.en, "standard input"));
 	assert_true(dup2(saved, STDIN_FILENO) >= 0);
 	close(saved);
 }
