@@ -105,3 +105,55 @@ def test_auditor_page_links_follow_the_period(pki, broker, browser, tmp_path):
         "&header=en")
     screenshot(d, "auditor-period-ja")
     assert console_problems(d) == []
+
+
+def test_search_pages_with_more(pki, broker, client, browser, tmp_path):
+    """More records than one page (50): 「さらに表示」 appends the next
+    ones (the answer's next), none twice, in order, until there are no
+    more."""
+    ensure_auditor(pki)
+    reg = copy.deepcopy(REGISTER)
+    reg["principals"]["users"].append(
+        {"id": "alice", "department": "soumu", "roles": ["staff"]})
+    b = broker(register=reg, extra={
+        "audit": audit_config(),
+        "web": {"root": str(web_root(tmp_path))}})
+    alice = client(b)
+    for i in range(20):
+        f = make_file(tmp_path, f"p{i}.txt", 100, seed=40 + i)
+        rc, _, err = alice.json("put", f, "--to", "IF-2026-001", "--class",
+                                1, "--purpose", "paging")
+        assert rc == 0, err
+    d = browser(AUDITOR)
+    d.get(url(b, "auditor.html"))
+    assert wait_text(d, "#who-user") == AUDITOR
+    wait_for(d, lambda x: x.find_elements("id", "search"), "the form")
+    d.find_element("id", "search").click()
+
+    def seqs(x):
+        # Read in one go: the table is rebuilt as pages arrive.
+        return x.execute_script(
+            "return [...document.querySelectorAll('#records-table tbody tr')]"
+            ".map(r => r.dataset.seq)")
+    wait_for(d, lambda x: len(seqs(x)) == 50, "the first 50 records", 20)
+    first = seqs(d)
+    more = d.find_element("id", "more")
+    assert more.is_displayed()
+    pages = 1
+    while more.is_displayed():
+        before = len(seqs(d))
+        more.click()
+        wait_for(d, lambda x: len(seqs(x)) > before, "the next page", 20)
+        pages += 1
+        assert pages < 10
+    got = seqs(d)
+    assert got[:50] == first
+    assert len(got) == len(set(got)) and len(got) > 50, got
+    ordered = [int(s) for s in got]
+    assert ordered == sorted(ordered) or ordered == sorted(ordered,
+                                                           reverse=True)
+    # Every put left its accept and stored records.
+    types = d.execute_script(
+        "return [...document.querySelectorAll("
+        "'#records-table td[data-col=\"type\"]')].map(c => c.textContent)")
+    assert types.count("accept") == 20 and types.count("stored") == 20
