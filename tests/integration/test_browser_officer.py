@@ -177,12 +177,9 @@ def test_exception_requested_by_staff_is_granted_by_the_officer(
     staff.get(url(b))
     assert wait_text(staff, "#who-user") == "u-staff"
     from selenium.webdriver.support.ui import Select
-    wait_for(staff, lambda x: x.find_elements("id", "ex-interface"), "form")
-    control = staff.find_element("id", "ex-interface")
-    if control.tag_name == "input":
-        control.send_keys("IF-EX")   # a broker without interfaces_ls
-    else:
-        Select(control).select_by_value("IF-EX")
+    wait_for(staff, lambda x: x.find_elements(
+        "css selector", "#ex-interface option[value='IF-EX']"), "IF-EX", 20)
+    Select(staff.find_element("id", "ex-interface")).select_by_value("IF-EX")
     Select(staff.find_element("id", "ex-class")).select_by_value("2")
     until = staff.find_element("id", "ex-until")
     # Today in the register's zone: valid until the end of it, less than

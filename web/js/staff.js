@@ -3,7 +3,7 @@
 // withdraw a held one, and ask for an exception.
 
 import { el, replace, setText } from "./dom.js";
-import { getJSON, postJSON, query, ApiError, PageError } from "./api.js";
+import { getJSON, postJSON, query, PageError } from "./api.js";
 import { onLanguage, t, tn, ta } from "./i18n.js";
 import { sha256File } from "./sha256.js";
 import { Upload, storageKey } from "./tus.js";
@@ -188,7 +188,6 @@ async function sendOne(f, meta) {
     }, "otp.why.upload");
     f.transfer = transfer;
     f.row.dataset.transfer = transfer;
-    rememberSent(transfer);
     if (up.resumedFrom !== null) f.row.dataset.resumedFrom = String(up.resumedFrom);
     f.pauseBtn.hidden = true;
     setFileState(f, "sent", "staff.file.sent", { transfer });
@@ -230,12 +229,8 @@ async function send(ev) {
 }
 
 function sendCard() {
-  // Without the list (a broker before interfaces_ls), the interface is
-  // typed in; the broker checks it as for the sekisho command.
-  const ifSel = s.noList ?
-    el("input", { id: "interface", name: "interface", type: "text",
-      required: "required", autocomplete: "off", maxlength: "64" }) :
-    el("select", { id: "interface", name: "interface", required: "required" });
+  const ifSel = el("select", { id: "interface", name: "interface",
+    required: "required" });
   const clSel = el("select", { id: "class", name: "class", required: "required" });
   const purpose = el("input", { id: "purpose", name: "purpose", type: "text",
     maxlength: "200", required: "required", autocomplete: "off" });
@@ -246,7 +241,7 @@ function sendCard() {
     role: "button", "aria-describedby": "drop-hint" },
   el("p", { id: "drop-hint" }, tn("staff.drop")),
   el("label", { for: "file-input", class: "pick" }, tn("staff.pick")), picker);
-  if (!s.noList) interfaceOptions(ifSel);
+  interfaceOptions(ifSel);
   classOptions(clSel, null);
   ifSel.addEventListener("change", () => {
     const i = iface(ifSel.value);
@@ -292,7 +287,7 @@ function sendCard() {
   onLanguage(() => {
     const i = iface(ifSel.value);
     const v = ifSel.value;
-    if (!s.noList) interfaceOptions(ifSel);
+    interfaceOptions(ifSel);
     ifSel.value = v;
     const c = clSel.value;
     classOptions(clSel, i, true);
@@ -413,57 +408,11 @@ function renderTransfers(force = true) {
     "data-transfer": x.transfer, "data-state": x.state })));
 }
 
-// The transfers sent from this browser (newest first), for a broker that
-// has no list of a user's transfers yet: the page asks for each one's
-// status instead.
-const SENT_KEY = "sekisho.sent";
-const SENT_MAX = 20;
-
-function sentHere() {
-  try {
-    const v = JSON.parse(window.localStorage.getItem(SENT_KEY));
-    return Array.isArray(v) ? v.filter((x) => typeof x === "string") : [];
-  } catch (e) {
-    return [];
-  }
-}
-
-function rememberSent(transfer) {
-  const list = [transfer, ...sentHere().filter((x) => x !== transfer)]
-    .slice(0, SENT_MAX);
-  try {
-    window.localStorage.setItem(SENT_KEY, JSON.stringify(list));
-  } catch (e) {
-    // the list then covers this page only
-  }
-}
-
-async function statusesOfSentHere() {
-  const out = [];
-  for (const id of sentHere()) {
-    try {
-      out.push(await getJSON(`/api/v1/transfers/${encodeURIComponent(id)}`));
-    } catch (e) {
-      if (!(e instanceof ApiError) || e.status !== 404) throw e;
-    }
-  }
-  return out;
-}
-
 async function refreshTransfers() {
   const err = document.getElementById("transfers-error");
   try {
-    if (!s.noTransferList) {
-      try {
-        const r = await getJSON(`/api/v1/transfers${query({ limit: 50 })}`);
-        s.transfers = Array.isArray(r && r.items) ? r.items : [];
-      } catch (e) {
-        if (!(e instanceof ApiError) || e.code !== "not_found" ||
-            e.detail.transfer) throw e;
-        s.noTransferList = true;
-      }
-    }
-    if (s.noTransferList) s.transfers = await statusesOfSentHere();
+    const r = await getJSON(`/api/v1/transfers${query({ limit: 50 })}`);
+    s.transfers = Array.isArray(r && r.items) ? r.items : [];
     replace(err);
     renderTransfers(false);
   } catch (e) {
@@ -483,10 +432,7 @@ function transfersCard() {
 // ---- exception request -------------------------------------------------------
 
 function exceptionCard() {
-  const ifSel = s.noList ?
-    el("input", { id: "ex-interface", type: "text", required: "required",
-      autocomplete: "off", maxlength: "64" }) :
-    el("select", { id: "ex-interface", required: "required" });
+  const ifSel = el("select", { id: "ex-interface", required: "required" });
   const clSel = el("select", { id: "ex-class" });
   const maxCount = el("input", { id: "ex-count", type: "number", min: "1", max: "10000" });
   const until = el("input", { id: "ex-until", type: "date", required: "required" });
@@ -494,7 +440,7 @@ function exceptionCard() {
     required: "required" });
   const out = el("div", { id: "ex-result", "aria-live": "polite" });
   const list = el("div", { id: "ex-list" });
-  if (!s.noList) interfaceOptions(ifSel);
+  interfaceOptions(ifSel);
   const fillClasses = () => replace(clSel, el("option", { value: "" }, t("ex.class.same")),
     ...CLASSES.slice(0, 2).map((c) => el("option", { value: c }, t("class.name", { n: c }))));
   fillClasses();
@@ -528,7 +474,7 @@ function exceptionCard() {
   });
   onLanguage(() => {
     const v = ifSel.value;
-    if (!s.noList) interfaceOptions(ifSel);
+    interfaceOptions(ifSel);
     ifSel.value = v;
     const c = clSel.value;
     fillClasses();
@@ -581,10 +527,9 @@ export async function mount(app) {
       .map((i) => ({ ...i, id: i.id || i.interface }))
       .filter((i) => typeof i.id === "string" && i.id);
   } catch (e) {
-    if (e instanceof ApiError && e.code === "not_found") s.noList = true;
-    else showError(top, e);
+    showError(top, e);
   }
-  if (!s.noList && !s.interfaces.length && !top.firstChild) {
+  if (!s.interfaces.length && !top.firstChild) {
     replace(top, el("p", { class: "notice" }, tn("staff.no_interfaces")));
   }
   app.append(sendCard(), transfersCard(), exceptionCard());
