@@ -6,6 +6,7 @@ markup), the secret, and the first code from oathtool confirmed."""
 import os
 import re
 import secrets
+import shutil
 import subprocess
 
 import pytest
@@ -65,9 +66,21 @@ def test_enrolment_end_to_end(pki, broker, browser, tmp_path):
     assert d.execute_script(
         "return document.querySelectorAll('#qr script, #qr foreignObject, "
         "#qr image, #qr [onload]').length") == 0
-    assert "secret=" + secret in d.find_element("id", "otpauth") \
-        .get_attribute("textContent")
+    uri = d.find_element("id", "otpauth").get_attribute("textContent")
+    assert "secret=" + secret in uri
     screenshot(d, "enrol-qr-ja")
+    # The QR code as the browser drew it (from the page's own copy of the
+    # SVG) reads back as the enrolment URI.
+    if shutil.which("zbarimg") is None:
+        pytest.fail("zbarimg is missing (Debian: zbar-tools; "
+                    "deploy/install-deps.sh --test installs it)",
+                    pytrace=False)
+    png = tmp_path / "qr.png"
+    d.find_element("css selector", "#qr svg").screenshot(str(png))
+    out = subprocess.run(["zbarimg", "--quiet", "--raw", str(png)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == uri
     d.find_element("id", "enrol-otp").send_keys(totp(secret))
     d.find_element("id", "confirm").click()
     wait_for(d, lambda x: x.find_elements("css selector",
