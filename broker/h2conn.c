@@ -31,6 +31,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #define H2_MAX_PATH 1024
@@ -132,7 +133,13 @@ stream_free(struct h2conn *c, struct h2stream *st)
 	web_response_clear(&st->resp);
 	if (st->out != NULL)
 		evbuffer_free(st->out);
-	free(st->upload_metadata);
+	/* One-time codes travel in these. */
+	OPENSSL_cleanse(st->otp, sizeof(st->otp));
+	if (st->upload_metadata != NULL) {
+		OPENSSL_cleanse(st->upload_metadata,
+		    strlen(st->upload_metadata));
+		free(st->upload_metadata);
+	}
 	free(st);
 }
 

@@ -23,13 +23,28 @@
 void
 webapi_stream_unref(struct webapi_stream *s)
 {
+	const json_t *otp;
+
 	if (--s->refs > 0)
 		return;
+	otp = s->meta != NULL ? json_object_get(s->meta, "otp") : NULL;
 	json_decref(s->query);
 	json_decref(s->items);
+	/* The one-time code of a tus creation: jansson frees its strings
+	 * without wiping them. */
+	if (json_is_string(otp))
+		OPENSSL_cleanse((char *)json_string_value(otp),
+		    json_string_length(otp));
 	json_decref(s->meta);
-	if (s->in != NULL)
+	if (s->in != NULL) {
+		/* A JSON body may carry a one-time code (an upload's body is
+		 * written out and drained as it comes). */
+		size_t n = evbuffer_get_length(s->in);
+
+		if (n > 0 && n <= WEBJSON_MAX_BODY)
+			OPENSSL_cleanse(evbuffer_pullup(s->in, -1), n);
 		evbuffer_free(s->in);
+	}
 	OPENSSL_cleanse(s->otp, sizeof(s->otp));
 	free(s);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #define QUERY_MAX_PAIRS 32
@@ -188,11 +189,14 @@ webjson_to_msg(enum wire_op op, uint64_t id, const json_t *obj,
 	wire_msg_clear(m);
 	if (wire_decode(buf, len, &tmp, &dlen, &consumed, err) !=
 	    WIRE_CONTROL) {
+		OPENSSL_cleanse(buf, len);
 		free(buf);
 		if (err->code[0] == '\0')
 			util_strlcpy(err->code, "bad_value", sizeof(err->code));
 		return -1;
 	}
+	/* It may hold a one-time code. */
+	OPENSSL_cleanse(buf, len);
 	free(buf);
 	*m = tmp;
 	return 0;

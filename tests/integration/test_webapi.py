@@ -375,3 +375,50 @@ def test_an_upload_cut_by_the_broker_resumes_after_it_returns(pki, broker,
         assert rh["x-sekisho-state"] == "stored"
     tid = url.rsplit("/", 1)[1].split("-")[0]
     assert transfer_state(b, tid)[2] == hashlib.sha256(data).hexdigest()
+
+
+def run_tus_js(b, pki, tmp_path, data, **extra):
+    """tus-js-client (npm, pinned) over Node's http2 with alice's
+    certificate; returns its JSON line."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    src = tmp_path / "tus-src.bin"
+    if not src.exists():
+        src.write_bytes(data)
+    cert, key = pki.alice()
+    cfg = dict(origin=f"https://localhost:{b.port}", ca=str(pki.ca),
+               cert=str(cert), key=str(key), file=str(src),
+               storeFile=str(tmp_path / "tus-urls.json"),
+               metadata={"interface": "IF-2026-001",
+                         "filename": "報告.bin", "class": "1",
+                         "purpose": "tus-js-client",
+                         "sha256": hashlib.sha256(data).hexdigest()},
+               **extra)
+    path = tmp_path / "tus.json"
+    path.write_text(json.dumps(cfg))
+    out = subprocess.run(["node", "fixtures/tus-h2-upload.js", str(path)],
+                         cwd=REPO / "tests" / "integration",
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout, out.stderr
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_the_reference_tus_client_uploads_and_resumes(pki, broker,
+                                                      tmp_path):
+    """tus-js-client, which nobody here wrote, in chunks of 256 KiB; cut
+    after about 1 MB, then resumed by a new run from the URL it stored."""
+    b = broker()
+    data = os.urandom(3_000_000)
+    first = run_tus_js(b, pki, tmp_path, data, chunkSize=256 * 1024,
+                       stopAfter=1_000_000)
+    assert not first.get("done") and "error" not in first, first
+    time.sleep(0.5)
+    second = run_tus_js(b, pki, tmp_path, data, chunkSize=256 * 1024)
+    assert second.get("done") is True, second
+    assert second["url"].split("/api/v1/uploads/")[1] == \
+        first["url"].split("/api/v1/uploads/")[1]
+    tid = second["url"].rsplit("/", 1)[1].split("-")[0]
+    assert transfer_state(b, tid)[2] == hashlib.sha256(data).hexdigest()
+    resumes = [r for r in wait_records(b, "resume")
+               if r["subject"].get("transfer") == tid]
+    assert len(resumes) >= 2
