@@ -11,6 +11,11 @@ selenium (chromedriver), with a user's client certificate.
   (by pid), and the policy file is removed, whatever the test's outcome.
 - `screenshot(driver, name)`: saves a PNG under SCREENSHOTS (tests/run.sh
   sets SEKISHO_SCREENSHOTS; default build-results/screenshots).
+- `drop_files(driver, css, paths)`: drops local files on an element as a
+  user dragging them from the desktop would (see its docstring).
+- `answer_otp(driver, code)`: types a one-time code into the page's prompt.
+- `wait_for(driver, fn, what)`: bounded wait for fn(driver) to be truthy.
+- browser(user, downloads=DIR): files the page downloads land in DIR.
 
 A missing browser, driver, selenium or NSS tool fails the test with what
 to install: the suite installs them (deploy/install-deps.sh --test), so
@@ -126,9 +131,22 @@ def kill_home(home):
 
 
 def screenshot(driver, name):
+    """The whole page (beyond the window, through the DevTools protocol)
+    as NAME.png; the window only if that is refused."""
+    import base64
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    driver.save_screenshot(str(path))
+    try:
+        w, h = driver.execute_script(
+            "return [document.documentElement.scrollWidth, "
+            "document.documentElement.scrollHeight]")
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": w, "height": min(h, 6000),
+                     "scale": 1}})
+        path.write_bytes(base64.b64decode(shot["data"]))
+    except Exception:  # noqa: BLE001 (an error page, a closed window)
+        driver.save_screenshot(str(path))
     return path
 
 
@@ -164,7 +182,7 @@ def browser(pki, tmp_path):
     profiles = []     # (driver or None, service, home)
     policies = []
 
-    def make(user, lang="ja"):
+    def make(user, lang="ja", downloads=None):
         home = tmp_path / f"browser-{len(profiles)}-{user or 'nocert'}"
         home.mkdir()
         if user is None:
@@ -181,8 +199,12 @@ def browser(pki, tmp_path):
             opts.add_argument(f)
         opts.add_argument(f"--user-data-dir={home / 'profile'}")
         opts.add_argument(f"--lang={lang}")
-        opts.add_experimental_option("prefs", {
-            "intl.accept_languages": "ja,en" if lang == "ja" else "en"})
+        prefs = {"intl.accept_languages": "ja,en" if lang == "ja" else "en"}
+        if downloads is not None:
+            prefs.update({"download.default_directory": str(downloads),
+                          "download.prompt_for_download": False,
+                          "safebrowsing.enabled": False})
+        opts.add_experimental_option("prefs", prefs)
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         env = dict(os.environ, HOME=str(home), LANGUAGE=lang)
         service = Service(CHROMEDRIVER, env=env,
@@ -210,3 +232,99 @@ def browser(pki, tmp_path):
             kill_home(home)
         for p in policies:
             p.unlink(missing_ok=True)
+
+
+def wait_for(driver, fn, what, timeout=WAIT):
+    """fn(driver)'s first truthy value within timeout seconds; else fails
+    with what the page's main part says (and a screenshot, failed-*.png)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(fn)
+    except TimeoutException:
+        try:
+            shown = driver.find_element("tag name", "body").text
+            screenshot(driver, "failed-" + "".join(
+                c if c.isalnum() else "-" for c in what)[:60])
+        except Exception as e:  # noqa: BLE001 (the page may be gone)
+            shown = f"(page unreadable: {e})"
+        raise AssertionError(f"not seen within {timeout}s: {what}\n"
+                             f"--- the page shows:\n{shown[-3000:]}")
+
+
+def drop_files(driver, css, paths):
+    """Drops the local files PATHS on the element CSS.
+
+    WebDriver cannot drag from the desktop, and a page cannot build a File
+    from a path. The technique: the test adds a hidden <input type=file
+    multiple> to the page (through WebDriver, not the page's code),
+    send_keys() sets the files on it as for a file picker (the files are
+    real, read by the browser from disk), then a DataTransfer is built from
+    input.files and dragenter, dragover and drop events carrying it are
+    dispatched on the target. The page's drop handler sees exactly what a
+    real drop gives it (event.dataTransfer.files); the helper input is
+    removed afterwards."""
+    from selenium.webdriver.common.by import By
+    driver.execute_script("""
+        const i = document.createElement('input');
+        i.type = 'file'; i.multiple = true; i.id = 'test-drop-source';
+        i.hidden = true;
+        document.body.appendChild(i);""")
+    source = driver.find_element(By.ID, "test-drop-source")
+    source.send_keys("\n".join(str(p) for p in paths))
+    n = driver.execute_script("""
+        const src = document.getElementById('test-drop-source');
+        const target = document.querySelector(arguments[0]);
+        const dt = new DataTransfer();
+        for (const f of src.files) dt.items.add(f);
+        for (const type of ['dragenter', 'dragover', 'drop']) {
+          target.dispatchEvent(new DragEvent(type, {bubbles: true,
+            cancelable: true, dataTransfer: dt}));
+        }
+        src.remove();
+        return dt.files.length;""", css)
+    assert n == len(paths), (n, paths)
+
+
+def answer_otp(driver, code, timeout=WAIT):
+    """Waits for the page's one-time code prompt and answers it."""
+    from selenium.webdriver.common.by import By
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR,
+                                               "#otp-dialog[open]"),
+             "the one-time code prompt", timeout)
+    box = driver.find_element(By.ID, "otp-input")
+    box.clear()
+    box.send_keys(code)
+    driver.find_element(By.ID, "otp-ok").click()
+
+
+def downloaded(d, directory, before, what):
+    """The one new complete file in directory: Chromium may show the final
+    name before the bytes are all there, so the size must be non-zero and
+    the same on two looks."""
+    sizes = {}
+
+    def new(_):
+        files = [p for p in directory.iterdir()
+                 if p.name not in before and
+                 not p.name.endswith((".crdownload", ".tmp"))]
+        if len(files) != 1:
+            return None
+        size = files[0].stat().st_size
+        last, sizes[files[0]] = sizes.get(files[0]), size
+        return files[0] if size > 0 and size == last else None
+    return wait_for(d, new, what, 30)
+
+
+def text_of(driver, css, timeout=WAIT):
+    """The text of the first element matching CSS, read again if the page
+    replaced the element meanwhile (the lists refresh themselves)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def get(d):
+        try:
+            found = d.find_elements("css selector", css)
+            return found[0].text if found else False
+        except StaleElementReferenceException:
+            return False
+    return wait_for(driver, get, f"the text of {css}", timeout)

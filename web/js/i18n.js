@@ -47,6 +47,7 @@ export function setLanguage(lang, remember = true) {
   if (!LANGUAGES.includes(lang)) return;
   current = lang;
   document.documentElement.lang = lang;
+  relabel();
   if (remember) {
     try {
       window.localStorage.setItem(STORAGE_KEY, lang);
@@ -62,4 +63,41 @@ export function t(key, params = {}) {
   const msg = (catalogues[current] || {})[key] ?? (catalogues.en || {})[key] ?? key;
   return msg.replace(/\{(\w+)\}/g, (m, name) =>
     Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : m);
+}
+
+// Text that follows the language switch: tn() makes a text node that
+// setLanguage() rewrites in place (forms keep what was typed in them);
+// onLanguage(fn) is for parts a page builds again (lists from the API).
+const live = new Set();
+const listeners = [];
+
+export function tn(key, params = {}) {
+  const node = document.createTextNode(t(key, params));
+  live.add({ node, key, params });
+  return node;
+}
+
+// Sets attribute attr of node to the message key, now and on each switch.
+export function ta(node, attr, key, params = {}) {
+  node.setAttribute(attr, t(key, params));
+  live.add({ node, attr, key, params });
+  return node;
+}
+
+export function onLanguage(fn) {
+  listeners.push(fn);
+}
+
+function relabel() {
+  // The switch runs from a click, never while a part is half built, so a
+  // node not in the page is gone from it for good.
+  for (const entry of live) {
+    if (!entry.node.isConnected) {
+      live.delete(entry);
+      continue;
+    }
+    if (entry.attr) entry.node.setAttribute(entry.attr, t(entry.key, entry.params));
+    else entry.node.data = t(entry.key, entry.params);
+  }
+  for (const fn of listeners) fn(current);
 }

@@ -5,7 +5,8 @@
 
 import { el, replace } from "./dom.js";
 import * as i18n from "./i18n.js";
-import { t } from "./i18n.js";
+import { t, tn } from "./i18n.js";
+import { ctx, showError } from "./ui.js";
 import { whoami, ApiError } from "./api.js";
 import { formatDateTime, registerZone } from "./time.js";
 
@@ -13,16 +14,7 @@ const PAGES = {
   staff: { href: "index.html", role: "staff" },
   officer: { href: "officer.html", role: "officer" },
   auditor: { href: "auditor.html", role: "auditor" },
-};
-
-// What each page will offer once the JSON API has it (message keys).
-const COMING = {
-  staff: ["staff.coming.upload", "staff.coming.status", "staff.coming.held",
-    "staff.coming.exception"],
-  officer: ["officer.coming.held", "officer.coming.exceptions",
-    "officer.coming.history"],
-  auditor: ["auditor.coming.trail", "auditor.coming.verify",
-    "auditor.coming.export"],
+  enrol: { href: "enrol.html", role: null },
 };
 
 const state = {
@@ -92,26 +84,22 @@ function identity() {
     ...row("who-terminal", t("who.terminal"), w.terminal),
     ...row("who-roles", t("who.roles"), rolesText(w))));
   const role = PAGES[state.page].role;
-  if (Array.isArray(w.roles) && !w.roles.includes(role)) {
+  if (role && Array.isArray(w.roles) && !w.roles.includes(role)) {
     box.appendChild(el("p", { class: "notice", id: "role-notice" },
       t("who.not_your_role", { role: t(`role.${role}`) })));
   }
   return box;
 }
 
+// The page's own part: its title and lead, then what js/<page>.js builds
+// in #app once the identity is known. Built once; the language switch
+// relabels it in place (see i18n.tn), so nothing typed is lost.
 function main() {
   const p = state.page;
   return el("main", { id: "main" },
-    el("h1", { id: "page-title" }, t(`${p}.title`)),
-    el("p", { class: "lead" }, t(`${p}.lead`)),
-    el("section", { class: "card", id: "available" },
-      el("h2", {}, t("available.title")),
-      el("ul", {}, el("li", {}, t("available.identity")),
-        el("li", {}, t(`${p}.available`)))),
-    el("section", { class: "card coming", id: "coming" },
-      el("h2", {}, t("coming.title")),
-      el("p", {}, t("coming.lead")),
-      el("ul", {}, ...COMING[p].map((k) => el("li", {}, t(k))))));
+    el("h1", { id: "page-title" }, tn(`${p}.title`)),
+    el("p", { class: "lead" }, tn(`${p}.lead`)),
+    el("div", { id: "app" }));
 }
 
 function footer() {
@@ -122,10 +110,25 @@ function footer() {
     })));
 }
 
+const slots = {};
+
 function render() {
   document.title = `${t("app.title")} — ${t(`nav.${state.page}`)}`;
-  replace(document.body, header(), identity(), main(), footer());
-  document.body.dataset.ready = "1";
+  if (!slots.main) {
+    slots.header = header();
+    slots.identity = identity();
+    slots.main = main();
+    slots.footer = footer();
+    replace(document.body, slots.header, slots.identity, slots.main,
+      slots.footer);
+  } else {
+    for (const [name, make] of [["header", header], ["identity", identity],
+      ["footer", footer]]) {
+      const next = make();
+      slots[name].replaceWith(next);
+      slots[name] = next;
+    }
+  }
 }
 
 async function start() {
@@ -141,7 +144,19 @@ async function start() {
   } catch (e) {
     state.whoError = e;
   }
+  ctx.who = state.who;
+  ctx.zone = registerZone(state.who);
   render();
+  if (state.who) {
+    try {
+      const mod = await import(`./${state.page}.js`);
+      await mod.mount(document.getElementById("app"));
+    } catch (e) {
+      console.error(e);
+      showError(document.getElementById("app"), e);
+    }
+  }
+  document.body.dataset.ready = "1";
 }
 
 start();
