@@ -1191,6 +1191,10 @@ run(const char *path)
 		util_err(err, sizeof(err), "cannot create the event loop");
 		goto fail;
 	}
+	/* Before the commit thread: it reads the version in force from the
+	 * store, which is still this thread's. */
+	if (regapproval_start(&d.b, d.store, err, sizeof(err)) != 0)
+		goto fail;
 	d.env.store = d.store;
 	d.env.audit = d.audit;
 	d.env.spool = d.b.spool;
@@ -1272,6 +1276,7 @@ out:
 	forward_free(d.b.forwarder);
 	d.b.forwarder = NULL;
 	officer_free(d.b.officer);
+	regapproval_free(d.b.regapproval);
 	d.b.officer = NULL;
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
