@@ -14,6 +14,7 @@
 #include "client/conn.h"
 #include "client/explain.h"
 #include "client/exception.h"
+#include "client/register.h"
 #include "client/failure.h"
 #include "client/i18n.h"
 #include "client/output.h"
@@ -197,6 +198,8 @@ command_usage(const char *cmd)
 		return approvals_usage();
 	if (strcmp(cmd, "exception") == 0)
 		return exception_usage();
+	if (strcmp(cmd, "register") == 0)
+		return register_usage();
 	if (strcmp(cmd, "transfers") == 0)
 		return transfers_usage();
 	if (strcmp(cmd, "withdraw") == 0)
@@ -688,6 +691,14 @@ main(int argc, char **argv)
 		return strcmp(cmd, "exception") == 0 ?
 		    exception_main(argc - 1, argv + 1) :
 		    approvals_main(argc - 1, argv + 1);
+	}
+	if (ci > 0 && strcmp(argv[ci], "register") == 0) {
+		char *cmd = argv[ci];
+
+		for (; ci > 1; ci--)
+			argv[ci] = argv[ci - 1];
+		argv[1] = cmd;
+		return register_main(argc - 1, argv + 1);
 	}
 	if (ci > 0 && strcmp(argv[ci], "audit") == 0)
 		return audit_main(argc, argv);

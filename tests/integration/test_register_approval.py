@@ -6,11 +6,15 @@ loaded by itself (SIGHUP refuses it, audited), and a restart runs the
 approved version whatever the file says."""
 
 import hashlib
+import os
+import secrets
+import time
 
 import pytest
 
-from conftest import EXIT_OK, EXIT_POLICY
-from stepup_helpers import records, sekishod, wait_records
+from conftest import EXIT_OK, EXIT_POLICY, to_yaml
+from stepup_helpers import (enroll, hooks_built, need_oathtool, records,
+                            sekishod, totp, wait_records)
 
 REGISTER_V1 = {"interfaces": [
     {"id": "IF-A", "max_class": 2},
@@ -151,3 +155,300 @@ def test_restart_runs_the_approved_version_not_the_file(broker, client,
     assert proc.returncode == 0, proc.stderr
     assert "register_file_differs" in proc.stderr
     assert approved in proc.stdout
+
+
+# --- proposals and approvals through `sekisho register` -------------------
+
+PEOPLE = {
+    "r-admin": ("r-admin", "joho"),      # admin; also in reg-approvers
+    "r-appr1": ("r-appr1", "somu"),
+    "r-appr2": ("r-appr2", "somu"),
+    "r-staff": ("r-staff", "somu"),
+    "r-off": ("r-off", "somu"),
+}
+STEPUP_PEOPLE = ("r-admin", "r-appr1", "r-appr2", "r-off")
+
+
+def reg_v1(extra_interfaces=(), padding=""):
+    reg = {
+        "principals": {
+            "users": [
+                {"id": "r-admin", "department": "joho",
+                 "roles": ["staff", "admin"]},
+                {"id": "r-appr1", "department": "somu", "roles": ["staff"]},
+                {"id": "r-appr2", "department": "somu", "roles": ["staff"]},
+                {"id": "r-staff", "department": "somu", "roles": ["staff"]},
+                {"id": "r-off", "department": "somu",
+                 "roles": ["staff", "officer"]},
+            ],
+            "groups": [{"id": "reg-approvers",
+                        "users": ["r-admin", "r-appr1", "r-appr2"]}],
+        },
+        "register_approvers": {"group": "reg-approvers", "count": 2},
+        "interfaces": [
+            {"id": "IF-A", "max_class": 2},
+            {"id": "IF-B", "max_class": 1},
+            *extra_interfaces,
+        ],
+    }
+    return to_yaml(reg) + padding
+
+
+def reg_v2(padding=""):
+    return reg_v1([{"id": "IF-NEW", "max_class": 2}], padding)
+
+
+class Reg:
+    """A broker in approved mode with REG_V1 bootstrapped, TOTP enrolled
+    for the people who step up, and a client per person."""
+
+    def __init__(self, broker, client, pki, extra=None):
+        for name, (uid, dept) in PEOPLE.items():
+            cert, _ = pki.user_files(name)
+            if not cert.exists():
+                pki.issue_user(uid, dept, None)
+        self.b = broker(register=reg_v1(), extra=dict(
+            APPROVED, stepup={"key_file": "totp.key"}, **(extra or {})),
+            start=False)
+        key = self.b.dir / "totp.key"
+        key.write_text(secrets.token_hex(32) + "\n")
+        os.chmod(key, 0o600)
+        self.secrets = {u: enroll(self.b, u)[0] for u in STEPUP_PEOPLE}
+        proc = sekishod(self.b, "--register-bootstrap", self.b.register,
+                        "--reason", "first version")
+        assert proc.returncode == 0, proc.stderr
+        self.v1 = sha256_text(self.b.register.read_text())
+        self.b.start()
+        self.offset = 0
+        self.clients = {n: client(self.b, user=n) for n in PEOPLE}
+
+    def code(self, who):
+        return totp(self.secrets[who], time.time() + self.offset)
+
+    def json(self, who, *args, otp=False):
+        extra = ("--otp", self.code(who)) if otp else ()
+        return self.clients[who].json(*args, *extra)
+
+    def propose(self, who, path, *more, otp=True):
+        return self.json(who, "register", "propose", path, "--reason",
+                         "新しい連携先 / new route", *more, otp=otp)
+
+    def vote(self, who, verb, version, *more):
+        return self.json(who, "register", verb, version, *more, otp=True)
+
+    def put(self, who, path, interface):
+        return self.clients[who].json("put", path, "--to", interface,
+                                      "--class", 1, "--purpose", "t")
+
+    def restart(self, monkeypatch, offset):
+        self.b.stop()
+        monkeypatch.setenv("SEKISHO_TEST_CLOCK_OFFSET", str(offset))
+        self.offset = offset
+        self.b.start()
+
+
+@pytest.fixture
+def reg(broker, client, pki):
+    need_oathtool()
+    return lambda **kw: Reg(broker, client, pki, **kw)
+
+
+def ecode(obj):
+    """The error code of a --json failure."""
+    return obj.get("error", {}).get("code")
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_staff_and_officer_cannot_propose(reg, tmp_path):
+    r = reg()
+    f = write(tmp_path, "v2.yaml", reg_v2())
+    for who in ("r-staff", "r-off"):
+        rc, obj, err = r.propose(who, f, otp=who == "r-off")
+        assert rc == EXIT_POLICY, (obj, err)
+        assert ecode(obj) == "not_admin", obj
+    refused = wait_records(r.b, "register_refused", 2)
+    assert {x["actor"]["user"] for x in refused} == {"r-staff", "r-off"}
+    assert all(x["details"]["code"] == "not_admin" for x in refused)
+    rc, obj, err = r.json("r-admin", "register", "ls")
+    assert rc == EXIT_OK, (obj, err)
+    assert [v["state"] for v in obj["versions"]] == ["active"]
+
+
+def test_lint_error_is_refused_with_its_line(reg, tmp_path):
+    r = reg()
+    bad = reg_v1() + "  - id: IF-BAD\n    max_class: 9\n"
+    line = bad.count("\n")             # the max_class line
+    rc, obj, err = r.propose("r-admin", write(tmp_path, "bad.yaml", bad))
+    assert rc == EXIT_POLICY, (obj, err)
+    assert ecode(obj) == "register_invalid", obj
+    assert f"proposed register:{line}:" in obj["error"]["message"], obj
+    rc, obj, err = r.json("r-admin", "register", "ls")
+    assert [v["state"] for v in obj["versions"]] == ["active"], obj
+    assert records(r.b, "register_proposed") == []
+
+
+def test_n_of_m_activation_for_the_next_decision(reg, tmp_path):
+    r = reg()
+    data = tmp_path / "a.txt"
+    data.write_bytes(b"x\n")
+    # Over 12 KiB: the text travels in several parts.
+    text = reg_v2(padding="# pad\n" * 7000)
+    assert len(text) > 3 * 12288
+    f = write(tmp_path, "v2.yaml", text)
+    v2 = sha256_text(text)
+    rc, obj, err = r.propose("r-admin", f)
+    assert rc == EXIT_OK, (obj, err)
+    assert obj["version"] == v2 and obj["state"] == "proposed"
+    assert obj["required"] == 2 and obj["approvals"] == 0
+    assert "IF-NEW" in obj["summary"]
+    prop = wait_records(r.b, "register_proposed")[0]["details"]
+    assert prop["version"] == v2 and prop["register"] == r.v1
+    assert prop["added"] == "IF-NEW"
+
+    # The proposer is in the group but cannot approve.
+    rc, obj, err = r.vote("r-admin", "approve", v2[:12])
+    assert rc == EXIT_POLICY and ecode(obj) == "own_request", obj
+    # Someone outside the group cannot either.
+    rc, obj, err = r.vote("r-off", "approve", v2[:12])
+    assert rc == EXIT_POLICY and ecode(obj) == "not_register_approver", obj
+    # One of two.
+    rc, obj, err = r.vote("r-appr1", "approve", v2[:12], "--comment", "ok")
+    assert rc == EXIT_OK, (obj, err)
+    assert obj["state"] == "proposed" and obj["approvals"] == 1
+    rc, obj, err = r.vote("r-appr1", "approve", v2[:12])
+    assert rc == EXIT_POLICY and ecode(obj) == "already_voted", obj
+    rc, obj, err = r.put("r-staff", data, "IF-NEW")
+    assert rc == EXIT_POLICY, (obj, err)
+    # Two of two: in force for the next decision.
+    rc, obj, err = r.vote("r-appr2", "approve", v2, "--comment", "確認")
+    assert rc == EXIT_OK, (obj, err)
+    assert obj["state"] == "active" and obj["approvals"] == 2
+    assert obj["in_force"] is True
+    act = wait_records(r.b, "register_activated")[0]
+    assert act["details"]["register"] == v2
+    assert act["details"]["register_previous"] == r.v1
+    assert act["details"]["approvers"] == "r-appr1,r-appr2"
+    assert act["actor"]["user"] == "r-appr2"
+    rc, obj, err = r.put("r-staff", data, "IF-NEW")
+    assert rc == EXIT_OK, (obj, err)
+    acc = [x for x in records(r.b, "accept")
+           if x["subject"].get("transfer") == obj["transfer"]]
+    assert acc[0]["details"]["register"] == v2
+
+    # show: the votes; ls: the old version superseded.
+    rc, obj, err = r.json("r-appr1", "register", "show", v2[:8])
+    assert rc == EXIT_OK, (obj, err)
+    assert [(v["approver"], v["vote"]) for v in obj["votes"]] == \
+        [("r-appr1", "approve"), ("r-appr2", "approve")]
+    rc, obj, err = r.json("r-admin", "register", "ls")
+    states = {v["version"]: v["state"] for v in obj["versions"]}
+    assert states == {v2: "active", r.v1: "superseded"}
+    # Staff may not read the proposals.
+    rc, obj, err = r.json("r-staff", "register", "ls")
+    assert rc == EXIT_POLICY and ecode(obj) == "not_register_approver"
+
+    # A restart runs the last approved version, not the file on disk
+    # (which still says v1).
+    r.b.restart()
+    assert records(r.b, "start")[-1]["details"]["register"] == v2
+    rc, obj, err = r.put("r-staff", data, "IF-NEW")
+    assert rc == EXIT_OK, (obj, err)
+
+
+def test_reject_and_diff(reg, tmp_path):
+    r = reg()
+    v2 = sha256_text(reg_v2())
+    rc, obj, err = r.propose("r-admin", write(tmp_path, "v2.yaml", reg_v2()))
+    assert rc == EXIT_OK, (obj, err)
+    rc, obj, err = r.json("r-appr1", "register", "diff", v2[:10])
+    assert rc == EXIT_OK, (obj, err)
+    assert obj["against"] == r.v1
+    assert "interfaces added: IF-NEW" in obj["summary"]
+    rc, obj, err = r.vote("r-appr1", "reject", v2[:10])
+    assert rc != EXIT_OK                 # --comment is required
+    rc, obj, err = r.vote("r-appr1", "reject", v2[:10], "--comment",
+                          "宛先が未確認")
+    assert rc == EXIT_OK and obj["state"] == "rejected", obj
+    rej = wait_records(r.b, "register_rejected")[0]["details"]
+    assert rej["comment"] == "宛先が未確認"
+    rc, obj, err = r.vote("r-appr2", "approve", v2[:10])
+    assert rc == EXIT_POLICY and ecode(obj) == "register_not_pending"
+    # The same text again is the same version: refused, not duplicated.
+    rc, obj, err = r.propose("r-admin", write(tmp_path, "v2b.yaml", reg_v2()))
+    assert rc == EXIT_POLICY and ecode(obj) == "register_exists", obj
+
+
+@pytest.mark.skipif(not hooks_built(), reason="needs -Dtest_hooks=true")
+def test_emergency_reverted_when_not_confirmed(reg, tmp_path, monkeypatch):
+    r = reg()
+    data = tmp_path / "a.txt"
+    data.write_bytes(b"x\n")
+    v2 = sha256_text(reg_v2())
+    rc, obj, err = r.propose("r-admin", write(tmp_path, "v2.yaml", reg_v2()),
+                             "--emergency")
+    assert rc == EXIT_OK and obj["emergency"] is True, (obj, err)
+    rc, obj, err = r.vote("r-appr1", "approve", v2[:12])
+    assert rc == EXIT_OK, (obj, err)
+    assert obj["state"] == "emergency" and obj["confirm_by"] > 0
+    act = wait_records(r.b, "register_activated")[0]["details"]
+    assert act["emergency"] is True and act["register"] == v2
+    rc, obj, err = r.put("r-staff", data, "IF-NEW")
+    assert rc == EXIT_OK, (obj, err)
+    # Nobody confirms within 24 h: the previous version is back, also
+    # across a restart (the deadline is in the store).
+    r.restart(monkeypatch, 25 * 3600)
+    rev = wait_records(r.b, "register_reverted")[0]["details"]
+    assert rev["version"] == v2
+    assert rev["register"] == r.v1 and rev["register_previous"] == v2
+    deadline = time.monotonic() + 10
+    while True:
+        rc, obj, err = r.put("r-staff", data, "IF-NEW")
+        if rc == EXIT_POLICY or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert rc == EXIT_POLICY, (obj, err)
+    rc, obj, err = r.json("r-admin", "register", "ls")
+    states = {v["version"]: v["state"] for v in obj["versions"]}
+    assert states == {v2: "expired", r.v1: "active"}
+
+
+@pytest.mark.skipif(not hooks_built(), reason="needs -Dtest_hooks=true")
+def test_emergency_kept_when_confirmed(reg, tmp_path, monkeypatch):
+    r = reg()
+    data = tmp_path / "a.txt"
+    data.write_bytes(b"x\n")
+    v2 = sha256_text(reg_v2())
+    rc, obj, err = r.propose("r-admin", write(tmp_path, "v2.yaml", reg_v2()),
+                             "--emergency")
+    assert rc == EXIT_OK, (obj, err)
+    rc, obj, err = r.vote("r-appr1", "approve", v2[:12])
+    assert rc == EXIT_OK and obj["state"] == "emergency", (obj, err)
+    rc, obj, err = r.vote("r-appr2", "approve", v2[:12], "--comment",
+                          "事後確認")
+    assert rc == EXIT_OK and obj["state"] == "active", (obj, err)
+    conf = wait_records(r.b, "register_confirmed")[0]
+    assert conf["actor"]["user"] == "r-appr2"
+    r.restart(monkeypatch, 25 * 3600)
+    time.sleep(1.5)                       # the first sweep has run
+    assert records(r.b, "register_reverted") == []
+    rc, obj, err = r.put("r-staff", data, "IF-NEW")
+    assert rc == EXIT_OK, (obj, err)
+
+
+@pytest.mark.skipif(not hooks_built(), reason="needs -Dtest_hooks=true")
+def test_a_proposal_expires(reg, tmp_path, monkeypatch):
+    r = reg(extra={"register": {"path": "register.yaml", "mode": "approved",
+                                "proposal_ttl": "2d"}})
+    v2 = sha256_text(reg_v2())
+    rc, obj, err = r.propose("r-admin", write(tmp_path, "v2.yaml", reg_v2()))
+    assert rc == EXIT_OK, (obj, err)
+    r.restart(monkeypatch, 3 * 86400)
+    exp = wait_records(r.b, "register_expired")[0]["details"]
+    assert exp["version"] == v2
+    rc, obj, err = r.vote("r-appr1", "approve", v2[:12])
+    assert rc == EXIT_POLICY and ecode(obj) == "register_not_pending", obj
