@@ -531,7 +531,7 @@ regapproval_handle_propose(struct reqconn *c, const struct wire_msg *m)
 	struct policy *p = NULL;
 	struct regdiff_changes ch;
 	struct wire_msg a;
-	char err[512], sha[UTIL_SHA256_HEX + 1], msg[WIRE_MAX_MESSAGE + 1];
+	char err[512], sha[UTIL_SHA256_HEX + 1], msg[1024];
 	uint64_t size = 0, offset = 0;
 	size_t plen = 0;
 	time_t now = broker_now(b);
