@@ -228,9 +228,23 @@ stage_clear(struct regstage *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Prints lines indented by two spaces. */
+static void
+indent_lines(FILE *f, const char *lines)
+{
+	const char *p = lines, *nl;
+
+	while (p != NULL && *p != '\0') {
+		nl = strchr(p, '\n');
+		fprintf(f, "  %.*s\n", (int)(nl != NULL ? (size_t)(nl - p) :
+		    strlen(p)), p);
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
 /* The summary of a change as one text: what an approver reads first. */
 static char *
-summary_text(const struct regdiff_changes *ch)
+summary_text(const struct regdiff_changes *ch, const struct regdiff_detail *dt)
 {
 	char *out = NULL;
 	size_t len = 0;
@@ -239,10 +253,19 @@ summary_text(const struct regdiff_changes *ch)
 	if (f == NULL)
 		return NULL;
 	fprintf(f, "interfaces added: %s\ninterfaces removed: %s\n"
-	    "interfaces changed: %s\nsections changed: %s\n",
+	    "interfaces changed: %s\n",
 	    ch->nadded > 0 ? ch->added : "-",
 	    ch->nremoved > 0 ? ch->removed : "-",
-	    ch->nchanged > 0 ? ch->changed : "-",
+	    ch->nchanged > 0 ? ch->changed : "-");
+	indent_lines(f, dt->interface_fields);
+	fprintf(f, "principals and services added: %s\n"
+	    "principals and services removed: %s\n"
+	    "principals and services changed: %s\n",
+	    dt->named_added[0] != '\0' ? dt->named_added : "-",
+	    dt->named_removed[0] != '\0' ? dt->named_removed : "-",
+	    dt->named_changed[0] != '\0' ? dt->named_changed : "-");
+	indent_lines(f, dt->named_fields);
+	fprintf(f, "sections changed: %s\n",
 	    ch->nsections > 0 ? ch->sections : "-");
 	if (fclose(f) != 0) {
 		free(out);
@@ -266,13 +289,17 @@ summary_against(const struct regdiff *cur, const char *text, size_t len,
     struct regdiff_changes *ch, char *err, size_t errlen)
 {
 	struct regdiff *rd = NULL;
+	struct regdiff_detail dt;
 	char *s = NULL;
 
 	memset(ch, 0, sizeof(*ch));
+	memset(&dt, 0, sizeof(dt));
 	if (regdiff_new("register", text, len, &rd, err, errlen) != 0)
 		return NULL;
-	if (regdiff_compare(cur, rd, ch, err, errlen) == 0)
-		s = summary_text(ch);
+	if (regdiff_compare(cur, rd, ch, err, errlen) == 0 &&
+	    regdiff_compare_detail(cur, rd, &dt, err, errlen) == 0)
+		s = summary_text(ch, &dt);
+	regdiff_detail_free(&dt);
 	regdiff_free(rd);
 	if (s == NULL && err[0] == '\0')
 		util_err(err, errlen, "out of memory");

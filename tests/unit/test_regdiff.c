@@ -136,6 +136,75 @@ test_added_removed_changed(void **state)
 	regdiff_changes_free(&c);
 }
 
+/* What an approver reads: the fields of each changed interface (scalars
+ * with both values), and principals and services by name. */
+static void
+test_detail_names_fields_and_principals(void **state)
+{
+	static const char a[] =
+	    "principals:\n"
+	    "  users:\n"
+	    "    - id: u1\n"
+	    "      roles: [staff]\n"
+	    "    - id: u2\n"
+	    "  groups:\n"
+	    "    - id: g1\n"
+	    "      users: [u1]\n"
+	    "services:\n"
+	    "  - id: dav\n"
+	    "    connector: webdav\n"
+	    "    endpoint: https://dav.example.jp/a/\n"
+	    "interfaces:\n"
+	    "  - id: IF-A\n"
+	    "    max_class: 1\n"
+	    "    purpose: x月次報告の提出先となる県の共有フォルダーへの送付経路\n"
+	    "    schedule: {days: [mon]}\n"
+	    "    service: dav\n"
+	    "  - id: IF-B\n"
+	    "    max_class: 1\n";
+	static const char b[] =
+	    "principals:\n"
+	    "  users:\n"
+	    "    - id: u1\n"
+	    "      roles: [staff, officer]\n"
+	    "    - id: u3\n"
+	    "  groups:\n"
+	    "    - id: g1\n"
+	    "      users: [u1]\n"
+	    "services:\n"
+	    "  - id: dav\n"
+	    "    connector: webdav\n"
+	    "    endpoint: https://dav.example.jp/b/\n"
+	    "interfaces:\n"
+	    "  - id: IF-A\n"
+	    "    max_class: 2\n"
+	    "    purpose: 月次報告の提出先となる県の共有フォルダーへの送付経路 (改)\n"
+	    "    allow: {groups: [g1]}\n"
+	    "    service: dav\n"
+	    "  - id: IF-B\n"
+	    "    max_class: 1\n";
+	struct regdiff *x = load(a), *y = load(b);
+	struct regdiff_detail d;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(regdiff_compare_detail(x, y, &d, err, sizeof(err)),
+	    0);
+	assert_string_equal(d.named_added, "user:u3");
+	assert_string_equal(d.named_removed, "user:u2");
+	assert_string_equal(d.named_changed, "service:dav,user:u1");
+	/* Keys in byte order; the long value cut on a character boundary. */
+	assert_string_equal(d.interface_fields, "IF-A: (service), +allow, "
+	    "max_class 1 -> 2, purpose x月次報告の提出先となる県の共有"
+	    "... -> 月次報告の提出先となる県の共有フ..., -schedule\n");
+	assert_string_equal(d.named_fields, "service:dav: endpoint "
+	    "https://dav.example.jp/a/ -> https://dav.example.jp/b/\n"
+	    "user:u1: roles\n");
+	regdiff_detail_free(&d);
+	regdiff_free(x);
+	regdiff_free(y);
+}
+
 static void
 test_service_change_changes_its_interfaces(void **state)
 {
@@ -200,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_same_register_no_changes),
 		cmocka_unit_test(test_reordering_is_not_a_change),
 		cmocka_unit_test(test_added_removed_changed),
+		cmocka_unit_test(test_detail_names_fields_and_principals),
 		cmocka_unit_test(test_service_change_changes_its_interfaces),
 		cmocka_unit_test(test_value_boundaries_are_not_ambiguous),
 		cmocka_unit_test(test_refusals),
