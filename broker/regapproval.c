@@ -1060,6 +1060,26 @@ activate(struct store *st, struct regstore_version *v, const char *to,
 	return 0;
 }
 
+/* Undoes the emergency change v in force: v to state to (expired when
+ * nobody confirmed it in time, rejected when a second approver refused
+ * it), the version before it in force again. */
+static int
+revert(struct store *st, const struct regstore_version *v, const char *to,
+    int64_t now, struct swap *sw, char *err, size_t errlen)
+{
+	if (v->previous[0] == '\0')
+		return util_err(err, errlen, "register version %s has no "
+		    "previous version to restore", v->sha256);
+	if (regstore_set_state(st, v->sha256, REGSTORE_EMERGENCY, to, -1, -1,
+	    now, NULL, err, errlen) != 0 ||
+	    regstore_set_state(st, v->previous, REGSTORE_SUPERSEDED,
+	    REGSTORE_ACTIVE, -1, -1, 0, NULL, err, errlen) != 0 ||
+	    regstore_set_active(st, v->previous, now, err, errlen) != 0 ||
+	    swap_load(st, v->previous, sw, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
 /* The approvers of version as "a,b" (for the audit record). */
 static void
 approvers_text(const struct regstore_vote *votes, size_t n, char *out,
@@ -1115,7 +1135,7 @@ work_vote(struct commit_job *cj, struct commit_env *env)
 	struct auditrec rec;
 	char sha[UTIL_SHA256_HEX + 1], who[VOTES_MAX * 66];
 	size_t nvotes = 0;
-	int rc, confirm;
+	int rc, confirm, in_emergency;
 
 	rc = regstore_resolve(st, j->prefix, sha, cj->err, sizeof(cj->err));
 	if (rc == STORE_NOTFOUND || rc == STORE_EXISTS) {
@@ -1126,12 +1146,13 @@ work_vote(struct commit_job *cj, struct commit_env *env)
 	if (rc != 0 || regstore_get(st, sha, 0, &j->v, cj->err,
 	    sizeof(cj->err)) != 0)
 		return -1;
-	confirm = strcmp(j->v.state, REGSTORE_EMERGENCY) == 0 && j->approve;
-	if (strcmp(j->v.state, REGSTORE_PROPOSED) != 0 && !confirm) {
+	in_emergency = strcmp(j->v.state, REGSTORE_EMERGENCY) == 0;
+	confirm = in_emergency && j->approve;
+	if (strcmp(j->v.state, REGSTORE_PROPOSED) != 0 && !in_emergency) {
 		j->result = VR_NOT_PENDING;
 		return 0;
 	}
-	if (!confirm && j->v.expires > 0 && j->v.expires <= j->now) {
+	if (!in_emergency && j->v.expires > 0 && j->v.expires <= j->now) {
 		j->result = VR_EXPIRED;
 		return 0;
 	}
@@ -1156,7 +1177,17 @@ work_vote(struct commit_job *cj, struct commit_env *env)
 		return -1;
 	approvers_text(votes, nvotes, who, sizeof(who));
 
-	if (!j->approve) {
+	if (!j->approve && in_emergency) {
+		/* The second person refuses an emergency change in force: it
+		 * is undone now rather than at its deadline. */
+		if (revert(st, &j->v, REGSTORE_REJECTED, j->now, &j->sw,
+		    cj->err, sizeof(cj->err)) != 0)
+			return -1;
+		util_strlcpy(j->prev, j->v.previous, sizeof(j->prev));
+		util_strlcpy(j->v.state, REGSTORE_REJECTED, sizeof(j->v.state));
+		j->v.decided = j->now;
+		j->event = "register_reverted";
+	} else if (!j->approve) {
 		if (regstore_set_state(st, sha, REGSTORE_PROPOSED,
 		    REGSTORE_REJECTED, -1, -1, j->now, NULL, cj->err,
 		    sizeof(cj->err)) != 0)
@@ -1197,7 +1228,13 @@ work_vote(struct commit_job *cj, struct commit_env *env)
 	auditrec_text(&rec, "proposer", j->v.proposer);
 	auditrec_text(&rec, "reason", j->v.reason);
 	auditrec_bool(&rec, "emergency", j->v.emergency);
-	if (j->sw.policy != NULL) {
+	if (j->sw.policy != NULL && strcmp(j->event, "register_reverted") ==
+	    0) {
+		/* As the sweep's revert: the version in force again, and the
+		 * one undone. */
+		auditrec_text(&rec, "register", j->prev);
+		auditrec_text(&rec, "register_previous", sha);
+	} else if (j->sw.policy != NULL) {
 		/* Both hashes: the version now in force and the one before. */
 		auditrec_text(&rec, "register", sha);
 		auditrec_text(&rec, "register_previous", j->prev);
@@ -1254,7 +1291,8 @@ done_vote(struct commit_job *cj, int status)
 	/* Durable: the version is in force whether or not the approver is
 	 * still connected. */
 	if (j->sw.policy != NULL && ra != NULL)
-		swap_apply(ra, &j->sw, j->v.emergency ? "emergency" :
+		swap_apply(ra, &j->sw, strcmp(j->event, "register_reverted") ==
+		    0 ? "emergency_rejected" : j->v.emergency ? "emergency" :
 		    "approved");
 	swap_free(&j->sw);
 	if (reqconn_ending(c))
@@ -1418,13 +1456,8 @@ work_sweep(struct commit_job *cj, struct commit_env *env)
 		regstore_version_clear(&v);
 		return 0;
 	}
-	if (regstore_set_state(st, cur, REGSTORE_EMERGENCY, REGSTORE_EXPIRED,
-	    -1, -1, j->now, NULL, cj->err, sizeof(cj->err)) != 0 ||
-	    regstore_set_state(st, v.previous, REGSTORE_SUPERSEDED,
-	    REGSTORE_ACTIVE, -1, -1, 0, NULL, cj->err, sizeof(cj->err)) != 0 ||
-	    regstore_set_active(st, v.previous, j->now, cj->err,
-	    sizeof(cj->err)) != 0 ||
-	    swap_load(st, v.previous, &j->sw, cj->err, sizeof(cj->err)) != 0) {
+	if (revert(st, &v, REGSTORE_EXPIRED, j->now, &j->sw, cj->err,
+	    sizeof(cj->err)) != 0) {
 		regstore_version_clear(&v);
 		goto fail;
 	}

@@ -452,3 +452,29 @@ def test_a_proposal_expires(reg, tmp_path, monkeypatch):
     assert exp["version"] == v2
     rc, obj, err = r.vote("r-appr1", "approve", v2[:12])
     assert rc == EXIT_POLICY and ecode(obj) == "register_not_pending", obj
+
+
+def test_emergency_rejected_by_the_second_approver_is_undone_now(
+        reg, tmp_path):
+    r = reg()
+    data = tmp_path / "a.txt"
+    data.write_bytes(b"x\n")
+    v2 = sha256_text(reg_v2())
+    rc, obj, err = r.propose("r-admin", write(tmp_path, "v2.yaml", reg_v2()),
+                             "--emergency")
+    assert rc == EXIT_OK, (obj, err)
+    rc, obj, err = r.vote("r-appr1", "approve", v2[:12])
+    assert rc == EXIT_OK and obj["state"] == "emergency", (obj, err)
+    rc, obj, err = r.put("r-staff", data, "IF-NEW")
+    assert rc == EXIT_OK, (obj, err)
+    rc, obj, err = r.vote("r-appr2", "reject", v2[:12], "--comment",
+                          "経路が不要")
+    assert rc == EXIT_OK and obj["state"] == "rejected", (obj, err)
+    rev = wait_records(r.b, "register_reverted")[0]
+    assert rev["actor"]["user"] == "r-appr2"
+    assert rev["details"]["register"] == r.v1
+    assert rev["details"]["register_previous"] == v2
+    rc, obj, err = r.put("r-staff", data, "IF-NEW")
+    assert rc == EXIT_POLICY, (obj, err)
+    r.b.restart()
+    assert records(r.b, "start")[-1]["details"]["register"] == r.v1
