@@ -33,6 +33,7 @@
 #include "broker/monitor.h"
 #include "broker/refusals.h"
 #include "broker/session.h"
+#include "broker/regadmin.h"
 #include "broker/regapproval.h"
 #include "broker/regdiff.h"
 #include "broker/spool.h"
@@ -96,6 +97,7 @@ usage(FILE *f)
 	    "                --totp-enroll USER [--force] | --totp-reset USER |\n"
 	    "                --totp-enrol-code USER [--ttl DURATION] [--force] |\n"
 	    "                --register-bootstrap FILE --reason TEXT |\n"
+	    "                --register-export FILE |\n"
 	    "                --audit-keygen]\n"
 	    "       sekishod -V | --version\n"
 	    "\n"
@@ -134,6 +136,9 @@ usage(FILE *f)
 	    "                      first approved version of the interface\n"
 	    "                      register, with --reason TEXT; audited. Later\n"
 	    "                      changes go through sekisho register propose\n"
+	    "      --register-export FILE  write the approved register version\n"
+	    "                      in force to FILE (- for standard output), to\n"
+	    "                      make the working copy the approved one\n"
 	    "      --audit-keygen  write the audit signing key (audit.signing_key,\n"
 	    "                      0600) and its verifier key for the auditors\n"
 	    "  -V, --version       print the version\n"
@@ -287,7 +292,7 @@ reload_approved_check(struct daemon *d, char *err, size_t errlen)
 	int same;
 
 	if (regdiff_read_file(d->b.cfg->register_path, &buf, &len, err,
-	    errlen) != 0 || regapproval_sha256(buf, len, sha, err,
+	    errlen) != 0 || regadmin_sha256(buf, len, sha, err,
 	    errlen) != 0)
 		util_strlcpy(sha, "", sizeof(sha));
 	free(buf);
@@ -606,7 +611,7 @@ check_register_file(const struct config *cfg, const struct policy *p)
 	size_t len = 0;
 
 	if (regdiff_read_file(cfg->register_path, &buf, &len, err,
-	    sizeof(err)) != 0 || regapproval_sha256(buf, len, sha, err,
+	    sizeof(err)) != 0 || regadmin_sha256(buf, len, sha, err,
 	    sizeof(err)) != 0) {
 		free(buf);
 		fprintf(stderr, "%s:0: register_file_unreadable: %s (the "
@@ -932,7 +937,7 @@ register_bootstrap(const char *path, const char *file, const char *reason)
 		goto out;
 	}
 	admin_actor(actor, sizeof(actor));
-	if (regapproval_bootstrap(cfg, st, file, reason, actor, now, stderr,
+	if (regadmin_bootstrap(cfg, st, file, reason, actor, now, stderr,
 	    sha, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sekishod: --register-bootstrap: %s\n", err);
 		goto out;
@@ -944,6 +949,32 @@ register_bootstrap(const char *path, const char *file, const char *reason)
 	    "propose and approved by another person.\n", file, file, sha);
 	rc = fflush(stdout) == 0 ? 0 : 1;
 out:
+	store_close(st);
+	config_free(cfg);
+	return rc;
+}
+
+/* --register-export: the approved version in force, to FILE or stdout
+ * (regadmin_export). */
+static int
+register_export(const char *path, const char *file)
+{
+	struct config *cfg = NULL;
+	struct store *st = NULL;
+	char err[1024], sha[UTIL_SHA256_HEX + 1];
+	int rc = 1;
+
+	if (config_load(path, &cfg, err, sizeof(err)) != 0 ||
+	    store_open(cfg->state_db, &st, err, sizeof(err)) != 0 ||
+	    regadmin_export(st, file, sha, err, sizeof(err)) != 0)
+		fprintf(stderr, "sekishod: --register-export: %s\n", err);
+	else {
+		if (strcmp(file, "-") != 0)
+			fprintf(stderr, "sekishod: wrote the approved register "
+			    "version %s to %s / 承認済みの台帳を書き出しました\n",
+			    sha, file);
+		rc = 0;
+	}
 	store_close(st);
 	config_free(cfg);
 	return rc;
@@ -1313,6 +1344,7 @@ main(int argc, char **argv)
 		{ "audit-keygen", no_argument, NULL, 'K' },
 		{ "totp-enroll", required_argument, NULL, 'E' },
 		{ "register-bootstrap", required_argument, NULL, 'B' },
+		{ "register-export", required_argument, NULL, 'X' },
 		{ "totp-reset", required_argument, NULL, 'R' },
 		{ "totp-enrol-code", required_argument, NULL, 'O' },
 		{ "ttl", required_argument, NULL, 'L' },
@@ -1323,7 +1355,7 @@ main(int argc, char **argv)
 	};
 	const char *config = NULL, *enroll = NULL, *reset = NULL;
 	const char *enrol_code = NULL, *ttl = NULL;
-	const char *reason = NULL, *bootstrap = NULL;
+	const char *reason = NULL, *bootstrap = NULL, *export_to = NULL;
 	char *abandon[MAX_ABANDON];
 	size_t nabandon = 0;
 	int ch, check = 0, dump = 0, keygen = 0, force = 0, rebuild = 0;
@@ -1361,6 +1393,9 @@ main(int argc, char **argv)
 		case 'B':
 			bootstrap = optarg;
 			break;
+		case 'X':
+			export_to = optarg;
+			break;
 		case 'R':
 			reset = optarg;
 			break;
@@ -1389,11 +1424,19 @@ main(int argc, char **argv)
 	}
 	if (config == NULL || optind != argc ||
 	    check + dump + rebuild + (enroll != NULL) + (reset != NULL) +
-	    (enrol_code != NULL) + (bootstrap != NULL) > 1 ||
+	    (enrol_code != NULL) + (bootstrap != NULL) +
+	    (export_to != NULL) > 1 ||
 	    (force && enroll == NULL && enrol_code == NULL) ||
 	    (ttl != NULL && enrol_code == NULL)) {
 		usage(stderr);
 		return 2;
+	}
+	if (export_to != NULL) {
+		if (reason != NULL || nabandon > 0) {
+			usage(stderr);
+			return 2;
+		}
+		return register_export(config, export_to);
 	}
 	if (bootstrap != NULL) {
 		if (reason == NULL || reason[0] == '\0' ||

@@ -8,7 +8,7 @@
 #include "broker/forward.h"
 #include "broker/notify.h"
 #include "broker/officer.h"
-#include "broker/regapproval.h"
+#include "broker/regadmin.h"
 #include "broker/regdiff.h"
 #include "broker/store.h"
 #include "broker/stepup.h"
@@ -38,7 +38,7 @@ startcheck_register_approved(const struct config *cfg, struct policy **p,
 	*rd = NULL;
 	if (store_open(cfg->state_db, &st, err, errlen) != 0)
 		return -1;
-	if (regapproval_active_text(st, &buf, &len, sha, err, errlen) != 0)
+	if (regadmin_active_text(st, &buf, &len, sha, err, errlen) != 0)
 		goto out;
 	/* Messages and lint lines name the version, not the file on disk,
 	 * which may say something else. */

@@ -358,6 +358,19 @@ def test_n_of_m_activation_for_the_next_decision(reg, tmp_path):
     assert records(r.b, "start")[-1]["details"]["register"] == v2
     rc, obj, err = r.put("r-staff", data, "IF-NEW")
     assert rc == EXIT_OK, (obj, err)
+    # The working copy still says v1: a SIGHUP refuses it; exported from
+    # the store it is the approved text, and a SIGHUP is content.
+    r.b.reload_and_wait()
+    assert wait_records(r.b, "register_reload_refused")[0]["details"][
+        "file_sha256"] == r.v1
+    proc = sekishod(r.b, "--register-export", r.b.register)
+    assert proc.returncode == 0, proc.stderr
+    assert r.b.register.read_text() == text
+    line = r.b.reload_and_wait()
+    assert "register=reloaded" in line
+    assert len(records(r.b, "register_reload_refused")) == 1
+    proc = sekishod(r.b, "--register-export", "-")
+    assert proc.returncode == 0 and proc.stdout == text
 
 
 def test_reject_and_diff(reg, tmp_path):
