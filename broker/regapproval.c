@@ -325,8 +325,12 @@ done_propose(struct commit_job *cj, int status)
 
 	if (status != 0) {
 		log_kv("error", "register_propose", "reason=\"%s\"", cj->err);
-		reqconn_send_error(c, j->id, "unavailable", "the broker could "
-		    "not store the proposal; try again later", NULL, 30);
+		if (!reqconn_ending(c))
+			reqconn_send_error(c, j->id, "unavailable", "the broker "
+			    "could not store the proposal; try again later",
+			    NULL, 30);
+	} else if (reqconn_ending(c)) {
+		/* Stored (and audited); the proposer sees it in ls. */
 	} else if (j->exists) {
 		reqconn_send_error(c, j->id, "register_exists", "この内容の台帳"
 		    "は既に登録されています (sekisho register show で状態を確認"
