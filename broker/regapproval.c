@@ -935,7 +935,7 @@ approvers_text(const struct regstore_vote *votes, size_t n, char *out,
 /* ---- register_approve, register_reject ------------------------------- */
 
 enum vote_result { VR_OK, VR_NOTFOUND, VR_AMBIGUOUS, VR_NOT_PENDING,
-	VR_EXPIRED, VR_OWN, VR_VOTED };
+	VR_EXPIRED, VR_OWN, VR_VOTED, VR_STALE };
 
 struct vote_job {
 	struct commit_job job;
@@ -991,6 +991,20 @@ work_vote(struct commit_job *cj, struct commit_env *env)
 	if (strcmp(j->v.proposer, j->who.user) == 0) {
 		j->result = VR_OWN;
 		return 0;
+	}
+	if (j->approve && !in_emergency) {
+		/* Approving a text written against an older version would
+		 * silently undo what was approved since: it must be proposed
+		 * again on top of the version in force. */
+		char cur[UTIL_SHA256_HEX + 1];
+
+		if (regstore_active(st, cur, NULL, cj->err,
+		    sizeof(cj->err)) != 0)
+			return -1;
+		if (strcmp(cur, j->v.base) != 0) {
+			j->result = VR_STALE;
+			return 0;
+		}
 	}
 	memset(&vote, 0, sizeof(vote));
 	util_strlcpy(vote.approver, j->who.user, sizeof(vote.approver));
@@ -1109,6 +1123,10 @@ done_vote(struct commit_job *cj, int status)
 		    "approver must decide" },
 		[VR_VOTED] = { "already_voted", "この版には既に投票しています "
 		    "/ you have voted on this version already" },
+		[VR_STALE] = { "register_stale", "この提案の後に別の版が有効に"
+		    "なりました。現在の版をもとに提案し直してください / another "
+		    "version came into force after this one was proposed; "
+		    "propose the change again on top of the version in force" },
 	};
 
 	if (status != 0) {

@@ -219,7 +219,8 @@ refusal_exit(struct ocli *o, int rc)
 	    "too_long", "bad_state", "step_up_failed", "locked",
 	    "not_admin", "not_register_approver", "register_invalid",
 	    "register_exists", "register_not_pending", "register_expired",
-	    "register_file_mode", "register_hash_mismatch", NULL };
+	    "register_file_mode", "register_hash_mismatch", "register_stale",
+	    NULL };
 	size_t i;
 
 	for (i = 0; codes[i] != NULL; i++)

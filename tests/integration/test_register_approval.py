@@ -491,3 +491,24 @@ def test_emergency_rejected_by_the_second_approver_is_undone_now(
     assert rc == EXIT_POLICY, (obj, err)
     r.b.restart()
     assert records(r.b, "start")[-1]["details"]["register"] == r.v1
+
+
+def test_a_proposal_based_on_a_superseded_version_is_not_approved(
+        reg, tmp_path):
+    r = reg()
+    v2 = sha256_text(reg_v2())
+    other = reg_v1([{"id": "IF-OTHER", "max_class": 1}])
+    v3 = sha256_text(other)
+    for name, text in (("v2.yaml", reg_v2()), ("v3.yaml", other)):
+        rc, obj, err = r.propose("r-admin", write(tmp_path, name, text))
+        assert rc == EXIT_OK and obj["base"] == r.v1, (obj, err)
+    for who in ("r-appr1", "r-appr2"):
+        rc, obj, err = r.vote(who, "approve", v2[:12])
+        assert rc == EXIT_OK, (obj, err)
+    assert obj["state"] == "active"
+    # v3 was written against v1: approving it would drop IF-NEW.
+    rc, obj, err = r.vote("r-appr1", "approve", v3[:12])
+    assert rc == EXIT_POLICY and ecode(obj) == "register_stale", obj
+    rc, obj, err = r.json("r-admin", "register", "show", v3[:12])
+    assert obj["versions"][0]["state"] == "proposed"
+    assert obj["votes"] == []
