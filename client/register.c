@@ -92,6 +92,57 @@ read_text(struct ocli *o, const char *path, uint8_t **buf, size_t *len)
 	return SEKISHO_EXIT_OK;
 }
 
+/* Times as RFC 3339 (UTC); the summary line by line; everything else
+ * sanitized for the terminal. */
+static void
+print_text(const struct wire_msg *m, int indent)
+{
+	static const char *const times[] = { "created", "expires",
+	    "activated", "confirm_by", "decided", "at", NULL };
+	char line[1200], clean[1200], when[21];
+	const char *p, *nl;
+	size_t i, k;
+
+	for (i = 0; i < m->nfields; i++) {
+		const struct wire_field *fld = &m->fields[i];
+		const struct wire_value *v = &fld->v;
+
+		printf("%*s%-13s ", indent, "", fld->key);
+		if (v->type == WIRE_T_BOOL)
+			puts(v->u ? "yes" : "no");
+		else if (v->type == WIRE_T_UINT) {
+			for (k = 0; times[k] != NULL &&
+			    strcmp(times[k], fld->key) != 0; k++)
+				;
+			if (times[k] != NULL && v->u > 0 &&
+			    v->u < (uint64_t)INT64_MAX) {
+				util_time_rfc3339((time_t)v->u, when);
+				puts(when);
+			} else
+				printf("%" PRIu64 "\n", v->u);
+		} else if (v->type == WIRE_T_TEXT &&
+		    strcmp(fld->key, "summary") == 0) {
+			/* One line per line of the summary, aligned. */
+			for (p = v->text, k = 0; p != NULL && *p != '\0'; k++) {
+				nl = strchr(p, '\n');
+				snprintf(line, sizeof(line), "%.*s",
+				    (int)(nl != NULL ? (size_t)(nl - p) :
+				    strlen(p)), p);
+				if (k > 0)
+					printf("%*s%-13s ", indent, "", "");
+				puts(output_sanitize(line, clean,
+				    sizeof(clean)));
+				p = nl != NULL ? nl + 1 : NULL;
+			}
+			if (k == 0)
+				putchar('\n');
+		} else if (v->type == WIRE_T_TEXT)
+			puts(output_sanitize(v->text, clean, sizeof(clean)));
+		else
+			puts("?");
+	}
+}
+
 static void
 print_version(struct ocli *o, const struct wire_msg *m)
 {
@@ -102,7 +153,7 @@ print_version(struct ocli *o, const struct wire_msg *m)
 		ocli_json_fields(&j, m);
 		output_json_end(&j);
 	} else
-		ocli_print_fields(m, stdout, 0);
+		print_text(m, 0);
 }
 
 /* Prints items until "listed"; with --json one object with "versions"
@@ -144,8 +195,7 @@ print_items(struct ocli *o, struct wire_msg *first)
 				putchar('\n');
 			if (m.op == WIRE_OP_REGISTER_VOTE)
 				fputs("vote / 投票:\n", stdout);
-			ocli_print_fields(&m, stdout,
-			    m.op == WIRE_OP_REGISTER_VOTE ? 2 : 0);
+			print_text(&m, m.op == WIRE_OP_REGISTER_VOTE ? 2 : 0);
 		}
 		wire_msg_clear(&m);
 		if ((rc = ocli_next(o, &m)) != SEKISHO_EXIT_OK)

@@ -382,6 +382,14 @@ def test_reject_and_diff(reg, tmp_path):
     assert rc == EXIT_OK, (obj, err)
     assert obj["against"] == r.v1
     assert "interfaces added: IF-NEW" in obj["summary"]
+    # For people: the summary one line per line, times as dates.
+    rc, out, err = r.clients["r-appr1"].run("register", "diff", v2[:10])
+    assert rc == EXIT_OK, (out, err)
+    lines = out.splitlines()
+    assert "summary       interfaces added: IF-NEW" in lines, out
+    assert "              interfaces removed: -" in lines, out
+    assert any(ln.startswith("created       20") and ln.endswith("Z")
+               for ln in lines), out
     rc, obj, err = r.vote("r-appr1", "reject", v2[:10])
     assert rc != EXIT_OK                 # --comment is required
     rc, obj, err = r.vote("r-appr1", "reject", v2[:10], "--comment",
