@@ -240,3 +240,31 @@ out:
 	free(buf);
 	return rc;
 }
+
+int
+regadmin_read_active(const char *path, char **buf, size_t *len,
+    char sha[UTIL_SHA256_HEX + 1], char *err, size_t errlen)
+{
+	char got[UTIL_SHA256_HEX + 1], why[256];
+	int rc;
+
+	rc = regstore_read_active(path, buf, len, sha, why, sizeof(why));
+	if (rc == STORE_NOTFOUND)
+		return util_err(err, errlen, "register.mode is approved but no "
+		    "approved version of the register is installed (%s); "
+		    "install the first with sekishod -c CONFIG "
+		    "--register-bootstrap FILE --reason TEXT / 承認済みの台帳が"
+		    "ありません", why), STORE_NOTFOUND;
+	if (rc != 0)
+		return util_err(err, errlen, "%s", why);
+	if (regadmin_sha256(*buf, *len, got, err, errlen) != 0 ||
+	    strcmp(got, sha) != 0) {
+		free(*buf);
+		*buf = NULL;
+		*len = 0;
+		return util_err(err, errlen, "the approved register version %s "
+		    "in the state store does not have that SHA-256; refusing "
+		    "to run it", sha);
+	}
+	return 0;
+}

@@ -76,4 +76,12 @@ int regadmin_bootstrap(const struct config *cfg, struct store *st,
 int regadmin_export(struct store *st, const char *file,
     char sha[UTIL_SHA256_HEX + 1], char *err, size_t errlen);
 
+/*
+ * The same as regadmin_active_text from the database at path opened
+ * read-only (regstore_read_active): nothing is created or migrated, so
+ * --check-config may run as another user than the broker's.
+ */
+int regadmin_read_active(const char *path, char **buf, size_t *len,
+    char sha[UTIL_SHA256_HEX + 1], char *err, size_t errlen);
+
 #endif

@@ -7,6 +7,9 @@
 #include "broker/regstore.h"
 #include "broker/store_int.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -445,4 +448,75 @@ regstore_each(struct store *st, const char *state, size_t limit,
 	}
 	sqlite3_finalize(s);
 	return ret;
+}
+
+int
+regstore_read_active(const char *path, char **buf, size_t *len,
+    char sha[UTIL_SHA256_HEX + 1], char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	struct stat sb;
+	const void *b;
+	int rc = -1, n, step;
+
+	*buf = NULL;
+	*len = 0;
+	sha[0] = '\0';
+	if (stat(path, &sb) == -1) {
+		if (errno == ENOENT) {
+			util_err(err, errlen, "the state database %s does not "
+			    "exist yet", path);
+			return STORE_NOTFOUND;
+		}
+		return util_err(err, errlen, "store: %s: %s", path,
+		    strerror(errno));
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		util_err(err, errlen, "store: open %s: %s", path,
+		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, "SELECT a.version, v.yaml FROM "
+	    "register_active a JOIN register_versions v ON v.sha256 = "
+	    "a.version WHERE a.id = 1", -1, &s, NULL) != SQLITE_OK) {
+		/* A database from before migration 10 has no such table. */
+		if (strstr(sqlite3_errmsg(db), "no such table") != NULL) {
+			util_err(err, errlen, "the state database %s holds no "
+			    "register versions", path);
+			rc = STORE_NOTFOUND;
+		} else
+			util_err(err, errlen, "store: %s: %s", path,
+			    sqlite3_errmsg(db));
+		goto out;
+	}
+	step = sqlite3_step(s);
+	if (step == SQLITE_DONE) {
+		util_err(err, errlen, "the state database %s holds no approved "
+		    "register version", path);
+		rc = STORE_NOTFOUND;
+		goto out;
+	}
+	if (step != SQLITE_ROW || rs_col(s, 0, sha, UTIL_SHA256_HEX + 1) != 0) {
+		util_err(err, errlen, "store: %s: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	b = sqlite3_column_blob(s, 1);
+	n = sqlite3_column_bytes(s, 1);
+	if (b == NULL || n <= 0 || (*buf = malloc((size_t)n + 1)) == NULL) {
+		util_err(err, errlen, "store: register version %s: no text "
+		    "(or out of memory)", sha);
+		goto out;
+	}
+	memcpy(*buf, b, (size_t)n);
+	(*buf)[n] = '\0';
+	*len = (size_t)n;
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return rc;
 }

@@ -117,4 +117,14 @@ int regstore_each(struct store *st, const char *state, size_t limit,
     int (*fn)(const struct regstore_version *v, void *arg), void *arg,
     char *err, size_t errlen);
 
+/*
+ * The version in force and its text, read from the database at path
+ * opened read-only, without migrating or creating anything (for
+ * --check-config and the start, which may run as another user than the
+ * database's owner). STORE_NOTFOUND when the file does not exist or holds
+ * no version in force. *buf is malloc'd, NUL-terminated.
+ */
+int regstore_read_active(const char *path, char **buf, size_t *len,
+    char sha[UTIL_SHA256_HEX + 1], char *err, size_t errlen);
+
 #endif

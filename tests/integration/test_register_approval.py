@@ -49,14 +49,17 @@ def put(c, f, to, cls=1):
 
 def test_approved_mode_without_bootstrap_does_not_start(broker):
     b = broker(register=REGISTER_V1, extra=APPROVED, start=False)
+    # --check-config says so, with a non-zero status, and creates no state
+    # database (it may run as another user than the broker's).
+    proc = b.check_config()
+    assert proc.returncode == 1
+    assert "--register-bootstrap" in proc.stderr
+    assert not b.state_db.exists()
     with pytest.raises(RuntimeError) as e:
         b.start()
     b.ended_on_purpose = True
     assert "--register-bootstrap" in str(e.value)
-    # --check-config says the same, with a non-zero status.
-    proc = b.check_config()
-    assert proc.returncode == 1
-    assert "--register-bootstrap" in proc.stderr
+    assert not b.state_db.exists()
 
 
 def test_bootstrap_installs_the_first_version_audited(broker):

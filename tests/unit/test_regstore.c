@@ -240,6 +240,34 @@ test_active_survives_reopen(void **state)
 	assert_int_equal(since, 2000);
 }
 
+/* Read-only, for --check-config: nothing created, the text in force. */
+static void
+test_read_active_read_only(void **state)
+{
+	struct fixture *f = *state;
+	struct regstore_version v;
+	char err[256], sha[UTIL_SHA256_HEX + 1], missing[160], *buf = NULL;
+	size_t len = 0;
+
+	snprintf(missing, sizeof(missing), "%s/none.db", f->dir);
+	assert_int_equal(regstore_read_active(missing, &buf, &len, sha, err,
+	    sizeof(err)), STORE_NOTFOUND);
+	assert_int_equal(access(missing, F_OK), -1);
+	assert_int_equal(regstore_read_active(f->db, &buf, &len, sha, err,
+	    sizeof(err)), STORE_NOTFOUND);
+	make_version(&v, yaml_b, REGSTORE_ACTIVE, 1000);
+	assert_int_equal(regstore_insert(f->st, &v, yaml_b, strlen(yaml_b),
+	    err, sizeof(err)), 0);
+	assert_int_equal(regstore_set_active(f->st, v.sha256, 1000, err,
+	    sizeof(err)), 0);
+	assert_int_equal(regstore_read_active(f->db, &buf, &len, sha, err,
+	    sizeof(err)), 0);
+	assert_string_equal(sha, v.sha256);
+	assert_int_equal(len, strlen(yaml_b));
+	assert_string_equal(buf, yaml_b);
+	free(buf);
+}
+
 static int
 count_fn(const struct regstore_version *v, void *arg)
 {
@@ -303,6 +331,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_active_survives_reopen,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_and_each,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_active_read_only,
 		    setup, teardown),
 	};
 
