@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -450,6 +452,29 @@ regstore_each(struct store *st, const char *state, size_t limit,
 	return ret;
 }
 
+/* "file:PATH?mode=ro[&immutable=1]", PATH with the characters a URI
+ * gives meaning to escaped (RFC 3986, as SQLite reads it). */
+static char *
+ro_uri(const char *path, int immutable)
+{
+	size_t n = strlen(path), i, o = 0;
+	char *u = malloc(3 * n + 40);
+
+	if (u == NULL)
+		return NULL;
+	o += (size_t)sprintf(u, "file:");
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (c == '%' || c == '?' || c == '#' || c <= 0x20 || c >= 0x7f)
+			o += (size_t)sprintf(u + o, "%%%02X", c);
+		else
+			u[o++] = (char)c;
+	}
+	sprintf(u + o, "?mode=ro%s", immutable ? "&immutable=1" : "");
+	return u;
+}
+
 int
 regstore_read_active(const char *path, char **buf, size_t *len,
     char sha[UTIL_SHA256_HEX + 1], char *err, size_t errlen)
@@ -458,6 +483,7 @@ regstore_read_active(const char *path, char **buf, size_t *len,
 	sqlite3_stmt *s = NULL;
 	struct stat sb;
 	const void *b;
+	char *uri = NULL;
 	int rc = -1, n, step;
 
 	*buf = NULL;
@@ -472,8 +498,17 @@ regstore_read_active(const char *path, char **buf, size_t *len,
 		return util_err(err, errlen, "store: %s: %s", path,
 		    strerror(errno));
 	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+	/* Read-only still creates the -wal and -shm files when they are
+	 * missing; as another user (root checking the configuration) they
+	 * would then belong to that user and lock the broker out. So another
+	 * user reads the file as immutable: no side files, and at worst a
+	 * change still in the broker's WAL is not seen. */
+	if ((uri = ro_uri(path, sb.st_uid != geteuid())) == NULL) {
+		util_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
 		util_err(err, errlen, "store: open %s: %s", path,
 		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
 		goto out;
@@ -518,5 +553,6 @@ regstore_read_active(const char *path, char **buf, size_t *len,
 out:
 	sqlite3_finalize(s);
 	sqlite3_close(db);
+	free(uri);
 	return rc;
 }

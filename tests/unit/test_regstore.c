@@ -266,6 +266,26 @@ test_read_active_read_only(void **state)
 	assert_int_equal(len, strlen(yaml_b));
 	assert_string_equal(buf, yaml_b);
 	free(buf);
+
+	/* Another user's database (root checking the configuration): read
+	 * as immutable, so no -wal or -shm file of root's is left behind. */
+	if (geteuid() == 0) {
+		char side[200];
+
+		store_close(f->st);
+		f->st = NULL;
+		assert_int_equal(chown(f->db, 65534, 65534), 0);
+		buf = NULL;
+		assert_int_equal(regstore_read_active(f->db, &buf, &len, sha,
+		    err, sizeof(err)), 0);
+		assert_string_equal(buf, yaml_b);
+		free(buf);
+		snprintf(side, sizeof(side), "%s-wal", f->db);
+		assert_int_equal(access(side, F_OK), -1);
+		snprintf(side, sizeof(side), "%s-shm", f->db);
+		assert_int_equal(access(side, F_OK), -1);
+		assert_int_equal(chown(f->db, 0, 0), 0);
+	}
 }
 
 static int
