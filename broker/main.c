@@ -960,13 +960,11 @@ static int
 register_export(const char *path, const char *file)
 {
 	struct config *cfg = NULL;
-	struct store *st = NULL;
 	char err[1024], sha[UTIL_SHA256_HEX + 1];
 	int rc = 1;
 
 	if (config_load(path, &cfg, err, sizeof(err)) != 0 ||
-	    store_open(cfg->state_db, &st, err, sizeof(err)) != 0 ||
-	    regadmin_export(st, file, sha, err, sizeof(err)) != 0)
+	    regadmin_export(cfg->state_db, file, sha, err, sizeof(err)) != 0)
 		fprintf(stderr, "sekishod: --register-export: %s\n", err);
 	else {
 		if (strcmp(file, "-") != 0)
@@ -975,7 +973,6 @@ register_export(const char *path, const char *file)
 			    sha, file);
 		rc = 0;
 	}
-	store_close(st);
 	config_free(cfg);
 	return rc;
 }

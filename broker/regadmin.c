@@ -190,7 +190,7 @@ out:
 }
 
 int
-regadmin_export(struct store *st, const char *file,
+regadmin_export(const char *db_path, const char *file,
     char sha[UTIL_SHA256_HEX + 1], char *err, size_t errlen)
 {
 	char *buf = NULL, *tmp = NULL;
@@ -198,7 +198,7 @@ regadmin_export(struct store *st, const char *file,
 	FILE *f = NULL;
 	int rc = -1, fd;
 
-	if (regadmin_active_text(st, &buf, &len, sha, err, errlen) != 0)
+	if (regadmin_read_active(db_path, &buf, &len, sha, err, errlen) != 0)
 		return -1;
 	if (strcmp(file, "-") == 0) {
 		if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0)

@@ -69,11 +69,12 @@ int regadmin_bootstrap(const struct config *cfg, struct store *st,
     size_t errlen);
 
 /*
- * --register-export: writes the text of the version in force to file
+ * --register-export: writes the text of the version in force (read
+ * read-only from the state database at db_path) to file
  * (mode 0644, written beside it and renamed), or to standard output when
  * file is "-". *sha is that version. 0, or -1 with err.
  */
-int regadmin_export(struct store *st, const char *file,
+int regadmin_export(const char *db_path, const char *file,
     char sha[UTIL_SHA256_HEX + 1], char *err, size_t errlen);
 
 /*
