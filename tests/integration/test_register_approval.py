@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import EXIT_OK, EXIT_POLICY, to_yaml
+from conftest import EXIT_OK, EXIT_POLICY, raw_client, to_yaml
 from stepup_helpers import (enroll, hooks_built, need_oathtool, records,
                             sekishod, totp, wait_records)
 
@@ -523,3 +523,54 @@ def test_a_proposal_based_on_a_superseded_version_is_not_approved(
     rc, obj, err = r.json("r-admin", "register", "show", v3[:12])
     assert obj["versions"][0]["state"] == "proposed"
     assert obj["votes"] == []
+
+
+def test_proposal_parts_are_bounded_and_checked(reg, pki):
+    """The raw protocol: sizes and offsets from the network are bounded,
+    a text whose hash is not the announced one is refused and nothing is
+    stored."""
+    r = reg()
+    text = reg_v2().encode()
+    good = hashlib.sha256(text).hexdigest()
+    with raw_client(pki, r.b, user="r-admin") as c:
+        c.hello()
+
+        def propose(**kw):
+            fields = dict(version=good, size=len(text), offset=0,
+                          part=text, reason="r")
+            fields.update(kw)
+            rid = c.request("register_propose", **fields)
+            ans = c.recv()
+            assert ans["id"] == rid, ans
+            return ans
+
+        ans = propose(otp=r.code("r-admin"), size=(1 << 20) + 1)
+        assert (ans["op"], ans["code"], ans["field"]) == \
+            ("error", "bad_value", "size"), ans
+        # Parts must follow each other.
+        ans = propose(part=text[:10])
+        assert ans["op"] == "register_staged" and ans["received"] == 10
+        ans = propose(part=text[20:30], offset=20)
+        assert (ans["code"], ans["field"]) == ("bad_value", "offset"), ans
+        ans = propose(part=text[10:], offset=10)
+        assert ans["op"] == "error" and ans["code"] == "bad_value", ans
+        # The announced hash must be the text's.
+        wrong = hashlib.sha256(b"other").hexdigest()
+        ans = propose(version=wrong)
+        assert ans["op"] == "error", ans
+        assert ans["code"] == "register_hash_mismatch", ans
+        ans = propose()
+        assert ans["op"] == "register_version", ans
+        assert ans["version"] == good and ans["state"] == "proposed"
+    # A part over 12 KiB is refused by the codec (and the connection
+    # ends: the client broke the protocol).
+    with raw_client(pki, r.b, user="r-admin") as c:
+        c.hello()
+        c.request("register_propose", version=good, size=20000, offset=0,
+                  part=b"x" * 12289, reason="r")
+        ans = c.recv()
+        assert ans["op"] == "error" and ans["code"] == "too_large", ans
+        assert ans["field"] == "part"
+    refused = wait_records(r.b, "register_refused")
+    assert refused[-1]["details"]["code"] == "register_hash_mismatch"
+    assert len(records(r.b, "register_proposed")) == 1
