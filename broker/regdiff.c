@@ -505,10 +505,56 @@ merge(const struct entry *a, size_t na, const struct entry *b, size_t nb,
 	return 0;
 }
 
+/* Interface keys whose presence limits the interface: adding one
+ * narrows it, removing one widens it. */
+static int
+limiting_key(const char *k)
+{
+	static const char *const keys[] = { "allow", "max_size",
+	    "daily_bytes", "daily_count", "valid_from", "valid_until",
+	    "schedule", "extensions", "step_up", "approval", NULL };
+	size_t i;
+
+	for (i = 0; keys[i] != NULL; i++)
+		if (strcmp(keys[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+/* " (widened)", " (narrowed)" or "" for an interface scalar that changed
+ * from a to b: larger limits widen, a later valid_until widens, a later
+ * valid_from narrows. Values cut for display are not judged. */
+static const char *
+direction(const char *key, const char *a, const char *b)
+{
+	uint64_t x, y;
+	int c;
+
+	if (strstr(a, "...") != NULL || strstr(b, "...") != NULL)
+		return "";
+	if (strcmp(key, "max_class") == 0 || strcmp(key, "max_size") == 0 ||
+	    strcmp(key, "daily_bytes") == 0 ||
+	    strcmp(key, "daily_count") == 0) {
+		if (util_parse_size(a, &x) != 0 || util_parse_size(b, &y) != 0 ||
+		    x == y)
+			return "";
+		return y > x ? " (widened)" : " (narrowed)";
+	}
+	if (strcmp(key, "valid_until") == 0 || strcmp(key, "valid_from") == 0) {
+		/* YYYY-MM-DD compares as text. */
+		if (strlen(a) != 10 || strlen(b) != 10 || (c = strcmp(a, b)) == 0)
+			return "";
+		return (c < 0) == (strcmp(key, "valid_until") == 0) ?
+		    " (widened)" : " (narrowed)";
+	}
+	return "";
+}
+
 /* Appends to f what changed between the keys of a and b:
- * "max_class 1 -> 2", "+allow", "-schedule", "allow". */
+ * "max_class 1 -> 2", "+allow", "-schedule", "allow"; for an interface
+ * (iface) with " (widened)" or " (narrowed)" where that is plain. */
 static void
-fields_of(FILE *f, const struct entry *a, const struct entry *b)
+fields_of(FILE *f, const struct entry *a, const struct entry *b, int iface)
 {
 	size_t i = 0, j = 0, n = 0;
 	int c;
@@ -516,20 +562,27 @@ fields_of(FILE *f, const struct entry *a, const struct entry *b)
 	while (i < a->nkeys || j < b->nkeys) {
 		c = i == a->nkeys ? 1 : j == b->nkeys ? -1 :
 		    strcmp(a->keys[i].key, b->keys[j].key);
-		if (c < 0)
-			fprintf(f, "%s-%s", n++ > 0 ? ", " : "",
-			    a->keys[i++].key);
-		else if (c > 0)
-			fprintf(f, "%s+%s", n++ > 0 ? ", " : "",
-			    b->keys[j++].key);
-		else {
+		if (c < 0) {
+			fprintf(f, "%s-%s%s", n++ > 0 ? ", " : "",
+			    a->keys[i].key, iface &&
+			    limiting_key(a->keys[i].key) ? " (widened)" : "");
+			i++;
+		} else if (c > 0) {
+			fprintf(f, "%s+%s%s", n++ > 0 ? ", " : "",
+			    b->keys[j].key, iface &&
+			    limiting_key(b->keys[j].key) ? " (narrowed)" : "");
+			j++;
+		} else {
 			if (memcmp(a->keys[i].digest, b->keys[j].digest,
 			    UTIL_SHA256_LEN) != 0) {
 				if (a->keys[i].value != NULL &&
 				    b->keys[j].value != NULL)
-					fprintf(f, "%s%s %s -> %s", n++ > 0 ?
+					fprintf(f, "%s%s %s -> %s%s", n++ > 0 ?
 					    ", " : "", a->keys[i].key,
-					    a->keys[i].value, b->keys[j].value);
+					    a->keys[i].value, b->keys[j].value,
+					    iface ? direction(a->keys[i].key,
+					    a->keys[i].value, b->keys[j].value) :
+					    "");
 				else
 					fprintf(f, "%s%s", n++ > 0 ? ", " :
 					    "", a->keys[i].key);
@@ -543,7 +596,7 @@ fields_of(FILE *f, const struct entry *a, const struct entry *b)
 /* One line per changed entry of two sorted arrays: "ID: fields". */
 static int
 field_lines(const struct entry *a, size_t na, const struct entry *b,
-    size_t nb, char **out)
+    size_t nb, int iface, char **out)
 {
 	size_t i = 0, j = 0, len = 0;
 	FILE *f;
@@ -562,7 +615,7 @@ field_lines(const struct entry *a, size_t na, const struct entry *b,
 			if (memcmp(a[i].digest, b[j].digest,
 			    UTIL_SHA256_LEN) != 0) {
 				fprintf(f, "%s: ", a[i].id);
-				fields_of(f, &a[i], &b[j]);
+				fields_of(f, &a[i], &b[j], iface);
 				fputc('\n', f);
 			}
 			i++;
@@ -593,8 +646,8 @@ regdiff_compare_detail(const struct regdiff *old, const struct regdiff *new,
 	if (rc != 0 || out->named_added == NULL ||
 	    out->named_removed == NULL || out->named_changed == NULL ||
 	    field_lines(old->ifaces, old->nifaces, new->ifaces, new->nifaces,
-	    &out->interface_fields) != 0 ||
-	    field_lines(old->named, old->nnamed, new->named, new->nnamed,
+	    1, &out->interface_fields) != 0 ||
+	    field_lines(old->named, old->nnamed, new->named, new->nnamed, 0,
 	    &out->named_fields) != 0) {
 		regdiff_detail_free(out);
 		return util_err(err, errlen, "out of memory");

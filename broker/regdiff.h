@@ -54,7 +54,13 @@ void regdiff_changes_free(struct regdiff_changes *c);
  * added ("+allow"), removed ("-schedule"), a scalar changed with both
  * values ("max_class 1 -> 2", values cut to 48 bytes) or another value
  * changed ("allow"); "(service)" when the service entry an interface
- * names changed. Whether a change widens or narrows is for the reader.
+ * names changed. For an interface, " (widened)" or " (narrowed)" follows
+ * where that is plain: a larger or smaller max_class, max_size,
+ * daily_bytes or daily_count, a later or earlier valid_until (valid_from
+ * the other way), a limiting key (allow, max_size, daily_*, valid_*,
+ * schedule, extensions, step_up, approval) removed or added. A change
+ * inside a list or map (who is in allow, which hours) is named, not
+ * judged.
  * malloc'd strings, freed with regdiff_detail_free.
  */
 struct regdiff_detail {
