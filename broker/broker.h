@@ -64,6 +64,9 @@ struct broker {
 	struct forwarder *forwarder;	/* delivery; NULL until started */
 	struct officer *officer;	/* approval officers: held transfers,
 					   exceptions; NULL until loaded */
+	struct regapproval *regapproval;	/* register changes under
+						   approval; NULL in
+						   register.mode file */
 	struct stepup *stepup;		/* NULL: no stepup section configured;
 					   read-only, also used by the commit
 					   thread */

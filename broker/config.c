@@ -37,6 +37,8 @@
 #define MAX_STEPUP_LOCKOUT (30ull * 24 * 3600)
 #define DEFAULT_APPROVALS_HOLD (72 * 3600)
 #define DEFAULT_EMERGENCY_CONFIRM (24 * 3600)
+#define DEFAULT_REGISTER_PROPOSAL_TTL (14 * 86400)
+#define DEFAULT_REGISTER_EMERGENCY_CONFIRM (24 * 3600)
 #define DEFAULT_OFFICER_STEPUP_MAX_AGE (5 * 60)
 #define DEFAULT_NOTIFY_RETRIES 3
 #define DEFAULT_NOTIFY_RETRY_DELAY 5
@@ -494,6 +496,54 @@ parse_stepup(const struct yamlnode_doc *doc, const struct yamlnode *su,
 	return 0;
 }
 
+/*
+ * register: a path (the file mode, as before), or a mapping with path,
+ * mode (file | approved), proposal_ttl and emergency_confirm. The default
+ * mode stays "file" so configurations written before approvals keep
+ * working; new installations set mode: approved (docs/policy.md).
+ */
+static int
+parse_register(const struct yamlnode_doc *doc, const struct yamlnode *root,
+    const char *basedir, struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "path", "mode", "proposal_ttl",
+	    "emergency_confirm", NULL };
+	const struct yamlnode *r = yamlnode_get(root, "register");
+	const char *mode = NULL;
+	int rc = 1;
+
+	if (r == NULL || r->kind != YAMLNODE_MAP)
+		return get_path(doc, root, "register", "top level", basedir,
+		    &cfg->register_path, err, errlen);
+	if (yamlnode_check_keys(doc, r, "register", keys, err, errlen) != 0 ||
+	    get_path(doc, r, "path", "register", basedir, &cfg->register_path,
+	    err, errlen) != 0 ||
+	    (rc = yamlnode_get_str(doc, r, "mode", 16, &mode, err,
+	    errlen)) < 0 ||
+	    yamlnode_get_duration(doc, r, "proposal_ttl",
+	    &cfg->register_proposal_ttl, err, errlen) < 0 ||
+	    yamlnode_get_duration(doc, r, "emergency_confirm",
+	    &cfg->register_emergency_confirm, err, errlen) < 0)
+		return -1;
+	if (rc == 0 && strcmp(mode, "approved") == 0)
+		cfg->register_approved = 1;
+	else if (rc == 0 && strcmp(mode, "file") != 0)
+		return util_err(err, errlen, "%s:%u: register.mode must be "
+		    "approved (only approved versions run; recommended) or "
+		    "file (the file runs as it is, for labs)", doc->path,
+		    r->line);
+	if (cfg->register_proposal_ttl < 3600 ||
+	    cfg->register_proposal_ttl > 90 * 86400ull)
+		return util_err(err, errlen, "%s:%u: register.proposal_ttl "
+		    "must be 1h to 90d", doc->path, r->line);
+	if (cfg->register_emergency_confirm < 60 ||
+	    cfg->register_emergency_confirm > 7 * 86400ull)
+		return util_err(err, errlen, "%s:%u: "
+		    "register.emergency_confirm must be 1m to 7d", doc->path,
+		    r->line);
+	return 0;
+}
+
 static int
 parse_approvals(const struct yamlnode_doc *doc, const struct yamlnode *ap,
     struct config *cfg, char *err, size_t errlen)
@@ -789,6 +839,8 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	cfg->stepup_lockout_max = DEFAULT_STEPUP_LOCKOUT_MAX;
 	cfg->approvals_hold = DEFAULT_APPROVALS_HOLD;
 	cfg->emergency_confirm = DEFAULT_EMERGENCY_CONFIRM;
+	cfg->register_proposal_ttl = DEFAULT_REGISTER_PROPOSAL_TTL;
+	cfg->register_emergency_confirm = DEFAULT_REGISTER_EMERGENCY_CONFIRM;
 	cfg->officer_stepup_max_age = DEFAULT_OFFICER_STEPUP_MAX_AGE;
 	cfg->notify_retries = DEFAULT_NOTIFY_RETRIES;
 	cfg->notify_retry_delay = DEFAULT_NOTIFY_RETRY_DELAY;
@@ -844,8 +896,7 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	    parse_audit_dir(doc, root, basedir, cfg, err, errlen) != 0 ||
 	    parse_audit(doc, yamlnode_get(root, "audit"), basedir, cfg, err,
 	    errlen) != 0 ||
-	    get_path(doc, root, "register", "top level", basedir,
-	    &cfg->register_path, err, errlen) != 0 ||
+	    parse_register(doc, root, basedir, cfg, err, errlen) != 0 ||
 	    parse_limits(doc, yamlnode_get(root, "limits"), cfg, err,
 	    errlen) != 0 ||
 	    parse_stepup(doc, yamlnode_get(root, "stepup"), basedir, cfg, err,

@@ -58,6 +58,15 @@ struct config {
 	char *audit_log;		/* the audit trail directory (key
 					   audit_dir, or the legacy audit_log) */
 	char *register_path;
+	/* register: "file" runs the file at register_path as today (labs,
+	 * the quick start); "approved" runs only versions approved in the
+	 * state store (regapproval.h) and never the file by itself. */
+	int register_approved;		/* 0: file, 1: approved */
+	uint64_t register_proposal_ttl;	/* seconds a proposal waits before
+					   it expires */
+	uint64_t register_emergency_confirm;	/* seconds for a second
+						   approver to confirm an
+						   emergency change */
 	uint64_t max_file_size;		/* bytes */
 	uint64_t max_connections;
 	uint64_t handshake_timeout;	/* seconds */

@@ -6,6 +6,7 @@
 #include "broker/enrol.h"
 #include "broker/auditsearch.h"
 #include "broker/officer.h"
+#include "broker/regapproval.h"
 #include "broker/status.h"
 #include "broker/upload.h"
 #include "broker/xfers.h"
@@ -81,6 +82,25 @@ static const struct handlers_entry table[] = {
 	    "forbidden", "only principals with the auditor role in the "
 	    "interface register may export the audit trail",
 	    auditsearch_handle_csv, auditpull_refuse },
+	/* the register under two-person approval: administrators propose,
+	 * after a step-up; administrators and register approvers read;
+	 * register approvers decide, after a step-up (the handlers check
+	 * membership of register_approvers in the version in force) */
+	{ WIRE_OP_REGISTER_PROPOSE, POLICY_ROLE_ADMIN, HANDLERS_STEPUP_ALWAYS,
+	    0, "not_admin", "台帳の変更を提案するには管理者 (admin) の役割が"
+	    "必要です / proposing a register change needs the admin role in "
+	    "the interface register", regapproval_handle_propose,
+	    regapproval_refuse },
+	{ WIRE_OP_REGISTER_LS, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    regapproval_handle_ls, regapproval_refuse },
+	{ WIRE_OP_REGISTER_SHOW, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    regapproval_handle_show, regapproval_refuse },
+	{ WIRE_OP_REGISTER_DIFF, 0, HANDLERS_STEPUP_NONE, 0, NULL, NULL,
+	    regapproval_handle_show, regapproval_refuse },
+	{ WIRE_OP_REGISTER_APPROVE, 0, HANDLERS_STEPUP_ALWAYS, 0, NULL, NULL,
+	    regapproval_handle_vote, regapproval_refuse },
+	{ WIRE_OP_REGISTER_REJECT, 0, HANDLERS_STEPUP_ALWAYS, 0, NULL, NULL,
+	    regapproval_handle_vote, regapproval_refuse },
 };
 
 const struct handlers_entry *

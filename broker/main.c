@@ -33,6 +33,8 @@
 #include "broker/monitor.h"
 #include "broker/refusals.h"
 #include "broker/session.h"
+#include "broker/regadmin.h"
+#include "broker/regapproval.h"
 #include "broker/regdiff.h"
 #include "broker/spool.h"
 #include "broker/startcheck.h"
@@ -94,6 +96,8 @@ usage(FILE *f)
 	    "                --recover-state [--abandon ID --reason TEXT] |\n"
 	    "                --totp-enroll USER [--force] | --totp-reset USER |\n"
 	    "                --totp-enrol-code USER [--ttl DURATION] [--force] |\n"
+	    "                --register-bootstrap FILE --reason TEXT |\n"
+	    "                --register-export FILE |\n"
 	    "                --audit-keygen]\n"
 	    "       sekishod -V | --version\n"
 	    "\n"
@@ -127,12 +131,22 @@ usage(FILE *f)
 	    "                      only with --force\n"
 	    "      --ttl DURATION  how long the code is valid (5m..7d, default\n"
 	    "                      24h)\n"
+	    "      --register-bootstrap FILE  register.mode approved: install\n"
+	    "                      FILE (checked as --check-config does) as the\n"
+	    "                      first approved version of the interface\n"
+	    "                      register, with --reason TEXT; audited. Later\n"
+	    "                      changes go through sekisho register propose\n"
+	    "      --register-export FILE  write the approved register version\n"
+	    "                      in force to FILE (- for standard output), to\n"
+	    "                      make the working copy the approved one\n"
 	    "      --audit-keygen  write the audit signing key (audit.signing_key,\n"
 	    "                      0600) and its verifier key for the auditors\n"
 	    "  -V, --version       print the version\n"
 	    "\n"
 	    "Signals: SIGTERM stops (uploads in progress stay resumable),\n"
-	    "SIGHUP reloads the CRL and the interface register.\n");
+	    "SIGHUP reloads the CRL and the interface register (with\n"
+	    "register.mode approved, a file that is not the approved version\n"
+	    "in force is refused and audited).\n");
 }
 
 /* Appends one broker-level audit record synchronously (main thread only,
@@ -263,6 +277,52 @@ reload_delivery_check(struct daemon *d, struct policy **p,
 	return -1;
 }
 
+/*
+ * register.mode approved, at SIGHUP: 1 when the file on disk is the
+ * version in force (nothing to do); 0 when it is not, or cannot be read:
+ * then the change is refused, logged and audited as
+ * register_reload_refused, and the version in force stays.
+ */
+static int
+reload_approved_check(struct daemon *d, char *err, size_t errlen)
+{
+	struct reload_job *j;
+	char *buf = NULL, sha[UTIL_SHA256_HEX + 1], q[600];
+	size_t len = 0;
+	int same;
+
+	if (regdiff_read_file(d->b.cfg->register_path, &buf, &len, err,
+	    errlen) != 0 || regadmin_sha256(buf, len, sha, err,
+	    errlen) != 0)
+		util_strlcpy(sha, "", sizeof(sha));
+	free(buf);
+	same = sha[0] != '\0' && strcmp(sha, policy_hash(d->b.policy)) == 0;
+	if (same)
+		return 1;
+	if (sha[0] != '\0')
+		util_err(err, errlen, "%s (sha256 %s) is not the approved "
+		    "register version in force; propose it with sekisho "
+		    "register propose / 承認されていない台帳は読み込みません",
+		    d->b.cfg->register_path, sha);
+	log_kv("error", "register_reload_refused", "path=%s file_sha256=%s "
+	    "register_sha256=%s reason=%s result=\"approved register stays "
+	    "in force\"", log_quote(d->b.cfg->register_path, q, sizeof(q)),
+	    sha[0] != '\0' ? sha : "-", policy_hash(d->b.policy),
+	    log_quote(err, q, sizeof(q)));
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return 0;
+	auditrec_init(&j->rec, "register_reload_refused", NULL, NULL);
+	auditrec_text(&j->rec, "path", d->b.cfg->register_path);
+	auditrec_text(&j->rec, "file_sha256", sha);
+	auditrec_text(&j->rec, "register", policy_hash(d->b.policy));
+	auditrec_text(&j->rec, "error", err);
+	j->job.work = work_reload;
+	j->job.done = done_reload;
+	j->job.arg = j;
+	committer_submit(d->b.committer, &j->job);
+	return 0;
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -299,7 +359,11 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	util_strlcpy(old_hash, policy_hash(d->b.policy), sizeof(old_hash));
 	memset(&ch, 0, sizeof(ch));
-	if (startcheck_register(d->b.cfg->register_path, &p, &rd, err,
+	if (d->b.cfg->register_approved) {
+		/* Only an approval changes the register in force; the file
+		 * is looked at to catch an edit outside the process. */
+		policy_ok = reload_approved_check(d, err, sizeof(err));
+	} else if (startcheck_register(d->b.cfg->register_path, &p, &rd, err,
 	    sizeof(err)) != 0 ||
 	    reload_delivery_check(d, &p, &rd, err, sizeof(err)) != 0)
 		log_kv("error", "reload", "part=register reason=%s "
@@ -331,6 +395,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	auditrec_bool(&j->rec, "register_reloaded", policy_ok);
 	auditrec_uint(&j->rec, "sessions_revoked", revoked);
 	auditrec_text(&j->rec, "register", policy_hash(d->b.policy));
+	if (d->b.cfg->register_approved)
+		auditrec_text(&j->rec, "register_mode", "approved");
 	if (policy_ok) {
 		auditrec_text(&j->rec, "register_previous", old_hash);
 		auditrec_bool(&j->rec, "register_changed",
@@ -536,6 +602,33 @@ count_step_up(const char *path)
 	return n;
 }
 
+/* register.mode approved: a warning when the working copy on disk is not
+ * the version in force (a SIGHUP would refuse it). The number printed. */
+static size_t
+check_register_file(const struct config *cfg, const struct policy *p)
+{
+	char *buf = NULL, sha[UTIL_SHA256_HEX + 1], err[512];
+	size_t len = 0;
+
+	if (regdiff_read_file(cfg->register_path, &buf, &len, err,
+	    sizeof(err)) != 0 || regadmin_sha256(buf, len, sha, err,
+	    sizeof(err)) != 0) {
+		free(buf);
+		fprintf(stderr, "%s:0: register_file_unreadable: %s (the "
+		    "approved version in force is used)\n", cfg->register_path,
+		    err);
+		return 1;
+	}
+	free(buf);
+	if (strcmp(sha, policy_hash(p)) == 0)
+		return 0;
+	fprintf(stderr, "%s:0: register_file_differs: sha256 %s is not the "
+	    "approved version in force (%s); it runs only once proposed and "
+	    "approved (sekisho register propose)\n", cfg->register_path, sha,
+	    policy_hash(p));
+	return 1;
+}
+
 /*
  * Errors make the configuration invalid (exit 1): exactly those that stop
  * the start, because both run startcheck_run. Lint findings of the
@@ -572,6 +665,8 @@ check_config(const char *path)
 			    "transfer is refused\n", cfg->register_path, nstep);
 			lo.n++;
 		}
+		if (cfg->register_approved)
+			lo.n += check_register_file(cfg, sc.policy);
 		if (crlwatch_state(sc.crl_next_update, now,
 		    cfg->tls_crl_margin) == CRLWATCH_EXPIRING) {
 			crlwatch_describe(sc.crl_next_update, now, why,
@@ -582,8 +677,10 @@ check_config(const char *path)
 			lo.n++;
 		}
 		printf("sekishod: configuration %s is valid (register %s, "
-		    "sha256 %s, %zu warning%s)\n", path, cfg->register_path,
-		    policy_hash(sc.policy), lo.n, lo.n == 1 ? "" : "s");
+		    "sha256 %s, %zu warning%s)\n", path,
+		    cfg->register_approved ? "approved version in the state "
+		    "store" : cfg->register_path, policy_hash(sc.policy), lo.n,
+		    lo.n == 1 ? "" : "s");
 	}
 	startcheck_release(&sc);
 	config_free(cfg);
@@ -819,6 +916,67 @@ out:
 	return rc;
 }
 
+/*
+ * --register-bootstrap: the first approved version of the register. Like
+ * the TOTP commands it may run beside a live broker; its audit event waits
+ * in the store until the broker appends it. A running broker keeps the
+ * register it started with until it is restarted.
+ */
+static int
+register_bootstrap(const char *path, const char *file, const char *reason)
+{
+	struct config *cfg = NULL;
+	struct store *st = NULL;
+	char err[1024], actor[128], sha[UTIL_SHA256_HEX + 1];
+	time_t now = time(NULL) + test_clock_offset();
+	int rc = 1;
+
+	if (config_load(path, &cfg, err, sizeof(err)) != 0 ||
+	    store_open(cfg->state_db, &st, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: %s\n", err);
+		goto out;
+	}
+	admin_actor(actor, sizeof(actor));
+	if (regadmin_bootstrap(cfg, st, file, reason, actor, now, stderr,
+	    sha, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sekishod: --register-bootstrap: %s\n", err);
+		goto out;
+	}
+	printf("台帳 %s を最初の承認済み版として登録しました / installed %s as "
+	    "the first approved version of the register\n  sha256 %s\n"
+	    "以後の変更は sekisho register propose で提案し、別の承認者が承認"
+	    "します。\nLater changes are proposed with sekisho register "
+	    "propose and approved by another person.\n", file, file, sha);
+	rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+	store_close(st);
+	config_free(cfg);
+	return rc;
+}
+
+/* --register-export: the approved version in force, to FILE or stdout
+ * (regadmin_export). */
+static int
+register_export(const char *path, const char *file)
+{
+	struct config *cfg = NULL;
+	char err[1024], sha[UTIL_SHA256_HEX + 1];
+	int rc = 1;
+
+	if (config_load(path, &cfg, err, sizeof(err)) != 0 ||
+	    regadmin_export(cfg->state_db, file, sha, err, sizeof(err)) != 0)
+		fprintf(stderr, "sekishod: --register-export: %s\n", err);
+	else {
+		if (strcmp(file, "-") != 0)
+			fprintf(stderr, "sekishod: wrote the approved register "
+			    "version %s to %s / 承認済みの台帳を書き出しました\n",
+			    sha, file);
+		rc = 0;
+	}
+	config_free(cfg);
+	return rc;
+}
+
 static int
 print_record(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
 {
@@ -1047,6 +1205,8 @@ run(const char *path)
 	auditrec_init(&rec, "start", NULL, NULL);
 	auditrec_text(&rec, "version", VERSION);
 	auditrec_text(&rec, "register", policy_hash(d.b.policy));
+	auditrec_text(&rec, "register_mode", d.b.cfg->register_approved ?
+	    "approved" : "file");
 	auditrec_uint(&rec, "recovered", (uint64_t)recovered);
 	auditrec_uint(&rec, "compensated", (uint64_t)compensated);
 	auditrec_uint(&rec, "audit_torn_bytes", torn);
@@ -1059,6 +1219,10 @@ run(const char *path)
 		util_err(err, sizeof(err), "cannot create the event loop");
 		goto fail;
 	}
+	/* Before the commit thread: it reads the version in force from the
+	 * store, which is still this thread's. */
+	if (regapproval_start(&d.b, d.store, err, sizeof(err)) != 0)
+		goto fail;
 	d.env.store = d.store;
 	d.env.audit = d.audit;
 	d.env.spool = d.b.spool;
@@ -1140,6 +1304,7 @@ out:
 	forward_free(d.b.forwarder);
 	d.b.forwarder = NULL;
 	officer_free(d.b.officer);
+	regapproval_free(d.b.regapproval);
 	d.b.officer = NULL;
 	if (d.b.listener != NULL)
 		evconnlistener_free(d.b.listener);
@@ -1175,6 +1340,8 @@ main(int argc, char **argv)
 		{ "reason", required_argument, NULL, 'r' },
 		{ "audit-keygen", no_argument, NULL, 'K' },
 		{ "totp-enroll", required_argument, NULL, 'E' },
+		{ "register-bootstrap", required_argument, NULL, 'B' },
+		{ "register-export", required_argument, NULL, 'X' },
 		{ "totp-reset", required_argument, NULL, 'R' },
 		{ "totp-enrol-code", required_argument, NULL, 'O' },
 		{ "ttl", required_argument, NULL, 'L' },
@@ -1185,7 +1352,7 @@ main(int argc, char **argv)
 	};
 	const char *config = NULL, *enroll = NULL, *reset = NULL;
 	const char *enrol_code = NULL, *ttl = NULL;
-	const char *reason = NULL;
+	const char *reason = NULL, *bootstrap = NULL, *export_to = NULL;
 	char *abandon[MAX_ABANDON];
 	size_t nabandon = 0;
 	int ch, check = 0, dump = 0, keygen = 0, force = 0, rebuild = 0;
@@ -1220,6 +1387,12 @@ main(int argc, char **argv)
 		case 'E':
 			enroll = optarg;
 			break;
+		case 'B':
+			bootstrap = optarg;
+			break;
+		case 'X':
+			export_to = optarg;
+			break;
 		case 'R':
 			reset = optarg;
 			break;
@@ -1248,11 +1421,31 @@ main(int argc, char **argv)
 	}
 	if (config == NULL || optind != argc ||
 	    check + dump + rebuild + (enroll != NULL) + (reset != NULL) +
-	    (enrol_code != NULL) > 1 ||
+	    (enrol_code != NULL) + (bootstrap != NULL) +
+	    (export_to != NULL) > 1 ||
 	    (force && enroll == NULL && enrol_code == NULL) ||
 	    (ttl != NULL && enrol_code == NULL)) {
 		usage(stderr);
 		return 2;
+	}
+	if (export_to != NULL) {
+		if (reason != NULL || nabandon > 0) {
+			usage(stderr);
+			return 2;
+		}
+		return register_export(config, export_to);
+	}
+	if (bootstrap != NULL) {
+		if (reason == NULL || reason[0] == '\0' ||
+		    strlen(reason) > MAX_REASON || has_control(reason) ||
+		    nabandon > 0) {
+			fprintf(stderr, "sekishod: --register-bootstrap FILE "
+			    "needs --reason TEXT: why (1..%d characters, no "
+			    "control characters), recorded with the version\n",
+			    MAX_REASON);
+			return 2;
+		}
+		return register_bootstrap(config, bootstrap, reason);
 	}
 	if ((nabandon > 0 || reason != NULL) && (!rebuild || nabandon == 0 ||
 	    reason == NULL || reason[0] == '\0' ||

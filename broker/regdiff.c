@@ -21,9 +21,21 @@
 
 #include <openssl/evp.h>
 
+#define VALUE_SHOWN 48	/* bytes of a scalar shown in a field change */
+
+/* One key of an entry: its digest, and its text when it is a scalar. */
+struct keyd {
+	char *key;
+	uint8_t digest[UTIL_SHA256_LEN];
+	char *value;			/* NULL unless a scalar */
+};
+
 struct entry {
 	char *id;
 	uint8_t digest[UTIL_SHA256_LEN];
+	struct keyd *keys;		/* sorted by key; interfaces and named
+					   entries only */
+	size_t nkeys;
 };
 
 struct regdiff {
@@ -31,6 +43,9 @@ struct regdiff {
 	size_t nifaces;
 	struct entry *sections;		/* sorted by key */
 	size_t nsections;
+	struct entry *named;		/* "service:ID", "user:ID", "group:ID",
+					   "terminal:ID", sorted */
+	size_t nnamed;
 };
 
 int
@@ -203,6 +218,122 @@ cmp_entry(const void *a, const void *b)
 	    ((const struct entry *)b)->id);
 }
 
+static int
+cmp_keyd(const void *a, const void *b)
+{
+	return strcmp(((const struct keyd *)a)->key,
+	    ((const struct keyd *)b)->key);
+}
+
+static void
+entry_clear(struct entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nkeys; i++) {
+		free(e->keys[i].key);
+		free(e->keys[i].value);
+	}
+	free(e->keys);
+	free(e->id);
+}
+
+/* A scalar as shown in a field change: at most VALUE_SHOWN bytes, cut
+ * on a UTF-8 boundary and marked, on one line. */
+static char *
+shown(const char *v)
+{
+	size_t n = strlen(v), cut = n, i;
+	char *out;
+
+	if (n > VALUE_SHOWN) {
+		cut = VALUE_SHOWN;
+		while (cut > 0 && ((unsigned char)v[cut] & 0xc0) == 0x80)
+			cut--;
+	}
+	if ((out = malloc(cut + 4)) == NULL)
+		return NULL;
+	memcpy(out, v, cut);
+	memcpy(out + cut, cut < n ? "..." : "", cut < n ? 4 : 1);
+	for (i = 0; i < cut; i++)
+		if (out[i] == '\n' || out[i] == '\r' || out[i] == '\t')
+			out[i] = ' ';
+	return out;
+}
+
+/* The digest of each key of map m (and of svc as the key "(service)",
+ * for an interface), so a change can say which fields it touched. */
+static int
+entry_keys(struct entry *e, const struct yamlnode *m,
+    const struct yamlnode *svc)
+{
+	size_t i, n;
+
+	if (m == NULL || m->kind != YAMLNODE_MAP)
+		return 0;
+	n = m->n + (svc != NULL);
+	if (n == 0)
+		return 0;
+	if ((e->keys = calloc(n, sizeof(*e->keys))) == NULL)
+		return -1;
+	for (i = 0; i < m->n; i++) {
+		struct keyd *k = &e->keys[e->nkeys];
+		const struct yamlnode *v = m->items[i];
+
+		if ((k->key = strdup(m->keys[i])) == NULL)
+			return -1;
+		e->nkeys++;
+		if (digest(v, NULL, k->digest) != 0)
+			return -1;
+		if (v->kind == YAMLNODE_SCALAR &&
+		    (k->value = shown(v->value)) == NULL)
+			return -1;
+	}
+	if (svc != NULL) {
+		struct keyd *k = &e->keys[e->nkeys];
+
+		if ((k->key = strdup("(service)")) == NULL)
+			return -1;
+		e->nkeys++;
+		if (digest(svc, NULL, k->digest) != 0)
+			return -1;
+	}
+	qsort(e->keys, e->nkeys, sizeof(*e->keys), cmp_keyd);
+	return 0;
+}
+
+/* Adds one named entry per item of the list at root.path (a sequence of
+ * mappings with an "id"), as "prefix:ID". */
+static int
+add_named(struct regdiff *d, const struct yamlnode *list, const char *prefix)
+{
+	struct entry *e;
+	const char *id;
+	size_t i;
+
+	if (list == NULL || list->kind != YAMLNODE_SEQ || list->n == 0)
+		return 0;
+	if ((e = realloc(d->named, (d->nnamed + list->n) *
+	    sizeof(*d->named))) == NULL)
+		return -1;
+	d->named = e;
+	for (i = 0; i < list->n; i++) {
+		e = &d->named[d->nnamed];
+		memset(e, 0, sizeof(*e));
+		if ((id = scalar(list->items[i], "id")) == NULL)
+			continue;
+		if (asprintf(&e->id, "%s:%s", prefix, id) < 0) {
+			e->id = NULL;
+			return -1;
+		}
+		d->nnamed++;
+		if (digest(list->items[i], NULL, e->digest) != 0 ||
+		    entry_keys(e, list->items[i], NULL) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 void
 regdiff_free(struct regdiff *d)
 {
@@ -211,11 +342,14 @@ regdiff_free(struct regdiff *d)
 	if (d == NULL)
 		return;
 	for (i = 0; i < d->nifaces; i++)
-		free(d->ifaces[i].id);
+		entry_clear(&d->ifaces[i]);
 	for (i = 0; i < d->nsections; i++)
-		free(d->sections[i].id);
+		entry_clear(&d->sections[i]);
+	for (i = 0; i < d->nnamed; i++)
+		entry_clear(&d->named[i]);
 	free(d->ifaces);
 	free(d->sections);
+	free(d->named);
 	free(d);
 }
 
@@ -251,14 +385,32 @@ regdiff_new(const char *name, const char *buf, size_t len,
 				    "without an id", name, f->line);
 				goto fail;
 			}
+			const struct yamlnode *svc;
+
 			if ((d->ifaces[d->nifaces].id = strdup(id)) == NULL)
 				goto nomem;
 			d->nifaces++;
-			if (digest(f, find_service(root, scalar(f, "service")),
-			    d->ifaces[d->nifaces - 1].digest) != 0)
+			svc = find_service(root, scalar(f, "service"));
+			if (digest(f, svc, d->ifaces[d->nifaces - 1].digest) !=
+			    0 || entry_keys(&d->ifaces[d->nifaces - 1], f,
+			    svc) != 0)
 				goto nomem;
 		}
 		qsort(d->ifaces, d->nifaces, sizeof(*d->ifaces), cmp_entry);
+	}
+	{
+		const struct yamlnode *pr = yamlnode_get(root, "principals");
+
+		if (add_named(d, yamlnode_get(root, "services"), "service") != 0 ||
+		    (pr != NULL && pr->kind == YAMLNODE_MAP &&
+		    (add_named(d, yamlnode_get(pr, "users"), "user") != 0 ||
+		    add_named(d, yamlnode_get(pr, "groups"), "group") != 0 ||
+		    add_named(d, yamlnode_get(pr, "terminals"),
+		    "terminal") != 0)))
+			goto nomem;
+		if (d->nnamed > 0)
+			qsort(d->named, d->nnamed, sizeof(*d->named),
+			    cmp_entry);
 	}
 	if (root->n > 0 &&
 	    (d->sections = calloc(root->n, sizeof(*d->sections))) == NULL)
@@ -351,6 +503,167 @@ merge(const struct entry *a, size_t na, const struct entry *b, size_t nb,
 		}
 	}
 	return 0;
+}
+
+/* Interface keys whose presence limits the interface: adding one
+ * narrows it, removing one widens it. */
+static int
+limiting_key(const char *k)
+{
+	static const char *const keys[] = { "allow", "max_size",
+	    "daily_bytes", "daily_count", "valid_from", "valid_until",
+	    "schedule", "extensions", "step_up", "approval", NULL };
+	size_t i;
+
+	for (i = 0; keys[i] != NULL; i++)
+		if (strcmp(keys[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+/* " (widened)", " (narrowed)" or "" for an interface scalar that changed
+ * from a to b: larger limits widen, a later valid_until widens, a later
+ * valid_from narrows. Values cut for display are not judged. */
+static const char *
+direction(const char *key, const char *a, const char *b)
+{
+	uint64_t x, y;
+	int c;
+
+	if (strstr(a, "...") != NULL || strstr(b, "...") != NULL)
+		return "";
+	if (strcmp(key, "max_class") == 0 || strcmp(key, "max_size") == 0 ||
+	    strcmp(key, "daily_bytes") == 0 ||
+	    strcmp(key, "daily_count") == 0) {
+		if (util_parse_size(a, &x) != 0 || util_parse_size(b, &y) != 0 ||
+		    x == y)
+			return "";
+		return y > x ? " (widened)" : " (narrowed)";
+	}
+	if (strcmp(key, "valid_until") == 0 || strcmp(key, "valid_from") == 0) {
+		/* YYYY-MM-DD compares as text. */
+		if (strlen(a) != 10 || strlen(b) != 10 || (c = strcmp(a, b)) == 0)
+			return "";
+		return (c < 0) == (strcmp(key, "valid_until") == 0) ?
+		    " (widened)" : " (narrowed)";
+	}
+	return "";
+}
+
+/* Appends to f what changed between the keys of a and b:
+ * "max_class 1 -> 2", "+allow", "-schedule", "allow"; for an interface
+ * (iface) with " (widened)" or " (narrowed)" where that is plain. */
+static void
+fields_of(FILE *f, const struct entry *a, const struct entry *b, int iface)
+{
+	size_t i = 0, j = 0, n = 0;
+	int c;
+
+	while (i < a->nkeys || j < b->nkeys) {
+		c = i == a->nkeys ? 1 : j == b->nkeys ? -1 :
+		    strcmp(a->keys[i].key, b->keys[j].key);
+		if (c < 0) {
+			fprintf(f, "%s-%s%s", n++ > 0 ? ", " : "",
+			    a->keys[i].key, iface &&
+			    limiting_key(a->keys[i].key) ? " (widened)" : "");
+			i++;
+		} else if (c > 0) {
+			fprintf(f, "%s+%s%s", n++ > 0 ? ", " : "",
+			    b->keys[j].key, iface &&
+			    limiting_key(b->keys[j].key) ? " (narrowed)" : "");
+			j++;
+		} else {
+			if (memcmp(a->keys[i].digest, b->keys[j].digest,
+			    UTIL_SHA256_LEN) != 0) {
+				if (a->keys[i].value != NULL &&
+				    b->keys[j].value != NULL)
+					fprintf(f, "%s%s %s -> %s%s", n++ > 0 ?
+					    ", " : "", a->keys[i].key,
+					    a->keys[i].value, b->keys[j].value,
+					    iface ? direction(a->keys[i].key,
+					    a->keys[i].value, b->keys[j].value) :
+					    "");
+				else
+					fprintf(f, "%s%s", n++ > 0 ? ", " :
+					    "", a->keys[i].key);
+			}
+			i++;
+			j++;
+		}
+	}
+}
+
+/* One line per changed entry of two sorted arrays: "ID: fields". */
+static int
+field_lines(const struct entry *a, size_t na, const struct entry *b,
+    size_t nb, int iface, char **out)
+{
+	size_t i = 0, j = 0, len = 0;
+	FILE *f;
+	int c;
+
+	*out = NULL;
+	if ((f = open_memstream(out, &len)) == NULL)
+		return -1;
+	while (i < na && j < nb) {
+		c = strcmp(a[i].id, b[j].id);
+		if (c < 0)
+			i++;
+		else if (c > 0)
+			j++;
+		else {
+			if (memcmp(a[i].digest, b[j].digest,
+			    UTIL_SHA256_LEN) != 0) {
+				fprintf(f, "%s: ", a[i].id);
+				fields_of(f, &a[i], &b[j], iface);
+				fputc('\n', f);
+			}
+			i++;
+			j++;
+		}
+	}
+	if (fclose(f) != 0) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+regdiff_compare_detail(const struct regdiff *old, const struct regdiff *new,
+    struct regdiff_detail *out, char *err, size_t errlen)
+{
+	struct list added = { 0 }, removed = { 0 }, changed = { 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = merge(old->named, old->nnamed, new->named, new->nnamed, &added,
+	    &removed, &changed);
+	out->named_added = list_take(&added);
+	out->named_removed = list_take(&removed);
+	out->named_changed = list_take(&changed);
+	if (rc != 0 || out->named_added == NULL ||
+	    out->named_removed == NULL || out->named_changed == NULL ||
+	    field_lines(old->ifaces, old->nifaces, new->ifaces, new->nifaces,
+	    1, &out->interface_fields) != 0 ||
+	    field_lines(old->named, old->nnamed, new->named, new->nnamed, 0,
+	    &out->named_fields) != 0) {
+		regdiff_detail_free(out);
+		return util_err(err, errlen, "out of memory");
+	}
+	return 0;
+}
+
+void
+regdiff_detail_free(struct regdiff_detail *d)
+{
+	free(d->named_added);
+	free(d->named_removed);
+	free(d->named_changed);
+	free(d->interface_fields);
+	free(d->named_fields);
+	memset(d, 0, sizeof(*d));
 }
 
 int

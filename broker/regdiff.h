@@ -46,4 +46,34 @@ int regdiff_compare(const struct regdiff *old, const struct regdiff *new,
     struct regdiff_changes *out, char *err, size_t errlen);
 void regdiff_changes_free(struct regdiff_changes *c);
 
+/*
+ * The detail an approver reads (regapproval.h): the services, users,
+ * groups and terminals added, removed and changed, each as "service:ID",
+ * "user:ID", "group:ID", "terminal:ID" (comma-separated, in order), and
+ * for each changed interface and named entry one line "ID: fields": a key
+ * added ("+allow"), removed ("-schedule"), a scalar changed with both
+ * values ("max_class 1 -> 2", values cut to 48 bytes) or another value
+ * changed ("allow"); "(service)" when the service entry an interface
+ * names changed. For an interface, " (widened)" or " (narrowed)" follows
+ * where that is plain: a larger or smaller max_class, max_size,
+ * daily_bytes or daily_count, a later or earlier valid_until (valid_from
+ * the other way), a limiting key (allow, max_size, daily_*, valid_*,
+ * schedule, extensions, step_up, approval) removed or added. A change
+ * inside a list or map (who is in allow, which hours) is named, not
+ * judged.
+ * malloc'd strings, freed with regdiff_detail_free.
+ */
+struct regdiff_detail {
+	char *named_added;
+	char *named_removed;
+	char *named_changed;
+	char *interface_fields;		/* lines */
+	char *named_fields;		/* lines */
+};
+
+int regdiff_compare_detail(const struct regdiff *old,
+    const struct regdiff *new, struct regdiff_detail *out, char *err,
+    size_t errlen);
+void regdiff_detail_free(struct regdiff_detail *d);
+
 #endif

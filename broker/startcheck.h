@@ -6,7 +6,9 @@
  * notify command passed the one and stopped the other).
  *
  * What it checks, in order, stopping at the first error:
- *   - the interface register (policy_load) and its change digests;
+ *   - the interface register (policy_load) and its change digests: the
+ *     file, or with register.mode approved the version in force from the
+ *     state store (regapproval.h);
  *   - the TLS context: certificate, private key (mode 0600, as every key),
  *     CA, CRL, and the CRL's nextUpdate: an expired CRL refuses every
  *     client, so it is an error (crlwatch.h);
@@ -80,6 +82,15 @@ SSL_CTX *startcheck_tls(const struct config *cfg, EVP_PKEY *tls_key,
  * being read. -1 with err, *p and *rd NULL.
  */
 int startcheck_register(const char *path, struct policy **p,
+    struct regdiff **rd, char *err, size_t errlen);
+
+/*
+ * register.mode approved: the version in force, read from the state store
+ * (cfg->state_db), never the file on disk. -1 with err (naming
+ * --register-bootstrap when none is installed), *p and *rd NULL.
+ * startcheck_run calls this instead of startcheck_register in that mode.
+ */
+int startcheck_register_approved(const struct config *cfg, struct policy **p,
     struct regdiff **rd, char *err, size_t errlen);
 
 void startcheck_release(struct startcheck *sc);

@@ -19,6 +19,7 @@
  * (the commit thread); SQLite's own mutexes stay on as a safety net.
  */
 #include "broker/store.h"
+#include "broker/store_int.h"
 
 #include <sys/stat.h>
 
@@ -445,6 +446,52 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE approval_requests_v8 RENAME TO approval_requests;"
 	"CREATE INDEX approval_requests_state ON approval_requests "
 	" (state, created);",
+	/* 10: register versions that go through two-person approval
+	 * (regstore.h): each text once, by its SHA-256; the votes on it,
+	 * one per person; and which version is in force (one row). */
+	"CREATE TABLE register_versions ("
+	" sha256 TEXT PRIMARY KEY NOT NULL"
+	"  CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"
+	" yaml BLOB NOT NULL CHECK (length(yaml) BETWEEN 1 AND 1048576),"
+	" proposer TEXT NOT NULL"
+	"  CHECK (length(CAST(proposer AS BLOB)) BETWEEN 1 AND 64),"
+	" reason TEXT NOT NULL"
+	"  CHECK (length(CAST(reason AS BLOB)) BETWEEN 1 AND 512),"
+	" emergency INTEGER NOT NULL DEFAULT 0 CHECK (emergency IN (0, 1)),"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('proposed', 'active', 'superseded', 'rejected',"
+	"   'expired', 'emergency')),"
+	" base TEXT NOT NULL DEFAULT ''"
+	"  CHECK (base = '' OR (length(base) = 64"
+	"   AND base NOT GLOB '*[^0-9a-f]*')),"
+	" summary TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(CAST(summary AS BLOB)) <= 65536),"
+	" created INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL DEFAULT 0 CHECK (expires >= 0),"
+	" activated INTEGER NOT NULL DEFAULT 0 CHECK (activated >= 0),"
+	" previous TEXT NOT NULL DEFAULT ''"
+	"  CHECK (previous = '' OR (length(previous) = 64"
+	"   AND previous NOT GLOB '*[^0-9a-f]*')),"
+	" confirm_by INTEGER NOT NULL DEFAULT 0 CHECK (confirm_by >= 0),"
+	" decided INTEGER NOT NULL DEFAULT 0 CHECK (decided >= 0),"
+	" CHECK (state <> 'emergency' OR (emergency = 1 AND confirm_by > 0))"
+	") STRICT;"
+	"CREATE INDEX register_versions_state ON register_versions "
+	" (state, created);"
+	"CREATE TABLE register_votes ("
+	" version TEXT NOT NULL REFERENCES register_versions (sha256),"
+	" approver TEXT NOT NULL"
+	"  CHECK (length(CAST(approver AS BLOB)) BETWEEN 1 AND 64),"
+	" vote TEXT NOT NULL CHECK (vote IN ('approve', 'reject')),"
+	" comment TEXT NOT NULL CHECK (length(CAST(comment AS BLOB)) <= 512),"
+	" at INTEGER NOT NULL,"
+	" PRIMARY KEY (version, approver)"
+	") STRICT;"
+	"CREATE TABLE register_active ("
+	" id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),"
+	" version TEXT NOT NULL REFERENCES register_versions (sha256),"
+	" since INTEGER NOT NULL"
+	") STRICT;",
 };
 #define STORE_NMIGRATIONS \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -942,6 +989,12 @@ store_close(struct store *st)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
 	free(st);
+}
+
+sqlite3 *
+store_sqlite(struct store *st)
+{
+	return st->db;
 }
 
 int

@@ -14,6 +14,7 @@
 #include "client/conn.h"
 #include "client/explain.h"
 #include "client/exception.h"
+#include "client/register.h"
 #include "client/failure.h"
 #include "client/i18n.h"
 #include "client/output.h"
@@ -102,6 +103,9 @@ static const char *const usage_main = N_(
 "                           see sekisho help approvals\n"
 "  exception ...            request, grant, revoke and list exceptions\n"
 "                           (例外措置); see sekisho help exception\n"
+"  register propose|ls|show|diff|approve|reject\n"
+"                           (administrators, register approvers) changes of\n"
+"                           the interface register; see sekisho help register\n"
 "  policy explain ...       (administrators) show how a register file decides\n"
 "                           a request, locally; see sekisho help policy\n"
 "  audit pull|verify|show|export\n"
@@ -197,6 +201,8 @@ command_usage(const char *cmd)
 		return approvals_usage();
 	if (strcmp(cmd, "exception") == 0)
 		return exception_usage();
+	if (strcmp(cmd, "register") == 0)
+		return register_usage();
 	if (strcmp(cmd, "transfers") == 0)
 		return transfers_usage();
 	if (strcmp(cmd, "withdraw") == 0)
@@ -672,6 +678,14 @@ main(int argc, char **argv)
 		return strcmp(cmd, "exception") == 0 ?
 		    exception_main(argc - 1, argv + 1) :
 		    approvals_main(argc - 1, argv + 1);
+	}
+	if (ci > 0 && strcmp(argv[ci], "register") == 0) {
+		char *cmd = argv[ci];
+
+		for (; ci > 1; ci--)
+			argv[ci] = argv[ci - 1];
+		argv[1] = cmd;
+		return register_main(argc - 1, argv + 1);
 	}
 	if (ci > 0 && strcmp(argv[ci], "audit") == 0)
 		return audit_main(argc, argv);

@@ -149,7 +149,11 @@ refusal_exit(struct ocli *o, int rc)
 {
 	static const char *const codes[] = { "not_officer", "no_authority",
 	    "own_request", "already_voted", "not_pending", "not_permitted",
-	    "too_long", "bad_state", "step_up_failed", "locked", NULL };
+	    "too_long", "bad_state", "step_up_failed", "locked",
+	    "not_admin", "not_register_approver", "register_invalid",
+	    "register_exists", "register_not_pending", "register_expired",
+	    "register_file_mode", "register_hash_mismatch", "register_stale",
+	    NULL };
 	size_t i;
 
 	for (i = 0; codes[i] != NULL; i++)

@@ -446,6 +446,74 @@ static const struct wire_key file_done_keys[] = {
 	K_UINT("size", REQ),
 };
 
+/* The register under approval. A version is named by its SHA-256 (or at
+ * least 8 leading hex digits of it); the text travels in parts of at most
+ * WIRE_MAX_REG_PART bytes, so each message stays under WIRE_MAX_CONTROL. */
+static const struct wire_key register_propose_keys[] = {
+	K_TEXT("version", REQ, 64),
+	K_UINT("size", REQ),
+	K_UINT("offset", REQ),
+	K_VBYTES("part", REQ, 1, WIRE_MAX_REG_PART),
+	K_TEXT("reason", REQ, WIRE_MAX_COMMENT),
+	K_BOOL("emergency", OPT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key register_ls_keys[] = {
+	K_TEXT("state", OPT, WIRE_MAX_CODE),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key register_show_keys[] = {
+	K_TEXT("version", REQ, 64),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key register_approve_keys[] = {
+	K_TEXT("version", REQ, 64),
+	K_TEXT("comment", OPT, WIRE_MAX_COMMENT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key register_reject_keys[] = {
+	K_TEXT("version", REQ, 64),
+	K_TEXT("comment", REQ, WIRE_MAX_COMMENT),
+	K_TEXT("otp", OPT, WIRE_MAX_OTP),
+};
+
+static const struct wire_key register_staged_keys[] = {
+	K_TEXT("version", REQ, 64),
+	K_UINT("received", REQ),
+};
+
+static const struct wire_key register_version_keys[] = {
+	K_TEXT("version", REQ, 64),
+	K_TEXT("state", REQ, WIRE_MAX_CODE),
+	K_TEXT("proposer", OPT, WIRE_MAX_TOKEN),
+	K_TEXT("reason", OPT, WIRE_MAX_COMMENT),
+	K_BOOL("emergency", OPT),
+	K_TEXT("base", OPT, 64),
+	K_UINT("created", OPT),
+	K_UINT("expires", OPT),
+	K_UINT("activated", OPT),
+	K_TEXT("previous", OPT, 64),
+	K_UINT("confirm_by", OPT),
+	K_UINT("decided", OPT),
+	K_UINT("approvals", OPT),
+	K_UINT("required", OPT),
+	K_BOOL("in_force", OPT),
+	K_TEXT("summary", OPT, WIRE_MAX_REG_SUMMARY),
+	K_TEXT("against", OPT, 64),
+};
+
+static const struct wire_key register_vote_keys[] = {
+	K_TEXT("version", REQ, 64),
+	K_TEXT("approver", REQ, WIRE_MAX_TOKEN),
+	K_TEXT("vote", REQ, WIRE_MAX_CODE),
+	K_TEXT("comment", OPT, WIRE_MAX_COMMENT),
+	K_UINT("at", REQ),
+};
+
 struct wire_schema {
 	const char *op;
 	const struct wire_key *keys;
@@ -510,7 +578,25 @@ static const struct wire_schema schemas[WIRE_OP__COUNT] = {
 	[WIRE_OP_HELD_OPEN] = CLIENT_SCHEMA("held_open", held_open_keys),
 	[WIRE_OP_FILE] = SCHEMA("file", file_keys),
 	[WIRE_OP_FILE_DONE] = SCHEMA("file_done", file_done_keys),
+	[WIRE_OP_REGISTER_PROPOSE] = CLIENT_SCHEMA("register_propose",
+	    register_propose_keys),
+	[WIRE_OP_REGISTER_LS] = CLIENT_SCHEMA("register_ls", register_ls_keys),
+	[WIRE_OP_REGISTER_SHOW] = CLIENT_SCHEMA("register_show",
+	    register_show_keys),
+	[WIRE_OP_REGISTER_DIFF] = CLIENT_SCHEMA("register_diff",
+	    register_show_keys),
+	[WIRE_OP_REGISTER_APPROVE] = CLIENT_SCHEMA("register_approve",
+	    register_approve_keys),
+	[WIRE_OP_REGISTER_REJECT] = CLIENT_SCHEMA("register_reject",
+	    register_reject_keys),
+	[WIRE_OP_REGISTER_STAGED] = SCHEMA("register_staged",
+	    register_staged_keys),
+	[WIRE_OP_REGISTER_VERSION] = SCHEMA("register_version",
+	    register_version_keys),
+	[WIRE_OP_REGISTER_VOTE] = SCHEMA("register_vote", register_vote_keys),
 };
+_Static_assert(WIRE_MAX_REG_PART + 2 * WIRE_MAX_COMMENT + 512 <
+    WIRE_MAX_CONTROL, "a register_propose message must fit the bound");
 
 /* "op" and "id" live in struct wire_msg itself, so a schema never lists them
  * and the map may carry WIRE_MAX_FIELDS pairs in all. */

@@ -54,6 +54,9 @@
 #define WIRE_MAX_DETAILS 8192		/* a record's details as JSON text */
 #define WIRE_MAX_PAGE 200		/* items one list request may ask for */
 #define WIRE_MAX_DEST 2048		/* a delivery destination (URL) */
+#define WIRE_MAX_REG_PART 12288		/* bytes of register text in one
+					   register_propose message */
+#define WIRE_MAX_REG_SUMMARY 8192	/* a register change summary */
 
 enum wire_op {
 	WIRE_OP_INVALID = 0,
@@ -121,6 +124,21 @@ enum wire_op {
 	WIRE_OP_FILE,		/* transfer, name, size, sha256, content_type,
 				   filename; data items follow */
 	WIRE_OP_FILE_DONE,	/* transfer, size: the file was sent whole */
+	/* the interface register under two-person approval
+	 * (docs/protocol.md "Register changes") */
+	WIRE_OP_REGISTER_PROPOSE,	/* client: version, size, offset, part,
+				   reason, ?emergency, ?otp; one part of
+				   the text per message, in order */
+	WIRE_OP_REGISTER_LS,	/* client: ?state */
+	WIRE_OP_REGISTER_SHOW,	/* client: version; answered by
+				   register_version, register_vote items,
+				   listed */
+	WIRE_OP_REGISTER_DIFF,	/* client: version */
+	WIRE_OP_REGISTER_APPROVE,	/* client: version, ?comment, ?otp */
+	WIRE_OP_REGISTER_REJECT,	/* client: version, comment, ?otp */
+	WIRE_OP_REGISTER_STAGED,	/* version, received: more parts wanted */
+	WIRE_OP_REGISTER_VERSION,	/* one version of the register */
+	WIRE_OP_REGISTER_VOTE,	/* version, approver, vote, comment, at */
 	WIRE_OP__COUNT
 };
 

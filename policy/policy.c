@@ -191,6 +191,10 @@ struct policy {
 	size_t nifaces;
 	struct forbid *forbids;
 	size_t nforbids;
+	/* register_approvers: who approves changes of this register */
+	int reg_set;
+	uint32_t reg_group;		/* group index */
+	unsigned reg_count;
 };
 
 /* ---------------------------------------------------------------- arena */
@@ -2030,12 +2034,55 @@ load_forbids(struct ld *l, const struct yamlnode *root)
 	return 0;
 }
 
+/* register_approvers: {group, count}: the N of M who approve a change
+ * of the register itself (register.mode approved, docs/policy.md). */
+static int
+load_reg_approvers(struct ld *l, const struct yamlnode *root)
+{
+	static const char *const keys[] = { "group", "count", NULL };
+	const struct yamlnode *m = yamlnode_get(root, "register_approvers");
+	const char *w = "register_approvers";
+	struct policy *p = l->p;
+	const struct group *g;
+	const char *gid;
+	unsigned line;
+	uint64_t count = 1;
+
+	if (m == NULL)
+		return 0;
+	if (need_map(l, m, "", w) != 0 || check_keys(l, m, w, keys) != 0 ||
+	    get_id(l, m, w, "group", 1, &gid, &line) != 0)
+		return -1;
+	if ((p->reg_group = FIND(p->groups, p->ngroups, gid)) == NONE)
+		return lfail(l, line, w, "group", "unknown group '%s'", gid);
+	if (get_uint(l, m, w, "count", 1, 16, &count) < 0)
+		return -1;
+	g = &p->groups[p->reg_group];
+	if (g->depts.n == 0 && count > g->users.n)
+		return lfail(l, yamlnode_get(m, "count") != NULL ?
+		    yamlnode_get(m, "count")->line : m->line, w, "count",
+		    "needs %" PRIu64 " approvers but group '%s' has %zu "
+		    "members", count, g->id, g->users.n);
+	p->reg_count = (unsigned)count;
+	p->reg_set = 1;
+	return 0;
+}
+
+int
+policy_register_approvers(const struct policy *p, const char **group,
+    unsigned *count)
+{
+	*group = p->reg_set ? p->groups[p->reg_group].id : NULL;
+	*count = p->reg_set ? p->reg_count : 0;
+	return p->reg_set ? 0 : -1;
+}
+
 static int
 load_top(struct ld *l, const struct yamlnode *root)
 {
 	static const char *const keys[] = {
 		"version", "timezone", "review_overdue", "principals",
-		"services", "interfaces", "forbids", NULL
+		"services", "interfaces", "forbids", "register_approvers", NULL
 	};
 	const char *s;
 	unsigned line;
@@ -2066,7 +2113,8 @@ load_top(struct ld *l, const struct yamlnode *root)
 			return lfail(l, line, "", "review_overdue",
 			    "must be warn or deny");
 	}
-	if (load_principals(l, root) != 0 || load_services(l, root) != 0 ||
+	if (load_principals(l, root) != 0 || load_reg_approvers(l, root) != 0 ||
+	    load_services(l, root) != 0 ||
 	    load_interfaces(l, root) != 0 || load_forbids(l, root) != 0)
 		return -1;
 	return 0;
@@ -3612,6 +3660,8 @@ policy_lint(const struct policy *p, time_t now, policy_lint_fn *fn,
 		lint_add(&t, 0, "lint_incomplete", "out of memory");
 		goto out;
 	}
+	if (p->reg_set)
+		gu[p->reg_group] = 1;
 	for (i = 0; i < p->nifaces; i++) {
 		const struct iface *f = &p->ifaces[i];
 

@@ -283,6 +283,13 @@ unsigned policy_principal_roles(const struct policy *p,
 int policy_group_has(const struct policy *p, const char *group,
     const struct policy_principal *who);
 
+/* register_approvers of the register: the group whose members approve a
+ * change of the register (register.mode approved) and how many of them
+ * must. 0 with both set; -1 (group NULL, count 0) when the register names
+ * none, so no change can be approved. */
+int policy_register_approvers(const struct policy *p, const char **group,
+    unsigned *count);
+
 /* Parses "HH:MM-HH:MM" (24:00 allowed as an end; end before start crosses
  * midnight) into minutes after midnight. -1 on anything else. */
 int policy_parse_hours(const char *s, int *from, int *to);

@@ -240,6 +240,52 @@ test_crl_margin(void **state)
 	    "tls.crl_margin must be at most 365d");
 }
 
+/* register: a path (file mode, the default) or a mapping with the mode
+ * of two-person approval. */
+static void
+test_register_mode(void **state)
+{
+	static const char head[] = "listen: \"127.0.0.1:8443\"\n"
+	    "tls: {cert: c, key: k, ca: a, crl: r}\n"
+	    "spool_dir: s\nstate_db: d\naudit_log: a\n";
+	struct config *cfg;
+	char text[1024], want[256];
+
+	(void)state;
+	snprintf(text, sizeof(text), "%sregister: r.yaml\n", head);
+	cfg = load_ok(text);
+	assert_int_equal(cfg->register_approved, 0);
+	assert_int_equal(cfg->register_proposal_ttl, 14 * 86400);
+	assert_int_equal(cfg->register_emergency_confirm, 86400);
+	config_free(cfg);
+	snprintf(text, sizeof(text), "%sregister:\n  path: r.yaml\n"
+	    "  mode: approved\n  proposal_ttl: 2d\n"
+	    "  emergency_confirm: 90s\n", head);
+	cfg = load_ok(text);
+	snprintf(want, sizeof(want), "%s/r.yaml", dir);
+	assert_string_equal(cfg->register_path, want);
+	assert_int_equal(cfg->register_approved, 1);
+	assert_int_equal(cfg->register_proposal_ttl, 2 * 86400);
+	assert_int_equal(cfg->register_emergency_confirm, 90);
+	config_free(cfg);
+	snprintf(text, sizeof(text), "%sregister: {path: r, mode: file}\n",
+	    head);
+	cfg = load_ok(text);
+	assert_int_equal(cfg->register_approved, 0);
+	config_free(cfg);
+	snprintf(text, sizeof(text), "%sregister:\n  path: r\n"
+	    "  mode: trusted\n", head);
+	load_bad(text, 7, "register.mode must be approved");
+	snprintf(text, sizeof(text), "%sregister:\n  mode: approved\n", head);
+	load_bad(text, 7, "register: field 'path' is required");
+	snprintf(text, sizeof(text), "%sregister:\n  path: r\n"
+	    "  emergency_confirm: 30d\n", head);
+	load_bad(text, 7, "register.emergency_confirm must be 1m to 7d");
+	snprintf(text, sizeof(text), "%sregister:\n  path: r\n"
+	    "  approvers: x\n", head);
+	load_bad(text, 8, "approvers");
+}
+
 static void
 test_defaults_and_ipv6(void **state)
 {
@@ -573,6 +619,7 @@ main(void)
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_relative_config_path),
 		cmocka_unit_test(test_crl_margin),
+		cmocka_unit_test(test_register_mode),
 		cmocka_unit_test(test_defaults_and_ipv6),
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_wrong_shapes),

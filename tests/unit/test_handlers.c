@@ -18,6 +18,7 @@
 #include "broker/auditsearch.h"
 #include "broker/handlers.h"
 #include "broker/officer.h"
+#include "broker/regapproval.h"
 #include "broker/status.h"
 #include "broker/upload.h"
 #include "broker/xfers.h"
@@ -49,6 +50,18 @@ STUB(xfers_handle_interfaces_ls)
 STUB(xfers_handle_transfers_ls)
 STUB(xfers_handle_withdraw)
 STUB(xfers_handle_held_open)
+STUB(regapproval_handle_propose)
+STUB(regapproval_handle_ls)
+STUB(regapproval_handle_show)
+STUB(regapproval_handle_vote)
+
+void
+regapproval_refuse(struct reqconn *c, const struct wire_msg *m,
+    const char *code, const char *message)
+{
+	(void)c; (void)m; (void)code; (void)message;
+	ran = "regapproval_refuse";
+}
 
 void
 officer_refuse(struct reqconn *c, const struct wire_msg *m, const char *code,
@@ -154,6 +167,23 @@ static const struct expect expected[] = {
 	    { AUDITOR, EVERYONE },
 	    { STAFF, OFFICER, ADMIN, STAFF | OFFICER | ADMIN }, 0, 0,
 	    "forbidden" },
+	/* the register: admins propose after a step-up; reading and
+	 * deciding are checked by the handler against register_approvers
+	 * (a group, not a role), deciding after a step-up */
+	{ WIRE_OP_REGISTER_PROPOSE, "regapproval_handle_propose",
+	    "regapproval_refuse", { ADMIN, EVERYONE },
+	    { STAFF, OFFICER, AUDITOR, STAFF | OFFICER | AUDITOR }, 1, 1,
+	    "not_admin" },
+	{ WIRE_OP_REGISTER_LS, "regapproval_handle_ls", "regapproval_refuse",
+	    { 0, STAFF, EVERYONE }, { 0 }, 0, 0, NULL },
+	{ WIRE_OP_REGISTER_SHOW, "regapproval_handle_show",
+	    "regapproval_refuse", { 0, STAFF, EVERYONE }, { 0 }, 0, 0, NULL },
+	{ WIRE_OP_REGISTER_DIFF, "regapproval_handle_show",
+	    "regapproval_refuse", { 0, STAFF, EVERYONE }, { 0 }, 0, 0, NULL },
+	{ WIRE_OP_REGISTER_APPROVE, "regapproval_handle_vote",
+	    "regapproval_refuse", { 0, STAFF, EVERYONE }, { 0 }, 1, 1, NULL },
+	{ WIRE_OP_REGISTER_REJECT, "regapproval_handle_vote",
+	    "regapproval_refuse", { 0, STAFF, EVERYONE }, { 0 }, 1, 1, NULL },
 };
 
 #define NEXPECT (sizeof(expected) / sizeof(expected[0]))

@@ -136,6 +136,110 @@ test_added_removed_changed(void **state)
 	regdiff_changes_free(&c);
 }
 
+/* What an approver reads: the fields of each changed interface (scalars
+ * with both values), and principals and services by name. */
+static void
+test_detail_names_fields_and_principals(void **state)
+{
+	static const char a[] =
+	    "principals:\n"
+	    "  users:\n"
+	    "    - id: u1\n"
+	    "      roles: [staff]\n"
+	    "    - id: u2\n"
+	    "  groups:\n"
+	    "    - id: g1\n"
+	    "      users: [u1]\n"
+	    "services:\n"
+	    "  - id: dav\n"
+	    "    connector: webdav\n"
+	    "    endpoint: https://dav.example.jp/a/\n"
+	    "interfaces:\n"
+	    "  - id: IF-A\n"
+	    "    max_class: 1\n"
+	    "    purpose: x月次報告の提出先となる県の共有フォルダーへの送付経路\n"
+	    "    schedule: {days: [mon]}\n"
+	    "    service: dav\n"
+	    "  - id: IF-B\n"
+	    "    max_class: 1\n";
+	static const char b[] =
+	    "principals:\n"
+	    "  users:\n"
+	    "    - id: u1\n"
+	    "      roles: [staff, officer]\n"
+	    "    - id: u3\n"
+	    "  groups:\n"
+	    "    - id: g1\n"
+	    "      users: [u1]\n"
+	    "services:\n"
+	    "  - id: dav\n"
+	    "    connector: webdav\n"
+	    "    endpoint: https://dav.example.jp/b/\n"
+	    "interfaces:\n"
+	    "  - id: IF-A\n"
+	    "    max_class: 2\n"
+	    "    purpose: 月次報告の提出先となる県の共有フォルダーへの送付経路 (改)\n"
+	    "    allow: {groups: [g1]}\n"
+	    "    service: dav\n"
+	    "  - id: IF-B\n"
+	    "    max_class: 1\n";
+	struct regdiff *x = load(a), *y = load(b);
+	struct regdiff_detail d;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(regdiff_compare_detail(x, y, &d, err, sizeof(err)),
+	    0);
+	assert_string_equal(d.named_added, "user:u3");
+	assert_string_equal(d.named_removed, "user:u2");
+	assert_string_equal(d.named_changed, "service:dav,user:u1");
+	/* Keys in byte order; the long value cut on a character boundary. */
+	assert_string_equal(d.interface_fields, "IF-A: (service), "
+	    "+allow (narrowed), max_class 1 -> 2 (widened), purpose "
+	    "x月次報告の提出先となる県の共有... -> 月次報告の提出先となる県"
+	    "の共有フ..., -schedule (widened)\n");
+	assert_string_equal(d.named_fields, "service:dav: endpoint "
+	    "https://dav.example.jp/a/ -> https://dav.example.jp/b/\n"
+	    "user:u1: roles\n");
+	regdiff_detail_free(&d);
+	regdiff_free(x);
+	regdiff_free(y);
+}
+
+/* Limits that grow widen, limits that shrink narrow. */
+static void
+test_detail_widened_and_narrowed(void **state)
+{
+	static const char a[] =
+	    "interfaces:\n"
+	    "  - id: IF-A\n"
+	    "    max_class: 2\n"
+	    "    max_size: 10MiB\n"
+	    "    valid_until: 2027-03-31\n"
+	    "    daily_count: 5\n";
+	static const char b[] =
+	    "interfaces:\n"
+	    "  - id: IF-A\n"
+	    "    max_class: 1\n"
+	    "    max_size: 1GiB\n"
+	    "    valid_until: 2026-12-31\n"
+	    "    approval: {when: always, approvers: g, count: 1}\n";
+	struct regdiff *x = load(a), *y = load(b);
+	struct regdiff_detail d;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(regdiff_compare_detail(x, y, &d, err, sizeof(err)),
+	    0);
+	assert_string_equal(d.interface_fields, "IF-A: +approval (narrowed), "
+	    "-daily_count (widened), max_class 2 -> 1 (narrowed), max_size "
+	    "10MiB -> 1GiB (widened), valid_until 2027-03-31 -> 2026-12-31 "
+	    "(narrowed)\n");
+	regdiff_detail_free(&d);
+	regdiff_free(x);
+	regdiff_free(y);
+}
+
 static void
 test_service_change_changes_its_interfaces(void **state)
 {
@@ -200,6 +304,8 @@ main(void)
 		cmocka_unit_test(test_same_register_no_changes),
 		cmocka_unit_test(test_reordering_is_not_a_change),
 		cmocka_unit_test(test_added_removed_changed),
+		cmocka_unit_test(test_detail_names_fields_and_principals),
+		cmocka_unit_test(test_detail_widened_and_narrowed),
 		cmocka_unit_test(test_service_change_changes_its_interfaces),
 		cmocka_unit_test(test_value_boundaries_are_not_ambiguous),
 		cmocka_unit_test(test_refusals),
