@@ -94,6 +94,24 @@ mnscan_init(void)
 	xmlInitParser();
 }
 
+/* libxml2 prints errors (with bytes of the input in them) through its
+ * generic and structured handlers, some without any parser context (the
+ * encoding converters): both are silenced. They are per thread in
+ * libxml2, so this is done on every scan. */
+static void
+xml_quiet(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+static void
+xml_quiet_structured(void *ctx, xmlErrorPtr err)
+{
+	(void)ctx;
+	(void)err;
+}
+
 /* --- names from the file ------------------------------------------------ */
 
 static void
@@ -660,7 +678,8 @@ scan_xml_entry(struct scan *sc)
 				mynumber_scanner_boundary(sc->mn);
 			break;
 		case XML_READER_TYPE_TEXT:
-		case XML_READER_TYPE_CDATA: {
+		case XML_READER_TYPE_CDATA:
+		case XML_READER_TYPE_SIGNIFICANT_WHITESPACE: {
 			const char *v = (const char *)xmlTextReaderConstValue(xr);
 			size_t n = v != NULL ? strlen(v) : 0;
 
@@ -930,6 +949,8 @@ mnscan_fd(int fd, const char *name, const struct mnscan_limits *limits,
 		set_reason(&sc, "no file");
 		return errno = EINVAL, -1;
 	}
+	xmlSetGenericErrorFunc(NULL, xml_quiet);
+	xmlSetStructuredErrorFunc(NULL, xml_quiet_structured);
 	if ((sc.mn = mynumber_scanner_new(on_hit, &sc)) == NULL) {
 		set_reason(&sc, "out of memory");
 		return 0;

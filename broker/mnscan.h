@@ -39,7 +39,8 @@
  *
  * No global state besides libxml2's: call mnscan_init once from the main
  * thread before any thread uses mnscan_fd; then each thread may scan its
- * own files at the same time.
+ * own files at the same time. mnscan_fd silences the calling thread's
+ * libxml2 error handlers (they would print bytes of the file on stderr).
  */
 #ifndef SEKISHO_MNSCAN_H
 #define SEKISHO_MNSCAN_H
@@ -107,8 +108,8 @@ struct mnscan_report {
 /* Initialises libxml2; call once before threads use mnscan_fd. */
 void mnscan_init(void);
 
-/* Scans the file open on fd (read from offset 0 with pread; the fd's own
- * offset is not used and fd stays open and owned by the caller). name is
+/* Scans the file open on fd (read from offset 0; a zip moves the fd's
+ * offset; fd stays open and owned by the caller). name is
  * the sender's file name or NULL, used only to choose CSV/TSV reading;
  * limits NULL means the defaults. Fills *out in every case and returns 0;
  * -1 (EINVAL) only for a NULL out or bad fd, with *out unscannable. */

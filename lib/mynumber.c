@@ -359,7 +359,9 @@ skip_idle(const uint8_t *p, size_t len, size_t i)
 		}
 		return j;
 	}
-	return i;
+	/* The lead bytes of a keyword whose third byte lies beyond the last
+	 * vector are left to the scalar path. */
+	return i - 2 > from ? i - 2 : from;
 }
 #else
 static size_t
@@ -380,8 +382,6 @@ scan_block(struct mynumber_scanner *s, const uint8_t *p, size_t len,
 {
 	size_t i = 0;
 
-	s->blk = p;
-	s->blk_base = base;
 	while (i < len) {
 		uint8_t b;
 		size_t n;
@@ -527,6 +527,8 @@ mynumber_scanner_feed(struct mynumber_scanner *s, const void *buf, size_t len)
 
 		memcpy(tmp, s->stash, s->nstash);
 		memcpy(tmp + s->nstash, p, take);
+		s->blk = tmp;
+		s->blk_base = tbase;
 		c = scan_block(s, tmp, n, tbase, false);
 		if (c >= s->nstash) {
 			i = c - s->nstash;
@@ -541,6 +543,10 @@ mynumber_scanner_feed(struct mynumber_scanner *s, const void *buf, size_t len)
 		}
 		wipe(tmp, sizeof(tmp));
 	}
+	/* Lines are counted from the start of the block (line_pos is never
+	 * before it), whichever part of it is being scanned. */
+	s->blk = p;
+	s->blk_base = s->off;
 	if (i < len) {
 		c = scan_block(s, p + i, len - i, s->off + i, false);
 		if (c < len - i) {
@@ -564,7 +570,10 @@ mynumber_scanner_boundary(struct mynumber_scanner *s)
 		memcpy(tmp, s->stash, n);
 		wipe(s->stash, sizeof(s->stash));
 		s->nstash = 0;
+		s->blk = tmp;
+		s->blk_base = s->off - n;
 		scan_block(s, tmp, n, s->off - n, true);
+		s->blk = NULL;
 		wipe(tmp, sizeof(tmp));
 	}
 	chain_end(s);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include <zip.h>
@@ -246,7 +247,8 @@ make_zip(const struct entry *e)
 		zip_source_t *src;
 		zip_int64_t idx;
 		const void *data = e->data;
-		size_t len = e->data != NULL ? strlen(e->data) : e->data_len;
+		size_t len = e->data != NULL && e->data_len == 0 ?
+		    strlen(e->data) : e->data_len;
 
 		if (data == NULL) {
 			char *big = malloc(len);
@@ -566,6 +568,56 @@ test_other_kinds_unscannable(void **state)
 	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
 }
 
+/* libxml2 reports errors on stderr by default, with bytes of the input in
+ * them; the readers must keep it quiet. */
+static void
+test_nothing_printed(void **state)
+{
+	static const char *const parts[] = {
+		"<?xml version=\"1.0\" encoding=\"UTF-16\"?><w:document>" VALID1
+		    "</w:document>",
+		"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><w:document>" VALID1
+		    "\x81\x00\x00\x00</w:document>",
+		"<?xml version=\"1.0\" encoding=\"EUC-JP\"?><w:document>" VALID1
+		    "\x8e\x00\xff\xfe</w:document>",
+		"<w:ftr>" VALID1 "</w:x>",
+		"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+		    "<x>&e;&undefined;" VALID1 "</x>",
+		"<x>" VALID1 "\xc3\x28</x>",
+		NULL,
+	};
+	/* "<" in UCS-4LE, then bytes no converter accepts */
+	static const char ucs4[] = "<\0\0\0\0\0\0\xf7\xf7" VALID1;
+	char *errpath = path_new(".err");
+	int saved = dup(2), efd;
+	struct stat st;
+
+	(void)state;
+	efd = open(errpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && efd >= 0);
+	fflush(stderr);
+	assert_int_equal(dup2(efd, 2), 2);
+	for (size_t i = 0; i == 0 || parts[i - 1] != NULL; i++) {
+		const struct entry e[] = {
+			{ "[Content_Types].xml", ct, 0, false },
+			{ "word/document.xml", parts[i] != NULL ? parts[i] : ucs4,
+			    parts[i] != NULL ? 0 : sizeof(ucs4) - 1, false },
+			{ NULL, NULL, 0, false },
+		};
+		char *p = make_zip(e);
+
+		(void)scan_path(p, NULL);
+		free(p);
+	}
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	assert_int_equal(fstat(efd, &st), 0);
+	close(efd);
+	assert_int_equal(st.st_size, 0);
+	free(errpath);
+}
+
 static int
 setup(void **state)
 {
@@ -597,6 +649,7 @@ main(void)
 		cmocka_unit_test(test_zip_bounds),
 		cmocka_unit_test(test_zip_nested_and_encrypted),
 		cmocka_unit_test(test_other_kinds_unscannable),
+		cmocka_unit_test(test_nothing_printed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -230,6 +230,39 @@ test_streaming_any_split(void **state)
 	}
 }
 
+/* A keyword at every position relative to the blocks' ends, behind text
+ * that the fast skip passes over: found whatever the split (the skip once
+ * went past a keyword whose last byte lay beyond its last 16 bytes). */
+static void
+test_keyword_any_alignment(void **state)
+{
+	static const size_t steps[] = { 16, 17, 18, 19, 31, 32, 33, 48, 64, 4096 };
+	char buf[512];
+
+	(void)state;
+	for (size_t pad = 0; pad < 80; pad++) {
+		for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+			struct hits hs;
+			int n = snprintf(buf, sizeof(buf), "%*s123456789018 "
+			    "マイナンバ\xe3 %*sマイナンバー", (int)pad, "",
+			    (int)(pad % 7), "");
+
+			hs = scan_split(buf, (size_t)n, steps[k]);
+			assert_int_equal(hs.n, 1);
+			if (!hs.h[0].near_keyword)
+				fail_msg("keyword missed: pad %zu, block %zu", pad,
+				    steps[k]);
+			n = snprintf(buf, sizeof(buf), "%*s漢字かなカナ個人番号"
+			    "：123456789018", (int)pad, "");
+			hs = scan_split(buf, (size_t)n, steps[k]);
+			assert_int_equal(hs.n, 1);
+			if (!hs.h[0].near_keyword)
+				fail_msg("keyword missed: pad %zu, block %zu", pad,
+				    steps[k]);
+		}
+	}
+}
+
 static void
 test_boundary_not_joined(void **state)
 {
@@ -302,6 +335,7 @@ main(void)
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_false_positives),
 		cmocka_unit_test(test_streaming_any_split),
+		cmocka_unit_test(test_keyword_any_alignment),
 		cmocka_unit_test(test_boundary_not_joined),
 		cmocka_unit_test(test_keyword_distance),
 		cmocka_unit_test(test_invalid_utf8),
