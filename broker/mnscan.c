@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <poppler.h>
 #include <libxml/parser.h>
 #include <libxml/xmlreader.h>
 #include <zip.h>
@@ -29,6 +30,7 @@ enum mode {
 	M_SST,		/* xlsx shared strings: counted per index */
 	M_SHEET,	/* xlsx worksheet: cells */
 	M_NAME,		/* an entry's own name */
+	M_PDF,		/* a PDF page */
 };
 
 struct scan {
@@ -40,7 +42,7 @@ struct scan {
 
 	/* where we are */
 	const char *part;
-	uint64_t row, column, paragraph, name_index;
+	uint64_t row, column, paragraph, name_index, page;
 	char sheet[64], cell[16];
 
 	/* xlsx: hits per shared string (saturating), and whether used */
@@ -86,6 +88,7 @@ mnscan_limits_default(struct mnscan_limits *l)
 	l->max_entries = 10000;
 	l->max_depth = 1;
 	l->max_strings = 4000000;
+	l->max_pages = 10000;
 }
 
 void
@@ -226,6 +229,10 @@ on_hit(void *arg, const struct mynumber_hit *hit)
 	case M_NAME:
 		if ((f = new_finding(sc, MNSCAN_AT_NAME, hit->near_keyword)) != NULL)
 			f->index = sc->name_index;
+		return;
+	case M_PDF:
+		if ((f = new_finding(sc, MNSCAN_AT_PAGE, hit->near_keyword)) != NULL)
+			f->page = sc->page;
 		return;
 	}
 }
@@ -922,6 +929,61 @@ out:
 	zip_discard(za);
 }
 
+/* --- PDF ---------------------------------------------------------------- */
+
+static void
+scan_pdf(struct scan *sc, int fd)
+{
+	PopplerDocument *doc;
+	GError *err = NULL;
+	int dupfd, npages;
+
+	if ((dupfd = dup(fd)) < 0 || lseek(dupfd, 0, SEEK_SET) < 0) {
+		set_reason(sc, "cannot read the file: %s", strerror(errno));
+		if (dupfd >= 0)
+			close(dupfd);
+		return;
+	}
+	/* poppler owns dupfd from here on, even when it fails */
+	if ((doc = poppler_document_new_from_fd(dupfd, NULL, &err)) == NULL) {
+		if (err != NULL && g_error_matches(err, POPPLER_ERROR,
+		    POPPLER_ERROR_ENCRYPTED))
+			set_reason(sc, "PDF is encrypted (needs a password)");
+		else
+			set_reason(sc, "not a readable PDF");
+		g_clear_error(&err);
+		return;
+	}
+	npages = poppler_document_get_n_pages(doc);
+	if (npages < 0 || (uint32_t)npages > sc->lim->max_pages) {
+		set_reason(sc, "PDF has more than %u pages", sc->lim->max_pages);
+		g_object_unref(doc);
+		return;
+	}
+	sc->mode = M_PDF;
+	for (int i = 0; i < npages && !sc->failed; i++) {
+		PopplerPage *page = poppler_document_get_page(doc, i);
+		char *text;
+
+		if (page == NULL) {
+			set_reason(sc, "PDF page %d cannot be read", i + 1);
+			break;
+		}
+		sc->page = (uint64_t)i + 1;
+		if ((text = poppler_page_get_text(page)) != NULL) {
+			size_t n = strlen(text);
+
+			sc->r->bytes += n;
+			mynumber_scanner_feed(sc->mn, text, n);
+			mynumber_scanner_boundary(sc->mn);
+			explicit_bzero(text, n);
+			g_free(text);
+		}
+		g_object_unref(page);
+	}
+	g_object_unref(doc);
+}
+
 /* --- entry point ------------------------------------------------------- */
 
 int
@@ -979,7 +1041,7 @@ mnscan_fd(int fd, const char *name, const struct mnscan_limits *limits,
 		    "or a legacy .doc/.xls/.ppt): not inspected");
 	} else if (n >= 5 && memcmp(head, "%PDF-", 5) == 0) {
 		snprintf(out->format, sizeof(out->format), "pdf");
-		set_reason(&sc, "PDF: text extraction not available");
+		scan_pdf(&sc, fd);
 	} else if (n >= 2 && head[0] == 0xff && head[1] == 0xfe) {
 		snprintf(out->format, sizeof(out->format), "utf-16le");
 		scan_text_fd(&sc, fd, 2, "UTF-16LE", &csv);
@@ -1043,6 +1105,9 @@ mnscan_finding_format(const struct mnscan_finding *f, char *buf, size_t size)
 		break;
 	case MNSCAN_AT_NAME:
 		snprintf(buf, size, "name of zip entry %s", f->part);
+		break;
+	case MNSCAN_AT_PAGE:
+		snprintf(buf, size, "page %llu%s", (unsigned long long)f->page, kw);
 		break;
 	}
 }

@@ -17,6 +17,13 @@
  *   - CSV/TSV (name ending .csv / .tsv, any of the encodings above): the
  *     cell (row, column, 1-based; quotes per RFC 4180). A number never
  *     joins two cells.
+ *   - PDF: the text of each page as poppler (poppler-glib) extracts it;
+ *     never two pages joined. Location: page. An encrypted PDF (one that
+ *     needs a password to open) is unscannable; so are more pages than
+ *     limits.max_pages and a PDF poppler cannot read. Poppler reads the
+ *     file itself (random access through the descriptor) and may print
+ *     its own parse errors on stderr, which the calling process must send
+ *     to /dev/null (poppler-glib offers no way to silence them).
  *   - zip, and in it Office Open XML (docx, xlsx, pptx): each entry is
  *     streamed from libzip into libxml2's xmlTextReader; never two entries
  *     joined. docx/pptx: part and paragraph; xlsx: sheet and cell
@@ -24,8 +31,7 @@
  *     Other entries are read as text.
  * What it refuses to call clean (verdict MNSCAN_UNSCANNABLE, with the
  * reason): an encrypted zip entry; an OLE2 file (what an encrypted Office
- * document or a legacy .doc/.xls is); PDF (text extraction is not
- * implemented); an archive inside the archive beyond limits.max_depth; more
+ * document or a legacy .doc/.xls is); an encrypted PDF; an archive inside the archive beyond limits.max_depth; more
  * entries, more expanded bytes, a larger entry or a higher ratio than the
  * limits; an XML part that does not parse; a read error.
  *
@@ -65,10 +71,11 @@ struct mnscan_limits {
 	uint32_t max_depth;	/* archives in archives: 1 = the file itself
 				   may be one; deeper ones are unscannable */
 	uint32_t max_strings;	/* xlsx shared strings */
+	uint32_t max_pages;	/* PDF pages */
 };
 
 /* 4 GiB total, 1 GiB per entry, ratio 200, 10,000 entries, depth 1,
- * 4,000,000 shared strings. */
+ * 4,000,000 shared strings, 10,000 PDF pages. */
 void mnscan_limits_default(struct mnscan_limits *l);
 
 enum mnscan_where {
@@ -78,6 +85,7 @@ enum mnscan_where {
 	MNSCAN_AT_CELL,		/* xlsx: part, sheet, cell */
 	MNSCAN_AT_STRING,	/* xlsx shared string used by no cell: index */
 	MNSCAN_AT_NAME,		/* the name of a zip entry: part is "#<index>" */
+	MNSCAN_AT_PAGE,		/* PDF: page (1-based) */
 };
 
 struct mnscan_finding {
@@ -86,7 +94,7 @@ struct mnscan_finding {
 	char part[96];		/* zip entry name, "" for a plain file */
 	char sheet[64];		/* xlsx sheet name */
 	char cell[16];		/* xlsx cell reference, e.g. "B3" */
-	uint64_t line, offset, row, column, paragraph, index;
+	uint64_t line, offset, row, column, paragraph, index, page;
 };
 
 #define MNSCAN_MAX_FINDINGS 32
@@ -94,8 +102,9 @@ struct mnscan_finding {
 /* Fixed size, no pointers: can be copied as it is, e.g. from a child. */
 struct mnscan_report {
 	enum mnscan_verdict verdict;
-	char format[16];	/* "utf-8", "shift_jis", "utf-16le", "csv",
-				   "docx", "xlsx", "pptx", "zip", ... */
+	char format[16];	/* "utf-8", "shift_jis", "utf-16le",
+				   "csv/utf-8", "docx", "xlsx", "pptx", "zip",
+				   "pdf", ... */
 	char reason[160];	/* why unscannable, English, no content */
 	uint64_t count;		/* hits (an xlsx shared string counts once per
 				   cell that uses it) */

@@ -546,6 +546,7 @@ test_other_kinds_unscannable(void **state)
 	r = scan_data(".pdf", "%PDF-1.7\n" VALID1, 9 + 12);
 	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
 	assert_string_equal(r.format, "pdf");
+	assert_string_equal(r.reason, "not a readable PDF");
 	r = scan_data(".docx", "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 EncryptedPackage", 25);
 	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
 	assert_string_equal(r.format, "ole2");
@@ -618,6 +619,92 @@ test_nothing_printed(void **state)
 	free(errpath);
 }
 
+/* A PDF of one text line per page (Helvetica, ASCII), with a correct
+ * cross-reference table. */
+static char *
+make_pdf(const char *const *pages, size_t npages)
+{
+	char *buf = NULL, *p = path_new(".pdf");
+	size_t len = 0, nobj = 3 + 2 * npages;
+	long off[64];
+	FILE *f = open_memstream(&buf, &len);
+	int fd;
+
+	assert_true(nobj < 64);
+	assert_non_null(f);
+	fprintf(f, "%%PDF-1.4\n");
+	off[1] = ftell(f);
+	fprintf(f, "1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n");
+	off[2] = ftell(f);
+	fprintf(f, "2 0 obj << /Type /Pages /Count %zu /Kids [", npages);
+	for (size_t i = 0; i < npages; i++)
+		fprintf(f, " %zu 0 R", 4 + 2 * i);
+	fprintf(f, " ] >> endobj\n");
+	off[3] = ftell(f);
+	fprintf(f, "3 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
+	    ">> endobj\n");
+	for (size_t i = 0; i < npages; i++) {
+		char content[256];
+		int n = snprintf(content, sizeof(content),
+		    "BT /F1 12 Tf 72 700 Td (%s) Tj ET", pages[i]);
+
+		off[4 + 2 * i] = ftell(f);
+		fprintf(f, "%zu 0 obj << /Type /Page /Parent 2 0 R /MediaBox "
+		    "[0 0 612 792] /Contents %zu 0 R /Resources << /Font << /F1 "
+		    "3 0 R >> >> >> endobj\n", 4 + 2 * i, 5 + 2 * i);
+		off[5 + 2 * i] = ftell(f);
+		fprintf(f, "%zu 0 obj << /Length %d >> stream\n%s\nendstream "
+		    "endobj\n", 5 + 2 * i, n, content);
+	}
+	{
+		long xref = ftell(f);
+
+		fprintf(f, "xref\n0 %zu\n0000000000 65535 f \n", nobj + 1);
+		for (size_t i = 1; i <= nobj; i++)
+			fprintf(f, "%010ld 00000 n \n", off[i]);
+		fprintf(f, "trailer << /Size %zu /Root 1 0 R >>\nstartxref\n%ld\n"
+		    "%%%%EOF\n", nobj + 1, xref);
+	}
+	fclose(f);
+	fd = write_file(p, buf, len);
+	close(fd);
+	free(buf);
+	return p;
+}
+
+static void
+test_pdf_pages(void **state)
+{
+	static const char *const pages[] = {
+		"Application form",
+		"Tel 03-1234-5678, corporate 1" VALID1 ", " WRONG,
+		"Number: " VALID1 " and 1000-0000-0005",
+		"split 123456",
+		"789018 across pages",
+	};
+	char *p = make_pdf(pages, 5);
+	struct mnscan_report r = scan_path(p, NULL);
+	struct mnscan_limits lim;
+	char line[128];
+
+	(void)state;
+	assert_string_equal(r.format, "pdf");
+	assert_int_equal(r.verdict, MNSCAN_FOUND);
+	assert_int_equal(r.count, 2);
+	assert_int_equal(r.findings[0].where, MNSCAN_AT_PAGE);
+	assert_int_equal(r.findings[0].page, 3);
+	assert_int_equal(r.findings[1].page, 3);
+	mnscan_finding_format(&r.findings[0], line, sizeof(line));
+	assert_string_equal(line, "page 3");
+
+	mnscan_limits_default(&lim);
+	lim.max_pages = 4;
+	r = scan_path(p, &lim);
+	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
+	assert_non_null(strstr(r.reason, "more than 4 pages"));
+	free(p);
+}
+
 static int
 setup(void **state)
 {
@@ -650,6 +737,7 @@ main(void)
 		cmocka_unit_test(test_zip_nested_and_encrypted),
 		cmocka_unit_test(test_other_kinds_unscannable),
 		cmocka_unit_test(test_nothing_printed),
+		cmocka_unit_test(test_pdf_pages),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
