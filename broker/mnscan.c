@@ -45,11 +45,14 @@ struct scan {
 	uint64_t row, column, paragraph, name_index, page;
 	char sheet[64], cell[16];
 
-	/* xlsx: hits per shared string (saturating), and whether used */
-	uint8_t *sst_hits, *sst_near, *sst_used;
-	size_t sst_n, sst_cap;
-	uint64_t sst_index;
-	bool in_si;
+	/* xlsx: hits per shared string (saturating), and whether used; one
+	 * per workbook, so saved and cleared around a nested archive */
+	struct sst {
+		uint8_t *hits, *near, *used;
+		size_t n, cap;
+		uint64_t index;
+		bool in_si;
+	} sst;
 
 	/* zip accounting */
 	uint64_t total;
@@ -86,7 +89,8 @@ mnscan_limits_default(struct mnscan_limits *l)
 	l->max_entry = 1ULL << 30;
 	l->max_ratio = 200;
 	l->max_entries = 10000;
-	l->max_depth = 1;
+	l->max_depth = 2;
+	l->max_nested = 64ULL << 20;
 	l->max_strings = 4000000;
 	l->max_pages = 10000;
 }
@@ -193,11 +197,11 @@ on_hit(void *arg, const struct mynumber_hit *hit)
 
 	switch (sc->mode) {
 	case M_SST:
-		if (sc->in_si && sc->sst_index < sc->sst_cap) {
-			if (sc->sst_hits[sc->sst_index] < 255)
-				sc->sst_hits[sc->sst_index]++;
-			if (hit->near_keyword && sc->sst_near[sc->sst_index] < 255)
-				sc->sst_near[sc->sst_index]++;
+		if (sc->sst.in_si && sc->sst.index < sc->sst.cap) {
+			if (sc->sst.hits[sc->sst.index] < 255)
+				sc->sst.hits[sc->sst.index]++;
+			if (hit->near_keyword && sc->sst.near[sc->sst.index] < 255)
+				sc->sst.near[sc->sst.index]++;
 		}
 		return;
 	case M_TEXT:
@@ -495,32 +499,32 @@ sst_grow(struct scan *sc)
 	size_t cap;
 	uint8_t *h, *nr, *u;
 
-	if (sc->sst_n < sc->sst_cap)
+	if (sc->sst.n < sc->sst.cap)
 		return;
-	if (sc->sst_n >= sc->lim->max_strings) {
+	if (sc->sst.n >= sc->lim->max_strings) {
 		set_reason(sc, "more than %u shared strings", sc->lim->max_strings);
 		return;
 	}
-	cap = sc->sst_cap ? sc->sst_cap * 2 : 1024;
+	cap = sc->sst.cap ? sc->sst.cap * 2 : 1024;
 	if (cap > sc->lim->max_strings)
 		cap = sc->lim->max_strings;
-	h = realloc(sc->sst_hits, cap);
+	h = realloc(sc->sst.hits, cap);
 	if (h != NULL)
-		sc->sst_hits = h;
-	nr = realloc(sc->sst_near, cap);
+		sc->sst.hits = h;
+	nr = realloc(sc->sst.near, cap);
 	if (nr != NULL)
-		sc->sst_near = nr;
-	u = realloc(sc->sst_used, cap);
+		sc->sst.near = nr;
+	u = realloc(sc->sst.used, cap);
 	if (u != NULL)
-		sc->sst_used = u;
+		sc->sst.used = u;
 	if (h == NULL || nr == NULL || u == NULL) {
 		set_reason(sc, "out of memory");
 		return;
 	}
-	memset(sc->sst_hits + sc->sst_cap, 0, cap - sc->sst_cap);
-	memset(sc->sst_near + sc->sst_cap, 0, cap - sc->sst_cap);
-	memset(sc->sst_used + sc->sst_cap, 0, cap - sc->sst_cap);
-	sc->sst_cap = cap;
+	memset(sc->sst.hits + sc->sst.cap, 0, cap - sc->sst.cap);
+	memset(sc->sst.near + sc->sst.cap, 0, cap - sc->sst.cap);
+	memset(sc->sst.used + sc->sst.cap, 0, cap - sc->sst.cap);
+	sc->sst.cap = cap;
 }
 
 /* A cell of a worksheet: its reference and type, and the shared string
@@ -535,13 +539,13 @@ static void
 sheet_cell_end(struct scan *sc, struct cellstate *cs)
 {
 	mynumber_scanner_boundary(sc->mn);
-	if (cs->shared && cs->sidx_ok && cs->sidx < sc->sst_n) {
-		unsigned k = sc->sst_hits[cs->sidx];
+	if (cs->shared && cs->sidx_ok && cs->sidx < sc->sst.n) {
+		unsigned k = sc->sst.hits[cs->sidx];
 
-		sc->sst_used[cs->sidx] = 1;
+		sc->sst.used[cs->sidx] = 1;
 		for (unsigned i = 0; i < k; i++) {
 			struct mnscan_finding *f = new_finding(sc, MNSCAN_AT_CELL,
-			    i < sc->sst_near[cs->sidx]);
+			    i < sc->sst.near[cs->sidx]);
 
 			if (f != NULL) {
 				snprintf(f->sheet, sizeof(f->sheet), "%s", sc->sheet);
@@ -602,7 +606,7 @@ scan_xml_entry(struct scan *sc)
 	}
 	sc->xr = xr;
 	sc->paragraph = 0;
-	sc->in_si = false;
+	sc->sst.in_si = false;
 	while ((ret = xmlTextReaderRead(xr)) == 1) {
 		int type = xmlTextReaderNodeType(xr);
 		const char *ln = (const char *)xmlTextReaderConstLocalName(xr);
@@ -619,11 +623,11 @@ scan_xml_entry(struct scan *sc)
 					sst_grow(sc);
 					if (sc->failed)
 						goto out;
-					sc->sst_index = sc->sst_n;
+					sc->sst.index = sc->sst.n;
 					if (empty)
-						sc->sst_n++;
+						sc->sst.n++;
 					else
-						sc->in_si = true;
+						sc->sst.in_si = true;
 				} else if (strcmp(ln, "rPh") == 0) {
 					mynumber_scanner_boundary(sc->mn);
 				}
@@ -659,10 +663,10 @@ scan_xml_entry(struct scan *sc)
 			break;
 		case XML_READER_TYPE_END_ELEMENT:
 			if (sc->mode == M_SST) {
-				if (strcmp(ln, "si") == 0 && sc->in_si) {
+				if (strcmp(ln, "si") == 0 && sc->sst.in_si) {
 					mynumber_scanner_boundary(sc->mn);
-					sc->in_si = false;
-					sc->sst_n++;
+					sc->sst.in_si = false;
+					sc->sst.n++;
 				} else if (strcmp(ln, "rPh") == 0) {
 					mynumber_scanner_boundary(sc->mn);
 				}
@@ -709,7 +713,7 @@ scan_xml_entry(struct scan *sc)
 					break;
 				}
 			}
-			if (sc->mode == M_SST && !sc->in_si)
+			if (sc->mode == M_SST && !sc->sst.in_si)
 				break;
 			sc->r->bytes += n;
 			mynumber_scanner_feed(sc->mn, v, n);
@@ -723,7 +727,7 @@ scan_xml_entry(struct scan *sc)
 	}
 out:
 	mynumber_scanner_boundary(sc->mn);
-	sc->in_si = false;
+	sc->sst.in_si = false;
 	if (ret < 0 && !sc->failed)
 		set_reason(sc, "zip entry %s: not well-formed XML", sc->entry_name);
 	sc->xr = NULL;
@@ -758,9 +762,13 @@ is_xml_name(const char *name)
 	    name_ends(name, ".vml");
 }
 
+static void scan_archive(struct scan *, zip_t *, char (*)[96], unsigned);
+static void scan_nested(struct scan *, zip_t *, zip_uint64_t, const char *,
+    unsigned);
+
 static void
 scan_entry(struct scan *sc, zip_t *za, zip_uint64_t idx, enum mode mode,
-    const char *shown)
+    const char *shown, unsigned depth)
 {
 	zip_stat_t st;
 	unsigned char head[4];
@@ -802,13 +810,20 @@ scan_entry(struct scan *sc, zip_t *za, zip_uint64_t idx, enum mode mode,
 		set_reason(sc, "zip entry %s: %s", shown, zip_strerror(za));
 		return;
 	}
-	/* An archive inside: beyond the depth bound (there is no way to
-	 * stream a zip, which is read from its end). */
+	/* An archive inside (an embedded workbook in a document): read into
+	 * memory, bounded, since a zip is read from its end; beyond the
+	 * depth bound, unscannable. */
 	n = zip_fread(sc->zf, head, sizeof(head));
 	if (n == (zip_int64_t)sizeof(head) && memcmp(head, "PK\3\4", 4) == 0) {
-		set_reason(sc, "zip entry %s is an archive inside the archive "
-		    "(nesting depth over %u)", shown, sc->lim->max_depth);
-		goto close;
+		zip_fclose(sc->zf);
+		sc->zf = NULL;
+		if (depth >= sc->lim->max_depth)
+			set_reason(sc, "zip entry %s is an archive inside the "
+			    "archive (nesting depth over %u)", shown,
+			    sc->lim->max_depth);
+		else
+			scan_nested(sc, za, idx, shown, depth);
+		return;
 	}
 	zip_fclose(sc->zf);
 	if ((sc->zf = zip_fopen_index(za, idx, 0)) == NULL) {
@@ -824,9 +839,173 @@ scan_entry(struct scan *sc, zip_t *za, zip_uint64_t idx, enum mode mode,
 		scan_xml_entry(sc);
 	/* libzip checks the CRC at the end of the data: a read error there
 	 * is a damaged entry. */
-close:
 	zip_fclose(sc->zf);
 	sc->zf = NULL;
+}
+
+/* The entries of an open archive; prefix is the name of the entry that
+ * holds it (NULL for the file itself), depth 1 for the file itself. */
+static void
+scan_archive(struct scan *sc, zip_t *za, char (*prefix)[96], unsigned depth)
+{
+	zip_int64_t nent;
+	zip_int64_t sst = -1;
+	bool xlsx, docx, pptx;
+	char (*shown)[96] = NULL;
+
+	nent = zip_get_num_entries(za, 0);
+	if (nent < 0 || (uint64_t)nent > sc->lim->max_entries) {
+		set_reason(sc, "archive has more than %u entries",
+		    sc->lim->max_entries);
+		return;
+	}
+	xlsx = zip_name_locate(za, "xl/workbook.xml", 0) >= 0;
+	docx = zip_name_locate(za, "word/document.xml", 0) >= 0;
+	pptx = zip_name_locate(za, "ppt/presentation.xml", 0) >= 0;
+	if (depth == 1)
+		snprintf(sc->r->format, sizeof(sc->r->format), "%s",
+		    xlsx ? "xlsx" : docx ? "docx" : pptx ? "pptx" : "zip");
+	if (nent > 0 && (shown = calloc((size_t)nent, sizeof(*shown))) == NULL) {
+		set_reason(sc, "out of memory");
+		return;
+	}
+	/* Names first: a name can hold a number, and then is never shown. */
+	for (zip_int64_t i = 0; i < nent && !sc->failed; i++) {
+		const char *name = zip_get_name(za, (zip_uint64_t)i, 0);
+		char clean[96];
+		bool hit = false;
+
+		if (name == NULL)
+			name = "";
+		clean_name(name, strlen(name), (uint64_t)i, clean,
+		    sizeof(clean), &hit);
+		if (prefix != NULL)
+			snprintf(shown[i], sizeof(shown[i]), "%.40s/%.54s",
+			    *prefix, clean);
+		else
+			memcpy(shown[i], clean, sizeof(clean));
+		if (hit) {
+			sc->mode = M_NAME;
+			sc->part = shown[i];
+			sc->name_index = (uint64_t)i;
+			on_hit(sc, &(struct mynumber_hit){ 0 });
+		}
+	}
+	if (xlsx && (sst = zip_name_locate(za, "xl/sharedStrings.xml", 0)) >= 0)
+		scan_entry(sc, za, (zip_uint64_t)sst, M_SST, shown[sst], depth);
+	for (zip_int64_t i = 0; i < nent && !sc->failed; i++) {
+		const char *name = zip_get_name(za, (zip_uint64_t)i, 0);
+		enum mode m = M_TEXT;
+
+		if (i == sst)
+			continue;
+		if (xlsx && name != NULL &&
+		    strncmp(name, "xl/worksheets/", 14) == 0 &&
+		    name_ends(name, ".xml") && strchr(name + 14, '/') == NULL) {
+			const char *base = strrchr(shown[i], '/');
+			size_t l = base != NULL ? strlen(base + 1) : 0;
+
+			m = M_SHEET;
+			/* the part's own name stands for the sheet */
+			if (l > 4 && name_ends(base, ".xml"))
+				snprintf(sc->sheet, sizeof(sc->sheet), "%.*s",
+				    (int)(l - 4), base + 1);
+			else
+				snprintf(sc->sheet, sizeof(sc->sheet), "?");
+		}
+		scan_entry(sc, za, (zip_uint64_t)i, m, shown[i], depth);
+	}
+	/* Shared strings with a number that no cell uses still are in the
+	 * file. */
+	for (size_t k = 0; k < sc->sst.n && !sc->failed; k++) {
+		if (sc->sst.used[k] || sc->sst.hits[k] == 0)
+			continue;
+		sc->part = shown[sst];
+		for (unsigned j = 0; j < sc->sst.hits[k]; j++) {
+			struct mnscan_finding *f = new_finding(sc, MNSCAN_AT_STRING,
+			    j < sc->sst.near[k]);
+
+			if (f != NULL)
+				f->index = k;
+		}
+	}
+	sc->part = NULL;
+	free(shown);
+}
+
+static void
+sst_free(struct sst *t)
+{
+	free(t->hits);
+	free(t->near);
+	free(t->used);
+	memset(t, 0, sizeof(*t));
+}
+
+static void
+scan_nested(struct scan *sc, zip_t *za, zip_uint64_t idx, const char *shown,
+    unsigned depth)
+{
+	uint64_t size = sc->entry_size;
+	char *buf;
+	uint64_t got = 0;
+	zip_error_t ze;
+	zip_source_t *src;
+	zip_t *inner;
+	struct sst outer;
+	char prefix[96];
+
+	if (size == UINT64_MAX || size > sc->lim->max_nested) {
+		set_reason(sc, "zip entry %s is an archive inside the archive "
+		    "larger than %llu bytes", shown,
+		    (unsigned long long)sc->lim->max_nested);
+		return;
+	}
+	if ((buf = malloc(size ? size : 1)) == NULL) {
+		set_reason(sc, "out of memory");
+		return;
+	}
+	if ((sc->zf = zip_fopen_index(za, idx, 0)) == NULL) {
+		set_reason(sc, "zip entry %s: %s", shown, zip_strerror(za));
+		free(buf);
+		return;
+	}
+	sc->entry_bytes = 0;
+	while (got < size) {
+		int n = xml_read(sc, buf + got,
+		    size - got > BLOCK ? BLOCK : (int)(size - got));
+
+		if (n <= 0)
+			break;
+		got += (uint64_t)n;
+	}
+	zip_fclose(sc->zf);
+	sc->zf = NULL;
+	if (got != size && !sc->failed)
+		set_reason(sc, "zip entry %s: shorter than declared", shown);
+	if (sc->failed)
+		goto out;
+	zip_error_init(&ze);
+	if ((src = zip_source_buffer_create(buf, size, 0, &ze)) == NULL ||
+	    (inner = zip_open_from_source(src, ZIP_RDONLY, &ze)) == NULL) {
+		if (src != NULL)
+			zip_source_free(src);
+		set_reason(sc, "zip entry %s: an archive inside that cannot be "
+		    "read: %s", shown, zip_error_strerror(&ze));
+		zip_error_fini(&ze);
+		goto out;
+	}
+	zip_error_fini(&ze);
+	snprintf(prefix, sizeof(prefix), "%s", shown);
+	outer = sc->sst;
+	memset(&sc->sst, 0, sizeof(sc->sst));
+	scan_archive(sc, inner, &prefix, depth + 1);
+	sst_free(&sc->sst);
+	sc->sst = outer;
+	zip_discard(inner);
+out:
+	explicit_bzero(buf, size);
+	free(buf);
 }
 
 static void
@@ -834,10 +1013,6 @@ scan_zip(struct scan *sc, int fd)
 {
 	zip_t *za;
 	int err = 0, dupfd;
-	zip_int64_t nent;
-	zip_int64_t sst = -1;
-	bool xlsx, docx, pptx;
-	char (*shown)[96] = NULL;
 
 	if ((dupfd = dup(fd)) < 0 || lseek(dupfd, 0, SEEK_SET) < 0) {
 		set_reason(sc, "cannot read the file: %s", strerror(errno));
@@ -855,77 +1030,7 @@ scan_zip(struct scan *sc, int fd)
 		zip_error_fini(&ze);
 		return;
 	}
-	nent = zip_get_num_entries(za, 0);
-	if (nent < 0 || (uint64_t)nent > sc->lim->max_entries) {
-		set_reason(sc, "archive has more than %u entries",
-		    sc->lim->max_entries);
-		goto out;
-	}
-	xlsx = zip_name_locate(za, "xl/workbook.xml", 0) >= 0;
-	docx = zip_name_locate(za, "word/document.xml", 0) >= 0;
-	pptx = zip_name_locate(za, "ppt/presentation.xml", 0) >= 0;
-	snprintf(sc->r->format, sizeof(sc->r->format), "%s",
-	    xlsx ? "xlsx" : docx ? "docx" : pptx ? "pptx" : "zip");
-	if (nent > 0 && (shown = calloc((size_t)nent, sizeof(*shown))) == NULL) {
-		set_reason(sc, "out of memory");
-		goto out;
-	}
-	/* Names first: a name can hold a number, and then is never shown. */
-	for (zip_int64_t i = 0; i < nent && !sc->failed; i++) {
-		const char *name = zip_get_name(za, (zip_uint64_t)i, 0);
-		bool hit = false;
-
-		if (name == NULL)
-			name = "";
-		clean_name(name, strlen(name), (uint64_t)i, shown[i],
-		    sizeof(shown[i]), &hit);
-		if (hit) {
-			sc->mode = M_NAME;
-			sc->part = shown[i];
-			sc->name_index = (uint64_t)i;
-			on_hit(sc, &(struct mynumber_hit){ 0 });
-		}
-	}
-	if (xlsx && (sst = zip_name_locate(za, "xl/sharedStrings.xml", 0)) >= 0)
-		scan_entry(sc, za, (zip_uint64_t)sst, M_SST, shown[sst]);
-	for (zip_int64_t i = 0; i < nent && !sc->failed; i++) {
-		const char *name = zip_get_name(za, (zip_uint64_t)i, 0);
-		enum mode m = M_TEXT;
-
-		if (i == sst)
-			continue;
-		if (xlsx && name != NULL &&
-		    strncmp(name, "xl/worksheets/", 14) == 0 &&
-		    name_ends(name, ".xml") && strchr(name + 14, '/') == NULL) {
-			size_t l = strlen(shown[i]);
-
-			m = M_SHEET;
-			/* the part's own name stands for the sheet */
-			if (l > 18 && shown[i][0] != '#')
-				snprintf(sc->sheet, sizeof(sc->sheet), "%.*s",
-				    (int)(l - 18), shown[i] + 14);
-			else
-				snprintf(sc->sheet, sizeof(sc->sheet), "?");
-		}
-		scan_entry(sc, za, (zip_uint64_t)i, m, shown[i]);
-	}
-	/* Shared strings with a number that no cell uses still are in the
-	 * file. */
-	for (size_t k = 0; k < sc->sst_n && !sc->failed; k++) {
-		if (sc->sst_used[k] || sc->sst_hits[k] == 0)
-			continue;
-		sc->part = shown[sst];
-		for (unsigned j = 0; j < sc->sst_hits[k]; j++) {
-			struct mnscan_finding *f = new_finding(sc, MNSCAN_AT_STRING,
-			    j < sc->sst_near[k]);
-
-			if (f != NULL)
-				f->index = k;
-		}
-	}
-out:
-	sc->part = NULL;
-	free(shown);
+	scan_archive(sc, za, NULL, 1);
 	zip_discard(za);
 }
 
@@ -1069,9 +1174,7 @@ done:
 	mynumber_scanner_finish(sc.mn);
 	mynumber_scanner_free(sc.mn);
 	explicit_bzero(head, sizeof(head));
-	free(sc.sst_hits);
-	free(sc.sst_near);
-	free(sc.sst_used);
+	sst_free(&sc.sst);
 	if (out->verdict != MNSCAN_UNSCANNABLE)
 		out->verdict = out->count > 0 ? MNSCAN_FOUND : MNSCAN_CLEAN;
 	return 0;

@@ -28,10 +28,14 @@
  *     streamed from libzip into libxml2's xmlTextReader; never two entries
  *     joined. docx/pptx: part and paragraph; xlsx: sheet and cell
  *     (Sheet1!B3), shared strings mapped to every cell that uses them.
- *     Other entries are read as text.
+ *     Other entries are read as text. An archive inside (e.g. a workbook
+ *     embedded in a document) is read into memory (limits.max_nested) and
+ *     scanned in turn, down to limits.max_depth; its parts are named
+ *     "outer/inner".
  * What it refuses to call clean (verdict MNSCAN_UNSCANNABLE, with the
  * reason): an encrypted zip entry; an OLE2 file (what an encrypted Office
- * document or a legacy .doc/.xls is); an encrypted PDF; an archive inside the archive beyond limits.max_depth; more
+ * document or a legacy .doc/.xls is); an encrypted PDF; an archive inside the archive beyond limits.max_depth or
+ * larger than limits.max_nested; more
  * entries, more expanded bytes, a larger entry or a higher ratio than the
  * limits; an XML part that does not parse; a read error.
  *
@@ -69,12 +73,16 @@ struct mnscan_limits {
 				   checked past 1 MiB expanded */
 	uint32_t max_entries;	/* entries in one archive */
 	uint32_t max_depth;	/* archives in archives: 1 = the file itself
-				   may be one; deeper ones are unscannable */
+				   may be one, 2 = and an archive in it (an
+				   embedded workbook); deeper: unscannable */
+	uint64_t max_nested;	/* an archive inside is read into memory (a
+				   zip is read from its end): its size */
 	uint32_t max_strings;	/* xlsx shared strings */
 	uint32_t max_pages;	/* PDF pages */
 };
 
-/* 4 GiB total, 1 GiB per entry, ratio 200, 10,000 entries, depth 1,
+/* 4 GiB total, 1 GiB per entry, ratio 200, 10,000 entries, depth 2,
+ * 64 MiB for an archive inside,
  * 4,000,000 shared strings, 10,000 PDF pages. */
 void mnscan_limits_default(struct mnscan_limits *l);
 

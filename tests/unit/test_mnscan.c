@@ -476,46 +476,99 @@ test_zip_bounds(void **state)
 	free(p);
 }
 
+static char *
+read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	data = malloc((size_t)n + 1);
+	assert_non_null(data);
+	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return data;
+}
+
+/* An archive holding `inner' (len bytes) as entry `name' beside a docx's
+ * main part. */
+static char *
+wrap_zip(const char *name, const char *inner, size_t len)
+{
+	char *p = path_new(".docx");
+	zip_source_t *src;
+	int err;
+	zip_t *za = zip_open(p, ZIP_CREATE | ZIP_TRUNCATE, &err);
+
+	assert_non_null(za);
+	src = zip_source_buffer(za, ct, strlen(ct), 0);
+	assert_true(zip_file_add(za, "[Content_Types].xml", src, 0) >= 0);
+	src = zip_source_buffer(za, "<w:document xmlns:w=\"x\"/>", 25, 0);
+	assert_true(zip_file_add(za, "word/document.xml", src, 0) >= 0);
+	src = zip_source_buffer(za, inner, len, 0);
+	assert_true(zip_file_add(za, name, src, 0) >= 0);
+	assert_int_equal(zip_close(za), 0);
+	return p;
+}
+
 static void
 test_zip_nested_and_encrypted(void **state)
 {
+	/* an embedded workbook: its own shared strings, its cells */
+	static const char sst[] = "<sst><si><t>x</t></si><si><t>" VALID1
+	    "</t></si></sst>";
+	static const char sheet[] = "<worksheet><sheetData><row>"
+	    "<c r=\"A1\" t=\"s\"><v>1</v></c></row></sheetData></worksheet>";
 	const struct entry inner[] = {
-		{ "n.txt", VALID1, 0, false },
+		{ "[Content_Types].xml", ct, 0, false },
+		{ "xl/workbook.xml", "<workbook/>", 0, false },
+		{ "xl/sharedStrings.xml", sst, 0, false },
+		{ "xl/worksheets/sheet1.xml", sheet, 0, false },
 		{ NULL, NULL, 0, false },
 	};
-	char *ip = make_zip(inner), *p, *data;
+	char *ip = make_zip(inner), *p, *p2, *data, *data2;
 	struct mnscan_report r;
-	FILE *f = fopen(ip, "rb");
-	long len;
+	struct mnscan_limits lim;
+	size_t len, len2;
 
 	(void)state;
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	data = malloc((size_t)len + 1);
-	assert_int_equal(fread(data, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	{
-		/* an archive inside a docx: not recursed, unscannable */
-		zip_source_t *src;
-		int err;
-		zip_t *za;
-
-		p = path_new(".docx");
-		za = zip_open(p, ZIP_CREATE | ZIP_TRUNCATE, &err);
-		assert_non_null(za);
-		src = zip_source_buffer(za, ct, strlen(ct), 0);
-		assert_true(zip_file_add(za, "[Content_Types].xml", src, 0) >= 0);
-		src = zip_source_buffer(za, "<w:document xmlns:w=\"x\"/>", 25, 0);
-		assert_true(zip_file_add(za, "word/document.xml", src, 0) >= 0);
-		src = zip_source_buffer(za, data, (zip_uint64_t)len, 0);
-		assert_true(zip_file_add(za, "word/embeddings/x.xlsx", src, 0) >= 0);
-		assert_int_equal(zip_close(za), 0);
-	}
+	data = read_all(ip, &len);
+	p = wrap_zip("word/embeddings/x.xlsx", data, len);
 	r = scan_path(p, NULL);
+	assert_string_equal(r.format, "docx");
+	assert_int_equal(r.verdict, MNSCAN_FOUND);
+	assert_int_equal(r.count, 1);
+	assert_string_equal(r.findings[0].part,
+	    "word/embeddings/x.xlsx/xl/worksheets/sheet1.xml");
+	assert_string_equal(r.findings[0].sheet, "sheet1");
+	assert_string_equal(r.findings[0].cell, "A1");
+
+	/* depth 1: not opened, unscannable */
+	mnscan_limits_default(&lim);
+	lim.max_depth = 1;
+	r = scan_path(p, &lim);
 	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
 	assert_non_null(strstr(r.reason, "archive inside the archive"));
+	/* too large to be read into memory */
+	mnscan_limits_default(&lim);
+	lim.max_nested = len - 1;
+	r = scan_path(p, &lim);
+	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
+	assert_non_null(strstr(r.reason, "larger than"));
+
+	/* three levels: over the default depth */
+	data2 = read_all(p, &len2);
+	p2 = wrap_zip("word/embeddings/y.docx", data2, len2);
+	r = scan_path(p2, NULL);
+	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
+	assert_non_null(strstr(r.reason, "nesting depth over 2"));
+	free(p2);
+	free(data2);
 	free(p);
 	free(data);
 	free(ip);
