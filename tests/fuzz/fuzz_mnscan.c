@@ -68,6 +68,7 @@ scan_bytes(const void *d, size_t n, const char *name)
 	lim.max_entry = 4 << 20;
 	lim.max_entries = 64;
 	lim.max_strings = 10000;
+	lim.max_nested = 1 << 20;
 	if (mnscan_fd(fd, name, &lim, &r) != 0)
 		abort();
 	check(&r);
