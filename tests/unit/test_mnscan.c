@@ -387,6 +387,33 @@ test_docx_runs_and_paragraphs(void **state)
 }
 
 static void
+test_pptx_slides(void **state)
+{
+	static const char slide[] =
+	    "<p:sld xmlns:p=\"p\" xmlns:a=\"a\"><p:cSld><p:spTree><p:sp><p:txBody>"
+	    "<a:p><a:r><a:rPr lang=\"ja-JP\"/><a:t>番号 1000 0000</a:t></a:r>"
+	    "<a:r><a:rPr lang=\"en-US\" b=\"1\"/><a:t> 0005</a:t></a:r></a:p>"
+	    "<a:p><a:r><a:t>" WRONG "</a:t></a:r></a:p>"
+	    "</p:txBody></p:sp></p:spTree></p:cSld></p:sld>";
+	const struct entry e[] = {
+		{ "[Content_Types].xml", ct, 0, false },
+		{ "ppt/presentation.xml", "<p:presentation xmlns:p=\"p\"/>", 0, false },
+		{ "ppt/slides/slide1.xml", "<p:sld xmlns:p=\"p\"/>", 0, false },
+		{ "ppt/slides/slide2.xml", slide, 0, false },
+		{ NULL, NULL, 0, false },
+	};
+	char *p = make_zip(e);
+	struct mnscan_report r = scan_path(p, NULL);
+
+	(void)state;
+	assert_string_equal(r.format, "pptx");
+	assert_int_equal(r.count, 1);
+	assert_string_equal(r.findings[0].part, "ppt/slides/slide2.xml");
+	assert_int_equal(r.findings[0].paragraph, 1);
+	free(p);
+}
+
+static void
 test_zip_entries_not_joined(void **state)
 {
 	const struct entry e[] = {
@@ -785,6 +812,7 @@ main(void)
 		cmocka_unit_test(test_csv_cells),
 		cmocka_unit_test(test_xlsx_cells),
 		cmocka_unit_test(test_docx_runs_and_paragraphs),
+		cmocka_unit_test(test_pptx_slides),
 		cmocka_unit_test(test_zip_entries_not_joined),
 		cmocka_unit_test(test_zip_bounds),
 		cmocka_unit_test(test_zip_nested_and_encrypted),
