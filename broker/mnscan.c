@@ -159,11 +159,20 @@ clean_name(const char *in, size_t len, uint64_t index, char *out,
 			c = '?';
 		out[o++] = (char)c;
 	}
-	/* do not end inside a UTF-8 sequence */
-	while (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
-		o--;
-	if (o > 0 && (unsigned char)out[o - 1] >= 0xc0)
-		o--;
+	/* cut short: do not end inside a UTF-8 sequence */
+	if (o < len) {
+		size_t k = o;
+
+		while (k > 0 && ((unsigned char)out[k - 1] & 0xc0) == 0x80)
+			k--;
+		if (k > 0 && (unsigned char)out[k - 1] >= 0xc0) {
+			unsigned char lead = (unsigned char)out[k - 1];
+			size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+
+			if (o - (k - 1) < need)
+				o = k - 1;
+		}
+	}
 	out[o] = '\0';
 }
 
@@ -843,6 +852,129 @@ scan_entry(struct scan *sc, zip_t *za, zip_uint64_t idx, enum mode mode,
 	sc->zf = NULL;
 }
 
+/* --- xlsx sheet names ---------------------------------------------------- */
+
+struct rel {
+	char id[64];
+	char target[160];
+};
+
+struct meta {
+	struct scan *sc;
+	struct rel *rels;
+	size_t nrels, caprels;
+	zip_t *za;
+	char (*names)[64];	/* per entry index: the sheet's name */
+	zip_int64_t nent;
+};
+
+static const char ns_rel[] =
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+static const char ns_rel_strict[] =
+    "http://purl.oclc.org/ooxml/officeDocument/relationships";
+
+static void
+rels_element(struct meta *m, xmlTextReaderPtr xr, const char *ln)
+{
+	xmlChar *id, *target;
+
+	if (strcmp(ln, "Relationship") != 0)
+		return;
+	id = xmlTextReaderGetAttribute(xr, BAD_CAST "Id");
+	target = xmlTextReaderGetAttribute(xr, BAD_CAST "Target");
+	if (id != NULL && target != NULL &&
+	    m->nrels < m->sc->lim->max_entries) {
+		if (m->nrels == m->caprels) {
+			size_t cap = m->caprels ? m->caprels * 2 : 16;
+			struct rel *r = realloc(m->rels, cap * sizeof(*r));
+
+			if (r != NULL) {
+				m->rels = r;
+				m->caprels = cap;
+			}
+		}
+		if (m->nrels < m->caprels) {
+			struct rel *r = &m->rels[m->nrels++];
+
+			snprintf(r->id, sizeof(r->id), "%s", (char *)id);
+			/* relative to xl/, or absolute in the package */
+			if (target[0] == '/')
+				snprintf(r->target, sizeof(r->target), "%s",
+				    (char *)target + 1);
+			else
+				snprintf(r->target, sizeof(r->target), "xl/%s",
+				    (char *)target);
+		}
+	}
+	xmlFree(id);
+	xmlFree(target);
+}
+
+static void
+workbook_element(struct meta *m, xmlTextReaderPtr xr, const char *ln)
+{
+	xmlChar *name, *id;
+
+	if (strcmp(ln, "sheet") != 0)
+		return;
+	name = xmlTextReaderGetAttribute(xr, BAD_CAST "name");
+	id = xmlTextReaderGetAttributeNs(xr, BAD_CAST "id", BAD_CAST ns_rel);
+	if (id == NULL)
+		id = xmlTextReaderGetAttributeNs(xr, BAD_CAST "id",
+		    BAD_CAST ns_rel_strict);
+	for (size_t i = 0; name != NULL && id != NULL && i < m->nrels; i++) {
+		zip_int64_t idx;
+
+		if (strcmp(m->rels[i].id, (char *)id) != 0)
+			continue;
+		idx = zip_name_locate(m->za, m->rels[i].target, 0);
+		if (idx >= 0 && idx < m->nent)
+			clean_name((char *)name, strlen((char *)name),
+			    (uint64_t)idx, m->names[idx],
+			    sizeof(m->names[idx]), NULL);
+		break;
+	}
+	xmlFree(name);
+	xmlFree(id);
+}
+
+/* Reads a small XML part of the package for its elements (through the
+ * same bounds as every entry); a failure leaves the names unknown. */
+static void
+read_meta(struct meta *m, const char *part,
+    void (*fn)(struct meta *, xmlTextReaderPtr, const char *))
+{
+	struct scan *sc = m->sc;
+	zip_int64_t idx = zip_name_locate(m->za, part, 0);
+	xmlTextReaderPtr xr;
+	zip_stat_t st;
+
+	if (idx < 0 || zip_stat_index(m->za, (zip_uint64_t)idx, 0, &st) != 0 ||
+	    ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) &&
+	    st.encryption_method != ZIP_EM_NONE) ||
+	    !(st.valid & ZIP_STAT_SIZE) || st.size > (16u << 20))
+		return;
+	if ((sc->zf = zip_fopen_index(m->za, (zip_uint64_t)idx, 0)) == NULL)
+		return;
+	sc->entry_comp = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : 0;
+	sc->entry_size = st.size;
+	sc->entry_bytes = 0;
+	sc->entry_name = part;
+	xr = xmlReaderForIO(xml_read, xml_close, sc, NULL, NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	while (xr != NULL && xmlTextReaderRead(xr) == 1 && !sc->failed) {
+		const char *ln = (const char *)xmlTextReaderConstLocalName(xr);
+
+		if (xmlTextReaderNodeType(xr) == XML_READER_TYPE_ELEMENT &&
+		    ln != NULL)
+			fn(m, xr, ln);
+	}
+	if (xr != NULL)
+		xmlFreeTextReader(xr);
+	zip_fclose(sc->zf);
+	sc->zf = NULL;
+}
+
 /* The entries of an open archive; prefix is the name of the entry that
  * holds it (NULL for the file itself), depth 1 for the file itself. */
 static void
@@ -852,6 +984,7 @@ scan_archive(struct scan *sc, zip_t *za, char (*prefix)[96], unsigned depth)
 	zip_int64_t sst = -1;
 	bool xlsx, docx, pptx;
 	char (*shown)[96] = NULL;
+	char (*sheetnames)[64] = NULL;
 
 	nent = zip_get_num_entries(za, 0);
 	if (nent < 0 || (uint64_t)nent > sc->lim->max_entries) {
@@ -891,6 +1024,17 @@ scan_archive(struct scan *sc, zip_t *za, char (*prefix)[96], unsigned depth)
 			on_hit(sc, &(struct mynumber_hit){ 0 });
 		}
 	}
+	if (xlsx && nent > 0) {
+		/* the sheets' own names, for Sheet!B3 */
+		struct meta m = { .sc = sc, .za = za, .nent = nent };
+
+		if ((m.names = calloc((size_t)nent, sizeof(*m.names))) != NULL) {
+			read_meta(&m, "xl/_rels/workbook.xml.rels", rels_element);
+			read_meta(&m, "xl/workbook.xml", workbook_element);
+		}
+		sheetnames = m.names;
+		free(m.rels);
+	}
 	if (xlsx && (sst = zip_name_locate(za, "xl/sharedStrings.xml", 0)) >= 0)
 		scan_entry(sc, za, (zip_uint64_t)sst, M_SST, shown[sst], depth);
 	for (zip_int64_t i = 0; i < nent && !sc->failed; i++) {
@@ -906,8 +1050,11 @@ scan_archive(struct scan *sc, zip_t *za, char (*prefix)[96], unsigned depth)
 			size_t l = base != NULL ? strlen(base + 1) : 0;
 
 			m = M_SHEET;
-			/* the part's own name stands for the sheet */
-			if (l > 4 && name_ends(base, ".xml"))
+			/* the workbook's name for it, else the part's */
+			if (sheetnames != NULL && sheetnames[i][0] != '\0')
+				snprintf(sc->sheet, sizeof(sc->sheet), "%s",
+				    sheetnames[i]);
+			else if (l > 4 && name_ends(base, ".xml"))
 				snprintf(sc->sheet, sizeof(sc->sheet), "%.*s",
 				    (int)(l - 4), base + 1);
 			else
@@ -931,6 +1078,7 @@ scan_archive(struct scan *sc, zip_t *za, char (*prefix)[96], unsigned depth)
 	}
 	sc->part = NULL;
 	free(shown);
+	free(sheetnames);
 }
 
 static void

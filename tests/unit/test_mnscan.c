@@ -350,6 +350,50 @@ test_xlsx_cells(void **state)
 	free(p);
 }
 
+/* Sheets are named as the workbook names them (through its
+ * relationships, relative or absolute targets); a name holding a My
+ * Number is not shown. */
+static void
+test_xlsx_sheet_names(void **state)
+{
+	static const char wb[] =
+	    "<workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/"
+	    "2006/main\" xmlns:r=\"http://schemas.openxmlformats.org/"
+	    "officeDocument/2006/relationships\"><sheets>"
+	    "<sheet name=\"名簿\" sheetId=\"1\" r:id=\"rId1\"/>"
+	    "<sheet name=\"" VALID1 "\" sheetId=\"2\" r:id=\"rId2\"/>"
+	    "</sheets></workbook>";
+	static const char rels[] =
+	    "<Relationships xmlns=\"http://schemas.openxmlformats.org/package/"
+	    "2006/relationships\">"
+	    "<Relationship Id=\"rId2\" Type=\"x/worksheet\" "
+	    "Target=\"/xl/worksheets/sheet2.xml\"/>"
+	    "<Relationship Id=\"rId1\" Type=\"x/worksheet\" "
+	    "Target=\"worksheets/sheet1.xml\"/></Relationships>";
+	static const char sheet[] = "<worksheet><sheetData><row><c r=\"C7\" "
+	    "t=\"inlineStr\"><is><t>" VALID2 "</t></is></c></row></sheetData>"
+	    "</worksheet>";
+	const struct entry e[] = {
+		{ "[Content_Types].xml", ct, 0, false },
+		{ "xl/workbook.xml", wb, 0, false },
+		{ "xl/_rels/workbook.xml.rels", rels, 0, false },
+		{ "xl/worksheets/sheet1.xml", sheet, 0, false },
+		{ "xl/worksheets/sheet2.xml", sheet, 0, false },
+		{ NULL, NULL, 0, false },
+	};
+	char *p = make_zip(e);
+	struct mnscan_report r = scan_path(p, NULL);
+	char line[256];
+
+	(void)state;
+	assert_int_equal(r.count, 2);
+	assert_string_equal(r.findings[0].sheet, "名簿");
+	mnscan_finding_format(&r.findings[0], line, sizeof(line));
+	assert_string_equal(line, "xl/worksheets/sheet1.xml 名簿!C7");
+	assert_string_equal(r.findings[1].sheet, "#4");
+	free(p);
+}
+
 static void
 test_docx_runs_and_paragraphs(void **state)
 {
@@ -434,6 +478,25 @@ test_zip_entries_not_joined(void **state)
 	assert_string_equal(r.format, "zip");
 	assert_int_equal(r.verdict, MNSCAN_CLEAN);
 	free(p);
+
+	/* a long name is cut at a character: 31 of 40 three-byte ones */
+	{
+		char longname[200] = "";
+		const struct entry e3[] = {
+			{ longname, VALID1, 0, false },
+			{ NULL, NULL, 0, false },
+		};
+
+		for (int i = 0; i < 40; i++)
+			strcat(longname, "あ");
+		strcat(longname, ".txt");
+		p = make_zip(e3);
+		r = scan_path(p, NULL);
+		assert_int_equal(r.count, 1);
+		assert_int_equal(strlen(r.findings[0].part), 93);
+		assert_memory_equal(r.findings[0].part, longname, 93);
+		free(p);
+	}
 
 	/* a number in an entry's name counts, and the name is not shown */
 	p = make_zip(e2);
@@ -811,6 +874,7 @@ main(void)
 		cmocka_unit_test(test_text_clean),
 		cmocka_unit_test(test_csv_cells),
 		cmocka_unit_test(test_xlsx_cells),
+		cmocka_unit_test(test_xlsx_sheet_names),
 		cmocka_unit_test(test_docx_runs_and_paragraphs),
 		cmocka_unit_test(test_pptx_slides),
 		cmocka_unit_test(test_zip_entries_not_joined),
