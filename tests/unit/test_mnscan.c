@@ -509,6 +509,8 @@ test_zip_entries_not_joined(void **state)
 	free(p);
 }
 
+static char *read_all(const char *path, size_t *len);
+
 static void
 test_zip_bounds(void **state)
 {
@@ -537,6 +539,30 @@ test_zip_bounds(void **state)
 	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
 	assert_non_null(strstr(r.reason, "expands more than 200 times"));
 	/* stopped early, not after expanding it all */
+	assert_true(r.bytes < 4 * 1024 * 1024);
+	free(p);
+
+	/* the same with sizes that lie (100 bytes declared, in the local
+	 * header and the central directory): stopped by what is read */
+	p = make_zip(bomb);
+	{
+		size_t len;
+		char *data = read_all(p, &len);
+		int fd;
+
+		for (size_t i = 0; i + 46 <= len; i++) {
+			if (memcmp(data + i, "PK\3\4", 4) == 0 && i == 0)
+				memcpy(data + i + 22, "\x64\0\0\0", 4);
+			if (memcmp(data + i, "PK\1\2", 4) == 0)
+				memcpy(data + i + 24, "\x64\0\0\0", 4);
+		}
+		fd = write_file(p, data, len);
+		close(fd);
+		free(data);
+	}
+	r = scan_path(p, NULL);
+	assert_int_equal(r.verdict, MNSCAN_UNSCANNABLE);
+	assert_non_null(strstr(r.reason, "x.txt expands beyond its declared size"));
 	assert_true(r.bytes < 4 * 1024 * 1024);
 	free(p);
 
