@@ -9,7 +9,7 @@ set -eu
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev openssl libssl-dev \
 libevent-dev libcbor-dev liboath-dev libsqlite3-dev libcurl4-openssl-dev \
 libyaml-dev libqrencode-dev libicu-dev sqlite3 python3 python3-cbor2 nginx-light \
-libnginx-mod-http-dav-ext libxml2-dev libseccomp-dev libnghttp2-dev libjansson-dev gettext"
+libnginx-mod-http-dav-ext libxml2-dev libzip-dev libpoppler-glib-dev libseccomp-dev libnghttp2-dev libjansson-dev gettext"
 TEST_PKGS="libcmocka-dev python3-pytest oathtool clang libclang-rt-14-dev \
 tinyproxy curl golang-go golang-golang-x-mod-dev python3-h2 \
 chromium chromium-driver python3-selenium libnss3-tools fonts-ipafont-gothic \
