@@ -553,14 +553,16 @@ api_start(struct h2conn *c, struct h2stream *st, int ended)
 	ar.otp = OPT(otp);
 #undef OPT
 	ar.upload_metadata = st->upload_metadata;
-	if ((st->out = evbuffer_new()) == NULL)
-		return 0;
 	st->conn = c;
 	st->answered = 1;
-	if ((st->api = webapi_begin(c->req.b, &c->req.who, c->req.peer, &ar,
+	if ((st->out = evbuffer_new()) == NULL ||
+	    (st->api = webapi_begin(c->req.b, &c->req.who, c->req.peer, &ar,
 	    &api_io, st)) == NULL) {
-		st->answered = 0;
-		return 0;
+		web_error(&st->resp, 503, "unavailable", "関所が一時的に応答でき"
+		    "ません。時間をおいてやり直してください。", "the broker is out "
+		    "of memory; try again later");
+		h2_submit_static(c, st);
+		return 1;
 	}
 	/* A GET is answered at the end of its headers, whatever follows
 	 * (a body is not read). */
