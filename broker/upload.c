@@ -774,23 +774,38 @@ done_usage(struct commit_job *cj, int status)
 	job_free(j);
 }
 
-static void
-usage_begin(struct reqconn *c, const struct wire_msg *m,
-    const char *interface, int verified, int64_t day_start)
+/*
+ * A job that keeps the put encoded, to run it again from the top once the
+ * job is done (usage, step-up, probe). NULL when out of resources: the
+ * put is then answered "unavailable".
+ */
+static struct sjob *
+put_job_new(enum job_kind kind, struct reqconn *c, const struct wire_msg *m)
 {
 	struct wire_error werr;
 	struct sjob *j;
 
-	if ((j = job_new(J_USAGE, c)) == NULL ||
+	if ((j = job_new(kind, c)) == NULL ||
 	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
 		if (j != NULL)
 			job_free(j);
 		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
 		    "is out of resources; try again later", NULL, NULL, NULL,
 		    30);
-		return;
+		return NULL;
 	}
 	j->req_id = m->id;
+	return j;
+}
+
+static void
+usage_begin(struct reqconn *c, const struct wire_msg *m,
+    const char *interface, int verified, int64_t day_start)
+{
+	struct sjob *j;
+
+	if ((j = put_job_new(J_USAGE, c, m)) == NULL)
+		return;
 	j->verified = verified;
 	j->day_start = day_start;
 	util_strlcpy(j->t.interface, interface, sizeof(j->t.interface));
@@ -857,20 +872,17 @@ stepup_begin(struct reqconn *c, const struct wire_msg *m,
     const struct policy_request *req, const struct policy_decision *d,
     const char *otp, time_t now)
 {
-	struct wire_error werr;
 	struct sjob *j;
 
-	if ((j = job_new(J_STEPUP, c)) == NULL ||
-	    util_strlcpy(j->otp, otp, sizeof(j->otp)) != 0 ||
-	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
-		if (j != NULL)
-			job_free(j);
+	if ((j = put_job_new(J_STEPUP, c, m)) == NULL)
+		return;
+	if (util_strlcpy(j->otp, otp, sizeof(j->otp)) != 0) {
+		job_free(j);
 		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
 		    "is out of resources; try again later", NULL, NULL, NULL,
 		    30);
 		return;
 	}
-	j->req_id = m->id;
 	j->su = c->b->stepup;
 	j->now = now;
 	j->d = *d;
@@ -965,19 +977,10 @@ static void
 probe_begin(struct reqconn *c, const struct wire_msg *m,
     const struct policy_request *req, const char *resume, int verified)
 {
-	struct wire_error werr;
 	struct sjob *j;
 
-	if ((j = job_new(J_PROBE, c)) == NULL ||
-	    wire_encode(m, &j->put_buf, &j->put_len, &werr) != 0) {
-		if (j != NULL)
-			job_free(j);
-		reqconn_send_error_full(c, m->id, "unavailable", "the broker "
-		    "is out of resources; try again later", NULL, NULL, NULL,
-		    30);
+	if ((j = put_job_new(J_PROBE, c, m)) == NULL)
 		return;
-	}
-	j->req_id = m->id;
 	j->verified = verified;
 	resume_job_fill(j, c, req, resume);
 	submit(c->b, c, j, work_probe, done_probe, 1);
