@@ -73,6 +73,8 @@ approvals_usage(void)
 	return _(usage_text);
 }
 
+/* Prints a list answered as items of op `item` ended by "listed"; with
+ * json as {"<name>": [...], "count": N}. Returns the exit code. */
 static int
 print_list(struct ocli *o, struct wire_msg *first, enum wire_op item,
     const char *name)

@@ -309,9 +309,6 @@ ocli_json_fields(struct output_json *j, const struct wire_msg *m)
 	}
 }
 
-/* Prints a list answered as items of op `item` ended by "listed"; with
- * json as {"<name>": [...], "count": N}. Returns the exit code. */
-
 int
 ocli_parse_time(const char *s, time_t now, time_t *out)
 {
